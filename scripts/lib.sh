@@ -1,0 +1,55 @@
+# shellcheck shell=bash
+# scripts/lib.sh - shared steps of run.sh and test.sh: install what is missing
+# (Debian 12, as root), then configure and build into build/.
+# Source it; do not run it. Every function exits the script on failure.
+
+ZUFUSE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ZUFUSE_BUILD=${ZUFUSE_BUILD:-$ZUFUSE_ROOT/build}
+
+# What the build, the tests and the benchmarks need. clang-14 and
+# libclang-rt-14-dev build the libFuzzer targets that test.sh runs.
+ZUFUSE_PACKAGES=(libfuse3-dev fuse3 libpmem-dev libboost1.81-dev liburing-dev
+	catch2 meson ninja-build pkg-config g++ fio clang-14
+	libclang-rt-14-dev)
+
+zf_say() { printf '==> %s\n' "$*"; }
+zf_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# zf_install_packages: apt-get install whatever dpkg does not report as
+# installed; runs apt-get update once, and only when something is missing.
+zf_install_packages() {
+	local missing=() p st
+	for p in "${ZUFUSE_PACKAGES[@]}"; do
+		st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+		[[ $st == "install ok installed" ]] || missing+=("$p")
+	done
+	((${#missing[@]} == 0)) && return 0
+	[[ $(id -u) == 0 ]] || zf_die "missing packages: ${missing[*]} (run as root, or apt-get install them)"
+	command -v apt-get >/dev/null || zf_die "missing packages: ${missing[*]} and no apt-get (Debian 12 expected)"
+	zf_say "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q || zf_die "apt-get update failed"
+	apt-get install -y -q --no-install-recommends "${missing[@]}" ||
+		zf_die "apt-get install failed"
+}
+
+# zf_build: meson setup (or reconfigure an existing build dir), then ninja.
+zf_build() {
+	cd "$ZUFUSE_ROOT" || zf_die "cannot cd to $ZUFUSE_ROOT"
+	if [[ -f $ZUFUSE_BUILD/build.ninja ]]; then
+		meson setup --reconfigure "$ZUFUSE_BUILD" >/dev/null ||
+			zf_die "meson setup --reconfigure $ZUFUSE_BUILD failed"
+	else
+		meson setup "$ZUFUSE_BUILD" || zf_die "meson setup $ZUFUSE_BUILD failed"
+	fi
+	zf_say "building in $ZUFUSE_BUILD"
+	ninja -C "$ZUFUSE_BUILD" || zf_die "build failed"
+	[[ -x $ZUFUSE_BUILD/zufuse ]] || zf_die "$ZUFUSE_BUILD/zufuse was not built"
+}
+
+# zf_check_fuse: /dev/fuse and fusermount3 must be usable.
+zf_check_fuse() {
+	[[ -c /dev/fuse ]] || modprobe fuse 2>/dev/null || true
+	[[ -c /dev/fuse ]] || zf_die "/dev/fuse is missing (modprobe fuse; in a container: --device /dev/fuse --cap-add SYS_ADMIN)"
+	command -v fusermount3 >/dev/null || zf_die "fusermount3 not found (apt-get install fuse3)"
+}
