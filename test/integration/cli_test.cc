@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: BSD-3-Clause
+//
+// cli_test.cc - the zufuse command: refusals with one clear line and a
+// non-zero exit (image untouched), daemon mode, and every way to unmount.
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <fstream>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+#include "integration.h"
+
+namespace {
+
+size_t count_lines(const std::string &s)
+{
+	return size_t(std::count(s.begin(), s.end(), '\n'));
+}
+
+// A refusal: non-zero exit, exactly one non-empty line on stderr, no mount.
+void require_one_line_refusal(const zit::RunResult &r, const zit::Mount &m)
+{
+	INFO("exit " << r.status << ", stderr:\n" << r.err << "stdout:\n" << r.out);
+	CHECK(r.status != 0);
+	CHECK(r.status < 128); // an error exit, not a crash
+	CHECK(count_lines(r.err) == 1);
+	CHECK(r.err.size() > 10);
+	CHECK(!zit::is_mounted(m.mnt()));
+}
+
+// Create and format the image with one mount/unmount cycle.
+void make_image(zit::Mount &m)
+{
+	REQUIRE_MOUNT(m);
+	REQUIRE(zit::write_file(m.path("keep"), "kept"));
+	REQUIRE_UNMOUNT(m);
+}
+
+zit::RunResult run_zufuse(zit::Mount &m, const std::vector<std::string> &extra,
+			  bool foreground = true)
+{
+	return zit::run_cmd(m.args(extra, foreground), m.scratch().dir(), 60);
+}
+
+// The pid of a zufuse serving @mnt (its command line names it), or -1.
+pid_t find_daemon(const std::string &mnt)
+{
+	DIR *d = opendir("/proc");
+	pid_t found = -1;
+	while (struct dirent *e = d ? readdir(d) : nullptr) {
+		pid_t pid = pid_t(atoi(e->d_name));
+		if (pid <= 0 || pid == getpid())
+			continue;
+		std::string cl = zit::read_file("/proc/" + std::string(e->d_name) +
+						"/cmdline");
+		std::replace(cl.begin(), cl.end(), '\0', '\n');
+		if (cl.find(zit::zufuse_path() + "\n") == 0 &&
+		    cl.find("\n" + mnt + "\n") != std::string::npos)
+			found = pid;
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+bool wait_gone(pid_t pid, int seconds)
+{
+	for (int i = 0; i < seconds * 100; i++) {
+		if (kill(pid, 0) < 0 && errno == ESRCH)
+			return true;
+		std::string st = zit::read_file("/proc/" + std::to_string(pid) +
+						"/stat");
+		if (st.find(") Z") != std::string::npos)
+			return true; // exited, waiting for its reaper
+		std::this_thread::sleep_for(std::chrono::milliseconds(10));
+	}
+	return false;
+}
+
+} // namespace
+
+TEST_CASE("--help and --version", "[cli]")
+{
+	zit::Scratch s;
+	auto h = zit::run_cmd({ zit::zufuse_path(), "--help" }, s.dir());
+	INFO(h.out << h.err);
+	CHECK(h.status == 0);
+	std::string all = h.out + h.err;
+	CHECK(all.find("--pmem") != std::string::npos);
+	CHECK(all.find("--size") != std::string::npos);
+	CHECK(all.find("--mkfs") != std::string::npos);
+	auto v = zit::run_cmd({ zit::zufuse_path(), "--version" }, s.dir());
+	INFO(v.out << v.err);
+	CHECK(v.status == 0);
+	CHECK((v.out + v.err).find("zufuse") != std::string::npos);
+}
+
+TEST_CASE("command line errors are refused clearly", "[cli]")
+{
+	zit::Mount m;
+	const std::string zf = zit::zufuse_path();
+	const std::string img = "--pmem=" + m.image();
+	std::vector<std::vector<std::string>> bad = {
+		{ zf, m.scratch().path("nonexistent-dir"), img, "--size=64M", "-f" },
+		{ zf, m.mnt(), img, "--size=abc", "-f" },
+		{ zf, m.mnt(), img, "--size=-5", "-f" },
+		{ zf, m.mnt(), img, "--size=12Q", "-f" },
+		{ zf, m.mnt(), img, "--size=", "-f" },
+		{ zf, m.mnt(), img, "--size=64M", "--frobnicate", "-f" },
+		{ zf, m.mnt(), "--size=64M", "-f" }, // no --pmem
+		{ zf, img, "--size=64M", "-f" },     // no mount point
+	};
+	for (const auto &argv : bad) {
+		std::string line;
+		for (const auto &a : argv)
+			line += a + " ";
+		INFO(line);
+		auto r = zit::run_cmd(argv, m.scratch().dir());
+		INFO("exit " << r.status << ", stderr:\n" << r.err);
+		CHECK(r.status != 0);
+		CHECK(r.status < 128);
+		CHECK(!r.err.empty());
+		CHECK(!zit::is_mounted(m.mnt()));
+	}
+	// None of them left an image behind (except none was asked to).
+	CHECK(access(m.image().c_str(), F_OK) != 0);
+}
+
+TEST_CASE("image problems: one line, non-zero exit, image untouched",
+	  "[cli]")
+{
+	zit::Mount m("64M");
+
+	SECTION("missing image without --size") {
+		zit::Mount n("");
+		auto r = run_zufuse(n, {});
+		require_one_line_refusal(r, n);
+		CHECK(access(n.image().c_str(), F_OK) != 0);
+	}
+	SECTION("unformatted image needs --mkfs") {
+		{
+			std::ofstream f(m.image());
+		}
+		REQUIRE(truncate(m.image().c_str(), 64 << 20) == 0);
+		auto r = run_zufuse(m, {});
+		require_one_line_refusal(r, m);
+		struct stat st;
+		REQUIRE(stat(m.image().c_str(), &st) == 0);
+		CHECK(st.st_blocks == 0); // nothing written
+		REQUIRE_MOUNT(m, { "--mkfs" });
+		REQUIRE(zit::write_file(m.path("f"), "x"));
+		REQUIRE_UNMOUNT(m);
+		REQUIRE_MOUNT(m);
+		CHECK(zit::read_file(m.path("f")) == "x");
+	}
+	SECTION("too small image") {
+		{
+			std::ofstream f(m.image());
+		}
+		REQUIRE(truncate(m.image().c_str(), 1 << 20) == 0);
+		auto r = run_zufuse(m, { "--mkfs" });
+		require_one_line_refusal(r, m);
+	}
+	SECTION("--mkfs on a formatted image is refused") {
+		make_image(m);
+		std::string before = zit::read_file(m.image());
+		auto r = run_zufuse(m, { "--mkfs" });
+		require_one_line_refusal(r, m);
+		CHECK(zit::read_file(m.image()) == before);
+	}
+	SECTION("corrupt superblock") {
+		make_image(m);
+		{
+			std::fstream f(m.image(), std::ios::in | std::ios::out |
+							  std::ios::binary);
+			f.seekp(0);
+			std::string junk = zit::pattern(99, 64);
+			f.write(junk.data(), std::streamsize(junk.size()));
+		}
+		std::string before = zit::read_file(m.image());
+		auto r = run_zufuse(m, {});
+		require_one_line_refusal(r, m);
+		CHECK(zit::read_file(m.image()) == before);
+	}
+	SECTION("one flipped byte in the superblock") {
+		make_image(m);
+		{
+			std::fstream f(m.image(), std::ios::in | std::ios::out |
+							  std::ios::binary);
+			f.seekg(40);
+			char c = 0;
+			f.read(&c, 1);
+			c = char(c ^ 0x5a);
+			f.seekp(40);
+			f.write(&c, 1);
+		}
+		std::string before = zit::read_file(m.image());
+		auto r = run_zufuse(m, {});
+		require_one_line_refusal(r, m);
+		CHECK(zit::read_file(m.image()) == before);
+	}
+	SECTION("a second mount of the same image is refused") {
+		make_image(m);
+		REQUIRE_MOUNT(m);
+		zit::Scratch other;
+		std::string mnt2 = other.path("mnt2");
+		REQUIRE(mkdir(mnt2.c_str(), 0755) == 0);
+		auto r = zit::run_cmd({ zit::zufuse_path(), mnt2,
+					"--pmem=" + m.image(), "-f" },
+				      other.dir());
+		INFO("exit " << r.status << ", stderr:\n" << r.err);
+		CHECK(r.status != 0);
+		CHECK(r.status < 128);
+		CHECK(count_lines(r.err) == 1);
+		CHECK(!zit::is_mounted(mnt2));
+		// The first mount is unharmed.
+		CHECK(zit::read_file(m.path("keep")) == "kept");
+		REQUIRE_UNMOUNT(m);
+	}
+}
+
+TEST_CASE("daemon mode returns once mounted; fusermount3 -u ends it",
+	  "[cli]")
+{
+	zit::Mount m;
+	auto r = run_zufuse(m, {}, false);
+	INFO("exit " << r.status << ", stderr:\n" << r.err);
+	REQUIRE(r.status == 0);
+	// Mounted by the time the parent exits: no polling.
+	REQUIRE(zit::is_mounted(m.mnt()));
+	pid_t pid = find_daemon(m.mnt());
+	CHECK(pid > 0);
+	REQUIRE(zit::write_file(m.path("f"), "daemon"));
+
+	auto u = zit::run_cmd({ "fusermount3", "-u", m.mnt() }, m.scratch().dir());
+	INFO("fusermount3: " << u.err);
+	REQUIRE(u.status == 0);
+	CHECK(!zit::is_mounted(m.mnt()));
+	if (pid > 0)
+		CHECK(wait_gone(pid, 20));
+
+	// The image was left clean and unlocked: it mounts again.
+	REQUIRE_MOUNT(m);
+	CHECK(zit::read_file(m.path("f")) == "daemon");
+	REQUIRE_UNMOUNT(m);
+}
+
+TEST_CASE("SIGTERM, SIGINT and umount unmount cleanly", "[cli]")
+{
+	zit::Mount m;
+	REQUIRE_MOUNT(m);
+	REQUIRE(zit::write_file(m.path("f"), "1"));
+
+	SECTION("SIGTERM") {
+		CHECK(m.signal_and_wait(SIGTERM) == 0);
+	}
+	SECTION("SIGINT") {
+		CHECK(m.signal_and_wait(SIGINT) == 0);
+	}
+	SECTION("umount") {
+		auto u = zit::run_cmd({ "umount", m.mnt() }, m.scratch().dir());
+		INFO(u.err);
+		CHECK(u.status == 0);
+		CHECK(m.signal_and_wait(0) == 0); // just reap it
+	}
+	CHECK(!zit::is_mounted(m.mnt()));
+	REQUIRE_MOUNT(m);
+	CHECK(zit::read_file(m.path("f")) == "1");
+	REQUIRE_UNMOUNT(m);
+}

@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: BSD-3-Clause
+//
+// mount_fixture.cc - start, watch and stop a real zufuse for the
+// integration tests (see mount_fixture.h).
+#include "mount_fixture.h"
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace zit {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+void sleep_ms(int ms)
+{
+	std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
+
+int status_of(int wstatus)
+{
+	if (WIFEXITED(wstatus))
+		return WEXITSTATUS(wstatus);
+	if (WIFSIGNALED(wstatus))
+		return 128 + WTERMSIG(wstatus);
+	return -1;
+}
+
+// fork + exec with stdout/stderr redirected to files; stdin from /dev/null.
+pid_t spawn(const std::vector<std::string> &argv, const std::string &out,
+	    const std::string &err)
+{
+	std::vector<char *> cargv;
+	for (const auto &a : argv)
+		cargv.push_back(const_cast<char *>(a.c_str()));
+	cargv.push_back(nullptr);
+
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid; // parent (or -1)
+
+	int in = open("/dev/null", O_RDONLY);
+	int o = open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+	int e = open(err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+	if (in < 0 || o < 0 || e < 0)
+		_exit(126);
+	dup2(in, 0);
+	dup2(o, 1);
+	dup2(e, 2);
+	execvp(cargv[0], cargv.data());
+	dprintf(2, "exec %s: %s\n", cargv[0], strerror(errno));
+	_exit(127);
+}
+
+// Wait for @pid up to @timeout_ms; returns the exit status or -1 on timeout.
+int wait_for(pid_t pid, int timeout_ms)
+{
+	auto end = clock::now() + std::chrono::milliseconds(timeout_ms);
+	for (;;) {
+		int ws = 0;
+		pid_t r = waitpid(pid, &ws, WNOHANG);
+		if (r == pid)
+			return status_of(ws);
+		if (r < 0 && errno != EINTR)
+			return -1;
+		if (clock::now() > end)
+			return -1;
+		sleep_ms(5);
+	}
+}
+
+} // namespace
+
+std::string zufuse_path()
+{
+	const char *p = getenv("ZUFUSE");
+	return p ? p : "";
+}
+
+std::string read_file(const std::string &path, bool *ok)
+{
+	std::ifstream f(path, std::ios::binary);
+	if (ok)
+		*ok = bool(f);
+	if (!f)
+		return {};
+	std::ostringstream ss;
+	ss << f.rdbuf();
+	return ss.str();
+}
+
+bool write_file(const std::string &path, const std::string &data)
+{
+	std::ofstream f(path, std::ios::binary | std::ios::trunc);
+	f.write(data.data(), std::streamsize(data.size()));
+	return bool(f);
+}
+
+std::string pattern(uint64_t seed, size_t n)
+{
+	std::string s(n, '\0');
+	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		s[i] = char(x);
+	}
+	return s;
+}
+
+RunResult run_cmd(const std::vector<std::string> &argv,
+		  const std::string &scratch, int timeout_s)
+{
+	static int seq;
+	RunResult rr;
+	std::string base = scratch + "/run." + std::to_string(++seq);
+	std::string out = base + ".out", err = base + ".err";
+	pid_t pid = spawn(argv, out, err);
+	if (pid < 0)
+		return rr;
+	rr.status = wait_for(pid, timeout_s * 1000);
+	if (rr.status < 0) {
+		kill(pid, SIGKILL);
+		wait_for(pid, 5000);
+		rr.err = "(timed out after " + std::to_string(timeout_s) + " s)\n";
+	}
+	rr.out = read_file(out);
+	rr.err = read_file(err) + rr.err;
+	unlink(out.c_str());
+	unlink(err.c_str());
+	return rr;
+}
+
+bool is_mounted(const std::string &path)
+{
+	std::ifstream f("/proc/self/mountinfo");
+	std::string line;
+	while (std::getline(f, line)) {
+		// id parent major:minor root MOUNTPOINT ...
+		std::istringstream ls(line);
+		std::string id, parent, dev, root, mp;
+		ls >> id >> parent >> dev >> root >> mp;
+		if (mp == path)
+			return true;
+	}
+	return false;
+}
+
+bool clear_dead_mount(const std::string &mnt)
+{
+	const std::string scratch = "/tmp";
+	for (int i = 0; i < 50 && is_mounted(mnt); i++) {
+		run_cmd({ "fusermount3", "-u", "-q", mnt }, scratch, 10);
+		if (!is_mounted(mnt))
+			break;
+		sleep_ms(20);
+	}
+	if (is_mounted(mnt))
+		run_cmd({ "umount", "-l", mnt }, scratch, 10);
+	return !is_mounted(mnt);
+}
+
+Scratch::Scratch()
+{
+	char tmpl[] = "/dev/shm/zufuse-it.XXXXXX";
+	if (mkdtemp(tmpl))
+		dir_ = tmpl;
+}
+
+Scratch::~Scratch()
+{
+	if (dir_.empty())
+		return;
+	std::error_code ec;
+	// Never descend into a mount that is still up.
+	for (const auto &e : fs::directory_iterator(dir_, ec))
+		if (is_mounted(e.path().string()))
+			clear_dead_mount(e.path().string());
+	fs::remove_all(dir_, ec);
+}
+
+Mount::Mount(std::string size) : size_(std::move(size))
+{
+	image_ = scratch_.path("img.pmem");
+	mnt_ = scratch_.path("mnt");
+	log_ = scratch_.path("zufuse.log");
+	mkdir(mnt_.c_str(), 0755);
+}
+
+Mount::~Mount()
+{
+	if (pid_ > 0)
+		unmount();
+	if (is_mounted(mnt_))
+		clear_dead_mount(mnt_);
+}
+
+std::vector<std::string> Mount::args(const std::vector<std::string> &extra,
+				     bool foreground) const
+{
+	std::vector<std::string> a = { zufuse_path(), mnt_,
+				       "--pmem=" + image_ };
+	bool has_size = false;
+	for (const auto &e : extra)
+		has_size |= e.rfind("--size", 0) == 0;
+	if (!has_size && !size_.empty() && access(image_.c_str(), F_OK) != 0)
+		a.push_back("--size=" + size_);
+	if (foreground)
+		a.push_back("-f");
+	a.insert(a.end(), extra.begin(), extra.end());
+	return a;
+}
+
+std::string Mount::log() const
+{
+	return read_file(log_);
+}
+
+bool Mount::mount(const std::vector<std::string> &extra)
+{
+	if (pid_ > 0 || zufuse_path().empty())
+		return false;
+	{
+		std::ofstream f(log_, std::ios::app);
+		f << "--- mount " << clock::now().time_since_epoch().count()
+		  << "\n";
+	}
+	pid_ = spawn(args(extra, true), log_, log_);
+	if (pid_ < 0)
+		return false;
+	auto end = clock::now() + std::chrono::seconds(20);
+	while (clock::now() < end) {
+		if (is_mounted(mnt_))
+			return true;
+		int ws = 0;
+		if (waitpid(pid_, &ws, WNOHANG) == pid_) {
+			std::ofstream f(log_, std::ios::app);
+			f << "--- zufuse exited with status " << status_of(ws)
+			  << " before the mount was up\n";
+			pid_ = -1;
+			return false;
+		}
+		sleep_ms(5);
+	}
+	std::ofstream(log_, std::ios::app) << "--- mount timed out\n";
+	kill(pid_, SIGKILL);
+	wait_for(pid_, 5000);
+	pid_ = -1;
+	clear_dead_mount(mnt_);
+	return false;
+}
+
+int Mount::reap(int timeout_ms)
+{
+	int st = wait_for(pid_, timeout_ms);
+	if (st < 0) {
+		std::ofstream(log_, std::ios::app)
+			<< "--- zufuse did not exit in time; killing it\n";
+		kill(pid_, SIGKILL);
+		wait_for(pid_, 5000);
+	}
+	pid_ = -1;
+	if (is_mounted(mnt_))
+		clear_dead_mount(mnt_);
+	return st;
+}
+
+int Mount::unmount()
+{
+	if (pid_ <= 0)
+		return -1;
+	// A just-closed file can keep the mount busy for a moment.
+	for (int i = 0; i < 100 && is_mounted(mnt_); i++) {
+		RunResult r = run_cmd({ "fusermount3", "-u", mnt_ },
+				      scratch_.dir(), 30);
+		if (r.status == 0 || !is_mounted(mnt_))
+			break;
+		std::ofstream(log_, std::ios::app)
+			<< "--- fusermount3 -u: " << r.err;
+		sleep_ms(50);
+	}
+	return reap(30000);
+}
+
+bool Mount::kill9()
+{
+	if (pid_ <= 0)
+		return false;
+	kill(pid_, SIGKILL);
+	wait_for(pid_, 10000);
+	pid_ = -1;
+	return clear_dead_mount(mnt_);
+}
+
+int Mount::signal_and_wait(int sig)
+{
+	if (pid_ <= 0)
+		return -1;
+	kill(pid_, sig);
+	return reap(30000);
+}
+
+} // namespace zit
