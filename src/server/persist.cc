@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "server/persist.h"
+
+#include <libpmem.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+namespace zus {
+
+namespace {
+
+std::atomic<PersistHook> g_hook{nullptr};
+
+inline void notify(PersistEvent ev, const void *addr, size_t len)
+{
+	PersistHook h = g_hook.load(std::memory_order_relaxed);
+	if (h) [[unlikely]]
+		h(ev, addr, len);
+}
+
+constexpr uintptr_t kPage = 4096;
+
+// The calling thread's flushed-but-not-drained page ranges (msync mode).
+// Fixed size: when it fills up it is drained early, which is always safe
+// (durability earlier than asked for never breaks the undo-log protocol).
+struct PendingRanges {
+	static constexpr int kMax = 32;
+	struct Range {
+		uintptr_t start, end; // page aligned, [start, end)
+	};
+	Range r[kMax];
+	int n = 0;
+
+	// Merge into the last range when they touch (the common case: a
+	// transaction flushes neighbouring bytes), else append.
+	bool add(uintptr_t s, uintptr_t e)
+	{
+		for (int i = n - 1; i >= 0 && i >= n - 4; --i) {
+			if (s <= r[i].end && e >= r[i].start) {
+				r[i].start = std::min(r[i].start, s);
+				r[i].end = std::max(r[i].end, e);
+				return true;
+			}
+		}
+		if (n == kMax)
+			return false;
+		r[n++] = {s, e};
+		return true;
+	}
+
+	void sync()
+	{
+		if (!n)
+			return;
+		std::sort(r, r + n, [](const Range &a, const Range &b) {
+			return a.start < b.start;
+		});
+		int m = 0;
+		for (int i = 1; i < n; ++i) {
+			if (r[i].start <= r[m].end)
+				r[m].end = std::max(r[m].end, r[i].end);
+			else
+				r[++m] = r[i];
+		}
+		for (int i = 0; i <= m; ++i)
+			pmem_msync(reinterpret_cast<void *>(r[i].start),
+				   r[i].end - r[i].start);
+		n = 0;
+	}
+};
+
+thread_local PendingRanges t_pending;
+
+} // namespace
+
+void set_persist_hook(PersistHook hook) { g_hook.store(hook); }
+
+void Persist::init(void *base, size_t size)
+{
+	base_ = base;
+	size_ = size;
+	is_pmem_ = pmem_is_pmem(base, size);
+}
+
+void Persist::flush(const void *addr, size_t len)
+{
+	if (!len)
+		return;
+	notify(PersistEvent::FLUSH, addr, len);
+	if (is_pmem_) {
+		pmem_flush(addr, len);
+		return;
+	}
+	uintptr_t s = reinterpret_cast<uintptr_t>(addr) & ~(kPage - 1);
+	uintptr_t e = (reinterpret_cast<uintptr_t>(addr) + len + kPage - 1) &
+		      ~(kPage - 1);
+	if (!t_pending.add(s, e)) {
+		t_pending.sync();
+		t_pending.add(s, e);
+	}
+}
+
+void Persist::drain()
+{
+	notify(PersistEvent::DRAIN, nullptr, 0);
+	if (is_pmem_)
+		pmem_drain();
+	else
+		t_pending.sync();
+}
+
+void Persist::memcpy_nodrain(void *dst, const void *src, size_t len)
+{
+	notify(PersistEvent::STORE, dst, len);
+	if (is_pmem_) {
+		pmem_memcpy_nodrain(dst, src, len);
+		notify(PersistEvent::FLUSH, dst, len);
+		return;
+	}
+	// msync makes the page cache durable; CPU cache flushes are useless
+	// here, but a non-temporal copy still spares the cache.
+	pmem_memcpy(dst, src, len,
+		    PMEM_F_MEM_NODRAIN | PMEM_F_MEM_NONTEMPORAL |
+			    PMEM_F_MEM_NOFLUSH);
+	flush(dst, len);
+}
+
+void Persist::memset_nodrain(void *dst, int c, size_t len)
+{
+	notify(PersistEvent::STORE, dst, len);
+	if (is_pmem_) {
+		pmem_memset_nodrain(dst, c, len);
+		notify(PersistEvent::FLUSH, dst, len);
+		return;
+	}
+	pmem_memset(dst, c, len, PMEM_F_MEM_NODRAIN | PMEM_F_MEM_NOFLUSH);
+	flush(dst, len);
+}
+
+void Persist::memcpy_lazy(void *dst, const void *src, size_t len)
+{
+	notify(PersistEvent::STORE, dst, len);
+	if (is_pmem_) {
+		pmem_memcpy_nodrain(dst, src, len);
+		notify(PersistEvent::FLUSH, dst, len);
+		return;
+	}
+	pmem_memcpy(dst, src, len,
+		    PMEM_F_MEM_NODRAIN | PMEM_F_MEM_NONTEMPORAL |
+			    PMEM_F_MEM_NOFLUSH);
+}
+
+void Persist::sync_all()
+{
+	notify(PersistEvent::SYNC_ALL, base_, size_);
+	if (is_pmem_) {
+		pmem_drain();
+		return;
+	}
+	pmem_msync(base_, size_);
+}
+
+} // namespace zus

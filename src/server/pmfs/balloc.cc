@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "server/pmfs/balloc.h"
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+
+#include "server/pmfs/pmfs.h"
+
+namespace zus::pmfs {
+
+namespace {
+
+uint64_t *bitmap_words(zus_sb_info *sbi)
+{
+	return reinterpret_cast<uint64_t *>(sbi->blk(sbi->sb->s_bitmap_blk));
+}
+
+// Small per-thread index so a thread keeps allocating from one group.
+uint32_t thread_slot()
+{
+	static std::atomic<uint32_t> next{0};
+	thread_local uint32_t mine = next.fetch_add(1);
+	return mine;
+}
+
+} // namespace
+
+void BlockAlloc::persist_bits(uint64_t bn, uint64_t n, bool set)
+{
+	uint64_t *w = bitmap_words(sbi_);
+	uint64_t end = bn + n;
+	uint64_t first_word = bn / 64, last_word = (end - 1) / 64;
+	for (uint64_t b = bn; b < end;) {
+		uint64_t wi = b / 64, bit = b % 64;
+		uint64_t cnt = std::min<uint64_t>(64 - bit, end - b);
+		uint64_t mask = (cnt == 64 ? ~0ULL : ((1ULL << cnt) - 1)) << bit;
+		std::atomic_ref<uint64_t> word(w[wi]);
+		if (set)
+			word.fetch_or(mask, std::memory_order_relaxed);
+		else
+			word.fetch_and(~mask, std::memory_order_relaxed);
+		b += cnt;
+	}
+	sbi_->persist.flush(w + first_word, (last_word - first_word + 1) * 8);
+}
+
+bool BlockAlloc::persistent_bit(uint64_t bn) const
+{
+	uint64_t *w = bitmap_words(sbi_);
+	return (std::atomic_ref<uint64_t>(w[bn / 64]).load(std::memory_order_relaxed) >> (bn % 64)) & 1;
+}
+
+void BlockAlloc::init(zus_sb_info *sbi)
+{
+	sbi_ = sbi;
+	first_ = sbi->sb->s_data_blk;
+	last_ = sbi->sb->s_nblocks;
+	uint64_t n = last_ - first_;
+	// About 8 MiB per group, at most 64 groups, at least one.
+	ngroups_ = static_cast<uint32_t>(std::clamp<uint64_t>(n / 2048, 1, 64));
+	per_group_ = (n + ngroups_ - 1) / ngroups_;
+	groups_ = std::make_unique<Group[]>(ngroups_);
+	uint64_t total = 0;
+	for (uint32_t i = 0; i < ngroups_; ++i) {
+		Group &g = groups_[i];
+		g.first = first_ + i * per_group_;
+		g.last = std::min(last_, g.first + per_group_);
+		g.cursor = g.first;
+		g.used.assign((g.last - g.first + 63) / 64, 0);
+		for (uint64_t b = g.first; b < g.last; ++b) {
+			if (persistent_bit(b))
+				g.used[(b - g.first) / 64] |= 1ULL << ((b - g.first) % 64);
+			else
+				++g.nfree;
+		}
+		// Bits past the end of the group count as used.
+		for (uint64_t b = g.last; b < g.first + g.used.size() * 64; ++b)
+			g.used[(b - g.first) / 64] |= 1ULL << ((b - g.first) % 64);
+		total += g.nfree;
+	}
+	free_ = total;
+}
+
+BlockAlloc::Group &BlockAlloc::group_of(uint64_t bn)
+{
+	return groups_[(bn - first_) / per_group_];
+}
+
+uint64_t BlockAlloc::alloc_in(Group &g, uint64_t n, Run *out, int max_runs,
+			      int *nruns)
+{
+	std::lock_guard lk(g.mu);
+	uint64_t got = 0;
+	uint64_t span = g.last - g.first;
+	uint64_t scanned = 0;
+	uint64_t b = g.cursor - g.first;
+	while (got < n && g.nfree && *nruns < max_runs && scanned < span + 64) {
+		if (b >= span) {
+			b = 0;
+		}
+		uint64_t &w = g.used[b / 64];
+		if (w == ~0ULL) { // skip full words quickly
+			uint64_t step = 64 - b % 64;
+			b += step;
+			scanned += step;
+			continue;
+		}
+		if (w & (1ULL << (b % 64))) {
+			++b;
+			++scanned;
+			continue;
+		}
+		// Take a run of free bits starting at b.
+		uint64_t start = b;
+		while (got < n && b < span && !(g.used[b / 64] & (1ULL << (b % 64)))) {
+			g.used[b / 64] |= 1ULL << (b % 64);
+			++b;
+			++got;
+			--g.nfree;
+		}
+		scanned += b - start;
+		out[(*nruns)++] = {g.first + start, b - start};
+	}
+	g.cursor = g.first + (b >= span ? 0 : b);
+	return got;
+}
+
+uint64_t BlockAlloc::alloc(uint64_t n, Run *out, int max_runs, int *nruns)
+{
+	*nruns = 0;
+	uint64_t got = 0;
+	uint32_t home = thread_slot() % ngroups_;
+	for (uint32_t i = 0; i < ngroups_ && got < n && *nruns < max_runs; ++i) {
+		Group &g = groups_[(home + i) % ngroups_];
+		got += alloc_in(g, n - got, out, max_runs, nruns);
+	}
+	free_.fetch_sub(got, std::memory_order_relaxed);
+	return got;
+}
+
+uint64_t BlockAlloc::alloc_one()
+{
+	Run r;
+	int nr;
+	return alloc(1, &r, 1, &nr) ? r.bn : 0;
+}
+
+void BlockAlloc::release(uint64_t bn, uint64_t n)
+{
+	while (n) {
+		Group &g = group_of(bn);
+		uint64_t cnt = std::min(n, g.last - bn);
+		{
+			std::lock_guard lk(g.mu);
+			for (uint64_t b = bn - g.first; b < bn - g.first + cnt; ++b)
+				g.used[b / 64] &= ~(1ULL << (b % 64));
+			g.nfree += cnt;
+		}
+		free_.fetch_add(cnt, std::memory_order_relaxed);
+		bn += cnt;
+		n -= cnt;
+	}
+}
+
+} // namespace zus::pmfs

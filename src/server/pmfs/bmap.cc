@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "server/pmfs/bmap.h"
+
+#include <cerrno>
+
+#include "server/pmfs/pmfs.h"
+
+namespace zus::pmfs {
+
+namespace {
+
+inline uint32_t height_for(uint64_t idx)
+{
+	uint32_t h = 0;
+	while (h < kMaxHeight && (idx >> (kFanoutShift * h)) != 0)
+		++h;
+	return h;
+}
+
+inline uint32_t slot_at(uint64_t idx, uint32_t lvl)
+{
+	return (idx >> (kFanoutShift * (lvl - 1))) & (kFanout - 1);
+}
+
+} // namespace
+
+uint64_t bmap_lookup(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx)
+{
+	uint64_t node = zi->i_on_disk.a[0];
+	uint64_t h = zi->i_on_disk.a[1];
+	if (h == 0)
+		return idx == 0 && sbi.valid_data_bn(node) ? node : 0;
+	if (h > kMaxHeight || (idx >> (kFanoutShift * h)) != 0)
+		return 0;
+	for (uint32_t lvl = static_cast<uint32_t>(h); lvl >= 1; --lvl) {
+		if (!sbi.valid_data_bn(node)) // a hole, or a corrupt pointer
+			return 0;
+		node = reinterpret_cast<const uint64_t *>(sbi.blk(node))[slot_at(idx, lvl)];
+	}
+	return sbi.valid_data_bn(node) ? node : 0;
+}
+
+BmapTx::BmapTx(zus_sb_info &sbi, Tx &tx, const zus_inode *zi)
+	: root(zi->i_on_disk.a[0]), height(static_cast<uint32_t>(zi->i_on_disk.a[1])),
+	  sbi_(sbi), tx_(tx)
+{
+}
+
+uint64_t *BmapTx::slots(uint64_t bn) const
+{
+	return reinterpret_cast<uint64_t *>(sbi_.blk(bn));
+}
+
+int BmapTx::new_node(uint64_t *bn)
+{
+	if (nfresh_ == kMaxFresh)
+		return -ENOSPC;
+	uint64_t b = sbi_.balloc.alloc_one();
+	if (!b)
+		return -ENOSPC;
+	int err = tx_.bits(b, 1, true);
+	if (err) {
+		sbi_.balloc.release(b, 1);
+		return err;
+	}
+	// Zeroed in place; flushed by finish() and made durable by ready().
+	sbi_.persist.memset_nodrain(sbi_.blk(b), 0, kBlockSize);
+	fresh_[nfresh_++] = b;
+	++blocks_delta;
+	*bn = b;
+	return 0;
+}
+
+bool BmapTx::is_fresh(const uint64_t *slot) const
+{
+	uint64_t bn = sbi_.off_of(slot) >> kBlockShift;
+	for (int i = nfresh_ - 1; i >= 0; --i)
+		if (fresh_[i] == bn)
+			return true;
+	return false;
+}
+
+uint64_t BmapTx::read(uint64_t *slot) const
+{
+	return is_fresh(slot) ? *slot : tx_.peek(slot);
+}
+
+int BmapTx::write(uint64_t *slot, uint64_t v)
+{
+	if (is_fresh(slot)) {
+		*slot = v;
+		return 0;
+	}
+	return tx_.defer_store(slot, v);
+}
+
+void BmapTx::finish()
+{
+	for (int i = 0; i < nfresh_; ++i)
+		sbi_.persist.flush(sbi_.blk(fresh_[i]), kBlockSize);
+}
+
+int BmapTx::insert(uint64_t idx, uint64_t bn)
+{
+	if (idx >= kMaxFileBlocks)
+		return -EFBIG;
+	uint32_t need = height_for(idx);
+	int err;
+
+	if (root == 0) {
+		height = need;
+		if (need == 0) {
+			root = bn;
+			return 0;
+		}
+	}
+	while (height < need) { // grow: the old root becomes slot 0
+		uint64_t n;
+		if ((err = new_node(&n)))
+			return err;
+		slots(n)[0] = root;
+		root = n;
+		++height;
+	}
+	if (height == 0) { // idx 0 of a tree whose root is a hole
+		root = bn;
+		return 0;
+	}
+	if (root == 0 && (err = new_node(&root)))
+		return err;
+
+	uint64_t node = root;
+	for (uint32_t lvl = height; lvl > 1; --lvl) {
+		uint64_t *slot = &slots(node)[slot_at(idx, lvl)];
+		uint64_t child = read(slot);
+		if (!child) {
+			if ((err = new_node(&child)) || (err = write(slot, child)))
+				return err;
+		}
+		node = child;
+	}
+	return write(&slots(node)[slot_at(idx, 1)], bn);
+}
+
+int BmapTx::free_block(uint64_t bn)
+{
+	--blocks_delta;
+	return tx_.bits(bn, 1, false);
+}
+
+// Free everything at index >= from below node (level lvl, first index base).
+int BmapTx::trunc_node(uint64_t node, uint32_t lvl, uint64_t base,
+		       uint64_t from, uint64_t &budget, bool *done)
+{
+	uint64_t span = 1ULL << (kFanoutShift * (lvl - 1));
+	uint64_t s0 = from > base ? (from - base) / span : 0;
+	int err;
+	*done = false;
+	for (uint64_t s = s0; s < kFanout; ++s) {
+		uint64_t *slot = &slots(node)[s];
+		uint64_t v = read(slot);
+		if (!v)
+			continue;
+		uint64_t child_base = base + s * span;
+		if (!sbi_.valid_data_bn(v)) { // corrupt pointer: drop it, free nothing
+			if ((err = write(slot, 0)))
+				return err;
+			continue;
+		}
+		if (lvl > 1) {
+			bool child_done;
+			if ((err = trunc_node(v, lvl - 1, child_base, from, budget,
+					      &child_done)))
+				return err;
+			if (!child_done)
+				return 0;
+			if (child_base < from)
+				continue; // partly kept
+		}
+		if (budget == 0)
+			return 0;
+		if ((err = free_block(v)) || (err = write(slot, 0)))
+			return err;
+		--budget;
+	}
+	*done = true;
+	return 0;
+}
+
+int BmapTx::truncate(uint64_t from, uint64_t budget, bool *done)
+{
+	int err;
+	*done = true;
+	if (root == 0)
+		return 0;
+	if (height == 0) {
+		if (from == 0) {
+			if ((err = free_block(root)))
+				return err;
+			root = 0;
+		}
+		return 0;
+	}
+	if (height > kMaxHeight || !sbi_.valid_data_bn(root)) { // corrupt
+		root = 0;
+		height = 0;
+		return 0;
+	}
+	if ((err = trunc_node(root, height, 0, from, budget, done)))
+		return err;
+	if (*done && from == 0) {
+		if (budget == 0) {
+			*done = false;
+			return 0;
+		}
+		if ((err = free_block(root)))
+			return err;
+		root = 0;
+		height = 0;
+	}
+	return 0;
+}
+
+} // namespace zus::pmfs

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: BSD-3-Clause
+//
+// bmap.h - the per-inode radix tree that maps file blocks to pmem blocks
+// (layout in layout.h: i_on_disk.a[0] root, a[1] height).
+//
+// bmap_lookup() is lock-free reading (callers hold the inode's rwlock
+// shared). BmapTx changes a tree inside a transaction: new nodes are written
+// directly (nothing points to them yet), slots of existing nodes through
+// Tx::defer_store, and the new root/height are left in root/height for the
+// caller to store into the (logged) zus_inode after Tx::ready().
+#ifndef ZUS_PMFS_BMAP_H
+#define ZUS_PMFS_BMAP_H
+
+#include <cstdint>
+
+#include "server/pmfs/journal.h"
+
+struct zus_sb_info;
+struct zus_inode;
+
+namespace zus::pmfs {
+
+// The pmem block holding file block idx, 0 for a hole.
+uint64_t bmap_lookup(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx);
+
+// Largest file block index + 1 the tree can map.
+inline constexpr uint64_t kMaxFileBlocks = 1ULL << (kFanoutShift * kMaxHeight);
+
+class BmapTx {
+  public:
+	BmapTx(zus_sb_info &sbi, Tx &tx, const zus_inode *zi);
+
+	// Map idx (a hole) to bn. 0, -ENOSPC (no blocks for nodes or log).
+	int insert(uint64_t idx, uint64_t bn);
+	// Free mapped blocks with index >= from, at most budget blocks.
+	// *done = nothing at or past from is mapped any more.
+	int truncate(uint64_t from, uint64_t budget, bool *done);
+	// Flush the new nodes: call before Tx::ready().
+	void finish();
+
+	uint64_t root = 0;
+	uint32_t height = 0;
+	int64_t blocks_delta = 0; // nodes added/freed and data blocks freed
+
+  private:
+	uint64_t *slots(uint64_t bn) const;
+	int new_node(uint64_t *bn);
+	bool is_fresh(const uint64_t *slot) const;
+	uint64_t read(uint64_t *slot) const;
+	int write(uint64_t *slot, uint64_t v);
+	int free_block(uint64_t bn);
+	int trunc_node(uint64_t node, uint32_t lvl, uint64_t base, uint64_t from,
+		       uint64_t &budget, bool *done);
+
+	zus_sb_info &sbi_;
+	Tx &tx_;
+	static constexpr int kMaxFresh = 64;
+	uint64_t fresh_[kMaxFresh];
+	int nfresh_ = 0;
+};
+
+} // namespace zus::pmfs
+
+#endif // ZUS_PMFS_BMAP_H

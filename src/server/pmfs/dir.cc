@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "server/pmfs/dir.h"
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "server/pmfs/bmap.h"
+#include "server/pmfs/pmfs.h"
+
+namespace zus::pmfs {
+
+namespace {
+
+void mark(DirIndex &ix, uint64_t slot, uint32_t n, bool used)
+{
+	for (uint64_t s = slot; s < slot + n; ++s) {
+		uint64_t &w = ix.used[s / 64];
+		if (used)
+			w |= 1ULL << (s % 64);
+		else
+			w &= ~(1ULL << (s % 64));
+	}
+}
+
+// First run of n free slots in block b, or -1.
+int64_t free_run(const DirIndex &ix, uint64_t b, uint32_t n)
+{
+	const uint64_t *w = &ix.used[b * 2];
+	if (w[0] == ~0ULL && w[1] == ~0ULL)
+		return -1;
+	uint32_t run = 0;
+	for (uint32_t s = 0; s < kSlotsPerBlock; ++s) {
+		if ((w[s / 64] >> (s % 64)) & 1) {
+			run = 0;
+			continue;
+		}
+		if (++run == n)
+			return s + 1 - n;
+	}
+	return -1;
+}
+
+} // namespace
+
+uint32_t name_hash(std::string_view name)
+{
+	uint32_t h = 2166136261u; // FNV-1a
+	for (unsigned char c : name)
+		h = (h ^ c) * 16777619u;
+	return h;
+}
+
+pmfs_dentry *dentry_at(zus_sb_info &sbi, const zus_inode *dzi, uint64_t slot)
+{
+	uint64_t bn = bmap_lookup(sbi, dzi, slot / kSlotsPerBlock);
+	if (!bn)
+		return nullptr;
+	return reinterpret_cast<pmfs_dentry *>(sbi.blk(bn) +
+					       (slot % kSlotsPerBlock) * kSlotSize);
+}
+
+DirIndex &dir_index(zus_sb_info &sbi, zus_inode_info *dir)
+{
+	DirIndex *ix = dir->dir.load(std::memory_order_acquire);
+	if (ix)
+		return *ix;
+	std::lock_guard lk(dir->dir_mu);
+	if ((ix = dir->dir.load(std::memory_order_relaxed)))
+		return *ix;
+	auto fresh = std::make_unique<DirIndex>();
+	fresh->nblocks = dir->zi->i_size >> kBlockShift;
+	fresh->used.assign(fresh->nblocks * 2, 0);
+	fresh->names.reserve(fresh->nblocks * 16);
+	dir_for_each(sbi, dir->zi, 0, [&](uint64_t slot, const pmfs_dentry *de) {
+		fresh->names.emplace(de->hash, slot);
+		mark(*fresh, slot, de->nslots, true);
+		++fresh->nentries;
+		return true;
+	});
+	// Unmapped blocks (holes) cannot take entries: mark them full.
+	for (uint64_t b = 0; b < fresh->nblocks; ++b)
+		if (!bmap_lookup(sbi, dir->zi, b))
+			fresh->used[b * 2] = fresh->used[b * 2 + 1] = ~0ULL;
+	dir->dir_owner = std::move(fresh);
+	dir->dir.store(dir->dir_owner.get(), std::memory_order_release);
+	return *dir->dir_owner;
+}
+
+int dir_find(zus_sb_info &sbi, zus_inode_info *dir, std::string_view name,
+	     uint64_t *slot, uint64_t *ino)
+{
+	DirIndex &ix = dir_index(sbi, dir);
+	auto [it, end] = ix.names.equal_range(name_hash(name));
+	for (; it != end; ++it) {
+		pmfs_dentry *de = dentry_at(sbi, dir->zi, it->second);
+		if (de && de->name_len == name.size() &&
+		    !memcmp(de->name, name.data(), name.size())) {
+			*slot = it->second;
+			*ino = de->ino;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int dir_prepare_add(Tx &tx, zus_sb_info &sbi, zus_inode_info *dir,
+		    std::string_view name, DirAdd *plan)
+{
+	DirIndex &ix = dir_index(sbi, dir);
+	zus_inode *dzi = dir->zi;
+	int err = tx.log(dzi, sizeof(*dzi));
+	if (err)
+		return err;
+	plan->nslots = dentry_slots(static_cast<uint32_t>(name.size()));
+	for (uint64_t b = ix.hint; b < ix.nblocks; ++b) {
+		int64_t s = free_run(ix, b, plan->nslots);
+		if (s < 0) {
+			if (b == ix.hint && ix.used[b * 2] == ~0ULL &&
+			    ix.used[b * 2 + 1] == ~0ULL)
+				ix.hint = b + 1; // full blocks are skipped next time
+			continue;
+		}
+		plan->slot = b * kSlotsPerBlock + s;
+		plan->de = dentry_at(sbi, dzi, plan->slot);
+		if (!plan->de)
+			return -EIO;
+		return tx.log(plan->de, plan->nslots * kSlotSize);
+	}
+
+	// Every block is full: append a zeroed block.
+	uint64_t bn = sbi.balloc.alloc_one();
+	if (!bn)
+		return -ENOSPC;
+	if ((err = tx.bits(bn, 1, true))) {
+		sbi.balloc.release(bn, 1);
+		return err;
+	}
+	sbi.persist.memset_nodrain(sbi.blk(bn), 0, kBlockSize);
+	BmapTx bt(sbi, tx, dzi);
+	if ((err = bt.insert(ix.nblocks, bn)))
+		return err;
+	bt.finish();
+	plan->grows = true;
+	plan->root = bt.root;
+	plan->height = bt.height;
+	plan->blocks_delta = bt.blocks_delta + 1;
+	plan->slot = ix.nblocks * kSlotsPerBlock;
+	plan->de = reinterpret_cast<pmfs_dentry *>(sbi.blk(bn));
+	return 0;
+}
+
+void dir_apply_add(zus_sb_info &sbi, zus_inode_info *dir, const DirAdd &plan,
+		   std::string_view name, uint64_t ino, uint8_t type)
+{
+	DirIndex &ix = dir_index(sbi, dir);
+	pmfs_dentry *de = plan.de;
+	memcpy(de->name, name.data(), name.size());
+	de->name_len = static_cast<uint8_t>(name.size());
+	de->type = type;
+	de->nslots = static_cast<uint8_t>(plan.nslots);
+	de->pad = 0;
+	de->hash = name_hash(name);
+	de->ino = ino;
+	if (plan.grows) {
+		zus_inode *dzi = dir->zi;
+		dzi->i_size += kBlockSize;
+		dzi->i_on_disk.a[0] = plan.root;
+		dzi->i_on_disk.a[1] = plan.height;
+		dzi->i_blocks += plan.blocks_delta * (kBlockSize / 512);
+		sbi.persist.flush(de, plan.nslots * kSlotSize);
+		ix.nblocks++;
+		ix.used.resize(ix.nblocks * 2, 0);
+	}
+	mark(ix, plan.slot, plan.nslots, true);
+	ix.names.emplace(de->hash, plan.slot);
+	++ix.nentries;
+}
+
+int dir_prepare_remove(Tx &tx, zus_sb_info &sbi, zus_inode_info *dir,
+		       uint64_t slot)
+{
+	pmfs_dentry *de = dentry_at(sbi, dir->zi, slot);
+	if (!de)
+		return -EIO;
+	int err = tx.log(dir->zi, sizeof(zus_inode));
+	if (err)
+		return err;
+	return tx.log(de, de->nslots * kSlotSize);
+}
+
+void dir_apply_remove(zus_sb_info &sbi, zus_inode_info *dir, uint64_t slot)
+{
+	DirIndex &ix = dir_index(sbi, dir);
+	pmfs_dentry *de = dentry_at(sbi, dir->zi, slot);
+	auto [it, end] = ix.names.equal_range(de->hash);
+	for (; it != end; ++it) {
+		if (it->second == slot) {
+			ix.names.erase(it);
+			break;
+		}
+	}
+	uint32_t n = de->nslots;
+	memset(de, 0, n * kSlotSize); // free slots are all zero
+	mark(ix, slot, n, false);
+	ix.hint = std::min(ix.hint, slot / kSlotsPerBlock);
+	--ix.nentries;
+}
+
+int dir_prepare_retarget(Tx &tx, zus_sb_info &sbi, zus_inode_info *dir,
+			 uint64_t slot)
+{
+	pmfs_dentry *de = dentry_at(sbi, dir->zi, slot);
+	if (!de)
+		return -EIO;
+	int err = tx.log(dir->zi, sizeof(zus_inode));
+	if (err)
+		return err;
+	return tx.log(de, sizeof(*de));
+}
+
+void dir_apply_retarget(zus_sb_info &sbi, zus_inode_info *dir, uint64_t slot,
+			uint64_t ino, uint8_t type)
+{
+	pmfs_dentry *de = dentry_at(sbi, dir->zi, slot);
+	de->ino = ino;
+	de->type = type;
+}
+
+} // namespace zus::pmfs

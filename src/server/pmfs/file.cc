@@ -1,0 +1,422 @@
+// SPDX-License-Identifier: BSD-3-Clause
+//
+// file.cc - READ, WRITE, GET_MULTY/PUT_MULTY and SETATTR.
+//
+// Hot paths (read/write/get/put of mapped blocks) take only the inode's
+// rwlock and allocate nothing. A write copies once, from the request pages
+// into pmem (non-temporal, no drain) and drains once per request. Writes into
+// holes allocate in batches: data first (with the unwritten parts of each new
+// block zeroed), then one transaction links the blocks, whose first drain
+// also makes the data durable: ordered data.
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <linux/stat.h>
+
+#include "server/pages.h"
+#include "server/pmfs/bmap.h"
+#include "server/pmfs/file.h"
+#include "server/pmfs/ops.h"
+#include "server/pmfs/pmfs.h"
+
+namespace zus::pmfs {
+
+namespace {
+
+constexpr uint64_t kSectorsPerBlock = kBlockSize / 512;
+
+zus_inode_info *io_ii(zufs_ioc_IO *io, int *err)
+{
+	zus_inode_info *ii = ii_cookie(io->zus_ii, err);
+	if (ii && !S_ISREG(ii->zi->i_mode)) {
+		*err = S_ISDIR(ii->zi->i_mode) ? -EISDIR : -EINVAL;
+		return nullptr;
+	}
+	return ii;
+}
+
+uint64_t add_blocks(uint64_t cur, int64_t delta)
+{
+	int64_t v = int64_t(cur) + delta * int64_t(kSectorsPerBlock);
+	return v < 0 ? 0 : uint64_t(v);
+}
+
+// Fill a run of holes starting at file position pos (block aligned or not)
+// with new blocks: at most kWriteBatch blocks, one transaction. *bytes is
+// what was written. Extends i_size within the transaction.
+int write_holes(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
+		uint64_t pos, uint64_t len, uint64_t *bytes, uint64_t *first_idx,
+		uint64_t *nblocks)
+{
+	zus_inode *zi = ii->zi;
+	uint64_t idx = pos >> kBlockShift;
+	uint64_t last = (pos + len - 1) >> kBlockShift;
+	uint64_t want = 1;
+	while (want < kWriteBatch && idx + want <= last &&
+	       !bmap_lookup(sbi, zi, idx + want))
+		++want;
+
+	BlockAlloc::Run runs[kWriteBatch];
+	int nruns;
+	uint64_t got = sbi.balloc.alloc(want, runs, kWriteBatch, &nruns);
+	if (!got)
+		return -ENOSPC;
+
+	Tx tx(sbi);
+	int err;
+	for (int r = 0; r < nruns; ++r) {
+		if ((err = tx.bits(runs[r].bn, runs[r].n, true))) {
+			for (int k = r; k < nruns; ++k) // not yet owned by tx
+				sbi.balloc.release(runs[k].bn, runs[k].n);
+			return err;
+		}
+	}
+	if ((err = tx.log(zi, sizeof(*zi))))
+		return err;
+
+	BmapTx bt(sbi, tx, zi);
+	uint64_t done = 0;
+	int r = 0;
+	uint64_t in_run = 0;
+	for (uint64_t i = 0; i < got; ++i) {
+		uint64_t bn = runs[r].bn + in_run;
+		if (++in_run == runs[r].n) {
+			++r;
+			in_run = 0;
+		}
+		char *blk = sbi.blk(bn);
+		uint64_t boff = (pos + done) & (kBlockSize - 1);
+		uint64_t n = std::min(kBlockSize - boff, len - done);
+		if (boff)
+			sbi.persist.memset_nodrain(blk, 0, boff);
+		char *dst = blk + boff;
+		src.walk(n, [&](char *p, size_t k) {
+			sbi.persist.memcpy_nodrain(dst, p, k);
+			dst += k;
+		});
+		if (boff + n < kBlockSize)
+			sbi.persist.memset_nodrain(blk + boff + n, 0,
+						   kBlockSize - boff - n);
+		if ((err = bt.insert(idx + i, bn)))
+			return err; // the cursor moved, but nothing is linked
+		done += n;
+	}
+	bt.finish();
+	if ((err = tx.ready()))
+		return err;
+
+	zi->i_on_disk.a[0] = bt.root;
+	zi->i_on_disk.a[1] = bt.height;
+	zi->i_blocks = add_blocks(zi->i_blocks, int64_t(got) + bt.blocks_delta);
+	if (pos + done > zi->i_size)
+		zi->i_size = pos + done;
+	zi->i_mtime = zi->i_ctime = now_ns();
+	if ((err = tx.commit(ii)))
+		return err;
+	*bytes = done;
+	*first_idx = idx;
+	*nblocks = got;
+	return 0;
+}
+
+} // namespace
+
+int free_blocks_from(zus_sb_info &sbi, zus_inode_info *ii, uint64_t from)
+{
+	zus_inode *zi = ii->zi;
+	for (;;) {
+		Tx tx(sbi);
+		int err = tx.log(zi, sizeof(*zi));
+		if (err)
+			return err;
+		BmapTx bt(sbi, tx, zi);
+		bool done;
+		if ((err = bt.truncate(from, kTruncBatch, &done)))
+			return err;
+		bt.finish();
+		if ((err = tx.ready()))
+			return err;
+		zi->i_on_disk.a[0] = bt.root;
+		zi->i_on_disk.a[1] = bt.height;
+		zi->i_blocks = add_blocks(zi->i_blocks, bt.blocks_delta);
+		if (done)
+			zi->i_flags &= ~kZiTruncating;
+		if ((err = tx.commit(ii)))
+			return err;
+		if (done)
+			return 0;
+	}
+}
+
+int op_read(zufs_ioc_hdr *hdr, zufs::page_list pages)
+{
+	auto *io = reinterpret_cast<zufs_ioc_IO *>(hdr);
+	int err = 0;
+	io->last_pos = io->filepos;
+	zus_inode_info *ii = io_ii(io, &err);
+	if (!ii)
+		return err;
+	if (hdr->len > ZUS_API_MAP_MAX_SIZE || !pages_cover(pages, hdr->offset, hdr->len))
+		return -EINVAL;
+	zus_sb_info &sbi = *ii->sbi;
+	std::shared_lock lk(ii->rw);
+	zus_inode *zi = ii->zi;
+	uint64_t pos = io->filepos;
+	uint64_t size = zi->i_size;
+	if (pos >= size || !hdr->len)
+		return 0;
+	uint64_t len = std::min<uint64_t>(hdr->len, size - pos);
+
+	PageCursor dst(pages, hdr->offset);
+	for (uint64_t done = 0; done < len;) {
+		uint64_t at = pos + done;
+		uint64_t boff = at & (kBlockSize - 1);
+		uint64_t n = std::min(kBlockSize - boff, len - done);
+		uint64_t bn = bmap_lookup(sbi, zi, at >> kBlockShift);
+		const char *s = bn ? sbi.blk(bn) + boff : nullptr;
+		dst.walk(n, [&](char *p, size_t k) {
+			if (s) {
+				memcpy(p, s, k);
+				s += k;
+			} else {
+				memset(p, 0, k);
+			}
+		});
+		done += n;
+	}
+	io->last_pos = pos + len;
+	return 0;
+}
+
+int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
+{
+	auto *io = reinterpret_cast<zufs_ioc_IO *>(hdr);
+	int err = 0;
+	io->last_pos = io->filepos;
+	io->wr_unmap.offset = io->wr_unmap.len = 0;
+	zus_inode_info *ii = io_ii(io, &err);
+	if (!ii)
+		return err;
+	zus_sb_info &sbi = *ii->sbi;
+	if (sbi.ro)
+		return -EROFS;
+	if (hdr->len > ZUS_API_MAP_MAX_SIZE || !pages_cover(pages, hdr->offset, hdr->len))
+		return -EINVAL;
+	uint64_t pos = io->filepos;
+	uint64_t len = hdr->len;
+	if (!len)
+		return 0;
+	if (pos + len < pos || ((pos + len - 1) >> kBlockShift) >= kMaxFileBlocks)
+		return -EFBIG;
+
+	std::unique_lock lk(ii->rw);
+	zus_inode *zi = ii->zi;
+	const bool dsync = io->flags & ZUFS_IO_DSYNC;
+	const uint64_t old_size = zi->i_size;
+	// Copies whose durability something depends on are tracked; a plain
+	// overwrite inside the file waits for SYNC (or the kernel) in msync mode.
+	const bool tracked = dsync || pos + len > old_size;
+	const uint64_t old_pages = (old_size + kBlockSize - 1) >> kBlockShift;
+	uint64_t unmap_first = UINT64_MAX, unmap_last = 0;
+
+	PageCursor src(pages, hdr->offset);
+	uint64_t done = 0;
+	while (done < len) {
+		uint64_t at = pos + done;
+		uint64_t boff = at & (kBlockSize - 1);
+		uint64_t n = std::min(kBlockSize - boff, len - done);
+		uint64_t bn = bmap_lookup(sbi, zi, at >> kBlockShift);
+		if (bn) {
+			char *dst = sbi.blk(bn) + boff;
+			src.walk(n, [&](char *p, size_t k) {
+				if (tracked)
+					sbi.persist.memcpy_nodrain(dst, p, k);
+				else
+					sbi.persist.memcpy_lazy(dst, p, k);
+				dst += k;
+			});
+			done += n;
+			continue;
+		}
+		uint64_t bytes, first, nb;
+		if ((err = write_holes(sbi, ii, src, at, len - done, &bytes, &first, &nb)))
+			break;
+		done += bytes;
+		if (first < old_pages) { // cached zero pages of a hole changed
+			unmap_first = std::min(unmap_first, first);
+			unmap_last = std::max(unmap_last, std::min(first + nb, old_pages) - 1);
+		}
+	}
+
+	if (done) {
+		uint64_t end = pos + done;
+		if (end > zi->i_size) { // grew inside an existing block
+			sbi.persist.drain(); // data before the size that exposes it
+			zi->i_size = end;
+		}
+		zi->i_mtime = zi->i_ctime = now_ns();
+		if (tracked)
+			sbi.persist.flush(zi, 64);
+		else
+			sbi.persist.flush_lazy(zi, 64);
+		if (dsync || sbi.persist.is_pmem())
+			sbi.persist.drain();
+	}
+	io->last_pos = pos + done;
+	if (unmap_first != UINT64_MAX) {
+		io->wr_unmap.offset = static_cast<uint32_t>(unmap_first);
+		io->wr_unmap.len = static_cast<uint32_t>(unmap_last - unmap_first + 1);
+	}
+	return err;
+}
+
+namespace {
+
+// GET_MULTY/PUT_MULTY: the message is a zufs_ioc_IO whose iom_e holds
+// ziom.iom_max entries; check the message is that long.
+bool multy_fits(const zufs_ioc_IO *io)
+{
+	return io->ziom.iom_max <= ZUS_API_MAP_MAX_PAGES &&
+	       io->hdr.in_len >= offsetof(zufs_ioc_IO, iom_e) + io->ziom.iom_max * sizeof(__u64);
+}
+
+} // namespace
+
+int op_get_multy(zufs_ioc_hdr *hdr, zufs::page_list)
+{
+	auto *io = reinterpret_cast<zufs_ioc_IO *>(hdr);
+	int err = 0;
+	io->last_pos = io->filepos;
+	zus_inode_info *ii = io_ii(io, &err);
+	if (!ii)
+		return err;
+	if (!multy_fits(io))
+		return -EINVAL;
+	io->ziom.iom_n = 0;
+	zus_sb_info &sbi = *ii->sbi;
+	std::shared_lock lk(ii->rw);
+	zus_inode *zi = ii->zi;
+	uint64_t pos = io->filepos;
+	uint64_t size = zi->i_size;
+	if (pos >= size || !hdr->len || !io->ziom.iom_max)
+		return 0;
+	uint64_t end = std::min<uint64_t>(pos + hdr->len, size);
+	uint64_t first = pos >> kBlockShift;
+	uint64_t n = ((end - 1) >> kBlockShift) - first + 1;
+	if (n > io->ziom.iom_max) {
+		n = io->ziom.iom_max;
+		end = (first + n) << kBlockShift;
+	}
+	__u64 *e = io->ziom.iom_e;
+	for (uint64_t i = 0; i < n; ++i)
+		_zufs_iom_enc_type_val(&e[i], IOM_T1_READ,
+				       zu_enc_dpp_t_bn(bmap_lookup(sbi, zi, first + i), 0));
+	ii->pins.fetch_add(1, std::memory_order_acq_rel);
+	io->ziom.iom_n = static_cast<__u32>(n);
+	io->last_pos = end;
+	return 0;
+}
+
+int op_put_multy(zufs_ioc_hdr *hdr, zufs::page_list)
+{
+	auto *io = reinterpret_cast<zufs_ioc_IO *>(hdr);
+	int err = 0;
+	zus_inode_info *ii = ii_cookie(io->zus_ii, &err);
+	if (!ii)
+		return err;
+	if (!multy_fits(io) || io->ziom.iom_n > io->ziom.iom_max)
+		return -EINVAL;
+	if (!io->ziom.iom_n)
+		return 0; // GET pinned nothing
+	int64_t cur = ii->pins.load(std::memory_order_relaxed);
+	do {
+		if (cur <= 0)
+			return -EINVAL; // a PUT without its GET
+	} while (!ii->pins.compare_exchange_weak(cur, cur - 1, std::memory_order_acq_rel));
+	if (cur == 1) { // the last pin: blocks freed meanwhile may be reused
+		std::lock_guard lk(ii->defer_mu);
+		if (ii->pins.load(std::memory_order_acquire) == 0) {
+			for (auto [bn, n] : ii->deferred)
+				ii->sbi->balloc.release(bn, n);
+			ii->deferred.clear();
+		}
+	}
+	return 0;
+}
+
+int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list)
+{
+	auto *ia = reinterpret_cast<zufs_ioc_attr *>(hdr);
+	int err = 0;
+	ia->unmap_offset = ia->unmap_len = 0;
+	zus_inode_info *ii = ii_cookie(ia->zus_ii, &err);
+	if (!ii)
+		return err;
+	zus_sb_info &sbi = *ii->sbi;
+	if (sbi.ro)
+		return -EROFS;
+	const uint32_t mask = ia->zuf_attr;
+	std::unique_lock lk(ii->rw);
+	zus_inode *zi = ii->zi;
+	bool shrink = false;
+	uint64_t new_size = zi->i_size;
+	if (mask & STATX_SIZE) {
+		if (S_ISDIR(zi->i_mode))
+			return -EISDIR;
+		if (!S_ISREG(zi->i_mode))
+			return -EINVAL;
+		if (ia->size > (kMaxFileBlocks << kBlockShift))
+			return -EFBIG;
+		new_size = ia->size;
+		shrink = new_size < zi->i_size;
+	}
+	const uint64_t keep_blocks = (new_size + kBlockSize - 1) >> kBlockShift;
+	const bool free_tail = shrink &&
+		keep_blocks < ((zi->i_size + kBlockSize - 1) >> kBlockShift);
+
+	Tx tx(sbi);
+	if ((err = tx.log(zi, sizeof(*zi))))
+		return err;
+	if (shrink && (new_size & (kBlockSize - 1))) {
+		// Bytes past EOF in the last block must read as zero if the
+		// file grows again.
+		uint64_t bn = bmap_lookup(sbi, zi, new_size >> kBlockShift);
+		uint64_t off = new_size & (kBlockSize - 1);
+		if (bn)
+			sbi.persist.memset_nodrain(sbi.blk(bn) + off, 0, kBlockSize - off);
+	}
+	if ((err = tx.ready()))
+		return err;
+	if (mask & STATX_MODE)
+		zi->i_mode = (zi->i_mode & S_IFMT) | (ia->mode & ~S_IFMT & 07777);
+	if (mask & STATX_UID)
+		zi->i_uid = ia->uid;
+	if (mask & STATX_GID)
+		zi->i_gid = ia->gid;
+	if (mask & STATX_ATIME)
+		zi->i_atime = ia->atime;
+	if (mask & STATX_MTIME)
+		zi->i_mtime = ia->mtime;
+	if (mask & STATX_SIZE) {
+		zi->i_size = new_size;
+		if (!(mask & STATX_MTIME))
+			zi->i_mtime = now_ns();
+		if (free_tail)
+			zi->i_flags |= kZiTruncating;
+	}
+	zi->i_ctime = now_ns();
+	if ((err = tx.commit(ii)))
+		return err;
+
+	if (free_tail && (err = free_blocks_from(sbi, ii, keep_blocks)))
+		return err;
+	if (shrink) {
+		ia->unmap_offset = new_size;
+		ia->unmap_len = ~0ULL;
+	}
+	return 0;
+}
+
+} // namespace zus::pmfs

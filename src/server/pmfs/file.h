@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// file.h - file data helpers shared by SETATTR, inode freeing and recovery.
+#ifndef ZUS_PMFS_FILE_H
+#define ZUS_PMFS_FILE_H
+
+#include <cstdint>
+
+struct zus_sb_info;
+struct zus_inode_info;
+
+namespace zus::pmfs {
+
+// Free every block at file block index >= from, in bounded transactions
+// (at most kTruncBatch blocks each); the last one clears kZiTruncating.
+// Caller holds ii->rw exclusively.
+int free_blocks_from(zus_sb_info &sbi, zus_inode_info *ii, uint64_t from);
+
+inline constexpr uint64_t kTruncBatch = 256;
+inline constexpr uint64_t kWriteBatch = 256; // new blocks per transaction
+
+} // namespace zus::pmfs
+
+#endif // ZUS_PMFS_FILE_H

@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "server/pmfs/format.h"
+
+#include <fcntl.h>
+#include <libpmem.h>
+#include <linux/fs.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <random>
+
+#include "server/crc32c.h"
+#include "server/persist.h"
+#include "server/pmfs/layout.h"
+#include "server/pmfs/pmfs.h"
+
+namespace zus::pmfs {
+
+namespace {
+
+int fail(std::string *err, const std::string &path, int e, const std::string &why)
+{
+	*err = "image " + path + ": " + why;
+	return e;
+}
+
+} // namespace
+
+Image::~Image()
+{
+	if (base)
+		pmem_unmap(base, len);
+	if (fd_ >= 0)
+		::close(fd_);
+}
+
+void Image::release(int *fd, char **b, size_t *l)
+{
+	*fd = fd_;
+	*b = base;
+	*l = len;
+	fd_ = -1;
+	base = nullptr;
+	len = 0;
+}
+
+int Image::open(const std::string &path, uint64_t size, std::string *err)
+{
+	if (size && size < kMinImage)
+		return fail(err, path, -EINVAL,
+			    "size " + std::to_string(size) + " too small (minimum 16 MiB)");
+	fd_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+	if (fd_ < 0 && errno == ENOENT) {
+		if (!size)
+			return fail(err, path, -ENOENT,
+				    "No such file or directory (give --size to create it)");
+		fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		created = fd_ >= 0;
+	}
+	if (fd_ < 0)
+		return fail(err, path, -errno, strerror(errno));
+	if (flock(fd_, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			return fail(err, path, -EBUSY,
+				    "already mounted by another zufuse (locked)");
+		return fail(err, path, -errno, std::string("flock: ") + strerror(errno));
+	}
+	struct stat st;
+	if (fstat(fd_, &st) < 0)
+		return fail(err, path, -errno, strerror(errno));
+	uint64_t have = 0;
+	if (S_ISREG(st.st_mode)) {
+		have = st.st_size;
+		if (size > have) {
+			int e = created ? posix_fallocate(fd_, 0, size) : EOPNOTSUPP;
+			if (e && ftruncate(fd_, size) < 0)
+				return fail(err, path, -errno,
+					    std::string("cannot size: ") + strerror(errno));
+			have = size;
+		}
+	} else if (S_ISBLK(st.st_mode)) {
+		if (ioctl(fd_, BLKGETSIZE64, &have) < 0)
+			return fail(err, path, -errno, strerror(errno));
+	} else if (!S_ISCHR(st.st_mode)) { // a char device: Device-DAX
+		return fail(err, path, -EINVAL, "not a file or a device");
+	}
+	if ((S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) && have < kMinImage)
+		return fail(err, path, -EINVAL,
+			    "too small (" + std::to_string(have) +
+				    " bytes, minimum 16 MiB)");
+
+	int is_pmem = 0;
+	base = static_cast<char *>(pmem_map_file(path.c_str(), 0, 0, 0, &len, &is_pmem));
+	if (!base)
+		return fail(err, path, errno ? -errno : -EIO,
+			    std::string("cannot map: ") + pmem_errormsg());
+	if (len < kMinImage)
+		return fail(err, path, -EINVAL,
+			    "too small (" + std::to_string(len) + " bytes, minimum 16 MiB)");
+	return 0;
+}
+
+bool has_magic(const char *base)
+{
+	return reinterpret_cast<const pmfs_super *>(base)->s_magic == kMagic;
+}
+
+void format_mapping(char *base, size_t len)
+{
+	Persist p;
+	p.init(base, len);
+
+	pmfs_super s{};
+	s.s_version = kVersion;
+	s.s_state = kStateClean;
+	s.s_nblocks = len >> kBlockShift;
+	s.s_size = s.s_nblocks << kBlockShift;
+	s.s_block_size = kBlockSize;
+	s.s_inode_size = ZUFS_INODE_SIZE;
+	s.s_journal_blk = 1;
+	s.s_lanes = kLanes;
+	s.s_lane_blocks = kLaneBlocks;
+	s.s_bitmap_blk = s.s_journal_blk + uint64_t(kLanes) * kLaneBlocks;
+	s.s_bitmap_blocks = (s.s_nblocks + kBlockSize * 8 - 1) / (kBlockSize * 8);
+	s.s_itable_blk = s.s_bitmap_blk + s.s_bitmap_blocks;
+	s.s_inode_count = s.s_size / kBytesPerInode;
+	uint64_t itable_blocks =
+		(s.s_inode_count * ZUFS_INODE_SIZE + kBlockSize - 1) / kBlockSize;
+	s.s_data_blk = s.s_itable_blk + itable_blocks;
+	s.s_mount_gen = 1;
+	timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	s.s_mkfs_time = uint64_t(ts.tv_sec) * 1000000000ULL + ts.tv_nsec;
+	std::random_device rd;
+	for (auto &b : s.s_uuid)
+		b = static_cast<uint8_t>(rd());
+
+	// The magic goes last: a format cut short leaves no valid image.
+	p.memset_nodrain(base, 0, kBlockSize);
+	p.drain();
+	p.memset_nodrain(base + kBlockSize, 0, (s.s_data_blk - 1) * kBlockSize);
+
+	auto *bitmap = reinterpret_cast<uint64_t *>(base + s.s_bitmap_blk * kBlockSize);
+	for (uint64_t b = 0; b < s.s_data_blk; ++b)
+		bitmap[b / 64] |= 1ULL << (b % 64);
+	// Bits past the last block are "used" so nothing allocates them.
+	for (uint64_t b = s.s_nblocks; b < s.s_bitmap_blocks * kBlockSize * 8; ++b)
+		bitmap[b / 64] |= 1ULL << (b % 64);
+	p.flush(bitmap, s.s_bitmap_blocks * kBlockSize);
+
+	auto *root = reinterpret_cast<zus_inode *>(base + s.s_itable_blk * kBlockSize);
+	root->i_mode = S_IFDIR | 0755;
+	root->i_nlink = 2;
+	root->i_ino = kRootIno;
+	root->i_uid = getuid();
+	root->i_gid = getgid();
+	root->i_atime = root->i_mtime = root->i_ctime = s.s_mkfs_time;
+	root->i_generation = 1;
+	root->i_dir.parent = kRootIno;
+	p.flush(root, sizeof(*root));
+	p.drain();
+
+	s.s_magic = kMagic;
+	s.s_crc = 0;
+	s.s_crc = crc32c(0, &s, sizeof(s));
+	p.memcpy_nodrain(base, &s, sizeof(s));
+	p.drain();
+}
+
+} // namespace zus::pmfs

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: BSD-3-Clause
+//
+// format.h - the image file (open, lock, size, map) and mkfs.
+#ifndef ZUS_PMFS_FORMAT_H
+#define ZUS_PMFS_FORMAT_H
+
+#include <cstdint>
+#include <string>
+
+namespace zus::pmfs {
+
+// An image opened, locked (flock LOCK_EX|LOCK_NB, held until close) and
+// mapped with pmem_map_file. Errors are one line: "image PATH: reason".
+class Image {
+  public:
+	Image() = default;
+	~Image();
+	Image(const Image &) = delete;
+	Image &operator=(const Image &) = delete;
+
+	// size != 0: create a missing file of that size, grow a smaller one.
+	int open(const std::string &path, uint64_t size, std::string *err);
+	// Hand the fd and the mapping over (to the mount).
+	void release(int *fd, char **base, size_t *len);
+
+	char *base = nullptr;
+	size_t len = 0;
+	bool created = false;
+
+  private:
+	int fd_ = -1;
+};
+
+// Write a fresh file system over the whole mapping (len bytes).
+void format_mapping(char *base, size_t len);
+
+// Does the mapping start with a pmfs superblock magic?
+bool has_magic(const char *base);
+
+} // namespace zus::pmfs
+
+#endif // ZUS_PMFS_FORMAT_H

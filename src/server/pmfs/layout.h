@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: BSD-3-Clause
+//
+// layout.h - pmfs on-media format, all in one place.
+//
+// The image is an array of 4 KiB blocks (block n at byte n * 4096):
+//
+//   block 0                   superblock (pmfs_super, crc32c protected)
+//   [journal_blk, +lanes*lane_blocks)   undo-log lanes (pmfs_lane_head, records)
+//   [bitmap_blk, +bitmap_blocks)        block allocation bitmap, 1 bit/block
+//   [itable_blk, +itable blocks)        inode table: inode_count zus_inodes
+//   [data_blk, nblocks)                 data: file blocks, radix nodes, dirs
+//
+// Inodes: ino = slot + 1; ino 1 is the root directory. A slot is free when
+// its i_ino is 0 (i_generation survives reuse).
+//
+// File data (and directory data) is mapped by a radix tree of 4 KiB nodes of
+// 512 block numbers each: zus_inode.i_on_disk.a[0] is the root block,
+// a[1] the height. Height 0: the root *is* the data block of file block 0
+// (tiny files need no node). Height h >= 1: the root node covers 512^h
+// blocks. Block number 0 means a hole (block 0 is the superblock).
+//
+// Directories: data blocks hold 32-byte dentry slots (128 per block). An
+// entry (pmfs_dentry) takes ceil((16 + name_len) / 32) consecutive slots of
+// one block; free slots are all zero. The readdir cookie of an entry is its
+// slot index + 3 ("." is 1, ".." is 2). zus_inode.i_dir.parent holds the
+// parent's ino; i_size is the number of directory blocks * 4096.
+#ifndef ZUS_PMFS_LAYOUT_H
+#define ZUS_PMFS_LAYOUT_H
+
+#include <cstddef>
+#include <cstdint>
+
+#include "zufs/zus_api.h"
+
+namespace zus::pmfs {
+
+inline constexpr uint64_t kMagic = 0x4d50455355465a5aULL; // "ZZFUSEPM"
+inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kBlockShift = 12;
+inline constexpr uint64_t kBlockSize = 1ULL << kBlockShift;
+inline constexpr uint64_t kMinImage = 16ULL << 20;
+inline constexpr uint64_t kBytesPerInode = 16 * 1024;
+inline constexpr uint32_t kLanes = 8;
+inline constexpr uint32_t kLaneBlocks = 16; // 64 KiB per lane
+inline constexpr uint64_t kRootIno = 1;
+
+enum SuperState : uint32_t { kStateClean = 1, kStateDirty = 2 };
+
+struct pmfs_super {
+	uint64_t s_magic;
+	uint32_t s_version;
+	uint32_t s_state; // SuperState
+	uint64_t s_size;  // bytes formatted (nblocks * 4096)
+	uint64_t s_nblocks;
+	uint32_t s_block_size;
+	uint32_t s_inode_size;
+	uint64_t s_journal_blk;
+	uint32_t s_lanes;
+	uint32_t s_lane_blocks;
+	uint64_t s_bitmap_blk;
+	uint64_t s_bitmap_blocks;
+	uint64_t s_itable_blk;
+	uint64_t s_inode_count;
+	uint64_t s_data_blk;
+	uint64_t s_mount_gen; // bumped at every mount; journal seq high bits
+	uint64_t s_mkfs_time; // ns
+	uint8_t s_uuid[16];
+	uint32_t s_pad;
+	uint32_t s_crc; // crc32c of this struct with s_crc = 0
+};
+static_assert(sizeof(pmfs_super) == 136);
+static_assert(offsetof(pmfs_super, s_crc) == 132);
+
+// One journal lane: a header then records, each a pmfs_log_rec followed by
+// len bytes of payload padded to 8. The lane is live when active_seq != 0;
+// recovery undoes, newest first, every record whose seq == active_seq and
+// whose crc checks, stopping at the first one that does not.
+struct pmfs_lane_head {
+	uint64_t active_seq;
+	uint64_t pad[7];
+};
+static_assert(sizeof(pmfs_lane_head) == 64);
+
+enum LogType : uint16_t {
+	kLogRange = 1,	 // payload: the old bytes at byte offset off
+	kLogBitsSet = 2, // blocks [off, off+len) were marked used: undo clears
+	kLogBitsClear = 3, // blocks [off, off+len) were marked free: undo sets
+};
+
+struct pmfs_log_rec {
+	uint64_t seq;
+	uint64_t off;
+	uint32_t len;
+	uint16_t type;
+	uint16_t pad;
+	uint32_t crc; // crc32c of header (crc = 0) and payload
+	uint32_t pad2;
+};
+static_assert(sizeof(pmfs_log_rec) == 32);
+
+// Directory entry, first slot. The name continues into the next slots.
+inline constexpr uint32_t kSlotSize = 32;
+inline constexpr uint32_t kSlotsPerBlock = kBlockSize / kSlotSize;
+struct pmfs_dentry {
+	uint64_t ino; // 0: free slot
+	uint8_t name_len;
+	uint8_t type; // DT_*
+	uint8_t nslots;
+	uint8_t pad;
+	uint32_t hash;
+	char name[]; // name_len bytes, not NUL terminated
+};
+static_assert(sizeof(pmfs_dentry) == 16);
+
+inline constexpr uint32_t dentry_slots(uint32_t name_len)
+{
+	return (sizeof(pmfs_dentry) + name_len + kSlotSize - 1) / kSlotSize;
+}
+static_assert(dentry_slots(ZUFS_NAME_LEN) <= 9);
+
+// Radix tree nodes.
+inline constexpr uint32_t kFanoutShift = 9;
+inline constexpr uint64_t kFanout = 1ULL << kFanoutShift;
+inline constexpr uint32_t kMaxHeight = 4; // 512^4 blocks = 256 TiB
+
+// pmfs's own bits in zus_inode.i_flags.
+inline constexpr uint16_t kZiTruncating = 0x8000; // blocks past i_size to free
+
+} // namespace zus::pmfs
+
+#endif // ZUS_PMFS_LAYOUT_H

@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: BSD-3-Clause
+//
+// mount.cc - mount and umount of a pmfs image, superblock validation, and
+// the per-mount ops (STATFS, SYNC, EVICT/FREE_INODE).
+//
+// Mount, in order: parse options; open, lock and map the image; format it
+// when asked; validate the superblock; roll back interrupted transactions;
+// mark the superblock dirty (and bump the mount generation, which seeds the
+// journal's sequence numbers); build the allocator; free orphan inodes and
+// finish interrupted truncations; answer the root.
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <string_view>
+
+#include "server/crc32c.h"
+#include "server/pmfs/format.h"
+#include "server/pmfs/inode.h"
+#include "server/pmfs/ops.h"
+#include "server/pmfs/pmfs.h"
+#include <libpmem.h>
+
+zus_sb_info::zus_sb_info() = default;
+
+zus_sb_info::~zus_sb_info()
+{
+	icache.reset();
+	if (base)
+		pmem_unmap(base, map_len);
+	if (fd >= 0)
+		close(fd); // drops the flock
+	magic = 0;
+}
+
+void zus_sb_info::release_blocks(zus_inode_info *owner, uint64_t bn, uint64_t n)
+{
+	if (owner) {
+		std::lock_guard lk(owner->defer_mu);
+		if (owner->pins.load(std::memory_order_acquire) > 0) {
+			owner->deferred.emplace_back(bn, n);
+			return;
+		}
+	}
+	balloc.release(bn, n);
+}
+
+namespace zus::pmfs {
+
+uint64_t now_ns()
+{
+	timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return uint64_t(ts.tv_sec) * 1000000000ULL + ts.tv_nsec;
+}
+
+zus_inode_info *ii_cookie(zus_inode_info *ii, int *err)
+{
+	if (!ii || ii->magic != zus_inode_info::kMagic) [[unlikely]] {
+		*err = -EINVAL;
+		return nullptr;
+	}
+	if (ii->sbi->crashed.load(std::memory_order_relaxed)) [[unlikely]] {
+		*err = -EIO;
+		return nullptr;
+	}
+	return ii;
+}
+
+namespace {
+
+struct Options {
+	std::string pmem;
+	uint64_t size = 0;
+	bool mkfs = false;
+	bool ro = false;
+};
+
+int parse_options(const zufs_ioc_mount &m, Options *o, std::string *err)
+{
+	const char *txt = m.zmi.po.mount_options;
+	size_t len = strnlen(txt, m.zmi.po.mount_options_len);
+	std::string_view all(txt, len);
+	while (!all.empty()) {
+		size_t comma = all.find(',');
+		std::string_view opt = all.substr(0, comma);
+		all = comma == all.npos ? std::string_view() : all.substr(comma + 1);
+		if (opt.empty())
+			continue;
+		size_t eq = opt.find('=');
+		std::string_view key = opt.substr(0, eq);
+		std::string_view val = eq == opt.npos ? std::string_view() : opt.substr(eq + 1);
+		if (key == "pmem" && !val.empty()) {
+			o->pmem = val;
+		} else if (key == "size" && !val.empty()) {
+			std::string v(val);
+			char *end;
+			errno = 0;
+			unsigned long long s = strtoull(v.c_str(), &end, 10);
+			if (errno || *end || v[0] == '-') {
+				*err = "bad size '" + v + "' (decimal bytes)";
+				return -EINVAL;
+			}
+			o->size = s;
+		} else if (key == "mkfs" && eq == opt.npos) {
+			o->mkfs = true;
+		} else if (key == "ro" && eq == opt.npos) {
+			o->ro = true;
+		} else if (key == "rw" && eq == opt.npos) {
+			o->ro = false;
+		} else {
+			*err = "unknown mount option '" + std::string(opt) + "'";
+			return -EINVAL;
+		}
+	}
+	if (o->pmem.empty()) {
+		*err = "missing pmem=PATH";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+// Every field the mount relies on, checked before anything is touched.
+int validate_super(const pmfs_super &s, size_t map_len, std::string *why)
+{
+	if (s.s_magic != kMagic) {
+		*why = "bad magic, not a zufuse image (use --mkfs to format)";
+		return -EINVAL;
+	}
+	pmfs_super c = s;
+	c.s_crc = 0;
+	if (crc32c(0, &c, sizeof(c)) != s.s_crc) {
+		*why = "corrupt superblock (checksum mismatch)";
+		return -EINVAL;
+	}
+	if (s.s_version != kVersion) {
+		*why = "unsupported format version " + std::to_string(s.s_version) +
+		       " (this zufuse reads " + std::to_string(kVersion) + ")";
+		return -EINVAL;
+	}
+	if (s.s_size > map_len) {
+		*why = "truncated (" + std::to_string(map_len) + " bytes, formatted for " +
+		       std::to_string(s.s_size) + ")";
+		return -EINVAL;
+	}
+	uint64_t itable_blocks =
+		(s.s_inode_count * ZUFS_INODE_SIZE + kBlockSize - 1) / kBlockSize;
+	bool ok = s.s_block_size == kBlockSize && s.s_inode_size == ZUFS_INODE_SIZE &&
+		  s.s_nblocks << kBlockShift == s.s_size && s.s_journal_blk >= 1 &&
+		  s.s_lanes >= 1 && s.s_lanes <= 1024 && s.s_lane_blocks >= 2 &&
+		  s.s_lane_blocks <= 4096 &&
+		  s.s_bitmap_blk >= s.s_journal_blk + uint64_t(s.s_lanes) * s.s_lane_blocks &&
+		  s.s_bitmap_blocks * kBlockSize * 8 >= s.s_nblocks &&
+		  s.s_itable_blk >= s.s_bitmap_blk + s.s_bitmap_blocks &&
+		  s.s_inode_count >= 1 && s.s_inode_count < (1ULL << 40) &&
+		  s.s_data_blk >= s.s_itable_blk + itable_blocks &&
+		  s.s_data_blk < s.s_nblocks;
+	if (!ok) {
+		*why = "corrupt superblock (bad geometry)";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void seal_super(zus_sb_info &sbi, uint32_t state)
+{
+	pmfs_super *s = sbi.sb;
+	s->s_state = state;
+	s->s_crc = 0;
+	s->s_crc = crc32c(0, s, sizeof(*s));
+	sbi.persist.persist(s, sizeof(*s));
+}
+
+} // namespace
+
+int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *out)
+{
+	std::string err;
+	auto fail = [&](int e) {
+		snprintf(m.errmsg, sizeof(m.errmsg), "%s", err.c_str());
+		m.hdr.err = e;
+		return e;
+	};
+	Options o;
+	int e = parse_options(m, &o, &err);
+	if (e)
+		return fail(e);
+
+	Image img;
+	if ((e = img.open(o.pmem, o.size, &err)))
+		return fail(e);
+	if (!has_magic(img.base)) {
+		if (!o.mkfs && !img.created) {
+			err = "image " + o.pmem +
+			      ": bad magic, not a zufuse image (use --mkfs to format)";
+			return fail(-EINVAL);
+		}
+		format_mapping(img.base, img.len);
+	} else if (o.mkfs) {
+		err = "image " + o.pmem +
+		      ": already formatted; refusing --mkfs (use mkfs.zufs --force)";
+		return fail(-EEXIST);
+	}
+	std::string why;
+	if ((e = validate_super(*reinterpret_cast<pmfs_super *>(img.base), img.len, &why))) {
+		err = "image " + o.pmem + ": " + why;
+		return fail(e);
+	}
+
+	auto sbi = std::make_unique<zus_sb_info>();
+	sbi->path = o.pmem;
+	sbi->ro = o.ro;
+	sbi->zuf = zuf;
+	img.release(&sbi->fd, &sbi->base, &sbi->map_len);
+	sbi->sb = reinterpret_cast<pmfs_super *>(sbi->base);
+	sbi->persist.init(sbi->base, sbi->map_len);
+
+	zus_inode *rzi = sbi->zi_of(kRootIno);
+	if (rzi->i_ino != kRootIno || !S_ISDIR(rzi->i_mode)) {
+		err = "image " + o.pmem + ": corrupt root inode";
+		return fail(-EINVAL);
+	}
+
+	sbi->journal.init(sbi.get());
+	int recovered = sbi->journal.recover();
+	if (recovered)
+		fprintf(stderr, "zufuse: image %s: rolled back %d interrupted transaction%s\n",
+			o.pmem.c_str(), recovered, recovered == 1 ? "" : "s");
+	if (!o.ro) {
+		sbi->sb->s_mount_gen++;
+		seal_super(*sbi, kStateDirty);
+	}
+	sbi->balloc.init(sbi.get());
+	sbi->icache = std::make_unique<InodeCache>(sbi.get());
+	int orphans = sbi->icache->scan_at_mount();
+	if (orphans)
+		fprintf(stderr, "zufuse: image %s: freed %d orphan inode%s\n",
+			o.pmem.c_str(), orphans, orphans == 1 ? "" : "s");
+
+	sbi->root = sbi->icache->get(kRootIno);
+	zus_inode_info *shim_root = sbi->icache->get(kRootIno);
+	if (!sbi->root || !shim_root) {
+		err = "image " + o.pmem + ": corrupt root inode";
+		return fail(-EINVAL);
+	}
+	m.zmi.zus_sbi = sbi.get();
+	m.zmi.zus_ii = shim_root;
+	m.zmi._zi = zu_enc_dpp_t(sbi->off_of(shim_root->zi), 0);
+	m.zmi.s_blocksize_bits = kBlockShift;
+	m.zmi.fs_caps = 0;
+	m.pools[0].base = reinterpret_cast<uintptr_t>(sbi->base);
+	m.pools[0].size = sbi->map_len;
+	m.errmsg[0] = 0;
+	m.hdr.err = 0;
+	*out = std::move(sbi);
+	return 0;
+}
+
+void umount(std::unique_ptr<zus_sb_info> sbi)
+{
+	if (sbi->crashed) // a simulated crash: leave the media exactly as it is
+		return;
+	sbi->icache->drop_all();
+	sbi->persist.sync_all();
+	if (!sbi->ro)
+		seal_super(*sbi, kStateClean);
+}
+
+void sync_fs(zus_sb_info &sbi)
+{
+	sbi.persist.sync_all();
+}
+
+int op_statfs(zufs_ioc_hdr *hdr, zufs::page_list)
+{
+	auto *st = reinterpret_cast<zufs_ioc_statfs *>(hdr);
+	zus_sb_info *sbi = st->zus_sbi;
+	if (!sbi || sbi->magic != zus_sb_info::kMagic)
+		return -EINVAL;
+	auto &f = st->statfs_out;
+	memset(&f, 0, sizeof(f));
+	f.f_type = 0x5a554653; // "ZUFS"
+	f.f_bsize = kBlockSize;
+	f.f_frsize = kBlockSize;
+	f.f_blocks = sbi->balloc.data_blocks();
+	f.f_bfree = f.f_bavail = sbi->balloc.free_blocks();
+	f.f_files = sbi->sb->s_inode_count;
+	f.f_ffree = sbi->icache->free_inodes();
+	f.f_namelen = ZUFS_NAME_LEN;
+	memcpy(&f.f_fsid, sbi->sb->s_uuid, sizeof(f.f_fsid));
+	if (sbi->ro)
+		f.f_flags = ST_RDONLY;
+	return 0;
+}
+
+int op_sync(zufs_ioc_hdr *hdr, zufs::page_list)
+{
+	auto *zs = reinterpret_cast<zufs_ioc_sync *>(hdr);
+	zs->write_unmapped = 0;
+	int err = 0;
+	zus_inode_info *ii = ii_cookie(zs->zus_ii, &err);
+	if (!ii)
+		return err;
+	sync_fs(*ii->sbi);
+	return 0;
+}
+
+int op_evict_inode(zufs_ioc_hdr *hdr, zufs::page_list)
+{
+	auto *ze = reinterpret_cast<zufs_ioc_evict_inode *>(hdr);
+	zus_inode_info *ii = ze->zus_ii;
+	if (!ii || ii->magic != zus_inode_info::kMagic)
+		return -EINVAL;
+	if (ii->refs.load(std::memory_order_relaxed) <= 0)
+		return -EINVAL;
+	ii->sbi->icache->put(ii);
+	return 0;
+}
+
+} // namespace zus::pmfs

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: BSD-3-Clause
+//
+// ops.h - pmfs's handlers of e_zufs_operation. Each takes the message (its
+// size already checked against the op's minimum by the runtime) and the
+// page descriptors, answers in the message and returns hdr->err's value.
+#ifndef ZUS_PMFS_OPS_H
+#define ZUS_PMFS_OPS_H
+
+#include "zufs/channel.h"
+#include "zufs/zus_api.h"
+
+struct zus_sb_info;
+
+namespace zus::pmfs {
+
+// super.cc / inode ops
+int op_statfs(zufs_ioc_hdr *hdr, zufs::page_list pages);
+int op_sync(zufs_ioc_hdr *hdr, zufs::page_list pages);
+int op_evict_inode(zufs_ioc_hdr *hdr, zufs::page_list pages);
+
+// namei.cc
+int op_new_inode(zufs_ioc_hdr *hdr, zufs::page_list pages);
+int op_lookup(zufs_ioc_hdr *hdr, zufs::page_list pages);
+int op_add_dentry(zufs_ioc_hdr *hdr, zufs::page_list pages);
+int op_remove_dentry(zufs_ioc_hdr *hdr, zufs::page_list pages);
+int op_rename(zufs_ioc_hdr *hdr, zufs::page_list pages);
+int op_readdir(zufs_ioc_hdr *hdr, zufs::page_list pages);
+
+// file.cc
+int op_read(zufs_ioc_hdr *hdr, zufs::page_list pages);
+int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages);
+int op_get_multy(zufs_ioc_hdr *hdr, zufs::page_list pages);
+int op_put_multy(zufs_ioc_hdr *hdr, zufs::page_list pages);
+int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list pages);
+
+// The mount a cookie belongs to: nullptr for a stale/garbage cookie, and
+// the op must answer -EINVAL. Also refuses a crashed mount (-EIO).
+zus_inode_info *ii_cookie(zus_inode_info *ii, int *err);
+
+} // namespace zus::pmfs
+
+#endif // ZUS_PMFS_OPS_H

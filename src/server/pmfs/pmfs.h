@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: BSD-3-Clause
+//
+// pmfs.h - the mounted pmfs: zus_sb_info (one per mount) and zus_inode_info
+// (one per live inode). These are the server cookies of the ABI: the shim
+// holds their addresses and never looks inside.
+//
+// Locking (outermost first):
+//   ns_lock (per mount, shared_mutex): exclusive for every change of the
+//     namespace (NEW_INODE, ADD/REMOVE_DENTRY, RENAME), shared for LOOKUP
+//     and READDIR. One lock per file system is the simple first design;
+//     directory operations serialize, data operations never take it.
+//   zus_inode_info::rw (shared_mutex): exclusive while a zus_inode or its
+//     radix tree changes (WRITE, SETATTR, namespace ops on the inodes they
+//     touch), shared for READ and GET_MULTY. Namespace ops lock several
+//     inodes only under ns_lock held exclusively, so they cannot deadlock.
+//   icache shard mutexes, inode-slot allocator mutex, allocator group
+//     mutexes, journal lane mutexes, defer_mu: leaves.
+#ifndef ZUS_PMFS_PMFS_H
+#define ZUS_PMFS_PMFS_H
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "server/persist.h"
+#include "server/pmfs/balloc.h"
+#include "server/pmfs/journal.h"
+#include "server/pmfs/layout.h"
+#include "zufs/channel.h"
+#include "zufs/zus_api.h"
+
+namespace zus::pmfs {
+struct DirIndex;
+class InodeCache;
+} // namespace zus::pmfs
+
+struct zus_inode_info {
+	static constexpr uint64_t kMagic = 0x7a69696e666f3031ULL;
+	uint64_t magic = kMagic;
+	zus_sb_info *sbi = nullptr;
+	zus_inode *zi = nullptr;
+	uint64_t ino = 0;
+	std::atomic<int64_t> refs{0};
+	std::shared_mutex rw;
+
+	// GET_MULTY pins: blocks freed while pins > 0 wait in deferred.
+	std::atomic<int64_t> pins{0};
+	std::mutex defer_mu;
+	std::vector<std::pair<uint64_t, uint64_t>> deferred;
+
+	// Directories: the DRAM name index, built on first use.
+	std::mutex dir_mu;
+	std::atomic<zus::pmfs::DirIndex *> dir{nullptr};
+	std::unique_ptr<zus::pmfs::DirIndex> dir_owner;
+
+	zus_inode_info();
+	~zus_inode_info();
+};
+
+struct zus_sb_info {
+	static constexpr uint64_t kMagic = 0x7a75737362693031ULL;
+	uint64_t magic = kMagic;
+	std::string path; // as the user gave it, for messages
+	int fd = -1;	  // holds the flock for the mount's lifetime
+	char *base = nullptr;
+	size_t map_len = 0;
+	zus::pmfs::pmfs_super *sb = nullptr;
+	bool ro = false;
+	std::atomic<bool> crashed{false}; // test crash simulation
+	zufs::ZufCalls *zuf = nullptr;
+
+	zus::Persist persist;
+	zus::pmfs::Journal journal;
+	zus::pmfs::BlockAlloc balloc;
+	std::unique_ptr<zus::pmfs::InodeCache> icache;
+	std::shared_mutex ns_lock;
+
+	zus_inode_info *root = nullptr; // the mount's reference on the root
+
+	zus_sb_info();
+	~zus_sb_info();
+
+	char *blk(uint64_t bn) const { return base + (bn << zus::pmfs::kBlockShift); }
+	uint64_t off_of(const void *p) const
+	{
+		return static_cast<const char *>(p) - base;
+	}
+	uint64_t nblocks() const { return sb->s_nblocks; }
+	zus_inode *zi_of(uint64_t ino) const
+	{
+		return reinterpret_cast<zus_inode *>(blk(sb->s_itable_blk)) +
+		       (ino - 1);
+	}
+	bool valid_ino(uint64_t ino) const
+	{
+		return ino >= 1 && ino <= sb->s_inode_count;
+	}
+	bool valid_data_bn(uint64_t bn) const
+	{
+		return bn >= sb->s_data_blk && bn < sb->s_nblocks;
+	}
+
+	// Freed blocks of owner go back to the allocator, or wait while owner
+	// has blocks pinned by GET_MULTY.
+	void release_blocks(zus_inode_info *owner, uint64_t bn, uint64_t n);
+};
+
+namespace zus::pmfs {
+
+uint64_t now_ns();
+
+// Mount/umount (mount.cc). On failure: negative errno and a one-line errmsg.
+int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf,
+	  std::unique_ptr<zus_sb_info> *out);
+void umount(std::unique_ptr<zus_sb_info> sbi);
+// Make everything written to the mount durable (SYNC).
+void sync_fs(zus_sb_info &sbi);
+
+} // namespace zus::pmfs
+
+#endif // ZUS_PMFS_PMFS_H

@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: BSD-3-Clause
+//
+// server.h - the one header the tools include to create the server (the zus
+// role). Everything else under src/server is private to it.
+#ifndef ZUS_SERVER_H
+#define ZUS_SERVER_H
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "zufs/channel.h"
+
+namespace zus {
+
+// A server speaking the ZUFS ABI over zufs::Channel, with pmfs as its file
+// system. zuf (the shim's calls back into zuf, e.g. iomap execution) may be
+// null. The channel is thread-safe; it may hold several mounts.
+std::unique_ptr<zufs::Channel> make_server(zufs::ZufCalls *zuf = nullptr);
+
+// mkfs: format the image at path (created with size bytes if missing, grown
+// to size if smaller; size 0 keeps the current size). Refuses an image that
+// already holds a file system unless force, and a mounted (locked) image.
+// Returns 0 or a negative errno with a one-line *err.
+int format_image(const std::string &path, uint64_t size, bool force, std::string *err);
+
+} // namespace zus
+
+#endif // ZUS_SERVER_H
