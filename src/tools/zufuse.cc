@@ -1,1 +1,165 @@
-int main() { return 1; }
+// SPDX-License-Identifier: BSD-3-Clause
+//
+// zufuse - mount a zufuse image: the server (zus) and the FUSE shim (zuf)
+// in one process, wired through the zufs::Channel. This file is the only
+// place that sees both sides.
+//
+// Order matters for the user: options are checked first, then the image is
+// mounted by the server (so "image ...: ..." errors come before FUSE is
+// touched), then FUSE mounts; without -f the parent process exits only when
+// the mount is up (0) or has failed (1), so its status says whether it
+// worked. On exit (fusermount3 -u, umount, SIGINT, SIGTERM) FUSE unmounts
+// first, then the server unmounts and leaves the image clean.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernel_shim/fuse_frontend.h"
+#include "kernel_shim/mount_options.h"
+#include "kernel_shim/vfs.h"
+#include "server/server.h"
+
+namespace {
+
+int fail(const std::string &line)
+{
+	std::fprintf(stderr, "zufuse: %s\n", line.c_str());
+	return 1;
+}
+
+// fuse_daemonize, split in two: fork before anything starts threads or
+// takes locks (the server's), report to the waiting parent once mounted.
+class Daemon {
+  public:
+	// The parent never returns from start(): it exits with the child's
+	// verdict (1 if the child died without one).
+	bool start()
+	{
+		if (pipe(fds_))
+			return false;
+		pid_t pid = fork();
+		if (pid < 0)
+			return false;
+		if (pid > 0) {
+			close(fds_[1]);
+			char status = 1;
+			if (read(fds_[0], &status, 1) != 1)
+				status = 1;
+			_exit(status);
+		}
+		close(fds_[0]);
+		setsid();
+		active_ = true;
+		return true;
+	}
+
+	void ready()
+	{
+		if (!active_)
+			return;
+		if (chdir("/")) {
+		}
+		int null = open("/dev/null", O_RDWR);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+			if (null > 2)
+				close(null);
+		}
+		char ok = 0;
+		if (write(fds_[1], &ok, 1) != 1) {
+		}
+		close(fds_[1]);
+		active_ = false;
+	}
+
+  private:
+	int fds_[2] = {-1, -1};
+	bool active_ = false;
+};
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	zuf::CommandLine cl;
+	std::string error;
+
+	if (!zuf::parse_command_line(argc, argv, &cl, &error))
+		return fail(error);
+	if (cl.help) {
+		std::fputs(zuf::kUsage, stdout);
+		return 0;
+	}
+	if (cl.version) {
+		std::printf("zufuse %s (ZUFS ABI %d.%d, libfuse %s)\n",
+			    ZUFUSE_VERSION, ZUFS_MAJOR_VERSION,
+			    ZUFS_MINOR_VERSION, fuse_pkgversion());
+		return 0;
+	}
+
+	struct stat st;
+	if (stat(cl.mountpoint.c_str(), &st))
+		return fail("mountpoint " + cl.mountpoint + ": " +
+			    std::strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return fail("mountpoint " + cl.mountpoint + ": " +
+			    std::strerror(ENOTDIR));
+
+	// FUSE's own arguments: the user's -o first, then ours.
+	std::vector<std::string> fargs = {argv[0]};
+	for (const std::string &o : cl.fuse_opts)
+		fargs.insert(fargs.end(), {"-o", o});
+	fargs.insert(fargs.end(), {"-o", "default_permissions,subtype=zufuse,"
+					 "fsname=" + cl.pmem});
+	if (cl.debug)
+		fargs.push_back("-d");
+	std::vector<char *> fargv;
+	for (std::string &a : fargs)
+		fargv.push_back(a.data());
+	fuse_args args = FUSE_ARGS_INIT(int(fargv.size()), fargv.data());
+
+	Daemon daemon;
+	if (!cl.foreground && !daemon.start())
+		return fail(std::string("cannot daemonize: ") +
+			    std::strerror(errno));
+
+	zuf::ZufCallsProxy calls;
+	std::unique_ptr<zufs::Channel> server = zus::make_server(&calls);
+	zuf::FuseNotifier notifier;
+	zuf::Vfs vfs(*server,
+		     {zuf::server_options(cl), cl.sync, cl.read_only},
+		     &notifier);
+	calls.attach(&vfs);
+
+	int ret = 1;
+	{
+		zuf::FuseFrontend frontend(vfs, notifier, {cl.direct_io});
+		if (!frontend.create(&args)) { // libfuse said why
+			calls.attach(nullptr);
+			return 1;
+		}
+
+		std::string errmsg;
+		if (vfs.mount(&errmsg)) {
+			calls.attach(nullptr);
+			return fail(errmsg);
+		}
+		if (frontend.mount(cl.mountpoint.c_str()) == 0) {
+			daemon.ready();
+			ret = frontend.loop(cl.single_thread) ? 1 : 0;
+			frontend.unmount();
+		}
+	}
+	vfs.umount();
+	calls.attach(nullptr);
+	fuse_opt_free_args(&args);
+	return ret;
+}

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "kernel_shim/fuse_notifier.h"
+
+#include <fuse_lowlevel.h>
+
+#include <cerrno>
+
+#include "kernel_shim/log.h"
+
+namespace zuf {
+
+namespace {
+
+// The invalidations of the request this thread is serving.
+struct Pending {
+	bool active = false;
+	std::vector<FuseNotifier::Inval> v;
+};
+thread_local Pending t_pending;
+
+} // namespace
+
+FuseNotifier::RequestScope::RequestScope(FuseNotifier &n) : n_(n)
+{
+	t_pending.active = true;
+}
+
+FuseNotifier::RequestScope::~RequestScope()
+{
+	t_pending.active = false;
+	if (t_pending.v.empty())
+		return;
+	n_.queue(t_pending.v.data(), t_pending.v.size());
+	t_pending.v.clear();
+}
+
+void FuseNotifier::start(fuse_session *se)
+{
+	se_ = se;
+	stopping_ = false;
+	thread_ = std::thread([this] { run(); });
+}
+
+void FuseNotifier::stop()
+{
+	{
+		std::lock_guard lock(lock_);
+		stopping_ = true;
+		queue_.clear();
+	}
+	cv_.notify_all();
+	if (thread_.joinable())
+		thread_.join();
+}
+
+void FuseNotifier::invalidate(uint64_t ino, uint64_t offset, uint64_t len)
+{
+	if (t_pending.active) {
+		t_pending.v.push_back({ino, offset, len});
+		return;
+	}
+	Inval v = {ino, offset, len};
+	queue(&v, 1);
+}
+
+void FuseNotifier::queue(const Inval *v, size_t n)
+{
+	{
+		std::lock_guard lock(lock_);
+		if (stopping_ || !se_)
+			return;
+		queue_.insert(queue_.end(), v, v + n);
+	}
+	cv_.notify_one();
+}
+
+void FuseNotifier::run()
+{
+	std::unique_lock lock(lock_);
+	for (;;) {
+		cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+		if (stopping_)
+			return;
+		Inval v = queue_.front();
+		queue_.pop_front();
+		lock.unlock();
+		// len 0: from offset to EOF.
+		int err = fuse_lowlevel_notify_inval_inode(
+			se_, v.ino, off_t(v.offset), off_t(v.len));
+		if (err && err != -ENOENT) // not cached by the kernel: fine
+			zuf_err("inval ino %lu [%lu,+%lu) => %d",
+				(unsigned long)v.ino, (unsigned long)v.offset,
+				(unsigned long)v.len, err);
+		lock.lock();
+	}
+}
+
+} // namespace zuf

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "kernel_shim/inode_cache.h"
+
+#include <vector>
+
+#include "kernel_shim/log.h"
+
+namespace zuf {
+
+namespace {
+
+uint64_t &count_of(Inode *inode, Ref ref)
+{
+	return ref == Ref::kernel ? inode->nlookup : inode->pins;
+}
+
+} // namespace
+
+// Give one server reference back (zuf: zuf_evict_inode / the lookup race).
+void InodeCache::release(zus_inode_info *zus_ii, bool free, uint64_t flags)
+{
+	zufs_ioc_evict_inode ioc = {};
+
+	ioc.hdr.operation = free ? ZUFS_OP_FREE_INODE : ZUFS_OP_EVICT_INODE;
+	ioc.hdr.in_len = sizeof(ioc);
+	ioc.hdr.out_max = sizeof(ioc);
+	ioc.zus_ii = zus_ii;
+	ioc.flags = flags;
+	int err = channel_.dispatch(&ioc.hdr, {});
+	if (err)
+		zuf_err("%s => %d", free ? "FREE_INODE" : "EVICT_INODE", err);
+}
+
+void InodeCache::evict(std::unique_ptr<Inode> inode)
+{
+	// i_nlink is read now, when the last reference goes: an unlinked
+	// inode is freed on media only once nobody can reach it.
+	bool unlinked = inode->zi->i_nlink == 0;
+	release(inode->zus_ii, unlinked, 0);
+}
+
+Inode *InodeCache::insert(zus_inode_info *zus_ii, const zus_inode *zi,
+			  Ref ref)
+{
+	uint64_t ino = zi->i_ino;
+
+	if (!ino) {
+		zuf_err("server answered ino 0");
+		release(zus_ii, false, 0);
+		return nullptr;
+	}
+
+	Shard &s = shard(ino);
+	Inode *inode;
+	{
+		std::lock_guard lock(s.lock);
+		auto &slot = s.map[ino];
+		if (!slot) {
+			slot = std::make_unique<Inode>(
+				Inode{.ino = ino, .zus_ii = zus_ii, .zi = zi});
+			++count_of(slot.get(), ref);
+			return slot.get();
+		}
+		inode = slot.get();
+		++count_of(inode, ref);
+	}
+	// Already cached: the cache holds its one server reference; this
+	// answer's reference is a duplicate.
+	if (inode->zus_ii != zus_ii)
+		zuf_err("ino %lu: two zus_ii from the server", (unsigned long)ino);
+	release(zus_ii, false, ZI_LOOKUP_RACE);
+	return inode;
+}
+
+Inode *InodeCache::get(uint64_t ino, Ref ref)
+{
+	Shard &s = shard(ino);
+	std::lock_guard lock(s.lock);
+	auto it = s.map.find(ino);
+	if (it == s.map.end())
+		return nullptr;
+	++count_of(it->second.get(), ref);
+	return it->second.get();
+}
+
+// Drop n references of kind ref, under s.lock; returns the inode if that
+// was the last reference (it is then out of the cache).
+std::unique_ptr<Inode> InodeCache::drop_locked(Shard &s, Inode *inode, Ref ref,
+					       uint64_t n)
+{
+	uint64_t &count = count_of(inode, ref);
+
+	if (count < n) {
+		zuf_err("ino %lu: dropping %lu of %lu refs",
+			(unsigned long)inode->ino, (unsigned long)n,
+			(unsigned long)count);
+		n = count;
+	}
+	count -= n;
+	if (inode->nlookup || inode->pins)
+		return nullptr;
+	auto it = s.map.find(inode->ino);
+	std::unique_ptr<Inode> gone = std::move(it->second);
+	s.map.erase(it);
+	return gone;
+}
+
+void InodeCache::put(Inode *inode, Ref ref, uint64_t n)
+{
+	Shard &s = shard(inode->ino);
+	std::unique_ptr<Inode> gone;
+	{
+		std::lock_guard lock(s.lock);
+		gone = drop_locked(s, inode, ref, n);
+	}
+	if (gone)
+		evict(std::move(gone));
+}
+
+void InodeCache::forget(uint64_t ino, uint64_t n)
+{
+	Shard &s = shard(ino);
+	std::unique_ptr<Inode> gone;
+	{
+		std::lock_guard lock(s.lock);
+		auto it = s.map.find(ino);
+		if (it == s.map.end()) {
+			zuf_err("forget of uncached ino %lu", (unsigned long)ino);
+			return;
+		}
+		gone = drop_locked(s, it->second.get(), Ref::kernel, n);
+	}
+	if (gone)
+		evict(std::move(gone));
+}
+
+void InodeCache::evict_all()
+{
+	std::vector<std::unique_ptr<Inode>> all;
+
+	for (Shard &s : shards_) {
+		std::lock_guard lock(s.lock);
+		for (auto &[ino, inode] : s.map)
+			all.push_back(std::move(inode));
+		s.map.clear();
+	}
+	for (auto &inode : all)
+		evict(std::move(inode));
+}
+
+size_t InodeCache::size() const
+{
+	size_t n = 0;
+	for (const Shard &s : shards_) {
+		std::lock_guard lock(s.lock);
+		n += s.map.size();
+	}
+	return n;
+}
+
+} // namespace zuf

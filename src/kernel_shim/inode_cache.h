@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: BSD-3-Clause
+//
+// inode_cache.h - the shim's inode cache (zuf: the VFS inode cache plus
+// zuf_inode_info): FUSE ino -> the server's zus_inode_info cookie and the
+// zus_inode the shim reads attributes from.
+//
+// References:
+//  - Every LOOKUP/NEW_INODE answer carries one server reference. The cache
+//    keeps exactly one per cached inode; a duplicate (a racing LOOKUP for an
+//    ino already cached) goes straight back as EVICT_INODE/ZI_LOOKUP_RACE.
+//  - An Inode lives while nlookup (the kernel's references, given by
+//    replies, dropped by forget) or pins (the shim's own: an operation in
+//    flight, an open file) are non-zero. When both reach zero it leaves the
+//    cache and the server reference is dropped: FREE_INODE if the zus_inode
+//    has i_nlink == 0, EVICT_INODE otherwise.
+//
+// Thread-safe: sharded by ino; no lock is held while talking to the server.
+#ifndef ZUF_INODE_CACHE_H
+#define ZUF_INODE_CACHE_H
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "zufs/channel.h"
+#include "zufs/zus_api.h"
+
+namespace zuf {
+
+struct Inode {
+	uint64_t ino;
+	zus_inode_info *zus_ii; // server cookie, never dereferenced
+	const zus_inode *zi;	// in pool 0, bounds-checked; read only
+	uint64_t nlookup = 0;	// guarded by the shard lock
+	uint64_t pins = 0;	// guarded by the shard lock
+};
+
+// Which kind of reference a caller takes or drops.
+enum class Ref { kernel, pin };
+
+class InodeCache {
+  public:
+	explicit InodeCache(zufs::Channel &channel) : channel_(channel) {}
+	~InodeCache() = default;
+	InodeCache(const InodeCache &) = delete;
+	InodeCache &operator=(const InodeCache &) = delete;
+
+	// Take in the answer of a LOOKUP/NEW_INODE (zi already bounds-checked)
+	// and return the cached Inode with one more reference of kind ref.
+	// Returns null (after giving the server reference back) if zi names
+	// ino 0.
+	Inode *insert(zus_inode_info *zus_ii, const zus_inode *zi, Ref ref);
+
+	// The cached inode with one more reference, or null if not cached.
+	Inode *get(uint64_t ino, Ref ref);
+
+	// Drop n references; the last one evicts (see above).
+	void put(Inode *inode, Ref ref, uint64_t n = 1);
+
+	// The kernel forgets n lookups of ino (FUSE forget).
+	void forget(uint64_t ino, uint64_t n);
+
+	// Umount: drop every cached inode's server reference, whatever its
+	// counts (the kernel does not forget at umount).
+	void evict_all();
+
+	size_t size() const;
+
+  private:
+	struct Shard {
+		mutable std::mutex lock;
+		std::unordered_map<uint64_t, std::unique_ptr<Inode>> map;
+	};
+	static constexpr size_t kShards = 64;
+
+	Shard &shard(uint64_t ino) { return shards_[ino % kShards]; }
+	void release(zus_inode_info *zus_ii, bool free, uint64_t flags);
+	void evict(std::unique_ptr<Inode> inode);
+	std::unique_ptr<Inode> drop_locked(Shard &s, Inode *inode, Ref ref,
+					   uint64_t n);
+
+	zufs::Channel &channel_;
+	Shard shards_[kShards];
+};
+
+} // namespace zuf
+
+#endif // ZUF_INODE_CACHE_H

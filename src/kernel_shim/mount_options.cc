@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "kernel_shim/mount_options.h"
+
+#include <cctype>
+#include <cstring>
+
+namespace zuf {
+
+const char kUsage[] =
+	"usage: zufuse MOUNTPOINT --pmem=PATH [options]\n"
+	"\n"
+	"Mount the zufuse (ZUFS on FUSE) file system kept in PATH on MOUNTPOINT.\n"
+	"\n"
+	"options:\n"
+	"    --pmem=PATH        pmem image: a file or a device (required)\n"
+	"    --size=SIZE        create PATH with SIZE bytes (or grow it);\n"
+	"                       SIZE takes K, M, G or T suffixes (1024-based)\n"
+	"    --mkfs             format PATH if it is not a zufuse image\n"
+	"    --direct-io        no page cache: every open is FOPEN_DIRECT_IO\n"
+	"                       (shared mmap then fails with ENODEV)\n"
+	"    -f                 stay in the foreground\n"
+	"    -s                 single-threaded FUSE loop\n"
+	"    -d                 FUSE debug output (implies -f)\n"
+	"    -o OPT[,OPT...]    FUSE mount options (ro, sync, allow_other, ...)\n"
+	"    -h, --help         print this help and exit\n"
+	"    -V, --version      print the version and exit\n"
+	"\n"
+	"Unmount with: fusermount3 -u MOUNTPOINT (or umount, SIGINT, SIGTERM).\n";
+
+bool parse_size(std::string_view text, uint64_t *bytes)
+{
+	uint64_t v = 0;
+	size_t i = 0;
+
+	for (; i < text.size() && std::isdigit((unsigned char)text[i]); ++i) {
+		uint64_t d = text[i] - '0';
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	if (i == 0)
+		return false;
+
+	unsigned shift = 0;
+	if (i < text.size()) {
+		switch (std::toupper((unsigned char)text[i])) {
+		case 'K': shift = 10; break;
+		case 'M': shift = 20; break;
+		case 'G': shift = 30; break;
+		case 'T': shift = 40; break;
+		default: return false;
+		}
+		++i;
+	}
+	if (i != text.size() || v == 0 || v > (UINT64_MAX >> shift))
+		return false;
+	*bytes = v << shift;
+	return true;
+}
+
+namespace {
+
+// -o values we also act on (they still go to FUSE).
+void note_fuse_opts(std::string_view opts, CommandLine *cl)
+{
+	while (!opts.empty()) {
+		size_t comma = opts.find(',');
+		std::string_view o = opts.substr(0, comma);
+		if (o == "ro")
+			cl->read_only = true;
+		else if (o == "rw")
+			cl->read_only = false;
+		else if (o == "sync")
+			cl->sync = true;
+		else if (o == "async")
+			cl->sync = false;
+		opts = comma == opts.npos ? "" : opts.substr(comma + 1);
+	}
+}
+
+} // namespace
+
+bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
+			std::string *error)
+{
+	auto value = [&](int *i, std::string_view arg, std::string_view name,
+			 std::string *out) {
+		// "--name=VALUE" or "--name VALUE"
+		if (arg.size() > name.size() && arg[name.size()] == '=') {
+			*out = arg.substr(name.size() + 1);
+			return true;
+		}
+		if (*i + 1 >= argc) {
+			*error = std::string("option '") + std::string(name) +
+				 "' needs a value";
+			return false;
+		}
+		*out = argv[++*i];
+		return true;
+	};
+	auto is = [](std::string_view arg, std::string_view name) {
+		return arg == name || (arg.starts_with(name) &&
+				       arg[name.size()] == '=');
+	};
+
+	for (int i = 1; i < argc; ++i) {
+		std::string_view arg = argv[i];
+		std::string v;
+
+		if (is(arg, "--pmem")) {
+			if (!value(&i, arg, "--pmem", &cl->pmem))
+				return false;
+			if (cl->pmem.empty()) {
+				*error = "--pmem needs a path";
+				return false;
+			}
+		} else if (is(arg, "--size")) {
+			if (!value(&i, arg, "--size", &v))
+				return false;
+			if (!parse_size(v, &cl->size)) {
+				*error = "bad size '" + v +
+					 "' (a number with an optional K, M, "
+					 "G or T suffix, e.g. 1G)";
+				return false;
+			}
+		} else if (arg == "--mkfs") {
+			cl->mkfs = true;
+		} else if (arg == "--direct-io") {
+			cl->direct_io = true;
+		} else if (arg == "-f") {
+			cl->foreground = true;
+		} else if (arg == "-s") {
+			cl->single_thread = true;
+		} else if (arg == "-d") {
+			cl->debug = cl->foreground = true;
+		} else if (arg == "-h" || arg == "--help") {
+			cl->help = true;
+		} else if (arg == "-V" || arg == "--version") {
+			cl->version = true;
+		} else if (arg.starts_with("-o")) {
+			if (arg.size() > 2)
+				v = arg.substr(2);
+			else if (i + 1 < argc)
+				v = argv[++i];
+			else {
+				*error = "option '-o' needs a value";
+				return false;
+			}
+			note_fuse_opts(v, cl);
+			cl->fuse_opts.push_back(v);
+		} else if (arg.starts_with("-") && arg != "-") {
+			*error = "unknown option '" + std::string(arg) +
+				 "' (see --help)";
+			return false;
+		} else if (cl->mountpoint.empty()) {
+			cl->mountpoint = arg;
+		} else {
+			*error = "unexpected argument '" + std::string(arg) +
+				 "' (one MOUNTPOINT only; see --help)";
+			return false;
+		}
+	}
+	if (cl->help || cl->version)
+		return true;
+	if (cl->mountpoint.empty()) {
+		*error = "missing MOUNTPOINT (see --help)";
+		return false;
+	}
+	if (cl->pmem.empty()) {
+		*error = "missing --pmem=PATH (see --help)";
+		return false;
+	}
+	if (cl->pmem.find(',') != std::string::npos) {
+		*error = "--pmem path must not contain ','";
+		return false;
+	}
+	return true;
+}
+
+std::string server_options(const CommandLine &cl)
+{
+	std::string o = "pmem=" + cl.pmem;
+	if (cl.size)
+		o += ",size=" + std::to_string(cl.size);
+	if (cl.mkfs)
+		o += ",mkfs";
+	if (cl.read_only)
+		o += ",ro";
+	return o;
+}
+
+} // namespace zuf

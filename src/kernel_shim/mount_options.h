@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: BSD-3-Clause
+//
+// mount_options.h - the zufuse command line, parsed in one place, and the
+// option text the server receives at mount (zmi.po.mount_options).
+#ifndef ZUF_MOUNT_OPTIONS_H
+#define ZUF_MOUNT_OPTIONS_H
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace zuf {
+
+struct CommandLine {
+	std::string mountpoint;
+	std::string pmem;
+	uint64_t size = 0; // 0: not given
+	bool mkfs = false;
+	bool direct_io = false;
+	bool foreground = false;
+	bool single_thread = false;
+	bool debug = false;
+	bool help = false;
+	bool version = false;
+	bool read_only = false;		      // from -o ro
+	bool sync = false;		      // from -o sync
+	std::vector<std::string> fuse_opts; // each -o value, as given
+};
+
+// "123", "4K", "512M", "1G", "2T" (case-insensitive; K = 1024) -> bytes.
+// False for anything else, zero, or an overflow.
+bool parse_size(std::string_view text, uint64_t *bytes);
+
+// Parse argv. On error returns false and *error is the one line to print
+// after "zufuse: " (e.g. "unknown option '--x' (see --help)").
+bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
+			std::string *error);
+
+// "pmem=PATH[,size=BYTES][,mkfs][,ro]" for the server.
+std::string server_options(const CommandLine &cl);
+
+// The --help text (keep it true).
+extern const char kUsage[];
+
+} // namespace zuf
+
+#endif // ZUF_MOUNT_OPTIONS_H

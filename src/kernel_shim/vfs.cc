@@ -1,0 +1,784 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "kernel_shim/vfs.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <vector>
+
+#include "kernel_shim/log.h"
+
+namespace zuf {
+
+namespace {
+
+constexpr uint64_t kRootIno = 1; // FUSE_ROOT_ID
+
+// dev_t <-> the 32-bit i_rdev (the kernel's new_encode_dev).
+uint32_t encode_dev(dev_t dev)
+{
+	unsigned maj = major(dev), mnr = minor(dev);
+	return (mnr & 0xff) | (maj << 8) | ((mnr & ~0xffU) << 12);
+}
+
+dev_t decode_dev(uint32_t dev)
+{
+	return makedev((dev & 0xfff00) >> 8,
+		       (dev & 0xff) | ((dev >> 12) & 0xfff00));
+}
+
+timespec ns_to_ts(uint64_t ns)
+{
+	return {time_t(ns / 1000000000ULL), long(ns % 1000000000ULL)};
+}
+
+// Names are 1..ZUFS_NAME_LEN bytes, no '/' or NUL, not "." or "..".
+int check_name(std::string_view name)
+{
+	if (name.size() > ZUFS_NAME_LEN)
+		return -ENAMETOOLONG;
+	if (name.empty() || name == "." || name == ".." ||
+	    name.find_first_of(std::string_view("/\0", 2)) !=
+		    std::string_view::npos)
+		return -EINVAL;
+	return 0;
+}
+
+void set_str(zufs_str *str, std::string_view name)
+{
+	str->len = name.size();
+	std::memcpy(str->name, name.data(), name.size());
+}
+
+// A stable snapshot of what the server may be changing right now.
+zus_inode snapshot(const zus_inode *zi)
+{
+	zus_inode z;
+	std::memcpy(&z, zi, sizeof(z));
+	return z;
+}
+
+mode_t mode_of(const Inode *inode)
+{
+	return __atomic_load_n(&inode->zi->i_mode, __ATOMIC_RELAXED);
+}
+
+void fill_stat(const zus_inode *zi, struct stat *st)
+{
+	zus_inode z = snapshot(zi);
+
+	*st = {};
+	st->st_ino = z.i_ino;
+	st->st_mode = z.i_mode;
+	st->st_nlink = z.i_nlink;
+	st->st_uid = z.i_uid;
+	st->st_gid = z.i_gid;
+	if (S_ISCHR(z.i_mode) || S_ISBLK(z.i_mode))
+		st->st_rdev = decode_dev(z.i_rdev);
+	st->st_size = z.i_size;
+	st->st_blocks = z.i_blocks;
+	st->st_blksize = PAGE_SIZE;
+	st->st_atim = ns_to_ts(z.i_atime);
+	st->st_mtim = ns_to_ts(z.i_mtime);
+	st->st_ctim = ns_to_ts(z.i_ctime);
+}
+
+// One page the server writes READDIR entries into; per thread.
+struct alignas(PAGE_SIZE) DirPage {
+	std::byte b[PAGE_SIZE];
+};
+thread_local DirPage t_dir_page;
+
+} // namespace
+
+uint64_t now_ns()
+{
+	timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return uint64_t(ts.tv_sec) * 1000000000ULL + ts.tv_nsec;
+}
+
+// A pin on a cached inode for the length of one operation.
+class Vfs::Pin {
+  public:
+	Pin(InodeCache &cache, uint64_t ino)
+		: cache_(cache), inode_(cache.get(ino, Ref::pin)) {}
+	Pin(InodeCache &cache, Inode *pinned) : cache_(cache), inode_(pinned) {}
+	~Pin()
+	{
+		if (inode_)
+			cache_.put(inode_, Ref::pin);
+	}
+	Pin(const Pin &) = delete;
+	Pin &operator=(const Pin &) = delete;
+
+	Inode *get() const { return inode_; }
+	Inode *operator->() const { return inode_; }
+	explicit operator bool() const { return inode_; }
+
+  private:
+	InodeCache &cache_;
+	Inode *inode_;
+};
+
+File::~File() { cache_.put(inode_, Ref::pin); }
+
+Vfs::Vfs(zufs::Channel &channel, VfsOptions opts, Invalidator *inval)
+	: channel_(channel), opts_(std::move(opts)), inval_(inval),
+	  cache_(channel)
+{
+}
+
+Vfs::~Vfs()
+{
+	if (mounted_)
+		umount();
+}
+
+// One message to the server; its answer is hdr.err (checked for sanity).
+int Vfs::call(zufs_ioc_hdr *hdr, size_t size, zufs::page_list pages)
+{
+	hdr->err = 0;
+	hdr->in_len = size;
+	hdr->out_max = size;
+	hdr->out_len = size;
+	channel_.dispatch(hdr, pages);
+	int err = hdr->err;
+	if (err > 0 || err < -4095) {
+		zuf_err("op %u: bad hdr.err %d", hdr->operation, err);
+		return -EIO;
+	}
+	return err;
+}
+
+int Vfs::mount(std::string *errmsg)
+{
+	const std::string &o = opts_.server_options;
+	size_t size = sizeof(zufs_ioc_mount) + o.size() + 1;
+	std::vector<uint64_t> buf((size + 7) / 8);
+	auto *m = reinterpret_cast<zufs_ioc_mount *>(buf.data());
+
+	if (mounted_)
+		return -EBUSY;
+	if (size > UINT16_MAX) {
+		*errmsg = "mount options too long";
+		return -EINVAL;
+	}
+	m->hdr.operation = ZUFS_M_MOUNT;
+	m->hdr.in_len = size;
+	m->hdr.out_max = size;
+	m->zmi.num_cpu = sysconf(_SC_NPROCESSORS_ONLN);
+	m->zmi.po.mount_flags = opts_.read_only ? MS_RDONLY : 0;
+	if (opts_.sync)
+		m->zmi.po.mount_flags |= MS_SYNCHRONOUS;
+	m->zmi.po.mount_options_len = o.size();
+	std::memcpy(m->zmi.po.mount_options, o.c_str(), o.size() + 1);
+
+	int err = channel_.mount(*m);
+	if (err || m->hdr.err) {
+		err = err ? err : m->hdr.err;
+		*errmsg = std::string(m->errmsg,
+				      strnlen(m->errmsg, sizeof(m->errmsg)));
+		if (errmsg->empty())
+			*errmsg = std::strerror(-err);
+		return err < 0 ? err : -EIO;
+	}
+
+	// The answer is checked before anything is built on it.
+	pools_ = Pools(m->pools);
+	const zus_inode *root_zi = pools_.zi(m->zmi._zi);
+	if (pools_.all().empty() || !root_zi || !m->zmi.zus_ii ||
+	    m->zmi.s_blocksize_bits != PAGE_SHIFT ||
+	    root_zi->i_ino != kRootIno || !S_ISDIR(root_zi->i_mode)) {
+		*errmsg = "server answered a malformed mount (bad pool or root)";
+		sbi_ = m->zmi.zus_sbi;
+		mounted_ = true;
+		umount();
+		return -EIO;
+	}
+	sbi_ = m->zmi.zus_sbi;
+	mounted_ = true;
+	// The root's one server reference; the kernel never forgets it.
+	cache_.insert(m->zmi.zus_ii, root_zi, Ref::kernel);
+	return 0;
+}
+
+int Vfs::umount()
+{
+	if (!mounted_)
+		return -EINVAL;
+	cache_.evict_all();
+
+	zufs_ioc_mount m = {};
+	m.hdr.operation = ZUFS_M_UMOUNT;
+	m.hdr.in_len = sizeof(m);
+	m.hdr.out_max = sizeof(m);
+	m.zmi.zus_sbi = sbi_;
+	int err = channel_.mount(m);
+	if (!err)
+		err = m.hdr.err;
+	if (err)
+		zuf_err("UMOUNT => %d: %.*s", err, int(sizeof(m.errmsg)),
+			m.errmsg);
+	mounted_ = false;
+	sbi_ = nullptr;
+	return err;
+}
+
+// LOOKUP name in dir; the result comes with one reference of kind ref.
+int Vfs::lookup_inode(Inode *dir, std::string_view name, Ref ref,
+		      Inode **out)
+{
+	zufs_ioc_lookup ioc = {};
+	ioc.hdr.operation = ZUFS_OP_LOOKUP;
+	ioc.dir_ii = dir->zus_ii;
+	set_str(&ioc.str, name);
+
+	int err = call(&ioc.hdr, sizeof(ioc));
+	if (err)
+		return err;
+
+	const zus_inode *zi = pools_.zi(ioc._zi);
+	if (!zi || !ioc.zus_ii) {
+		zuf_err("LOOKUP answered _zi=0x%lx zus_ii=%p",
+			(unsigned long)ioc._zi, (void *)ioc.zus_ii);
+		if (ioc.zus_ii) { // give its reference back
+			zufs_ioc_evict_inode ev = {};
+			ev.hdr.operation = ZUFS_OP_EVICT_INODE;
+			ev.zus_ii = ioc.zus_ii;
+			call(&ev.hdr, sizeof(ev));
+		}
+		return -EIO;
+	}
+	*out = cache_.insert(ioc.zus_ii, zi, ref);
+	return *out ? 0 : -EIO;
+}
+
+void Vfs::fill_entry(Inode *inode, Entry *out)
+{
+	out->ino = inode->ino;
+	out->generation = inode->zi->i_generation;
+	fill_stat(inode->zi, &out->attr);
+}
+
+int Vfs::lookup(uint64_t parent, std::string_view name, Entry *out)
+{
+	if (name.size() > ZUFS_NAME_LEN)
+		return -ENAMETOOLONG;
+	if (check_name(name))
+		return -ENOENT;
+	Pin dir(cache_, parent);
+	if (!dir)
+		return -ESTALE;
+	if (!S_ISDIR(mode_of(dir.get())))
+		return -ENOTDIR;
+
+	Inode *inode;
+	int err = lookup_inode(dir.get(), name, Ref::kernel, &inode);
+	if (err)
+		return err;
+	fill_entry(inode, out);
+	return 0;
+}
+
+void Vfs::forget(uint64_t ino, uint64_t nlookup)
+{
+	cache_.forget(ino, nlookup);
+}
+
+int Vfs::getattr(uint64_t ino, struct stat *out)
+{
+	Pin inode(cache_, ino);
+	if (!inode)
+		return -ESTALE;
+	fill_stat(inode->zi, out);
+	return 0;
+}
+
+int Vfs::setattr(uint64_t ino, const SetAttr &attr, struct stat *out)
+{
+	Pin inode(cache_, ino);
+	if (!inode)
+		return -ESTALE;
+	mode_t mode = mode_of(inode.get());
+
+	if (attr.mask) {
+		if (opts_.read_only)
+			return -EROFS;
+		if ((attr.mask & STATX_SIZE) && S_ISDIR(mode))
+			return -EISDIR;
+		if ((attr.mask & STATX_SIZE) && !S_ISREG(mode))
+			return -EINVAL;
+
+		zufs_ioc_attr ioc = {};
+		ioc.hdr.operation = ZUFS_OP_SETATTR;
+		ioc.zus_ii = inode->zus_ii;
+		ioc.zuf_attr = attr.mask;
+		ioc.size = attr.size;
+		ioc.atime = attr.atime_ns;
+		ioc.mtime = attr.mtime_ns;
+		ioc.mode = (mode & S_IFMT) | (attr.mode & 07777);
+		ioc.uid = attr.uid;
+		ioc.gid = attr.gid;
+		int err = call(&ioc.hdr, sizeof(ioc));
+		if (err)
+			return err;
+
+		uint64_t off = ioc.unmap_offset, len = ioc.unmap_len;
+		if (len && inval_) {
+			if (len == ~0ULL)
+				len = 0; // to EOF
+			else if (off + len < off)
+				return -EIO;
+			inval_->invalidate(ino, off, len);
+		}
+	}
+	fill_stat(inode->zi, out);
+	return 0;
+}
+
+int Vfs::new_inode(uint64_t parent, std::string_view name, mode_t mode,
+		   dev_t rdev, uid_t uid, gid_t gid, Entry *out)
+{
+	int err = check_name(name);
+	if (err)
+		return err;
+	Pin dir(cache_, parent);
+	if (!dir)
+		return -ESTALE;
+	zus_inode dz = snapshot(dir->zi);
+	if (!S_ISDIR(dz.i_mode))
+		return -ENOTDIR;
+	if (opts_.read_only)
+		return -EROFS;
+
+	// BSD group semantics under a setgid directory (inode_init_owner).
+	if (dz.i_mode & S_ISGID) {
+		gid = dz.i_gid;
+		if (S_ISDIR(mode))
+			mode |= S_ISGID;
+	}
+
+	zufs_ioc_new_inode ioc = {};
+	ioc.hdr.operation = ZUFS_OP_NEW_INODE;
+	ioc.zi.i_mode = mode;
+	ioc.zi.i_uid = uid;
+	ioc.zi.i_gid = gid;
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		ioc.zi.i_rdev = encode_dev(rdev);
+	ioc.dir_ii = dir->zus_ii;
+	set_str(&ioc.str, name);
+
+	err = call(&ioc.hdr, sizeof(ioc));
+	if (err)
+		return err;
+
+	const zus_inode *zi = pools_.zi(ioc._zi);
+	if (!zi || !ioc.zus_ii) {
+		zuf_err("NEW_INODE answered _zi=0x%lx zus_ii=%p",
+			(unsigned long)ioc._zi, (void *)ioc.zus_ii);
+		return -EIO;
+	}
+	Inode *inode = cache_.insert(ioc.zus_ii, zi, Ref::kernel);
+	if (!inode)
+		return -EIO;
+	fill_entry(inode, out);
+	return 0;
+}
+
+int Vfs::mknod(uint64_t parent, std::string_view name, mode_t mode,
+	       dev_t rdev, uid_t uid, gid_t gid, Entry *out)
+{
+	if (!S_ISREG(mode) && !S_ISCHR(mode) && !S_ISBLK(mode) &&
+	    !S_ISFIFO(mode) && !S_ISSOCK(mode))
+		return -EINVAL;
+	return new_inode(parent, name, mode, rdev, uid, gid, out);
+}
+
+int Vfs::mkdir(uint64_t parent, std::string_view name, mode_t mode,
+	       uid_t uid, gid_t gid, Entry *out)
+{
+	return new_inode(parent, name, S_IFDIR | (mode & 07777), 0, uid, gid,
+			 out);
+}
+
+int Vfs::remove(uint64_t parent, std::string_view name, bool dir)
+{
+	int err = check_name(name);
+	if (err)
+		return name == "." ? -EINVAL : name == ".." ? -ENOTEMPTY : err;
+	Pin pdir(cache_, parent);
+	if (!pdir)
+		return -ESTALE;
+	if (!S_ISDIR(mode_of(pdir.get())))
+		return -ENOTDIR;
+	if (opts_.read_only)
+		return -EROFS;
+
+	Inode *found;
+	err = lookup_inode(pdir.get(), name, Ref::pin, &found);
+	if (err)
+		return err;
+	// Unpinned at the end: if nobody else holds it and it lost its last
+	// link, that is its FREE_INODE.
+	Pin child(cache_, found);
+	bool is_dir = S_ISDIR(mode_of(child.get()));
+	if (dir && !is_dir)
+		return -ENOTDIR;
+	if (!dir && is_dir)
+		return -EISDIR;
+
+	zufs_ioc_dentry ioc = {};
+	ioc.hdr.operation = ZUFS_OP_REMOVE_DENTRY;
+	ioc.zus_ii = child->zus_ii;
+	ioc.zus_dir_ii = pdir->zus_ii;
+	set_str(&ioc.str, name);
+	return call(&ioc.hdr, sizeof(ioc));
+}
+
+int Vfs::unlink(uint64_t parent, std::string_view name)
+{
+	return remove(parent, name, false);
+}
+
+int Vfs::rmdir(uint64_t parent, std::string_view name)
+{
+	return remove(parent, name, true);
+}
+
+int Vfs::rename(uint64_t parent, std::string_view name, uint64_t newparent,
+		std::string_view newname, unsigned flags)
+{
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return -EINVAL;
+	if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE))
+		return -EINVAL;
+	int err = check_name(name);
+	if (!err)
+		err = check_name(newname);
+	if (err)
+		return err;
+
+	Pin odir(cache_, parent);
+	Pin ndir(cache_, newparent);
+	if (!odir || !ndir)
+		return -ESTALE;
+	if (!S_ISDIR(mode_of(odir.get())) || !S_ISDIR(mode_of(ndir.get())))
+		return -ENOTDIR;
+	if (opts_.read_only)
+		return -EROFS;
+
+	Inode *found;
+	err = lookup_inode(odir.get(), name, Ref::pin, &found);
+	if (err)
+		return err;
+	Pin old_inode(cache_, found);
+
+	found = nullptr;
+	err = lookup_inode(ndir.get(), newname, Ref::pin, &found);
+	if (err && err != -ENOENT)
+		return err;
+	Pin new_inode(cache_, found);
+
+	if (new_inode) {
+		if (flags & RENAME_NOREPLACE)
+			return -EEXIST;
+		if (new_inode.get() == old_inode.get())
+			return 0; // two names of one inode: nothing to do
+		bool odirp = S_ISDIR(mode_of(old_inode.get()));
+		bool ndirp = S_ISDIR(mode_of(new_inode.get()));
+		if (!(flags & RENAME_EXCHANGE) && odirp && !ndirp)
+			return -ENOTDIR;
+		if (!(flags & RENAME_EXCHANGE) && !odirp && ndirp)
+			return -EISDIR;
+	} else if (flags & RENAME_EXCHANGE) {
+		return -ENOENT;
+	}
+
+	zufs_ioc_rename ioc = {};
+	ioc.hdr.operation = ZUFS_OP_RENAME;
+	ioc.old_dir_ii = odir->zus_ii;
+	ioc.new_dir_ii = ndir->zus_ii;
+	ioc.old_zus_ii = old_inode->zus_ii;
+	ioc.new_zus_ii = new_inode ? new_inode->zus_ii : nullptr;
+	set_str(&ioc.old_d_str, name);
+	set_str(&ioc.new_d_str, newname);
+	ioc.time = now_ns();
+	ioc.flags = flags;
+	return call(&ioc.hdr, sizeof(ioc));
+}
+
+// One READDIR message: the entries of one page, each checked against the
+// page before it is handed to the sink.
+int Vfs::readdir_page(Inode *dir, uint64_t *pos, const DirSink &sink,
+		      bool *more, bool *stopped)
+{
+	std::byte *page = t_dir_page.b;
+	void *pages[] = {page};
+	zufs_ioc_readdir ioc = {};
+
+	std::memset(page, 0, PAGE_SIZE);
+	ioc.hdr.operation = ZUFS_OP_READDIR;
+	ioc.hdr.offset = 0;
+	ioc.hdr.len = PAGE_SIZE;
+	ioc.dir_ii = dir->zus_ii;
+	ioc.pos = *pos;
+	int err = call(&ioc.hdr, sizeof(ioc), pages);
+	if (err)
+		return err;
+
+	uint32_t end = ioc.hdr.len;
+	if (end > PAGE_SIZE || ioc.hdr.offset != 0) {
+		zuf_err("READDIR answered len 0x%x offset 0x%x", end,
+			ioc.hdr.offset);
+		return -EIO;
+	}
+	*more = ioc.more;
+
+	uint32_t off = 0;
+	unsigned n = 0;
+	while (off + E_ZDE_HDR_SIZE <= end) {
+		zufs_dir_entry zde;
+		std::memcpy(&zde, page + off, E_ZDE_HDR_SIZE);
+		uint8_t len = zde.zstr.len;
+		if (!len)
+			break;
+		std::string_view name(
+			reinterpret_cast<const char *>(page + off) +
+				E_ZDE_HDR_SIZE,
+			len);
+		if (off + E_ZDE_HDR_SIZE + len > end || !zde.ino ||
+		    name.find_first_of(std::string_view("/\0", 2)) !=
+			    std::string_view::npos) {
+			zuf_err("READDIR: bad entry at 0x%x", off);
+			return -EIO;
+		}
+		DirEntry de = {zde.ino, unsigned(zde.type), zde.pos, name};
+		if (!sink(de)) {
+			*stopped = true;
+			return 0;
+		}
+		*pos = zde.pos;
+		++n;
+		off += zufs_dir_entry_len(len);
+	}
+	if (*more && !n) {
+		zuf_err("READDIR: more entries but none given");
+		return -EIO;
+	}
+	return 0;
+}
+
+int Vfs::readdir(uint64_t ino, uint64_t pos, const DirSink &sink)
+{
+	Pin dir(cache_, ino);
+	if (!dir)
+		return -ESTALE;
+	if (!S_ISDIR(mode_of(dir.get())))
+		return -ENOTDIR;
+
+	for (;;) {
+		bool more = false, stopped = false;
+		int err = readdir_page(dir.get(), &pos, sink, &more, &stopped);
+		if (err || stopped || !more)
+			return err;
+	}
+}
+
+int Vfs::open(uint64_t ino, int flags, std::unique_ptr<File> *out)
+{
+	Inode *inode = cache_.get(ino, Ref::pin);
+	if (!inode)
+		return -ESTALE;
+	// The File owns the pin from here.
+	auto f = std::make_unique<File>(File::Key(), cache_, inode, flags);
+	mode_t mode = mode_of(inode);
+	bool writes = (flags & O_ACCMODE) != O_RDONLY;
+
+	if (S_ISDIR(mode) && writes)
+		return -EISDIR;
+	if (writes && opts_.read_only)
+		return -EROFS;
+	if ((flags & O_TRUNC) && writes && S_ISREG(mode)) {
+		SetAttr attr;
+		attr.mask = STATX_SIZE;
+		struct stat st;
+		int err = setattr(ino, attr, &st);
+		if (err)
+			return err;
+	}
+	*out = std::move(f);
+	return 0;
+}
+
+IoTarget Vfs::io_target(Inode *inode)
+{
+	IoTarget t;
+	t.channel = &channel_;
+	t.zus_ii = inode->zus_ii;
+	t.ino = inode->ino;
+	t.zi = inode->zi;
+	t.pools = pools_.all();
+	t.unmapper = this;
+	return t;
+}
+
+ssize_t Vfs::read(File &f, std::span<const iovec> iov, uint64_t pos,
+		  int oflags)
+{
+	if (!S_ISREG(mode_of(f.inode_)))
+		return S_ISDIR(mode_of(f.inode_)) ? -EISDIR : -EINVAL;
+	if ((f.flags_ & O_ACCMODE) == O_WRONLY)
+		return -EBADF;
+
+	Readahead ra;
+	{
+		std::lock_guard lock(f.ra_lock_);
+		ra = f.ra_;
+	}
+	IovIter ii(iov);
+	uint64_t flags = read_io_flags(f.flags_ | oflags, &ra, pos);
+	ssize_t ret = rw_read(io_target(f.inode_), &ra, ii, pos, flags);
+	{
+		std::lock_guard lock(f.ra_lock_);
+		f.ra_ = ra;
+	}
+	return ret;
+}
+
+ssize_t Vfs::read_mapped(File &f, size_t size, uint64_t pos, MappedRead &out,
+			 int oflags)
+{
+	if (!S_ISREG(mode_of(f.inode_)))
+		return S_ISDIR(mode_of(f.inode_)) ? -EISDIR : -EINVAL;
+
+	uint64_t flags;
+	{
+		std::lock_guard lock(f.ra_lock_);
+		flags = read_io_flags(f.flags_ | oflags, &f.ra_, pos);
+	}
+	ssize_t ret = rw_read_mapped(io_target(f.inode_), size, pos, flags,
+				     out);
+	if (ret > 0) {
+		std::lock_guard lock(f.ra_lock_);
+		f.ra_.prev_pos = pos + ret;
+	}
+	return ret;
+}
+
+ssize_t Vfs::write(File &f, std::span<const iovec> iov, uint64_t pos,
+		   int oflags)
+{
+	if (!S_ISREG(mode_of(f.inode_)))
+		return S_ISDIR(mode_of(f.inode_)) ? -EISDIR : -EINVAL;
+	if (opts_.read_only)
+		return -EROFS;
+	if ((f.flags_ & O_ACCMODE) == O_RDONLY && !(oflags & O_ACCMODE))
+		return -EBADF;
+
+	IovIter ii(iov);
+	uint64_t flags = write_io_flags(f.flags_ | oflags, opts_.sync);
+	return rw_write(io_target(f.inode_), ii, pos, flags);
+}
+
+int Vfs::fsync(uint64_t ino, bool datasync)
+{
+	Pin inode(cache_, ino);
+	if (!inode)
+		return -ESTALE;
+
+	zufs_ioc_sync ioc = {};
+	ioc.hdr.operation = ZUFS_OP_SYNC;
+	ioc.zus_ii = inode->zus_ii;
+	ioc.offset = 0;
+	ioc.length = ~0ULL;
+	ioc.flags = datasync ? ZUFS_SF_DATASYNC : 0;
+	return call(&ioc.hdr, sizeof(ioc));
+}
+
+int Vfs::statfs(struct statvfs *out)
+{
+	zufs_ioc_statfs ioc = {};
+	ioc.hdr.operation = ZUFS_OP_STATFS;
+	ioc.zus_sbi = sbi_;
+	int err = call(&ioc.hdr, sizeof(ioc));
+	if (err)
+		return err;
+
+	const struct statfs64 &s = ioc.statfs_out;
+	*out = {};
+	out->f_bsize = s.f_bsize;
+	out->f_frsize = s.f_frsize ? s.f_frsize : s.f_bsize;
+	out->f_blocks = s.f_blocks;
+	out->f_bfree = s.f_bfree;
+	out->f_bavail = s.f_bavail;
+	out->f_files = s.f_files;
+	out->f_ffree = s.f_ffree;
+	out->f_favail = s.f_ffree;
+	out->f_namemax = s.f_namelen ? s.f_namelen : ZUFS_NAME_LEN;
+	if (opts_.read_only)
+		out->f_flag |= ST_RDONLY;
+	return 0;
+}
+
+void Vfs::unmap(uint64_t ino, uint64_t page_index, uint64_t n_pages)
+{
+	if (inval_)
+		inval_->invalidate(ino, page_index * PAGE_SIZE,
+				   n_pages * PAGE_SIZE);
+}
+
+bool Vfs::inode_size(uint64_t ino, uint64_t *i_size)
+{
+	Pin inode(cache_, ino);
+	if (!inode)
+		return false;
+	*i_size = __atomic_load_n(&inode->zi->i_size, __ATOMIC_ACQUIRE);
+	return true;
+}
+
+int Vfs::iomap_exec(zufs_ioc_iomap_exec *ioc)
+{
+	// Checks on a shim-owned copy of the header.
+	zufs_ioc_iomap_exec c;
+	std::memcpy(&c, ioc, sizeof(c));
+
+	int err = 0;
+	if (!mounted_ || c.zus_sbi != sbi_) {
+		err = -EINVAL;
+	} else if (c.ziom.iom_n > c.ziom.iom_max) {
+		zuf_err("illegal iomap: iom_max=%u iom_n=%u", c.ziom.iom_max,
+			c.ziom.iom_n);
+		err = -EINVAL;
+	} else if (!c.wait_for_done) {
+		// As in the seed: "Async IOM NOT supported Yet".
+		err = -EOPNOTSUPP;
+	} else if (c.ziom.iom_n) {
+		iomap::ExecEnv env;
+		env.pools = pools_.all();
+		env.unmapper = this;
+		err = iomap::execute(ioc->ziom.iom_e, c.ziom.iom_n, env);
+	}
+	ioc->hdr.err = err;
+	return err;
+}
+
+int ZufCallsProxy::iomap_exec(zufs_ioc_iomap_exec *ioc)
+{
+	Vfs *vfs = vfs_.load();
+	if (!vfs) {
+		ioc->hdr.err = -EINVAL;
+		return -EINVAL;
+	}
+	return vfs->iomap_exec(ioc);
+}
+
+} // namespace zuf

@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: BSD-3-Clause
+//
+// vfs.h - the "VFS side" of the shim: the file system operations as the
+// kernel would call them into zuf, callable in process without FUSE.
+//
+// Every operation becomes one or more zufs_ioc_* messages through
+// zufs::Channel::dispatch; the answers are checked before use. The FUSE
+// frontend (fuse_ops.h) is a thin adapter over this class; tests and the
+// in-process benchmark drive it directly.
+//
+// Contract:
+//  - Inodes are named by ino (the FUSE inode number = zus_inode.i_ino; the
+//    root is 1). lookup/mknod/mkdir each give the caller one reference that
+//    it drops with forget(), as the kernel does with FUSE.
+//  - Errors are negative errno values; nothing throws.
+//  - Thread-safe after mount() and until umount(). Files must be released
+//    (their unique_ptr destroyed) before umount().
+//  - No FUSE types here.
+#ifndef ZUF_VFS_H
+#define ZUF_VFS_H
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "iomap/executor.h"
+#include "kernel_shim/inode_cache.h"
+#include "kernel_shim/invalidator.h"
+#include "kernel_shim/pool.h"
+#include "kernel_shim/rw.h"
+#include "zufs/channel.h"
+#include "zufs/zus_api.h"
+
+namespace zuf {
+
+struct VfsOptions {
+	std::string server_options; // "pmem=PATH,size=BYTES,mkfs,ro"
+	bool sync = false;	    // mounted sync: every write is DSYNC
+	bool read_only = false;
+};
+
+struct Entry {
+	uint64_t ino = 0;
+	uint64_t generation = 0;
+	struct stat attr = {};
+};
+
+// SETATTR: mask is STATX_MODE/UID/GID/SIZE/ATIME/MTIME.
+struct SetAttr {
+	uint32_t mask = 0;
+	uint32_t mode = 0; // permission bits (07777)
+	uint32_t uid = 0;
+	uint32_t gid = 0;
+	uint64_t size = 0;
+	uint64_t atime_ns = 0;
+	uint64_t mtime_ns = 0;
+};
+
+struct DirEntry {
+	uint64_t ino;
+	unsigned type;	       // DT_*
+	uint64_t next;	       // cookie that resumes after this entry
+	std::string_view name; // valid during the callback only
+};
+// Returns false to stop before this entry (it is not consumed).
+using DirSink = std::function<bool(const DirEntry &)>;
+
+class Vfs;
+
+// One open file (struct file): pins its inode, keeps the open flags and
+// the readahead state.
+class File {
+	class Key { // only the Vfs makes Files
+		friend class Vfs;
+		Key() = default;
+	};
+
+  public:
+	File(Key, InodeCache &cache, Inode *inode, int flags)
+		: cache_(cache), inode_(inode), flags_(flags) {}
+	~File();
+	File(const File &) = delete;
+	File &operator=(const File &) = delete;
+
+	uint64_t ino() const { return inode_->ino; }
+	int flags() const { return flags_; }
+
+  private:
+	friend class Vfs;
+
+	InodeCache &cache_;
+	Inode *inode_;
+	int flags_;
+	std::mutex ra_lock_;
+	Readahead ra_;
+};
+
+class Vfs final : private iomap::Unmapper {
+  public:
+	// inval: where unmaps go (null: nowhere, e.g. no page cache).
+	Vfs(zufs::Channel &channel, VfsOptions opts,
+	    Invalidator *inval = nullptr);
+	~Vfs() override;
+	Vfs(const Vfs &) = delete;
+	Vfs &operator=(const Vfs &) = delete;
+
+	// ZUFS_M_MOUNT. On failure *errmsg is the server's one-line reason.
+	int mount(std::string *errmsg);
+	// Drop every inode reference, then ZUFS_M_UMOUNT (image left clean).
+	int umount();
+	bool mounted() const { return mounted_; }
+
+	int lookup(uint64_t parent, std::string_view name, Entry *out);
+	void forget(uint64_t ino, uint64_t nlookup);
+	int getattr(uint64_t ino, struct stat *out);
+	int setattr(uint64_t ino, const SetAttr &attr, struct stat *out);
+
+	int mknod(uint64_t parent, std::string_view name, mode_t mode,
+		  dev_t rdev, uid_t uid, gid_t gid, Entry *out);
+	int mkdir(uint64_t parent, std::string_view name, mode_t mode,
+		  uid_t uid, gid_t gid, Entry *out);
+	int unlink(uint64_t parent, std::string_view name);
+	int rmdir(uint64_t parent, std::string_view name);
+	// flags: RENAME_NOREPLACE / RENAME_EXCHANGE
+	int rename(uint64_t parent, std::string_view name, uint64_t newparent,
+		   std::string_view newname, unsigned flags);
+	// Entries from cookie pos (0: start, "." and ".." first).
+	int readdir(uint64_t ino, uint64_t pos, const DirSink &sink);
+
+	// flags: open(2) flags (O_ACCMODE, O_DIRECT, O_DSYNC, O_SYNC, O_TRUNC).
+	int open(uint64_t ino, int flags, std::unique_ptr<File> *out);
+	// Copy-based read/write through ZUFS_OP_READ/WRITE; oflags adds
+	// per-call flags (rwf_to_oflags(RWF_*), or FUSE's write flags).
+	ssize_t read(File &f, std::span<const iovec> iov, uint64_t pos,
+		     int oflags = 0);
+	ssize_t write(File &f, std::span<const iovec> iov, uint64_t pos,
+		      int oflags = 0);
+	// Zero-copy read (GET_MULTY); see MappedRead.
+	ssize_t read_mapped(File &f, size_t size, uint64_t pos,
+			    MappedRead &out, int oflags = 0);
+	int fsync(uint64_t ino, bool datasync);
+	int statfs(struct statvfs *out);
+
+	// The server's ZU_IOC_IOMAP_EXEC (see ZufCallsProxy).
+	int iomap_exec(zufs_ioc_iomap_exec *ioc);
+
+	size_t cached_inodes() const { return cache_.size(); }
+
+  private:
+	class Pin;
+
+	int call(zufs_ioc_hdr *hdr, size_t size, zufs::page_list pages = {});
+	int lookup_inode(Inode *dir, std::string_view name, Ref ref,
+			 Inode **out);
+	int new_inode(uint64_t parent, std::string_view name, mode_t mode,
+		      dev_t rdev, uid_t uid, gid_t gid, Entry *out);
+	int remove(uint64_t parent, std::string_view name, bool dir);
+	int readdir_page(Inode *dir, uint64_t *pos, const DirSink &sink,
+			 bool *more, bool *stopped);
+	IoTarget io_target(Inode *inode);
+	void fill_entry(Inode *inode, Entry *out);
+
+	// iomap::Unmapper
+	void unmap(uint64_t ino, uint64_t page_index,
+		   uint64_t n_pages) override;
+	bool inode_size(uint64_t ino, uint64_t *i_size) override;
+
+	zufs::Channel &channel_;
+	VfsOptions opts_;
+	Invalidator *inval_;
+	InodeCache cache_;
+	Pools pools_;
+	zus_sb_info *sbi_ = nullptr;
+	bool mounted_ = false;
+};
+
+// zus -> zuf: what the server gets at construction (zus::make_server).
+// The server exists before the Vfs that serves it, so this forwards to a
+// Vfs attached later; before that (and after detach) it answers -EINVAL.
+class ZufCallsProxy final : public zufs::ZufCalls {
+  public:
+	void attach(Vfs *vfs) { vfs_.store(vfs); }
+	int iomap_exec(zufs_ioc_iomap_exec *ioc) override;
+
+  private:
+	std::atomic<Vfs *> vfs_{nullptr};
+};
+
+// "now" in the ns-since-epoch unit of zus_inode times.
+uint64_t now_ns();
+
+} // namespace zuf
+
+#endif // ZUF_VFS_H

@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// The zufuse command line (src/kernel_shim/mount_options.cc).
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "kernel_shim/mount_options.h"
+
+namespace {
+
+bool parse(std::vector<const char *> args, zuf::CommandLine *cl,
+	   std::string *err)
+{
+	args.insert(args.begin(), "zufuse");
+	*cl = {};
+	return zuf::parse_command_line(int(args.size()), args.data(), cl, err);
+}
+
+} // namespace
+
+TEST_CASE("options: sizes", "[options]")
+{
+	uint64_t v;
+	CHECK((zuf::parse_size("4096", &v) && v == 4096));
+	CHECK((zuf::parse_size("4K", &v) && v == 4096));
+	CHECK((zuf::parse_size("16m", &v) && v == 16ULL << 20));
+	CHECK((zuf::parse_size("1G", &v) && v == 1ULL << 30));
+	CHECK((zuf::parse_size("2T", &v) && v == 2ULL << 40));
+	CHECK_FALSE(zuf::parse_size("", &v));
+	CHECK_FALSE(zuf::parse_size("0", &v));
+	CHECK_FALSE(zuf::parse_size("abc", &v));
+	CHECK_FALSE(zuf::parse_size("1X", &v));
+	CHECK_FALSE(zuf::parse_size("1GB", &v));
+	CHECK_FALSE(zuf::parse_size("-1", &v));
+	CHECK_FALSE(zuf::parse_size("99999999999999999999", &v));
+	CHECK_FALSE(zuf::parse_size("16777216T", &v));
+}
+
+TEST_CASE("options: command line", "[options]")
+{
+	zuf::CommandLine cl;
+	std::string err;
+
+	SECTION("everything")
+	{
+		REQUIRE(parse({"/mnt", "--pmem=/img", "--size", "1G", "--mkfs",
+			       "--direct-io", "-f", "-s", "-o", "ro,allow_other"},
+			      &cl, &err));
+		CHECK(cl.mountpoint == "/mnt");
+		CHECK(cl.pmem == "/img");
+		CHECK(cl.size == 1ULL << 30);
+		CHECK(cl.mkfs);
+		CHECK(cl.direct_io);
+		CHECK(cl.foreground);
+		CHECK(cl.single_thread);
+		CHECK(cl.read_only);
+		CHECK(cl.fuse_opts == std::vector<std::string>{"ro,allow_other"});
+		CHECK(zuf::server_options(cl) ==
+		      "pmem=/img,size=1073741824,mkfs,ro");
+	}
+	SECTION("minimal")
+	{
+		REQUIRE(parse({"--pmem", "/img", "/mnt"}, &cl, &err));
+		CHECK(zuf::server_options(cl) == "pmem=/img");
+		CHECK_FALSE(cl.foreground);
+	}
+	SECTION("errors are one line")
+	{
+		CHECK_FALSE(parse({"/mnt"}, &cl, &err));
+		CHECK(err == "missing --pmem=PATH (see --help)");
+		CHECK_FALSE(parse({"--pmem=/i"}, &cl, &err));
+		CHECK(err == "missing MOUNTPOINT (see --help)");
+		CHECK_FALSE(parse({"/mnt", "--pmem=/i", "--bogus"}, &cl, &err));
+		CHECK(err == "unknown option '--bogus' (see --help)");
+		CHECK_FALSE(parse({"/mnt", "--pmem=/i", "--size=12Q"}, &cl,
+				  &err));
+		CHECK(err.starts_with("bad size '12Q'"));
+		CHECK_FALSE(parse({"/a", "/b", "--pmem=/i"}, &cl, &err));
+		CHECK_FALSE(parse({"/a", "--pmem=/i,x"}, &cl, &err));
+		CHECK(err.find('\n') == std::string::npos);
+	}
+	SECTION("help and version need nothing else")
+	{
+		CHECK(parse({"--help"}, &cl, &err));
+		CHECK(cl.help);
+		CHECK(parse({"-V"}, &cl, &err));
+		CHECK(cl.version);
+	}
+}
