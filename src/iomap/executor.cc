@@ -263,7 +263,7 @@ class Walker {
 			return refuse(i,
 				      "t1 0x%" PRIx64 " (+%" PRIu64
 				      " pages) outside its pool",
-				      t1, n);
+				      uint64_t(t1), n);
 		}
 		uint64_t first = zu_dpp_t_bn(t1);
 		if (!range_in(first, n, env_.app_pages.size()))
@@ -343,7 +343,7 @@ class Walker {
 			if (t1 != 0 && !t1_block(t1))
 				return refuse(
 					i, "t1 0x%" PRIx64 " outside its pool",
-					t1);
+					uint64_t(t1));
 			return 0;
 		}
 		Work::T1Copy c{ t1_block(t1), app_page(t1_i_++), write };
@@ -388,11 +388,14 @@ class Walker {
 		return 0;
 	}
 
-	template <typename... A>
-	int refuse(size_t i, const char *fmt, A... a)
+	int refuse(size_t i, const char *fmt, ...)
+		__attribute__((format(printf, 3, 4)))
 	{
 		char what[200];
-		snprintf(what, sizeof(what), fmt, a...);
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(what, sizeof(what), fmt, ap);
+		va_end(ap);
 		log_refused("ino %" PRIu64 " iom_e[%zu]: %s", env_.ino, i,
 			    what);
 		return -EIO;
