@@ -298,7 +298,8 @@ struct zufs_str {
 
 /* ZUFS_OP_NEW_INODE: allocate an inode initialised from zi (i_mode, i_uid,
  * i_gid, i_rdev, times) and add the dentry str to dir_ii, atomically.
- * For a symlink the target is in the pages (hdr.offset/hdr.len). */
+ * For a symlink (S_IFLNK) the target is in the pages (hdr.offset,
+ * hdr.len bytes, no NUL) and becomes i_size. */
 struct zufs_ioc_new_inode {
 	struct zufs_ioc_hdr hdr;
 	/* IN */
@@ -389,6 +390,19 @@ static inline unsigned zufs_dir_entry_len(__u8 name_len)
 {
 	return (E_ZDE_HDR_SIZE + name_len + 7) & ~7U;
 }
+
+/* ZUFS_OP_GET_SYMLINK: a symlink target shorter than sizeof(i_symlink)
+ * lives in the zus_inode itself (i_size bytes of i_symlink); a longer one
+ * (up to ZUFS_MAX_SYMLINK - 1 bytes) in pool memory the server names here.
+ * The shim reads i_size bytes at _dpp after a bounds check. */
+struct zufs_ioc_get_link {
+	struct zufs_ioc_hdr hdr;
+	/* IN */
+	struct zus_inode_info *zus_ii;
+
+	/* OUT */
+	zu_dpp_t _dpp;
+};
 
 struct zufs_ioc_mmap_close {
 	struct zufs_ioc_hdr hdr;
