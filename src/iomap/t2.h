@@ -5,14 +5,19 @@
 //
 // Contract:
 //  - open() takes a block device or a regular file; it is opened with
-//    O_DIRECT when the file system allows it, buffered otherwise. A file may
-//    be created / grown to size_bytes. The size is whole 4 KiB blocks.
+//    O_DIRECT when the file system allows it (not on tmpfs, where it only
+//    makes io_uring punt every read to a worker), buffered otherwise. A
+//    file may be created / grown to size_bytes; the size is whole 4 KiB
+//    blocks. The file is flock()ed: one zufuse per T2.
 //  - I/O is a batch of page moves (T2Page). All pages of one batch are
 //    submitted together (Boost.Asio random_access_file over io_uring, runs
 //    of consecutive blocks merged into one readv/writev) and awaited
 //    together. Any error in the batch makes the batch's result -EIO; the
 //    device stays usable.
-//  - rw() is synchronous and thread-safe.
+//  - A batch that wrote is made durable (fdatasync) before its result is
+//    reported.
+//  - rw() is synchronous and thread-safe; it runs in the calling thread on
+//    an io_uring of its own (no thread hop).
 //  - rw_async() returns at once. done(result) runs later on the device's
 //    completion thread (never inside rw_async), one call at a time, in the
 //    order the rw_async calls were made (FIFO, even if a later batch's I/O

@@ -191,3 +191,31 @@ TEST_CASE("T2Device: a batch merges runs of consecutive blocks")
 	for (int i = 0; i < 8; i++)
 		CHECK(t.t2_block(10 + i) == std::string(4096, char(0x10 + i)));
 }
+
+TEST_CASE("T2Device: O_DIRECT on a disk file, unaligned memory falls back")
+{
+	std::string path =
+		"/var/tmp/zufuse-iomap-test-" + std::to_string(getpid());
+	::unlink(path.c_str());
+	std::unique_ptr<iomap::T2Device> d;
+	std::string msg;
+	REQUIRE(iomap::T2Device::open(path, 64 * 4096, &d, &msg) == 0);
+	::unlink(path.c_str());
+	INFO("direct: " << d->direct());
+
+	auto buf = iomap_test::alloc_pages(4);
+	char *odd = buf.get() + 1; // not aligned: O_DIRECT says EINVAL
+	std::memset(odd, 0x3c, 4096);
+	std::memset(buf.get() + 2 * 4096, 0x4d, 4096); // aligned
+	std::vector<iomap::T2Page> w = { { 5, odd, true },
+					 { 9, buf.get() + 2 * 4096, true } };
+	REQUIRE(d->rw(w) == 0);
+
+	auto back = iomap_test::alloc_pages(4);
+	std::vector<iomap::T2Page> r = { { 5, back.get() + 4096 + 7, false },
+					 { 9, back.get(), false } };
+	REQUIRE(d->rw(r) == 0);
+	CHECK(std::memcmp(back.get() + 4096 + 7, odd, 4096) == 0);
+	CHECK(std::string(back.get(), 4096) == std::string(4096, char(0x4d)));
+	CHECK(d->stats().errors == 0);
+}
