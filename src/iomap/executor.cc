@@ -461,7 +461,8 @@ int validate(const uint64_t *iom_e, uint32_t iom_n, const ExecEnv &env)
 	return Walker({ copy, iom_n }, env).check(&v);
 }
 
-int execute(const uint64_t *iom_e, uint32_t iom_n, const ExecEnv &env)
+static int execute_checked(const uint64_t *iom_e, uint32_t iom_n,
+			   const ExecEnv &env)
 {
 	uint64_t copy[kMaxIomEntries];
 	int err = copy_iomap(iom_e, iom_n, copy, env);
@@ -490,8 +491,8 @@ int execute(const uint64_t *iom_e, uint32_t iom_n, const ExecEnv &env)
 	return r;
 }
 
-int execute_async(const uint64_t *iom_e, uint32_t iom_n, const ExecEnv &env,
-		  ExecDone done)
+static int execute_async_checked(const uint64_t *iom_e, uint32_t iom_n,
+				 const ExecEnv &env, ExecDone &done)
 {
 	if (!env.t2) {
 		log_refused("ino %" PRIu64 ": async iomap without a T2 device",
@@ -516,15 +517,34 @@ int execute_async(const uint64_t *iom_e, uint32_t iom_n, const ExecEnv &env,
 	walker.collect(&v, work.get(), Walker::kCollectAll);
 	std::vector<T2Page> t2 = std::move(work->t2);
 	Unmapper *unmapper = env.unmapper;
-	env.t2->rw_async(std::move(t2),
-			 [work, unmapper, done = std::move(done)](int r) {
-				 if (!r)
-					 run_t1(work->t1);
-				 if (!work->unmaps.empty())
-					 run_unmaps(work->unmaps, unmapper);
-				 done(r);
-			 });
-	return 0;
+	return env.t2->rw_async(
+		std::move(t2), [work, unmapper, done = std::move(done)](int r) {
+			if (!r)
+				run_t1(work->t1);
+			if (!work->unmaps.empty())
+				run_unmaps(work->unmaps, unmapper);
+			done(r);
+		});
+}
+
+// Errors are values: nothing thrown (an allocation failing) leaves here.
+int execute(const uint64_t *iom_e, uint32_t iom_n, const ExecEnv &env)
+{
+	try {
+		return execute_checked(iom_e, iom_n, env);
+	} catch (const std::exception &) {
+		return -ENOMEM;
+	}
+}
+
+int execute_async(const uint64_t *iom_e, uint32_t iom_n, const ExecEnv &env,
+		  ExecDone done)
+{
+	try {
+		return execute_async_checked(iom_e, iom_n, env, done);
+	} catch (const std::exception &) {
+		return -ENOMEM;
+	}
 }
 
 } // namespace iomap

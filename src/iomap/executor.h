@@ -75,7 +75,8 @@ inline constexpr uint32_t kMaxIomEntries = 4 * ZUS_API_MAP_MAX_PAGES;
 // The most pages one iomap may move (T2 pages + T1 copies).
 inline constexpr uint64_t kMaxIomPages = 16 * ZUS_API_MAP_MAX_PAGES;
 
-// Execute iom_n encoded u64s at iom_e. Returns 0 or a negative errno.
+// Execute iom_n encoded u64s at iom_e. Returns 0, -EIO (refused, or a T2
+// error), or -ENOMEM. Never throws.
 int execute(const uint64_t *iom_e, uint32_t iom_n, const ExecEnv &env);
 
 // Checks the whole iomap (on a private copy) without executing anything:
@@ -89,7 +90,8 @@ const char *last_refusal();
 using ExecDone = std::function<void(int result)>;
 
 // Asynchronous execute() (ZU_IOC_IOMAP_EXEC with wait_for_done == 0).
-// Returns -EIO if the iomap is refused (then done is never called), or 0:
+// Returns -EIO if the iomap is refused, -ENOMEM if it cannot be queued
+// (then done is never called), or 0:
 // everything was checked and submitted, and done(0 or -EIO) will be called
 // exactly once, later, on env.t2's completion thread (never inside this
 // call). Completions of one T2Device are delivered one at a time, in the

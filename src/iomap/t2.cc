@@ -463,25 +463,42 @@ int T2Device::rw(std::span<const T2Page> pages)
 {
 	if (pages.empty())
 		return 0;
-	auto b = std::make_shared<Batch>();
-	b->plan(pages);
-	impl_->count(pages);
-	impl_->run_sync(b);
-	return impl_->settle(*b);
+	try {
+		auto b = std::make_shared<Batch>();
+		b->plan(pages);
+		impl_->count(pages);
+		impl_->run_sync(b);
+		return impl_->settle(*b);
+	} catch (const std::exception &) { // allocation failed
+		return -ENOMEM;
+	}
 }
 
-void T2Device::rw_async(std::vector<T2Page> pages, Done done)
+int T2Device::rw_async(std::vector<T2Page> pages, Done done)
 {
-	auto b = std::make_shared<Batch>();
-	b->owned = std::move(pages);
-	b->plan(b->owned);
-	b->done = std::move(done);
+	std::shared_ptr<Batch> b;
+	try {
+		b = std::make_shared<Batch>();
+		b->owned = std::move(pages);
+		b->plan(b->owned);
+		b->done = std::move(done);
+	} catch (const std::exception &) {
+		return -ENOMEM;
+	}
 	impl_->count(b->owned);
 	{
 		std::lock_guard lk(impl_->mu);
 		impl_->fifo.push_back(b);
 	}
-	impl_->start_async(b);
+	try {
+		impl_->start_async(b);
+	} catch (const std::exception &) {
+		// Queued already: complete it as failed so done still runs
+		// once, in order.
+		b->failed = true;
+		impl_->finish(b, true);
+	}
+	return 0;
 }
 
 } // namespace iomap

@@ -76,11 +76,12 @@ class T2Device {
 	const std::string &path() const;
 	T2Stats stats() const;
 
-	// Submit every page, wait for all. 0 or -EIO.
+	// Submit every page, wait for all. 0, -EIO, or -ENOMEM.
 	int rw(std::span<const T2Page> pages);
 
-	// Submit every page and return; done(0 or -EIO) later (see above).
-	void rw_async(std::vector<T2Page> pages, Done done);
+	// Submit every page and return 0; done(0 or -EIO) later (see above).
+	// -ENOMEM if the batch cannot be allocated (then done is not called).
+	int rw_async(std::vector<T2Page> pages, Done done);
 
 	struct Impl;
 
