@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -263,9 +264,23 @@ class Fs {
 			return -1000;
 		return err;
 	}
+	// Reads of more than one request's worth are split like the shim does.
 	std::string read(Inode f, uint64_t pos, size_t len, uint32_t offset = 0,
 			 int *errp = nullptr)
 	{
+		if (len > ZUS_API_MAP_MAX_SIZE) {
+			std::string all;
+			while (len) {
+				size_t n = std::min<size_t>(len, ZUS_API_MAP_MAX_SIZE);
+				std::string part = read(f, pos, n, offset, errp);
+				all += part;
+				if (part.size() < n)
+					break;
+				pos += n;
+				len -= n;
+			}
+			return all;
+		}
 		Buf b(len, offset);
 		memset(b.mem.get(), 0x5a, b.npages * PAGE_SIZE);
 		uint64_t last;
@@ -361,6 +376,20 @@ class Fs {
 	uint64_t size_;
 	bool keep_;
 };
+
+// Byte-exact comparison that reports where two buffers differ instead of
+// printing them.
+inline bool same(const std::string &a, const std::string &b)
+{
+	if (a == b)
+		return true;
+	size_t i = 0;
+	while (i < a.size() && i < b.size() && a[i] == b[i])
+		++i;
+	fprintf(stderr, "  differ: sizes %zu vs %zu, first difference at %zu\n", a.size(),
+		b.size(), i);
+	return false;
+}
 
 inline std::string pattern(size_t n, unsigned seed)
 {

@@ -26,7 +26,9 @@ namespace zus::pmfs {
 
 class BlockAlloc {
   public:
-	// Build the DRAM state from the persistent bitmap (after recovery).
+	// The persistent bitmap is usable after bind() (journal recovery);
+	// init() then builds the DRAM state from it.
+	void bind(zus_sb_info *sbi) { sbi_ = sbi; }
 	void init(zus_sb_info *sbi);
 
 	// Reserve up to n blocks, preferring one run starting at or after

@@ -376,39 +376,41 @@ int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list)
 	const bool free_tail = shrink &&
 		keep_blocks < ((zi->i_size + kBlockSize - 1) >> kBlockShift);
 
-	Tx tx(sbi);
-	if ((err = tx.log(zi, sizeof(*zi))))
-		return err;
-	if (shrink && (new_size & (kBlockSize - 1))) {
-		// Bytes past EOF in the last block must read as zero if the
-		// file grows again.
-		uint64_t bn = bmap_lookup(sbi, zi, new_size >> kBlockShift);
-		uint64_t off = new_size & (kBlockSize - 1);
-		if (bn)
-			sbi.persist.memset_nodrain(sbi.blk(bn) + off, 0, kBlockSize - off);
+	{ // the attributes, and the new size, in one transaction
+		Tx tx(sbi);
+		if ((err = tx.log(zi, sizeof(*zi))))
+			return err;
+		if (shrink && (new_size & (kBlockSize - 1))) {
+			// Bytes past EOF in the last block must read as zero if the
+			// file grows again.
+			uint64_t bn = bmap_lookup(sbi, zi, new_size >> kBlockShift);
+			uint64_t off = new_size & (kBlockSize - 1);
+			if (bn)
+				sbi.persist.memset_nodrain(sbi.blk(bn) + off, 0, kBlockSize - off);
+		}
+		if ((err = tx.ready()))
+			return err;
+		if (mask & STATX_MODE)
+			zi->i_mode = (zi->i_mode & S_IFMT) | (ia->mode & ~S_IFMT & 07777);
+		if (mask & STATX_UID)
+			zi->i_uid = ia->uid;
+		if (mask & STATX_GID)
+			zi->i_gid = ia->gid;
+		if (mask & STATX_ATIME)
+			zi->i_atime = ia->atime;
+		if (mask & STATX_MTIME)
+			zi->i_mtime = ia->mtime;
+		if (mask & STATX_SIZE) {
+			zi->i_size = new_size;
+			if (!(mask & STATX_MTIME))
+				zi->i_mtime = now_ns();
+			if (free_tail)
+				zi->i_flags |= kZiTruncating;
+		}
+		zi->i_ctime = now_ns();
+		if ((err = tx.commit(ii)))
+			return err;
 	}
-	if ((err = tx.ready()))
-		return err;
-	if (mask & STATX_MODE)
-		zi->i_mode = (zi->i_mode & S_IFMT) | (ia->mode & ~S_IFMT & 07777);
-	if (mask & STATX_UID)
-		zi->i_uid = ia->uid;
-	if (mask & STATX_GID)
-		zi->i_gid = ia->gid;
-	if (mask & STATX_ATIME)
-		zi->i_atime = ia->atime;
-	if (mask & STATX_MTIME)
-		zi->i_mtime = ia->mtime;
-	if (mask & STATX_SIZE) {
-		zi->i_size = new_size;
-		if (!(mask & STATX_MTIME))
-			zi->i_mtime = now_ns();
-		if (free_tail)
-			zi->i_flags |= kZiTruncating;
-	}
-	zi->i_ctime = now_ns();
-	if ((err = tx.commit(ii)))
-		return err;
 
 	if (free_tail && (err = free_blocks_from(sbi, ii, keep_blocks)))
 		return err;

@@ -226,6 +226,7 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 		return fail(-EINVAL);
 	}
 
+	sbi->balloc.bind(sbi.get());
 	sbi->journal.init(sbi.get());
 	int recovered = sbi->journal.recover();
 	if (recovered)

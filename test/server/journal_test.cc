@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// Crash atomicity: stop a transaction at a chosen point (the test hook), as
+// if the machine died there, remount, and check nothing half-done remains.
+#include <linux/stat.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+
+#include "harness.h"
+#include "server/pmfs/journal.h"
+
+using namespace ztest;
+using zus::pmfs::TxPoint;
+
+namespace {
+
+std::atomic<int> g_countdown{-1};
+TxPoint g_point;
+
+bool crash_hook(TxPoint p)
+{
+	if (p != g_point)
+		return false;
+	return g_countdown.fetch_sub(1) == 0;
+}
+
+// Arm: the n-th (0 based) transaction reaching point p "crashes".
+struct Crash {
+	Crash(TxPoint p, int n = 0)
+	{
+		g_point = p;
+		g_countdown = n;
+		zus::pmfs::set_tx_fault_hook(crash_hook);
+	}
+	~Crash() { zus::pmfs::set_tx_fault_hook(nullptr); }
+};
+
+} // namespace
+
+TEST_CASE("a crash after the log is written rolls the create back", "[server][journal]")
+{
+	for (TxPoint p : {TxPoint::kLogged, TxPoint::kModified}) {
+		Fs fs;
+		REQUIRE(fs.mount() == 0);
+		struct statfs64 st0;
+		fs.statfs(&st0);
+		{
+			Crash c(p);
+			CHECK(fs.create(fs.root, "ghost", S_IFDIR | 0755) == -EIO);
+			CHECK(fs.create(fs.root, "other", S_IFREG | 0644) == -EIO); // dead now
+		}
+		REQUIRE(fs.umount() == 0);
+		REQUIRE(fs.mount("") == 0);
+		CHECK(fs.lookup(fs.root, "ghost") == -ENOENT);
+		CHECK(fs.root.zi->i_nlink == 2);
+		CHECK(fs.readdir(fs.root).size() == 2);
+		struct statfs64 st1;
+		fs.statfs(&st1);
+		CHECK(st1.f_bfree == st0.f_bfree);
+		CHECK(st1.f_ffree == st0.f_ffree);
+		// Works normally afterwards.
+		REQUIRE(fs.create(fs.root, "ghost", S_IFDIR | 0755) == 0);
+	}
+}
+
+TEST_CASE("a crash in an allocating write leaves the old file", "[server][journal]")
+{
+	Fs fs;
+	REQUIRE(fs.mount() == 0);
+	Inode f;
+	REQUIRE(fs.create(fs.root, "f", S_IFREG | 0644, &f) == 0);
+	REQUIRE(fs.write(f, 0, "old data") == 0);
+	fs.evict(f);
+	struct statfs64 st0;
+	fs.statfs(&st0);
+	{
+		Crash c(TxPoint::kModified);
+		REQUIRE(fs.lookup(fs.root, "f", &f) == 0);
+		std::string big = pattern(2 << 20, 5);
+		CHECK(fs.write(f, 1 << 20, big) == -EIO);
+	}
+	REQUIRE(fs.umount() == 0);
+	REQUIRE(fs.mount("") == 0);
+	REQUIRE(fs.lookup(fs.root, "f", &f) == 0);
+	CHECK(f.zi->i_size == 8);
+	CHECK(f.zi->i_blocks == 8);
+	CHECK(same(fs.read(f, 0, 100), "old data"));
+	struct statfs64 st1;
+	fs.statfs(&st1);
+	CHECK(st1.f_bfree == st0.f_bfree);
+	fs.evict(f);
+}
+
+TEST_CASE("a crash mid-rename leaves both names as they were", "[server][journal]")
+{
+	Fs fs;
+	REQUIRE(fs.mount() == 0);
+	Inode a, b;
+	REQUIRE(fs.create(fs.root, "a", S_IFDIR | 0755, &a) == 0);
+	REQUIRE(fs.create(fs.root, "b", S_IFDIR | 0755, &b) == 0);
+	REQUIRE(fs.create(a, "x", S_IFDIR | 0755) == 0);
+	REQUIRE(fs.create(b, "x", S_IFREG | 0644) == 0);
+	{
+		Crash c(TxPoint::kModified);
+		CHECK(fs.rename(a, "x", b, "x", RENAME_EXCHANGE) == -EIO);
+	}
+	REQUIRE(fs.umount() == 0);
+	REQUIRE(fs.mount("") == 0);
+	Inode x;
+	REQUIRE(fs.lookup(fs.root, "a", &a) == 0);
+	REQUIRE(fs.lookup(a, "x", &x) == 0);
+	CHECK(S_ISDIR(x.zi->i_mode));
+	CHECK(x.zi->i_dir.parent == a.zi->i_ino);
+	CHECK(a.zi->i_nlink == 3);
+	fs.evict(x);
+	fs.evict(a);
+}
+
+TEST_CASE("a crash mid-truncate finishes the truncation at mount", "[server][journal]")
+{
+	Fs fs;
+	REQUIRE(fs.mount() == 0);
+	Inode f;
+	REQUIRE(fs.create(fs.root, "f", S_IFREG | 0644, &f) == 0);
+	std::string d = pattern(4 << 20, 1);
+	REQUIRE(fs.write(f, 0, d) == 0);
+	fs.evict(f);
+	struct statfs64 st0;
+	fs.statfs(&st0);
+	{
+		// The first batch commits, the second "crashes".
+		Crash c(TxPoint::kModified, 2);
+		REQUIRE(fs.lookup(fs.root, "f", &f) == 0);
+		CHECK(fs.setattr(f, STATX_SIZE, 10) == -EIO);
+	}
+	REQUIRE(fs.umount() == 0);
+	REQUIRE(fs.mount("") == 0);
+	REQUIRE(fs.lookup(fs.root, "f", &f) == 0);
+	CHECK(f.zi->i_size == 10);
+	CHECK(f.zi->i_blocks == 3 * 8); // root node, leaf, block 0
+	CHECK(same(fs.read(f, 0, 100), d.substr(0, 10)));
+	struct statfs64 st1;
+	fs.statfs(&st1);
+	CHECK(st1.f_bfree == st0.f_bfree + 1024);
+	fs.evict(f);
+}
+
+TEST_CASE("orphans (unlinked, still referenced) are freed at the next mount", "[server][journal]")
+{
+	Fs fs;
+	REQUIRE(fs.mount() == 0);
+	REQUIRE(fs.create(fs.root, "first", S_IFREG | 0644) == 0); // root's dir block
+	struct statfs64 st0;
+	fs.statfs(&st0);
+	Inode f;
+	REQUIRE(fs.create(fs.root, "open-unlinked", S_IFREG | 0644, &f) == 0);
+	REQUIRE(fs.write(f, 0, pattern(1 << 20, 2)) == 0);
+	Inode l;
+	REQUIRE(fs.lookup(fs.root, "open-unlinked", &l) == 0);
+	REQUIRE(fs.dentry(ZUFS_OP_REMOVE_DENTRY, fs.root, l, "open-unlinked") == 0);
+	CHECK(f.zi->i_nlink == 0);
+	// Still readable through the reference.
+	CHECK(fs.read(f, 0, 4).size() == 4);
+	{
+		// "Crash" with the reference held: the next transaction dies.
+		Crash c(TxPoint::kLogged);
+		CHECK(fs.create(fs.root, "x", S_IFREG | 0644) == -EIO);
+	}
+	REQUIRE(fs.umount() == 0);
+	REQUIRE(fs.mount("") == 0);
+	struct statfs64 st1;
+	fs.statfs(&st1);
+	CHECK(st1.f_bfree == st0.f_bfree);
+	CHECK(st1.f_ffree == st0.f_ffree);
+}

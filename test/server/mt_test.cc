@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// Many threads through one Channel: writes and reads of different files and
+// of one file, creates in one directory.
+#include <linux/stat.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "harness.h"
+
+using namespace ztest;
+
+TEST_CASE("threads write and read their own files and a shared one", "[server][mt]")
+{
+	Fs fs(256ULL << 20);
+	REQUIRE(fs.mount() == 0);
+	const int nthreads = 4;
+	Inode shared;
+	REQUIRE(fs.create(fs.root, "shared", S_IFREG | 0644, &shared) == 0);
+	std::atomic<int> failures{0};
+	std::vector<std::thread> ts;
+	for (int t = 0; t < nthreads; ++t) {
+		ts.emplace_back([&, t] {
+			Inode f;
+			if (fs.create(fs.root, "t" + std::to_string(t), S_IFREG | 0644, &f)) {
+				++failures;
+				return;
+			}
+			for (int i = 0; i < 200; ++i) {
+				std::string d = pattern(4096 + (i * 97) % 20000, t * 1000 + i);
+				uint64_t pos = uint64_t(i) * 16384;
+				if (fs.write(f, pos, d, i % 4096) || fs.read(f, pos, d.size()) != d)
+					++failures;
+				// Shared file: each thread owns a disjoint stripe.
+				uint64_t spos = (uint64_t(i) * nthreads + t) * 8192;
+				if (fs.write(shared, spos, d.substr(0, 8192 > d.size() ? d.size() : 8192)) ||
+				    fs.read(shared, spos, 100) != d.substr(0, 100))
+					++failures;
+				if (fs.create(fs.root, "n" + std::to_string(t) + "-" + std::to_string(i),
+					      S_IFREG | 0644))
+					++failures;
+			}
+			fs.evict(f);
+		});
+	}
+	for (auto &t : ts)
+		t.join();
+	CHECK(failures == 0);
+	CHECK(fs.readdir(fs.root).size() == size_t(2 + 1 + nthreads + nthreads * 200));
+	fs.evict(shared);
+	REQUIRE(fs.remount() == 0);
+	Inode f;
+	REQUIRE(fs.lookup(fs.root, "t2", &f) == 0);
+	std::string d = pattern(4096 + (7 * 97) % 20000, 2 * 1000 + 7);
+	CHECK(same(fs.read(f, 7 * 16384, d.size()), d));
+	fs.evict(f);
+}
