@@ -189,7 +189,9 @@ class RandOps {
 			  << (r < 0 ? strerror(errno) : "ok"));
 		REQUIRE(r == ssize_t(want));
 		std::string got(buf_.get() + shift, want);
-		size_t d = first_diff(got, f.model.substr(off, want), off);
+		std::string model =
+			want ? f.model.substr(off, want) : std::string();
+		size_t d = first_diff(got, model, off);
 		INFO("first differing byte at file offset " << d);
 		REQUIRE(d == std::string::npos);
 	}
@@ -334,9 +336,9 @@ TEST_CASE("page cache coherence: write() is seen by a mapping and mmap "
 	char *p = static_cast<char *>(
 		mmap(nullptr, 3 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
 	REQUIRE(p != MAP_FAILED);
-	CHECK(p[5000] == 'a');
-	REQUIRE(pwrite(fd, "bbbb", 4, 5000) == 4);
-	CHECK(std::string(p + 5000, 4) == "bbbb");
+	CHECK(p[1000] == 'a');
+	REQUIRE(pwrite(fd, "bbbb", 4, 1000) == 4);
+	CHECK(std::string(p + 1000, 4) == "bbbb");
 	memcpy(p + 9000, "cccc", 4);
 	char got[4];
 	REQUIRE(pread(fd, got, 4, 9000) == 4);
@@ -351,5 +353,5 @@ TEST_CASE("page cache coherence: write() is seen by a mapping and mmap "
 	REQUIRE_MOUNT(m);
 	std::string d = zit::read_file(f);
 	REQUIRE(d.size() == 4096 + 10);
-	CHECK(d.substr(5000, 4) == "bbbb");
+	CHECK(d.substr(1000, 4) == "bbbb");
 }
