@@ -26,7 +26,6 @@ namespace zus {
 struct OpEntry {
 	int (*fn)(zufs_ioc_hdr *hdr, zufs::page_list pages) = nullptr;
 	uint16_t min_in_len = 0; // the message must be at least this long
-	bool mutates = false;	 // refused on a read-only mount
 };
 using OpTable = std::array<OpEntry, ZUFS_OP_MAX_OPT>;
 

@@ -46,6 +46,11 @@ TEST_CASE("fill the device, ENOSPC, free, reuse", "[server][alloc]")
 	struct statfs64 st2;
 	fs.statfs(&st2);
 	CHECK(st2.f_bfree == st0.f_bfree);
+	{
+		auto r = fs.check();
+		INFO(r.report);
+		CHECK(r.errors == 0);
+	}
 }
 
 TEST_CASE("inodes run out and come back", "[server][alloc]")

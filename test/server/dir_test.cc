@@ -153,6 +153,11 @@ TEST_CASE("rename: move, overwrite, noreplace, exchange, loops", "[server][dir]"
 	CHECK(S_ISREG(x.zi->i_mode));
 	for (Inode i : {a, b, c, x})
 		fs.evict(i);
+	{
+		auto r = fs.check();
+		INFO(r.report);
+		CHECK(r.errors == 0);
+	}
 }
 
 TEST_CASE("10,000 entries: lookup, readdir, cookies stable while removing", "[server][dir]")
@@ -219,6 +224,11 @@ TEST_CASE("10,000 entries: lookup, readdir, cookies stable while removing", "[se
 	CHECK(fs.lookup(d, name(3)) == (seen.count(name(3)) ? 0 : -ENOENT));
 	CHECK(fs.lookup(d, "new-49") == 0);
 	fs.evict(d);
+	{
+		auto r = fs.check();
+		INFO(r.report);
+		CHECK(r.errors == 0);
+	}
 }
 
 TEST_CASE("readdir into an unaligned multi-page buffer", "[server][dir]")

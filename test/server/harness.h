@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "server/pmfs/check.h"
 #include "server/server.h"
 #include "zufs/zus_api.h"
 
@@ -361,6 +362,12 @@ class Fs {
 				break;
 		}
 		return all;
+	}
+
+	// fsck of the mapping; the file system must be idle.
+	zus::pmfs::CheckResult check() const
+	{
+		return zus::pmfs::check_mapping(base, pool_size);
 	}
 
 	std::string path;

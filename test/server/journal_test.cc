@@ -173,3 +173,85 @@ TEST_CASE("orphans (unlinked, still referenced) are freed at the next mount", "[
 	CHECK(st1.f_bfree == st0.f_bfree);
 	CHECK(st1.f_ffree == st0.f_ffree);
 }
+
+namespace {
+
+// A workload touching every kind of transaction: creates, allocating and
+// hole-filling writes, truncates, links, renames (plain, over, exchange,
+// across directories), unlinks, rmdir. Errors are ignored: after the
+// simulated crash every call fails with -EIO.
+void workload(Fs &fs)
+{
+	Inode d1, d2, f;
+	fs.create(fs.root, "d1", S_IFDIR | 0755, &d1);
+	fs.create(fs.root, "d2", S_IFDIR | 0755, &d2);
+	if (!d1 || !d2)
+		return;
+	for (int i = 0; i < 6; ++i)
+		fs.create(d1, "f" + std::to_string(i), S_IFREG | 0644);
+	if (fs.lookup(d1, "f1", &f) == 0) {
+		fs.write(f, 0, pattern(1500000, 1));
+		fs.write(f, 9000000, pattern(5000, 2));
+		fs.write(f, 600000, "hole-fill");
+		fs.setattr(f, STATX_SIZE, 700000);
+		fs.link(d2, f, "hard");
+		fs.evict(f);
+	}
+	fs.create(fs.root, "sym", S_IFLNK | 0777, nullptr, std::string(100, 's'));
+	fs.rename(d1, "f2", d2, "moved");
+	fs.rename(d1, "f3", d2, "moved");
+	fs.rename(d1, "f4", d2, "hard", RENAME_EXCHANGE);
+	fs.create(d2, "sub", S_IFDIR | 0755);
+	fs.rename(d2, "sub", d1, "sub2");
+	fs.unlink(d1, "f0");
+	fs.unlink(d2, "hard");
+	fs.unlink(d1, "sub2");
+	fs.create(d1, "last", S_IFREG | 0644);
+	fs.evict(d1);
+	fs.evict(d2);
+}
+
+} // namespace
+
+TEST_CASE("crash at every transaction of a workload: recovery leaves a consistent image",
+	  "[server][journal][crash]")
+{
+	// How many transactions the workload runs.
+	int total = 0;
+	{
+		Fs fs;
+		REQUIRE(fs.mount() == 0);
+		static std::atomic<int> count;
+		count = 0;
+		zus::pmfs::set_tx_fault_hook([](TxPoint p) {
+			if (p == TxPoint::kLogged)
+				++count;
+			return false;
+		});
+		workload(fs);
+		zus::pmfs::set_tx_fault_hook(nullptr);
+		total = count;
+		auto r = fs.check();
+		INFO(r.report);
+		CHECK(r.errors == 0);
+	}
+	REQUIRE(total > 20);
+	for (int k = 0; k < total; ++k) {
+		for (TxPoint p : {TxPoint::kLogged, TxPoint::kModified}) {
+			Fs fs;
+			REQUIRE(fs.mount() == 0);
+			{
+				Crash c(p, k);
+				workload(fs);
+			}
+			REQUIRE(fs.umount() == 0);
+			REQUIRE(fs.mount("") == 0);
+			auto r = fs.check();
+			INFO("crash at transaction " << k << (p == TxPoint::kLogged ? " (logged)" : " (modified)")
+						     << "\n" << r.report);
+			REQUIRE(r.errors == 0);
+			// And it keeps working.
+			REQUIRE(fs.create(fs.root, "after", S_IFREG | 0644) == 0);
+		}
+	}
+}

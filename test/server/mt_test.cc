@@ -55,4 +55,9 @@ TEST_CASE("threads write and read their own files and a shared one", "[server][m
 	std::string d = pattern(4096 + (7 * 97) % 20000, 2 * 1000 + 7);
 	CHECK(same(fs.read(f, 7 * 16384, d.size()), d));
 	fs.evict(f);
+	{
+		auto r = fs.check();
+		INFO(r.report);
+		CHECK(r.errors == 0);
+	}
 }

@@ -66,6 +66,11 @@ TEST_CASE("unaligned writes across pages and blocks", "[server][rw]")
 	REQUIRE(fs.lookup(fs.root, "f", &g) == 0);
 	CHECK(g.zi->i_size == model.size());
 	CHECK(same(fs.read(g, 0, model.size()), model));
+	{
+		auto r = fs.check();
+		INFO(r.report);
+		CHECK(r.errors == 0);
+	}
 }
 
 TEST_CASE("a 4 MiB write is one request and larger ones are refused", "[server][rw]")

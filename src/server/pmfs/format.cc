@@ -15,6 +15,7 @@
 #include <random>
 
 #include "server/crc32c.h"
+#include "server/pmfs/layout.h"
 #include "server/persist.h"
 #include "server/pmfs/layout.h"
 #include "server/pmfs/pmfs.h"
@@ -170,6 +171,48 @@ void format_mapping(char *base, size_t len)
 	s.s_crc = crc32c(0, &s, sizeof(s));
 	p.memcpy_nodrain(base, &s, sizeof(s));
 	p.drain();
+}
+
+// Every field the mount relies on, checked before anything is touched.
+int validate_super(const pmfs_super &s, size_t map_len, std::string *why)
+{
+	if (s.s_magic != kMagic) {
+		*why = "bad magic, not a zufuse image (use --mkfs to format)";
+		return -EINVAL;
+	}
+	pmfs_super c = s;
+	c.s_crc = 0;
+	if (crc32c(0, &c, sizeof(c)) != s.s_crc) {
+		*why = "corrupt superblock (checksum mismatch)";
+		return -EINVAL;
+	}
+	if (s.s_version != kVersion) {
+		*why = "unsupported format version " + std::to_string(s.s_version) +
+		       " (this zufuse reads " + std::to_string(kVersion) + ")";
+		return -EINVAL;
+	}
+	if (s.s_size > map_len) {
+		*why = "truncated (" + std::to_string(map_len) + " bytes, formatted for " +
+		       std::to_string(s.s_size) + ")";
+		return -EINVAL;
+	}
+	uint64_t itable_blocks =
+		(s.s_inode_count * ZUFS_INODE_SIZE + kBlockSize - 1) / kBlockSize;
+	bool ok = s.s_block_size == kBlockSize && s.s_inode_size == ZUFS_INODE_SIZE &&
+		  s.s_nblocks << kBlockShift == s.s_size && s.s_journal_blk >= 1 &&
+		  s.s_lanes >= 1 && s.s_lanes <= 1024 && s.s_lane_blocks >= 2 &&
+		  s.s_lane_blocks <= 4096 &&
+		  s.s_bitmap_blk >= s.s_journal_blk + uint64_t(s.s_lanes) * s.s_lane_blocks &&
+		  s.s_bitmap_blocks * kBlockSize * 8 >= s.s_nblocks &&
+		  s.s_itable_blk >= s.s_bitmap_blk + s.s_bitmap_blocks &&
+		  s.s_inode_count >= 1 && s.s_inode_count < (1ULL << 40) &&
+		  s.s_data_blk >= s.s_itable_blk + itable_blocks &&
+		  s.s_data_blk < s.s_nblocks;
+	if (!ok) {
+		*why = "corrupt superblock (bad geometry)";
+		return -EINVAL;
+	}
+	return 0;
 }
 
 } // namespace zus::pmfs

@@ -4,6 +4,7 @@
 #ifndef ZUS_PMFS_FORMAT_H
 #define ZUS_PMFS_FORMAT_H
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -33,6 +34,11 @@ class Image {
 
 // Write a fresh file system over the whole mapping (len bytes).
 void format_mapping(char *base, size_t len);
+
+// Every field of the superblock a mount relies on: 0, or -EINVAL and the
+// reason (without the "image PATH: " prefix).
+struct pmfs_super;
+int validate_super(const pmfs_super &s, size_t map_len, std::string *why);
 
 // Does the mapping start with a pmfs superblock magic?
 bool has_magic(const char *base);
