@@ -155,6 +155,7 @@ int op_read(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	auto *io = reinterpret_cast<zufs_ioc_IO *>(hdr);
 	int err = 0;
 	io->last_pos = io->filepos;
+	io->ziom.iom_n = 0; // pmfs answers reads without an iomap
 	zus_inode_info *ii = io_ii(io, &err);
 	if (!ii)
 		return err;
@@ -196,6 +197,7 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	int err = 0;
 	io->last_pos = io->filepos;
 	io->wr_unmap.offset = io->wr_unmap.len = 0;
+	io->ziom.iom_n = 0; // and writes too
 	zus_inode_info *ii = io_ii(io, &err);
 	if (!ii)
 		return err;

@@ -7,12 +7,19 @@
 
 namespace zus {
 
+namespace {
+
+int op_noop(zufs_ioc_hdr *, zufs::page_list) { return 0; }
+
+} // namespace
+
 void pmfs_fill_ops(OpTable &t)
 {
 	using namespace pmfs;
 	auto set = [&](e_zufs_operation op, auto fn, size_t len) {
 		t[op] = {fn, static_cast<uint16_t>(len)};
 	};
+	set(ZUFS_OP_NOOP, op_noop, sizeof(zufs_ioc_hdr));
 	set(ZUFS_OP_STATFS, op_statfs, sizeof(zufs_ioc_statfs));
 	set(ZUFS_OP_NEW_INODE, op_new_inode, sizeof(zufs_ioc_new_inode));
 	set(ZUFS_OP_FREE_INODE, op_evict_inode, sizeof(zufs_ioc_evict_inode));
