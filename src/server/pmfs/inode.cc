@@ -3,6 +3,7 @@
 
 #include <sys/stat.h>
 
+#include <bit>
 #include <cerrno>
 #include <cstdio>
 
@@ -22,14 +23,21 @@ int InodeCache::scan_at_mount()
 {
 	int orphans = 0;
 	uint64_t n = sbi_->sb->s_inode_count;
-	free_slots_.clear();
-	free_slots_.reserve(n);
-	for (uint64_t ino = n; ino >= 1; --ino) {
+	slot_used_.assign((n + 63) / 64, 0);
+	for (uint64_t s = n; s < slot_used_.size() * 64; ++s) // past the table
+		slot_used_[s / 64] |= 1ULL << (s % 64);
+	slots_free_ = n;
+	for (uint64_t ino = 1; ino <= n; ++ino) {
 		zus_inode *zi = sbi_->zi_of(ino);
-		if (zi->i_ino != ino) {
-			free_slots_.push_back(ino);
+		if (zi->i_ino != ino)
 			continue;
-		}
+		slot_used_[(ino - 1) / 64] |= 1ULL << ((ino - 1) % 64);
+		--slots_free_;
+	}
+	for (uint64_t ino = 1; ino <= n; ++ino) {
+		zus_inode *zi = sbi_->zi_of(ino);
+		if (zi->i_ino != ino)
+			continue;
 		if (sbi_->ro)
 			continue;
 		if (zi->i_nlink == 0 && ino != kRootIno) {
@@ -111,23 +119,33 @@ void InodeCache::drop_all()
 uint64_t InodeCache::alloc_ino()
 {
 	std::lock_guard lk(slots_mu_);
-	if (free_slots_.empty())
+	if (!slots_free_)
 		return 0;
-	uint64_t ino = free_slots_.back();
-	free_slots_.pop_back();
-	return ino;
+	const uint64_t words = slot_used_.size();
+	for (uint64_t i = 0; i < words; ++i) {
+		uint64_t w = (slot_cursor_ + i) % words;
+		if (slot_used_[w] == ~0ULL)
+			continue;
+		uint64_t bit = std::countr_one(slot_used_[w]);
+		slot_used_[w] |= 1ULL << bit;
+		--slots_free_;
+		slot_cursor_ = w;
+		return w * 64 + bit + 1;
+	}
+	return 0;
 }
 
 void InodeCache::release_ino(uint64_t ino)
 {
 	std::lock_guard lk(slots_mu_);
-	free_slots_.push_back(ino);
+	slot_used_[(ino - 1) / 64] &= ~(1ULL << ((ino - 1) % 64));
+	++slots_free_;
 }
 
 uint64_t InodeCache::free_inodes() const
 {
 	std::lock_guard lk(slots_mu_);
-	return free_slots_.size();
+	return slots_free_;
 }
 
 int inode_finish_truncate(zus_sb_info &sbi, zus_inode_info *ii)

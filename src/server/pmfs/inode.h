@@ -55,8 +55,12 @@ class InodeCache {
 
 	zus_sb_info *sbi_;
 	Shard shards_[kShards];
+	// Inode slots in use, one bit per slot (bit i: ino i + 1), searched
+	// from a cursor.
 	mutable std::mutex slots_mu_;
-	std::vector<uint64_t> free_slots_; // inos, popped from the back
+	std::vector<uint64_t> slot_used_;
+	uint64_t slot_cursor_ = 0;
+	uint64_t slots_free_ = 0;
 };
 
 // Free blocks past i_size (an interrupted truncation) and clear the flag.
