@@ -24,10 +24,21 @@ case $1 in -h | --help) usage; exit 0 ;; -*) usage >&2; exit 2 ;; esac
 mnt=$1
 shift
 
+# Forward every option, with --pmem made absolute: zufuse names the image
+# as the mount's source (fsname), which is how a second run recognizes it.
 pmem=""
+args=()
 for a in "$@"; do
-	case $a in --pmem=*) pmem=${a#--pmem=} ;; --pmem)
-		zf_die "use --pmem=PATH (with '=')" ;; esac
+	case $a in
+	--pmem=*)
+		pmem=${a#--pmem=}
+		[[ -n $pmem ]] || zf_die "--pmem= needs a path"
+		[[ $pmem == /* ]] || pmem=$PWD/$pmem
+		a=--pmem=$pmem
+		;;
+	--pmem) zf_die "use --pmem=PATH (with '=')" ;;
+	esac
+	args+=("$a")
 done
 
 zf_install_packages
@@ -43,33 +54,38 @@ if [[ -z $pmem ]]; then
 	[[ -e $pmem ]] || extra+=(--size=1G)
 fi
 
-mkdir -p "$mnt"
-mnt=$(cd "$mnt" && pwd -P)
-pmem_abs=$(readlink -f "$pmem" || echo "$pmem")
+mnt=$(realpath -m -- "$mnt")
+mnt_esc=$(sed 's/\\/\\134/g; s/ /\\040/g; s/\t/\\011/g' <<<"$mnt")
 
 # Already mounted here? In /proc/self/mountinfo field 5 is the mount point;
 # after the " - " separator come the file system type and the source.
-serves() { # serves PID: does zufuse PID serve $mnt from $pmem_abs?
-	tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -qxF -- "$mnt" || return 1
-	{ ls -l "/proc/$1/fd" 2>/dev/null | grep -qF -- "-> $pmem_abs" ||
-		grep -qF -- " $pmem_abs" "/proc/$1/maps" 2>/dev/null; }
-}
-line=$(awk -v m="$mnt" '$5 == m' /proc/self/mountinfo | tail -n1)
+# zufuse mounts as type fuse.zufuse with the image path as source.
+line=$(M=$mnt_esc awk '$5 == ENVIRON["M"]' /proc/self/mountinfo | tail -n1)
+# (opendir, not stat: stat can be answered from the kernel's attribute cache)
+if [[ -n $line ]] && ! timeout 10 ls -- "$mnt" >/dev/null 2>&1; then
+	# A mount whose daemon died (kill -9, crash): clear it, mount again.
+	zf_say "$mnt is a dead mount (its zufuse is gone); cleaning it up"
+	fusermount3 -u -- "$mnt" 2>/dev/null || umount -l -- "$mnt" ||
+		zf_die "cannot unmount the dead mount $mnt"
+	line=""
+fi
 if [[ -n $line ]]; then
 	type=$(sed 's/.* - //' <<<"$line" | cut -d' ' -f1)
 	src=$(sed 's/.* - //' <<<"$line" | cut -d' ' -f2)
-	if [[ $type == fuse* ]]; then
-		for p in $(pgrep -x zufuse || true); do
-			if serves "$p"; then
-				zf_say "$mnt is already a zufuse mount of $pmem_abs (pid $p); nothing to do"
-				exit 0
-			fi
-		done
+	src=$(printf '%b' "${src//\\/\\0}") # mountinfo escapes as \ooo
+	if [[ $type == fuse.zufuse ]]; then
+		if [[ $src -ef $pmem || $src == "$pmem" ]]; then
+			zf_say "$mnt is already a zufuse mount of $pmem; nothing to do"
+			exit 0
+		fi
+		zf_die "$mnt is already a zufuse mount of another image ($src); unmount it first: fusermount3 -u $mnt"
 	fi
-	zf_die "$mnt is already a mount point ($type from $src); unmount it first (fusermount3 -u $mnt) or choose another"
+	zf_die "$mnt is already a mount point ($type from $src); unmount it first or choose another"
 fi
 
-zf_say "mounting $pmem_abs on $mnt"
-"$ZUFUSE_BUILD/zufuse" "$mnt" "${extra[@]}" "$@"
-zf_say "mounted. Try: cp -a /usr/include $mnt/ && diff -r /usr/include $mnt/include"
-zf_say "unmount with: fusermount3 -u $mnt"
+mkdir -p -- "$mnt"
+zf_say "mounting $pmem on $mnt"
+"$ZUFUSE_BUILD/zufuse" "$mnt" "${extra[@]}" "${args[@]}"
+q=$(printf %q "$mnt")
+zf_say "mounted. Try: cp -a /usr/include $q/ && diff -r /usr/include $q/include"
+zf_say "unmount with: fusermount3 -u $q"

@@ -401,6 +401,73 @@ void sequence(Recorder &r)
 	r.stat("");
 }
 
+// Symbolic and hard links (cp -a needs the first; the server has
+// ADD_DENTRY for the second).
+void links_sequence(Recorder &r)
+{
+	auto P = [&](const std::string &rel) { return r.p(rel); };
+	auto readlink_ = [&](const std::string &rel) {
+		char buf[4096];
+		errno = 0;
+		ssize_t n = readlink(P(rel).c_str(), buf, sizeof(buf));
+		int e = errno;
+		r.log.push_back("readlink " + rel + " -> " +
+				(n < 0 ? "-" + errname(e) : std::string(buf, size_t(n))));
+	};
+	r.ok("mkdir d", [&] { return mkdir(P("d").c_str(), 0755); });
+	int fd = r.open("d/target", O_CREAT | O_WRONLY);
+	r.write("target", fd, "target data");
+	r.close(fd);
+	r.ok("symlink rel", [&] {
+		return symlink("target", P("d/rel").c_str());
+	});
+	r.ok("symlink abs-ish", [&] {
+		return symlink("/nonexistent/dangling", P("d/dangling").c_str());
+	});
+	r.ok("symlink to dir", [&] { return symlink("d", P("dirlink").c_str()); });
+	std::string long_target(1000, 'x');
+	r.ok("symlink long", [&] {
+		return symlink(long_target.c_str(), P("d/long").c_str());
+	});
+	r.ok("symlink exists", [&] {
+		return symlink("target", P("d/rel").c_str());
+	});
+	r.stat("d/rel");
+	r.stat("d/long");
+	readlink_("d/rel");
+	readlink_("d/dangling");
+	readlink_("d/long");
+	readlink_("d/target");
+	r.content("d/rel");
+	r.content("dirlink/target");
+	r.content("d/dangling");
+	r.list("d");
+	r.list("");
+	r.ok("rename symlink", [&] {
+		return rename(P("d/rel").c_str(), P("rel2").c_str());
+	});
+	readlink_("rel2");
+	r.ok("unlink dirlink", [&] { return unlink(P("dirlink").c_str()); });
+
+	r.ok("link", [&] {
+		return link(P("d/target").c_str(), P("hard").c_str());
+	});
+	r.stat("d/target");
+	r.stat("hard");
+	r.ok("link to existing", [&] {
+		return link(P("d/target").c_str(), P("rel2").c_str());
+	});
+	r.ok("link a dir", [&] { return link(P("d").c_str(), P("d2").c_str()); });
+	fd = r.open("hard", O_WRONLY | O_APPEND);
+	r.write("via hard", fd, "+more");
+	r.close(fd);
+	r.content("d/target");
+	r.ok("unlink target", [&] { return unlink(P("d/target").c_str()); });
+	r.stat("hard");
+	r.content("hard");
+	r.list("d");
+}
+
 // Every entry under root: path, type/mode, nlink, size, content hash.
 std::vector<std::string> snapshot(const std::string &root)
 {
@@ -516,4 +583,28 @@ TEST_CASE("statfs reports the pmem geometry", "[posix]")
 		usleep(10000);
 	}
 	CHECK(sf.f_bfree + 16 >= before);
+}
+
+TEST_CASE("symbolic and hard links give the same results as tmpfs",
+	  "[posix][links]")
+{
+	zit::Mount m;
+	std::string ref = m.scratch().path("ref");
+	REQUIRE(mkdir(ref.c_str(), 0755) == 0);
+	REQUIRE_MOUNT(m);
+	umask(022);
+
+	Recorder on_tmpfs(ref), on_zufuse(m.mnt());
+	links_sequence(on_tmpfs);
+	links_sequence(on_zufuse);
+	INFO("zufuse log:\n" << m.log());
+	require_same(on_tmpfs.log, on_zufuse.log);
+
+	auto snap_ref = snapshot(ref);
+	snap_ref.erase(snap_ref.begin());
+	REQUIRE_UNMOUNT(m);
+	REQUIRE_MOUNT(m);
+	auto snap = snapshot(m.mnt());
+	snap.erase(snap.begin());
+	require_same(snap_ref, snap);
 }
