@@ -172,6 +172,37 @@ void zf_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	reply_entry(req, e);
 }
 
+void zf_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		const char *name)
+{
+	const fuse_ctx *ctx = fuse_req_ctx(req);
+	Entry e;
+	int err = fs(req).vfs->symlink(parent, name, link, ctx->uid, ctx->gid,
+				       &e);
+	if (err)
+		return (void)fuse_reply_err(req, -err);
+	reply_entry(req, e);
+}
+
+void zf_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	std::string target;
+	int err = fs(req).vfs->readlink(ino, &target);
+	if (err)
+		return (void)fuse_reply_err(req, -err);
+	fuse_reply_readlink(req, target.c_str());
+}
+
+void zf_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+	     const char *newname)
+{
+	Entry e;
+	int err = fs(req).vfs->link(ino, newparent, newname, &e);
+	if (err)
+		return (void)fuse_reply_err(req, -err);
+	reply_entry(req, e);
+}
+
 void zf_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	fuse_reply_err(req, -fs(req).vfs->unlink(parent, name));
@@ -441,6 +472,9 @@ fuse_lowlevel_ops make_ops()
 	ops.setattr = zf_setattr;
 	ops.mknod = zf_mknod;
 	ops.mkdir = zf_mkdir;
+	ops.symlink = zf_symlink;
+	ops.readlink = zf_readlink;
+	ops.link = zf_link;
 	ops.unlink = zf_unlink;
 	ops.rmdir = zf_rmdir;
 	ops.rename = zf_rename;

@@ -91,11 +91,12 @@ void fill_stat(const zus_inode *zi, struct stat *st)
 	st->st_ctim = ns_to_ts(z.i_ctime);
 }
 
-// One page the server writes READDIR entries into; per thread.
-struct alignas(PAGE_SIZE) DirPage {
+// One page that travels with a READDIR (entries) or a NEW_INODE (the
+// symlink target); per thread.
+struct alignas(PAGE_SIZE) Page {
 	std::byte b[PAGE_SIZE];
 };
-thread_local DirPage t_dir_page;
+thread_local Page t_page;
 
 } // namespace
 
@@ -346,7 +347,8 @@ int Vfs::setattr(uint64_t ino, const SetAttr &attr, struct stat *out)
 }
 
 int Vfs::new_inode(uint64_t parent, std::string_view name, mode_t mode,
-		   dev_t rdev, uid_t uid, gid_t gid, Entry *out)
+		   dev_t rdev, uid_t uid, gid_t gid, Entry *out,
+		   std::string_view symlink)
 {
 	int err = check_name(name);
 	if (err)
@@ -377,7 +379,16 @@ int Vfs::new_inode(uint64_t parent, std::string_view name, mode_t mode,
 	ioc.dir_ii = dir->zus_ii;
 	set_str(&ioc.str, name);
 
-	err = call(&ioc.hdr, sizeof(ioc));
+	// A symlink's target travels in a page, like any data.
+	void *pages[] = {t_page.b};
+	zufs::page_list pl;
+	if (S_ISLNK(mode)) {
+		std::memcpy(t_page.b, symlink.data(), symlink.size());
+		ioc.hdr.offset = 0;
+		ioc.hdr.len = symlink.size();
+		pl = pages;
+	}
+	err = call(&ioc.hdr, sizeof(ioc), pl);
 	if (err)
 		return err;
 
@@ -408,6 +419,87 @@ int Vfs::mkdir(uint64_t parent, std::string_view name, mode_t mode,
 {
 	return new_inode(parent, name, S_IFDIR | (mode & 07777), 0, uid, gid,
 			 out);
+}
+
+int Vfs::symlink(uint64_t parent, std::string_view name,
+		 std::string_view target, uid_t uid, gid_t gid, Entry *out)
+{
+	if (target.empty() || target.find('\0') != target.npos)
+		return -EINVAL;
+	if (target.size() > ZUFS_MAX_SYMLINK - 1)
+		return -ENAMETOOLONG;
+	return new_inode(parent, name, S_IFLNK | 0777, 0, uid, gid, out,
+			 target);
+}
+
+// The target is read from the zus_inode (short ones inline in i_symlink,
+// longer ones in the pool 0 block i_sym_dpp names), as zuf does.
+int Vfs::readlink(uint64_t ino, std::string *target)
+{
+	Pin inode(cache_, ino);
+	if (!inode)
+		return -ESTALE;
+	zus_inode z = snapshot(inode->zi);
+	if (!S_ISLNK(z.i_mode))
+		return -EINVAL;
+	if (z.i_size == 0 || z.i_size > ZUFS_MAX_SYMLINK - 1) {
+		zuf_err("ino %lu: symlink of %lu bytes", (unsigned long)ino,
+			(unsigned long)z.i_size);
+		return -EIO;
+	}
+	if (z.i_size < sizeof(z.i_symlink)) {
+		target->assign(reinterpret_cast<const char *>(z.i_symlink),
+			       z.i_size);
+		return 0;
+	}
+	zu_dpp_t dpp = z.i_sym_dpp;
+	uint64_t off = zu_dpp_t_val(dpp);
+	const zufs_pool_info &pmem = pools_.pmem();
+	if (zu_dpp_t_pool(dpp) != 0 || off > pmem.size ||
+	    pmem.size - off < z.i_size) {
+		zuf_err("ino %lu: symlink at 0x%lx outside pool 0",
+			(unsigned long)ino, (unsigned long)dpp);
+		return -EIO;
+	}
+	target->assign(reinterpret_cast<const char *>(pmem.base + off),
+		       z.i_size);
+	return 0;
+}
+
+int Vfs::link(uint64_t ino, uint64_t newparent, std::string_view newname,
+	      Entry *out)
+{
+	int err = check_name(newname);
+	if (err)
+		return err;
+	Pin dir(cache_, newparent);
+	if (!dir)
+		return -ESTALE;
+	if (!S_ISDIR(mode_of(dir.get())))
+		return -ENOTDIR;
+	if (opts_.read_only)
+		return -EROFS;
+	// The reference the new entry gives; dropped again on failure.
+	Inode *inode = cache_.get(ino, Ref::kernel);
+	if (!inode)
+		return -ESTALE;
+	if (S_ISDIR(mode_of(inode))) {
+		cache_.put(inode, Ref::kernel);
+		return -EPERM;
+	}
+
+	zufs_ioc_dentry ioc = {};
+	ioc.hdr.operation = ZUFS_OP_ADD_DENTRY;
+	ioc.zus_ii = inode->zus_ii;
+	ioc.zus_dir_ii = dir->zus_ii;
+	set_str(&ioc.str, newname);
+	err = call(&ioc.hdr, sizeof(ioc));
+	if (err) {
+		cache_.put(inode, Ref::kernel);
+		return err;
+	}
+	fill_entry(inode, out);
+	return 0;
 }
 
 int Vfs::remove(uint64_t parent, std::string_view name, bool dir)
@@ -521,7 +613,7 @@ int Vfs::rename(uint64_t parent, std::string_view name, uint64_t newparent,
 int Vfs::readdir_page(Inode *dir, uint64_t *pos, const DirSink &sink,
 		      bool *more, bool *stopped)
 {
-	std::byte *page = t_dir_page.b;
+	std::byte *page = t_page.b;
 	void *pages[] = {page};
 	zufs_ioc_readdir ioc = {};
 

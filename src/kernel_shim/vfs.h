@@ -129,6 +129,12 @@ class Vfs final : private iomap::Unmapper {
 		  dev_t rdev, uid_t uid, gid_t gid, Entry *out);
 	int mkdir(uint64_t parent, std::string_view name, mode_t mode,
 		  uid_t uid, gid_t gid, Entry *out);
+	int symlink(uint64_t parent, std::string_view name,
+		    std::string_view target, uid_t uid, gid_t gid, Entry *out);
+	int readlink(uint64_t ino, std::string *target);
+	// A new name for ino (ADD_DENTRY); *out carries one more reference.
+	int link(uint64_t ino, uint64_t newparent, std::string_view newname,
+		 Entry *out);
 	int unlink(uint64_t parent, std::string_view name);
 	int rmdir(uint64_t parent, std::string_view name);
 	// flags: RENAME_NOREPLACE / RENAME_EXCHANGE
@@ -163,7 +169,8 @@ class Vfs final : private iomap::Unmapper {
 	int lookup_inode(Inode *dir, std::string_view name, Ref ref,
 			 Inode **out);
 	int new_inode(uint64_t parent, std::string_view name, mode_t mode,
-		      dev_t rdev, uid_t uid, gid_t gid, Entry *out);
+		      dev_t rdev, uid_t uid, gid_t gid, Entry *out,
+		      std::string_view symlink = {});
 	int remove(uint64_t parent, std::string_view name, bool dir);
 	int readdir_page(Inode *dir, uint64_t *pos, const DirSink &sink,
 			 bool *more, bool *stopped);

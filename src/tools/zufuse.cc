@@ -154,7 +154,8 @@ int main(int argc, char **argv)
 		}
 		if (frontend.mount(cl.mountpoint.c_str()) == 0) {
 			daemon.ready();
-			ret = frontend.loop(cl.single_thread) ? 1 : 0;
+			// > 0: the signal that ended the loop, a clean exit.
+			ret = frontend.loop(cl.single_thread) < 0 ? 1 : 0;
 			frontend.unmount();
 		}
 	}
