@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "server/pmfs/check.h"
 #include "server/pmfs/format.h"
 #include "server/pmfs/ops.h"
 #include "server/pmfs/pmfs.h"
@@ -112,6 +113,17 @@ int format_image(const std::string &path, uint64_t size, bool force, std::string
 	}
 	pmfs::format_mapping(img.base, img.len);
 	return 0;
+}
+
+int check_image(const std::string &path, std::string *report)
+{
+	pmfs::Image img;
+	int e = img.open(path, 0, report);
+	if (e)
+		return e;
+	pmfs::CheckResult r = pmfs::check_mapping(img.base, img.len);
+	*report = r.report;
+	return r.errors > INT32_MAX ? INT32_MAX : static_cast<int>(r.errors);
 }
 
 } // namespace zus

@@ -24,6 +24,13 @@ std::unique_ptr<zufs::Channel> make_server(zufs::ZufCalls *zuf = nullptr);
 // Returns 0 or a negative errno with a one-line *err.
 int format_image(const std::string &path, uint64_t size, bool force, std::string *err);
 
+// fsck (read-only): check the image at path (locked while checking). Returns
+// the number of problems found (0: clean), each one line in *report, or a
+// negative errno with a one-line *report when the image cannot be checked.
+// An image that was not cleanly unmounted may hold an uncommitted journal
+// lane or orphans until it is mounted once: those are reported too.
+int check_image(const std::string &path, std::string *report);
+
 } // namespace zus
 
 #endif // ZUS_SERVER_H

@@ -157,3 +157,27 @@ TEST_CASE("unknown operations and short messages", "[server][runtime]")
 	lk.dir_ii = fs.root.ii;
 	CHECK(fs.dispatch(&lk.hdr, sizeof(lk) - 1) == -EINVAL);
 }
+
+TEST_CASE("check_image finds a clean image clean and a damaged one damaged", "[server][super]")
+{
+	Fs fs;
+	REQUIRE(fs.mount() == 0);
+	Inode f;
+	REQUIRE(fs.create(fs.root, "f", S_IFREG | 0644, &f) == 0);
+	REQUIRE(fs.write(f, 0, ztest::pattern(100000, 1)) == 0);
+	uint64_t ino = f.zi->i_ino;
+	fs.evict(f);
+	std::string report;
+	CHECK(zus::check_image(fs.path, &report) == -EBUSY); // mounted: locked
+	REQUIRE(fs.umount() == 0);
+	CHECK(zus::check_image(fs.path, &report) == 0);
+	CHECK(report.empty());
+
+	// Damage: a wrong link count in the inode table.
+	pmfs_super s = read_super(fs.path);
+	off_t at = s.s_itable_blk * 4096 + (ino - 1) * 128 + offsetof(zus_inode, i_nlink);
+	uint32_t nlink = 5;
+	poke(fs.path, at, &nlink, sizeof(nlink));
+	CHECK(zus::check_image(fs.path, &report) == 1);
+	CHECK(report == "inode " + std::to_string(ino) + ": i_nlink 5, 1 names\n");
+}

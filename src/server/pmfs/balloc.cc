@@ -62,21 +62,32 @@ void BlockAlloc::init(zus_sb_info *sbi)
 	per_group_ = (n + ngroups_ - 1) / ngroups_;
 	groups_ = std::make_unique<Group[]>(ngroups_);
 	uint64_t total = 0;
+	const uint64_t *pw = bitmap_words(sbi);
+	// 64 persistent bits starting at any block number.
+	auto bits_at = [&](uint64_t b) {
+		uint64_t lo = pw[b / 64] >> (b % 64);
+		if (b % 64)
+			lo |= pw[b / 64 + 1] << (64 - b % 64);
+		return lo;
+	};
+	const uint64_t bitmap_bits = sbi->sb->s_bitmap_blocks * kBlockSize * 8;
 	for (uint32_t i = 0; i < ngroups_; ++i) {
 		Group &g = groups_[i];
 		g.first = first_ + i * per_group_;
 		g.last = std::min(last_, g.first + per_group_);
 		g.cursor = g.first;
 		g.used.assign((g.last - g.first + 63) / 64, 0);
-		for (uint64_t b = g.first; b < g.last; ++b) {
-			if (persistent_bit(b))
-				g.used[(b - g.first) / 64] |= 1ULL << ((b - g.first) % 64);
-			else
-				++g.nfree;
+		for (uint64_t w = 0; w < g.used.size(); ++w) {
+			uint64_t b = g.first + w * 64;
+			uint64_t v = b + 128 <= bitmap_bits ? bits_at(b) : 0;
+			if (b + 128 > bitmap_bits) // the last words: bit by bit
+				for (uint64_t k = 0; k < 64 && b + k < g.last; ++k)
+					v |= uint64_t(persistent_bit(b + k)) << k;
+			uint64_t valid = g.last - b >= 64 ? ~0ULL : (1ULL << (g.last - b)) - 1;
+			v |= ~valid; // bits past the end of the group count as used
+			g.used[w] = v;
+			g.nfree += std::popcount(~v);
 		}
-		// Bits past the end of the group count as used.
-		for (uint64_t b = g.last; b < g.first + g.used.size() * 64; ++b)
-			g.used[(b - g.first) / 64] |= 1ULL << ((b - g.first) % 64);
 		total += g.nfree;
 	}
 	free_ = total;
