@@ -61,3 +61,52 @@ TEST_CASE("threads write and read their own files and a shared one", "[server][m
 		CHECK(r.errors == 0);
 	}
 }
+
+TEST_CASE("threads change and read one namespace at once", "[server][mt]")
+{
+	Fs fs(128ULL << 20);
+	REQUIRE(fs.mount() == 0);
+	Inode a, b;
+	REQUIRE(fs.create(fs.root, "a", S_IFDIR | 0755, &a) == 0);
+	REQUIRE(fs.create(fs.root, "b", S_IFDIR | 0755, &b) == 0);
+	std::atomic<bool> stop{false};
+	std::atomic<int> failures{0};
+	std::vector<std::thread> ts;
+	for (int t = 0; t < 3; ++t) {
+		ts.emplace_back([&, t] {
+			for (int i = 0; i < 300; ++i) {
+				std::string n = "t" + std::to_string(t) + "-" + std::to_string(i);
+				Inode f;
+				if (fs.create(a, n, S_IFREG | 0644, &f)) {
+					++failures;
+					continue;
+				}
+				fs.write(f, 0, pattern(5000, i));
+				fs.evict(f);
+				if (fs.rename(a, n, b, n))
+					++failures;
+				if (i % 2 && fs.unlink(b, n))
+					++failures;
+			}
+		});
+	}
+	ts.emplace_back([&] { // a reader racing them
+		while (!stop) {
+			fs.readdir(a);
+			fs.readdir(b);
+			fs.lookup(b, "t0-10");
+		}
+	});
+	for (int t = 0; t < 3; ++t)
+		ts[t].join();
+	stop = true;
+	ts.back().join();
+	CHECK(failures == 0);
+	CHECK(fs.readdir(a).size() == 2);
+	CHECK(fs.readdir(b).size() == 2 + 3 * 150);
+	fs.evict(a);
+	fs.evict(b);
+	auto r = fs.check();
+	INFO(r.report);
+	CHECK(r.errors == 0);
+}

@@ -195,7 +195,7 @@ int BmapTx::truncate(uint64_t from, uint64_t budget, bool *done)
 		return 0;
 	if (height == 0) {
 		if (from == 0) {
-			if ((err = free_block(root)))
+			if (sbi_.valid_data_bn(root) && (err = free_block(root)))
 				return err;
 			root = 0;
 		}
