@@ -50,6 +50,12 @@ struct PendingRanges {
 		return true;
 	}
 
+	// msync (MS_SYNC) costs a syscall and an fsync of the range whose work
+	// is proportional to the dirty pages in it, not to its length, so
+	// ranges close to each other (one mapping) go in one call. Other dirty
+	// pages inside the span become durable early, which is harmless.
+	static constexpr uintptr_t kMaxGap = 64ULL << 20;
+
 	void sync()
 	{
 		if (!n)
@@ -57,16 +63,17 @@ struct PendingRanges {
 		std::sort(r, r + n, [](const Range &a, const Range &b) {
 			return a.start < b.start;
 		});
-		int m = 0;
+		uintptr_t s = r[0].start, e = r[0].end;
 		for (int i = 1; i < n; ++i) {
-			if (r[i].start <= r[m].end)
-				r[m].end = std::max(r[m].end, r[i].end);
-			else
-				r[++m] = r[i];
+			if (r[i].start <= e + kMaxGap) {
+				e = std::max(e, r[i].end);
+				continue;
+			}
+			pmem_msync(reinterpret_cast<void *>(s), e - s);
+			s = r[i].start;
+			e = r[i].end;
 		}
-		for (int i = 0; i <= m; ++i)
-			pmem_msync(reinterpret_cast<void *>(r[i].start),
-				   r[i].end - r[i].start);
+		pmem_msync(reinterpret_cast<void *>(s), e - s);
 		n = 0;
 	}
 };

@@ -123,7 +123,8 @@ int write_holes(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
 
 } // namespace
 
-int free_blocks_from(zus_sb_info &sbi, zus_inode_info *ii, uint64_t from)
+int free_blocks_from(zus_sb_info &sbi, zus_inode_info *ii, uint64_t from,
+		     bool free_inode)
 {
 	zus_inode *zi = ii->zi;
 	for (;;) {
@@ -143,6 +144,11 @@ int free_blocks_from(zus_sb_info &sbi, zus_inode_info *ii, uint64_t from)
 		zi->i_blocks = add_blocks(zi->i_blocks, bt.blocks_delta);
 		if (done)
 			zi->i_flags &= ~kZiTruncating;
+		if (done && free_inode) { // the slot goes in the same step
+			uint64_t gen = zi->i_generation;
+			*zi = zus_inode{};
+			zi->i_generation = gen;
+		}
 		if ((err = tx.commit(ii)))
 			return err;
 		if (done)

@@ -11,9 +11,11 @@ struct zus_inode_info;
 namespace zus::pmfs {
 
 // Free every block at file block index >= from, in bounded transactions
-// (at most kTruncBatch blocks each); the last one clears kZiTruncating.
+// (at most kTruncBatch blocks each); the last one clears kZiTruncating, or,
+// with free_inode, frees the inode slot itself (an unlinked inode's end).
 // Caller holds ii->rw exclusively.
-int free_blocks_from(zus_sb_info &sbi, zus_inode_info *ii, uint64_t from);
+int free_blocks_from(zus_sb_info &sbi, zus_inode_info *ii, uint64_t from,
+		     bool free_inode = false);
 
 inline constexpr uint64_t kTruncBatch = 256;
 inline constexpr uint64_t kWriteBatch = 256; // new blocks per transaction

@@ -160,20 +160,9 @@ int inode_finish_truncate(zus_sb_info &sbi, zus_inode_info *ii)
 int inode_free_media(zus_sb_info &sbi, zus_inode_info *ii)
 {
 	std::unique_lock lk(ii->rw);
-	int err = free_blocks_from(sbi, ii, 0);
+	int err = free_blocks_from(sbi, ii, 0, true);
 	if (err)
 		return err;
-	zus_inode *zi = ii->zi;
-	{
-		Tx tx(sbi);
-		if ((err = tx.log(zi, sizeof(*zi))) || (err = tx.ready()))
-			return err;
-		uint64_t gen = zi->i_generation;
-		*zi = zus_inode{};
-		zi->i_generation = gen;
-		if ((err = tx.commit(ii)))
-			return err;
-	}
 	sbi.icache->release_ino(ii->ino);
 	return 0;
 }
