@@ -31,12 +31,21 @@ void InodeCache::release(zus_inode_info *zus_ii, bool free, uint64_t flags)
 		zuf_err("%s => %d", free ? "FREE_INODE" : "EVICT_INODE", err);
 }
 
-void InodeCache::evict(std::unique_ptr<Inode> inode)
+// The last reference of a dying Inode went: tell the server, then let it go.
+void InodeCache::evict(Inode *dying)
 {
 	// i_nlink is read now, when the last reference goes: an unlinked
 	// inode is freed on media only once nobody can reach it.
-	bool unlinked = inode->zi->i_nlink == 0;
-	release(inode->zus_ii, unlinked, 0);
+	bool unlinked =
+		__atomic_load_n(&dying->zi->i_nlink, __ATOMIC_ACQUIRE) == 0;
+	release(dying->zus_ii, unlinked, 0);
+
+	Shard &s = shard(dying->ino);
+	{
+		std::lock_guard lock(s.lock);
+		s.map.erase(dying->ino);
+	}
+	s.gone.notify_all();
 }
 
 Inode *InodeCache::insert(zus_inode_info *zus_ii, const zus_inode *zi,
@@ -53,7 +62,12 @@ Inode *InodeCache::insert(zus_inode_info *zus_ii, const zus_inode *zi,
 	Shard &s = shard(ino);
 	Inode *inode;
 	{
-		std::lock_guard lock(s.lock);
+		std::unique_lock lock(s.lock);
+		// A dying Inode's EVICT/FREE goes first; this is a new one.
+		s.gone.wait(lock, [&] {
+			auto it = s.map.find(ino);
+			return it == s.map.end() || !it->second->dying;
+		});
 		auto &slot = s.map[ino];
 		if (!slot) {
 			slot = std::make_unique<Inode>(
@@ -77,16 +91,15 @@ Inode *InodeCache::get(uint64_t ino, Ref ref)
 	Shard &s = shard(ino);
 	std::lock_guard lock(s.lock);
 	auto it = s.map.find(ino);
-	if (it == s.map.end())
+	if (it == s.map.end() || it->second->dying)
 		return nullptr;
 	++count_of(it->second.get(), ref);
 	return it->second.get();
 }
 
-// Drop n references of kind ref, under s.lock; returns the inode if that
-// was the last reference (it is then out of the cache).
-std::unique_ptr<Inode> InodeCache::drop_locked(Shard &s, Inode *inode, Ref ref,
-					       uint64_t n)
+// Drop n references of kind ref, under the shard lock; true if that was
+// the last reference (the Inode is then dying: the caller evicts it).
+bool InodeCache::drop_locked(Inode *inode, Ref ref, uint64_t n)
 {
 	uint64_t &count = count_of(inode, ref);
 
@@ -98,54 +111,55 @@ std::unique_ptr<Inode> InodeCache::drop_locked(Shard &s, Inode *inode, Ref ref,
 	}
 	count -= n;
 	if (inode->nlookup || inode->pins)
-		return nullptr;
-	auto it = s.map.find(inode->ino);
-	std::unique_ptr<Inode> gone = std::move(it->second);
-	s.map.erase(it);
-	return gone;
+		return false;
+	inode->dying = true;
+	return true;
 }
 
 void InodeCache::put(Inode *inode, Ref ref, uint64_t n)
 {
 	Shard &s = shard(inode->ino);
-	std::unique_ptr<Inode> gone;
+	bool last;
 	{
 		std::lock_guard lock(s.lock);
-		gone = drop_locked(s, inode, ref, n);
+		last = drop_locked(inode, ref, n);
 	}
-	if (gone)
-		evict(std::move(gone));
+	if (last)
+		evict(inode);
 }
 
 void InodeCache::forget(uint64_t ino, uint64_t n)
 {
 	Shard &s = shard(ino);
-	std::unique_ptr<Inode> gone;
+	Inode *inode;
 	{
 		std::lock_guard lock(s.lock);
 		auto it = s.map.find(ino);
-		if (it == s.map.end()) {
+		if (it == s.map.end() || it->second->dying) {
 			zuf_err("forget of uncached ino %lu", (unsigned long)ino);
 			return;
 		}
-		gone = drop_locked(s, it->second.get(), Ref::kernel, n);
+		inode = it->second.get();
+		if (!drop_locked(inode, Ref::kernel, n))
+			return;
 	}
-	if (gone)
-		evict(std::move(gone));
+	evict(inode);
 }
 
 void InodeCache::evict_all()
 {
-	std::vector<std::unique_ptr<Inode>> all;
+	std::vector<Inode *> all;
 
 	for (Shard &s : shards_) {
 		std::lock_guard lock(s.lock);
 		for (auto &[ino, inode] : s.map)
-			all.push_back(std::move(inode));
-		s.map.clear();
+			if (!inode->dying) {
+				inode->dying = true;
+				all.push_back(inode.get());
+			}
 	}
-	for (auto &inode : all)
-		evict(std::move(inode));
+	for (Inode *inode : all)
+		evict(inode);
 }
 
 size_t InodeCache::size() const

@@ -13,12 +13,17 @@
 //    flight, an open file) are non-zero. When both reach zero it leaves the
 //    cache and the server reference is dropped: FREE_INODE if the zus_inode
 //    has i_nlink == 0, EVICT_INODE otherwise.
+//  - While that message is in flight the Inode stays in the cache as dying:
+//    get() does not see it, and a LOOKUP answer for the same ino waits until
+//    it is gone, so the server sees EVICT/FREE and the new reference in an
+//    order that matches the shim's (zuf: I_FREEING and iget's wait).
 //
 // Thread-safe: sharded by ino; no lock is held while talking to the server.
 #ifndef ZUF_INODE_CACHE_H
 #define ZUF_INODE_CACHE_H
 
 #include <cstdint>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -34,6 +39,7 @@ struct Inode {
 	const zus_inode *zi;	// in pool 0, bounds-checked; read only
 	uint64_t nlookup = 0;	// guarded by the shard lock
 	uint64_t pins = 0;	// guarded by the shard lock
+	bool dying = false;	// EVICT/FREE in flight; guarded by the lock
 };
 
 // Which kind of reference a caller takes or drops.
@@ -70,15 +76,15 @@ class InodeCache {
   private:
 	struct Shard {
 		mutable std::mutex lock;
+		std::condition_variable gone; // a dying Inode left the map
 		std::unordered_map<uint64_t, std::unique_ptr<Inode>> map;
 	};
 	static constexpr size_t kShards = 64;
 
 	Shard &shard(uint64_t ino) { return shards_[ino % kShards]; }
 	void release(zus_inode_info *zus_ii, bool free, uint64_t flags);
-	void evict(std::unique_ptr<Inode> inode);
-	std::unique_ptr<Inode> drop_locked(Shard &s, Inode *inode, Ref ref,
-					   uint64_t n);
+	void evict(Inode *dying);
+	bool drop_locked(Inode *inode, Ref ref, uint64_t n);
 
 	zufs::Channel &channel_;
 	Shard shards_[kShards];

@@ -174,6 +174,20 @@ int FakeServer::dispatch(zufs_ioc_hdr *hdr, zufs::page_list pages)
 			i->zi->i_nlink = 2;
 			++dir->zi->i_nlink;
 		}
+		if (S_ISLNK(n->zi.i_mode)) { // the target is in the pages
+			const char *t = static_cast<char *>(pages[0]) +
+					n->hdr.offset;
+			i->zi->i_size = n->hdr.len;
+			if (n->hdr.len < sizeof(i->zi->i_symlink)) {
+				std::memcpy(i->zi->i_symlink, t, n->hdr.len);
+			} else {
+				uint64_t bn = alloc_block();
+				std::memcpy(pool_ + bn * PAGE_SIZE, t,
+					    n->hdr.len);
+				i->zi->i_sym_dpp =
+					zu_enc_dpp_t(bn * PAGE_SIZE, 0);
+			}
+		}
 		i->refs = 1;
 		dir->dentries[name] = i->ino;
 		n->_zi = zi_dpp(i->ino);
@@ -188,6 +202,19 @@ int FakeServer::dispatch(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		--i->refs;
 		if (hdr->operation == ZUFS_OP_FREE_INODE)
 			i->freed = true;
+		break;
+	}
+	case ZUFS_OP_ADD_DENTRY: {
+		auto *d = reinterpret_cast<zufs_ioc_dentry *>(hdr);
+		FakeInode *dir = from_cookie(d->zus_dir_ii);
+		FakeInode *i = from_cookie(d->zus_ii);
+		std::string name(d->str.name, d->str.len);
+		if (dir->dentries.count(name)) {
+			err = -EEXIST;
+			break;
+		}
+		dir->dentries[name] = i->ino;
+		++i->zi->i_nlink;
 		break;
 	}
 	case ZUFS_OP_REMOVE_DENTRY:

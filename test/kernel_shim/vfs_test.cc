@@ -12,7 +12,10 @@
 #include <sys/sysmacros.h>
 
 #include <cerrno>
+#include <atomic>
+#include <chrono>
 #include <set>
+#include <thread>
 
 #include "fixture.h"
 
@@ -387,4 +390,115 @@ TEST_CASE("vfs: statfs and fsync", "[vfs]")
 	CHECK(sv.f_namemax == 255);
 	CHECK(sv.f_blocks == fx.srv.pool_size() / PAGE_SIZE);
 	CHECK(fx.vfs.fsync(1, true) == 0);
+}
+
+TEST_CASE("vfs: symlinks (inline and in a block), hard links",
+	  "[vfs][symlink]")
+{
+	ShimFixture fx;
+	zuf::Entry e;
+	std::string t;
+
+	REQUIRE(fx.vfs.symlink(1, "short", "target", 0, 0, &e) == 0);
+	CHECK(S_ISLNK(e.attr.st_mode));
+	CHECK(e.attr.st_size == 6);
+	REQUIRE(fx.vfs.readlink(e.ino, &t) == 0);
+	CHECK(t == "target");
+
+	std::string longer(3000, 'L');
+	REQUIRE(fx.vfs.symlink(1, "long", longer, 0, 0, &e) == 0);
+	uint64_t long_ino = e.ino;
+	REQUIRE(fx.vfs.readlink(long_ino, &t) == 0);
+	CHECK(t == longer);
+
+	CHECK(fx.vfs.symlink(1, "x", std::string(4096, 'x'), 0, 0, &e) ==
+	      -ENAMETOOLONG);
+	CHECK(fx.vfs.symlink(1, "x", "", 0, 0, &e) == -EINVAL);
+	CHECK(fx.vfs.readlink(1, &t) == -EINVAL);
+
+	SECTION("a symlink block outside pool 0 is -EIO")
+	{
+		fx.srv.inode(long_ino)->zi->i_sym_dpp =
+			zu_enc_dpp_t(fx.srv.pool_size() - 100, 0);
+		CHECK(fx.vfs.readlink(long_ino, &t) == -EIO);
+	}
+	SECTION("link gives the kernel one more reference")
+	{
+		uint64_t f = fx.create("f");
+		REQUIRE(fx.vfs.link(f, 1, "g", &e) == 0);
+		CHECK(e.ino == f);
+		CHECK(e.attr.st_nlink == 2);
+		CHECK(fx.vfs.link(f, 1, "g", &e) == -EEXIST);
+		CHECK(fx.vfs.link(1, 1, "root2", &e) == -EPERM);
+		fx.srv.releases.clear();
+		fx.vfs.forget(f, 1);
+		CHECK(fx.srv.releases.empty());
+		fx.vfs.forget(f, 1);
+		REQUIRE(fx.srv.releases.size() == 1);
+		CHECK(is_evict(fx.srv.releases[0], f));
+	}
+}
+
+TEST_CASE("inode cache: concurrent lookups and forgets balance",
+	  "[vfs][icache]")
+{
+	ShimFixture fx;
+	uint64_t ino = fx.srv.make_file(1, "shared", 0);
+	const int kThreads = 4, kRounds = 2000;
+	std::vector<std::thread> threads;
+	std::atomic<int> failures{0};
+	// The fake serializes its own state; the shim's cache is what races.
+	for (int t = 0; t < kThreads; ++t)
+		threads.emplace_back([&] {
+			for (int i = 0; i < kRounds; ++i) {
+				zuf::Entry e;
+				if (fx.vfs.lookup(1, "shared", &e) ||
+				    e.ino != ino) {
+					++failures;
+					continue;
+				}
+				struct stat st;
+				if (fx.vfs.getattr(ino, &st))
+					++failures;
+				fx.vfs.forget(ino, 1);
+			}
+		});
+	for (auto &t : threads)
+		t.join();
+	CHECK(failures == 0);
+	CHECK(fx.srv.refs(ino) == 0);
+	CHECK(fx.vfs.cached_inodes() == 1);
+}
+
+TEST_CASE("inode cache: a LOOKUP racing an EVICT waits for it",
+	  "[vfs][icache]")
+{
+	ShimFixture fx;
+	uint64_t ino = fx.srv.make_file(1, "f", 0);
+	zuf::Entry e;
+	REQUIRE(fx.vfs.lookup(1, "f", &e) == 0);
+
+	std::atomic<bool> evicting{false}, evicted{false};
+	fx.srv.hook = [&](zufs_ioc_hdr *hdr, zufs::page_list) {
+		if (hdr->operation == ZUFS_OP_EVICT_INODE && !evicting) {
+			evicting = true;
+			std::this_thread::sleep_for(
+				std::chrono::milliseconds(100));
+			evicted = true;
+		}
+		return false; // the fake answers
+	};
+	std::thread forget([&] { fx.vfs.forget(ino, 1); });
+	while (!evicting)
+		std::this_thread::yield();
+	REQUIRE(fx.vfs.lookup(1, "f", &e) == 0);
+	CHECK(evicted); // the new reference was cached after the EVICT
+	forget.join();
+	fx.srv.hook = nullptr;
+
+	REQUIRE(fx.srv.releases.size() == 1);
+	CHECK(is_evict(fx.srv.releases[0], ino)); // no LOOKUP_RACE
+	CHECK(fx.srv.refs(ino) == 1);
+	fx.vfs.forget(ino, 1);
+	CHECK(fx.srv.refs(ino) == 0);
 }
