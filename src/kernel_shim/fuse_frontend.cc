@@ -106,8 +106,8 @@ uint64_t ts_ns(const timespec &ts)
 	return uint64_t(ts.tv_sec) * 1000000000ULL + ts.tv_nsec;
 }
 
-void zf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
-		int to_set, fuse_file_info *)
+void zf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		fuse_file_info *)
 {
 	Scope scope(*fs(req).notifier);
 	SetAttr a;
@@ -130,15 +130,15 @@ void zf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	}
 	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
 		a.mask |= STATX_ATIME;
-		a.atime_ns = (to_set & FUSE_SET_ATTR_ATIME_NOW)
-				     ? now_ns()
-				     : ts_ns(attr->st_atim);
+		a.atime_ns = (to_set & FUSE_SET_ATTR_ATIME_NOW) ?
+				     now_ns() :
+				     ts_ns(attr->st_atim);
 	}
 	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
 		a.mask |= STATX_MTIME;
-		a.mtime_ns = (to_set & FUSE_SET_ATTR_MTIME_NOW)
-				     ? now_ns()
-				     : ts_ns(attr->st_mtim);
+		a.mtime_ns = (to_set & FUSE_SET_ATTR_MTIME_NOW) ?
+				     now_ns() :
+				     ts_ns(attr->st_mtim);
 	}
 
 	struct stat st;
@@ -148,8 +148,8 @@ void zf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	fuse_reply_attr(req, &st, fs(req).opts.timeout);
 }
 
-void zf_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
-	      mode_t mode, dev_t rdev)
+void zf_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	      dev_t rdev)
 {
 	const fuse_ctx *ctx = fuse_req_ctx(req);
 	Entry e;
@@ -160,13 +160,12 @@ void zf_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	reply_entry(req, e);
 }
 
-void zf_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
-	      mode_t mode)
+void zf_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	const fuse_ctx *ctx = fuse_req_ctx(req);
 	Entry e;
-	int err = fs(req).vfs->mkdir(parent, name, mode, ctx->uid, ctx->gid,
-				     &e);
+	int err =
+		fs(req).vfs->mkdir(parent, name, mode, ctx->uid, ctx->gid, &e);
 	if (err)
 		return (void)fuse_reply_err(req, -err);
 	reply_entry(req, e);
@@ -217,7 +216,7 @@ void zf_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	       fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	fuse_reply_err(req, -fs(req).vfs->rename(parent, name, newparent,
-						   newname, flags));
+						 newname, flags));
 }
 
 // What an open tells the kernel about caching.
@@ -243,8 +242,8 @@ void zf_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info *fi)
 		(void)file.release();
 }
 
-void zf_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-	       mode_t mode, fuse_file_info *fi)
+void zf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	       fuse_file_info *fi)
 {
 	FuseFs &f = fs(req);
 	const fuse_ctx *ctx = fuse_req_ctx(req);
@@ -280,8 +279,8 @@ void read_copy(fuse_req_t req, File &file, size_t size, off_t off)
 {
 	thread_local std::vector<char> buf;
 	buf.resize(size);
-	iovec iov = {buf.data(), size};
-	ssize_t n = fs(req).vfs->read(file, {&iov, 1}, off);
+	iovec iov = { buf.data(), size };
+	ssize_t n = fs(req).vfs->read(file, { &iov, 1 }, off);
 	if (n < 0)
 		return (void)fuse_reply_err(req, -n);
 	fuse_reply_buf(req, buf.data(), n);
@@ -326,8 +325,8 @@ void zf_write_buf(fuse_req_t req, fuse_ino_t, fuse_bufvec *bufv, off_t off,
 			break;
 		}
 		if (b.size > skip)
-			iov.push_back({static_cast<char *>(b.mem) + skip,
-				       b.size - skip});
+			iov.push_back({ static_cast<char *>(b.mem) + skip,
+					b.size - skip });
 		skip = 0;
 	}
 	if (!in_memory) { // spliced from a pipe: one copy is unavoidable
@@ -338,7 +337,7 @@ void zf_write_buf(fuse_req_t req, fuse_ino_t, fuse_bufvec *bufv, off_t off,
 		ssize_t got = fuse_buf_copy(&dst, bufv, fuse_buf_copy_flags(0));
 		if (got < 0)
 			return (void)fuse_reply_err(req, -got);
-		iov.assign(1, {bounce.data(), size_t(got)});
+		iov.assign(1, { bounce.data(), size_t(got) });
 	}
 
 	ssize_t n = fs(req).vfs->write(file_of(fi), iov, off, fi->flags);
@@ -446,8 +445,7 @@ void zf_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info *)
 	fuse_reply_err(req, 0);
 }
 
-void zf_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
-		 fuse_file_info *)
+void zf_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info *)
 {
 	fuse_reply_err(req, -fs(req).vfs->fsync(ino, datasync));
 }
@@ -506,7 +504,7 @@ const fuse_lowlevel_ops &fuse_ops()
 
 FuseFrontend::FuseFrontend(Vfs &vfs, FuseNotifier &notifier,
 			   FrontendOptions opts)
-	: notifier_(notifier), fs_{&vfs, &notifier, opts}
+    : notifier_(notifier), fs_{ &vfs, &notifier, opts }
 {
 }
 

@@ -19,9 +19,9 @@
 namespace zuf {
 
 struct FrontendOptions {
-	bool direct_io = false;	   // FOPEN_DIRECT_IO on every open
-	double timeout = 86400.0;  // entry/attr: the shim is the only path
-	unsigned max_threads = 0;  // multi-threaded loop (0: libfuse default)
+	bool direct_io = false;	  // FOPEN_DIRECT_IO on every open
+	double timeout = 86400.0; // entry/attr: the shim is the only path
+	unsigned max_threads = 0; // multi-threaded loop (0: libfuse default)
 };
 
 // What the handlers reach through fuse_req_userdata().

@@ -56,10 +56,10 @@ void FuseNotifier::stop()
 void FuseNotifier::invalidate(uint64_t ino, uint64_t offset, uint64_t len)
 {
 	if (t_pending.active) {
-		t_pending.v.push_back({ino, offset, len});
+		t_pending.v.push_back({ ino, offset, len });
 		return;
 	}
-	Inval v = {ino, offset, len};
+	Inval v = { ino, offset, len };
 	queue(&v, 1);
 }
 

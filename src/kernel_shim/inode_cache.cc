@@ -48,8 +48,7 @@ void InodeCache::evict(Inode *dying)
 	s.gone.notify_all();
 }
 
-Inode *InodeCache::insert(zus_inode_info *zus_ii, const zus_inode *zi,
-			  Ref ref)
+Inode *InodeCache::insert(zus_inode_info *zus_ii, const zus_inode *zi, Ref ref)
 {
 	uint64_t ino = zi->i_ino;
 
@@ -70,8 +69,8 @@ Inode *InodeCache::insert(zus_inode_info *zus_ii, const zus_inode *zi,
 		});
 		auto &slot = s.map[ino];
 		if (!slot) {
-			slot = std::make_unique<Inode>(
-				Inode{.ino = ino, .zus_ii = zus_ii, .zi = zi});
+			slot = std::make_unique<Inode>(Inode{
+				.ino = ino, .zus_ii = zus_ii, .zi = zi });
 			++count_of(slot.get(), ref);
 			return slot.get();
 		}
@@ -81,7 +80,8 @@ Inode *InodeCache::insert(zus_inode_info *zus_ii, const zus_inode *zi,
 	// Already cached: the cache holds its one server reference; this
 	// answer's reference is a duplicate.
 	if (inode->zus_ii != zus_ii)
-		zuf_err("ino %lu: two zus_ii from the server", (unsigned long)ino);
+		zuf_err("ino %lu: two zus_ii from the server",
+			(unsigned long)ino);
 	release(zus_ii, false, ZI_LOOKUP_RACE);
 	return inode;
 }
@@ -136,7 +136,8 @@ void InodeCache::forget(uint64_t ino, uint64_t n)
 		std::lock_guard lock(s.lock);
 		auto it = s.map.find(ino);
 		if (it == s.map.end() || it->second->dying) {
-			zuf_err("forget of uncached ino %lu", (unsigned long)ino);
+			zuf_err("forget of uncached ino %lu",
+				(unsigned long)ino);
 			return;
 		}
 		inode = it->second.get();

@@ -22,8 +22,8 @@
 #ifndef ZUF_INODE_CACHE_H
 #define ZUF_INODE_CACHE_H
 
-#include <cstdint>
 #include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <unordered_map>

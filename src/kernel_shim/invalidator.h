@@ -22,7 +22,8 @@ class Invalidator {
   public:
 	virtual ~Invalidator() = default;
 	// Bytes [offset, offset + len) of ino; len == 0 means to EOF.
-	virtual void invalidate(uint64_t ino, uint64_t offset, uint64_t len) = 0;
+	virtual void invalidate(uint64_t ino, uint64_t offset,
+				uint64_t len) = 0;
 };
 
 } // namespace zuf

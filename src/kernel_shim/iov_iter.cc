@@ -40,8 +40,8 @@ size_t IovIter::get_pages(std::span<void *> pages, size_t max_bytes,
 		return 0;
 
 	*start = seg_addr(iov_[seg], off) & kPageMask;
-	size_t limit = std::min({count_, max_bytes,
-				 pages.size() * PAGE_SIZE - *start});
+	size_t limit = std::min(
+		{ count_, max_bytes, pages.size() * PAGE_SIZE - *start });
 	size_t bytes = 0, nump = 0;
 	uintptr_t prev_end = 0;
 
@@ -103,9 +103,6 @@ void IovIter::revert(size_t bytes)
 	}
 }
 
-void IovIter::truncate(size_t count)
-{
-	count_ = std::min(count_, count);
-}
+void IovIter::truncate(size_t count) { count_ = std::min(count_, count); }
 
 } // namespace zuf

@@ -38,8 +38,8 @@ class IovIter {
 	size_t get_pages(std::span<void *> pages, size_t max_bytes,
 			 size_t *start) const;
 
-	void advance(size_t bytes); // bytes <= count()
-	void revert(size_t bytes);  // undo advance(); bytes <= done so far
+	void advance(size_t bytes);  // bytes <= count()
+	void revert(size_t bytes);   // undo advance(); bytes <= done so far
 	void truncate(size_t count); // count() = min(count(), count)
 
   private:

@@ -8,7 +8,8 @@
 
 #include <cstdio>
 
-#define zuf_err(fmt, ...) \
-	std::fprintf(stderr, "zufuse: shim: %s: " fmt "\n", __func__, ##__VA_ARGS__)
+#define zuf_err(fmt, ...)                                                      \
+	std::fprintf(stderr, "zufuse: shim: %s: " fmt "\n", __func__,          \
+		     ##__VA_ARGS__)
 
 #endif // ZUF_LOG_H

@@ -9,7 +9,7 @@ namespace zuf {
 const char kUsage[] =
 	"usage: zufuse MOUNTPOINT --pmem=PATH [options]\n"
 	"\n"
-	"Mount the zufuse (ZUFS on FUSE) file system kept in PATH on MOUNTPOINT.\n"
+	"Mount the zufuse file system (ZUFS on FUSE) in PATH on MOUNTPOINT.\n"
 	"\n"
 	"options:\n"
 	"    --pmem=PATH        pmem image: a file or a device (required)\n"
@@ -21,11 +21,11 @@ const char kUsage[] =
 	"    -f                 stay in the foreground\n"
 	"    -s                 single-threaded FUSE loop\n"
 	"    -d                 FUSE debug output (implies -f)\n"
-	"    -o OPT[,OPT...]    FUSE mount options (ro, sync, allow_other, ...)\n"
+	"    -o OPT[,OPT...]    FUSE mount options (ro, sync, allow_other)\n"
 	"    -h, --help         print this help and exit\n"
 	"    -V, --version      print the version and exit\n"
 	"\n"
-	"Unmount with: fusermount3 -u MOUNTPOINT (or umount, SIGINT, SIGTERM).\n";
+	"Unmount: fusermount3 -u MOUNTPOINT (or umount, SIGINT, SIGTERM).\n";
 
 bool parse_size(std::string_view text, uint64_t *bytes)
 {
@@ -44,11 +44,20 @@ bool parse_size(std::string_view text, uint64_t *bytes)
 	unsigned shift = 0;
 	if (i < text.size()) {
 		switch (std::toupper((unsigned char)text[i])) {
-		case 'K': shift = 10; break;
-		case 'M': shift = 20; break;
-		case 'G': shift = 30; break;
-		case 'T': shift = 40; break;
-		default: return false;
+		case 'K':
+			shift = 10;
+			break;
+		case 'M':
+			shift = 20;
+			break;
+		case 'G':
+			shift = 30;
+			break;
+		case 'T':
+			shift = 40;
+			break;
+		default:
+			return false;
 		}
 		++i;
 	}
@@ -99,8 +108,8 @@ bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 		return true;
 	};
 	auto is = [](std::string_view arg, std::string_view name) {
-		return arg == name || (arg.starts_with(name) &&
-				       arg[name.size()] == '=');
+		return arg == name ||
+		       (arg.starts_with(name) && arg[name.size()] == '=');
 	};
 
 	for (int i = 1; i < argc; ++i) {

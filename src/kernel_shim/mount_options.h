@@ -23,8 +23,8 @@ struct CommandLine {
 	bool debug = false;
 	bool help = false;
 	bool version = false;
-	bool read_only = false;		      // from -o ro
-	bool sync = false;		      // from -o sync
+	bool read_only = false;		    // from -o ro
+	bool sync = false;		    // from -o sync
 	std::vector<std::string> fuse_opts; // each -o value, as given
 };
 

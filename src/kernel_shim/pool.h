@@ -20,7 +20,7 @@ class Pools {
 	Pools() = default;
 	explicit Pools(std::span<const zufs_pool_info> pools);
 
-	std::span<const zufs_pool_info> all() const { return {pools_, n_}; }
+	std::span<const zufs_pool_info> all() const { return { pools_, n_ }; }
 	const zufs_pool_info &pmem() const { return pools_[0]; }
 
 	// The zus_inode at _zi: pool 0, 128-aligned, inside the pool; else null.

@@ -105,9 +105,8 @@ bool wr_unmap_ok(const __zufs_write_unmap &u, uint64_t pos, size_t bytes)
 	uint64_t end = div_round_up(pos + bytes, PAGE_SIZE);
 
 	if (u.offset < first || uint64_t(u.offset) + u.len > end) {
-		zuf_err("wr_unmap [%u, +%u) outside pages [%lu, %lu)",
-			u.offset, u.len, (unsigned long)first,
-			(unsigned long)end);
+		zuf_err("wr_unmap [%u, +%u) outside pages [%lu, %lu)", u.offset,
+			u.len, (unsigned long)first, (unsigned long)end);
 		return false;
 	}
 	return true;
@@ -174,11 +173,11 @@ ssize_t zufs_IO(const IoTarget &t, Readahead *ra, int operation, IovIter &ii,
 		}
 		io.flags = flags;
 
-		size_t bytes = ii.get_pages(pages, ZUS_API_MAP_MAX_SIZE,
-					    &pgoffset);
+		size_t bytes =
+			ii.get_pages(pages, ZUS_API_MAP_MAX_SIZE, &pgoffset);
 		size_t nump = div_round_up(bytes + pgoffset, PAGE_SIZE);
 
-		err = IO_dispatch(t, &io, operation, pgoffset, {pages, nump},
+		err = IO_dispatch(t, &io, operation, pgoffset, { pages, nump },
 				  pos, bytes);
 
 		// Checked on a copy: last_pos must be inside the chunk.
@@ -254,7 +253,7 @@ ssize_t rw_write(const IoTarget &t, IovIter &ii, uint64_t pos, uint64_t flags)
 // ~~~ zero-copy read: GET_MULTY / PUT_MULTY ~~~
 
 MappedRead::MappedRead()
-	: msg_(div_round_up(kIoHead, sizeof(uint64_t)) + ZUS_API_MAP_MAX_PAGES)
+    : msg_(div_round_up(kIoHead, sizeof(uint64_t)) + ZUS_API_MAP_MAX_PAGES)
 {
 	iov_.reserve(ZUS_API_MAP_MAX_PAGES);
 }
@@ -294,9 +293,9 @@ int MappedRead::map(const IoTarget &t, uint32_t iom_cap)
 		return -EIO;
 	}
 	uint64_t first_page = filepos / PAGE_SIZE;
-	uint64_t n = last_pos == filepos
-			     ? 0
-			     : div_round_up(last_pos, PAGE_SIZE) - first_page;
+	uint64_t n = last_pos == filepos ?
+			     0 :
+			     div_round_up(last_pos, PAGE_SIZE) - first_page;
 	if (ziom.iom_n != n || n > iom_cap) {
 		zuf_err("GET_MULTY iom_n %u for %lu pages", ziom.iom_n,
 			(unsigned long)n);
@@ -341,7 +340,7 @@ int MappedRead::map(const IoTarget &t, uint32_t iom_cap)
 		    iov_.back().iov_base != zero_page())
 			iov_.back().iov_len += seg;
 		else
-			iov_.push_back({base, seg});
+			iov_.push_back({ base, seg });
 	}
 	bytes_ = last_pos - filepos;
 	return 0;

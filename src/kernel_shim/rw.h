@@ -52,9 +52,9 @@ struct IoTarget {
 	zufs::Channel *channel = nullptr;
 	zus_inode_info *zus_ii = nullptr;
 	uint64_t ino = 0;
-	const zus_inode *zi = nullptr;		// i_size for EOF clipping
-	std::span<const zufs_pool_info> pools;	// [0] = pmem
-	iomap::Unmapper *unmapper = nullptr;	// wr_unmap / IOM_UNMAP
+	const zus_inode *zi = nullptr;	       // i_size for EOF clipping
+	std::span<const zufs_pool_info> pools; // [0] = pmem
+	iomap::Unmapper *unmapper = nullptr;   // wr_unmap / IOM_UNMAP
 };
 
 // ZUFS_IO_* for a write with open(2)-style flags (O_DSYNC, O_SYNC,
@@ -98,10 +98,14 @@ class MappedRead {
 	friend ssize_t rw_read_mapped(const IoTarget &t, size_t size,
 				      uint64_t pos, uint64_t flags,
 				      MappedRead &out);
-	zufs_ioc_IO *io() { return reinterpret_cast<zufs_ioc_IO *>(msg_.data()); }
+	zufs_ioc_IO *io()
+	{
+		return reinterpret_cast<zufs_ioc_IO *>(msg_.data());
+	}
 	int map(const IoTarget &t, uint32_t iom_cap);
 
-	std::vector<uint64_t> msg_; // zufs_ioc_IO + iom_e[ZUS_API_MAP_MAX_PAGES]
+	std::vector<uint64_t>
+		msg_; // zufs_ioc_IO + iom_e[ZUS_API_MAP_MAX_PAGES]
 	std::vector<iovec> iov_;
 	size_t bytes_ = 0;
 	zufs::Channel *pinned_ = nullptr; // set while the server pins blocks

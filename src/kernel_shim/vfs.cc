@@ -37,7 +37,7 @@ dev_t decode_dev(uint32_t dev)
 
 timespec ns_to_ts(uint64_t ns)
 {
-	return {time_t(ns / 1000000000ULL), long(ns % 1000000000ULL)};
+	return { time_t(ns / 1000000000ULL), long(ns % 1000000000ULL) };
 }
 
 // Names are 1..ZUFS_NAME_LEN bytes, no '/' or NUL, not "." or "..".
@@ -111,7 +111,9 @@ uint64_t now_ns()
 class Vfs::Pin {
   public:
 	Pin(InodeCache &cache, uint64_t ino)
-		: cache_(cache), inode_(cache.get(ino, Ref::pin)) {}
+	    : cache_(cache), inode_(cache.get(ino, Ref::pin))
+	{
+	}
 	Pin(InodeCache &cache, Inode *pinned) : cache_(cache), inode_(pinned) {}
 	~Pin()
 	{
@@ -133,8 +135,7 @@ class Vfs::Pin {
 File::~File() { cache_.put(inode_, Ref::pin); }
 
 Vfs::Vfs(zufs::Channel &channel, VfsOptions opts, Invalidator *inval)
-	: channel_(channel), opts_(std::move(opts)), inval_(inval),
-	  cache_(channel)
+    : channel_(channel), opts_(std::move(opts)), inval_(inval), cache_(channel)
 {
 }
 
@@ -199,7 +200,8 @@ int Vfs::mount(std::string *errmsg)
 	if (pools_.all().empty() || !root_zi || !m->zmi.zus_ii ||
 	    m->zmi.s_blocksize_bits != PAGE_SHIFT ||
 	    root_zi->i_ino != kRootIno || !S_ISDIR(root_zi->i_mode)) {
-		*errmsg = "server answered a malformed mount (bad pool or root)";
+		*errmsg =
+			"server answered a malformed mount (bad pool or root)";
 		sbi_ = m->zmi.zus_sbi;
 		mounted_ = true;
 		umount();
@@ -235,8 +237,7 @@ int Vfs::umount()
 }
 
 // LOOKUP name in dir; the result comes with one reference of kind ref.
-int Vfs::lookup_inode(Inode *dir, std::string_view name, Ref ref,
-		      Inode **out)
+int Vfs::lookup_inode(Inode *dir, std::string_view name, Ref ref, Inode **out)
 {
 	zufs_ioc_lookup ioc = {};
 	ioc.hdr.operation = ZUFS_OP_LOOKUP;
@@ -380,7 +381,7 @@ int Vfs::new_inode(uint64_t parent, std::string_view name, mode_t mode,
 	set_str(&ioc.str, name);
 
 	// A symlink's target travels in a page, like any data.
-	void *pages[] = {t_page.b};
+	void *pages[] = { t_page.b };
 	zufs::page_list pl;
 	if (S_ISLNK(mode)) {
 		std::memcpy(t_page.b, symlink.data(), symlink.size());
@@ -405,8 +406,8 @@ int Vfs::new_inode(uint64_t parent, std::string_view name, mode_t mode,
 	return 0;
 }
 
-int Vfs::mknod(uint64_t parent, std::string_view name, mode_t mode,
-	       dev_t rdev, uid_t uid, gid_t gid, Entry *out)
+int Vfs::mknod(uint64_t parent, std::string_view name, mode_t mode, dev_t rdev,
+	       uid_t uid, gid_t gid, Entry *out)
 {
 	if (!S_ISREG(mode) && !S_ISCHR(mode) && !S_ISBLK(mode) &&
 	    !S_ISFIFO(mode) && !S_ISSOCK(mode))
@@ -414,8 +415,8 @@ int Vfs::mknod(uint64_t parent, std::string_view name, mode_t mode,
 	return new_inode(parent, name, mode, rdev, uid, gid, out);
 }
 
-int Vfs::mkdir(uint64_t parent, std::string_view name, mode_t mode,
-	       uid_t uid, gid_t gid, Entry *out)
+int Vfs::mkdir(uint64_t parent, std::string_view name, mode_t mode, uid_t uid,
+	       gid_t gid, Entry *out)
 {
 	return new_inode(parent, name, S_IFDIR | (mode & 07777), 0, uid, gid,
 			 out);
@@ -614,7 +615,7 @@ int Vfs::readdir_page(Inode *dir, uint64_t *pos, const DirSink &sink,
 		      bool *more, bool *stopped)
 {
 	std::byte *page = t_page.b;
-	void *pages[] = {page};
+	void *pages[] = { page };
 	zufs_ioc_readdir ioc = {};
 
 	std::memset(page, 0, PAGE_SIZE);
@@ -653,7 +654,7 @@ int Vfs::readdir_page(Inode *dir, uint64_t *pos, const DirSink &sink,
 			zuf_err("READDIR: bad entry at 0x%x", off);
 			return -EIO;
 		}
-		DirEntry de = {zde.ino, unsigned(zde.type), zde.pos, name};
+		DirEntry de = { zde.ino, unsigned(zde.type), zde.pos, name };
 		if (!sink(de)) {
 			*stopped = true;
 			return 0;
@@ -723,8 +724,7 @@ IoTarget Vfs::io_target(Inode *inode)
 	return t;
 }
 
-ssize_t Vfs::read(File &f, std::span<const iovec> iov, uint64_t pos,
-		  int oflags)
+ssize_t Vfs::read(File &f, std::span<const iovec> iov, uint64_t pos, int oflags)
 {
 	if (!S_ISREG(mode_of(f.inode_)))
 		return S_ISDIR(mode_of(f.inode_)) ? -EISDIR : -EINVAL;
@@ -757,8 +757,8 @@ ssize_t Vfs::read_mapped(File &f, size_t size, uint64_t pos, MappedRead &out,
 		std::lock_guard lock(f.ra_lock_);
 		flags = read_io_flags(f.flags_ | oflags, &f.ra_, pos);
 	}
-	ssize_t ret = rw_read_mapped(io_target(f.inode_), size, pos, flags,
-				     out);
+	ssize_t ret =
+		rw_read_mapped(io_target(f.inode_), size, pos, flags, out);
 	if (ret > 0) {
 		std::lock_guard lock(f.ra_lock_);
 		f.ra_.prev_pos = pos + ret;

@@ -87,7 +87,9 @@ class File {
 
   public:
 	File(Key, InodeCache &cache, Inode *inode, int flags)
-		: cache_(cache), inode_(inode), flags_(flags) {}
+	    : cache_(cache), inode_(inode), flags_(flags)
+	{
+	}
 	~File();
 	File(const File &) = delete;
 	File &operator=(const File &) = delete;
@@ -152,8 +154,8 @@ class Vfs final : private iomap::Unmapper {
 	ssize_t write(File &f, std::span<const iovec> iov, uint64_t pos,
 		      int oflags = 0);
 	// Zero-copy read (GET_MULTY); see MappedRead.
-	ssize_t read_mapped(File &f, size_t size, uint64_t pos,
-			    MappedRead &out, int oflags = 0);
+	ssize_t read_mapped(File &f, size_t size, uint64_t pos, MappedRead &out,
+			    int oflags = 0);
 	int fsync(uint64_t ino, bool datasync);
 	int statfs(struct statvfs *out);
 
@@ -200,7 +202,7 @@ class ZufCallsProxy final : public zufs::ZufCalls {
 	int iomap_exec(zufs_ioc_iomap_exec *ioc) override;
 
   private:
-	std::atomic<Vfs *> vfs_{nullptr};
+	std::atomic<Vfs *> vfs_{ nullptr };
 };
 
 // "now" in the ns-since-epoch unit of zus_inode times.

@@ -81,7 +81,7 @@ class Daemon {
 	}
 
   private:
-	int fds_[2] = {-1, -1};
+	int fds_[2] = { -1, -1 };
 	bool active_ = false;
 };
 
@@ -114,11 +114,12 @@ int main(int argc, char **argv)
 			    std::strerror(ENOTDIR));
 
 	// FUSE's own arguments: the user's -o first, then ours.
-	std::vector<std::string> fargs = {argv[0]};
+	std::vector<std::string> fargs = { argv[0] };
 	for (const std::string &o : cl.fuse_opts)
-		fargs.insert(fargs.end(), {"-o", o});
-	fargs.insert(fargs.end(), {"-o", "default_permissions,subtype=zufuse,"
-					 "fsname=" + cl.pmem});
+		fargs.insert(fargs.end(), { "-o", o });
+	fargs.insert(fargs.end(), { "-o", "default_permissions,subtype=zufuse,"
+					  "fsname=" +
+						  cl.pmem });
 	if (cl.debug)
 		fargs.push_back("-d");
 	std::vector<char *> fargv;
@@ -135,13 +136,13 @@ int main(int argc, char **argv)
 	std::unique_ptr<zufs::Channel> server = zus::make_server(&calls);
 	zuf::FuseNotifier notifier;
 	zuf::Vfs vfs(*server,
-		     {zuf::server_options(cl), cl.sync, cl.read_only},
+		     { zuf::server_options(cl), cl.sync, cl.read_only },
 		     &notifier);
 	calls.attach(&vfs);
 
 	int ret = 1;
 	{
-		zuf::FuseFrontend frontend(vfs, notifier, {cl.direct_io});
+		zuf::FuseFrontend frontend(vfs, notifier, { cl.direct_io });
 		if (!frontend.create(&args)) { // libfuse said why
 			calls.attach(nullptr);
 			return 1;

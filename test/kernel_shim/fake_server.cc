@@ -17,8 +17,8 @@ constexpr uint64_t kMaxInodes = 1024;
 constexpr uint64_t kFirstData = (kInodeTable + kMaxInodes * 128) / PAGE_SIZE;
 
 // Bytes [0, len) of the data described by (pages, offset).
-template <typename F> void for_each_page(zufs::page_list pages, uint32_t offset,
-					 uint64_t len, F fn)
+template <typename F>
+void for_each_page(zufs::page_list pages, uint32_t offset, uint64_t len, F fn)
 {
 	uint64_t done = 0;
 	while (done < len) {
@@ -45,8 +45,8 @@ FakeInode *from_cookie(zus_inode_info *ii)
 } // namespace
 
 FakeServer::FakeServer(size_t pool_size)
-	: pool_(static_cast<char *>(std::aligned_alloc(PAGE_SIZE, pool_size))),
-	  pool_size_(pool_size), next_block_(kFirstData)
+    : pool_(static_cast<char *>(std::aligned_alloc(PAGE_SIZE, pool_size))),
+      pool_size_(pool_size), next_block_(kFirstData)
 {
 	std::memset(pool_, 0, kFirstData * PAGE_SIZE);
 	FakeInode *root = new_inode(S_IFDIR | 0755);
@@ -125,8 +125,8 @@ int FakeServer::mount(zufs_ioc_mount &m)
 	++mounts;
 	FakeInode *root = inode(1);
 	++root->refs;
-	m.pools[0] = {uint64_t(reinterpret_cast<uintptr_t>(pool_)),
-		      pool_size_};
+	m.pools[0] = { uint64_t(reinterpret_cast<uintptr_t>(pool_)),
+		       pool_size_ };
 	m.zmi.zus_sbi = reinterpret_cast<zus_sb_info *>(this);
 	m.zmi.zus_ii = cookie(root);
 	m.zmi._zi = zi_dpp(1);
@@ -175,8 +175,8 @@ int FakeServer::dispatch(zufs_ioc_hdr *hdr, zufs::page_list pages)
 			++dir->zi->i_nlink;
 		}
 		if (S_ISLNK(n->zi.i_mode)) { // the target is in the pages
-			const char *t = static_cast<char *>(pages[0]) +
-					n->hdr.offset;
+			const char *t =
+				static_cast<char *>(pages[0]) + n->hdr.offset;
 			i->zi->i_size = n->hdr.len;
 			if (n->hdr.len < sizeof(i->zi->i_symlink)) {
 				std::memcpy(i->zi->i_symlink, t, n->hdr.len);
@@ -198,7 +198,7 @@ int FakeServer::dispatch(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	case ZUFS_OP_FREE_INODE: {
 		auto *e = reinterpret_cast<zufs_ioc_evict_inode *>(hdr);
 		FakeInode *i = from_cookie(e->zus_ii);
-		releases.push_back({hdr->operation, i->ino, e->flags});
+		releases.push_back({ hdr->operation, i->ino, e->flags });
 		--i->refs;
 		if (hdr->operation == ZUFS_OP_FREE_INODE)
 			i->freed = true;
@@ -294,8 +294,8 @@ int FakeServer::op_remove(zufs_ioc_dentry *d)
 int FakeServer::op_readdir(zufs_ioc_readdir *rd, zufs::page_list pages)
 {
 	FakeInode *dir = from_cookie(rd->dir_ii);
-	std::vector<std::pair<std::string, uint64_t>> all = {{".", dir->ino},
-							     {"..", 1}};
+	std::vector<std::pair<std::string, uint64_t>> all = { { ".", dir->ino },
+							      { "..", 1 } };
 	for (auto &[name, ino] : dir->dentries)
 		all.emplace_back(name, ino);
 
@@ -350,50 +350,50 @@ int FakeServer::op_setattr(zufs_ioc_attr *a)
 int FakeServer::op_io(zufs_ioc_IO *io, zufs::page_list pages)
 {
 	FakeInode *i = from_cookie(io->zus_ii);
-	ios.push_back({io->hdr.operation, io->filepos, io->flags,
-		       io->hdr.offset, io->hdr.len, pages.size(), io->ra,
-		       pages.empty() ? nullptr : pages[0]});
+	ios.push_back({ io->hdr.operation, io->filepos, io->flags,
+			io->hdr.offset, io->hdr.len, pages.size(), io->ra,
+			pages.empty() ? nullptr : pages[0] });
 	last_io_msg = io;
 
 	uint64_t len = io->hdr.len;
 	if (io->hdr.operation == ZUFS_OP_READ) {
 		uint64_t size = i->zi->i_size;
-		len = io->filepos >= size ? 0
-					  : std::min<uint64_t>(len, size - io->filepos);
-		for_each_page(pages, io->hdr.offset, len,
-			      [&](char *p, uint64_t done, uint64_t n) {
-				      uint64_t pos = io->filepos + done;
-				      uint64_t bn = block_of(i->ino,
-							     pos / PAGE_SIZE);
-				      if (bn)
-					      std::memcpy(p,
-							  pool_ + bn * PAGE_SIZE +
-								  pos % PAGE_SIZE,
-							  n);
-				      else
-					      std::memset(p, 0, n);
-			      });
+		len = io->filepos >= size ?
+			      0 :
+			      std::min<uint64_t>(len, size - io->filepos);
+		for_each_page(
+			pages, io->hdr.offset, len,
+			[&](char *p, uint64_t done, uint64_t n) {
+				uint64_t pos = io->filepos + done;
+				uint64_t bn = block_of(i->ino, pos / PAGE_SIZE);
+				if (bn)
+					std::memcpy(p,
+						    pool_ + bn * PAGE_SIZE +
+							    pos % PAGE_SIZE,
+						    n);
+				else
+					std::memset(p, 0, n);
+			});
 	} else {
 		uint64_t fill_first = ~0ULL, fill_last = 0;
-		for_each_page(pages, io->hdr.offset, len,
-			      [&](char *p, uint64_t done, uint64_t n) {
-				      uint64_t pos = io->filepos + done;
-				      uint64_t page = pos / PAGE_SIZE;
-				      uint64_t bn = block_of(i->ino, page);
-				      if (!bn) {
-					      bn = alloc_block();
-					      i->blocks[page] = bn;
-					      fill_first = std::min(fill_first,
-								    page);
-					      fill_last = std::max(fill_last,
-								   page);
-				      }
-				      std::memcpy(pool_ + bn * PAGE_SIZE +
-							  pos % PAGE_SIZE,
-						  p, n);
-			      });
-		i->zi->i_size = std::max<uint64_t>(i->zi->i_size,
-						   io->filepos + len);
+		for_each_page(
+			pages, io->hdr.offset, len,
+			[&](char *p, uint64_t done, uint64_t n) {
+				uint64_t pos = io->filepos + done;
+				uint64_t page = pos / PAGE_SIZE;
+				uint64_t bn = block_of(i->ino, page);
+				if (!bn) {
+					bn = alloc_block();
+					i->blocks[page] = bn;
+					fill_first = std::min(fill_first, page);
+					fill_last = std::max(fill_last, page);
+				}
+				std::memcpy(pool_ + bn * PAGE_SIZE +
+						    pos % PAGE_SIZE,
+					    p, n);
+			});
+		i->zi->i_size =
+			std::max<uint64_t>(i->zi->i_size, io->filepos + len);
 		io->wr_unmap = {};
 		if (report_wr_unmap && fill_first != ~0ULL) {
 			io->wr_unmap.offset = fill_first;
@@ -418,12 +418,12 @@ int FakeServer::op_get_multy(zufs_ioc_IO *io)
 	uint64_t n = (end + PAGE_SIZE - 1) / PAGE_SIZE - first;
 	if (n > io->ziom.iom_max)
 		return -EINVAL;
-	auto *iom_e = reinterpret_cast<__u64 *>(
-		reinterpret_cast<char *>(io) + offsetof(zufs_ioc_IO, iom_e));
+	auto *iom_e = reinterpret_cast<__u64 *>(reinterpret_cast<char *>(io) +
+						offsetof(zufs_ioc_IO, iom_e));
 	for (uint64_t k = 0; k < n; ++k)
-		_zufs_iom_enc_type_val(&iom_e[k], IOM_T1_READ,
-				       zu_enc_dpp_t_bn(
-					       block_of(i->ino, first + k), 0));
+		_zufs_iom_enc_type_val(
+			&iom_e[k], IOM_T1_READ,
+			zu_enc_dpp_t_bn(block_of(i->ino, first + k), 0));
 	io->ziom.iom_n = n;
 	io->last_pos = end;
 	pinned += n;

@@ -22,15 +22,15 @@ struct RecordingInvalidator : zuf::Invalidator {
 	std::vector<Call> calls;
 	void invalidate(uint64_t ino, uint64_t offset, uint64_t len) override
 	{
-		calls.push_back({ino, offset, len});
+		calls.push_back({ ino, offset, len });
 	}
 };
 
 // Page-aligned heap memory.
 struct AlignedBuf {
 	explicit AlignedBuf(size_t size)
-		: p(static_cast<char *>(std::aligned_alloc(
-			  PAGE_SIZE, (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))))
+	    : p(static_cast<char *>(std::aligned_alloc(
+		      PAGE_SIZE, (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))))
 	{
 	}
 	~AlignedBuf() { std::free(p); }
@@ -44,8 +44,8 @@ struct ShimFixture {
 	RecordingInvalidator inval;
 	zuf::Vfs vfs;
 
-	explicit ShimFixture(zuf::VfsOptions opts = {"pmem=/x"})
-		: vfs(srv, opts, &inval)
+	explicit ShimFixture(zuf::VfsOptions opts = { "pmem=/x" })
+	    : vfs(srv, opts, &inval)
 	{
 		std::string err;
 		REQUIRE(vfs.mount(&err) == 0);
@@ -69,14 +69,14 @@ struct ShimFixture {
 	ssize_t write(zuf::File &f, const void *p, size_t n, uint64_t pos,
 		      int oflags = 0)
 	{
-		iovec v = {const_cast<void *>(p), n};
-		return vfs.write(f, {&v, 1}, pos, oflags);
+		iovec v = { const_cast<void *>(p), n };
+		return vfs.write(f, { &v, 1 }, pos, oflags);
 	}
 
 	ssize_t read(zuf::File &f, void *p, size_t n, uint64_t pos)
 	{
-		iovec v = {p, n};
-		return vfs.read(f, {&v, 1}, pos);
+		iovec v = { p, n };
+		return vfs.read(f, { &v, 1 }, pos);
 	}
 };
 

@@ -16,7 +16,7 @@ namespace {
 
 struct Buffer {
 	explicit Buffer(size_t size)
-		: p(static_cast<char *>(std::aligned_alloc(PAGE_SIZE, size)))
+	    : p(static_cast<char *>(std::aligned_alloc(PAGE_SIZE, size)))
 	{
 	}
 	~Buffer() { std::free(p); }
@@ -36,7 +36,7 @@ std::vector<void *> pages_buf(ZUS_API_MAP_MAX_PAGES);
 TEST_CASE("iov_iter: zero length", "[iov_iter]")
 {
 	char c;
-	iovec v[] = {{&c, 0}};
+	iovec v[] = { { &c, 0 } };
 	IovIter ii(v);
 	size_t start = 99;
 	CHECK(ii.count() == 0);
@@ -49,7 +49,7 @@ TEST_CASE("iov_iter: zero length", "[iov_iter]")
 TEST_CASE("iov_iter: one byte", "[iov_iter]")
 {
 	Buffer b(2 * PAGE_SIZE);
-	iovec v[] = {{b.p + PAGE_SIZE + 17, 1}};
+	iovec v[] = { { b.p + PAGE_SIZE + 17, 1 } };
 	IovIter ii(v);
 	size_t start;
 	REQUIRE(ii.get_pages(pages_buf, ZUS_API_MAP_MAX_SIZE, &start) == 1);
@@ -63,7 +63,7 @@ TEST_CASE("iov_iter: one byte", "[iov_iter]")
 TEST_CASE("iov_iter: page-unaligned run spans pages", "[iov_iter]")
 {
 	Buffer b(4 * PAGE_SIZE);
-	iovec v[] = {{b.p + 4000, 200}}; // crosses one page boundary
+	iovec v[] = { { b.p + 4000, 200 } }; // crosses one page boundary
 	IovIter ii(v);
 	size_t start;
 	REQUIRE(ii.get_pages(pages_buf, ZUS_API_MAP_MAX_SIZE, &start) == 200);
@@ -84,11 +84,11 @@ TEST_CASE("iov_iter: multi-iovec joins only at page edges", "[iov_iter]")
 
 	SECTION("page-aligned joint: one run")
 	{
-		iovec v[] = {{b.p + 100, PAGE_SIZE - 100},
-			     {b.p + 4 * PAGE_SIZE, 2 * PAGE_SIZE + 5}};
+		iovec v[] = { { b.p + 100, PAGE_SIZE - 100 },
+			      { b.p + 4 * PAGE_SIZE, 2 * PAGE_SIZE + 5 } };
 		IovIter ii(v);
-		size_t n = ii.get_pages(pages_buf, ZUS_API_MAP_MAX_SIZE,
-					&start);
+		size_t n =
+			ii.get_pages(pages_buf, ZUS_API_MAP_MAX_SIZE, &start);
 		CHECK(n == 3 * PAGE_SIZE + 5 - 100);
 		CHECK(start == 100);
 		CHECK(pages_buf[0] == b.p);
@@ -98,7 +98,9 @@ TEST_CASE("iov_iter: multi-iovec joins only at page edges", "[iov_iter]")
 	}
 	SECTION("unaligned joint: stops at the segment end")
 	{
-		iovec v[] = {{b.p, 10}, {nullptr, 0}, {b.p + 2 * PAGE_SIZE, 20}};
+		iovec v[] = { { b.p, 10 },
+			      { nullptr, 0 },
+			      { b.p + 2 * PAGE_SIZE, 20 } };
 		IovIter ii(v);
 		CHECK(ii.count() == 30);
 		CHECK(ii.get_pages(pages_buf, ZUS_API_MAP_MAX_SIZE, &start) ==
@@ -117,8 +119,7 @@ TEST_CASE("iov_iter: multi-iovec joins only at page edges", "[iov_iter]")
 	}
 }
 
-TEST_CASE("iov_iter: more than 4 MiB, and exact 4 MiB boundaries",
-	  "[iov_iter]")
+TEST_CASE("iov_iter: more than 4 MiB, and exact 4 MiB boundaries", "[iov_iter]")
 {
 	const size_t kMax = ZUS_API_MAP_MAX_SIZE;
 	Buffer b(3 * kMax);
@@ -126,7 +127,7 @@ TEST_CASE("iov_iter: more than 4 MiB, and exact 4 MiB boundaries",
 
 	SECTION("aligned 4 MiB exactly: one full chunk")
 	{
-		iovec v[] = {{b.p, kMax}};
+		iovec v[] = { { b.p, kMax } };
 		IovIter ii(v);
 		CHECK(ii.get_pages(pages_buf, kMax, &start) == kMax);
 		CHECK(start == 0);
@@ -135,7 +136,7 @@ TEST_CASE("iov_iter: more than 4 MiB, and exact 4 MiB boundaries",
 	}
 	SECTION("aligned 4 MiB + 1: two chunks")
 	{
-		iovec v[] = {{b.p, kMax + 1}};
+		iovec v[] = { { b.p, kMax + 1 } };
 		IovIter ii(v);
 		CHECK(ii.get_pages(pages_buf, kMax, &start) == kMax);
 		ii.advance(kMax);
@@ -144,7 +145,7 @@ TEST_CASE("iov_iter: more than 4 MiB, and exact 4 MiB boundaries",
 	}
 	SECTION("unaligned: the page limit cuts first")
 	{
-		iovec v[] = {{b.p + 1, 2 * kMax}};
+		iovec v[] = { { b.p + 1, 2 * kMax } };
 		IovIter ii(v);
 		CHECK(ii.get_pages(pages_buf, kMax, &start) == kMax - 1);
 		CHECK(start == 1);
@@ -155,7 +156,7 @@ TEST_CASE("iov_iter: more than 4 MiB, and exact 4 MiB boundaries",
 	}
 	SECTION("truncate")
 	{
-		iovec v[] = {{b.p, 2 * kMax}};
+		iovec v[] = { { b.p, 2 * kMax } };
 		IovIter ii(v);
 		ii.truncate(kMax + 7);
 		CHECK(ii.count() == kMax + 7);
@@ -169,7 +170,9 @@ TEST_CASE("iov_iter: more than 4 MiB, and exact 4 MiB boundaries",
 TEST_CASE("iov_iter: advance/revert across segments", "[iov_iter]")
 {
 	Buffer b(4 * PAGE_SIZE);
-	iovec v[] = {{b.p, 100}, {b.p + PAGE_SIZE, 0}, {b.p + 2 * PAGE_SIZE + 8, 50}};
+	iovec v[] = { { b.p, 100 },
+		      { b.p + PAGE_SIZE, 0 },
+		      { b.p + 2 * PAGE_SIZE + 8, 50 } };
 	IovIter ii(v);
 	size_t start;
 	ii.advance(120);

@@ -44,8 +44,9 @@ TEST_CASE("options: command line", "[options]")
 
 	SECTION("everything")
 	{
-		REQUIRE(parse({"/mnt", "--pmem=/img", "--size", "1G", "--mkfs",
-			       "--direct-io", "-f", "-s", "-o", "ro,allow_other"},
+		REQUIRE(parse({ "/mnt", "--pmem=/img", "--size", "1G", "--mkfs",
+				"--direct-io", "-f", "-s", "-o",
+				"ro,allow_other" },
 			      &cl, &err));
 		CHECK(cl.mountpoint == "/mnt");
 		CHECK(cl.pmem == "/img");
@@ -55,36 +56,38 @@ TEST_CASE("options: command line", "[options]")
 		CHECK(cl.foreground);
 		CHECK(cl.single_thread);
 		CHECK(cl.read_only);
-		CHECK(cl.fuse_opts == std::vector<std::string>{"ro,allow_other"});
+		CHECK(cl.fuse_opts ==
+		      std::vector<std::string>{ "ro,allow_other" });
 		CHECK(zuf::server_options(cl) ==
 		      "pmem=/img,size=1073741824,mkfs,ro");
 	}
 	SECTION("minimal")
 	{
-		REQUIRE(parse({"--pmem", "/img", "/mnt"}, &cl, &err));
+		REQUIRE(parse({ "--pmem", "/img", "/mnt" }, &cl, &err));
 		CHECK(zuf::server_options(cl) == "pmem=/img");
 		CHECK_FALSE(cl.foreground);
 	}
 	SECTION("errors are one line")
 	{
-		CHECK_FALSE(parse({"/mnt"}, &cl, &err));
+		CHECK_FALSE(parse({ "/mnt" }, &cl, &err));
 		CHECK(err == "missing --pmem=PATH (see --help)");
-		CHECK_FALSE(parse({"--pmem=/i"}, &cl, &err));
+		CHECK_FALSE(parse({ "--pmem=/i" }, &cl, &err));
 		CHECK(err == "missing MOUNTPOINT (see --help)");
-		CHECK_FALSE(parse({"/mnt", "--pmem=/i", "--bogus"}, &cl, &err));
+		CHECK_FALSE(
+			parse({ "/mnt", "--pmem=/i", "--bogus" }, &cl, &err));
 		CHECK(err == "unknown option '--bogus' (see --help)");
-		CHECK_FALSE(parse({"/mnt", "--pmem=/i", "--size=12Q"}, &cl,
+		CHECK_FALSE(parse({ "/mnt", "--pmem=/i", "--size=12Q" }, &cl,
 				  &err));
 		CHECK(err.starts_with("bad size '12Q'"));
-		CHECK_FALSE(parse({"/a", "/b", "--pmem=/i"}, &cl, &err));
-		CHECK_FALSE(parse({"/a", "--pmem=/i,x"}, &cl, &err));
+		CHECK_FALSE(parse({ "/a", "/b", "--pmem=/i" }, &cl, &err));
+		CHECK_FALSE(parse({ "/a", "--pmem=/i,x" }, &cl, &err));
 		CHECK(err.find('\n') == std::string::npos);
 	}
 	SECTION("help and version need nothing else")
 	{
-		CHECK(parse({"--help"}, &cl, &err));
+		CHECK(parse({ "--help" }, &cl, &err));
 		CHECK(cl.help);
-		CHECK(parse({"-V"}, &cl, &err));
+		CHECK(parse({ "-V" }, &cl, &err));
 		CHECK(cl.version);
 	}
 }

@@ -103,7 +103,7 @@ TEST_CASE("rw: flag mapping", "[rw]")
 	Readahead ra;
 	CHECK(zuf::read_io_flags(0, &ra, 12345) == 0); // first read
 	ra.prev_pos = 8192;
-	CHECK(zuf::read_io_flags(0, &ra, 8192) == 0);  // sequential
+	CHECK(zuf::read_io_flags(0, &ra, 8192) == 0); // sequential
 	CHECK(zuf::read_io_flags(0, &ra, 0) == ZUFS_IO_RAND);
 	CHECK(zuf::read_io_flags(O_DIRECT, &ra, 8192) == ZUFS_IO_DIRECT);
 
@@ -124,7 +124,7 @@ TEST_CASE("rw: flag mapping", "[rw]")
 	}
 	SECTION("sync mount")
 	{
-		ShimFixture fx({"pmem=/x", true});
+		ShimFixture fx({ "pmem=/x", true });
 		char b[10] = {};
 		auto f = fx.open(fx.create("a"));
 		REQUIRE(fx.write(*f, b, 10, 0) == 10);

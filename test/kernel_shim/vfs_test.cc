@@ -11,8 +11,8 @@
 #include <sys/mount.h>
 #include <sys/sysmacros.h>
 
-#include <cerrno>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <set>
 #include <thread>
@@ -40,7 +40,7 @@ TEST_CASE("vfs: mount passes the options and reports the server's reason",
 {
 	fake::FakeServer srv;
 	{
-		zuf::Vfs vfs(srv, {"pmem=/bad,size=123,mkfs", false, true});
+		zuf::Vfs vfs(srv, { "pmem=/bad,size=123,mkfs", false, true });
 		std::string err;
 		CHECK(vfs.mount(&err) == -EINVAL);
 		CHECK(err == "image /bad: bad magic, not a zufuse image (use "
@@ -48,15 +48,14 @@ TEST_CASE("vfs: mount passes the options and reports the server's reason",
 		CHECK_FALSE(vfs.mounted());
 	}
 	{
-		zuf::Vfs vfs(srv, {"pmem=/x,size=4096,ro", false, true});
+		zuf::Vfs vfs(srv, { "pmem=/x,size=4096,ro", false, true });
 		std::string err;
 		REQUIRE(vfs.mount(&err) == 0);
 		CHECK(srv.last_options == "pmem=/x,size=4096,ro");
 		CHECK(srv.last_mount_flags & MS_RDONLY);
 		CHECK(srv.refs(1) == 1);
 		zuf::Entry e;
-		CHECK(vfs.mknod(1, "f", S_IFREG | 0644, 0, 0, 0, &e) ==
-		      -EROFS);
+		CHECK(vfs.mknod(1, "f", S_IFREG | 0644, 0, 0, 0, &e) == -EROFS);
 		CHECK(vfs.umount() == 0);
 		CHECK(srv.refs(1) == 0); // the root's reference went back
 		CHECK(srv.umounts == 1);
@@ -81,7 +80,7 @@ TEST_CASE("vfs: a malformed mount answer is refused", "[vfs][mount]")
 			return s.dispatch(h, p);
 		}
 	} bad(srv);
-	zuf::Vfs vfs(bad, {"pmem=/x"});
+	zuf::Vfs vfs(bad, { "pmem=/x" });
 	std::string err;
 	CHECK(vfs.mount(&err) == -EIO);
 	CHECK_FALSE(err.empty());
@@ -182,7 +181,7 @@ TEST_CASE("inode cache: umount drops every reference", "[vfs][icache]")
 	fake::FakeServer srv;
 	uint64_t a, b;
 	{
-		zuf::Vfs vfs(srv, {"pmem=/x"});
+		zuf::Vfs vfs(srv, { "pmem=/x" });
 		std::string err;
 		REQUIRE(vfs.mount(&err) == 0);
 		zuf::Entry e;
@@ -203,7 +202,7 @@ TEST_CASE("vfs: a bad _zi from LOOKUP is -EIO, the reference goes back",
 {
 	ShimFixture fx;
 	uint64_t ino = fx.srv.make_file(1, "f", 0);
-	auto bad = GENERATE(zu_dpp_t(3 * 128 + 1), // pool 1
+	auto bad = GENERATE(zu_dpp_t(3 * 128 + 1),  // pool 1
 			    zu_dpp_t(3 * 128 + 64), // not aligned
 			    zu_dpp_t(1ULL << 40));  // outside the pool
 	fx.srv.hook = [&](zufs_ioc_hdr *hdr, zufs::page_list) {
@@ -211,8 +210,8 @@ TEST_CASE("vfs: a bad _zi from LOOKUP is -EIO, the reference goes back",
 			return false;
 		auto *l = reinterpret_cast<zufs_ioc_lookup *>(hdr);
 		l->_zi = bad;
-		l->zus_ii = reinterpret_cast<zus_inode_info *>(
-			fx.srv.inode(ino));
+		l->zus_ii =
+			reinterpret_cast<zus_inode_info *>(fx.srv.inode(ino));
 		++fx.srv.inode(ino)->refs;
 		hdr->err = 0;
 		return true;
@@ -299,10 +298,10 @@ TEST_CASE("vfs: rename", "[vfs]")
 TEST_CASE("vfs: readdir with cookies", "[vfs][readdir]")
 {
 	ShimFixture fx;
-	std::set<std::string> want = {".", ".."};
+	std::set<std::string> want = { ".", ".." };
 	for (int i = 0; i < 300; ++i) { // more than one READDIR page
-		std::string name = "file-with-a-longish-name-" +
-				   std::to_string(i);
+		std::string name =
+			"file-with-a-longish-name-" + std::to_string(i);
 		fx.srv.make_file(1, name, 0);
 		want.insert(name);
 	}
@@ -392,8 +391,7 @@ TEST_CASE("vfs: statfs and fsync", "[vfs]")
 	CHECK(fx.vfs.fsync(1, true) == 0);
 }
 
-TEST_CASE("vfs: symlinks (inline and in a block), hard links",
-	  "[vfs][symlink]")
+TEST_CASE("vfs: symlinks (inline and in a block), hard links", "[vfs][symlink]")
 {
 	ShimFixture fx;
 	zuf::Entry e;
@@ -446,7 +444,7 @@ TEST_CASE("inode cache: concurrent lookups and forgets balance",
 	uint64_t ino = fx.srv.make_file(1, "shared", 0);
 	const int kThreads = 4, kRounds = 2000;
 	std::vector<std::thread> threads;
-	std::atomic<int> failures{0};
+	std::atomic<int> failures{ 0 };
 	// The fake serializes its own state; the shim's cache is what races.
 	for (int t = 0; t < kThreads; ++t)
 		threads.emplace_back([&] {
@@ -470,15 +468,14 @@ TEST_CASE("inode cache: concurrent lookups and forgets balance",
 	CHECK(fx.vfs.cached_inodes() == 1);
 }
 
-TEST_CASE("inode cache: a LOOKUP racing an EVICT waits for it",
-	  "[vfs][icache]")
+TEST_CASE("inode cache: a LOOKUP racing an EVICT waits for it", "[vfs][icache]")
 {
 	ShimFixture fx;
 	uint64_t ino = fx.srv.make_file(1, "f", 0);
 	zuf::Entry e;
 	REQUIRE(fx.vfs.lookup(1, "f", &e) == 0);
 
-	std::atomic<bool> evicting{false}, evicted{false};
+	std::atomic<bool> evicting{ false }, evicted{ false };
 	fx.srv.hook = [&](zufs_ioc_hdr *hdr, zufs::page_list) {
 		if (hdr->operation == ZUFS_OP_EVICT_INODE && !evicting) {
 			evicting = true;
