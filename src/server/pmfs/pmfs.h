@@ -48,7 +48,10 @@ struct zus_inode_info {
 	std::atomic<int64_t> refs{0};
 	std::shared_mutex rw;
 
-	// GET_MULTY pins: blocks freed while pins > 0 wait in deferred.
+	// GET_MULTY pins (one per GET message that mapped pages, dropped by
+	// its PUT): blocks freed while pins > 0 wait in deferred and go back to
+	// the allocator when the last pin goes. If the inode itself is freed
+	// with pins outstanding (a shim bug), they stay unused until remount.
 	std::atomic<int64_t> pins{0};
 	std::mutex defer_mu;
 	std::vector<std::pair<uint64_t, uint64_t>> deferred;
