@@ -36,8 +36,20 @@ FuseNotifier::RequestScope::~RequestScope()
 
 void FuseNotifier::start(fuse_session *se)
 {
-	se_ = se;
-	stopping_ = false;
+	start([se](uint64_t ino, uint64_t offset, uint64_t len) {
+		// len 0: from offset to EOF.
+		return fuse_lowlevel_notify_inval_inode(se, ino, off_t(offset),
+							off_t(len));
+	});
+}
+
+void FuseNotifier::start(Send send)
+{
+	{
+		std::lock_guard lock(lock_);
+		send_ = std::move(send);
+		stopping_ = false;
+	}
 	thread_ = std::thread([this] { run(); });
 }
 
@@ -67,7 +79,7 @@ void FuseNotifier::queue(const Inval *v, size_t n)
 {
 	{
 		std::lock_guard lock(lock_);
-		if (stopping_ || !se_)
+		if (stopping_ || !send_)
 			return;
 		queue_.insert(queue_.end(), v, v + n);
 	}
@@ -84,9 +96,7 @@ void FuseNotifier::run()
 		Inval v = queue_.front();
 		queue_.pop_front();
 		lock.unlock();
-		// len 0: from offset to EOF.
-		int err = fuse_lowlevel_notify_inval_inode(
-			se_, v.ino, off_t(v.offset), off_t(v.len));
+		int err = send_(v.ino, v.offset, v.len);
 		if (err && err != -ENOENT) // not cached by the kernel: fine
 			zuf_err("inval ino %lu [%lu,+%lu) => %d",
 				(unsigned long)v.ino, (unsigned long)v.offset,

@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -31,7 +32,12 @@ class FuseNotifier final : public Invalidator {
 	FuseNotifier(const FuseNotifier &) = delete;
 	FuseNotifier &operator=(const FuseNotifier &) = delete;
 
+	// What the notifier thread calls: fuse_lowlevel_notify_inval_inode
+	// for start(se); anything else for tests.
+	using Send =
+		std::function<int(uint64_t ino, uint64_t offset, uint64_t len)>;
 	void start(fuse_session *se);
+	void start(Send send);
 	void stop(); // pending invalidations are dropped
 
 	void invalidate(uint64_t ino, uint64_t offset, uint64_t len) override;
@@ -62,7 +68,7 @@ class FuseNotifier final : public Invalidator {
 	std::deque<Inval> queue_;
 	bool stopping_ = false;
 	std::thread thread_;
-	fuse_session *se_ = nullptr;
+	Send send_;
 };
 
 } // namespace zuf
