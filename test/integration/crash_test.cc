@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -209,5 +210,35 @@ TEST_CASE("repeated kill -9 during a metadata storm keeps the image mountable",
 	for (int round = 0; round < 3; round++)
 		CHECK(zit::read_file(m.path("round" + std::to_string(round))) ==
 		      "ok");
+	REQUIRE_UNMOUNT(m);
+}
+
+TEST_CASE("an unlinked file still open at kill -9 is freed at the next mount",
+	  "[crash]")
+{
+	zit::Mount m;
+	REQUIRE_MOUNT(m);
+	struct statfs sf;
+	REQUIRE(statfs(m.mnt().c_str(), &sf) == 0);
+	const uint64_t empty_free = sf.f_bfree;
+
+	const std::string data = zit::pattern(6, 8 << 20);
+	int fd = open(m.path("orphan").c_str(), O_CREAT | O_RDWR, 0644);
+	REQUIRE(fd >= 0);
+	write_all(fd, data, 0);
+	REQUIRE(fsync(fd) == 0);
+	REQUIRE(unlink(m.path("orphan").c_str()) == 0);
+	sync_dir(m.mnt());
+	REQUIRE(statfs(m.mnt().c_str(), &sf) == 0);
+	CHECK(sf.f_bfree + 2048 <= empty_free); // still allocated: it is open
+
+	REQUIRE(m.kill9());
+	close(fd);
+	size_t log_before = m.log().size();
+	REQUIRE_MOUNT(m);
+	CHECK(check_consistent(m.mnt()) == 0);
+	REQUIRE(statfs(m.mnt().c_str(), &sf) == 0);
+	CHECK(sf.f_bfree + 16 >= empty_free);
+	INFO("mount log: " << m.log().substr(log_before));
 	REQUIRE_UNMOUNT(m);
 }
