@@ -87,5 +87,5 @@ mkdir -p -- "$mnt"
 zf_say "mounting $pmem on $mnt"
 "$ZUFUSE_BUILD/zufuse" "$mnt" "${extra[@]}" "${args[@]}"
 q=$(printf %q "$mnt")
-zf_say "mounted. Try: cp -a /usr/include $q/ && diff -r /usr/include $q/include"
+zf_say "mounted. Try: cp -a /usr/include $q/ && diff -r --no-dereference /usr/include $q/include"
 zf_say "unmount with: fusermount3 -u $q"

@@ -170,7 +170,9 @@ class Recorder {
 	static std::string describe(const struct stat &st)
 	{
 		std::string s = "mode=" + octal(st.st_mode) +
-				 " nlink=" + std::to_string(st.st_nlink);
+				 " nlink=" + std::to_string(st.st_nlink) +
+				 " uid=" + std::to_string(st.st_uid) +
+				 " gid=" + std::to_string(st.st_gid);
 		if (!S_ISDIR(st.st_mode))
 			s += " size=" + std::to_string(st.st_size);
 		return s;
@@ -330,6 +332,11 @@ void sequence(Recorder &r)
 	r.stat("t");
 	r.ok("chmod t 600", [&] { return chmod(P("t").c_str(), 0600); });
 	r.ok("chmod top 700", [&] { return chmod(P("top").c_str(), 0700); });
+	r.stat("t");
+	r.stat("top");
+	r.ok("chown t", [&] { return chown(P("t").c_str(), 1234, 5678); });
+	r.ok("chown top uid only", [&] { return chown(P("top").c_str(), 42, -1); });
+	r.ok("lchown missing", [&] { return lchown(P("nope").c_str(), 1, 1); });
 	r.stat("t");
 	r.stat("top");
 	r.ok("truncate dir", [&] { return truncate(P("top").c_str(), 0); });

@@ -268,10 +268,9 @@ class RandOps {
 	File files_[k_files];
 };
 
-void run(const std::vector<std::string> &mount_args, bool direct_io_mount)
+void run_seed(const std::vector<std::string> &mount_args, bool direct_io_mount,
+	      uint64_t seed, uint64_t ops)
 {
-	const uint64_t seed = env_u64("ZUFUSE_SEED", 20260101);
-	const uint64_t ops = env_u64("ZUFUSE_OPS", 4000);
 	INFO("reproduce with ZUFUSE_SEED=" << seed << " ZUFUSE_OPS=" << ops);
 	zit::Mount m("256M");
 	REQUIRE_MOUNT(m, mount_args);
@@ -287,6 +286,18 @@ void run(const std::vector<std::string> &mount_args, bool direct_io_mount)
 		r.check_all();
 	}
 	REQUIRE_UNMOUNT(m);
+}
+
+// ZUFUSE_SEED picks one run; by default three fixed seeds.
+void run(const std::vector<std::string> &mount_args, bool direct_io_mount)
+{
+	const uint64_t ops = env_u64("ZUFUSE_OPS", 5000);
+	if (getenv("ZUFUSE_SEED")) {
+		run_seed(mount_args, direct_io_mount, env_u64("ZUFUSE_SEED", 0), ops);
+		return;
+	}
+	for (uint64_t seed : { 20260101ull, 2ull, 3ull })
+		run_seed(mount_args, direct_io_mount, seed, ops);
 }
 
 } // namespace
