@@ -199,7 +199,9 @@ done
 		"zufuse $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')," \
 		"RUNTIME=${RUNTIME}s SIZE=$SIZE ZUFUSE_OPTS='${ZUFUSE_OPTS:-}'"
 	echo "job,numjobs,target,iops,mb_s,lat_us,x_nullfs,x_passthrough"
-	awk -F, '
+	# Rows grouped by job (in JOBS order) and numjobs, targets in run order.
+	awk -F, -v jobs="$JOBS" '
+	BEGIN { nj = split(jobs, j, " "); for (i = 1; i <= nj; i++) order[j[i]] = i }
 	{ key = $1 "," $2; iops[key "," $3] = $4; rows[++n] = $0 }
 	END {
 		for (r = 1; r <= n; r++) {
@@ -210,9 +212,9 @@ done
 				if (iops[key "," ref] > 0) xn = sprintf("%.2f", f[4] / iops[key "," ref])
 				if (iops[key ",passthrough"] > 0) xp = sprintf("%.2f", f[4] / iops[key ",passthrough"])
 			}
-			print rows[r] "," xn "," xp
+			printf "%04d,%04d,%04d,%s,%s,%s\n", order[f[1]], f[2], r, rows[r], xn, xp
 		}
-	}' "$RAW" | sort -t, -k1,1 -k2,2n -s
+	}' "$RAW" | sort | cut -d, -f4-
 } >"$CSV"
 
 {
