@@ -67,6 +67,7 @@ TEST_CASE("fio --verify=crc32c", "[fio]")
 			"--do_verify=1",
 			"--verify_fatal=1",
 			"--verify_dump=0",
+			"--verify_state_save=0",
 			"--ioengine=psync",
 			"--group_reporting",
 			"--output-format=terse",
@@ -97,6 +98,7 @@ TEST_CASE("fio data written with O_DSYNC verifies after kill -9", "[fio]")
 		"--filename=" + m.path("dsync.dat"),
 		"--bs=4k",	      "--size=16M",
 		"--verify=crc32c",   "--verify_fatal=1",
+		"--verify_state_save=0",
 		"--ioengine=psync",  "--output-format=terse",
 	};
 	auto w = common;
