@@ -34,17 +34,23 @@ zf_install_packages() {
 		zf_die "apt-get install failed"
 }
 
-# zf_build: meson setup (or reconfigure an existing build dir), then ninja.
+# zf_build [TARGET...]: meson setup on the first run, then ninja (which
+# re-runs meson by itself when a meson.build changed); no TARGET: everything.
+# A build dir that ninja cannot use any more (say, made by another meson
+# version) is reconfigured, then wiped.
 zf_build() {
 	cd "$ZUFUSE_ROOT" || zf_die "cannot cd to $ZUFUSE_ROOT"
-	if [[ -f $ZUFUSE_BUILD/build.ninja ]]; then
-		meson setup --reconfigure "$ZUFUSE_BUILD" >/dev/null ||
-			zf_die "meson setup --reconfigure $ZUFUSE_BUILD failed"
-	else
+	if [[ ! -f $ZUFUSE_BUILD/build.ninja ]]; then
 		meson setup "$ZUFUSE_BUILD" || zf_die "meson setup $ZUFUSE_BUILD failed"
 	fi
 	zf_say "building in $ZUFUSE_BUILD"
-	ninja -C "$ZUFUSE_BUILD" || zf_die "build failed"
+	if ! ninja -C "$ZUFUSE_BUILD" "$@"; then
+		zf_say "build failed; reconfiguring $ZUFUSE_BUILD and trying again"
+		{ meson setup --reconfigure "$ZUFUSE_BUILD" ||
+			meson setup --wipe "$ZUFUSE_BUILD"; } ||
+			zf_die "meson setup $ZUFUSE_BUILD failed"
+		ninja -C "$ZUFUSE_BUILD" "$@" || zf_die "build failed"
+	fi
 	[[ -x $ZUFUSE_BUILD/zufuse ]] || zf_die "$ZUFUSE_BUILD/zufuse was not built"
 }
 

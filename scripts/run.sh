@@ -42,7 +42,7 @@ for a in "$@"; do
 done
 
 zf_install_packages
-zf_build
+zf_build zufuse # only what mounting needs
 zf_check_fuse
 
 extra=()
