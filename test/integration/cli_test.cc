@@ -25,7 +25,9 @@ size_t count_lines(const std::string &s)
 // A refusal: non-zero exit, exactly one non-empty line on stderr, no mount.
 void require_one_line_refusal(const zit::RunResult &r, const zit::Mount &m)
 {
-	INFO("exit " << r.status << ", stderr:\n" << r.err << "stdout:\n" << r.out);
+	INFO("exit " << r.status << ", stderr:\n"
+		     << r.err << "stdout:\n"
+		     << r.out);
 	CHECK(r.status != 0);
 	CHECK(r.status < 128); // an error exit, not a crash
 	CHECK(count_lines(r.err) == 1);
@@ -56,8 +58,8 @@ pid_t find_daemon(const std::string &mnt)
 		pid_t pid = pid_t(atoi(e->d_name));
 		if (pid <= 0 || pid == getpid())
 			continue;
-		std::string cl = zit::read_file("/proc/" + std::string(e->d_name) +
-						"/cmdline");
+		std::string cl = zit::read_file(
+			"/proc/" + std::string(e->d_name) + "/cmdline");
 		std::replace(cl.begin(), cl.end(), '\0', '\n');
 		if (cl.find(zit::zufuse_path() + "\n") == 0 &&
 		    cl.find("\n" + mnt + "\n") != std::string::npos)
@@ -106,7 +108,8 @@ TEST_CASE("command line errors are refused clearly", "[cli]")
 	const std::string zf = zit::zufuse_path();
 	const std::string img = "--pmem=" + m.image();
 	std::vector<std::vector<std::string>> bad = {
-		{ zf, m.scratch().path("nonexistent-dir"), img, "--size=64M", "-f" },
+		{ zf, m.scratch().path("nonexistent-dir"), img, "--size=64M",
+		  "-f" },
 		{ zf, m.mnt(), img, "--size=abc", "-f" },
 		{ zf, m.mnt(), img, "--size=-5", "-f" },
 		{ zf, m.mnt(), img, "--size=12Q", "-f" },
@@ -133,18 +136,19 @@ TEST_CASE("command line errors are refused clearly", "[cli]")
 	CHECK(access(m.image().c_str(), F_OK) != 0);
 }
 
-TEST_CASE("image problems: one line, non-zero exit, image untouched",
-	  "[cli]")
+TEST_CASE("image problems: one line, non-zero exit, image untouched", "[cli]")
 {
 	zit::Mount m("64M");
 
-	SECTION("missing image without --size") {
+	SECTION("missing image without --size")
+	{
 		zit::Mount n("");
 		auto r = run_zufuse(n, {});
 		require_one_line_refusal(r, n);
 		CHECK(access(n.image().c_str(), F_OK) != 0);
 	}
-	SECTION("unformatted image needs --mkfs") {
+	SECTION("unformatted image needs --mkfs")
+	{
 		{
 			std::ofstream f(m.image());
 		}
@@ -159,7 +163,8 @@ TEST_CASE("image problems: one line, non-zero exit, image untouched",
 		REQUIRE_MOUNT(m);
 		CHECK(zit::read_file(m.path("f")) == "x");
 	}
-	SECTION("too small image") {
+	SECTION("too small image")
+	{
 		{
 			std::ofstream f(m.image());
 		}
@@ -167,14 +172,16 @@ TEST_CASE("image problems: one line, non-zero exit, image untouched",
 		auto r = run_zufuse(m, { "--mkfs" });
 		require_one_line_refusal(r, m);
 	}
-	SECTION("--mkfs on a formatted image is refused") {
+	SECTION("--mkfs on a formatted image is refused")
+	{
 		make_image(m);
 		std::string before = zit::read_file(m.image());
 		auto r = run_zufuse(m, { "--mkfs" });
 		require_one_line_refusal(r, m);
 		CHECK(zit::read_file(m.image()) == before);
 	}
-	SECTION("corrupt superblock") {
+	SECTION("corrupt superblock")
+	{
 		make_image(m);
 		{
 			std::fstream f(m.image(), std::ios::in | std::ios::out |
@@ -188,7 +195,8 @@ TEST_CASE("image problems: one line, non-zero exit, image untouched",
 		require_one_line_refusal(r, m);
 		CHECK(zit::read_file(m.image()) == before);
 	}
-	SECTION("one flipped byte in the superblock") {
+	SECTION("one flipped byte in the superblock")
+	{
 		make_image(m);
 		{
 			std::fstream f(m.image(), std::ios::in | std::ios::out |
@@ -205,7 +213,8 @@ TEST_CASE("image problems: one line, non-zero exit, image untouched",
 		require_one_line_refusal(r, m);
 		CHECK(zit::read_file(m.image()) == before);
 	}
-	SECTION("a second mount of the same image is refused") {
+	SECTION("a second mount of the same image is refused")
+	{
 		make_image(m);
 		REQUIRE_MOUNT(m);
 		zit::Scratch other;
@@ -227,8 +236,7 @@ TEST_CASE("image problems: one line, non-zero exit, image untouched",
 	}
 }
 
-TEST_CASE("daemon mode returns once mounted; fusermount3 -u ends it",
-	  "[cli]")
+TEST_CASE("daemon mode returns once mounted; fusermount3 -u ends it", "[cli]")
 {
 	zit::Mount m;
 	auto r = run_zufuse(m, {}, false);
@@ -240,7 +248,8 @@ TEST_CASE("daemon mode returns once mounted; fusermount3 -u ends it",
 	CHECK(pid > 0);
 	REQUIRE(zit::write_file(m.path("f"), "daemon"));
 
-	auto u = zit::run_cmd({ "fusermount3", "-u", m.mnt() }, m.scratch().dir());
+	auto u = zit::run_cmd({ "fusermount3", "-u", m.mnt() },
+			      m.scratch().dir());
 	INFO("fusermount3: " << u.err);
 	REQUIRE(u.status == 0);
 	CHECK(!zit::is_mounted(m.mnt()));
@@ -261,15 +270,18 @@ TEST_CASE("SIGTERM, SIGINT and umount unmount cleanly", "[cli]")
 
 	// libfuse's loop reports the signal, so 1 is as clean an exit as 0 here
 	// (sshfs and the libfuse examples do the same); a crash is >= 128.
-	SECTION("SIGTERM") {
+	SECTION("SIGTERM")
+	{
 		int st = m.signal_and_wait(SIGTERM);
 		CHECK((st == 0 || st == 1));
 	}
-	SECTION("SIGINT") {
+	SECTION("SIGINT")
+	{
 		int st = m.signal_and_wait(SIGINT);
 		CHECK((st == 0 || st == 1));
 	}
-	SECTION("umount") {
+	SECTION("umount")
+	{
 		auto u = zit::run_cmd({ "umount", m.mnt() }, m.scratch().dir());
 		INFO(u.err);
 		CHECK(u.status == 0);

@@ -197,11 +197,13 @@ TEST_CASE("repeated kill -9 during a metadata storm keeps the image mountable",
 		mkdir(dir.c_str(), 0755);
 		for (int i = 0; i < 200; i++) {
 			std::string p = dir + "/f" + std::to_string(i);
-			zit::write_file(p, zit::pattern(uint64_t(i), size_t(i) * 50));
+			zit::write_file(
+				p, zit::pattern(uint64_t(i), size_t(i) * 50));
 			if (i % 3 == 0)
 				rename(p.c_str(), (p + ".r").c_str());
 			if (i % 5 == 0)
-				unlink((dir + "/f" + std::to_string(i / 2)).c_str());
+				unlink((dir + "/f" + std::to_string(i / 2))
+					       .c_str());
 		}
 		REQUIRE(m.kill9());
 	}

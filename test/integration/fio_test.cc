@@ -25,11 +25,14 @@ struct Job {
 // well under a minute.
 const std::vector<Job> k_jobs = {
 	{ "seq-1M-buffered", { "--rw=write", "--bs=1M", "--size=64M" } },
-	{ "seq-1M-direct", { "--rw=write", "--bs=1M", "--size=64M", "--direct=1" } },
+	{ "seq-1M-direct",
+	  { "--rw=write", "--bs=1M", "--size=64M", "--direct=1" } },
 	{ "rand-4k-buffered", { "--rw=randwrite", "--bs=4k", "--size=16M" } },
-	{ "rand-4k-direct", { "--rw=randwrite", "--bs=4k", "--size=16M", "--direct=1" } },
+	{ "rand-4k-direct",
+	  { "--rw=randwrite", "--bs=4k", "--size=16M", "--direct=1" } },
 	{ "rand-4k-direct-dsync",
-	  { "--rw=randwrite", "--bs=4k", "--size=8M", "--direct=1", "--sync=dsync" } },
+	  { "--rw=randwrite", "--bs=4k", "--size=8M", "--direct=1",
+	    "--sync=dsync" } },
 	{ "rand-4k-buffered-dsync",
 	  { "--rw=randwrite", "--bs=4k", "--size=8M", "--sync=dsync" } },
 	{ "seq-odd-buffered", { "--rw=write", "--bs=12345", "--size=24M" } },
@@ -39,7 +42,8 @@ const std::vector<Job> k_jobs = {
 	{ "rand-odd-direct",
 	  { "--rw=randwrite", "--bs=1536", "--size=6M", "--direct=1" } },
 	{ "seq-1M-direct-2jobs",
-	  { "--rw=write", "--bs=1M", "--size=32M", "--direct=1", "--numjobs=2" } },
+	  { "--rw=write", "--bs=1M", "--size=32M", "--direct=1",
+	    "--numjobs=2" } },
 	{ "rand-4k-buffered-2jobs",
 	  { "--rw=randwrite", "--bs=4k", "--size=8M", "--numjobs=2" } },
 	// Overwrite of a preallocated file (no block allocation on the path).
@@ -74,14 +78,16 @@ TEST_CASE("fio --verify=crc32c", "[fio]")
 		};
 		argv.insert(argv.end(), job.args.begin(), job.args.end());
 		auto r = zit::run_cmd(argv, m.scratch().dir(), 300);
-		INFO("fio job " << job.name << " exit " << r.status << "\nstderr:\n"
-				<< r.err << "\nstdout:\n" << r.out.substr(0, 2000));
+		INFO("fio job " << job.name << " exit " << r.status
+				<< "\nstderr:\n"
+				<< r.err << "\nstdout:\n"
+				<< r.out.substr(0, 2000));
 		CHECK(r.status == 0);
 		if (r.status == 0) {
 			// Leave space for the next job.
-			auto rm = zit::run_cmd({ "sh", "-c",
-						 "rm -f '" + m.mnt() + "/'*" },
-					       m.scratch().dir());
+			auto rm = zit::run_cmd(
+				{ "sh", "-c", "rm -f '" + m.mnt() + "/'*" },
+				m.scratch().dir());
 			CHECK(rm.status == 0);
 		}
 	}
@@ -94,12 +100,16 @@ TEST_CASE("fio data written with O_DSYNC verifies after kill -9", "[fio]")
 	zit::Mount m("256M");
 	REQUIRE_MOUNT(m);
 	std::vector<std::string> common = {
-		fio_path(),	      "--name=dsync",
+		fio_path(),
+		"--name=dsync",
 		"--filename=" + m.path("dsync.dat"),
-		"--bs=4k",	      "--size=16M",
-		"--verify=crc32c",   "--verify_fatal=1",
+		"--bs=4k",
+		"--size=16M",
+		"--verify=crc32c",
+		"--verify_fatal=1",
 		"--verify_state_save=0",
-		"--ioengine=psync",  "--output-format=terse",
+		"--ioengine=psync",
+		"--output-format=terse",
 	};
 	auto w = common;
 	w.insert(w.end(), { "--rw=randwrite", "--sync=dsync", "--direct=1",
@@ -113,7 +123,8 @@ TEST_CASE("fio data written with O_DSYNC verifies after kill -9", "[fio]")
 
 	// fio's verify-only mode: read and check what the write phase wrote.
 	auto v = common;
-	v.insert(v.end(), { "--rw=randwrite", "--verify_only=1", "--direct=1" });
+	v.insert(v.end(),
+		 { "--rw=randwrite", "--verify_only=1", "--direct=1" });
 	r = zit::run_cmd(v, m.scratch().dir(), 300);
 	INFO("verify: " << r.err << r.out.substr(0, 2000));
 	CHECK(r.status == 0);

@@ -138,7 +138,8 @@ RunResult run_cmd(const std::vector<std::string> &argv,
 	if (rr.status < 0) {
 		kill(pid, SIGKILL);
 		wait_for(pid, 5000);
-		rr.err = "(timed out after " + std::to_string(timeout_s) + " s)\n";
+		rr.err = "(timed out after " + std::to_string(timeout_s) +
+			 " s)\n";
 	}
 	rr.out = read_file(out);
 	rr.err = read_file(err) + rr.err;
@@ -227,10 +228,7 @@ std::vector<std::string> Mount::args(const std::vector<std::string> &extra,
 	return a;
 }
 
-std::string Mount::log() const
-{
-	return read_file(log_);
-}
+std::string Mount::log() const { return read_file(log_); }
 
 bool Mount::mount(const std::vector<std::string> &extra)
 {

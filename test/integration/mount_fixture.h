@@ -29,9 +29,9 @@ namespace zit {
 
 // Result of running a command to completion.
 struct RunResult {
-	int status = -1;     // exit status; 128+sig if killed; -1: not run
-	std::string out;     // stdout
-	std::string err;     // stderr
+	int status = -1; // exit status; 128+sig if killed; -1: not run
+	std::string out; // stdout
+	std::string err; // stderr
 };
 
 // Run argv (argv[0] is looked up in PATH when it has no '/') with a timeout.
@@ -53,7 +53,7 @@ bool write_file(const std::string &path, const std::string &data);
 std::string pattern(uint64_t seed, size_t n);
 
 class Scratch {
-      public:
+  public:
 	Scratch();
 	~Scratch();
 	Scratch(const Scratch &) = delete;
@@ -65,12 +65,12 @@ class Scratch {
 		return dir_ + "/" + name;
 	}
 
-      private:
+  private:
 	std::string dir_;
 };
 
 class Mount {
-      public:
+  public:
 	// @size: passed as --size=SIZE on mount() when the image does not
 	// exist yet ("" for none).
 	explicit Mount(std::string size = "256M");
@@ -105,7 +105,7 @@ class Mount {
 	std::vector<std::string> args(const std::vector<std::string> &extra,
 				      bool foreground) const;
 
-      private:
+  private:
 	int reap(int timeout_ms);
 
 	Scratch scratch_;

@@ -43,7 +43,7 @@ std::string octal(unsigned v)
 // Runs calls under a root dir and logs each result as text, so that two
 // runs can be compared line by line.
 class Recorder {
-      public:
+  public:
 	explicit Recorder(std::string root) : root_(std::move(root)) {}
 
 	std::vector<std::string> log;
@@ -69,15 +69,17 @@ class Recorder {
 		errno = 0;
 		long r = f();
 		int e = errno;
-		log.push_back(what + " -> " + (r < 0 ? "-" + errname(e) : "ok"));
+		log.push_back(what + " -> " +
+			      (r < 0 ? "-" + errname(e) : "ok"));
 		return r;
 	}
 
 	int open(const std::string &rel, int flags, mode_t mode = 0644)
 	{
 		std::string path = p(rel);
-		return int(ok("open " + rel + " " + std::to_string(flags),
-			      [&] { return ::open(path.c_str(), flags, mode); }));
+		return int(ok("open " + rel + " " + std::to_string(flags), [&] {
+			return ::open(path.c_str(), flags, mode);
+		}));
 	}
 	void close(int fd)
 	{
@@ -88,8 +90,8 @@ class Recorder {
 		   off_t off = -1)
 	{
 		val("write " + what, [&]() -> long {
-			return off < 0 ? ::write(fd, data.data(), data.size())
-				       : ::pwrite(fd, data.data(), data.size(),
+			return off < 0 ? ::write(fd, data.data(), data.size()) :
+					 ::pwrite(fd, data.data(), data.size(),
 						  off);
 		});
 	}
@@ -132,9 +134,10 @@ class Recorder {
 		bool good = false;
 		std::string d = zit::read_file(p(rel), &good);
 		log.push_back("content " + rel + " -> " +
-			      (good ? std::to_string(d.size()) + " bytes hash " +
-					      std::to_string(fnv1a(d))
-				    : "unreadable"));
+			      (good ? std::to_string(d.size()) +
+					       " bytes hash " +
+					       std::to_string(fnv1a(d)) :
+				      "unreadable"));
 	}
 	// Sorted listing with d_type, and whether d_ino matches st_ino.
 	void list(const std::string &rel)
@@ -163,22 +166,23 @@ class Recorder {
 		std::string s;
 		for (const auto &n : names)
 			s += n + " ";
-		log.push_back("list " + rel + " -> [" + std::to_string(names.size()) +
-			      "] " + s + (inos_match ? "" : " (d_ino != st_ino)"));
+		log.push_back("list " + rel + " -> [" +
+			      std::to_string(names.size()) + "] " + s +
+			      (inos_match ? "" : " (d_ino != st_ino)"));
 	}
 
 	static std::string describe(const struct stat &st)
 	{
 		std::string s = "mode=" + octal(st.st_mode) +
-				 " nlink=" + std::to_string(st.st_nlink) +
-				 " uid=" + std::to_string(st.st_uid) +
-				 " gid=" + std::to_string(st.st_gid);
+				" nlink=" + std::to_string(st.st_nlink) +
+				" uid=" + std::to_string(st.st_uid) +
+				" gid=" + std::to_string(st.st_gid);
 		if (!S_ISDIR(st.st_mode))
 			s += " size=" + std::to_string(st.st_size);
 		return s;
 	}
 
-      private:
+  private:
 	std::string root_;
 };
 
@@ -230,45 +234,38 @@ void sequence(Recorder &r)
 	r.close(r.open("a/" + n256, O_CREAT | O_WRONLY));
 	r.close(r.open("a/" + n255, O_CREAT | O_WRONLY));
 	r.stat("a/" + n255);
-	r.ok("unlink n255",
-	     [&] { return unlink(P("a/" + n255).c_str()); });
+	r.ok("unlink n255", [&] { return unlink(P("a/" + n255).c_str()); });
 
 	// Renames.
-	r.ok("rename f g", [&] {
-		return rename(P("a/f").c_str(), P("a/g").c_str());
-	});
+	r.ok("rename f g",
+	     [&] { return rename(P("a/f").c_str(), P("a/g").c_str()); });
 	r.stat("a/f");
 	r.stat("a/g");
 	fd = r.open("a/h", O_CREAT | O_WRONLY | O_TRUNC);
 	r.write("hhh", fd, "hhh");
 	r.close(fd);
-	r.ok("rename g over h", [&] {
-		return rename(P("a/g").c_str(), P("a/h").c_str());
-	});
+	r.ok("rename g over h",
+	     [&] { return rename(P("a/g").c_str(), P("a/h").c_str()); });
 	r.stat("a/g");
 	r.content("a/h");
-	r.ok("rename file over dir", [&] {
-		return rename(P("a/h").c_str(), P("a/b").c_str());
-	});
-	r.ok("rename dir over file", [&] {
-		return rename(P("a/b").c_str(), P("a/h").c_str());
-	});
+	r.ok("rename file over dir",
+	     [&] { return rename(P("a/h").c_str(), P("a/b").c_str()); });
+	r.ok("rename dir over file",
+	     [&] { return rename(P("a/b").c_str(), P("a/h").c_str()); });
 	r.ok("mkdir a/e", [&] { return mkdir(P("a/e").c_str(), 0755); });
 	r.close(r.open("a/e/x", O_CREAT | O_WRONLY));
-	r.ok("rename dir over non-empty dir", [&] {
-		return rename(P("a/b").c_str(), P("a/e").c_str());
-	});
-	r.ok("mkdir a/empty", [&] { return mkdir(P("a/empty").c_str(), 0755); });
+	r.ok("rename dir over non-empty dir",
+	     [&] { return rename(P("a/b").c_str(), P("a/e").c_str()); });
+	r.ok("mkdir a/empty",
+	     [&] { return mkdir(P("a/empty").c_str(), 0755); });
 	r.stat("a");
-	r.ok("rename dir over empty dir", [&] {
-		return rename(P("a/b").c_str(), P("a/empty").c_str());
-	});
+	r.ok("rename dir over empty dir",
+	     [&] { return rename(P("a/b").c_str(), P("a/empty").c_str()); });
 	r.stat("a");
 	r.stat("a/b");
 	r.stat("a/empty/c");
-	r.ok("rename into own subtree", [&] {
-		return rename(P("a").c_str(), P("a/empty/c/z").c_str());
-	});
+	r.ok("rename into own subtree",
+	     [&] { return rename(P("a").c_str(), P("a/empty/c/z").c_str()); });
 	r.ok("mkdir top", [&] { return mkdir(P("top").c_str(), 0755); });
 	r.ok("rename dir across parents", [&] {
 		return rename(P("a/empty").c_str(), P("top/moved").c_str());
@@ -276,9 +273,8 @@ void sequence(Recorder &r)
 	r.stat("a");
 	r.stat("top");
 	r.stat("top/moved/c");
-	r.ok("rename missing", [&] {
-		return rename(P("a/zz").c_str(), P("a/yy").c_str());
-	});
+	r.ok("rename missing",
+	     [&] { return rename(P("a/zz").c_str(), P("a/yy").c_str()); });
 	r.ok("noreplace onto existing", [&] {
 		return renameat2(AT_FDCWD, P("a/h").c_str(), AT_FDCWD,
 				 P("a/e/x").c_str(), RENAME_NOREPLACE);
@@ -335,7 +331,8 @@ void sequence(Recorder &r)
 	r.stat("t");
 	r.stat("top");
 	r.ok("chown t", [&] { return chown(P("t").c_str(), 1234, 5678); });
-	r.ok("chown top uid only", [&] { return chown(P("top").c_str(), 42, -1); });
+	r.ok("chown top uid only",
+	     [&] { return chown(P("top").c_str(), 42, -1); });
 	r.ok("lchown missing", [&] { return lchown(P("nope").c_str(), 1, 1); });
 	r.stat("t");
 	r.stat("top");
@@ -383,7 +380,8 @@ void sequence(Recorder &r)
 		std::string path = P(name);
 		int f = ::open(path.c_str(), O_CREAT | O_WRONLY, 0644);
 		if (f < 0)
-			r.log.push_back("create " + name + " -> -" + errname(errno));
+			r.log.push_back("create " + name + " -> -" +
+					errname(errno));
 		else
 			::close(f);
 	}
@@ -394,15 +392,18 @@ void sequence(Recorder &r)
 			name += "_" + std::string(180, char('a' + i % 26));
 		std::string path = P(name);
 		if (unlink(path.c_str()) < 0)
-			r.log.push_back("unlink " + name + " -> -" + errname(errno));
+			r.log.push_back("unlink " + name + " -> -" +
+					errname(errno));
 	}
 	r.list("many");
 	r.stat("many");
 	r.ok("rmdir many", [&] { return rmdir(P("many").c_str()); });
 
 	// Clean-up of part of the tree; the rest stays for the snapshot.
-	r.ok("unlink a/e/x", [&] { return unlink(P("top/moved/c/x").c_str()); });
-	r.ok("rmdir top/moved/c", [&] { return rmdir(P("top/moved/c").c_str()); });
+	r.ok("unlink a/e/x",
+	     [&] { return unlink(P("top/moved/c/x").c_str()); });
+	r.ok("rmdir top/moved/c",
+	     [&] { return rmdir(P("top/moved/c").c_str()); });
 	r.ok("rmdir again", [&] { return rmdir(P("top/moved/c").c_str()); });
 	r.list("");
 	r.stat("");
@@ -419,26 +420,26 @@ void links_sequence(Recorder &r)
 		ssize_t n = readlink(P(rel).c_str(), buf, sizeof(buf));
 		int e = errno;
 		r.log.push_back("readlink " + rel + " -> " +
-				(n < 0 ? "-" + errname(e) : std::string(buf, size_t(n))));
+				(n < 0 ? "-" + errname(e) :
+					 std::string(buf, size_t(n))));
 	};
 	r.ok("mkdir d", [&] { return mkdir(P("d").c_str(), 0755); });
 	int fd = r.open("d/target", O_CREAT | O_WRONLY);
 	r.write("target", fd, "target data");
 	r.close(fd);
-	r.ok("symlink rel", [&] {
-		return symlink("target", P("d/rel").c_str());
-	});
+	r.ok("symlink rel",
+	     [&] { return symlink("target", P("d/rel").c_str()); });
 	r.ok("symlink abs-ish", [&] {
-		return symlink("/nonexistent/dangling", P("d/dangling").c_str());
+		return symlink("/nonexistent/dangling",
+			       P("d/dangling").c_str());
 	});
-	r.ok("symlink to dir", [&] { return symlink("d", P("dirlink").c_str()); });
+	r.ok("symlink to dir",
+	     [&] { return symlink("d", P("dirlink").c_str()); });
 	std::string long_target(1000, 'x');
-	r.ok("symlink long", [&] {
-		return symlink(long_target.c_str(), P("d/long").c_str());
-	});
-	r.ok("symlink exists", [&] {
-		return symlink("target", P("d/rel").c_str());
-	});
+	r.ok("symlink long",
+	     [&] { return symlink(long_target.c_str(), P("d/long").c_str()); });
+	r.ok("symlink exists",
+	     [&] { return symlink("target", P("d/rel").c_str()); });
 	r.stat("d/rel");
 	r.stat("d/long");
 	readlink_("d/rel");
@@ -450,21 +451,19 @@ void links_sequence(Recorder &r)
 	r.content("d/dangling");
 	r.list("d");
 	r.list("");
-	r.ok("rename symlink", [&] {
-		return rename(P("d/rel").c_str(), P("rel2").c_str());
-	});
+	r.ok("rename symlink",
+	     [&] { return rename(P("d/rel").c_str(), P("rel2").c_str()); });
 	readlink_("rel2");
 	r.ok("unlink dirlink", [&] { return unlink(P("dirlink").c_str()); });
 
-	r.ok("link", [&] {
-		return link(P("d/target").c_str(), P("hard").c_str());
-	});
+	r.ok("link",
+	     [&] { return link(P("d/target").c_str(), P("hard").c_str()); });
 	r.stat("d/target");
 	r.stat("hard");
-	r.ok("link to existing", [&] {
-		return link(P("d/target").c_str(), P("rel2").c_str());
-	});
-	r.ok("link a dir", [&] { return link(P("d").c_str(), P("d2").c_str()); });
+	r.ok("link to existing",
+	     [&] { return link(P("d/target").c_str(), P("rel2").c_str()); });
+	r.ok("link a dir",
+	     [&] { return link(P("d").c_str(), P("d2").c_str()); });
 	fd = r.open("hard", O_WRONLY | O_APPEND);
 	r.write("via hard", fd, "+more");
 	r.close(fd);
@@ -479,35 +478,35 @@ void links_sequence(Recorder &r)
 std::vector<std::string> snapshot(const std::string &root)
 {
 	std::vector<std::string> out;
-	std::function<void(const std::string &)> walk =
-		[&](const std::string &rel) {
-			std::string path = rel.empty() ? root : root + "/" + rel;
-			struct stat st;
-			if (lstat(path.c_str(), &st) < 0) {
-				out.push_back(rel + ": -" + errname(errno));
-				return;
-			}
-			std::string line = "/" + rel + ": " + Recorder::describe(st);
-			if (S_ISREG(st.st_mode))
-				line += " hash=" +
-					std::to_string(fnv1a(zit::read_file(path)));
-			out.push_back(line);
-			if (!S_ISDIR(st.st_mode))
-				return;
-			DIR *d = opendir(path.c_str());
-			if (!d) {
-				out.push_back(rel + ": opendir -" + errname(errno));
-				return;
-			}
-			std::vector<std::string> names;
-			while (struct dirent *e = readdir(d))
-				if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-					names.push_back(e->d_name);
-			closedir(d);
-			std::sort(names.begin(), names.end());
-			for (const auto &n : names)
-				walk(rel.empty() ? n : rel + "/" + n);
-		};
+	std::function<void(const std::string &)> walk = [&](const std::string
+								    &rel) {
+		std::string path = rel.empty() ? root : root + "/" + rel;
+		struct stat st;
+		if (lstat(path.c_str(), &st) < 0) {
+			out.push_back(rel + ": -" + errname(errno));
+			return;
+		}
+		std::string line = "/" + rel + ": " + Recorder::describe(st);
+		if (S_ISREG(st.st_mode))
+			line += " hash=" +
+				std::to_string(fnv1a(zit::read_file(path)));
+		out.push_back(line);
+		if (!S_ISDIR(st.st_mode))
+			return;
+		DIR *d = opendir(path.c_str());
+		if (!d) {
+			out.push_back(rel + ": opendir -" + errname(errno));
+			return;
+		}
+		std::vector<std::string> names;
+		while (struct dirent *e = readdir(d))
+			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+				names.push_back(e->d_name);
+		closedir(d);
+		std::sort(names.begin(), names.end());
+		for (const auto &n : names)
+			walk(rel.empty() ? n : rel + "/" + n);
+	};
 	walk("");
 	return out;
 }
@@ -519,7 +518,8 @@ void require_same(const std::vector<std::string> &ref,
 	for (size_t i = 0; i < n; i++) {
 		std::string want = i < ref.size() ? ref[i] : "(nothing)";
 		std::string have = i < got.size() ? got[i] : "(nothing)";
-		INFO("step " << i << "\n tmpfs:  " << want << "\n zufuse: " << have);
+		INFO("step " << i << "\n tmpfs:  " << want
+			     << "\n zufuse: " << have);
 		CHECK(want == have);
 		if (want != have)
 			break; // the first difference is the interesting one
@@ -549,7 +549,8 @@ TEST_CASE("posix call sequence gives the same results as tmpfs", "[posix]")
 	snap.erase(snap.begin());
 	require_same(snap_ref, snap);
 
-	SECTION("and the tree is the same after unmount and mount") {
+	SECTION("and the tree is the same after unmount and mount")
+	{
 		REQUIRE_UNMOUNT(m);
 		REQUIRE_MOUNT(m);
 		auto again = snapshot(m.mnt());

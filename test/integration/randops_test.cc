@@ -33,9 +33,9 @@ struct FreeDeleter {
 };
 
 class RandOps {
-      public:
+  public:
 	RandOps(const zit::Mount &m, uint64_t seed, bool direct_io_mount)
-		: m_(m), rng_(seed), direct_io_mount_(direct_io_mount)
+	    : m_(m), rng_(seed), direct_io_mount_(direct_io_mount)
 	{
 		void *p = nullptr;
 		REQUIRE(posix_memalign(&p, 4096, k_buf) == 0);
@@ -69,8 +69,8 @@ class RandOps {
 	{
 		File &f = files_[pick(k_files)];
 		uint64_t op = pick(100);
-		INFO("op #" << n << " on " << f.path << " (size " << f.model.size()
-			    << ")");
+		INFO("op #" << n << " on " << f.path << " (size "
+			    << f.model.size() << ")");
 		if (op < 25)
 			do_write(f, f.fd, "pwrite");
 		else if (op < 40)
@@ -108,7 +108,7 @@ class RandOps {
 		}
 	}
 
-      private:
+  private:
 	static constexpr size_t k_buf = 1 << 20;
 
 	struct File {
@@ -159,7 +159,8 @@ class RandOps {
 	void do_write(File &f, int fd, const char *what)
 	{
 		size_t off = pick_off(f);
-		size_t len = std::min(pick_len(), k_max_size - std::min(off, k_max_size));
+		size_t len = std::min(pick_len(),
+				      k_max_size - std::min(off, k_max_size));
 		if (len == 0)
 			return;
 		std::string data = zit::pattern(rng_(), len);
@@ -182,9 +183,9 @@ class RandOps {
 		size_t len = std::min(pick_len(), k_buf - 512);
 		size_t shift = fd == f.dfd ? pick(2) * (1 + pick(511)) : 0;
 		ssize_t r = pread(fd, buf_.get() + shift, len, off_t(off));
-		size_t want = off >= f.model.size()
-				      ? 0
-				      : std::min(len, f.model.size() - off);
+		size_t want = off >= f.model.size() ?
+				      0 :
+				      std::min(len, f.model.size() - off);
 		INFO(what << " off " << off << " len " << len << ": "
 			  << (r < 0 ? strerror(errno) : "ok"));
 		REQUIRE(r == ssize_t(want));
@@ -213,7 +214,8 @@ class RandOps {
 			return;
 		int flags = direct_io_mount_ ? MAP_PRIVATE : MAP_SHARED;
 		void *p = mmap(nullptr, size, PROT_READ, flags, f.fd, 0);
-		INFO("mmap read: " << (p == MAP_FAILED ? strerror(errno) : "ok"));
+		INFO("mmap read: " << (p == MAP_FAILED ? strerror(errno) :
+							 "ok"));
 		REQUIRE(p != MAP_FAILED);
 		size_t off = pick(size), len = std::min(size - off, pick_len());
 		std::string got(static_cast<char *>(p) + off, len);
@@ -229,9 +231,10 @@ class RandOps {
 		size_t size = f.model.size();
 		if (size == 0 || direct_io_mount_)
 			return;
-		void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED,
-			       f.fd, 0);
-		INFO("mmap write: " << (p == MAP_FAILED ? strerror(errno) : "ok"));
+		void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE,
+			       MAP_SHARED, f.fd, 0);
+		INFO("mmap write: " << (p == MAP_FAILED ? strerror(errno) :
+							  "ok"));
 		REQUIRE(p != MAP_FAILED);
 		size_t off = pick(size), len = std::min(size - off, pick_len());
 		std::string data = zit::pattern(rng_(), len);
@@ -293,7 +296,8 @@ void run(const std::vector<std::string> &mount_args, bool direct_io_mount)
 {
 	const uint64_t ops = env_u64("ZUFUSE_OPS", 5000);
 	if (getenv("ZUFUSE_SEED")) {
-		run_seed(mount_args, direct_io_mount, env_u64("ZUFUSE_SEED", 0), ops);
+		run_seed(mount_args, direct_io_mount, env_u64("ZUFUSE_SEED", 0),
+			 ops);
 		return;
 	}
 	for (uint64_t seed : { 20260101ull, 2ull, 3ull })
@@ -321,14 +325,16 @@ TEST_CASE("--direct-io: shared mmap fails with ENODEV, private mmap reads",
 	REQUIRE(zit::write_file(f, zit::pattern(1, 10000)));
 	int fd = open(f.c_str(), O_RDWR);
 	REQUIRE(fd >= 0);
-	void *p = mmap(nullptr, 10000, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	void *p =
+		mmap(nullptr, 10000, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	CHECK(p == MAP_FAILED);
 	CHECK(errno == ENODEV);
 	if (p != MAP_FAILED)
 		munmap(p, 10000);
 	p = mmap(nullptr, 10000, PROT_READ, MAP_PRIVATE, fd, 0);
 	REQUIRE(p != MAP_FAILED);
-	CHECK(std::string(static_cast<char *>(p), 10000) == zit::pattern(1, 10000));
+	CHECK(std::string(static_cast<char *>(p), 10000) ==
+	      zit::pattern(1, 10000));
 	munmap(p, 10000);
 	close(fd);
 	REQUIRE_UNMOUNT(m);
@@ -344,8 +350,8 @@ TEST_CASE("page cache coherence: write() is seen by a mapping and mmap "
 	REQUIRE(zit::write_file(f, std::string(3 * 4096, 'a')));
 	int fd = open(f.c_str(), O_RDWR);
 	REQUIRE(fd >= 0);
-	char *p = static_cast<char *>(
-		mmap(nullptr, 3 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+	char *p = static_cast<char *>(mmap(
+		nullptr, 3 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
 	REQUIRE(p != MAP_FAILED);
 	CHECK(p[1000] == 'a');
 	REQUIRE(pwrite(fd, "bbbb", 4, 1000) == 4);

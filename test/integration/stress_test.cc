@@ -51,21 +51,24 @@ TEST_CASE("threads creating, writing, renaming and unlinking in one directory",
 				first_error[t] = what + ": " + strerror(errno);
 		};
 		for (int i = 0; i < k_files; i++) {
-			std::string name = dir + "/t" + std::to_string(t) + "_" +
-					   std::to_string(i);
-			std::string data = zit::pattern(uint64_t(t * 100000 + i),
-							size_t(i * 37 % 20000));
+			std::string name = dir + "/t" + std::to_string(t) +
+					   "_" + std::to_string(i);
+			std::string data =
+				zit::pattern(uint64_t(t * 100000 + i),
+					     size_t(i * 37 % 20000));
 			if (!zit::write_file(name, data)) {
 				fail("write " + name);
 				continue;
 			}
 			if (zit::read_file(name) != data)
 				fail("read back " + name);
-			if (i % 3 == 0 && rename(name.c_str(), (name + ".r").c_str()))
+			if (i % 3 == 0 &&
+			    rename(name.c_str(), (name + ".r").c_str()))
 				fail("rename " + name);
 			if (i % 5 == 0) {
-				std::string victim = dir + "/t" + std::to_string(t) +
-						     "_" + std::to_string(i / 2);
+				std::string victim = dir + "/t" +
+						     std::to_string(t) + "_" +
+						     std::to_string(i / 2);
 				if (unlink(victim.c_str()) && errno != ENOENT)
 					fail("unlink " + victim);
 			}
@@ -105,7 +108,8 @@ TEST_CASE("threads creating, writing, renaming and unlinking in one directory",
 		std::set<std::string> mine;
 		for (int i = 0; i < k_files; i++) {
 			std::string base = "t" + std::to_string(t) + "_";
-			mine.insert(base + std::to_string(i) + (i % 3 == 0 ? ".r" : ""));
+			mine.insert(base + std::to_string(i) +
+				    (i % 3 == 0 ? ".r" : ""));
 			if (i % 5 == 0) {
 				int v = i / 2;
 				mine.erase(base + std::to_string(v));
@@ -122,7 +126,8 @@ TEST_CASE("threads creating, writing, renaming and unlinking in one directory",
 	for (int t = 0; t < k_threads; t++)
 		for (int i = 1; i < k_files; i += 7) {
 			std::string n = "t" + std::to_string(t) + "_" +
-					std::to_string(i) + (i % 3 == 0 ? ".r" : "");
+					std::to_string(i) +
+					(i % 3 == 0 ? ".r" : "");
 			if (!want.count(n))
 				continue;
 			INFO(n);
@@ -141,8 +146,8 @@ TEST_CASE("threads writing disjoint ranges of one file", "[stress]")
 	constexpr size_t k_chunk = 64 << 10, k_rounds = 64;
 	std::atomic<int> errors{ 0 };
 	auto worker = [&](int t, bool direct) {
-		int fd = open(f.c_str(), O_CREAT | O_RDWR | (direct ? O_DIRECT : 0),
-			      0644);
+		int fd = open(f.c_str(),
+			      O_CREAT | O_RDWR | (direct ? O_DIRECT : 0), 0644);
 		if (fd < 0) {
 			errors++;
 			return;
@@ -175,8 +180,8 @@ TEST_CASE("threads writing disjoint ranges of one file", "[stress]")
 	REQUIRE(all.size() == k_threads * k_rounds * k_chunk);
 	for (size_t idx = 0; idx < k_threads * k_rounds; idx++) {
 		INFO("chunk " << idx);
-		CHECK(all.compare(idx * k_chunk, k_chunk, zit::pattern(idx, k_chunk)) ==
-		      0);
+		CHECK(all.compare(idx * k_chunk, k_chunk,
+				  zit::pattern(idx, k_chunk)) == 0);
 	}
 }
 
@@ -201,11 +206,11 @@ TEST_CASE("readdir while the directory changes: untouched entries appear "
 		if (++read == k_n / 2) {
 			// Half way: remove every 10th file, add new ones.
 			for (int i = 0; i < k_n; i += 10)
-				REQUIRE(unlink((dir + "/f" + std::to_string(i)).c_str()) ==
-					0);
+				REQUIRE(unlink((dir + "/f" + std::to_string(i))
+						       .c_str()) == 0);
 			for (int i = 0; i < 300; i++)
-				REQUIRE(zit::write_file(dir + "/new" + std::to_string(i),
-							""));
+				REQUIRE(zit::write_file(
+					dir + "/new" + std::to_string(i), ""));
 		}
 	}
 	closedir(d);
@@ -281,7 +286,8 @@ TEST_CASE("a full file system says ENOSPC and recovers when space is freed",
 			err = errno;
 			break;
 		}
-		if (write(fd, chunk.data(), chunk.size()) != ssize_t(chunk.size()))
+		if (write(fd, chunk.data(), chunk.size()) !=
+		    ssize_t(chunk.size()))
 			err = errno;
 		close(fd);
 	}

@@ -54,11 +54,13 @@ std::vector<Entry> pick_tree(const std::string &src)
 				continue;
 			std::string rel = fs::relative(e.path(), src).string();
 			if (S_ISDIR(st.st_mode)) {
-				out.push_back({ rel, true, st.st_mode & 07777 });
+				out.push_back(
+					{ rel, true, st.st_mode & 07777 });
 				subdirs.push_back(e.path());
 			} else if (S_ISREG(st.st_mode) && files < max_files() &&
 				   bytes < k_max_bytes) {
-				out.push_back({ rel, false, st.st_mode & 07777 });
+				out.push_back(
+					{ rel, false, st.st_mode & 07777 });
 				files++;
 				bytes += uint64_t(st.st_size);
 			}
@@ -126,7 +128,8 @@ TEST_CASE("a tree of /usr/include survives unmount and mount", "[tree]")
 			REQUIRE(mkdir(to.c_str(), e.mode) == 0);
 			REQUIRE(chmod(to.c_str(), e.mode) == 0);
 		} else {
-			REQUIRE(zit::write_file(to, zit::read_file(src + "/" + e.rel)));
+			REQUIRE(zit::write_file(
+				to, zit::read_file(src + "/" + e.rel)));
 			REQUIRE(chmod(to.c_str(), e.mode) == 0);
 		}
 	}
@@ -155,17 +158,19 @@ TEST_CASE("cp -a and diff -r of a header tree, before and after remount",
 	REQUIRE_MOUNT(m);
 	const std::string src = "/usr/include/linux";
 	const std::string scratch = m.scratch().dir();
-	auto cp = zit::run_cmd({ "cp", "-a", src, m.mnt() + "/" }, scratch, 300);
+	auto cp =
+		zit::run_cmd({ "cp", "-a", src, m.mnt() + "/" }, scratch, 300);
 	INFO("cp: " << cp.err);
 	REQUIRE(cp.status == 0);
-	auto diff = zit::run_cmd({ "diff", "-r", src, m.path("linux") }, scratch,
-				 300);
+	auto diff = zit::run_cmd({ "diff", "-r", src, m.path("linux") },
+				 scratch, 300);
 	INFO("diff: " << diff.out << diff.err);
 	CHECK(diff.status == 0);
 
 	REQUIRE_UNMOUNT(m);
 	REQUIRE_MOUNT(m);
-	diff = zit::run_cmd({ "diff", "-r", src, m.path("linux") }, scratch, 300);
+	diff = zit::run_cmd({ "diff", "-r", src, m.path("linux") }, scratch,
+			    300);
 	INFO("diff after remount: " << diff.out << diff.err);
 	CHECK(diff.status == 0);
 }
