@@ -31,6 +31,17 @@ int format_image(const std::string &path, uint64_t size, bool force, std::string
 // lane or orphans until it is mounted once: those are reported too.
 int check_image(const std::string &path, std::string *report);
 
+// fsck.zufs: check (repair false) or check and repair the image at path,
+// which must not be mounted (it is locked while checked). Repair first
+// mounts the image once through the normal recovery path when the journal
+// holds an interrupted transaction or orphans are left, then fixes what it
+// can in place. Returns e2fsck's exit code: 0 clean, 1 errors corrected,
+// 4 errors left uncorrected, 8 operational error (the image cannot be
+// opened, or is locked); *report gets one line per problem or repair.
+// progress(done, total), if given, is called during the long scans.
+int fsck_image(const std::string &path, bool repair,
+	       void (*progress)(uint64_t done, uint64_t total), std::string *report);
+
 } // namespace zus
 
 #endif // ZUS_SERVER_H

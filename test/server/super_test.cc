@@ -54,6 +54,8 @@ TEST_CASE("a corrupt superblock is refused", "[server][super]")
 	pmfs_super s = read_super(fs.path);
 	uint64_t bad = s.s_nblocks ^ 1;
 	poke(fs.path, offsetof(pmfs_super, s_nblocks), &bad, sizeof(bad));
+	// Both copies (the backup alone would be used to restore the primary).
+	poke(fs.path, 2048 + offsetof(pmfs_super, s_nblocks), &bad, sizeof(bad));
 	CHECK(fs.mount("") == -EINVAL);
 	CHECK(fs.errmsg == "image " + fs.path + ": corrupt superblock (checksum mismatch)");
 	poke(fs.path, offsetof(pmfs_super, s_nblocks), &s.s_nblocks, sizeof(bad));

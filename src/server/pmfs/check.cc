@@ -5,19 +5,29 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
+#include "server/persist.h"
 #include "server/pmfs/format.h"
 #include "server/pmfs/layout.h"
+#include "server/server.h"
 #include "zufs/zus_api.h"
 
 namespace zus::pmfs {
 
 namespace {
 
+// One pass over the image. In repair mode (wbase != nullptr) every problem
+// that has a safe fix is fixed in place as it is found; the caller runs
+// passes until one finds nothing to fix (freeing an unreachable directory
+// leaves its children unreachable for the next pass).
 class Checker {
   public:
-	Checker(const char *base, size_t len) : base_(base), len_(len) {}
+	Checker(const char *base, size_t len, char *wbase, CheckProgress progress)
+		: base_(base), wbase_(wbase), len_(len), progress_(progress)
+	{
+	}
 
 	CheckResult run()
 	{
@@ -31,26 +41,56 @@ class Checker {
 		links_.assign(sb_->s_inode_count + 1, 0);
 		subdirs_.assign(sb_->s_inode_count + 1, 0);
 		check_lanes();
-		for (uint64_t ino = 1; ino <= sb_->s_inode_count; ++ino)
+		const uint64_t n = sb_->s_inode_count;
+		for (uint64_t ino = 1; ino <= n; ++ino) {
 			check_inode(ino);
-		for (uint64_t ino = 1; ino <= sb_->s_inode_count; ++ino)
+			if (progress_ && (ino % 4096 == 0 || ino == n))
+				progress_(ino, 2 * n);
+		}
+		for (uint64_t ino = 1; ino <= n; ++ino) {
 			check_links(ino);
+			if (progress_ && (ino % 4096 == 0 || ino == n))
+				progress_(n + ino, 2 * n);
+		}
 		check_bitmap();
 		return std::move(r_);
 	}
 
   private:
-	void error(const char *fmt, ...) __attribute__((format(printf, 2, 3)))
+	void line(const char *prefix, const char *fmt, va_list ap)
 	{
-		if (++r_.errors > 100)
+		if (r_.errors > 100)
 			return;
 		char buf[256];
-		va_list ap;
-		va_start(ap, fmt);
 		vsnprintf(buf, sizeof(buf), fmt, ap);
-		va_end(ap);
+		r_.report += prefix;
 		r_.report += buf;
 		r_.report += '\n';
+	}
+	void error(const char *fmt, ...) __attribute__((format(printf, 2, 3)))
+	{
+		++r_.errors;
+		va_list ap;
+		va_start(ap, fmt);
+		line("", fmt, ap);
+		va_end(ap);
+	}
+	// A problem with a fix: reported, and fixed when repairing (returns
+	// true then: the caller applies the fix).
+	bool fixable(const char *fmt, ...) __attribute__((format(printf, 2, 3)))
+	{
+		++r_.errors;
+		va_list ap;
+		va_start(ap, fmt);
+		line(wbase_ ? "fixed: " : "", fmt, ap);
+		va_end(ap);
+		if (wbase_)
+			++r_.fixed;
+		return wbase_ != nullptr;
+	}
+	template <typename T> T *w(const T *p) const
+	{
+		return reinterpret_cast<T *>(wbase_ + (reinterpret_cast<const char *>(p) - base_));
 	}
 
 	const zus_inode *zi(uint64_t ino) const
@@ -61,13 +101,30 @@ class Checker {
 	const char *blk(uint64_t bn) const { return base_ + bn * kBlockSize; }
 	bool bit(uint64_t bn) const
 	{
-		auto *w = reinterpret_cast<const uint64_t *>(blk(sb_->s_bitmap_blk));
-		return (w[bn / 64] >> (bn % 64)) & 1;
+		auto *wd = reinterpret_cast<const uint64_t *>(blk(sb_->s_bitmap_blk));
+		return (wd[bn / 64] >> (bn % 64)) & 1;
+	}
+	void set_bit(uint64_t bn, bool on)
+	{
+		auto *wd = w(reinterpret_cast<const uint64_t *>(blk(sb_->s_bitmap_blk)));
+		if (on)
+			wd[bn / 64] |= 1ULL << (bn % 64);
+		else
+			wd[bn / 64] &= ~(1ULL << (bn % 64));
 	}
 	bool allocated(uint64_t ino) const
 	{
 		return ino >= 1 && ino <= sb_->s_inode_count && zi(ino)->i_ino == ino &&
 		       zi(ino)->i_mode;
+	}
+	// Free an inode slot (its blocks become unreferenced: the bitmap pass
+	// of the next round frees them).
+	void free_slot(uint64_t ino)
+	{
+		zus_inode *z = w(zi(ino));
+		uint64_t gen = z->i_generation;
+		memset(z, 0, sizeof(*z));
+		z->i_generation = gen;
 	}
 
 	void check_lanes()
@@ -75,43 +132,55 @@ class Checker {
 		for (uint32_t l = 0; l < sb_->s_lanes; ++l) {
 			auto *h = reinterpret_cast<const pmfs_lane_head *>(
 				blk(sb_->s_journal_blk + uint64_t(l) * sb_->s_lane_blocks));
-			if (h->active_seq)
+			if (h->active_seq) {
+				r_.needs_recovery = true;
 				error("journal lane %u holds an uncommitted transaction", l);
+			}
 		}
 	}
 
-	// Claim bn for ino; false if it cannot be a block of a tree.
+	// Claim bn for ino; false (reported) if it cannot be one of its blocks.
 	bool claim(uint64_t ino, uint64_t bn)
 	{
 		if (bn < sb_->s_data_blk || bn >= sb_->s_nblocks) {
-			error("inode %lu: block %lu outside the data area", ino, bn);
+			fixable("inode %lu: block %lu outside the data area", ino, bn);
 			return false;
 		}
 		if (owner_[bn]) {
-			error("block %lu used by inode %lu and inode %lu", bn, owner_[bn], ino);
+			fixable("block %lu used by inode %lu and inode %lu", bn, owner_[bn], ino);
 			return false;
 		}
 		owner_[bn] = ino;
 		++r_.used_blocks;
 		return true;
 	}
-
-	// Walk a tree; calls leaf(index, bn) for each data block.
-	template <typename Fn>
-	void walk(uint64_t ino, uint64_t node, uint32_t lvl, uint64_t base, uint64_t *count, Fn leaf)
+	void unclaim(uint64_t bn)
 	{
-		if (!claim(ino, node))
+		owner_[bn] = 0;
+		--r_.used_blocks;
+	}
+
+	// Walk a tree from the pointer *ref; calls leaf(index, bn, ref) for
+	// each data block. A pointer that cannot be claimed is cleared when
+	// repairing (claim() reported it).
+	template <typename Fn>
+	void walk(uint64_t ino, const uint64_t *ref, uint32_t lvl, uint64_t base, Fn leaf)
+	{
+		uint64_t node = *ref;
+		if (!claim(ino, node)) {
+			if (wbase_)
+				*w(ref) = 0;
 			return;
-		++*count;
+		}
 		if (lvl == 0) {
-			leaf(base, node);
+			leaf(base, node, ref);
 			return;
 		}
 		auto *slots = reinterpret_cast<const uint64_t *>(blk(node));
 		uint64_t span = 1ULL << (kFanoutShift * (lvl - 1));
 		for (uint64_t s = 0; s < kFanout; ++s)
 			if (slots[s])
-				walk(ino, slots[s], lvl - 1, base + s * span, count, leaf);
+				walk(ino, &slots[s], lvl - 1, base + s * span, leaf);
 	}
 
 	void check_inode(uint64_t ino)
@@ -119,51 +188,111 @@ class Checker {
 		const zus_inode *z = zi(ino);
 		if (z->i_ino == 0)
 			return;
-		if (z->i_ino != ino) {
-			error("inode slot %lu holds ino %llu", ino, (unsigned long long)z->i_ino);
+		if (z->i_ino != ino || !z->i_mode) {
+			if (fixable("inode slot %lu holds ino %llu mode %o", ino,
+				    (unsigned long long)z->i_ino, z->i_mode))
+				free_slot(ino);
 			return;
 		}
 		++r_.inodes;
-		if (z->i_nlink == 0)
-			error("inode %lu: orphan (i_nlink 0)", ino);
-		if (z->i_flags & kZiTruncating)
-			error("inode %lu: interrupted truncation", ino);
+		if (z->i_nlink == 0 && ino != kRootIno) {
+			r_.needs_recovery = true;
+			if (fixable("inode %lu: orphan (i_nlink 0)", ino)) {
+				free_slot(ino);
+				return;
+			}
+		}
+		if (z->i_flags & kZiTruncating) {
+			r_.needs_recovery = true;
+			if (fixable("inode %lu: interrupted truncation", ino))
+				w(z)->i_flags &= ~kZiTruncating;
+		}
 		uint64_t root = z->i_on_disk.a[0], height = z->i_on_disk.a[1];
 		if (height > kMaxHeight) {
-			error("inode %lu: tree height %lu", ino, height);
+			if (fixable("inode %lu: tree height %lu", ino, height)) {
+				auto *wz = w(z);
+				wz->i_on_disk.a[0] = wz->i_on_disk.a[1] = 0;
+				wz->i_blocks = 0;
+				if (!S_ISDIR(z->i_mode))
+					wz->i_size = 0;
+			}
 			return;
 		}
-		uint64_t count = 0, last_idx = 0;
-		bool any = false;
+		const bool is_reg = S_ISREG(z->i_mode), is_dir = S_ISDIR(z->i_mode);
+		// Blocks a file may map: up to its size (past it with
+		// kZiPrealloc); a directory: its size.
+		uint64_t limit = is_dir ? z->i_size / kBlockSize
+				 : is_reg ? (z->i_size + kBlockSize - 1) / kBlockSize
+					  : ~0ULL;
+		if (is_reg && (z->i_flags & kZiPrealloc))
+			limit = ~0ULL;
+		uint64_t data = 0, nodes_and_data = r_.used_blocks;
 		std::vector<std::pair<uint64_t, uint64_t>> dir_blocks;
 		if (root)
-			walk(ino, root, static_cast<uint32_t>(height), 0, &count,
-			     [&](uint64_t idx, uint64_t bn) {
-				     any = true;
-				     last_idx = std::max(last_idx, idx);
-				     if (S_ISDIR(z->i_mode))
+			walk(ino, reinterpret_cast<const uint64_t *>(&z->i_on_disk.a[0]),
+			     static_cast<uint32_t>(height), 0,
+			     [&](uint64_t idx, uint64_t bn, const uint64_t *ref) {
+				     if (idx >= limit) {
+					     if (fixable("inode %lu: block %lu past its size %llu", ino,
+							 idx, (unsigned long long)z->i_size)) {
+						     *w(ref) = 0;
+						     unclaim(bn);
+					     }
+					     return;
+				     }
+				     ++data;
+				     if (is_dir)
 					     dir_blocks.emplace_back(idx, bn);
 			     });
-		if (z->i_blocks != count * (kBlockSize / 512))
-			error("inode %lu: i_blocks %llu, tree has %lu blocks", ino,
-			      (unsigned long long)z->i_blocks, count);
-		if (S_ISREG(z->i_mode)) {
+		nodes_and_data = r_.used_blocks - nodes_and_data;
+		check_xattr(ino, z);
+		// i_blocks counts the data blocks (older images: also the tree
+		// nodes); xattr blocks are not counted.
+		if (z->i_blocks != data * (kBlockSize / 512) &&
+		    z->i_blocks != nodes_and_data * (kBlockSize / 512) &&
+		    fixable("inode %lu: i_blocks %llu, tree has %lu data blocks", ino,
+			    (unsigned long long)z->i_blocks, data))
+			w(z)->i_blocks = data * (kBlockSize / 512);
+		if (is_reg) {
 			++r_.files;
-			if (any && last_idx >= (z->i_size + kBlockSize - 1) / kBlockSize)
-				error("inode %lu: block %lu past EOF (size %llu)", ino, last_idx,
-				      (unsigned long long)z->i_size);
-		} else if (S_ISDIR(z->i_mode)) {
+		} else if (is_dir) {
 			++r_.dirs;
 			if (z->i_size % kBlockSize)
 				error("directory %lu: size %llu", ino, (unsigned long long)z->i_size);
-			if (any && last_idx >= z->i_size / kBlockSize)
-				error("directory %lu: block past its size", ino);
 			for (auto [idx, bn] : dir_blocks)
 				check_dir_block(ino, bn);
 			if (!allocated(z->i_dir.parent) || !S_ISDIR(zi(z->i_dir.parent)->i_mode))
 				error("directory %lu: parent %llu is not a directory", ino,
 				      (unsigned long long)z->i_dir.parent);
 		}
+	}
+
+	// The xattr set (layout.h): its head and data blocks belong to ino.
+	void check_xattr(uint64_t ino, const zus_inode *z)
+	{
+		uint64_t bn = z->i_xattr;
+		if (!bn)
+			return;
+		if (!claim(ino, bn)) {
+			if (wbase_)
+				w(z)->i_xattr = 0;
+			return;
+		}
+		auto *h = reinterpret_cast<const pmfs_xattr_head *>(blk(bn));
+		if (h->magic != kXattrMagic || h->nblk > kXattrMaxBlocks) {
+			if (fixable("inode %lu: bad xattr block %lu (xattrs dropped)", ino, bn)) {
+				w(z)->i_xattr = 0;
+				unclaim(bn);
+			}
+			return;
+		}
+		for (uint32_t i = 0; i < h->nblk; ++i)
+			claim(ino, h->bn[i]);
+	}
+
+	void clear_slots(const char *b, uint32_t s, uint32_t n)
+	{
+		memset(w(b) + s * kSlotSize, 0, size_t(n) * kSlotSize);
 	}
 
 	void check_dir_block(uint64_t dir, uint64_t bn)
@@ -174,7 +303,8 @@ class Checker {
 			if (!de->ino) {
 				for (uint32_t k = 0; k < kSlotSize; ++k)
 					if (b[s * kSlotSize + k]) {
-						error("directory %lu: free slot not zeroed", dir);
+						if (fixable("directory %lu: free slot %u not zeroed", dir, s))
+							clear_slots(b, s, 1);
 						break;
 					}
 				++s;
@@ -182,28 +312,43 @@ class Checker {
 			}
 			if (!de->name_len || de->nslots < dentry_slots(de->name_len) ||
 			    s + de->nslots > kSlotsPerBlock) {
-				error("directory %lu: bad entry header at slot %u", dir, s);
+				if (fixable("directory %lu: bad entry header at slot %u", dir, s))
+					clear_slots(b, s, 1);
 				++s;
 				continue;
 			}
-			if (!allocated(de->ino)) {
-				error("directory %lu: entry '%.*s' -> free inode %llu", dir,
-				      de->name_len, de->name, (unsigned long long)de->ino);
+			const uint32_t n = de->nslots;
+			if (!allocated(de->ino) || de->ino == kRootIno || de->ino == dir) {
+				if (fixable("directory %lu: entry '%.*s' -> free or invalid inode %llu",
+					    dir, de->name_len, de->name, (unsigned long long)de->ino)) {
+					clear_slots(b, s, n);
+					s += n;
+					continue;
+				}
 			} else {
-				++links_[de->ino];
 				const zus_inode *c = zi(de->ino);
-				if (de->type != ((c->i_mode >> 12) & 15))
-					error("directory %lu: entry '%.*s' has the wrong type", dir,
-					      de->name_len, de->name);
+				if (S_ISDIR(c->i_mode) && links_[de->ino] &&
+				    fixable("directory %llu: second name '%.*s' in %lu",
+					    (unsigned long long)de->ino, de->name_len, de->name, dir)) {
+					clear_slots(b, s, n);
+					s += n;
+					continue;
+				}
+				++links_[de->ino];
+				if (de->type != ((c->i_mode >> 12) & 15) &&
+				    fixable("directory %lu: entry '%.*s' has the wrong type", dir,
+					    de->name_len, de->name))
+					w(de)->type = static_cast<uint8_t>((c->i_mode >> 12) & 15);
 				if (S_ISDIR(c->i_mode)) {
 					++subdirs_[dir];
-					if (c->i_dir.parent != dir)
-						error("directory %llu: '..' is %llu, found in %lu",
-						      (unsigned long long)de->ino,
-						      (unsigned long long)c->i_dir.parent, dir);
+					if (c->i_dir.parent != dir &&
+					    fixable("directory %llu: '..' is %llu, found in %lu",
+						    (unsigned long long)de->ino,
+						    (unsigned long long)c->i_dir.parent, dir))
+						w(c)->i_dir.parent = dir;
 				}
 			}
-			s += de->nslots;
+			s += n;
 		}
 	}
 
@@ -212,36 +357,59 @@ class Checker {
 		if (!allocated(ino))
 			return;
 		const zus_inode *z = zi(ino);
+		uint64_t names = links_[ino] + (ino == kRootIno ? 1 : 0);
+		if (names == 0 && z->i_nlink == 0)
+			return; // an orphan, reported by check_inode
+		if (names == 0) {
+			// Reached by no name: left over by a lost transaction.
+			if (fixable("inode %lu: no directory entry points to it (nlink %u)", ino,
+				    z->i_nlink))
+				free_slot(ino);
+			return;
+		}
 		if (S_ISDIR(z->i_mode)) {
-			uint64_t names = links_[ino] + (ino == kRootIno ? 1 : 0);
 			if (names != 1)
 				error("directory %lu has %lu names", ino, names);
-			if (z->i_nlink != 2 + subdirs_[ino])
-				error("directory %lu: i_nlink %u, expected %lu", ino, z->i_nlink,
-				      2 + subdirs_[ino]);
-		} else if (z->i_nlink != links_[ino]) {
-			error("inode %lu: i_nlink %u, %lu names", ino, z->i_nlink, links_[ino]);
+			if (z->i_nlink != 2 + subdirs_[ino] &&
+			    fixable("directory %lu: i_nlink %u, expected %lu", ino, z->i_nlink,
+				    2 + subdirs_[ino]))
+				w(z)->i_nlink = static_cast<uint32_t>(2 + subdirs_[ino]);
+		} else if (z->i_nlink != links_[ino] &&
+			   fixable("inode %lu: i_nlink %u, %lu names", ino, z->i_nlink,
+				   links_[ino])) {
+			w(z)->i_nlink = static_cast<uint32_t>(links_[ino]);
 		}
 	}
 
 	void check_bitmap()
 	{
 		for (uint64_t b = 0; b < sb_->s_data_blk; ++b)
-			if (!bit(b))
-				error("metadata block %lu marked free", b);
+			if (!bit(b) && fixable("metadata block %lu marked free", b))
+				set_bit(b, true);
 		uint64_t leaked = 0;
 		for (uint64_t b = sb_->s_data_blk; b < sb_->s_nblocks; ++b) {
-			if (owner_[b] && !bit(b))
-				error("block %lu of inode %lu marked free", b, owner_[b]);
-			else if (!owner_[b] && bit(b) && !leaked++)
-				error("block %lu marked used but not referenced", b);
+			if (owner_[b] && !bit(b)) {
+				if (fixable("block %lu of inode %lu marked free", b, owner_[b]))
+					set_bit(b, true);
+			} else if (!owner_[b] && bit(b)) {
+				if (!leaked++)
+					error("block %lu marked used but not referenced", b);
+				if (wbase_)
+					set_bit(b, false);
+			}
 		}
 		if (leaked > 1)
 			error("%lu blocks leaked in all", leaked);
+		if (leaked && wbase_) {
+			r_.fixed += 1;
+			r_.report += "fixed: freed " + std::to_string(leaked) + " leaked blocks\n";
+		}
 	}
 
 	const char *base_;
+	char *wbase_;
 	size_t len_;
+	CheckProgress progress_;
 	const pmfs_super *sb_ = nullptr;
 	std::vector<uint64_t> owner_;
 	std::vector<uint64_t> links_, subdirs_;
@@ -250,9 +418,123 @@ class Checker {
 
 } // namespace
 
-CheckResult check_mapping(const char *base, size_t len)
+CheckResult check_mapping(const char *base, size_t len, CheckProgress progress)
 {
-	return Checker(base, len).run();
+	return Checker(base, len, nullptr, progress).run();
+}
+
+CheckResult repair_mapping(char *base, size_t len, CheckProgress progress)
+{
+	CheckResult all;
+	for (int pass = 0; pass < 8; ++pass) {
+		CheckResult r = Checker(base, len, base, progress).run();
+		if (pass == 0) {
+			all = r;
+		} else {
+			all.fixed += r.fixed;
+			all.report += r.report;
+		}
+		if (!r.fixed)
+			break;
+	}
+	return all;
 }
 
 } // namespace zus::pmfs
+
+namespace zus {
+
+namespace {
+
+// Mount and unmount once through the server: journal rollback, orphans
+// freed, truncations finished, exactly as zufuse would.
+int recover_by_mount(const std::string &path, std::string *err)
+{
+	auto srv = make_server();
+	std::string opts = "pmem=" + path;
+	std::vector<char> buf(sizeof(zufs_ioc_mount) + opts.size() + 1);
+	auto *m = reinterpret_cast<zufs_ioc_mount *>(buf.data());
+	m->hdr.operation = ZUFS_M_MOUNT;
+	m->hdr.in_len = static_cast<__u16>(buf.size());
+	m->zmi.po.mount_options_len = static_cast<__u32>(opts.size() + 1);
+	memcpy(m->zmi.po.mount_options, opts.c_str(), opts.size() + 1);
+	int e = srv->mount(*m);
+	if (e) {
+		*err = m->errmsg;
+		return e;
+	}
+	zufs_ioc_mount u{};
+	u.hdr.operation = ZUFS_M_UMOUNT;
+	u.hdr.in_len = sizeof(u);
+	u.zmi.zus_sbi = m->zmi.zus_sbi;
+	return srv->mount(u);
+}
+
+int repair_and_recheck(pmfs::Image &img, void (*progress)(uint64_t, uint64_t),
+		       std::string *report)
+{
+	pmfs::CheckResult r = pmfs::repair_mapping(img.base, img.len, progress);
+	*report += r.report;
+	Persist p;
+	p.init(img.base, img.len);
+	p.sync_all();
+	pmfs::CheckResult after = pmfs::check_mapping(img.base, img.len, nullptr);
+	if (after.errors) {
+		*report += "left uncorrected:\n" + after.report;
+		return 4;
+	}
+	return 1;
+}
+
+} // namespace
+
+int fsck_image(const std::string &path, bool repair,
+	       void (*progress)(uint64_t done, uint64_t total), std::string *report)
+{
+	using namespace pmfs;
+	report->clear();
+	{
+		Image img;
+		std::string err;
+		if (img.open(path, 0, &err)) {
+			*report = err + "\n";
+			return 8;
+		}
+		std::string why;
+		bool restored = false;
+		if (recover_super(img.base, img.len, repair, &restored, &why)) {
+			*report = "image " + path + ": " + why + "\n";
+			return 4;
+		}
+		if (restored) {
+			*report += (repair ? "fixed: " : "") + why + "\n";
+			if (!repair)
+				return 4;
+		}
+		CheckResult r = check_mapping(img.base, img.len, progress);
+		if (!r.errors)
+			return restored ? 1 : 0;
+		if (!repair) {
+			*report += r.report;
+			return 4;
+		}
+		if (!r.needs_recovery)
+			return repair_and_recheck(img, progress, report);
+		*report += r.report;
+	} // unlocked: the recovery mount takes the lock itself
+	std::string err;
+	if (recover_by_mount(path, &err)) {
+		*report += "recovery mount failed: " + err + "\n";
+		return 4;
+	}
+	*report += "fixed: journal rolled back, orphans freed (recovery mount)\n";
+	Image img;
+	if (img.open(path, 0, &err)) {
+		*report += err + "\n";
+		return 8;
+	}
+	repair_and_recheck(img, progress, report);
+	return 1 + (check_mapping(img.base, img.len, nullptr).errors ? 3 : 0);
+}
+
+} // namespace zus

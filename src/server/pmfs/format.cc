@@ -167,10 +167,49 @@ void format_mapping(char *base, size_t len)
 	p.drain();
 
 	s.s_magic = kMagic;
-	s.s_crc = 0;
-	s.s_crc = crc32c(0, &s, sizeof(s));
-	p.memcpy_nodrain(base, &s, sizeof(s));
+	write_super(base, len, &s);
+}
+
+void write_super(char *base, size_t map_len, pmfs_super *s)
+{
+	Persist p;
+	p.init(base, map_len);
+	s->s_crc = 0;
+	s->s_crc = crc32c(0, s, sizeof(*s));
+	pmfs_super copy = *s; // s may be the primary itself
+	if (reinterpret_cast<char *>(s) != base)
+		p.memcpy_nodrain(base, &copy, sizeof(copy));
+	else
+		p.flush(base, sizeof(copy));
 	p.drain();
+	p.memcpy_nodrain(base + kSuperBackupOff, &copy, sizeof(copy));
+	p.drain();
+}
+
+int recover_super(char *base, size_t map_len, bool restore, bool *restored, std::string *why)
+{
+	*restored = false;
+	const auto &primary = *reinterpret_cast<const pmfs_super *>(base);
+	int e = validate_super(primary, map_len, why);
+	if (!e || primary.s_magic != kMagic)
+		return e;
+	pmfs_super c = primary;
+	c.s_crc = 0;
+	if (crc32c(0, &c, sizeof(c)) == primary.s_crc)
+		return e; // valid checksum, bad content: not a torn write
+	const auto &backup = *reinterpret_cast<const pmfs_super *>(base + kSuperBackupOff);
+	std::string bwhy;
+	if (validate_super(backup, map_len, &bwhy))
+		return e;
+	*why = "superblock checksum mismatch (torn write?); its backup copy is valid";
+	*restored = true;
+	if (restore) {
+		Persist p;
+		p.init(base, map_len);
+		p.memcpy_nodrain(base, &backup, sizeof(backup));
+		p.drain();
+	}
+	return 0;
 }
 
 // Every field the mount relies on, checked before anything is touched.

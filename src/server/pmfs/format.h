@@ -43,6 +43,20 @@ int validate_super(const pmfs_super &s, size_t map_len, std::string *why);
 // Does the mapping start with a pmfs superblock magic?
 bool has_magic(const char *base);
 
+// Block 0 holds the superblock at offset 0 and a backup copy at
+// kSuperBackupOff. Every superblock update writes the primary, persists it,
+// then the backup: a torn write leaves at least one valid copy.
+inline constexpr size_t kSuperBackupOff = 2048;
+
+// Validate the primary superblock; when only its checksum is wrong (a torn
+// write) and the backup copy is valid, say so in *why and, if restore,
+// copy the backup over the primary (persisted). Returns 0 (*restored tells
+// whether the backup was used) or validate_super's error and reason.
+int recover_super(char *base, size_t map_len, bool restore, bool *restored, std::string *why);
+
+// Write the superblock (primary, then backup) with a fresh checksum.
+void write_super(char *base, size_t map_len, pmfs_super *s);
+
 } // namespace zus::pmfs
 
 #endif // ZUS_PMFS_FORMAT_H

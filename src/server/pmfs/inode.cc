@@ -19,7 +19,7 @@ namespace zus::pmfs {
 InodeCache::InodeCache(zus_sb_info *sbi) : sbi_(sbi) {}
 InodeCache::~InodeCache() = default;
 
-int InodeCache::scan_at_mount()
+int InodeCache::scan_at_mount(bool clean)
 {
 	int orphans = 0;
 	uint64_t n = sbi_->sb->s_inode_count;
@@ -34,7 +34,7 @@ int InodeCache::scan_at_mount()
 		slot_used_[(ino - 1) / 64] |= 1ULL << ((ino - 1) % 64);
 		--slots_free_;
 	}
-	for (uint64_t ino = 1; ino <= n; ++ino) {
+	for (uint64_t ino = 1; ino <= n && !clean; ++ino) {
 		zus_inode *zi = sbi_->zi_of(ino);
 		if (zi->i_ino != ino)
 			continue;

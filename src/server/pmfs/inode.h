@@ -30,7 +30,8 @@ class InodeCache {
 
 	// Scan the inode table: collect free slots; free orphans (i_nlink 0)
 	// and finish interrupted truncations. Returns the number of orphans.
-	int scan_at_mount();
+	// clean (the image was unmounted cleanly): only collect free slots.
+	int scan_at_mount(bool clean = false);
 
 	// One more reference on ino's zus_inode_info (created on first use);
 	// nullptr when ino is not an allocated inode.
