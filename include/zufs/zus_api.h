@@ -451,6 +451,94 @@ struct zufs_ioc_sync {
 	__u64 write_unmapped;
 };
 
+/* ZUFS_OP_FALLOCATE (zufuse): a struct zufs_ioc_IO with
+ *   IN  filepos = offset, last_pos = offset + len, flags = the fallocate(2)
+ *       mode bits (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE (always with
+ *       KEEP_SIZE), FALLOC_FL_ZERO_RANGE); not ZUFS_IO_* here.
+ *   OUT wr_unmap = the pages whose backing changed (punched or zeroed), in
+ *       PAGE units as for WRITE (len 0: none), hdr.err.
+ * Mode 0 and KEEP_SIZE allocate zeroed blocks into the holes of the range
+ * (KEEP_SIZE: past i_size too, without changing it); PUNCH_HOLE frees the
+ * whole blocks of the range and zeroes the partial ends; ZERO_RANGE zeroes
+ * the range and leaves it allocated. mtime/ctime = now. -EOPNOTSUPP for
+ * other modes, -EFBIG past the largest file, -ENOSPC (what was allocated
+ * stays allocated, as on Linux).
+ */
+
+/* ZUFS_OP_LLSEEK: SEEK_DATA / SEEK_HOLE (other whences are the shim's). */
+struct zufs_ioc_seek {
+	struct zufs_ioc_hdr hdr;
+	/* IN */
+	struct zus_inode_info *zus_ii;
+	__u64 offset_in;
+	__u32 whence;
+	__u32 pad;
+
+	/* OUT */
+	__u64 offset_out; /* -ENXIO when offset_in >= i_size or no data */
+};
+
+/* ZUFS_OP_CLONE (FICLONERANGE) and ZUFS_OP_COPY (copy_file_range): copy
+ * len bytes of src at pos_in to dst at pos_out inside the server (no data
+ * crosses to the shim). COPY may copy less (copied, OUT, zufuse); it writes
+ * the destination like WRITE (allocating, growing i_size, mtime/ctime) and
+ * the shim drops its cached pages of [pos_out, pos_out + copied). Source
+ * holes read as zeros and are written as zeros (as tmpfs does); blocks are
+ * not shared copy-on-write. pmfs answers CLONE with -EOPNOTSUPP. */
+struct zufs_ioc_clone {
+	struct zufs_ioc_hdr hdr;
+	/* IN */
+	struct zus_inode_info *src_zus_ii;
+	struct zus_inode_info *dst_zus_ii;
+	__u64 pos_in, pos_out;
+	__u64 len;
+	__u64 flags;
+	/* OUT (zufuse) */
+	__u64 copied;
+};
+
+/* ZUFS_OP_XATTR_GET / _SET / _LIST */
+/* xattr_handler->flags: the namespace of a name (its prefix stripped) */
+enum ZUFS_XATTR_FLAGS {
+	ZUFS_XF_SECURITY = 1,
+	ZUFS_XF_SYSTEM = 2,
+	ZUFS_XF_TRUSTED = 3,
+	ZUFS_XF_USER = 4,
+};
+
+/* zufuse: user_flags bit of XATTR_SET meaning removexattr (the kernel's
+ * set with value NULL); XATTR_CREATE/XATTR_REPLACE are bits 1 and 2. */
+#define ZUFS_XATTR_REMOVE 0x8000
+
+/*
+ * zufuse's shape of the public zufs_ioc_xattr: the name (without its
+ * namespace prefix) is in a fixed buffer instead of a variable tail, and
+ * the value travels in the pages like any data ([hdr.offset, +hdr.len)).
+ *  SET:  value in the pages (hdr.len bytes, may be 0); user_flags =
+ *        XATTR_CREATE (-EEXIST) / XATTR_REPLACE (-ENODATA) /
+ *        ZUFS_XATTR_REMOVE (-ENODATA if absent). -ENOSPC when the inode's
+ *        xattrs would exceed the server's limit (pmfs: 128 KiB in all).
+ *  GET:  hdr.len = room in the pages (0: only ask the size); OUT
+ *        value_size = the value's size, hdr.len = bytes written; -ERANGE
+ *        when the room is non-zero and too small; -ENODATA if absent.
+ *  LIST: like GET, for the list of "prefix.name\0" of every attribute;
+ *        type and name are ignored.
+ * system.posix_acl_* (type ZUFS_XF_SYSTEM) is stored only when the mount
+ * reported ZUFS_FSC_ACL_ON (mount option "acl"); else -EOPNOTSUPP.
+ */
+struct zufs_ioc_xattr {
+	struct zufs_ioc_hdr hdr;
+	/* IN */
+	struct zus_inode_info *zus_ii;
+	__u8 type;	 /* ZUFS_XF_* */
+	__u8 name_len;	 /* 1..ZUFS_NAME_LEN */
+	__u16 user_flags;
+	/* OUT (zufuse) */
+	__u32 value_size;
+	/* IN (zufuse) */
+	char name[ZUFS_NAME_LEN + 1];
+};
+
 /* ~~~~ iomap structures ~~~~
  * Returned in a zufs_ioc_IO and passed at ZU_IOC_IOMAP_EXEC: a NONE
  * terminated array of encoded operations. Each starts with a __u64 whose 8
@@ -668,6 +756,10 @@ static_assert(offsetof(struct zufs_ioc_IO, iom_e) == 96);
 static_assert(sizeof(struct zufs_ioc_IO) == 96 + 13 * 8);
 static_assert(ZUS_API_MAP_MAX_SIZE == 4 * 1024 * 1024);
 static_assert(EZUFS_RETRY == 531);
+static_assert(offsetof(struct zufs_ioc_seek, offset_out) == 48);
+static_assert(offsetof(struct zufs_ioc_clone, copied) == 72);
+static_assert(offsetof(struct zufs_ioc_xattr, value_size) == 36);
+static_assert(offsetof(struct zufs_ioc_xattr, name) == 40);
 static_assert(IOM_UNMAP == 9 && IOM_NUM_LEGAL_OPT == 10);
 static_assert(ZUFS_OP_READ == 14 && ZUFS_OP_WRITE == 16 &&
 	      ZUFS_OP_GET_MULTY == 29 && ZUFS_OP_PUT_MULTY == 30);

@@ -152,7 +152,7 @@ TEST_CASE("unknown operations and short messages", "[server][runtime]")
 	h.operation = ZUFS_OP_MAX_OPT + 3;
 	CHECK(fs.dispatch(&h, sizeof(h)) == -EOPNOTSUPP);
 	CHECK(h.err == -EOPNOTSUPP);
-	h.operation = ZUFS_OP_CLONE;
+	h.operation = ZUFS_OP_IOCTL;
 	CHECK(fs.dispatch(&h, sizeof(h)) == -EOPNOTSUPP);
 	zufs_ioc_lookup lk{};
 	lk.hdr.operation = ZUFS_OP_LOOKUP;

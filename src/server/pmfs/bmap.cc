@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "server/pmfs/bmap.h"
 
+#include <algorithm>
 #include <cerrno>
 
 #include "server/pmfs/pmfs.h"
@@ -66,7 +67,6 @@ int BmapTx::new_node(uint64_t *bn)
 	// Zeroed in place; flushed by finish() and made durable by ready().
 	sbi_.persist.memset_nodrain(sbi_.blk(b), 0, kBlockSize);
 	fresh_[nfresh_++] = b;
-	++blocks_delta;
 	*bn = b;
 	return 0;
 }
@@ -142,26 +142,30 @@ int BmapTx::insert(uint64_t idx, uint64_t bn)
 	return write(&slots(node)[slot_at(idx, 1)], bn);
 }
 
-int BmapTx::free_block(uint64_t bn)
+int BmapTx::free_block(uint64_t bn, bool data)
 {
-	--blocks_delta;
+	if (data)
+		--blocks_delta;
 	return tx_.bits(bn, 1, false);
 }
 
-// Free everything at index >= from below node (level lvl, first index base).
+// Free everything with index in [from, to) below node (level lvl, first
+// index base). A node is freed only when its whole span is in the range.
 int BmapTx::trunc_node(uint64_t node, uint32_t lvl, uint64_t base,
-		       uint64_t from, uint64_t &budget, bool *done)
+		       uint64_t from, uint64_t to, uint64_t &budget, bool *done)
 {
 	uint64_t span = 1ULL << (kFanoutShift * (lvl - 1));
 	uint64_t s0 = from > base ? (from - base) / span : 0;
 	int err;
 	*done = false;
 	for (uint64_t s = s0; s < kFanout; ++s) {
+		uint64_t child_base = base + s * span;
+		if (child_base >= to)
+			break;
 		uint64_t *slot = &slots(node)[s];
 		uint64_t v = read(slot);
 		if (!v)
 			continue;
-		uint64_t child_base = base + s * span;
 		if (!sbi_.valid_data_bn(v)) { // corrupt pointer: drop it, free nothing
 			if ((err = write(slot, 0)))
 				return err;
@@ -169,17 +173,17 @@ int BmapTx::trunc_node(uint64_t node, uint32_t lvl, uint64_t base,
 		}
 		if (lvl > 1) {
 			bool child_done;
-			if ((err = trunc_node(v, lvl - 1, child_base, from, budget,
-					      &child_done)))
+			if ((err = trunc_node(v, lvl - 1, child_base, from, to,
+					      budget, &child_done)))
 				return err;
 			if (!child_done)
 				return 0;
-			if (child_base < from)
+			if (child_base < from || child_base + span > to)
 				continue; // partly kept
 		}
 		if (budget == 0)
 			return 0;
-		if ((err = free_block(v)) || (err = write(slot, 0)))
+		if ((err = free_block(v, lvl == 1)) || (err = write(slot, 0)))
 			return err;
 		--budget;
 	}
@@ -195,7 +199,7 @@ int BmapTx::truncate(uint64_t from, uint64_t budget, bool *done)
 		return 0;
 	if (height == 0) {
 		if (from == 0) {
-			if (sbi_.valid_data_bn(root) && (err = free_block(root)))
+			if (sbi_.valid_data_bn(root) && (err = free_block(root, true)))
 				return err;
 			root = 0;
 		}
@@ -206,19 +210,96 @@ int BmapTx::truncate(uint64_t from, uint64_t budget, bool *done)
 		height = 0;
 		return 0;
 	}
-	if ((err = trunc_node(root, height, 0, from, budget, done)))
+	if ((err = trunc_node(root, height, 0, from, UINT64_MAX, budget, done)))
 		return err;
 	if (*done && from == 0) {
 		if (budget == 0) {
 			*done = false;
 			return 0;
 		}
-		if ((err = free_block(root)))
+		if ((err = free_block(root, false)))
 			return err;
 		root = 0;
 		height = 0;
 	}
 	return 0;
+}
+
+int BmapTx::punch(uint64_t from, uint64_t to, uint64_t budget, bool *done)
+{
+	*done = true;
+	if (root == 0 || from >= to)
+		return 0;
+	if (height == 0) {
+		if (from == 0) {
+			int err;
+			if (sbi_.valid_data_bn(root) && (err = free_block(root, true)))
+				return err;
+			root = 0;
+		}
+		return 0;
+	}
+	if (height > kMaxHeight || !sbi_.valid_data_bn(root))
+		return 0; // corrupt: leave it to truncate/fsck
+	return trunc_node(root, height, 0, from, to, budget, done);
+}
+
+namespace {
+
+// bmap_seek below node (level lvl >= 1, first index base).
+uint64_t seek_node(const zus_sb_info &sbi, uint64_t node, uint32_t lvl,
+		   uint64_t base, uint64_t from, bool want_data)
+{
+	uint64_t span = 1ULL << (kFanoutShift * (lvl - 1));
+	uint64_t s0 = from > base ? (from - base) / span : 0;
+	auto *slots = reinterpret_cast<const uint64_t *>(sbi.blk(node));
+	for (uint64_t s = s0; s < kFanout; ++s) {
+		uint64_t child_base = base + s * span;
+		uint64_t start = std::max(child_base, from);
+		uint64_t v = slots[s];
+		bool mapped = sbi.valid_data_bn(v);
+		if (!mapped) {
+			if (!want_data)
+				return start;
+			continue;
+		}
+		if (lvl == 1) {
+			if (want_data)
+				return start;
+			continue;
+		}
+		uint64_t r = seek_node(sbi, v, lvl - 1, child_base, start, want_data);
+		if (r != UINT64_MAX)
+			return r;
+	}
+	return UINT64_MAX;
+}
+
+} // namespace
+
+uint64_t bmap_seek(const zus_sb_info &sbi, const zus_inode *zi, uint64_t from,
+		   bool want_data)
+{
+	if (from >= kMaxFileBlocks)
+		return want_data ? UINT64_MAX : from;
+	uint64_t root = zi->i_on_disk.a[0];
+	uint64_t h = zi->i_on_disk.a[1];
+	bool mapped = sbi.valid_data_bn(root);
+	if (!mapped || h > kMaxHeight)
+		return want_data ? UINT64_MAX : from;
+	if (h == 0) {
+		if (want_data)
+			return from == 0 ? 0 : UINT64_MAX;
+		return from == 0 ? 1 : from;
+	}
+	if ((from >> (kFanoutShift * h)) != 0) // past what the tree covers
+		return want_data ? UINT64_MAX : from;
+	uint64_t r = seek_node(sbi, root, static_cast<uint32_t>(h), 0, from, want_data);
+	if (r == UINT64_MAX && !want_data) {
+		uint64_t end = 1ULL << (kFanoutShift * h); // the first index past the tree
+		return end < kMaxFileBlocks ? end : UINT64_MAX;
+	}
+	return r;
 }
 
 } // namespace zus::pmfs

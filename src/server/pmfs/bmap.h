@@ -23,6 +23,12 @@ namespace zus::pmfs {
 // The pmem block holding file block idx, 0 for a hole.
 uint64_t bmap_lookup(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx);
 
+// The first file block index >= from that is mapped (want_data) or a hole
+// (!want_data); UINT64_MAX when there is none below kMaxFileBlocks.
+// Skips whole empty subtrees. Same locking as bmap_lookup.
+uint64_t bmap_seek(const zus_sb_info &sbi, const zus_inode *zi, uint64_t from,
+		   bool want_data);
+
 // Largest file block index + 1 the tree can map.
 inline constexpr uint64_t kMaxFileBlocks = 1ULL << (kFanoutShift * kMaxHeight);
 
@@ -35,12 +41,17 @@ class BmapTx {
 	// Free mapped blocks with index >= from, at most budget blocks.
 	// *done = nothing at or past from is mapped any more.
 	int truncate(uint64_t from, uint64_t budget, bool *done);
+	// Free mapped data blocks with index in [from, to) (a punched hole),
+	// at most budget; nodes stay. *done = nothing in the range is mapped.
+	int punch(uint64_t from, uint64_t to, uint64_t budget, bool *done);
 	// Flush the new nodes: call before Tx::ready().
 	void finish();
 
 	uint64_t root = 0;
 	uint32_t height = 0;
-	int64_t blocks_delta = 0; // nodes added/freed and data blocks freed
+	// Data blocks freed (negative). i_blocks counts data blocks only, as
+	// tmpfs's st_blocks does: radix nodes are metadata.
+	int64_t blocks_delta = 0;
 
   private:
 	uint64_t *slots(uint64_t bn) const;
@@ -48,9 +59,9 @@ class BmapTx {
 	bool is_fresh(const uint64_t *slot) const;
 	uint64_t read(uint64_t *slot) const;
 	int write(uint64_t *slot, uint64_t v);
-	int free_block(uint64_t bn);
+	int free_block(uint64_t bn, bool data);
 	int trunc_node(uint64_t node, uint32_t lvl, uint64_t base, uint64_t from,
-		       uint64_t &budget, bool *done);
+		       uint64_t to, uint64_t &budget, bool *done);
 
 	zus_sb_info &sbi_;
 	Tx &tx_;

@@ -142,8 +142,8 @@ int free_blocks_from(zus_sb_info &sbi, zus_inode_info *ii, uint64_t from,
 		zi->i_on_disk.a[0] = bt.root;
 		zi->i_on_disk.a[1] = bt.height;
 		zi->i_blocks = add_blocks(zi->i_blocks, bt.blocks_delta);
-		if (done)
-			zi->i_flags &= ~kZiTruncating;
+		if (done) // nothing is mapped past EOF any more
+			zi->i_flags &= ~(kZiTruncating | kZiPrealloc);
 		if (done && free_inode) { // the slot goes in the same step
 			uint64_t gen = zi->i_generation;
 			*zi = zus_inode{};
@@ -381,8 +381,10 @@ int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list)
 		shrink = new_size < zi->i_size;
 	}
 	const uint64_t keep_blocks = (new_size + kBlockSize - 1) >> kBlockShift;
-	const bool free_tail = shrink &&
-		keep_blocks < ((zi->i_size + kBlockSize - 1) >> kBlockShift);
+	// A truncation to or below i_size frees every block past the new EOF,
+	// fallocate(KEEP_SIZE)'s too (as tmpfs does).
+	const bool free_tail = (mask & STATX_SIZE) && new_size <= zi->i_size &&
+		bmap_seek(sbi, zi, keep_blocks, true) != UINT64_MAX;
 
 	{ // the attributes, and the new size, in one transaction
 		Tx tx(sbi);

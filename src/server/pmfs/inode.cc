@@ -10,6 +10,7 @@
 #include "server/pmfs/dir.h"
 #include "server/pmfs/file.h"
 #include "server/pmfs/pmfs.h"
+#include "server/pmfs/xattr.h"
 
 zus_inode_info::zus_inode_info() = default;
 zus_inode_info::~zus_inode_info() { magic = 0; }
@@ -160,7 +161,10 @@ int inode_finish_truncate(zus_sb_info &sbi, zus_inode_info *ii)
 int inode_free_media(zus_sb_info &sbi, zus_inode_info *ii)
 {
 	std::unique_lock lk(ii->rw);
-	int err = free_blocks_from(sbi, ii, 0, true);
+	int err = xattr_free_all(sbi, ii);
+	if (err)
+		return err;
+	err = free_blocks_from(sbi, ii, 0, true);
 	if (err)
 		return err;
 	sbi.icache->release_ino(ii->ino);

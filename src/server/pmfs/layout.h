@@ -125,6 +125,34 @@ inline constexpr uint32_t kMaxHeight = 4; // 512^4 blocks = 256 TiB
 
 // pmfs's own bits in zus_inode.i_flags.
 inline constexpr uint16_t kZiTruncating = 0x8000; // blocks past i_size to free
+// fallocate(KEEP_SIZE) may have mapped blocks past i_size (zeroed; freed by
+// the next truncation to or below i_size).
+inline constexpr uint16_t kZiPrealloc = 0x4000;
+
+// Extended attributes: zus_inode.i_xattr is 0 or the block number of a
+// pmfs_xattr_head. The set is one byte stream of records (pmfs_xattr_rec,
+// name, value; unpadded), inline after the head when it fits, else in the
+// data blocks bn[0..nblk). An update writes a whole new head (and blocks)
+// and switches i_xattr in one transaction (copy on write). Xattr blocks are
+// not counted in i_blocks (tmpfs counts none either).
+inline constexpr uint64_t kXattrMagic = 0x3152545441585a5aULL; // "ZZXATTR1"
+inline constexpr uint32_t kXattrMaxBlocks = 32;
+struct pmfs_xattr_head {
+	uint64_t magic;
+	uint64_t len; // bytes in the stream
+	uint32_t nblk; // 0: the stream is inline, after this head
+	uint32_t crc;  // crc32c of the stream
+	uint64_t bn[kXattrMaxBlocks];
+};
+static_assert(sizeof(pmfs_xattr_head) == 280);
+inline constexpr uint64_t kXattrInline = kBlockSize - sizeof(pmfs_xattr_head);
+struct pmfs_xattr_rec {
+	uint8_t type; // ZUFS_XF_*
+	uint8_t name_len;
+	uint16_t pad;
+	uint32_t value_len;
+};
+static_assert(sizeof(pmfs_xattr_rec) == 8);
 
 } // namespace zus::pmfs
 

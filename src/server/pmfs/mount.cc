@@ -79,6 +79,7 @@ struct Options {
 	uint64_t size = 0;
 	bool mkfs = false;
 	bool ro = false;
+	bool acl = false;
 };
 
 int parse_options(const zufs_ioc_mount &m, Options *o, std::string *err)
@@ -111,6 +112,10 @@ int parse_options(const zufs_ioc_mount &m, Options *o, std::string *err)
 			o->mkfs = true;
 		} else if (key == "ro" && eq == opt.npos) {
 			o->ro = true;
+		} else if (key == "acl" && eq == opt.npos) {
+			o->acl = true;
+		} else if (key == "noacl" && eq == opt.npos) {
+			o->acl = false;
 		} else if (key == "rw" && eq == opt.npos) {
 			o->ro = false;
 		} else {
@@ -171,6 +176,7 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 	auto sbi = std::make_unique<zus_sb_info>();
 	sbi->path = o.pmem;
 	sbi->ro = o.ro;
+	sbi->acl = o.acl;
 	sbi->zuf = zuf;
 	img.release(&sbi->fd, &sbi->base, &sbi->map_len);
 	sbi->sb = reinterpret_cast<pmfs_super *>(sbi->base);
@@ -220,7 +226,7 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 	m.zmi.zus_ii = shim_root;
 	m.zmi._zi = zu_enc_dpp_t(sbi->off_of(shim_root->zi), 0);
 	m.zmi.s_blocksize_bits = kBlockShift;
-	m.zmi.fs_caps = 0;
+	m.zmi.fs_caps = o.acl ? ZUFS_FSC_ACL_ON : 0;
 	m.pools[0].base = reinterpret_cast<uintptr_t>(sbi->base);
 	m.pools[0].size = sbi->map_len;
 	m.errmsg[0] = 0;

@@ -33,6 +33,17 @@ int op_get_multy(zufs_ioc_hdr *hdr, zufs::page_list pages);
 int op_put_multy(zufs_ioc_hdr *hdr, zufs::page_list pages);
 int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list pages);
 
+// falloc.cc
+int op_fallocate(zufs_ioc_hdr *hdr, zufs::page_list pages);
+int op_llseek(zufs_ioc_hdr *hdr, zufs::page_list pages);
+int op_clone(zufs_ioc_hdr *hdr, zufs::page_list pages);
+int op_copy(zufs_ioc_hdr *hdr, zufs::page_list pages);
+
+// xattr.cc
+int op_xattr_get(zufs_ioc_hdr *hdr, zufs::page_list pages);
+int op_xattr_set(zufs_ioc_hdr *hdr, zufs::page_list pages);
+int op_xattr_list(zufs_ioc_hdr *hdr, zufs::page_list pages);
+
 // The mount a cookie belongs to: nullptr for a stale/garbage cookie, and
 // the op must answer -EINVAL. Also refuses a crashed mount (-EIO).
 zus_inode_info *ii_cookie(zus_inode_info *ii, int *err);

@@ -33,6 +33,13 @@ void pmfs_fill_ops(OpTable &t)
 	set(ZUFS_OP_WRITE, op_write, sizeof(zufs_ioc_IO));
 	set(ZUFS_OP_SETATTR, op_setattr, sizeof(zufs_ioc_attr));
 	set(ZUFS_OP_SYNC, op_sync, sizeof(zufs_ioc_sync));
+	set(ZUFS_OP_FALLOCATE, op_fallocate, sizeof(zufs_ioc_IO));
+	set(ZUFS_OP_LLSEEK, op_llseek, sizeof(zufs_ioc_seek));
+	set(ZUFS_OP_CLONE, op_clone, sizeof(zufs_ioc_clone));
+	set(ZUFS_OP_COPY, op_copy, sizeof(zufs_ioc_clone));
+	set(ZUFS_OP_XATTR_GET, op_xattr_get, sizeof(zufs_ioc_xattr));
+	set(ZUFS_OP_XATTR_SET, op_xattr_set, sizeof(zufs_ioc_xattr));
+	set(ZUFS_OP_XATTR_LIST, op_xattr_list, sizeof(zufs_ioc_xattr));
 	// The multy messages carry ziom.iom_max entries: checked by the op.
 	set(ZUFS_OP_GET_MULTY, op_get_multy, offsetof(zufs_ioc_IO, iom_e));
 	set(ZUFS_OP_PUT_MULTY, op_put_multy, offsetof(zufs_ioc_IO, iom_e));

@@ -74,6 +74,7 @@ struct zus_sb_info {
 	size_t map_len = 0;
 	zus::pmfs::pmfs_super *sb = nullptr;
 	bool ro = false;
+	bool acl = false; // mount option "acl": system.posix_acl_* stored
 	std::atomic<bool> crashed{false}; // test crash simulation
 	zufs::ZufCalls *zuf = nullptr;
 

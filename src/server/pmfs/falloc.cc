@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: BSD-3-Clause
+//
+// falloc.cc - FALLOCATE, LLSEEK (SEEK_DATA/SEEK_HOLE) and COPY
+// (copy_file_range inside the server). Messages in zus_api.h.
+//
+// fallocate allocates zeroed blocks (written before the transaction that
+// links them, made durable by its first drain, as write_holes does) and
+// punches whole blocks out in bounded transactions (BmapTx::punch); the
+// partial blocks at the edges of a punched or zeroed range are zeroed in
+// place. Blocks allocated past i_size (KEEP_SIZE) are marked by kZiPrealloc
+// and freed by the next truncation to or below i_size, as tmpfs does.
+#include <linux/falloc.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "server/pmfs/bmap.h"
+#include "server/pmfs/file.h"
+#include "server/pmfs/ops.h"
+#include "server/pmfs/pmfs.h"
+
+namespace zus::pmfs {
+
+namespace {
+
+constexpr uint64_t kSectors = kBlockSize / 512;
+constexpr uint64_t kMaxBytes = kMaxFileBlocks << kBlockShift;
+
+zus_inode_info *file_ii(zus_inode_info *cookie, int *err)
+{
+	zus_inode_info *ii = ii_cookie(cookie, err);
+	if (ii && !S_ISREG(ii->zi->i_mode)) {
+		*err = S_ISDIR(ii->zi->i_mode) ? -EISDIR : -ENODEV;
+		return nullptr;
+	}
+	return ii;
+}
+
+// Zero [from, to) inside file block idx if it is mapped.
+void zero_in_block(zus_sb_info &sbi, zus_inode *zi, uint64_t idx, uint64_t from,
+		   uint64_t to)
+{
+	uint64_t bn = bmap_lookup(sbi, zi, idx);
+	if (bn && to > from)
+		sbi.persist.memset_nodrain(sbi.blk(bn) + from, 0, to - from);
+}
+
+// Free the whole blocks of [off, end) and zero the partial ones.
+int punch_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t off, uint64_t end)
+{
+	zus_inode *zi = ii->zi;
+	const uint64_t first = off >> kBlockShift, last = (end - 1) >> kBlockShift;
+	const uint64_t boff = off & (kBlockSize - 1), eoff = end & (kBlockSize - 1);
+	if (first == last && (boff || eoff)) {
+		zero_in_block(sbi, zi, first, boff, eoff ? eoff : kBlockSize);
+	} else {
+		if (boff)
+			zero_in_block(sbi, zi, first, boff, kBlockSize);
+		if (eoff)
+			zero_in_block(sbi, zi, last, 0, eoff);
+	}
+	sbi.persist.drain();
+	const uint64_t from = (off + kBlockSize - 1) >> kBlockShift;
+	const uint64_t to = end >> kBlockShift;
+	if (from >= to)
+		return 0;
+	for (;;) {
+		Tx tx(sbi);
+		int err = tx.log(zi, sizeof(*zi));
+		if (err)
+			return err;
+		BmapTx bt(sbi, tx, zi);
+		bool done;
+		if ((err = bt.punch(from, to, kTruncBatch, &done)))
+			return err;
+		bt.finish();
+		if ((err = tx.ready()))
+			return err;
+		zi->i_on_disk.a[0] = bt.root;
+		zi->i_on_disk.a[1] = bt.height;
+		int64_t b = int64_t(zi->i_blocks) + bt.blocks_delta * int64_t(kSectors);
+		zi->i_blocks = b < 0 ? 0 : uint64_t(b);
+		if ((err = tx.commit(ii)))
+			return err;
+		if (done)
+			return 0;
+	}
+}
+
+// Map zeroed blocks into the holes of [off, end).
+int alloc_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t off, uint64_t end)
+{
+	zus_inode *zi = ii->zi;
+	const uint64_t last = (end - 1) >> kBlockShift;
+	uint64_t idx = off >> kBlockShift;
+	while (idx <= last) {
+		uint64_t h = bmap_seek(sbi, zi, idx, false);
+		if (h > last)
+			return 0;
+		uint64_t d = bmap_seek(sbi, zi, h, true);
+		uint64_t want = std::min({d, last + 1, h + kWriteBatch}) - h;
+
+		BlockAlloc::Run runs[kWriteBatch];
+		int nruns;
+		uint64_t got = sbi.balloc.alloc(want, runs, kWriteBatch, &nruns);
+		if (!got)
+			return -ENOSPC;
+		Tx tx(sbi);
+		int err;
+		for (int r = 0; r < nruns; ++r) {
+			if ((err = tx.bits(runs[r].bn, runs[r].n, true))) {
+				for (int k = r; k < nruns; ++k)
+					sbi.balloc.release(runs[k].bn, runs[k].n);
+				return err;
+			}
+		}
+		if ((err = tx.log(zi, sizeof(*zi))))
+			return err;
+		BmapTx bt(sbi, tx, zi);
+		uint64_t i = 0;
+		for (int r = 0; r < nruns; ++r) {
+			for (uint64_t k = 0; k < runs[r].n; ++k, ++i) {
+				uint64_t bn = runs[r].bn + k;
+				sbi.persist.memset_nodrain(sbi.blk(bn), 0, kBlockSize);
+				if ((err = bt.insert(h + i, bn)))
+					return err;
+			}
+		}
+		bt.finish();
+		if ((err = tx.ready()))
+			return err;
+		zi->i_on_disk.a[0] = bt.root;
+		zi->i_on_disk.a[1] = bt.height;
+		zi->i_blocks += (got + bt.blocks_delta) * kSectors;
+		if (((h + got) << kBlockShift) > ((zi->i_size + kBlockSize - 1) & ~(kBlockSize - 1)))
+			zi->i_flags |= kZiPrealloc; // until i_size covers them
+		if ((err = tx.commit(ii)))
+			return err;
+		idx = h + got;
+	}
+	return 0;
+}
+
+} // namespace
+
+int op_fallocate(zufs_ioc_hdr *hdr, zufs::page_list)
+{
+	auto *io = reinterpret_cast<zufs_ioc_IO *>(hdr);
+	int err = 0;
+	io->wr_unmap.offset = io->wr_unmap.len = 0;
+	zus_inode_info *ii = file_ii(io->zus_ii, &err);
+	if (!ii)
+		return err;
+	zus_sb_info &sbi = *ii->sbi;
+	if (sbi.ro)
+		return -EROFS;
+	const uint64_t mode = io->flags;
+	const uint64_t off = io->filepos, end = io->last_pos;
+	const bool keep = mode & FALLOC_FL_KEEP_SIZE;
+	const bool punch = mode & FALLOC_FL_PUNCH_HOLE;
+	const bool zero = mode & FALLOC_FL_ZERO_RANGE;
+	if (mode & ~uint64_t(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+		return -EOPNOTSUPP;
+	if ((punch && !keep) || (punch && zero))
+		return -EOPNOTSUPP;
+	if (end <= off || int64_t(off) < 0)
+		return -EINVAL;
+	if (end > kMaxBytes)
+		return -EFBIG;
+
+	std::unique_lock lk(ii->rw);
+	zus_inode *zi = ii->zi;
+	if (punch || zero) {
+		if ((err = punch_range(sbi, ii, off, end)))
+			return err;
+		uint64_t p0 = off >> kBlockShift, p1 = (end - 1) >> kBlockShift;
+		if (p1 >= UINT32_MAX)
+			p1 = UINT32_MAX - 1; // beyond: the shim drops to EOF anyway
+		if (p0 <= p1) {
+			io->wr_unmap.offset = static_cast<uint32_t>(p0);
+			io->wr_unmap.len = static_cast<uint32_t>(p1 - p0 + 1);
+		}
+	}
+	if (!punch && (err = alloc_range(sbi, ii, off, end)))
+		return err;
+
+	// The new size and the times, in one step.
+	Tx tx(sbi);
+	if ((err = tx.log(zi, sizeof(*zi))) || (err = tx.ready()))
+		return err;
+	if (!keep && end > zi->i_size)
+		zi->i_size = end;
+	zi->i_mtime = zi->i_ctime = now_ns();
+	return tx.commit(ii);
+}
+
+int op_llseek(zufs_ioc_hdr *hdr, zufs::page_list)
+{
+	auto *sk = reinterpret_cast<zufs_ioc_seek *>(hdr);
+	int err = 0;
+	sk->offset_out = 0;
+	zus_inode_info *ii = ii_cookie(sk->zus_ii, &err);
+	if (!ii)
+		return err;
+	if (!S_ISREG(ii->zi->i_mode))
+		return -EINVAL;
+	if (sk->whence != SEEK_DATA && sk->whence != SEEK_HOLE)
+		return -EINVAL;
+	std::shared_lock lk(ii->rw);
+	const zus_inode *zi = ii->zi;
+	const uint64_t size = zi->i_size, off = sk->offset_in;
+	if (int64_t(off) < 0 || off >= size)
+		return -ENXIO;
+	const bool data = sk->whence == SEEK_DATA;
+	uint64_t idx = bmap_seek(*ii->sbi, zi, off >> kBlockShift, data);
+	uint64_t pos = idx == UINT64_MAX ? size : std::max(off, idx << kBlockShift);
+	if (data && pos >= size)
+		return -ENXIO;
+	sk->offset_out = std::min(pos, size);
+	return 0;
+}
+
+int op_clone(zufs_ioc_hdr *hdr, zufs::page_list)
+{
+	reinterpret_cast<zufs_ioc_clone *>(hdr)->copied = 0;
+	return -EOPNOTSUPP; // no shared (reflinked) blocks in pmfs
+}
+
+int op_copy(zufs_ioc_hdr *hdr, zufs::page_list)
+{
+	auto *cl = reinterpret_cast<zufs_ioc_clone *>(hdr);
+	int err = 0;
+	cl->copied = 0;
+	zus_inode_info *src = file_ii(cl->src_zus_ii, &err);
+	if (!src)
+		return err == -ENODEV ? -EINVAL : err;
+	zus_inode_info *dst = file_ii(cl->dst_zus_ii, &err);
+	if (!dst)
+		return err == -ENODEV ? -EINVAL : err;
+	if (src->sbi != dst->sbi)
+		return -EXDEV;
+	if (dst->sbi->ro)
+		return -EROFS;
+	if (cl->flags)
+		return -EINVAL;
+	if (src == dst && cl->len &&
+	    cl->pos_in < cl->pos_out + cl->len && cl->pos_out < cl->pos_in + cl->len)
+		return -EINVAL; // overlapping ranges of one file
+	constexpr uint64_t kMaxCopy = 1ULL << 30; // per message; the caller loops
+	constexpr size_t kChunk = 1 << 20;
+	const uint64_t len = std::min<uint64_t>(cl->len, kMaxCopy);
+
+	// A bounce buffer in DRAM, per thread: source pages -> it -> destination.
+	struct FreeMem {
+		void operator()(void *p) const { free(p); }
+	};
+	thread_local std::unique_ptr<char, FreeMem> buf(
+		static_cast<char *>(aligned_alloc(kBlockSize, kChunk)));
+	if (!buf)
+		return -ENOMEM;
+	void *pv[kChunk / kBlockSize];
+	for (size_t i = 0; i < kChunk / kBlockSize; ++i)
+		pv[i] = buf.get() + i * kBlockSize;
+	zufs::page_list pages(pv, kChunk / kBlockSize);
+
+	uint64_t done = 0;
+	while (done < len) {
+		uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kChunk, len - done));
+		zufs_ioc_IO rd{};
+		rd.hdr.operation = ZUFS_OP_READ;
+		rd.hdr.in_len = sizeof(rd);
+		rd.hdr.len = n;
+		rd.zus_ii = src;
+		rd.filepos = cl->pos_in + done;
+		if ((err = op_read(&rd.hdr, pages)))
+			break;
+		uint64_t got = rd.last_pos - rd.filepos;
+		if (!got)
+			break; // end of the source
+		zufs_ioc_IO wr{};
+		wr.hdr.operation = ZUFS_OP_WRITE;
+		wr.hdr.in_len = sizeof(wr);
+		wr.hdr.len = static_cast<uint32_t>(got);
+		wr.zus_ii = dst;
+		wr.filepos = cl->pos_out + done;
+		err = op_write(&wr.hdr, pages);
+		done += wr.last_pos - wr.filepos;
+		if (err || wr.last_pos - wr.filepos < got)
+			break;
+	}
+	cl->copied = done;
+	return done ? 0 : err;
+}
+
+} // namespace zus::pmfs

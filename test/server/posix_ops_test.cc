@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// FALLOCATE, LLSEEK, COPY and XATTR_* through the ABI, each followed by a
+// consistency check of the image.
+#include <linux/falloc.h>
+#include <linux/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include "harness.h"
+
+using namespace ztest;
+
+namespace {
+
+int falloc(Fs &fs, Inode f, uint64_t mode, uint64_t off, uint64_t len,
+	   zufs_ioc_IO *out = nullptr)
+{
+	zufs_ioc_IO io{};
+	io.hdr.operation = ZUFS_OP_FALLOCATE;
+	io.zus_ii = f.ii;
+	io.filepos = off;
+	io.last_pos = off + len;
+	io.flags = mode;
+	int err = fs.dispatch(&io.hdr, sizeof(io));
+	if (out)
+		*out = io;
+	return err;
+}
+
+int64_t seek(Fs &fs, Inode f, uint64_t off, unsigned whence)
+{
+	zufs_ioc_seek s{};
+	s.hdr.operation = ZUFS_OP_LLSEEK;
+	s.zus_ii = f.ii;
+	s.offset_in = off;
+	s.whence = whence;
+	int err = fs.dispatch(&s.hdr, sizeof(s));
+	return err ? err : int64_t(s.offset_out);
+}
+
+int copy(Fs &fs, Inode src, uint64_t pin, Inode dst, uint64_t pout, uint64_t len,
+	 uint64_t *copied)
+{
+	zufs_ioc_clone c{};
+	c.hdr.operation = ZUFS_OP_COPY;
+	c.src_zus_ii = src.ii;
+	c.dst_zus_ii = dst.ii;
+	c.pos_in = pin;
+	c.pos_out = pout;
+	c.len = len;
+	int err = fs.dispatch(&c.hdr, sizeof(c));
+	*copied = c.copied;
+	return err;
+}
+
+int xset(Fs &fs, Inode f, uint8_t type, const std::string &name, const std::string &val,
+	 uint16_t flags = 0)
+{
+	zufs_ioc_xattr x{};
+	x.hdr.operation = ZUFS_OP_XATTR_SET;
+	x.zus_ii = f.ii;
+	x.type = type;
+	x.name_len = static_cast<uint8_t>(name.size());
+	memcpy(x.name, name.data(), name.size());
+	x.user_flags = flags;
+	Buf b(val.size(), 100);
+	memcpy(b.data(), val.data(), val.size());
+	x.hdr.offset = 100;
+	x.hdr.len = static_cast<uint32_t>(val.size());
+	return fs.dispatch(&x.hdr, sizeof(x), b.list());
+}
+
+int xget(Fs &fs, Inode f, uint8_t type, const std::string &name, uint32_t room,
+	 std::string *val, uint32_t *size, int op = ZUFS_OP_XATTR_GET)
+{
+	zufs_ioc_xattr x{};
+	x.hdr.operation = static_cast<uint16_t>(op);
+	x.zus_ii = f.ii;
+	x.type = type;
+	x.name_len = static_cast<uint8_t>(name.size());
+	memcpy(x.name, name.data(), name.size());
+	Buf b(room ? room : 1, 7);
+	x.hdr.offset = 7;
+	x.hdr.len = room;
+	int err = fs.dispatch(&x.hdr, sizeof(x), b.list());
+	*size = x.value_size;
+	if (!err)
+		*val = std::string(b.data(), x.hdr.len);
+	return err;
+}
+
+void clean(Fs &fs)
+{
+	auto r = fs.check();
+	INFO(r.report);
+	CHECK(r.errors == 0);
+}
+
+} // namespace
+
+TEST_CASE("i_blocks counts data blocks only", "[server][posix]")
+{
+	Fs fs;
+	REQUIRE(fs.mount() == 0);
+	Inode f;
+	REQUIRE(fs.create(fs.root, "f", S_IFREG | 0644, &f) == 0);
+	REQUIRE(fs.write(f, 10 << 20, "x") == 0); // needs two radix levels
+	CHECK(f.zi->i_blocks == 8);
+	REQUIRE(fs.write(f, 0, "y") == 0);
+	CHECK(f.zi->i_blocks == 16);
+	clean(fs);
+	REQUIRE(fs.setattr(f, STATX_SIZE, 1) == 0);
+	CHECK(f.zi->i_blocks == 8);
+	clean(fs);
+	fs.evict(f);
+}
+
+TEST_CASE("fallocate modes", "[server][posix]")
+{
+	Fs fs;
+	REQUIRE(fs.mount() == 0);
+	Inode f;
+	REQUIRE(fs.create(fs.root, "f", S_IFREG | 0644, &f) == 0);
+	std::string d(3 * 4096, 'd');
+	REQUIRE(fs.write(f, 0, d) == 0);
+
+	// mode 0 grows the file, allocates zeroed blocks, keeps data.
+	REQUIRE(falloc(fs, f, 0, 8192, 5 * 4096) == 0);
+	CHECK(f.zi->i_size == 8192 + 5 * 4096);
+	CHECK(f.zi->i_blocks == 7 * 8);
+	CHECK(same(fs.read(f, 0, 3 * 4096), d));
+	CHECK(same(fs.read(f, 3 * 4096, 4 * 4096), std::string(4 * 4096, '\0')));
+	clean(fs);
+
+	// KEEP_SIZE past EOF: blocks but no size; a truncation to i_size frees them.
+	uint64_t size = f.zi->i_size;
+	REQUIRE(falloc(fs, f, FALLOC_FL_KEEP_SIZE, 100 << 12, 4 << 12) == 0);
+	CHECK(f.zi->i_size == size);
+	CHECK(f.zi->i_blocks == 11 * 8);
+	clean(fs);
+	REQUIRE(fs.setattr(f, STATX_SIZE, size) == 0);
+	CHECK(f.zi->i_blocks == 7 * 8);
+	clean(fs);
+
+	// PUNCH_HOLE: whole blocks go, partial ends are zeroed.
+	zufs_ioc_IO out;
+	REQUIRE(falloc(fs, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100, 2 * 4096, &out) == 0);
+	CHECK(out.wr_unmap.offset == 0);
+	CHECK(out.wr_unmap.len == 3);
+	CHECK(f.zi->i_blocks == 6 * 8);
+	CHECK(same(fs.read(f, 0, 3 * 4096),
+		   std::string(100, 'd') + std::string(2 * 4096, '\0') + std::string(4096 - 100, 'd')));
+	CHECK(f.zi->i_size == size);
+	clean(fs);
+	CHECK(falloc(fs, f, FALLOC_FL_PUNCH_HOLE, 0, 10) == -EOPNOTSUPP);
+	CHECK(falloc(fs, f, 0x100, 0, 10) == -EOPNOTSUPP);
+	CHECK(falloc(fs, f, 0, 10, 0) == -EINVAL);
+	CHECK(falloc(fs, f, 0, 1ULL << 50, 10) == -EFBIG);
+
+	// ZERO_RANGE: zeros, still allocated, grows without KEEP_SIZE.
+	REQUIRE(falloc(fs, f, FALLOC_FL_ZERO_RANGE, 2 * 4096 + 210, 10) == 0);
+	CHECK(same(fs.read(f, 2 * 4096 + 200, 30),
+		   std::string(10, 'd') + std::string(10, '\0') + std::string(10, 'd')));
+	REQUIRE(falloc(fs, f, FALLOC_FL_ZERO_RANGE, size - 10, 4096 + 20) == 0);
+	CHECK(f.zi->i_size == size + 4096 + 10);
+	clean(fs);
+	fs.evict(f);
+}
+
+TEST_CASE("SEEK_DATA and SEEK_HOLE", "[server][posix]")
+{
+	Fs fs;
+	REQUIRE(fs.mount() == 0);
+	Inode f;
+	REQUIRE(fs.create(fs.root, "f", S_IFREG | 0644, &f) == 0);
+	CHECK(seek(fs, f, 0, SEEK_DATA) == -ENXIO); // empty file
+	REQUIRE(fs.write(f, 3 << 20, "x") == 0);   // hole, then one block
+	CHECK(seek(fs, f, 0, SEEK_DATA) == 3 << 20);
+	CHECK(seek(fs, f, 0, SEEK_HOLE) == 0);
+	CHECK(seek(fs, f, (3 << 20), SEEK_HOLE) == (3 << 20) + 1); // EOF
+	CHECK(seek(fs, f, (3 << 20) + 1, SEEK_DATA) == -ENXIO);
+	REQUIRE(fs.write(f, 5000, "y") == 0);
+	CHECK(seek(fs, f, 0, SEEK_DATA) == 4096);
+	CHECK(seek(fs, f, 4097, SEEK_DATA) == 4097);
+	CHECK(seek(fs, f, 4097, SEEK_HOLE) == 8192);
+	CHECK(seek(fs, f, 8192, SEEK_DATA) == 3 << 20);
+	REQUIRE(fs.write(f, (600ULL << 20), "z") == 0); // a taller tree
+	CHECK(seek(fs, f, (3 << 20) + 5, SEEK_DATA) == (3 << 20) + 5);
+	CHECK(seek(fs, f, (3 << 20) + 5, SEEK_HOLE) == (3 << 20) + 4096);
+	CHECK(seek(fs, f, (3 << 20) + 4096, SEEK_DATA) == (600LL << 20));
+	CHECK(seek(fs, f, 0, 0) == -EINVAL);
+	fs.evict(f);
+}
+
+TEST_CASE("COPY copies inside the server", "[server][posix]")
+{
+	Fs fs;
+	REQUIRE(fs.mount() == 0);
+	Inode a, b;
+	REQUIRE(fs.create(fs.root, "a", S_IFREG | 0644, &a) == 0);
+	REQUIRE(fs.create(fs.root, "b", S_IFREG | 0644, &b) == 0);
+	std::string d = pattern(3 << 20, 7);
+	REQUIRE(fs.write(a, 0, d) == 0);
+	uint64_t copied;
+	REQUIRE(copy(fs, a, 100, b, 5, (3 << 20) + 1000, &copied) == 0);
+	CHECK(copied == (3 << 20) - 100);
+	CHECK(b.zi->i_size == (3 << 20) - 95);
+	CHECK(same(fs.read(b, 5, (3 << 20) - 100), d.substr(100)));
+	CHECK(same(fs.read(b, 0, 5), std::string(5, '\0')));
+	REQUIRE(copy(fs, a, 0, a, 4 << 20, 10, &copied) == 0); // same file
+	CHECK(same(fs.read(a, 4 << 20, 10), d.substr(0, 10)));
+	CHECK(copy(fs, a, 0, a, 5, 10, &copied) == -EINVAL); // overlap
+	CHECK(copy(fs, a, 0, fs.root, 0, 10, &copied) == -EISDIR);
+	REQUIRE(copy(fs, a, 8 << 20, b, 0, 10, &copied) == 0); // past EOF
+	CHECK(copied == 0);
+	clean(fs);
+	fs.evict(a);
+	fs.evict(b);
+}
+
+TEST_CASE("xattrs: create, replace, remove, ERANGE, persistence", "[server][posix]")
+{
+	Fs fs(64ULL << 20, true);
+	REQUIRE(fs.mount() == 0);
+	Inode f;
+	REQUIRE(fs.create(fs.root, "f", S_IFREG | 0644, &f) == 0);
+	std::string v;
+	uint32_t size;
+	CHECK(xget(fs, f, ZUFS_XF_USER, "a", 100, &v, &size) == -ENODATA);
+	REQUIRE(xset(fs, f, ZUFS_XF_USER, "a", "one") == 0);
+	CHECK(xset(fs, f, ZUFS_XF_USER, "a", "two", XATTR_CREATE) == -EEXIST);
+	CHECK(xset(fs, f, ZUFS_XF_USER, "b", "two", XATTR_REPLACE) == -ENODATA);
+	REQUIRE(xset(fs, f, ZUFS_XF_TRUSTED, "a", "", 0) == 0);
+	REQUIRE(xset(fs, f, ZUFS_XF_USER, "a", "three", XATTR_REPLACE) == 0);
+	CHECK(xget(fs, f, ZUFS_XF_USER, "a", 0, &v, &size) == 0);
+	CHECK(size == 5);
+	CHECK(xget(fs, f, ZUFS_XF_USER, "a", 4, &v, &size) == -ERANGE);
+	REQUIRE(xget(fs, f, ZUFS_XF_USER, "a", 5, &v, &size) == 0);
+	CHECK(v == "three");
+	REQUIRE(xget(fs, f, ZUFS_XF_TRUSTED, "a", 10, &v, &size) == 0);
+	CHECK(v.empty());
+	REQUIRE(xget(fs, f, 0, "", 100, &v, &size, ZUFS_OP_XATTR_LIST) == 0);
+	CHECK(v == std::string("trusted.a\0user.a\0", 17));
+	CHECK(xget(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", 10, &v, &size) == -EOPNOTSUPP);
+	CHECK(xset(fs, f, ZUFS_XF_USER, "big", std::string(65537, 'x')) == -E2BIG);
+	// A big value moves the set out of line, into blocks.
+	std::string big = pattern(65536, 7);
+	REQUIRE(xset(fs, f, ZUFS_XF_USER, "big", big) == 0);
+	clean(fs);
+	REQUIRE(fs.remount("") == 0);
+	REQUIRE(fs.lookup(fs.root, "f", &f) == 0);
+	REQUIRE(xget(fs, f, ZUFS_XF_USER, "big", 65536, &v, &size) == 0);
+	CHECK(same(v, big));
+	REQUIRE(xset(fs, f, ZUFS_XF_USER, "a", "", ZUFS_XATTR_REMOVE) == 0);
+	CHECK(xset(fs, f, ZUFS_XF_USER, "a", "", ZUFS_XATTR_REMOVE) == -ENODATA);
+	// Too much in all: ENOSPC, the old set intact.
+	CHECK(xset(fs, f, ZUFS_XF_USER, "big2", big) == -ENOSPC);
+	REQUIRE(xget(fs, f, ZUFS_XF_USER, "big", 65536, &v, &size) == 0);
+	clean(fs);
+	// Freeing the inode frees its xattr blocks.
+	struct statfs64 before, after;
+	fs.statfs(&before);
+	REQUIRE(fs.unlink(fs.root, "f") == 0);
+	fs.evict(f);
+	fs.statfs(&after);
+	CHECK(after.f_bfree == before.f_bfree + 18); // head + 17 blocks
+	clean(fs);
+	REQUIRE(fs.umount() == 0);
+	unlink(fs.path.c_str());
+}
+
+TEST_CASE("ACL xattrs only with the acl option", "[server][posix]")
+{
+	Fs fs;
+	REQUIRE(fs.mount("mkfs,acl") == 0);
+	Inode f;
+	REQUIRE(fs.create(fs.root, "f", S_IFREG | 0644, &f) == 0);
+	REQUIRE(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", "acl") == 0);
+	CHECK(xset(fs, f, ZUFS_XF_SYSTEM, "other", "x") == -EOPNOTSUPP);
+	std::string v;
+	uint32_t size;
+	REQUIRE(xget(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", 10, &v, &size) == 0);
+	CHECK(v == "acl");
+	fs.evict(f);
+}
