@@ -16,6 +16,10 @@ const char kUsage[] =
 	"    --size=SIZE        create PATH with SIZE bytes (or grow it);\n"
 	"                       SIZE takes K, M, G or T suffixes (1024-based)\n"
 	"    --mkfs             format PATH if it is not a zufuse image\n"
+	"    --t2=PATH[,SIZE]   tier 2: a block device or a file (created or\n"
+	"                       grown to SIZE); cold blocks move there when\n"
+	"                       pmem runs low, capacity is pmem + T2\n"
+	"    --t2-size=SIZE     the same as --t2=PATH,SIZE\n"
 	"    --direct-io        no page cache: every open is FOPEN_DIRECT_IO\n"
 	"                       (shared mmap then fails with ENODEV)\n"
 	"    -f                 stay in the foreground\n"
@@ -132,6 +136,30 @@ bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 					 "G or T suffix, e.g. 1G)";
 				return false;
 			}
+		} else if (is(arg, "--t2")) {
+			if (!value(&i, arg, "--t2", &cl->t2))
+				return false;
+			size_t comma = cl->t2.find(',');
+			if (comma != std::string::npos) {
+				v = cl->t2.substr(comma + 1);
+				cl->t2.resize(comma);
+				if (!parse_size(v, &cl->t2_size)) {
+					*error = "bad T2 size '" + v +
+						 "' (e.g. 1G)";
+					return false;
+				}
+			}
+			if (cl->t2.empty()) {
+				*error = "--t2 needs a path";
+				return false;
+			}
+		} else if (is(arg, "--t2-size")) {
+			if (!value(&i, arg, "--t2-size", &v))
+				return false;
+			if (!parse_size(v, &cl->t2_size)) {
+				*error = "bad T2 size '" + v + "' (e.g. 1G)";
+				return false;
+			}
 		} else if (arg == "--mkfs") {
 			cl->mkfs = true;
 		} else if (arg == "--direct-io") {
@@ -177,6 +205,10 @@ bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 	}
 	if (cl->pmem.empty()) {
 		*error = "missing --pmem=PATH (see --help)";
+		return false;
+	}
+	if (cl->t2_size && cl->t2.empty()) {
+		*error = "--t2-size needs --t2=PATH";
 		return false;
 	}
 	if (cl->pmem.find(',') != std::string::npos) {

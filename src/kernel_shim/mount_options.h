@@ -16,6 +16,8 @@ struct CommandLine {
 	std::string mountpoint;
 	std::string pmem;
 	uint64_t size = 0; // 0: not given
+	std::string t2;	      // --t2=PATH: the tier-2 store ("" = none)
+	uint64_t t2_size = 0; // --t2-size / --t2=PATH,SIZE (0: as it is)
 	bool mkfs = false;
 	bool direct_io = false;
 	bool foreground = false;
@@ -37,7 +39,8 @@ bool parse_size(std::string_view text, uint64_t *bytes);
 bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 			std::string *error);
 
-// "pmem=PATH[,size=BYTES][,mkfs][,ro]" for the server.
+// "pmem=PATH[,size=BYTES][,mkfs][,ro]" for the server. (The shim adds
+// "t2size=BYTES" itself once it has opened the T2 store: Vfs::mount.)
 std::string server_options(const CommandLine &cl);
 
 // The --help text (keep it true).

@@ -47,8 +47,11 @@ bool iomap_fits(const zufs_iomap &ziom, uint32_t iom_cap)
 // _IO_dispatch + rw_overflow_handler: send io, executing any iomap the
 // server answers with -EZUFS_RETRY and sending io again (with its IN fields
 // as they were) until the server answers something else.
+// inline_iomap: a successful READ/WRITE answer may carry an iomap (e.g.
+// IOM_T2_READ into the request's pages: a cold read served from T2); it is
+// executed as part of the request. (GET_MULTY's entries are a block list.)
 int IO_dispatch_retry(const IoTarget &t, zufs_ioc_IO *io, uint32_t iom_cap,
-		      zufs::page_list pages)
+		      zufs::page_list pages, bool inline_iomap = false)
 {
 	alignas(zufs_ioc_IO) std::byte in[kIoHead];
 	std::memcpy(in, io, kIoHead);
@@ -56,6 +59,21 @@ int IO_dispatch_retry(const IoTarget &t, zufs_ioc_IO *io, uint32_t iom_cap,
 	for (int tries = 0;; ++tries) {
 		t.channel->dispatch(&io->hdr, pages);
 		int err = sane_err(io->hdr.err);
+		if (!err && inline_iomap && io->ziom.iom_n) {
+			zufs_iomap ziom = io->ziom;
+			if (!iomap_fits(ziom, iom_cap))
+				return -EIO;
+			iomap::ExecEnv env;
+			env.pools = t.pools;
+			env.app_pages = pages;
+			env.ino = t.ino;
+			env.unmapper = t.unmapper;
+			env.t2 = t.t2;
+			err = iomap::execute(io->ziom.iom_e, ziom.iom_n, env);
+			if (err) // nothing of this chunk is known good
+				io->last_pos = io->filepos;
+			return err;
+		}
 		if (err != -EZUFS_RETRY)
 			return err;
 
@@ -74,6 +92,7 @@ int IO_dispatch_retry(const IoTarget &t, zufs_ioc_IO *io, uint32_t iom_cap,
 		env.app_pages = pages;
 		env.ino = t.ino;
 		env.unmapper = t.unmapper;
+		env.t2 = t.t2;
 		err = iomap::execute(io->ziom.iom_e, ziom.iom_n, env);
 		if (err)
 			return err;
@@ -95,7 +114,8 @@ int IO_dispatch(const IoTarget &t, zufs_ioc_IO *io, int operation,
 	io->filepos = filepos;
 	io->last_pos = filepos;
 	io->ziom.iom_max = ZUFS_WRITE_OP_SPACE;
-	return IO_dispatch_retry(t, io, ZUFS_WRITE_OP_SPACE, pages);
+	io->ziom.iom_n = 0;
+	return IO_dispatch_retry(t, io, ZUFS_WRITE_OP_SPACE, pages, true);
 }
 
 // wr_unmap is in pages (zufuse) and must lie inside the pages written.

@@ -9,6 +9,12 @@
 //    An error after some bytes returns the bytes done (_IO_dispatch).
 //  - -EZUFS_RETRY with an iomap: the iomap is executed (src/iomap) and the
 //    chunk re-dispatched, at most kMaxRetries times (rw_overflow_handler).
+//    GET_MULTY answers RETRY the same way (e.g. promoting a T2 block).
+//  - A READ/WRITE answered with 0 and an iomap (iom_n > 0): the iomap is
+//    executed as part of the request (inline: e.g. IOM_T2_READ into the
+//    request's pages); its failure is the request's -EIO. A server names
+//    only app pages the request covers entirely (the executor moves whole
+//    pages).
 //  - Everything answered is checked on a shim-owned copy before use:
 //    last_pos within [filepos, filepos + len], wr_unmap within the written
 //    pages, iomaps within their buffer. A bad answer is -EIO, not a crash.
@@ -55,6 +61,7 @@ struct IoTarget {
 	const zus_inode *zi = nullptr;	       // i_size for EOF clipping
 	std::span<const zufs_pool_info> pools; // [0] = pmem
 	iomap::Unmapper *unmapper = nullptr;   // wr_unmap / IOM_UNMAP
+	iomap::T2Device *t2 = nullptr;	       // null: T2 ops are refused
 };
 
 // ZUFS_IO_* for a write with open(2)-style flags (O_DSYNC, O_SYNC,

@@ -163,15 +163,21 @@ int Vfs::call(zufs_ioc_hdr *hdr, size_t size, zufs::page_list pages)
 
 int Vfs::mount(std::string *errmsg)
 {
-	const std::string &o = opts_.server_options;
+	if (mounted_)
+		return -EBUSY;
+	std::string o = opts_.server_options;
+	if (int err = t2_open(errmsg))
+		return err;
+	if (t2_)
+		o += ",t2size=" + std::to_string(t2_->size_blocks() *
+						 iomap::kT2BlockSize);
 	size_t size = sizeof(zufs_ioc_mount) + o.size() + 1;
 	std::vector<uint64_t> buf((size + 7) / 8);
 	auto *m = reinterpret_cast<zufs_ioc_mount *>(buf.data());
 
-	if (mounted_)
-		return -EBUSY;
 	if (size > UINT16_MAX) {
 		*errmsg = "mount options too long";
+		t2_close();
 		return -EINVAL;
 	}
 	m->hdr.operation = ZUFS_M_MOUNT;
@@ -191,6 +197,7 @@ int Vfs::mount(std::string *errmsg)
 				      strnlen(m->errmsg, sizeof(m->errmsg)));
 		if (errmsg->empty())
 			*errmsg = std::strerror(-err);
+		t2_close();
 		return err < 0 ? err : -EIO;
 	}
 
@@ -211,6 +218,7 @@ int Vfs::mount(std::string *errmsg)
 	mounted_ = true;
 	// The root's one server reference; the kernel never forgets it.
 	cache_.insert(m->zmi.zus_ii, root_zi, Ref::kernel);
+	exec_ok_.store(true);
 	return 0;
 }
 
@@ -218,6 +226,9 @@ int Vfs::umount()
 {
 	if (!mounted_)
 		return -EINVAL;
+	// In-flight IOMAP_EXECs complete (and their IOM_DONE reach the
+	// server) while it is still mounted.
+	t2_close();
 	cache_.evict_all();
 
 	zufs_ioc_mount m = {};
@@ -721,6 +732,7 @@ IoTarget Vfs::io_target(Inode *inode)
 	t.zi = inode->zi;
 	t.pools = pools_.all();
 	t.unmapper = this;
+	t.t2 = t2_.get();
 	return t;
 }
 
@@ -835,32 +847,6 @@ bool Vfs::inode_size(uint64_t ino, uint64_t *i_size)
 		return false;
 	*i_size = __atomic_load_n(&inode->zi->i_size, __ATOMIC_ACQUIRE);
 	return true;
-}
-
-int Vfs::iomap_exec(zufs_ioc_iomap_exec *ioc)
-{
-	// Checks on a shim-owned copy of the header.
-	zufs_ioc_iomap_exec c;
-	std::memcpy(&c, ioc, sizeof(c));
-
-	int err = 0;
-	if (!mounted_ || c.zus_sbi != sbi_) {
-		err = -EINVAL;
-	} else if (c.ziom.iom_n > c.ziom.iom_max) {
-		zuf_err("illegal iomap: iom_max=%u iom_n=%u", c.ziom.iom_max,
-			c.ziom.iom_n);
-		err = -EINVAL;
-	} else if (!c.wait_for_done) {
-		// As in the seed: "Async IOM NOT supported Yet".
-		err = -EOPNOTSUPP;
-	} else if (c.ziom.iom_n) {
-		iomap::ExecEnv env;
-		env.pools = pools_.all();
-		env.unmapper = this;
-		err = iomap::execute(ioc->ziom.iom_e, c.ziom.iom_n, env);
-	}
-	ioc->hdr.err = err;
-	return err;
 }
 
 int ZufCallsProxy::iomap_exec(zufs_ioc_iomap_exec *ioc)

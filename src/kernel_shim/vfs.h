@@ -29,11 +29,13 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
 
 #include "iomap/executor.h"
+#include "iomap/t2.h"
 #include "kernel_shim/inode_cache.h"
 #include "kernel_shim/invalidator.h"
 #include "kernel_shim/pool.h"
@@ -47,6 +49,10 @@ struct VfsOptions {
 	std::string server_options; // "pmem=PATH,size=BYTES,mkfs,ro"
 	bool sync = false;	    // mounted sync: every write is DSYNC
 	bool read_only = false;
+	// Tier 2 (t2_exec.cc): opened at mount, its size told to the server
+	// as "t2size=BYTES"; "" = no T2 (every T2 op is refused).
+	std::string t2_path = {};
+	uint64_t t2_size = 0; // create/grow a T2 file to this (0: keep)
 };
 
 struct Entry {
@@ -159,8 +165,14 @@ class Vfs final : private iomap::Unmapper {
 	int fsync(uint64_t ino, bool datasync);
 	int statfs(struct statvfs *out);
 
-	// The server's ZU_IOC_IOMAP_EXEC (see ZufCallsProxy).
+	// The server's ZU_IOC_IOMAP_EXEC (see ZufCallsProxy; t2_exec.cc):
+	// wait_for_done executes before returning (result in hdr.err); else
+	// the iomap is checked and submitted, 0 returned, and the result
+	// comes back later as ZUFS_OP_IOM_DONE (iomb, hdr.err) from the T2
+	// completion thread. Async needs a T2 (else -EOPNOTSUPP).
 	int iomap_exec(zufs_ioc_iomap_exec *ioc);
+	// The T2 store, or null.
+	iomap::T2Device *t2() const { return t2_.get(); }
 
 	size_t cached_inodes() const { return cache_.size(); }
 
@@ -191,6 +203,16 @@ class Vfs final : private iomap::Unmapper {
 	Pools pools_;
 	zus_sb_info *sbi_ = nullptr;
 	bool mounted_ = false;
+
+	// t2_exec.cc: open before MOUNT, closed (in-flight iomaps completed,
+	// their IOM_DONE delivered) before UMOUNT. t2_mu_: shared while an
+	// IOMAP_EXEC submits, exclusive to close.
+	int t2_open(std::string *errmsg);
+	void t2_close();
+	void iom_done(zus_iomap_build *iomb, int result);
+	std::shared_mutex t2_mu_;
+	std::unique_ptr<iomap::T2Device> t2_;
+	std::atomic<bool> exec_ok_{ false }; // mounted: IOMAP_EXEC accepted
 };
 
 // zus -> zuf: what the server gets at construction (zus::make_server).

@@ -136,7 +136,8 @@ int main(int argc, char **argv)
 	std::unique_ptr<zufs::Channel> server = zus::make_server(&calls);
 	zuf::FuseNotifier notifier;
 	zuf::Vfs vfs(*server,
-		     { zuf::server_options(cl), cl.sync, cl.read_only },
+		     { zuf::server_options(cl), cl.sync, cl.read_only, cl.t2,
+		       cl.t2_size },
 		     &notifier);
 	calls.attach(&vfs);
 

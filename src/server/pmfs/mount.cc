@@ -24,6 +24,7 @@
 #include "server/pmfs/inode.h"
 #include "server/pmfs/ops.h"
 #include "server/pmfs/pmfs.h"
+#include "server/pmfs/tier.h"
 #include <libpmem.h>
 
 zus_sb_info::zus_sb_info() = default;
@@ -80,6 +81,7 @@ struct Options {
 	bool mkfs = false;
 	bool ro = false;
 	bool acl = false;
+	uint64_t t2size = 0; // bytes of the shim's T2 store (tier.h)
 };
 
 int parse_options(const zufs_ioc_mount &m, Options *o, std::string *err)
@@ -108,6 +110,16 @@ int parse_options(const zufs_ioc_mount &m, Options *o, std::string *err)
 				return -EINVAL;
 			}
 			o->size = s;
+		} else if (key == "t2size" && !val.empty()) {
+			std::string v(val);
+			char *end;
+			errno = 0;
+			unsigned long long s = strtoull(v.c_str(), &end, 10);
+			if (errno || *end || v[0] == '-') {
+				*err = "bad t2size '" + v + "' (decimal bytes)";
+				return -EINVAL;
+			}
+			o->t2size = s;
 		} else if (key == "mkfs" && eq == opt.npos) {
 			o->mkfs = true;
 		} else if (key == "ro" && eq == opt.npos) {
@@ -178,6 +190,7 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 	sbi->ro = o.ro;
 	sbi->acl = o.acl;
 	sbi->zuf = zuf;
+	sbi->t2_blocks = o.t2size >> kBlockShift;
 	img.release(&sbi->fd, &sbi->base, &sbi->map_len);
 	sbi->sb = reinterpret_cast<pmfs_super *>(sbi->base);
 	sbi->persist.init(sbi->base, sbi->map_len);
@@ -237,6 +250,9 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 
 void umount(std::unique_ptr<zus_sb_info> sbi)
 {
+	// Async iomaps reference the mount until their IOM_DONE (the shim
+	// delivers all of them before it sends UMOUNT).
+	drain_iomap_jobs(*sbi);
 	if (sbi->crashed) // a simulated crash: leave the media exactly as it is
 		return;
 	sbi->icache->drop_all();

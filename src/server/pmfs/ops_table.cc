@@ -3,6 +3,7 @@
 #include <cstddef>
 
 #include "server/pmfs/ops.h"
+#include "server/pmfs/tier.h"
 #include "server/runtime.h"
 
 namespace zus {
@@ -43,6 +44,7 @@ void pmfs_fill_ops(OpTable &t)
 	// The multy messages carry ziom.iom_max entries: checked by the op.
 	set(ZUFS_OP_GET_MULTY, op_get_multy, offsetof(zufs_ioc_IO, iom_e));
 	set(ZUFS_OP_PUT_MULTY, op_put_multy, offsetof(zufs_ioc_IO, iom_e));
+	set(ZUFS_OP_IOM_DONE, op_iom_done, sizeof(zufs_ioc_iomap_done));
 }
 
 } // namespace zus

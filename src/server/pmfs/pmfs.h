@@ -37,6 +37,7 @@
 namespace zus::pmfs {
 struct DirIndex;
 class InodeCache;
+class IomapJobs;
 } // namespace zus::pmfs
 
 struct zus_inode_info {
@@ -77,6 +78,10 @@ struct zus_sb_info {
 	bool acl = false; // mount option "acl": system.posix_acl_* stored
 	std::atomic<bool> crashed{false}; // test crash simulation
 	zufs::ZufCalls *zuf = nullptr;
+	uint64_t t2_blocks = 0; // the shim's T2 store ("t2size="), 0: none
+	// Async IOMAP_EXECs in flight (tier.h), completed by IOM_DONE.
+	// (shared_ptr: the type stays incomplete here.)
+	std::shared_ptr<zus::pmfs::IomapJobs> iom_jobs;
 
 	zus::Persist persist;
 	zus::pmfs::Journal journal;
