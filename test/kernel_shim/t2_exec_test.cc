@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -321,4 +323,91 @@ TEST_CASE("t2: --t2=PATH[,SIZE] and --t2-size", "[t2][options]")
 	CHECK(err.find("bad T2 size") == 0);
 	// The server's option text does not carry it: Vfs::mount adds t2size.
 	CHECK(zuf::server_options(cl) == "pmem=/p");
+}
+
+// Hidden: ./shim_t2_exec_test "[.bench]" -- the cost of a RETRY round trip
+// and of serving a read from T2 instead of T1, in process (no FUSE).
+TEST_CASE("t2: RETRY round trip and T2 read cost", "[.bench]")
+{
+	T2File t;
+	zuf::VfsOptions o = t2_opts(t);
+	o.t2_size = 64 << 20;
+	ShimFixture fx(o);
+	uint64_t ino = fx.create("b");
+	auto f = fx.open(ino);
+	AlignedBuf buf(1 << 20);
+	std::memset(buf.p, 'x', 1 << 20);
+	REQUIRE(fx.write(*f, buf.p, 1 << 20, 0) == (1 << 20));
+	std::vector<iomap::T2Page> tp;
+	for (uint64_t i = 0; i < 256; ++i)
+		tp.push_back({ i, buf.p + i * PAGE_SIZE, true });
+	REQUIRE(fx.vfs.t2()->rw(tp) == 0);
+	char *blk0 = fx.srv.pool() + fx.srv.block_of(ino, 0) * PAGE_SIZE;
+
+	auto time_ns = [&](int n, auto &&fn) {
+		auto t0 = std::chrono::steady_clock::now();
+		for (int i = 0; i < n; ++i)
+			fn();
+		return std::chrono::duration<double, std::nano>(
+			       std::chrono::steady_clock::now() - t0)
+			       .count() /
+		       n;
+	};
+	constexpr int kN = 20000;
+	double plain = time_ns(kN, [&] {
+		REQUIRE(fx.read(*f, buf.p, PAGE_SIZE, 0) == PAGE_SIZE);
+	});
+	bool retry = false;
+	bool t2 = false;
+	fx.srv.hook = [&](zufs_ioc_hdr *hdr, zufs::page_list) {
+		if (hdr->operation != ZUFS_OP_READ || !retry)
+			return false;
+		retry = false;
+		auto *io = reinterpret_cast<zufs_ioc_IO *>(hdr);
+		io->ziom.iom_n = 0;
+		iomap::Builder b(io->ziom);
+		if (t2)
+			b.t2_zusmem_read(0, blk0, PAGE_SIZE);
+		else
+			b.unmap(0, 1);
+		hdr->err = -EZUFS_RETRY;
+		return true;
+	};
+	double rt = time_ns(kN, [&] {
+		retry = true;
+		REQUIRE(fx.read(*f, buf.p, PAGE_SIZE, 0) == PAGE_SIZE);
+	});
+	t2 = true;
+	double promote = time_ns(kN / 4, [&] {
+		retry = true;
+		REQUIRE(fx.read(*f, buf.p, PAGE_SIZE, 0) == PAGE_SIZE);
+	});
+	// 1 MiB: T1 (server copy) vs inline IOM_T2_READ_LEN into the pages.
+	fx.srv.hook = nullptr;
+	double t1_1m = time_ns(500, [&] {
+		REQUIRE(fx.read(*f, buf.p, 1 << 20, 0) == (1 << 20));
+	});
+	fx.srv.hook = [&](zufs_ioc_hdr *hdr, zufs::page_list) {
+		if (hdr->operation != ZUFS_OP_READ)
+			return false;
+		auto *io = reinterpret_cast<zufs_ioc_IO *>(hdr);
+		io->ziom.iom_n = 0;
+		iomap::Builder b(io->ziom);
+		b.t2_read_len(0, iomap::t1_app_page(0), 256);
+		io->last_pos = io->filepos + io->hdr.len;
+		hdr->err = 0;
+		return true;
+	};
+	double t2_1m = time_ns(500, [&] {
+		REQUIRE(fx.read(*f, buf.p, 1 << 20, 0) == (1 << 20));
+	});
+	std::printf("4K read: %.0f ns; + RETRY round trip (IOM_UNMAP): %.0f ns "
+		    "(+%.0f); + RETRY promoting 4K from T2 (ZUSMEM_READ): "
+		    "%.0f ns\n",
+		    plain, rt, rt - plain, promote);
+	std::printf("1M read from T1: %.0f us (%.0f MB/s); inline from T2 "
+		    "(%s): %.0f us (%.0f MB/s)\n",
+		    t1_1m / 1000, (1 << 20) / t1_1m * 1000,
+		    fx.vfs.t2()->direct() ? "O_DIRECT" : "buffered",
+		    t2_1m / 1000, (1 << 20) / t2_1m * 1000);
 }
