@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel_shim/fuse_posix.h"
 #include "kernel_shim/log.h"
 
 namespace zuf {
@@ -489,6 +490,7 @@ fuse_lowlevel_ops make_ops()
 	ops.releasedir = zf_releasedir;
 	ops.fsyncdir = zf_fsyncdir;
 	ops.statfs = zf_statfs;
+	add_posix_ops(ops); // fuse_posix.cc
 	return ops;
 }
 

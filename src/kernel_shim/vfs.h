@@ -165,6 +165,23 @@ class Vfs final : private iomap::Unmapper {
 	int fsync(uint64_t ino, bool datasync);
 	int statfs(struct statvfs *out);
 
+	// vfs_posix.cc. Extended attributes by full name ("user.x"); buf
+	// empty: the size only; -ERANGE when buf is too small. listxattr
+	// shows trusted.* only to privileged callers.
+	int setxattr(uint64_t ino, std::string_view name,
+		     std::string_view value, int flags);
+	ssize_t getxattr(uint64_t ino, std::string_view name,
+			 std::span<char> buf);
+	ssize_t listxattr(uint64_t ino, std::span<char> buf, bool privileged);
+	int removexattr(uint64_t ino, std::string_view name);
+	// fallocate(2) modes FALLOC_FL_KEEP_SIZE/PUNCH_HOLE/ZERO_RANGE.
+	int fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t len);
+	// SEEK_DATA / SEEK_HOLE only: the new offset or -errno (-ENXIO).
+	int64_t lseek(uint64_t ino, uint64_t offset, int whence);
+	// copy_file_range(2) inside the server (ZUFS_OP_COPY): bytes copied.
+	ssize_t copy_file_range(File &in, uint64_t off_in, File &out,
+				uint64_t off_out, size_t len, unsigned flags);
+
 	// The server's ZU_IOC_IOMAP_EXEC (see ZufCallsProxy; t2_exec.cc):
 	// wait_for_done executes before returning (result in hdr.err); else
 	// the iomap is checked and submitted, 0 returned, and the result
@@ -186,6 +203,8 @@ class Vfs final : private iomap::Unmapper {
 		      dev_t rdev, uid_t uid, gid_t gid, Entry *out,
 		      std::string_view symlink = {});
 	int remove(uint64_t parent, std::string_view name, bool dir);
+	ssize_t xattr_get_common(uint64_t ino, int op, uint8_t type,
+				 std::string_view name, std::span<char> buf);
 	int readdir_page(Inode *dir, uint64_t *pos, const DirSink &sink,
 			 bool *more, bool *stopped);
 	IoTarget io_target(Inode *inode);

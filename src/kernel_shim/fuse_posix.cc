@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "kernel_shim/fuse_posix.h"
+
+#include <cerrno>
+#include <vector>
+
+#include "kernel_shim/fuse_frontend.h"
+
+namespace zuf {
+
+namespace {
+
+using Scope = FuseNotifier::RequestScope;
+
+FuseFs &fs(fuse_req_t req)
+{
+	return *static_cast<FuseFs *>(fuse_req_userdata(req));
+}
+
+File &file_of(const fuse_file_info *fi)
+{
+	return *reinterpret_cast<File *>(fi->fh);
+}
+
+void zf_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		 const char *value, size_t size, int flags)
+{
+	fuse_reply_err(req, -fs(req).vfs->setxattr(ino, name, { value, size },
+						   flags));
+}
+
+void zf_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	thread_local std::vector<char> buf;
+	buf.resize(size);
+	ssize_t n = fs(req).vfs->getxattr(ino, name, { buf.data(), size });
+	if (n < 0)
+		return (void)fuse_reply_err(req, -n);
+	if (!size)
+		return (void)fuse_reply_xattr(req, n);
+	fuse_reply_buf(req, buf.data(), n);
+}
+
+void zf_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	thread_local std::vector<char> buf;
+	buf.resize(size);
+	// trusted.* is listed only for CAP_SYS_ADMIN; uid 0 stands for it.
+	bool privileged = fuse_req_ctx(req)->uid == 0;
+	ssize_t n = fs(req).vfs->listxattr(ino, { buf.data(), size }, privileged);
+	if (n < 0)
+		return (void)fuse_reply_err(req, -n);
+	if (!size)
+		return (void)fuse_reply_xattr(req, n);
+	fuse_reply_buf(req, buf.data(), n);
+}
+
+void zf_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	fuse_reply_err(req, -fs(req).vfs->removexattr(ino, name));
+}
+
+void zf_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+		  off_t length, fuse_file_info *)
+{
+	Scope scope(*fs(req).notifier);
+	fuse_reply_err(req, -fs(req).vfs->fallocate(ino, mode, offset, length));
+}
+
+void zf_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+	      fuse_file_info *)
+{
+	int64_t r = fs(req).vfs->lseek(ino, off, whence);
+	if (r < 0)
+		return (void)fuse_reply_err(req, int(-r));
+	fuse_reply_lseek(req, r);
+}
+
+void zf_copy_file_range(fuse_req_t req, fuse_ino_t, off_t off_in,
+			fuse_file_info *fi_in, fuse_ino_t, off_t off_out,
+			fuse_file_info *fi_out, size_t len, int flags)
+{
+	Scope scope(*fs(req).notifier);
+	ssize_t n = fs(req).vfs->copy_file_range(file_of(fi_in), off_in,
+						 file_of(fi_out), off_out, len,
+						 unsigned(flags));
+	if (n < 0)
+		return (void)fuse_reply_err(req, int(-n));
+	fuse_reply_write(req, size_t(n));
+}
+
+} // namespace
+
+void add_posix_ops(fuse_lowlevel_ops &ops)
+{
+	ops.setxattr = zf_setxattr;
+	ops.getxattr = zf_getxattr;
+	ops.listxattr = zf_listxattr;
+	ops.removexattr = zf_removexattr;
+	ops.fallocate = zf_fallocate;
+	ops.lseek = zf_lseek;
+	ops.copy_file_range = zf_copy_file_range;
+}
+
+} // namespace zuf

@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: BSD-3-Clause
+//
+// vfs_posix.cc - the rest of POSIX on the Vfs: extended attributes,
+// fallocate, lseek SEEK_DATA/SEEK_HOLE and copy_file_range. Each is one
+// ZUFS_OP_* message (zus_api.h); values and lists travel in page
+// descriptors of the caller's buffer, never copied to the server.
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "kernel_shim/log.h"
+#include "kernel_shim/vfs.h"
+
+namespace zuf {
+
+namespace {
+
+// A pinned inode for one operation.
+class PinnedInode {
+  public:
+	PinnedInode(InodeCache &c, uint64_t ino) : c_(c), i_(c.get(ino, Ref::pin)) {}
+	~PinnedInode()
+	{
+		if (i_)
+			c_.put(i_, Ref::pin);
+	}
+	PinnedInode(const PinnedInode &) = delete;
+	PinnedInode &operator=(const PinnedInode &) = delete;
+	Inode *operator->() const { return i_; }
+	explicit operator bool() const { return i_; }
+
+  private:
+	InodeCache &c_;
+	Inode *i_;
+};
+
+// The page descriptors of [p, p + len): page-aligned addresses, the data
+// at *offset in the first page.
+zufs::page_list pages_of(const char *p, size_t len, std::vector<void *> &pv,
+			 uint32_t *offset)
+{
+	uintptr_t a = reinterpret_cast<uintptr_t>(p);
+	uintptr_t first = a & ~(PAGE_SIZE - 1);
+	*offset = static_cast<uint32_t>(a - first);
+	size_t n = (*offset + len + PAGE_SIZE - 1) / PAGE_SIZE;
+	pv.clear();
+	for (size_t i = 0; i < std::max<size_t>(n, 1); ++i)
+		pv.push_back(reinterpret_cast<void *>(first + i * PAGE_SIZE));
+	return { pv.data(), pv.size() };
+}
+
+// "user.x" -> ZUFS_XF_USER, "x".
+int split_name(std::string_view full, uint8_t *type, std::string_view *name)
+{
+	static const struct {
+		std::string_view prefix;
+		uint8_t type;
+	} kinds[] = {
+		{ "user.", ZUFS_XF_USER },
+		{ "trusted.", ZUFS_XF_TRUSTED },
+		{ "security.", ZUFS_XF_SECURITY },
+		{ "system.", ZUFS_XF_SYSTEM },
+	};
+	if (full.size() > XATTR_NAME_MAX)
+		return -ERANGE;
+	for (const auto &k : kinds) {
+		if (full.substr(0, k.prefix.size()) != k.prefix)
+			continue;
+		*type = k.type;
+		*name = full.substr(k.prefix.size());
+		if (name->empty())
+			return -EINVAL;
+		if (name->size() > ZUFS_NAME_LEN)
+			return -ERANGE;
+		return 0;
+	}
+	return -EOPNOTSUPP;
+}
+
+void set_xattr_name(zufs_ioc_xattr *x, uint8_t type, std::string_view name)
+{
+	x->type = type;
+	x->name_len = static_cast<uint8_t>(name.size());
+	std::memcpy(x->name, name.data(), name.size());
+}
+
+} // namespace
+
+int Vfs::setxattr(uint64_t ino, std::string_view name, std::string_view value,
+		  int flags)
+{
+	uint8_t type;
+	std::string_view n;
+	int err = split_name(name, &type, &n);
+	if (err)
+		return err;
+	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
+		return -EINVAL;
+	if (value.size() > XATTR_SIZE_MAX)
+		return -E2BIG;
+	PinnedInode inode(cache_, ino);
+	if (!inode)
+		return -ESTALE;
+	if (opts_.read_only)
+		return -EROFS;
+	zufs_ioc_xattr x = {};
+	x.hdr.operation = ZUFS_OP_XATTR_SET;
+	x.zus_ii = inode->zus_ii;
+	set_xattr_name(&x, type, n);
+	x.user_flags = static_cast<uint16_t>(flags);
+	std::vector<void *> pv;
+	zufs::page_list pl = pages_of(value.data(), value.size(), pv, &x.hdr.offset);
+	x.hdr.len = static_cast<uint32_t>(value.size());
+	return call(&x.hdr, sizeof(x), value.empty() ? zufs::page_list{} : pl);
+}
+
+int Vfs::removexattr(uint64_t ino, std::string_view name)
+{
+	uint8_t type;
+	std::string_view n;
+	int err = split_name(name, &type, &n);
+	if (err)
+		return err;
+	PinnedInode inode(cache_, ino);
+	if (!inode)
+		return -ESTALE;
+	if (opts_.read_only)
+		return -EROFS;
+	zufs_ioc_xattr x = {};
+	x.hdr.operation = ZUFS_OP_XATTR_SET;
+	x.zus_ii = inode->zus_ii;
+	set_xattr_name(&x, type, n);
+	x.user_flags = ZUFS_XATTR_REMOVE;
+	return call(&x.hdr, sizeof(x));
+}
+
+// GET or LIST into buf (empty: the size only). Returns the size or -errno.
+ssize_t Vfs::xattr_get_common(uint64_t ino, int op, uint8_t type,
+			      std::string_view name, std::span<char> buf)
+{
+	PinnedInode inode(cache_, ino);
+	if (!inode)
+		return -ESTALE;
+	if (buf.size() > XATTR_LIST_MAX)
+		buf = buf.first(XATTR_LIST_MAX);
+	zufs_ioc_xattr x = {};
+	x.hdr.operation = static_cast<uint16_t>(op);
+	x.zus_ii = inode->zus_ii;
+	set_xattr_name(&x, type, name);
+	std::vector<void *> pv;
+	zufs::page_list pl = pages_of(buf.data(), buf.size(), pv, &x.hdr.offset);
+	x.hdr.len = static_cast<uint32_t>(buf.size());
+	int err = call(&x.hdr, sizeof(x), buf.empty() ? zufs::page_list{} : pl);
+	if (err)
+		return err;
+	if (buf.empty())
+		return x.value_size;
+	if (x.hdr.len > buf.size() || x.hdr.len != x.value_size) {
+		zuf_err("XATTR op %d answered len %u of %zu", op, x.hdr.len, buf.size());
+		return -EIO;
+	}
+	return x.hdr.len;
+}
+
+ssize_t Vfs::getxattr(uint64_t ino, std::string_view name, std::span<char> buf)
+{
+	uint8_t type;
+	std::string_view n;
+	int err = split_name(name, &type, &n);
+	if (err)
+		return err == -ERANGE ? -ERANGE : err;
+	return xattr_get_common(ino, ZUFS_OP_XATTR_GET, type, n, buf);
+}
+
+ssize_t Vfs::listxattr(uint64_t ino, std::span<char> buf, bool privileged)
+{
+	// The whole list, then the names this caller may see (trusted.* only
+	// with CAP_SYS_ADMIN, as simple_xattr_list does).
+	std::vector<char> all;
+	for (int tries = 0; tries < 4; ++tries) {
+		ssize_t size = xattr_get_common(ino, ZUFS_OP_XATTR_LIST, 0, {}, {});
+		if (size <= 0)
+			return size;
+		all.resize(size);
+		ssize_t got = xattr_get_common(ino, ZUFS_OP_XATTR_LIST, 0, {}, all);
+		if (got == -ERANGE)
+			continue; // it grew meanwhile
+		if (got < 0)
+			return got;
+		all.resize(got);
+		break;
+	}
+	std::string out;
+	for (size_t off = 0; off < all.size();) {
+		const char *p = all.data() + off;
+		size_t n = strnlen(p, all.size() - off);
+		std::string_view name(p, n);
+		if (privileged || name.substr(0, 8) != "trusted.")
+			out.append(p, n).push_back('\0');
+		off += n + 1;
+	}
+	if (buf.empty())
+		return out.size();
+	if (buf.size() < out.size())
+		return -ERANGE;
+	std::memcpy(buf.data(), out.data(), out.size());
+	return out.size();
+}
+
+int Vfs::fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t len)
+{
+	PinnedInode inode(cache_, ino);
+	if (!inode)
+		return -ESTALE;
+	if (opts_.read_only)
+		return -EROFS;
+	if (!len || int64_t(offset) < 0 || int64_t(len) < 0)
+		return -EINVAL;
+	if (offset + len < offset)
+		return -EFBIG;
+	zufs_ioc_IO io = {};
+	io.hdr.operation = ZUFS_OP_FALLOCATE;
+	io.zus_ii = inode->zus_ii;
+	io.filepos = offset;
+	io.last_pos = offset + len;
+	io.flags = static_cast<uint64_t>(mode);
+	int err = call(&io.hdr, sizeof(io));
+	if (err)
+		return err;
+	if (io.wr_unmap.len && inval_)
+		inval_->invalidate(ino, uint64_t(io.wr_unmap.offset) * PAGE_SIZE,
+				   uint64_t(io.wr_unmap.len) * PAGE_SIZE);
+	return 0;
+}
+
+int64_t Vfs::lseek(uint64_t ino, uint64_t offset, int whence)
+{
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return -EINVAL;
+	PinnedInode inode(cache_, ino);
+	if (!inode)
+		return -ESTALE;
+	zufs_ioc_seek sk = {};
+	sk.hdr.operation = ZUFS_OP_LLSEEK;
+	sk.zus_ii = inode->zus_ii;
+	sk.offset_in = offset;
+	sk.whence = static_cast<uint32_t>(whence);
+	int err = call(&sk.hdr, sizeof(sk));
+	if (err)
+		return err;
+	if (int64_t(sk.offset_out) < 0)
+		return -EIO;
+	return int64_t(sk.offset_out);
+}
+
+ssize_t Vfs::copy_file_range(File &in, uint64_t off_in, File &out,
+			     uint64_t off_out, size_t len, unsigned flags)
+{
+	if (flags)
+		return -EINVAL;
+	if ((in.flags_ & O_ACCMODE) == O_WRONLY ||
+	    (out.flags_ & O_ACCMODE) == O_RDONLY)
+		return -EBADF;
+	if (opts_.read_only)
+		return -EROFS;
+	zufs_ioc_clone c = {};
+	c.hdr.operation = ZUFS_OP_COPY;
+	c.src_zus_ii = in.inode_->zus_ii;
+	c.dst_zus_ii = out.inode_->zus_ii;
+	c.pos_in = off_in;
+	c.pos_out = off_out;
+	c.len = len;
+	int err = call(&c.hdr, sizeof(c));
+	if (err)
+		return err;
+	if (c.copied > len) {
+		zuf_err("COPY answered %lu of %zu bytes", (unsigned long)c.copied, len);
+		return -EIO;
+	}
+	if (c.copied && inval_)
+		inval_->invalidate(out.inode_->ino, off_out, c.copied);
+	return static_cast<ssize_t>(c.copied);
+}
+
+} // namespace zuf
