@@ -390,16 +390,26 @@ int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list)
 		Tx tx(sbi);
 		if ((err = tx.log(zi, sizeof(*zi))))
 			return err;
+		// Bytes past EOF in the last block must read as zero if the file
+		// grows again. Logged, and zeroed only after ready(): a crash
+		// that rolls the size back must give the old bytes back too
+		// (found by the crash-state explorer).
+		char *tail = nullptr;
+		uint64_t tail_len = 0;
 		if (shrink && (new_size & (kBlockSize - 1))) {
-			// Bytes past EOF in the last block must read as zero if the
-			// file grows again.
 			uint64_t bn = bmap_lookup(sbi, zi, new_size >> kBlockShift);
 			uint64_t off = new_size & (kBlockSize - 1);
-			if (bn)
-				sbi.persist.memset_nodrain(sbi.blk(bn) + off, 0, kBlockSize - off);
+			if (bn) {
+				tail = sbi.blk(bn) + off;
+				tail_len = kBlockSize - off;
+				if ((err = tx.log(tail, tail_len)))
+					return err;
+			}
 		}
 		if ((err = tx.ready()))
 			return err;
+		if (tail)
+			sbi.persist.memset_nodrain(tail, 0, tail_len);
 		if (mask & STATX_MODE)
 			zi->i_mode = (zi->i_mode & S_IFMT) | (ia->mode & ~S_IFMT & 07777);
 		if (mask & STATX_UID)

@@ -229,6 +229,10 @@ int Tx::bits(uint64_t bn, uint64_t n, bool set)
 	auto *r = lane_.last_rec;
 	r->len = static_cast<uint32_t>(n);
 	r->crc = rec_crc(*r, 0);
+	// append() flushed the record with len 0: flush the final header too
+	// (found by the crash-state explorer: without it a crash could keep
+	// the bitmap change and lose the record that undoes it).
+	sbi_.persist.flush(r, sizeof(*r));
 	lane_.last_rec = nullptr; // never grown by log()
 	last_bits_ = r;
 	lane_.bits[lane_.nbits++] = {bn, n, set};

@@ -1,0 +1,518 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "explorer.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <mutex>
+#include <random>
+
+#include "server/persist.h"
+
+using namespace ztest;
+
+namespace zcrash {
+
+namespace {
+
+constexpr uint64_t kImage = 16ULL << 20;
+
+struct Event {
+	bool fence;
+	size_t off;
+	std::string bytes;
+};
+
+// The recorder (one workload at a time; workloads are single-threaded).
+struct Recorder {
+	std::mutex mu;
+	bool on = false;
+	const char *base = nullptr;
+	size_t len = 0;
+	std::vector<Event> log;
+	std::vector<char> logged; // the start image plus every logged store
+	std::vector<std::pair<size_t, size_t>> stores; // not yet captured
+
+	void add(size_t off, size_t n)
+	{
+		log.push_back({false, off, std::string(base + off, n)});
+		memcpy(logged.data() + off, base + off, n);
+	}
+	void capture_stores()
+	{
+		for (auto [off, n] : stores)
+			add(off, n);
+		stores.clear();
+	}
+} g_rec;
+
+void record(zus::PersistEvent ev, const void *addr, size_t n)
+{
+	Recorder &r = g_rec;
+	std::lock_guard lk(r.mu);
+	if (!r.on)
+		return;
+	r.capture_stores();
+	const char *p = static_cast<const char *>(addr);
+	bool inside = p >= r.base && p + n <= r.base + r.len && n;
+	switch (ev) {
+	case zus::PersistEvent::STORE:
+		if (inside)
+			r.stores.emplace_back(p - r.base, n);
+		break;
+	case zus::PersistEvent::FLUSH:
+		if (inside)
+			r.add(p - r.base, n);
+		break;
+	case zus::PersistEvent::DRAIN:
+		r.log.push_back({true, 0, {}});
+		break;
+	case zus::PersistEvent::SYNC_ALL:
+		for (size_t off = 0; off < r.len; off += 4096)
+			if (memcmp(r.base + off, r.logged.data() + off, 4096))
+				r.add(off, 4096);
+		r.log.push_back({true, 0, {}});
+		break;
+	}
+}
+
+size_t log_pos()
+{
+	std::lock_guard lk(g_rec.mu);
+	g_rec.capture_stores();
+	return g_rec.log.size();
+}
+
+// Silence the recovery lines of hundreds of mounts.
+struct QuietStderr {
+	QuietStderr()
+	{
+		fflush(stderr);
+		saved = dup(2);
+		int fd = open("/dev/null", O_WRONLY);
+		dup2(fd, 2);
+		close(fd);
+	}
+	~QuietStderr()
+	{
+		fflush(stderr);
+		dup2(saved, 2);
+		close(saved);
+	}
+	int saved;
+};
+
+void read_tree(Fs &fs, Inode dir, const std::string &prefix, Model *out, std::string *why,
+	       int depth = 0)
+{
+	if (depth > 16) {
+		*why += "tree too deep\n";
+		return;
+	}
+	for (auto &e : fs.readdir(dir)) {
+		if (e.name == "." || e.name == "..")
+			continue;
+		std::string path = prefix.empty() ? e.name : prefix + "/" + e.name;
+		Inode c;
+		if (fs.lookup(dir, e.name, &c)) {
+			*why += "lookup failed: " + path + "\n";
+			continue;
+		}
+		Node n;
+		if (S_ISDIR(c.zi->i_mode)) {
+			n.type = 'd';
+			read_tree(fs, c, path, out, why, depth + 1);
+		} else if (S_ISREG(c.zi->i_mode)) {
+			int err = 0;
+			n.data = fs.read(c, 0, c.zi->i_size, 0, &err);
+			if (err)
+				*why += "read failed: " + path + "\n";
+		} else if (S_ISLNK(c.zi->i_mode)) {
+			n.type = 'l';
+			n.data = std::to_string(c.zi->i_size);
+		} else {
+			n.type = 'o';
+		}
+		(*out)[path] = std::move(n);
+		fs.evict(c);
+	}
+}
+
+// "" when the tree matches model m, else the first difference.
+// Bytes that later operations (up to the last one in flight) overwrote
+// without a sync may already be on media: unsure too.
+std::string compare(const Model &got, const Model &m, const std::vector<Model> &states,
+		    size_t from, size_t to)
+{
+	for (auto &[p, n] : m) {
+		auto it = got.find(p);
+		if (it == got.end())
+			return "missing " + p;
+		const Node &g = it->second;
+		if (g.type != n.type)
+			return "type of " + p;
+		if (n.type == 'l' || n.type == 'o' || n.type == 'd')
+			continue;
+		if (g.data.size() != n.data.size())
+			return "size of " + p + ": " + std::to_string(g.data.size()) + " vs " +
+			       std::to_string(n.data.size());
+		for (size_t i = 0; i < n.data.size(); ++i) {
+			if (g.data[i] == n.data[i] || (i < n.unsure.size() && n.unsure[i]))
+				continue;
+			// A data write is not atomic: each byte old or new.
+			bool later = false;
+			for (size_t j = from; j <= to && j < states.size() && !later; ++j) {
+				auto it2 = states[j].find(p);
+				if (it2 == states[j].end())
+					continue;
+				const Node &l = it2->second;
+				later = (i < l.unsure.size() && l.unsure[i]) ||
+					(i < l.data.size() && l.data[i] == g.data[i]);
+			}
+			if (!later)
+				return "content of " + p + " at " + std::to_string(i);
+		}
+	}
+	for (auto &[p, n] : got)
+		if (!m.count(p))
+			return "unexpected " + p;
+	return "";
+}
+
+} // namespace
+
+Inode resolve(Fs &fs, const std::string &path)
+{
+	Inode cur = fs.root;
+	size_t at = 0;
+	bool owned = false;
+	while (at < path.size()) {
+		size_t slash = path.find('/', at);
+		std::string part = path.substr(at, slash == path.npos ? path.npos : slash - at);
+		Inode next;
+		int err = fs.lookup(cur, part, &next);
+		if (owned)
+			fs.evict(cur);
+		if (err)
+			return Inode{};
+		cur = next;
+		owned = true;
+		at = slash == path.npos ? path.size() : slash + 1;
+	}
+	return cur;
+}
+
+void put(Fs &fs, Inode i)
+{
+	if (i && i.ii != fs.root.ii)
+		fs.evict(i);
+}
+
+std::string dirname_of(const std::string &p)
+{
+	size_t s = p.rfind('/');
+	return s == p.npos ? "" : p.substr(0, s);
+}
+std::string basename_of(const std::string &p)
+{
+	size_t s = p.rfind('/');
+	return s == p.npos ? p : p.substr(s + 1);
+}
+
+Op op_create(const std::string &path, char type)
+{
+	return {"create " + path, [=](Fs &fs, Model &m) {
+			Inode d = resolve(fs, dirname_of(path));
+			REQUIRE(d);
+			uint16_t mode = type == 'd' ? S_IFDIR | 0755 : S_IFREG | 0644;
+			REQUIRE(fs.create(d, basename_of(path), mode) == 0);
+			put(fs, d);
+			m[path].type = type;
+		}};
+}
+
+Op op_symlink(const std::string &path, const std::string &target)
+{
+	return {"symlink " + path, [=](Fs &fs, Model &m) {
+			Inode d = resolve(fs, dirname_of(path));
+			REQUIRE(fs.create(d, basename_of(path), S_IFLNK | 0777, nullptr, target) ==
+				0);
+			put(fs, d);
+			m[path] = Node{'l', std::to_string(target.size()), {}};
+		}};
+}
+
+Op op_link(const std::string &from, const std::string &to)
+{
+	return {"link " + from + " " + to, [=](Fs &fs, Model &m) {
+			Inode f = resolve(fs, from), d = resolve(fs, dirname_of(to));
+			REQUIRE(fs.link(d, f, basename_of(to)) == 0);
+			put(fs, f);
+			put(fs, d);
+			m[to] = m[from];
+		}};
+}
+
+// Hard links share data in the model: writes go to every name of the inode.
+namespace {
+std::vector<std::string> aliases(Fs &fs, Model &m, const std::string &path)
+{
+	std::vector<std::string> out;
+	Inode f = resolve(fs, path);
+	for (auto &[p, n] : m) {
+		if (n.type != 'f')
+			continue;
+		Inode g = resolve(fs, p);
+		if (g && g.ii == f.ii)
+			out.push_back(p);
+		put(fs, g);
+	}
+	put(fs, f);
+	return out;
+}
+} // namespace
+
+Op op_unlink(const std::string &path)
+{
+	return {"unlink " + path, [=](Fs &fs, Model &m) {
+			Inode d = resolve(fs, dirname_of(path));
+			REQUIRE(fs.unlink(d, basename_of(path)) == 0);
+			put(fs, d);
+			m.erase(path);
+		}};
+}
+
+Op op_rename(const std::string &from, const std::string &to, uint64_t flags)
+{
+	return {"rename " + from + " " + to, [=](Fs &fs, Model &m) {
+			Inode od = resolve(fs, dirname_of(from)), nd = resolve(fs, dirname_of(to));
+			REQUIRE(fs.rename(od, basename_of(from), nd, basename_of(to), flags) == 0);
+			put(fs, od);
+			put(fs, nd);
+			Model next;
+			auto moved = [&](const std::string &p, const std::string &a,
+					 const std::string &b) -> std::string {
+				if (p == a)
+					return b;
+				if (p.rfind(a + "/", 0) == 0)
+					return b + p.substr(a.size());
+				return "";
+			};
+			for (auto &[p, n] : m) {
+				std::string q = moved(p, from, to);
+				if (flags & RENAME_EXCHANGE) {
+					std::string r = moved(p, to, from);
+					next[!q.empty() ? q : !r.empty() ? r : p] = n;
+				} else if (!q.empty()) {
+					next[q] = n;
+				} else if (!moved(p, to, to).empty()) {
+					continue; // replaced
+				} else {
+					next[p] = n;
+				}
+			}
+			m = std::move(next);
+		}};
+}
+
+Op op_write(const std::string &path, uint64_t pos, const std::string &data, bool dsync)
+{
+	return {std::string(dsync ? "dsync " : "") + "write " + path + " @" +
+			std::to_string(pos) + "+" + std::to_string(data.size()),
+		[=](Fs &fs, Model &m) {
+			auto names = aliases(fs, m, path);
+			Inode f = resolve(fs, path);
+			REQUIRE(fs.write(f, pos, data, 0, dsync ? ZUFS_IO_DSYNC : 0) == 0);
+			put(fs, f);
+			for (auto &p : names) {
+				Node &n = m[p];
+				uint64_t old = n.data.size();
+				uint64_t alloc_end = (old + 4095) / 4096 * 4096;
+				if (n.data.size() < pos + data.size())
+					n.data.resize(pos + data.size(), '\0');
+				n.unsure.resize(n.data.size(), false);
+				memcpy(n.data.data() + pos, data.data(), data.size());
+				for (uint64_t i = pos; i < pos + data.size(); ++i)
+					if (i < alloc_end && !dsync)
+						n.unsure[i] = true;
+					else if (dsync)
+						n.unsure[i] = false;
+			}
+		}};
+}
+
+Op op_truncate(const std::string &path, uint64_t size)
+{
+	return {"truncate " + path + " " + std::to_string(size), [=](Fs &fs, Model &m) {
+			auto names = aliases(fs, m, path);
+			Inode f = resolve(fs, path);
+			REQUIRE(fs.setattr(f, STATX_SIZE, size) == 0);
+			put(fs, f);
+			for (auto &p : names) {
+				Node &n = m[p];
+				uint64_t old = n.data.size();
+				n.data.resize(size, '\0');
+				n.unsure.resize(size, false);
+				// The zeroed tail of a kept partial block.
+				for (uint64_t i = std::min(old, size); i < size && i < old + 4096; ++i)
+					n.unsure[i] = true;
+			}
+		}};
+}
+
+Op op_sync()
+{
+	return {"sync", [](Fs &fs, Model &m) {
+			zufs_ioc_sync s{};
+			s.hdr.operation = ZUFS_OP_SYNC;
+			s.zus_ii = fs.root.ii;
+			REQUIRE(fs.dispatch(&s.hdr, sizeof(s)) == 0);
+			for (auto &[p, n] : m)
+				n.unsure.assign(n.data.size(), false);
+		}};
+}
+
+Stats explore(const Workload &w, const Options &o)
+{
+	Stats st;
+	Model model;
+	std::vector<Model> states; // states[j]: after ops[0..j)
+	std::vector<size_t> start, end;
+	std::vector<char> base_img;
+	{
+		Fs fs(kImage);
+		REQUIRE(fs.mount() == 0);
+		for (auto &op : w.setup)
+			op.run(fs, model);
+		zufs_ioc_sync s{};
+		s.hdr.operation = ZUFS_OP_SYNC;
+		s.zus_ii = fs.root.ii;
+		fs.dispatch(&s.hdr, sizeof(s));
+		for (auto &[p, n] : model)
+			n.unsure.assign(n.data.size(), false);
+		base_img.assign(fs.base, fs.base + fs.pool_size);
+		{
+			std::lock_guard lk(g_rec.mu);
+			g_rec.base = fs.base;
+			g_rec.len = fs.pool_size;
+			g_rec.log.clear();
+			g_rec.stores.clear();
+			g_rec.logged = base_img;
+			g_rec.on = true;
+		}
+		zus::set_persist_hook(record);
+		states.push_back(model);
+		for (auto &op : w.ops) {
+			start.push_back(log_pos());
+			op.run(fs, model);
+			end.push_back(log_pos());
+			states.push_back(model);
+		}
+		zus::set_persist_hook(nullptr);
+		std::lock_guard lk(g_rec.mu);
+		g_rec.on = false;
+	}
+	const std::vector<Event> &log = g_rec.log;
+
+	// Positions of the fences, plus the end of the log as a last "fence".
+	std::vector<size_t> fences;
+	for (size_t i = 0; i < log.size(); ++i)
+		if (log[i].fence)
+			fences.push_back(i);
+	fences.push_back(log.size());
+	st.fences = fences.size();
+
+	std::mt19937 rng(o.seed);
+	std::vector<char> durable = base_img;
+	size_t applied = 0;
+	QuietStderr quiet;
+	for (size_t k = 0; k < fences.size(); ++k) {
+		// durable = everything before fence k.
+		for (; applied < fences[k]; ++applied)
+			if (!log[applied].fence)
+				memcpy(durable.data() + log[applied].off, log[applied].bytes.data(),
+				       log[applied].bytes.size());
+		size_t next = k + 1 < fences.size() ? fences[k + 1] : log.size();
+		// In flight: the stores between fence k and k+1, by cache line.
+		struct Line {
+			size_t ev, off, n;
+		};
+		std::vector<Line> lines;
+		for (size_t e = fences[k] + 1; e < next; ++e) {
+			const Event &ev = log[e];
+			for (size_t at = 0; at < ev.bytes.size();) {
+				size_t abs = ev.off + at;
+				size_t n = std::min(ev.bytes.size() - at, 64 - abs % 64);
+				lines.push_back({e, at, n});
+				at += n;
+			}
+		}
+		// Oracle: ops that returned by fence k are in; any op that started
+		// before fence k+1 may be in too.
+		size_t first = 0;
+		while (first < end.size() && end[first] <= fences[k])
+			++first;
+		size_t last = first;
+		while (last < start.size() && start[last] < next)
+			++last;
+
+		int variants = lines.empty() ? 1 : 2 + o.samples;
+		for (int v = 0; v < variants; ++v) {
+			std::vector<char> img = durable;
+			for (auto &l : lines) {
+				bool lands = v == 1 || (v >= 2 && (rng() & 1));
+				if (lands)
+					memcpy(img.data() + log[l.ev].off + l.off,
+					       log[l.ev].bytes.data() + l.off, l.n);
+			}
+			++st.states;
+			std::string fail;
+			{
+				Fs fs(kImage);
+				int fd = open(fs.path.c_str(), O_WRONLY);
+				if (pwrite(fd, img.data(), img.size(), 0) != ssize_t(img.size()))
+					FAIL("cannot write the crash image");
+				close(fd);
+				if (fs.mount("")) {
+					fail = "mount failed: " + fs.errmsg;
+				} else {
+					auto r = fs.check();
+					if (r.errors)
+						fail = "fsck: " + r.report;
+					Model got;
+					std::string why;
+					read_tree(fs, fs.root, "", &got, &why);
+					if (!why.empty())
+						fail += why;
+					std::string best;
+					bool ok = false;
+					for (size_t j = first; j <= last && !ok; ++j) {
+						std::string d =
+							compare(got, states[j], states, j, last);
+						ok = d.empty();
+						best += (best.empty() ? "" : " | ") +
+							("state " + std::to_string(j) + ": ") + d;
+					}
+					if (!ok)
+						fail += "oracle: " + best;
+				}
+			}
+			if (!fail.empty()) {
+				++st.failures;
+				if (st.failures <= uint64_t(o.max_failures_reported)) {
+					std::string at = first < w.ops.size() ? w.ops[first].name : "end";
+					st.first_failure += w.name + ": fence " + std::to_string(k) +
+							    " variant " + std::to_string(v) + " (op '" +
+							    at + "'): " + fail + "\n";
+				}
+			}
+		}
+	}
+	return st;
+}
+
+} // namespace zcrash
