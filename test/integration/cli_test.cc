@@ -33,6 +33,8 @@ void require_one_line_refusal(const zit::RunResult &r, const zit::Mount &m)
 	CHECK(count_lines(r.err) == 1);
 	CHECK(r.err.size() > 10);
 	CHECK(!zit::is_mounted(m.mnt()));
+	if (zit::is_mounted(m.mnt())) // not refused after all: clean up
+		zit::clear_dead_mount(m.mnt());
 }
 
 // Create and format the image with one mount/unmount cycle.
@@ -43,10 +45,26 @@ void make_image(zit::Mount &m)
 	REQUIRE_UNMOUNT(m);
 }
 
+// Run zufuse to completion. By default in daemon mode, so that an image
+// that is (wrongly) accepted makes the command return 0 at once instead of
+// serving until a timeout.
 zit::RunResult run_zufuse(zit::Mount &m, const std::vector<std::string> &extra,
-			  bool foreground = true)
+			  bool foreground = false)
 {
 	return zit::run_cmd(m.args(extra, foreground), m.scratch().dir(), 60);
+}
+
+// Flip one byte of the image at @off.
+void flip_byte(const std::string &image, off_t off)
+{
+	std::fstream f(image, std::ios::in | std::ios::out | std::ios::binary);
+	f.seekg(off);
+	char c = 0;
+	f.read(&c, 1);
+	c = char(c ^ 0x5a);
+	f.seekp(off);
+	f.write(&c, 1);
+	REQUIRE(f.good());
 }
 
 // The pid of a zufuse serving @mnt (its command line names it), or -1.
@@ -195,23 +213,37 @@ TEST_CASE("image problems: one line, non-zero exit, image untouched", "[cli]")
 		require_one_line_refusal(r, m);
 		CHECK(zit::read_file(m.image()) == before);
 	}
-	SECTION("one flipped byte in the superblock")
+	// Block 0 holds the superblock at 0 and a backup copy at 2048 (see
+	// src/server/pmfs/format.h), written one after the other, so a torn
+	// superblock write leaves one valid copy. Byte 40 is inside the
+	// checksummed struct (s_journal_blk).
+	SECTION("one flipped byte in the superblock and in its backup")
 	{
 		make_image(m);
-		{
-			std::fstream f(m.image(), std::ios::in | std::ios::out |
-							  std::ios::binary);
-			f.seekg(40);
-			char c = 0;
-			f.read(&c, 1);
-			c = char(c ^ 0x5a);
-			f.seekp(40);
-			f.write(&c, 1);
-		}
+		flip_byte(m.image(), 40);
+		flip_byte(m.image(), 2048 + 40);
 		std::string before = zit::read_file(m.image());
 		auto r = run_zufuse(m, {});
 		require_one_line_refusal(r, m);
 		CHECK(zit::read_file(m.image()) == before);
+	}
+	SECTION("a damaged superblock with a valid backup is restored, with "
+		"one line saying so")
+	{
+		make_image(m);
+		flip_byte(m.image(), 40);
+		auto r = run_zufuse(m, {});
+		INFO("exit " << r.status << ", stderr:\n" << r.err);
+		if (r.status == 0) {
+			CHECK(count_lines(r.err) == 1);
+			CHECK(r.err.find("backup") != std::string::npos);
+			REQUIRE(zit::is_mounted(m.mnt()));
+			CHECK(zit::read_file(m.path("keep")) == "kept");
+			zit::clear_dead_mount(m.mnt()); // fusermount3 -u
+		} else {
+			// Refusing is the other acceptable answer.
+			require_one_line_refusal(r, m);
+		}
 	}
 	SECTION("a second mount of the same image is refused")
 	{
@@ -296,4 +328,66 @@ TEST_CASE("SIGTERM, SIGINT and umount unmount cleanly", "[cli]")
 	CHECK(mount_log.find("rolled back") == std::string::npos);
 	CHECK(mount_log.find("orphan") == std::string::npos);
 	REQUIRE_UNMOUNT(m);
+}
+
+TEST_CASE("daemon mode reports a refused image in its exit status", "[cli]")
+{
+	zit::Mount m("64M");
+	make_image(m);
+	{
+		std::fstream f(m.image(),
+			       std::ios::in | std::ios::out | std::ios::binary);
+		std::string junk = zit::pattern(7, 64);
+		f.write(junk.data(), std::streamsize(junk.size()));
+	}
+	auto r = run_zufuse(m, {}, false);
+	require_one_line_refusal(r, m);
+}
+
+TEST_CASE("read-only mount: reads work, changes fail with EROFS", "[cli][ro]")
+{
+	zit::Mount m("64M");
+	make_image(m);
+	std::string before = zit::read_file(m.image());
+	REQUIRE_MOUNT(m, { "-o", "ro" });
+	CHECK(zit::read_file(m.path("keep")) == "kept");
+	errno = 0;
+	CHECK(open(m.path("new").c_str(), O_CREAT | O_WRONLY, 0644) < 0);
+	CHECK(errno == EROFS);
+	errno = 0;
+	CHECK(open(m.path("keep").c_str(), O_WRONLY) < 0);
+	CHECK(errno == EROFS);
+	CHECK(mkdir(m.path("d").c_str(), 0755) < 0);
+	CHECK(unlink(m.path("keep").c_str()) < 0);
+	CHECK(errno == EROFS);
+	REQUIRE_UNMOUNT(m);
+	// A read-only mount leaves the image as it found it.
+	CHECK(zit::read_file(m.image()) == before);
+}
+
+TEST_CASE("sync mount: every write is durable without fsync", "[cli][sync]")
+{
+	zit::Mount m;
+	REQUIRE_MOUNT(m, { "-o", "sync" });
+	const std::string data = zit::pattern(8, 300000);
+	int fd = open(m.path("f").c_str(), O_CREAT | O_WRONLY, 0644);
+	REQUIRE(fd >= 0);
+	REQUIRE(write(fd, data.data(), data.size()) == ssize_t(data.size()));
+	REQUIRE(m.kill9());
+	close(fd);
+	REQUIRE_MOUNT(m);
+	CHECK(zit::read_file(m.path("f")) == data);
+}
+
+TEST_CASE("one-thread loop (-s) serves the same file system", "[cli][single]")
+{
+	zit::Mount m;
+	REQUIRE_MOUNT(m, { "-s" });
+	REQUIRE(mkdir(m.path("d").c_str(), 0755) == 0);
+	const std::string data = zit::pattern(9, 3 << 20);
+	REQUIRE(zit::write_file(m.path("d/f"), data));
+	CHECK(zit::read_file(m.path("d/f")) == data);
+	REQUIRE_UNMOUNT(m);
+	REQUIRE_MOUNT(m);
+	CHECK(zit::read_file(m.path("d/f")) == data);
 }

@@ -130,3 +130,32 @@ TEST_CASE("fio data written with O_DSYNC verifies after kill -9", "[fio]")
 	CHECK(r.status == 0);
 	REQUIRE_UNMOUNT(m);
 }
+
+TEST_CASE("fio --verify=crc32c on a --direct-io mount", "[fio]")
+{
+	zit::Mount m("512M");
+	REQUIRE_MOUNT(m, { "--direct-io" });
+	const std::vector<std::vector<std::string>> jobs = {
+		{ "--name=dio-seq-1M", "--rw=write", "--bs=1M", "--size=32M" },
+		{ "--name=dio-rand-4k", "--rw=randwrite", "--bs=4k",
+		  "--size=8M" },
+		{ "--name=dio-rand-odd", "--rw=randwrite", "--bsrange=512-100k",
+		  "--size=16M" },
+		{ "--name=dio-rand-4k-odirect", "--rw=randwrite", "--bs=4k",
+		  "--size=8M", "--direct=1", "--sync=dsync" },
+	};
+	for (const auto &job : jobs) {
+		std::vector<std::string> argv = {
+			fio_path(),	    "--directory=" + m.mnt(),
+			"--verify=crc32c",  "--do_verify=1",
+			"--verify_fatal=1", "--verify_state_save=0",
+			"--ioengine=psync", "--output-format=terse",
+		};
+		argv.insert(argv.end(), job.begin(), job.end());
+		auto r = zit::run_cmd(argv, m.scratch().dir(), 300);
+		INFO("fio " << job[0] << " exit " << r.status << "\nstderr:\n"
+			    << r.err);
+		CHECK(r.status == 0);
+	}
+	REQUIRE_UNMOUNT(m);
+}
