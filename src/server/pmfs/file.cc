@@ -420,6 +420,10 @@ int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list)
 			zi->i_atime = ia->atime;
 		if (mask & STATX_MTIME)
 			zi->i_mtime = ia->mtime;
+		// Any size change request sets mtime/ctime, even to the same size:
+		// open(O_TRUNC) of an empty file must (POSIX), and it arrives as
+		// the same SIZE-only SETATTR as truncate(2) (which tmpfs leaves
+		// alone when the size does not change).
 		if (mask & STATX_SIZE) {
 			zi->i_size = new_size;
 			if (!(mask & STATX_MTIME))
