@@ -25,8 +25,8 @@ File &file_of(const fuse_file_info *fi)
 void zf_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		 const char *value, size_t size, int flags)
 {
-	fuse_reply_err(req, -fs(req).vfs->setxattr(ino, name, { value, size },
-						   flags));
+	fuse_reply_err(
+		req, -fs(req).vfs->setxattr(ino, name, { value, size }, flags));
 }
 
 void zf_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
@@ -47,7 +47,8 @@ void zf_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	buf.resize(size);
 	// trusted.* is listed only for CAP_SYS_ADMIN; uid 0 stands for it.
 	bool privileged = fuse_req_ctx(req)->uid == 0;
-	ssize_t n = fs(req).vfs->listxattr(ino, { buf.data(), size }, privileged);
+	ssize_t n =
+		fs(req).vfs->listxattr(ino, { buf.data(), size }, privileged);
 	if (n < 0)
 		return (void)fuse_reply_err(req, -n);
 	if (!size)

@@ -24,7 +24,10 @@ namespace {
 // A pinned inode for one operation.
 class PinnedInode {
   public:
-	PinnedInode(InodeCache &c, uint64_t ino) : c_(c), i_(c.get(ino, Ref::pin)) {}
+	PinnedInode(InodeCache &c, uint64_t ino)
+	    : c_(c), i_(c.get(ino, Ref::pin))
+	{
+	}
 	~PinnedInode()
 	{
 		if (i_)
@@ -115,7 +118,8 @@ int Vfs::setxattr(uint64_t ino, std::string_view name, std::string_view value,
 	set_xattr_name(&x, type, n);
 	x.user_flags = static_cast<uint16_t>(flags);
 	std::vector<void *> pv;
-	zufs::page_list pl = pages_of(value.data(), value.size(), pv, &x.hdr.offset);
+	zufs::page_list pl =
+		pages_of(value.data(), value.size(), pv, &x.hdr.offset);
 	x.hdr.len = static_cast<uint32_t>(value.size());
 	return call(&x.hdr, sizeof(x), value.empty() ? zufs::page_list{} : pl);
 }
@@ -154,7 +158,8 @@ ssize_t Vfs::xattr_get_common(uint64_t ino, int op, uint8_t type,
 	x.zus_ii = inode->zus_ii;
 	set_xattr_name(&x, type, name);
 	std::vector<void *> pv;
-	zufs::page_list pl = pages_of(buf.data(), buf.size(), pv, &x.hdr.offset);
+	zufs::page_list pl =
+		pages_of(buf.data(), buf.size(), pv, &x.hdr.offset);
 	x.hdr.len = static_cast<uint32_t>(buf.size());
 	int err = call(&x.hdr, sizeof(x), buf.empty() ? zufs::page_list{} : pl);
 	if (err)
@@ -162,7 +167,8 @@ ssize_t Vfs::xattr_get_common(uint64_t ino, int op, uint8_t type,
 	if (buf.empty())
 		return x.value_size;
 	if (x.hdr.len > buf.size() || x.hdr.len != x.value_size) {
-		zuf_err("XATTR op %d answered len %u of %zu", op, x.hdr.len, buf.size());
+		zuf_err("XATTR op %d answered len %u of %zu", op, x.hdr.len,
+			buf.size());
 		return -EIO;
 	}
 	return x.hdr.len;
@@ -184,11 +190,13 @@ ssize_t Vfs::listxattr(uint64_t ino, std::span<char> buf, bool privileged)
 	// with CAP_SYS_ADMIN, as simple_xattr_list does).
 	std::vector<char> all;
 	for (int tries = 0; tries < 4; ++tries) {
-		ssize_t size = xattr_get_common(ino, ZUFS_OP_XATTR_LIST, 0, {}, {});
+		ssize_t size =
+			xattr_get_common(ino, ZUFS_OP_XATTR_LIST, 0, {}, {});
 		if (size <= 0)
 			return size;
 		all.resize(size);
-		ssize_t got = xattr_get_common(ino, ZUFS_OP_XATTR_LIST, 0, {}, all);
+		ssize_t got =
+			xattr_get_common(ino, ZUFS_OP_XATTR_LIST, 0, {}, all);
 		if (got == -ERANGE)
 			continue; // it grew meanwhile
 		if (got < 0)
@@ -234,7 +242,8 @@ int Vfs::fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t len)
 	if (err)
 		return err;
 	if (io.wr_unmap.len && inval_)
-		inval_->invalidate(ino, uint64_t(io.wr_unmap.offset) * PAGE_SIZE,
+		inval_->invalidate(ino,
+				   uint64_t(io.wr_unmap.offset) * PAGE_SIZE,
 				   uint64_t(io.wr_unmap.len) * PAGE_SIZE);
 	return 0;
 }
@@ -280,7 +289,8 @@ ssize_t Vfs::copy_file_range(File &in, uint64_t off_in, File &out,
 	if (err)
 		return err;
 	if (c.copied > len) {
-		zuf_err("COPY answered %lu of %zu bytes", (unsigned long)c.copied, len);
+		zuf_err("COPY answered %lu of %zu bytes",
+			(unsigned long)c.copied, len);
 		return -EIO;
 	}
 	if (c.copied && inval_)

@@ -41,11 +41,13 @@
 
 namespace {
 
-const char *const kDirs[] = {"d1", "d2", "d1/d3"};
-const char *const kLeaves[] = {"f1", "f2", "f3"};
-const char *const kXNames[] = {"user.a", "user.b", "user.long_name_of_an_attribute",
-			       "trusted.t", "security.s"};
-const uint32_t kModes[] = {0644, 0600, 0755, 0700, 0444, 04755, 02755, 01777, 02775, 0};
+const char *const kDirs[] = { "d1", "d2", "d1/d3" };
+const char *const kLeaves[] = { "f1", "f2", "f3" };
+const char *const kXNames[] = { "user.a", "user.b",
+				"user.long_name_of_an_attribute", "trusted.t",
+				"security.s" };
+const uint32_t kModes[] = { 0644,  0600,  0755,	 0700,	0444,
+			    04755, 02755, 01777, 02775, 0 };
 constexpr int64_t kOldTime = 1577836800; // 2020-01-01: explicit times are below
 
 std::vector<std::string> all_paths()
@@ -53,7 +55,7 @@ std::vector<std::string> all_paths()
 	std::vector<std::string> v;
 	for (auto *d : kDirs)
 		v.push_back(d);
-	for (std::string d : {"", "d1/", "d2/", "d1/d3/"})
+	for (std::string d : { "", "d1/", "d2/", "d1/d3/" })
 		for (auto *l : kLeaves)
 			v.push_back(d + l);
 	return v;
@@ -63,7 +65,8 @@ std::string err_of(long r)
 {
 	if (r >= 0)
 		return std::to_string(r);
-	return std::string("-") + (strerrorname_np(errno) ? strerrorname_np(errno) : "E?");
+	return std::string("-") +
+	       (strerrorname_np(errno) ? strerrorname_np(errno) : "E?");
 }
 
 uint64_t fnv(const char *p, size_t n, uint64_t h = 1469598103934665603ull)
@@ -91,7 +94,7 @@ struct Op {
 class Diff {
   public:
 	Diff(std::string a, std::string b, uint64_t seed, bool priv)
-		: rng_(seed), priv_(priv)
+	    : rng_(seed), priv_(priv)
 	{
 		s_[0].root = std::move(a);
 		s_[1].root = std::move(b);
@@ -114,23 +117,30 @@ class Diff {
 				clock_gettime(CLOCK_REALTIME_COARSE, &before_);
 			}
 			if (trace_)
-				fprintf(stderr, "op %d %s\n", i, describe(op).c_str());
+				fprintf(stderr, "op %d %s\n", i,
+					describe(op).c_str());
 			std::string r0 = exec(s_[0], op), r1 = exec(s_[1], op);
 			if (s_[0].skipped || s_[1].skipped)
 				r0 = r1 = "(skipped)";
-			std::string what = "op " + std::to_string(i) + " " + describe(op);
+			std::string what =
+				"op " + std::to_string(i) + " " + describe(op);
 			history_.push_back(what + " => " + r0);
 			if (r0 != r1) {
 				if (getenv("POSIX_DIFF_HOLD")) { // keep both trees to look at
-					fprintf(stderr, "holding: %s %s\n", s_[0].root.c_str(),
+					fprintf(stderr, "holding: %s %s\n",
+						s_[0].root.c_str(),
 						s_[1].root.c_str());
 					sleep(600);
 				}
-				return fail(what + ": tmpfs " + r0 + " zufuse " + r1);
+				return fail(what + ": tmpfs " + r0 +
+					    " zufuse " + r1);
 			}
-			std::string o0 = observe(s_[0], op.a, &op), o1 = observe(s_[1], op.a, &op);
+			std::string o0 = observe(s_[0], op.a, &op),
+				    o1 = observe(s_[1], op.a, &op);
 			if (o0 != o1)
-				return fail(what + ": state differs\n tmpfs:  " + o0 + "\n zufuse: " + o1);
+				return fail(what +
+					    ": state differs\n tmpfs:  " + o0 +
+					    "\n zufuse: " + o1);
 		}
 		return "";
 	}
@@ -145,28 +155,61 @@ class Diff {
 		return msg + "\nlast calls:\n" + h;
 	}
 
-	uint64_t rnd(uint64_t n) { return std::uniform_int_distribution<uint64_t>(0, n - 1)(rng_); }
+	uint64_t rnd(uint64_t n)
+	{
+		return std::uniform_int_distribution<uint64_t>(0, n - 1)(rng_);
+	}
 	std::string path() { return paths_[rnd(paths_.size())]; }
 
 	enum Kind {
-		kCreat, kWrite, kRead, kTrunc, kFtrunc, kMkdir, kRmdir, kUnlink, kRename,
-		kLink, kSymlink, kReadlink, kChmod, kChown, kUtimens, kSetx, kGetx, kListx,
-		kRemx, kFalloc, kSeek, kMkfifo, kCopy, kNKinds
+		kCreat,
+		kWrite,
+		kRead,
+		kTrunc,
+		kFtrunc,
+		kMkdir,
+		kRmdir,
+		kUnlink,
+		kRename,
+		kLink,
+		kSymlink,
+		kReadlink,
+		kChmod,
+		kChown,
+		kUtimens,
+		kSetx,
+		kGetx,
+		kListx,
+		kRemx,
+		kFalloc,
+		kSeek,
+		kMkfifo,
+		kCopy,
+		kNKinds
 	};
 
 	Op gen()
 	{
-		static const int weights[kNKinds] = {8, 10, 4, 3, 3, 5, 3, 4, 6, 3, 3, 2, 3,
-						     2, 3, 4, 3, 2, 2, 4, 3, 1, 2};
+		static const int weights[kNKinds] = { 8, 10, 4, 3, 3, 5, 3, 4,
+						      6, 3,  3, 2, 3, 2, 3, 4,
+						      3, 2,  2, 4, 3, 1, 2 };
 		int total = 0;
 		for (int w : weights)
 			total += w;
 		int r = static_cast<int>(rnd(total)), k = 0;
 		while (r >= weights[k])
 			r -= weights[k++];
-		Op op{k, path(), path(), rnd(1ULL << 62), rnd(1ULL << 62), rnd(1ULL << 62)};
-		if (k == kSymlink) { // relative targets that cannot leave the root
-			static const char *t[] = {"f1", "f2", "d3/f1", "d3", "nowhere", "f3/x", "."};
+		Op op{ k,
+		       path(),
+		       path(),
+		       rnd(1ULL << 62),
+		       rnd(1ULL << 62),
+		       rnd(1ULL << 62) };
+		if (k ==
+		    kSymlink) { // relative targets that cannot leave the root
+			static const char *t[] = { "f1", "f2",	    "d3/f1",
+						   "d3", "nowhere", "f3/x",
+						   "." };
 			op.b = t[op.x % 7];
 		}
 		return op;
@@ -174,13 +217,17 @@ class Diff {
 
 	std::string describe(const Op &op) const
 	{
-		static const char *n[] = {"creat", "pwrite", "pread", "truncate", "ftruncate",
-					  "mkdir", "rmdir", "unlink", "renameat2", "link", "symlink",
-					  "readlink", "chmod", "chown", "utimensat", "setxattr",
-					  "getxattr", "listxattr", "removexattr", "fallocate",
-					  "lseek", "mknod", "copy_file_range"};
+		static const char *n[] = {
+			"creat",     "pwrite",	  "pread",	    "truncate",
+			"ftruncate", "mkdir",	  "rmdir",	    "unlink",
+			"renameat2", "link",	  "symlink",	    "readlink",
+			"chmod",     "chown",	  "utimensat",	    "setxattr",
+			"getxattr",  "listxattr", "removexattr",    "fallocate",
+			"lseek",     "mknod",	  "copy_file_range"
+		};
 		std::ostringstream ss;
-		ss << n[op.kind] << "(" << op.a << ", " << op.b << ", " << op.x % 100000 << ")";
+		ss << n[op.kind] << "(" << op.a << ", " << op.b << ", "
+		   << op.x % 100000 << ")";
 		return ss.str();
 	}
 
@@ -188,7 +235,8 @@ class Diff {
 	{
 		std::string d(n, '\0');
 		for (size_t i = 0; i < n; ++i)
-			d[i] = static_cast<char>('a' + (seed + i * 7 + i / 13) % 26);
+			d[i] = static_cast<char>('a' +
+						 (seed + i * 7 + i / 13) % 26);
 		return d;
 	}
 
@@ -200,7 +248,9 @@ class Diff {
 		s.skipped = false;
 		switch (op.kind) {
 		case kCreat: {
-			int fl = O_CREAT | O_WRONLY | O_NONBLOCK | (op.x & 1 ? O_EXCL : 0) | (op.x & 2 ? O_TRUNC : 0);
+			int fl = O_CREAT | O_WRONLY | O_NONBLOCK |
+				 (op.x & 1 ? O_EXCL : 0) |
+				 (op.x & 2 ? O_TRUNC : 0);
 			int fd = open(a, fl, kModes[op.y % 5]);
 			std::string r = err_of(fd >= 0 ? 0 : -1);
 			if (fd >= 0)
@@ -208,11 +258,14 @@ class Diff {
 			return r;
 		}
 		case kWrite: {
-			int fd = open(a, O_WRONLY | O_NONBLOCK | (op.x % 5 == 0 ? O_APPEND : 0));
+			int fd =
+				open(a, O_WRONLY | O_NONBLOCK |
+						(op.x % 5 == 0 ? O_APPEND : 0));
 			if (fd < 0)
 				return err_of(-1);
 			size_t n = op.y % 3 == 0 ? op.y % 20000 : op.y % 300;
-			uint64_t off = op.z % 4 == 0 ? op.z % 200000 : op.z % 9000;
+			uint64_t off =
+				op.z % 4 == 0 ? op.z % 200000 : op.z % 9000;
 			std::string d = data(op.x, n);
 			long r = pwrite(fd, d.data(), n, off);
 			std::string out = err_of(r);
@@ -224,7 +277,8 @@ class Diff {
 			if (fd < 0)
 				return err_of(-1);
 			std::string buf(op.y % 10000, '\0');
-			long r = pread(fd, buf.data(), buf.size(), op.z % 20000);
+			long r =
+				pread(fd, buf.data(), buf.size(), op.z % 20000);
 			std::string out = err_of(r);
 			if (r > 0)
 				out += "#" + std::to_string(fnv(buf.data(), r));
@@ -232,7 +286,8 @@ class Diff {
 			return out;
 		}
 		case kTrunc:
-			return err_of(truncate(a, op.x % 3 == 0 ? 0 : op.y % 30000));
+			return err_of(
+				truncate(a, op.x % 3 == 0 ? 0 : op.y % 30000));
 		case kFtrunc: {
 			int fd = open(a, O_RDWR | O_NONBLOCK);
 			if (fd < 0)
@@ -248,8 +303,10 @@ class Diff {
 		case kUnlink:
 			return err_of(unlink(a));
 		case kRename: {
-			static const unsigned fl[] = {0, 0, RENAME_NOREPLACE, RENAME_EXCHANGE};
-			return err_of(syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, fl[op.x % 4]));
+			static const unsigned fl[] = { 0, 0, RENAME_NOREPLACE,
+						       RENAME_EXCHANGE };
+			return err_of(syscall(SYS_renameat2, AT_FDCWD, a,
+					      AT_FDCWD, b, fl[op.x % 4]));
 		}
 		case kLink:
 			return err_of(link(a, b));
@@ -258,12 +315,14 @@ class Diff {
 		case kReadlink: {
 			char buf[256];
 			long r = readlink(a, buf, sizeof(buf));
-			return err_of(r) + (r > 0 ? ":" + std::string(buf, r) : "");
+			return err_of(r) +
+			       (r > 0 ? ":" + std::string(buf, r) : "");
 		}
 		case kChmod:
 			return err_of(chmod(a, kModes[op.x % 10]));
 		case kChown: {
-			static const uid_t ids[] = {0, 65534, 1000, uid_t(-1)};
+			static const uid_t ids[] = { 0, 65534, 1000,
+						     uid_t(-1) };
 			return err_of(chown(a, ids[op.x % 4], ids[op.y % 4]));
 		}
 		case kUtimens: {
@@ -271,23 +330,33 @@ class Diff {
 			for (int i = 0; i < 2; ++i) {
 				uint64_t v = i ? op.y : op.z;
 				if (v % 4 == 0)
-					ts[i] = {0, UTIME_NOW};
+					ts[i] = { 0, UTIME_NOW };
 				else if (v % 4 == 1)
-					ts[i] = {0, UTIME_OMIT};
+					ts[i] = { 0, UTIME_OMIT };
 				else
-					ts[i] = {time_t(1000000000 + v % 100000000), long(v % 1000000000)};
+					ts[i] = { time_t(1000000000 +
+							 v % 100000000),
+						  long(v % 1000000000) };
 			}
-			return err_of(utimensat(AT_FDCWD, a, ts, op.x % 3 ? 0 : AT_SYMLINK_NOFOLLOW));
+			return err_of(
+				utimensat(AT_FDCWD, a, ts,
+					  op.x % 3 ? 0 : AT_SYMLINK_NOFOLLOW));
 		}
 		case kSetx: {
-			std::string v = data(op.y, op.y % 7 == 0 ? 5000 : op.y % 40);
-			int fl = op.z % 3 == 0 ? XATTR_CREATE : op.z % 3 == 1 ? XATTR_REPLACE : 0;
+			std::string v =
+				data(op.y, op.y % 7 == 0 ? 5000 : op.y % 40);
+			int fl = op.z % 3 == 0 ? XATTR_CREATE :
+				 op.z % 3 == 1 ? XATTR_REPLACE :
+						 0;
 			if (op.z % 5 == 0)
 				fl = 0;
-			return err_of(lsetxattr(a, xname(op), v.data(), v.size(), fl));
+			return err_of(lsetxattr(a, xname(op), v.data(),
+						v.size(), fl));
 		}
 		case kGetx: {
-			size_t room = op.y % 3 == 0 ? 0 : op.y % 3 == 1 ? 3 : 8192;
+			size_t room = op.y % 3 == 0 ? 0 :
+				      op.y % 3 == 1 ? 3 :
+						      8192;
 			std::string buf(room, '\0');
 			long r = lgetxattr(a, xname(op), buf.data(), room);
 			std::string out = err_of(r);
@@ -296,7 +365,9 @@ class Diff {
 			return out;
 		}
 		case kListx: {
-			size_t room = op.y % 3 == 0 ? 0 : op.y % 3 == 1 ? 5 : 8192;
+			size_t room = op.y % 3 == 0 ? 0 :
+				      op.y % 3 == 1 ? 5 :
+						      8192;
 			std::string buf(room, '\0');
 			long r = llistxattr(a, buf.data(), room);
 			std::string out = err_of(r);
@@ -307,17 +378,21 @@ class Diff {
 		case kRemx:
 			return err_of(lremovexattr(a, xname(op)));
 		case kFalloc: {
-			static const int modes[] = {0, FALLOC_FL_KEEP_SIZE,
-						    FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-						    FALLOC_FL_PUNCH_HOLE};
+			static const int modes[] = {
+				0, FALLOC_FL_KEEP_SIZE,
+				FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				FALLOC_FL_PUNCH_HOLE
+			};
 			int fd = open(a, O_RDWR | O_NONBLOCK);
 			if (fd < 0)
 				return err_of(-1);
 			int mode = modes[op.x % 4];
 			struct stat st;
-			if (!(mode & FALLOC_FL_PUNCH_HOLE) && fstat(fd, &st) == 0)
+			if (!(mode & FALLOC_FL_PUNCH_HOLE) &&
+			    fstat(fd, &st) == 0)
 				s.fallocated.insert(st.st_ino);
-			std::string out = err_of(fallocate(fd, mode, op.y % 60000, 1 + op.z % 30000));
+			std::string out = err_of(fallocate(
+				fd, mode, op.y % 60000, 1 + op.z % 30000));
 			close(fd);
 			return out;
 		}
@@ -329,8 +404,10 @@ class Diff {
 			// A directory's SEEK_DATA/HOLE is the kernel's generic code,
 			// which answers from i_size (zufuse: blocks, tmpfs: entries).
 			bool skip = fstat(fd, &st) == 0 &&
-				    (s.fallocated.count(st.st_ino) || S_ISDIR(st.st_mode));
-			long r = lseek(fd, op.y % 80000, op.x % 2 ? SEEK_DATA : SEEK_HOLE);
+				    (s.fallocated.count(st.st_ino) ||
+				     S_ISDIR(st.st_mode));
+			long r = lseek(fd, op.y % 80000,
+				       op.x % 2 ? SEEK_DATA : SEEK_HOLE);
 			std::string out = err_of(r);
 			s.skipped = skip;
 			close(fd);
@@ -340,13 +417,16 @@ class Diff {
 			return err_of(mknod(a, S_IFIFO | 0640, 0));
 		case kCopy: {
 			// O_NONBLOCK: a FIFO must not block the run
-			int in = open(a, O_RDONLY | O_NONBLOCK), out = open(b, O_WRONLY | O_NONBLOCK);
+			int in = open(a, O_RDONLY | O_NONBLOCK),
+			    out = open(b, O_WRONLY | O_NONBLOCK);
 			std::string r;
 			if (in < 0 || out < 0) {
-				r = "open:" + std::to_string(in < 0) + std::to_string(out < 0);
+				r = "open:" + std::to_string(in < 0) +
+				    std::to_string(out < 0);
 			} else {
 				loff_t oi = op.x % 20000, oo = op.y % 20000;
-				r = err_of(copy_file_range(in, &oi, out, &oo, op.z % 30000, 0));
+				r = err_of(copy_file_range(in, &oi, out, &oo,
+							   op.z % 30000, 0));
 			}
 			if (in >= 0)
 				close(in);
@@ -401,30 +481,40 @@ class Diff {
 				continue;
 			}
 			struct stat st = sts[rel];
-			out << rel << ":" << std::oct << st.st_mode << std::dec << "/" << st.st_nlink
-			    << "/" << st.st_uid << "." << st.st_gid;
+			out << rel << ":" << std::oct << st.st_mode << std::dec
+			    << "/" << st.st_nlink << "/" << st.st_uid << "."
+			    << st.st_gid;
 			if (!S_ISDIR(st.st_mode))
 				out << "/s" << st.st_size;
 			if (S_ISREG(st.st_mode))
 				out << "/b" << st.st_blocks;
 			if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
-				out << "/r" << major(st.st_rdev) << ":" << minor(st.st_rdev);
+				out << "/r" << major(st.st_rdev) << ":"
+				    << minor(st.st_rdev);
 			// truncate(2) to the unchanged size: tmpfs keeps the times,
 			// zufuse sets them (it cannot tell it from open(O_TRUNC)).
-			bool same_trunc = op && op->kind == kTrunc && rel == target;
-			if (timed_ && op && op->kind != kRead && op->kind != kSeek && !same_trunc) {
+			bool same_trunc =
+				op && op->kind == kTrunc && rel == target;
+			if (timed_ && op && op->kind != kRead &&
+			    op->kind != kSeek && !same_trunc) {
 				// Which times this call changed (not atime: see the top).
 				auto ch = [&](const timespec &t) {
 					return t.tv_sec > before_.tv_sec ||
-					       (t.tv_sec == before_.tv_sec && t.tv_nsec >= before_.tv_nsec);
+					       (t.tv_sec == before_.tv_sec &&
+						t.tv_nsec >= before_.tv_nsec);
 				};
-				out << "/m" << ch(st.st_mtim) << "c" << ch(st.st_ctim);
+				out << "/m" << ch(st.st_mtim) << "c"
+				    << ch(st.st_ctim);
 			}
 			if (st.st_mtim.tv_sec < kOldTime)
-				out << "/M" << st.st_mtim.tv_sec << "." << st.st_mtim.tv_nsec;
-			if (rel == target && op && op->kind == kUtimens && op->z % 4 >= 2 &&
-			    st.st_atim.tv_sec < kOldTime) // set explicitly by this call
-				out << "/A" << st.st_atim.tv_sec << "." << st.st_atim.tv_nsec;
+				out << "/M" << st.st_mtim.tv_sec << "."
+				    << st.st_mtim.tv_nsec;
+			if (rel == target && op && op->kind == kUtimens &&
+			    op->z % 4 >= 2 &&
+			    st.st_atim.tv_sec <
+				    kOldTime) // set explicitly by this call
+				out << "/A" << st.st_atim.tv_sec << "."
+				    << st.st_atim.tv_nsec;
 			s.last[rel] = st;
 			if (S_ISREG(st.st_mode)) {
 				int fd = open(P.c_str(), O_RDONLY | O_NOATIME);
@@ -432,8 +522,10 @@ class Diff {
 					fd = open(P.c_str(), O_RDONLY);
 				if (fd >= 0) {
 					std::string buf(st.st_size, '\0');
-					long r = pread(fd, buf.data(), buf.size(), 0);
-					out << "/#" << r << ":" << fnv(buf.data(), r > 0 ? r : 0);
+					long r = pread(fd, buf.data(),
+						       buf.size(), 0);
+					out << "/#" << r << ":"
+					    << fnv(buf.data(), r > 0 ? r : 0);
 					close(fd);
 				} else {
 					out << "/open" << err_of(-1);
@@ -441,7 +533,9 @@ class Diff {
 			} else if (S_ISLNK(st.st_mode)) {
 				char buf[256];
 				long r = readlink(P.c_str(), buf, sizeof(buf));
-				out << "/->" << (r > 0 ? std::string(buf, r) : err_of(r));
+				out << "/->"
+				    << (r > 0 ? std::string(buf, r) :
+						err_of(r));
 			} else if (S_ISDIR(st.st_mode)) {
 				out << "/[";
 				std::vector<std::string> names;
@@ -459,14 +553,18 @@ class Diff {
 			long n = llistxattr(P.c_str(), lb, sizeof(lb));
 			if (n > 0) {
 				std::vector<std::string> names;
-				for (size_t off = 0; off < size_t(n); off += names.back().size() + 1)
+				for (size_t off = 0; off < size_t(n);
+				     off += names.back().size() + 1)
 					names.emplace_back(lb + off);
 				std::sort(names.begin(), names.end());
 				for (const std::string &x : names) {
 					char vb[8192];
-					long v = lgetxattr(P.c_str(), x.c_str(), vb, sizeof(vb));
+					long v = lgetxattr(P.c_str(), x.c_str(),
+							   vb, sizeof(vb));
 					out << "/x" << x << "="
-					    << (v >= 0 ? std::to_string(fnv(vb, v)) : err_of(v));
+					    << (v >= 0 ? std::to_string(
+								 fnv(vb, v)) :
+							 err_of(v));
 				}
 			}
 			out << " ";
@@ -481,7 +579,8 @@ class Diff {
 	long tick_us_ = [] {
 		timespec r{};
 		clock_getres(CLOCK_REALTIME_COARSE, &r);
-		return 2 * (r.tv_nsec / 1000) + 2000; // the coarse clock lags up to a tick
+		return 2 * (r.tv_nsec / 1000) +
+		       2000; // the coarse clock lags up to a tick
 	}();
 	timespec before_{};
 	Side s_[2];
@@ -490,14 +589,16 @@ class Diff {
 };
 
 // Fresh, empty dirs for one run on both sides, owned by uid/gid.
-bool fresh_dirs(const std::string &a, const std::string &b, uid_t uid, gid_t gid)
+bool fresh_dirs(const std::string &a, const std::string &b, uid_t uid,
+		gid_t gid)
 {
-	for (const std::string &d : {a, b}) {
+	for (const std::string &d : { a, b }) {
 		if (mkdir(d.c_str(), 0755) || chown(d.c_str(), uid, gid))
 			return false;
-		for (auto *sub : {"d1", "d2", "d1/d3"}) {
+		for (auto *sub : { "d1", "d2", "d1/d3" }) {
 			std::string p = d + "/" + sub;
-			if (mkdir(p.c_str(), 0755) || chown(p.c_str(), uid, gid))
+			if (mkdir(p.c_str(), 0755) ||
+			    chown(p.c_str(), uid, gid))
 				return false;
 		}
 	}
@@ -506,7 +607,8 @@ bool fresh_dirs(const std::string &a, const std::string &b, uid_t uid, gid_t gid
 
 // Run in a child as uid/gid 65534 (no supplementary groups); its verdict
 // comes back through a pipe.
-std::string run_unprivileged(const std::string &a, const std::string &b, uint64_t seed, int n)
+std::string run_unprivileged(const std::string &a, const std::string &b,
+			     uint64_t seed, int n)
 {
 	int fds[2];
 	if (pipe(fds))
@@ -516,7 +618,8 @@ std::string run_unprivileged(const std::string &a, const std::string &b, uint64_
 		close(fds[0]);
 		std::string r;
 		if (setgroups(0, nullptr) || setgid(65534) || setuid(65534))
-			r = std::string("cannot drop privileges: ") + strerror(errno);
+			r = std::string("cannot drop privileges: ") +
+			    strerror(errno);
 		else
 			r = Diff(a, b, seed, false).run(n);
 		if (r.empty())
@@ -539,34 +642,39 @@ std::string run_unprivileged(const std::string &a, const std::string &b, uint64_
 
 } // namespace
 
-TEST_CASE("differential: random syscalls on tmpfs and zufuse agree", "[integration][posix][diff]")
+TEST_CASE("differential: random syscalls on tmpfs and zufuse agree",
+	  "[integration][posix][diff]")
 {
 	zit::Mount m;
-	REQUIRE_MOUNT(m, {"-o", "allow_other"});
+	REQUIRE_MOUNT(m, { "-o", "allow_other" });
 	const std::string ref = m.scratch().path("ref");
 	REQUIRE(mkdir(ref.c_str(), 0755) == 0);
 	auto t0 = std::chrono::steady_clock::now();
 
 	const int kOps = 2500;
-	for (uint64_t seed : {1, 2, 3}) {
+	for (uint64_t seed : { 1, 2, 3 }) {
 		std::string a = ref + "/root" + std::to_string(seed);
 		std::string b = m.path("root" + std::to_string(seed));
 		REQUIRE(fresh_dirs(a, b, 0, 0));
-		fprintf(stderr, "posix_diff: seed %lu as root\n", (unsigned long)seed);
+		fprintf(stderr, "posix_diff: seed %lu as root\n",
+			(unsigned long)seed);
 		std::string r = Diff(a, b, seed, true).run(kOps);
 		INFO("seed " << seed << " as root\n" << r);
 		CHECK(r.empty());
 	}
-	for (uint64_t seed : {11, 12}) {
+	for (uint64_t seed : { 11, 12 }) {
 		std::string a = ref + "/user" + std::to_string(seed);
 		std::string b = m.path("user" + std::to_string(seed));
 		REQUIRE(fresh_dirs(a, b, 65534, 65534));
-		fprintf(stderr, "posix_diff: seed %lu as nobody\n", (unsigned long)seed);
+		fprintf(stderr, "posix_diff: seed %lu as nobody\n",
+			(unsigned long)seed);
 		std::string r = run_unprivileged(a, b, seed, kOps);
 		INFO("seed " << seed << " as nobody\n" << r);
 		CHECK(r.empty());
 	}
-	auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+	auto secs = std::chrono::duration<double>(
+			    std::chrono::steady_clock::now() - t0)
+			    .count();
 	WARN("differential: " << 5 * kOps << " calls in " << secs << " s");
 	auto r = m.unmount();
 	CHECK(r == 0);

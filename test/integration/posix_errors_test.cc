@@ -49,11 +49,13 @@ TEST_CASE("posix: name and size limits", "[integration][posix]")
 	REQUIRE_MOUNT(m);
 	std::string n255(255, 'n'), n256(256, 'n');
 	CHECK(make_file(m.path(n255)) == 0);
-	CHECK(ERR(open(m.path(n256).c_str(), O_CREAT | O_WRONLY, 0644)) == ENAMETOOLONG);
+	CHECK(ERR(open(m.path(n256).c_str(), O_CREAT | O_WRONLY, 0644)) ==
+	      ENAMETOOLONG);
 	CHECK(ERR(mkdir(m.path(n256).c_str(), 0755)) == ENAMETOOLONG);
 	struct stat st;
 	CHECK(ERR(lstat(m.path(n256).c_str(), &st)) == ENAMETOOLONG);
-	CHECK(ERR(rename(m.path(n255).c_str(), m.path(n256).c_str())) == ENAMETOOLONG);
+	CHECK(ERR(rename(m.path(n255).c_str(), m.path(n256).c_str())) ==
+	      ENAMETOOLONG);
 	CHECK(ERR(symlink("x", m.path(n256).c_str())) == ENAMETOOLONG);
 
 	// EFBIG past the largest file (2^48 bytes), not a crash or EIO.
@@ -62,7 +64,8 @@ TEST_CASE("posix: name and size limits", "[integration][posix]")
 	CHECK(ERR(pwrite(fd, "x", 1, 1LL << 50)) == EFBIG);
 	CHECK(ERR(ftruncate(fd, 1LL << 50)) == EFBIG);
 	CHECK(ERR(fallocate(fd, 0, 1LL << 50, 4096)) == EFBIG);
-	CHECK(pwrite(fd, "x", 1, (1LL << 48) - 1) == 1); // the last byte is fine
+	CHECK(pwrite(fd, "x", 1, (1LL << 48) - 1) ==
+	      1); // the last byte is fine
 	CHECK(fstat(fd, &st) == 0);
 	CHECK(st.st_blocks == 8);
 	close(fd);
@@ -77,7 +80,8 @@ TEST_CASE("posix: EMLINK at ZUFS_LINK_MAX", "[integration][posix]")
 	REQUIRE(mkdir(m.path("l").c_str(), 0755) == 0);
 	int made = 1, err = 0;
 	for (int i = 0; i < 33000; ++i) {
-		if (link(m.path("f").c_str(), m.path("l/" + std::to_string(i)).c_str())) {
+		if (link(m.path("f").c_str(),
+			 m.path("l/" + std::to_string(i)).c_str())) {
 			err = errno;
 			break;
 		}
@@ -108,7 +112,8 @@ TEST_CASE("posix: ENOSPC leaves a usable file system", "[integration][posix]")
 	CHECK((fd2 < 0 || fallocate(fd2, 0, 0, 64 << 20) < 0));
 	if (fd2 >= 0)
 		close(fd2);
-	CHECK(ERR(setxattr(m.path("fill").c_str(), "user.big", chunk.data(), 60000, 0)) == ENOSPC);
+	CHECK(ERR(setxattr(m.path("fill").c_str(), "user.big", chunk.data(),
+			   60000, 0)) == ENOSPC);
 	REQUIRE(unlink(m.path("fill").c_str()) == 0);
 	// Freed space is usable again, all of it.
 	struct statvfs sv;
@@ -125,19 +130,21 @@ TEST_CASE("posix: EROFS on a read-only mount", "[integration][posix]")
 	REQUIRE(make_file(m.path("f"), "data") == 0);
 	REQUIRE(setxattr(m.path("f").c_str(), "user.a", "v", 1, 0) == 0);
 	REQUIRE_UNMOUNT(m);
-	REQUIRE_MOUNT(m, {"-o", "ro"});
+	REQUIRE_MOUNT(m, { "-o", "ro" });
 	CHECK(zit::read_file(m.path("f")) == "data");
 	char v[8];
 	CHECK(getxattr(m.path("f").c_str(), "user.a", v, sizeof(v)) == 1);
 	CHECK(ERR(open(m.path("f").c_str(), O_WRONLY)) == EROFS);
-	CHECK(ERR(open(m.path("g").c_str(), O_CREAT | O_WRONLY, 0644)) == EROFS);
+	CHECK(ERR(open(m.path("g").c_str(), O_CREAT | O_WRONLY, 0644)) ==
+	      EROFS);
 	CHECK(ERR(mkdir(m.path("d").c_str(), 0755)) == EROFS);
 	CHECK(ERR(unlink(m.path("f").c_str())) == EROFS);
 	CHECK(ERR(chmod(m.path("f").c_str(), 0600)) == EROFS);
 	CHECK(ERR(truncate(m.path("f").c_str(), 0)) == EROFS);
 	CHECK(ERR(setxattr(m.path("f").c_str(), "user.b", "v", 1, 0)) == EROFS);
 	CHECK(ERR(removexattr(m.path("f").c_str(), "user.a")) == EROFS);
-	CHECK(ERR(utimensat(AT_FDCWD, m.path("f").c_str(), nullptr, 0)) == EROFS);
+	CHECK(ERR(utimensat(AT_FDCWD, m.path("f").c_str(), nullptr, 0)) ==
+	      EROFS);
 	REQUIRE_UNMOUNT(m);
 }
 
@@ -168,13 +175,16 @@ TEST_CASE("posix: xattr errors as Linux", "[integration][posix]")
 	CHECK(setxattr(p, "security.s", "s", 1, 0) == 0);
 	CHECK(ERR(setxattr(p, "bogus.x", "v", 1, 0)) == EOPNOTSUPP);
 	// Without -o acl: no POSIX ACLs (a valid empty-ish ACL header).
-	const unsigned char acl[] = {2, 0, 0, 0, 1, 0, 6, 0, 0xff, 0xff, 0xff, 0xff,
-				     4, 0, 4, 0, 0xff, 0xff, 0xff, 0xff, 0x20, 0, 4, 0,
-				     0xff, 0xff, 0xff, 0xff};
-	CHECK(ERR(setxattr(p, "system.posix_acl_access", acl, sizeof(acl), 0)) == EOPNOTSUPP);
+	const unsigned char acl[] = { 2, 0,    0,    0,	   1,	 0,    6,
+				      0, 0xff, 0xff, 0xff, 0xff, 4,    0,
+				      4, 0,    0xff, 0xff, 0xff, 0xff, 0x20,
+				      0, 4,    0,    0xff, 0xff, 0xff, 0xff };
+	CHECK(ERR(setxattr(p, "system.posix_acl_access", acl, sizeof(acl),
+			   0)) == EOPNOTSUPP);
 	// user.* on a symlink: EPERM (the VFS); on a FIFO too.
 	REQUIRE(symlink("f", m.path("l").c_str()) == 0);
-	CHECK(ERR(lsetxattr(m.path("l").c_str(), "user.a", "v", 1, 0)) == EPERM);
+	CHECK(ERR(lsetxattr(m.path("l").c_str(), "user.a", "v", 1, 0)) ==
+	      EPERM);
 	// The attributes persist across a remount.
 	REQUIRE_UNMOUNT(m);
 	REQUIRE_MOUNT(m);
@@ -184,7 +194,8 @@ TEST_CASE("posix: xattr errors as Linux", "[integration][posix]")
 	REQUIRE_UNMOUNT(m);
 }
 
-TEST_CASE("posix: fallocate, SEEK_DATA/SEEK_HOLE, copy_file_range", "[integration][posix]")
+TEST_CASE("posix: fallocate, SEEK_DATA/SEEK_HOLE, copy_file_range",
+	  "[integration][posix]")
 {
 	zit::Mount m;
 	REQUIRE_MOUNT(m);
@@ -205,7 +216,8 @@ TEST_CASE("posix: fallocate, SEEK_DATA/SEEK_HOLE, copy_file_range", "[integratio
 	REQUIRE(fstat(fd, &st) == 0);
 	CHECK(st.st_size == (1 << 20) + 3);
 	CHECK(st.st_blocks == 32);
-	REQUIRE(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 1 << 20, 4096) == 0);
+	REQUIRE(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			  1 << 20, 4096) == 0);
 	char b[3];
 	CHECK(pread(fd, b, 3, 1 << 20) == 3);
 	CHECK(std::string(b, 3) == std::string(3, '\0'));
@@ -243,11 +255,13 @@ TEST_CASE("posix: fallocate, SEEK_DATA/SEEK_HOLE, copy_file_range", "[integratio
 TEST_CASE("posix: mknod, sockets, times, setuid, locks", "[integration][posix]")
 {
 	zit::Mount m;
-	REQUIRE_MOUNT(m, {"-o", "allow_other"});
+	REQUIRE_MOUNT(m, { "-o", "allow_other" });
 	struct stat st;
 	REQUIRE(mknod(m.path("fifo").c_str(), S_IFIFO | 0600, 0) == 0);
-	REQUIRE(mknod(m.path("chr").c_str(), S_IFCHR | 0600, makedev(1, 3)) == 0);
-	REQUIRE(mknod(m.path("blk").c_str(), S_IFBLK | 0600, makedev(259, 70000)) == 0);
+	REQUIRE(mknod(m.path("chr").c_str(), S_IFCHR | 0600, makedev(1, 3)) ==
+		0);
+	REQUIRE(mknod(m.path("blk").c_str(), S_IFBLK | 0600,
+		      makedev(259, 70000)) == 0);
 	REQUIRE(lstat(m.path("chr").c_str(), &st) == 0);
 	CHECK(S_ISCHR(st.st_mode));
 	CHECK(st.st_rdev == makedev(1, 3));
@@ -280,13 +294,13 @@ TEST_CASE("posix: mknod, sockets, times, setuid, locks", "[integration][posix]")
 	// UTIME_OMIT keeps, UTIME_NOW sets, explicit ns survive.
 	std::string f = m.path("t");
 	REQUIRE(make_file(f, "x") == 0);
-	timespec ts[2] = {{1000, 123456789}, {2000, 987654321}};
+	timespec ts[2] = { { 1000, 123456789 }, { 2000, 987654321 } };
 	REQUIRE(utimensat(AT_FDCWD, f.c_str(), ts, 0) == 0);
 	REQUIRE(stat(f.c_str(), &st) == 0);
 	CHECK(st.st_atim.tv_sec == 1000);
 	CHECK(st.st_atim.tv_nsec == 123456789);
 	CHECK(st.st_mtim.tv_nsec == 987654321);
-	timespec ts2[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
+	timespec ts2[2] = { { 0, UTIME_OMIT }, { 0, UTIME_NOW } };
 	REQUIRE(utimensat(AT_FDCWD, f.c_str(), ts2, 0) == 0);
 	REQUIRE(stat(f.c_str(), &st) == 0);
 	CHECK(st.st_atim.tv_sec == 1000);
@@ -328,7 +342,10 @@ TEST_CASE("posix: mknod, sockets, times, setuid, locks", "[integration][posix]")
 	if (lk == 0) {
 		int fd = open(f.c_str(), O_RDWR);
 		struct flock g = fl;
-		_exit(fcntl(fd, F_SETLK, &g) < 0 && (errno == EAGAIN || errno == EACCES) ? 0 : 1);
+		_exit(fcntl(fd, F_SETLK, &g) < 0 &&
+				      (errno == EAGAIN || errno == EACCES) ?
+			      0 :
+			      1);
 	}
 	waitpid(lk, &wst, 0);
 	CHECK(WEXITSTATUS(wst) == 0);
