@@ -121,6 +121,7 @@ TEST_CASE("fsynced data survives kill -9", "[crash]")
 	fs::remove_all(m.path("d"), ec);
 	CHECK(!ec);
 	REQUIRE_UNMOUNT(m);
+	CHECK_FSCK_CLEAN(m);
 	REQUIRE_MOUNT(m);
 	CHECK(check_consistent(m.mnt()) == 1); // just "b"
 }
@@ -174,6 +175,7 @@ TEST_CASE("O_DSYNC and RWF_DSYNC writes survive kill -9", "[crash]")
 	CHECK(zit::read_file(m.path("direct")) == dd);
 	check_consistent(m.mnt());
 	REQUIRE_UNMOUNT(m);
+	CHECK_FSCK_CLEAN(m);
 }
 
 TEST_CASE("repeated kill -9 during a metadata storm keeps the image mountable",
@@ -213,6 +215,7 @@ TEST_CASE("repeated kill -9 during a metadata storm keeps the image mountable",
 		CHECK(zit::read_file(m.path("round" + std::to_string(round))) ==
 		      "ok");
 	REQUIRE_UNMOUNT(m);
+	CHECK_FSCK_CLEAN(m);
 }
 
 TEST_CASE("an unlinked file still open at kill -9 is freed at the next mount",
@@ -243,4 +246,5 @@ TEST_CASE("an unlinked file still open at kill -9 is freed at the next mount",
 	CHECK(sf.f_bfree + 16 >= empty_free);
 	INFO("mount log: " << m.log().substr(log_before));
 	REQUIRE_UNMOUNT(m);
+	CHECK_FSCK_CLEAN(m);
 }

@@ -24,4 +24,13 @@
 		REQUIRE(st_ == 0);                                             \
 	} while (0)
 
+// After an unmount: fsck.zufs -n finds the image clean (when built).
+#define CHECK_FSCK_CLEAN(m)                                                    \
+	do {                                                                   \
+		zit::RunResult fsck_ = (m).fsck();                             \
+		INFO("fsck.zufs -n: exit " << fsck_.status << "\n"             \
+					   << fsck_.out << fsck_.err);         \
+		CHECK((fsck_.status == 0 || fsck_.status == -2));              \
+	} while (0)
+
 #endif // ZUFUSE_TEST_INTEGRATION_INTEGRATION_H

@@ -92,6 +92,12 @@ std::string zufuse_path()
 	return p ? p : "";
 }
 
+std::string fsck_path()
+{
+	const char *p = getenv("FSCK_ZUFS");
+	return p ? p : "";
+}
+
 std::string read_file(const std::string &path, bool *ok)
 {
 	std::ifstream f(path, std::ios::binary);
@@ -262,6 +268,16 @@ bool Mount::mount(const std::vector<std::string> &extra)
 	pid_ = -1;
 	clear_dead_mount(mnt_);
 	return false;
+}
+
+RunResult Mount::fsck() const
+{
+	if (fsck_path().empty()) {
+		RunResult r;
+		r.status = -2;
+		return r;
+	}
+	return run_cmd({ fsck_path(), image_, "-n" }, scratch_.dir(), 300);
 }
 
 int Mount::reap(int timeout_ms)

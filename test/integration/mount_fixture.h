@@ -42,6 +42,9 @@ RunResult run_cmd(const std::vector<std::string> &argv,
 // Path of the zufuse binary ($ZUFUSE), or "" (the test then fails).
 std::string zufuse_path();
 
+// Path of fsck.zufs ($FSCK_ZUFS), or "" (checks are then skipped).
+std::string fsck_path();
+
 // True if @path is a mount point in /proc/self/mountinfo.
 bool is_mounted(const std::string &path);
 
@@ -100,6 +103,10 @@ class Mount {
 	bool mounted() const { return pid_ > 0; }
 	// zufuse's stderr so far (for failure messages).
 	std::string log() const;
+
+	// fsck.zufs -n on the (unmounted) image; status -2 when there is no
+	// fsck.zufs to run.
+	RunResult fsck() const;
 
 	// Arguments of a zufuse run on this image and mount point.
 	std::vector<std::string> args(const std::vector<std::string> &extra,

@@ -285,10 +285,12 @@ void run_seed(const std::vector<std::string> &mount_args, bool direct_io_mount,
 		r.close_all();
 		r.check_all();
 		REQUIRE_UNMOUNT(m);
+		CHECK_FSCK_CLEAN(m);
 		REQUIRE_MOUNT(m, mount_args);
 		r.check_all();
 	}
 	REQUIRE_UNMOUNT(m);
+	CHECK_FSCK_CLEAN(m);
 }
 
 // ZUFUSE_SEED picks one run; by default three fixed seeds.
@@ -338,6 +340,7 @@ TEST_CASE("--direct-io: shared mmap fails with ENODEV, private mmap reads",
 	munmap(p, 10000);
 	close(fd);
 	REQUIRE_UNMOUNT(m);
+	CHECK_FSCK_CLEAN(m);
 }
 
 TEST_CASE("page cache coherence: write() is seen by a mapping and mmap "
@@ -367,6 +370,7 @@ TEST_CASE("page cache coherence: write() is seen by a mapping and mmap "
 	munmap(p, 3 * 4096);
 	close(fd);
 	REQUIRE_UNMOUNT(m);
+	CHECK_FSCK_CLEAN(m);
 	REQUIRE_MOUNT(m);
 	std::string d = zit::read_file(f);
 	REQUIRE(d.size() == 4096 + 10);

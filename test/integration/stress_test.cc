@@ -120,6 +120,7 @@ TEST_CASE("threads creating, writing, renaming and unlinking in one directory",
 	auto have = list_dir(dir);
 	CHECK(have == want);
 	REQUIRE_UNMOUNT(m);
+	CHECK_FSCK_CLEAN(m);
 	REQUIRE_MOUNT(m);
 	CHECK(list_dir(dir) == want);
 	// Contents survive too.
@@ -258,6 +259,7 @@ TEST_CASE("offsets past 4 GiB and holes", "[stress]")
 	CHECK(buf == std::string(buf.size(), '\0'));
 	close(fd);
 	REQUIRE_UNMOUNT(m);
+	CHECK_FSCK_CLEAN(m);
 	REQUIRE_MOUNT(m);
 	REQUIRE(stat(f.c_str(), &st) == 0);
 	CHECK(st.st_size == far + 20000);
@@ -310,6 +312,7 @@ TEST_CASE("a full file system says ENOSPC and recovers when space is freed",
 	REQUIRE(zit::write_file(m.path("again"), chunk));
 	CHECK(zit::read_file(m.path("again")) == chunk);
 	REQUIRE_UNMOUNT(m);
+	CHECK_FSCK_CLEAN(m);
 	REQUIRE_MOUNT(m);
 	CHECK(zit::read_file(m.path("again")) == chunk);
 }

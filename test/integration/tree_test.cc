@@ -137,6 +137,7 @@ TEST_CASE("a tree of /usr/include survives unmount and mount", "[tree]")
 	CHECK(count_entries(dst) == tree.size());
 
 	REQUIRE_UNMOUNT(m);
+	CHECK_FSCK_CLEAN(m);
 	REQUIRE_MOUNT(m);
 	compare_tree(tree, src, dst);
 	CHECK(count_entries(dst) == tree.size());
@@ -147,6 +148,7 @@ TEST_CASE("a tree of /usr/include survives unmount and mount", "[tree]")
 	CHECK(!ec);
 	CHECK(count_entries(m.mnt()) == 0);
 	REQUIRE_UNMOUNT(m);
+	CHECK_FSCK_CLEAN(m);
 	REQUIRE_MOUNT(m);
 	CHECK(count_entries(m.mnt()) == 0);
 }
@@ -168,6 +170,7 @@ TEST_CASE("cp -a and diff -r of a header tree, before and after remount",
 	CHECK(diff.status == 0);
 
 	REQUIRE_UNMOUNT(m);
+	CHECK_FSCK_CLEAN(m);
 	REQUIRE_MOUNT(m);
 	diff = zit::run_cmd({ "diff", "-r", src, m.path("linux") }, scratch,
 			    300);
@@ -198,6 +201,7 @@ TEST_CASE("cp -a /usr/include && diff -r, before and after remount",
 	CHECK(diff.status == 0);
 
 	REQUIRE_UNMOUNT(m);
+	CHECK_FSCK_CLEAN(m);
 	REQUIRE_MOUNT(m);
 	diff = zit::run_cmd({ "diff", "-r", "--no-dereference", "/usr/include",
 			      m.path("include") },
