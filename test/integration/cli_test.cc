@@ -288,8 +288,12 @@ TEST_CASE("daemon mode returns once mounted; fusermount3 -u ends it", "[cli]")
 	if (pid > 0)
 		CHECK(wait_gone(pid, 20));
 
-	// The image was left clean and unlocked: it mounts again.
+	// The image was left clean and unlocked: it mounts again, with
+	// nothing to recover, and fsck agrees.
+	CHECK_FSCK_CLEAN(m);
 	REQUIRE_MOUNT(m);
+	CHECK(m.log().find("unclean") == std::string::npos);
+	CHECK(m.log().find("rolled back") == std::string::npos);
 	CHECK(zit::read_file(m.path("f")) == "daemon");
 	REQUIRE_UNMOUNT(m);
 }
@@ -326,6 +330,7 @@ TEST_CASE("SIGTERM, SIGINT and umount unmount cleanly", "[cli]")
 	// A clean unmount leaves nothing for recovery to do.
 	std::string mount_log = m.log().substr(log_before);
 	CHECK(mount_log.find("rolled back") == std::string::npos);
+	CHECK(mount_log.find("unclean") == std::string::npos);
 	CHECK(mount_log.find("orphan") == std::string::npos);
 	REQUIRE_UNMOUNT(m);
 }

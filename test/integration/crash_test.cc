@@ -99,7 +99,10 @@ TEST_CASE("fsynced data survives kill -9", "[crash]")
 	close(fb);
 
 	REQUIRE(m.kill9());
+	size_t log_before = m.log().size();
 	REQUIRE_MOUNT(m);
+	// The image was dirty: the mount says it recovered.
+	CHECK(m.log().substr(log_before).find("unclean") != std::string::npos);
 
 	CHECK(zit::read_file(m.path("d/a")) == a);
 	std::string got = zit::read_file(m.path("b"));
