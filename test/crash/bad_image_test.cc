@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// Bad images, each with its own message: torn superblock write, wrong magic,
+// future format version, superblock larger than the image, image truncated
+// while unmounted; and fsck_image's e2fsck exit codes and repairs.
+#include <fcntl.h>
+#include <linux/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstddef>
+
+#include "../server/harness.h"
+#include "server/crc32c.h"
+#include "server/pmfs/layout.h"
+#include "server/server.h"
+
+using namespace ztest;
+using zus::pmfs::pmfs_super;
+
+namespace {
+
+pmfs_super read_super(const std::string &path, off_t at = 0)
+{
+	pmfs_super s{};
+	int fd = open(path.c_str(), O_RDONLY);
+	REQUIRE(pread(fd, &s, sizeof(s), at) == sizeof(s));
+	close(fd);
+	return s;
+}
+
+void write_at(const std::string &path, off_t off, const void *p, size_t n)
+{
+	int fd = open(path.c_str(), O_WRONLY);
+	REQUIRE(pwrite(fd, p, n, off) == ssize_t(n));
+	close(fd);
+}
+
+// Rewrite both superblock copies with a valid checksum.
+void write_super_both(const std::string &path, pmfs_super s)
+{
+	s.s_crc = 0;
+	s.s_crc = zus::crc32c(0, &s, sizeof(s));
+	write_at(path, 0, &s, sizeof(s));
+	write_at(path, 2048, &s, sizeof(s));
+}
+
+std::string fresh(Fs &fs)
+{
+	REQUIRE(fs.mount() == 0);
+	Inode f;
+	REQUIRE(fs.create(fs.root, "f", S_IFREG | 0644, &f) == 0);
+	REQUIRE(fs.write(f, 0, pattern(9000, 1)) == 0);
+	fs.evict(f);
+	REQUIRE(fs.umount() == 0);
+	return "image " + fs.path + ": ";
+}
+
+} // namespace
+
+TEST_CASE("bad image: torn superblock write", "[crash][badimage]")
+{
+	Fs fs;
+	std::string pre = fresh(fs);
+	pmfs_super s = read_super(fs.path);
+	// Half of a new superblock over the old one: checksum mismatch.
+	pmfs_super torn = s;
+	torn.s_mount_gen += 7;
+	torn.s_state = zus::pmfs::kStateDirty;
+	write_at(fs.path, 0, &torn, 64);
+	REQUIRE(fs.mount("") == 0); // the backup copy is valid: restored
+	REQUIRE(fs.umount() == 0);
+	std::string report;
+	CHECK(zus::fsck_image(fs.path, false, nullptr, &report) == 0);
+	// Both copies torn: refused.
+	write_at(fs.path, 0, &torn, 64);
+	write_at(fs.path, 2048, &torn, 64);
+	CHECK(fs.mount("") == -EINVAL);
+	CHECK(fs.errmsg == pre + "corrupt superblock (checksum mismatch)");
+	CHECK(zus::fsck_image(fs.path, true, nullptr, &report) == 4);
+}
+
+TEST_CASE("bad image: wrong magic", "[crash][badimage]")
+{
+	Fs fs;
+	std::string pre = fresh(fs);
+	uint64_t junk = 0x1122334455667788ULL;
+	write_at(fs.path, 0, &junk, 8);
+	CHECK(fs.mount("") == -EINVAL);
+	CHECK(fs.errmsg == pre + "bad magic, not a zufuse image (use --mkfs to format)");
+}
+
+TEST_CASE("bad image: future format version", "[crash][badimage]")
+{
+	Fs fs;
+	std::string pre = fresh(fs);
+	pmfs_super s = read_super(fs.path);
+	s.s_version = zus::pmfs::kVersion + 1;
+	write_super_both(fs.path, s);
+	CHECK(fs.mount("") == -EINVAL);
+	CHECK(fs.errmsg == pre + "unsupported format version " +
+				   std::to_string(zus::pmfs::kVersion + 1) + " (this zufuse reads " +
+				   std::to_string(zus::pmfs::kVersion) + ")");
+}
+
+TEST_CASE("bad image: superblock says more than the image holds", "[crash][badimage]")
+{
+	Fs fs;
+	std::string pre = fresh(fs);
+	pmfs_super s = read_super(fs.path);
+	uint64_t real = s.s_size;
+	s.s_size *= 2;
+	s.s_nblocks *= 2;
+	write_super_both(fs.path, s);
+	CHECK(fs.mount("") == -EINVAL);
+	CHECK(fs.errmsg == pre + "truncated (" + std::to_string(real) + " bytes, formatted for " +
+				   std::to_string(real * 2) + ")");
+}
+
+TEST_CASE("bad image: truncated while unmounted", "[crash][badimage]")
+{
+	Fs fs(32ULL << 20);
+	std::string pre = fresh(fs);
+	REQUIRE(truncate(fs.path.c_str(), 20ULL << 20) == 0);
+	CHECK(fs.mount_opts("pmem=" + fs.path) == -EINVAL);
+	CHECK(fs.errmsg == pre + "truncated (20971520 bytes, formatted for 33554432)");
+	REQUIRE(truncate(fs.path.c_str(), 1ULL << 20) == 0);
+	CHECK(fs.mount_opts("pmem=" + fs.path) == -EINVAL);
+	CHECK(fs.errmsg == pre + "too small (1048576 bytes, minimum 16 MiB)");
+}
+
+TEST_CASE("fsck: exit codes, repairs, a mounted image", "[crash][fsck]")
+{
+	Fs fs;
+	REQUIRE(fs.mount() == 0);
+	Inode f, g;
+	REQUIRE(fs.create(fs.root, "f", S_IFREG | 0644, &f) == 0);
+	REQUIRE(fs.write(f, 0, pattern(20000, 2)) == 0);
+	REQUIRE(fs.create(fs.root, "g", S_IFREG | 0644, &g) == 0);
+	std::string report;
+	CHECK(zus::fsck_image(fs.path, false, nullptr, &report) == 8); // locked
+	CHECK(report.find("already mounted") != std::string::npos);
+	// Damage: a wrong link count, a leaked block, a dangling entry.
+	f.zi->i_nlink = 3;
+	uint64_t gino = g.zi->i_ino;
+	auto *bitmap = reinterpret_cast<uint64_t *>(
+		fs.base + reinterpret_cast<pmfs_super *>(fs.base)->s_bitmap_blk * 4096);
+	uint64_t last = reinterpret_cast<pmfs_super *>(fs.base)->s_nblocks - 100;
+	bitmap[last / 64] |= 1ULL << (last % 64);
+	fs.evict(f);
+	fs.evict(g);
+	REQUIRE(fs.umount() == 0);
+	{ // free g's slot behind the directory's back
+		auto s = read_super(fs.path);
+		off_t at = s.s_itable_blk * 4096 + (gino - 1) * 128 + offsetof(zus_inode, i_ino);
+		uint64_t zero = 0;
+		write_at(fs.path, at, &zero, 8);
+	}
+	CHECK(zus::fsck_image(fs.path, false, nullptr, &report) == 4);
+	CHECK(report.find("i_nlink 3") != std::string::npos);
+	CHECK(report.find("marked used but not referenced") != std::string::npos);
+	CHECK(report.find("free or invalid inode") != std::string::npos);
+	CHECK(zus::fsck_image(fs.path, true, nullptr, &report) == 1);
+	INFO(report);
+	CHECK(zus::fsck_image(fs.path, false, nullptr, &report) == 0);
+	REQUIRE(fs.mount("") == 0);
+	CHECK(fs.lookup(fs.root, "g") == -ENOENT);
+	Inode f2;
+	REQUIRE(fs.lookup(fs.root, "f", &f2) == 0);
+	CHECK(f2.zi->i_nlink == 1);
+	CHECK(same(fs.read(f2, 0, 20000), pattern(20000, 2)));
+	fs.evict(f2);
+}
