@@ -27,9 +27,11 @@ shift
 # Forward every option, with --pmem made absolute: zufuse names the image
 # as the mount's source (fsname), which is how a second run recognizes it.
 pmem=""
+have_size=0
 args=()
 for a in "$@"; do
 	case $a in
+	--size=*) have_size=1 ;;
 	--pmem=*)
 		pmem=${a#--pmem=}
 		[[ -n $pmem ]] || zf_die "--pmem= needs a path"
@@ -51,7 +53,7 @@ if [[ -z $pmem ]]; then
 	mkdir -p "$(dirname "$pmem")"
 	extra+=("--pmem=$pmem")
 	# First run: create and format; afterwards mount it as it is.
-	[[ -e $pmem ]] || extra+=(--size=1G)
+	[[ -e $pmem ]] || ((have_size)) || extra+=(--size=1G)
 fi
 
 mnt=$(realpath -m -- "$mnt")
@@ -62,7 +64,7 @@ mnt_esc=$(sed 's/\\/\\134/g; s/ /\\040/g; s/\t/\\011/g' <<<"$mnt")
 # zufuse mounts as type fuse.zufuse with the image path as source.
 line=$(M=$mnt_esc awk '$5 == ENVIRON["M"]' /proc/self/mountinfo | tail -n1)
 # (opendir, not stat: stat can be answered from the kernel's attribute cache)
-if [[ -n $line ]] && ! timeout 10 ls -- "$mnt" >/dev/null 2>&1; then
+if [[ $line == *" - fuse.zufuse "* ]] && ! timeout 10 ls -- "$mnt" >/dev/null 2>&1; then
 	# A mount whose daemon died (kill -9, crash): clear it, mount again.
 	zf_say "$mnt is a dead mount (its zufuse is gone); cleaning it up"
 	fusermount3 -u -- "$mnt" 2>/dev/null || umount -l -- "$mnt" ||
