@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "server/pmfs/dir.h"
 
+#include <algorithm>
+
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -69,7 +71,8 @@ DirIndex &dir_index(zus_sb_info &sbi, zus_inode_info *dir)
 	if ((ix = dir->dir.load(std::memory_order_relaxed)))
 		return *ix;
 	auto fresh = std::make_unique<DirIndex>();
-	fresh->nblocks = dir->zi->i_size >> kBlockShift;
+	// A corrupt i_size must not size the index past the device (fuzzer).
+	fresh->nblocks = std::min<uint64_t>(dir->zi->i_size >> kBlockShift, sbi.nblocks());
 	fresh->used.assign(fresh->nblocks * 2, 0);
 	fresh->names.reserve(fresh->nblocks * 16);
 	dir_for_each(sbi, dir->zi, 0, [&](uint64_t slot, const pmfs_dentry *de) {

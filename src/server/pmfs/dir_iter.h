@@ -3,6 +3,8 @@
 #ifndef ZUS_PMFS_DIR_ITER_H
 #define ZUS_PMFS_DIR_ITER_H
 
+#include <algorithm>
+
 #include "server/pmfs/bmap.h"
 #include "server/pmfs/pmfs.h"
 
@@ -19,7 +21,7 @@ inline bool dentry_valid(const pmfs_dentry *de, uint32_t s)
 template <typename Fn>
 void dir_for_each(zus_sb_info &sbi, const zus_inode *dzi, uint64_t from, Fn fn)
 {
-	uint64_t nblocks = dzi->i_size >> kBlockShift;
+	uint64_t nblocks = std::min<uint64_t>(dzi->i_size >> kBlockShift, sbi.nblocks());
 	for (uint64_t b = from / kSlotsPerBlock; b < nblocks; ++b) {
 		uint64_t bn = bmap_lookup(sbi, dzi, b);
 		if (!bn)
