@@ -184,6 +184,9 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 		err = "image " + o.pmem + ": " + why;
 		return fail(e);
 	}
+	if (restored)
+		fprintf(stderr, "zufuse: image %s: %s%s\n", o.pmem.c_str(), why.c_str(),
+			o.ro ? "" : ": restored");
 
 	auto sbi = std::make_unique<zus_sb_info>();
 	sbi->path = o.pmem;
@@ -201,11 +204,14 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 		return fail(-EINVAL);
 	}
 
+	// Recovery: the journal lanes always (a few heads), the inode table
+	// only after an unclean shutdown (a clean umount leaves no orphan and
+	// no interrupted truncation), so a clean mount costs no scan of
+	// anything proportional to the image beyond the slot map.
+	const uint64_t t0 = now_ns();
+	const bool was_clean = sbi->sb->s_state == kStateClean;
 	sbi->balloc.bind(sbi.get());
 	sbi->journal.init(sbi.get());
-	if (restored)
-		fprintf(stderr, "zufuse: image %s: %s%s\n", o.pmem.c_str(), why.c_str(),
-			o.ro ? "" : ": restored");
 	int recovered = sbi->journal.recover();
 	if (!o.ro) {
 		sbi->sb->s_mount_gen++;
@@ -225,12 +231,6 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 
 	sbi->root = sbi->icache->get(kRootIno);
 	zus_inode_info *shim_root = sbi->icache->get(kRootIno);
-	// Recovery: the journal lanes always (a few heads), the inode table
-	// only after an unclean shutdown (a clean umount leaves no orphan and
-	// no interrupted truncation), so a clean mount costs no scan of
-	// anything proportional to the image beyond the slot map.
-	const uint64_t t0 = now_ns();
-	const bool was_clean = sbi->sb->s_state == kStateClean;
 	if (!sbi->root || !shim_root) {
 		err = "image " + o.pmem + ": corrupt root inode";
 		return fail(-EINVAL);
