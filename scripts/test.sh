@@ -25,6 +25,11 @@ if [[ $runs != 0 && -x $ZUFUSE_ROOT/scripts/fuzz.sh ]]; then
 	ZUFUSE_FUZZ_BUILD=$ZUFUSE_BUILD/fuzz "$ZUFUSE_ROOT/scripts/fuzz.sh" "$runs" ||
 		fuzz_rc=$?
 fi
+if [[ $runs != 0 && -x $ZUFUSE_ROOT/scripts/fuzz_image.sh ]]; then
+	# The image mount path: corrupt images refused or mounted safely.
+	ZUFUSE_FUZZ_BUILD=$ZUFUSE_BUILD/fuzz "$ZUFUSE_ROOT/scripts/fuzz_image.sh" 500 ||
+		fuzz_rc=$?
+fi
 
 echo
 if ((rc != 0)); then
