@@ -15,6 +15,7 @@
 #include "iomap/builder.h"
 #include "iomap/executor.h"
 #include "iomap/t2.h"
+#include "server/pmfs/bmap.h"
 #include "server/pmfs/pmfs.h"
 #include "server/pmfs/tier.h"
 
@@ -192,4 +193,158 @@ TEST_CASE("tier: a T2 error comes back as IOM_DONE -EIO", "[tier]")
 	fs.sbi->iom_jobs->drain();
 	// A short read past the end of a file is an error for the batch.
 	CHECK(result.load() == -EIO);
+}
+
+// ---- Blocks living on T2 ----------------------------------------------------
+// A file's block is forced to T2 through the test hook (tier_evict_block);
+// READ/WRITE/GET_MULTY then answer -EZUFS_RETRY with IOM_T2_ZUSMEM_READ,
+// which this fake shim executes before re-dispatching (as rw.cc does).
+
+namespace {
+
+struct TierFile {
+	std::string t2path = "/dev/shm/zufs-tierf-t2-" + std::to_string(getpid());
+	FakeZuf zuf;
+	ztest::Fs fs{32ULL << 20};
+	ztest::Inode f;
+	int retries = 0;
+
+	explicit TierFile(bool mkfs = true)
+	{
+		REQUIRE(iomap::T2Device::open(t2path, 16 << 20, &zuf.t2) == 0);
+		fs.srv = zus::make_server(&zuf);
+		zuf.srv = fs.srv.get();
+		REQUIRE(fs.mount(std::string(mkfs ? "mkfs," : "") + "t2size=" +
+				 std::to_string(16 << 20)) == 0);
+		zuf.pools = {zufs_pool_info{uint64_t(uintptr_t(fs.base)), fs.pool_size}};
+		REQUIRE(fs.create(fs.root, "f", S_IFREG | 0644, &f) == 0);
+	}
+	~TierFile()
+	{
+		fs.evict(f);
+		zuf.t2.reset();
+		fs.umount();
+		unlink(t2path.c_str());
+	}
+	// One READ/WRITE, re-dispatched after each RETRY iomap.
+	int io(int op, uint64_t pos, ztest::Buf &b, uint64_t *last)
+	{
+		for (int tries = 0; tries < 8; ++tries) {
+			zufs_ioc_IO io{};
+			io.hdr.operation = uint16_t(op);
+			io.hdr.offset = b.offset;
+			io.hdr.len = uint32_t(b.len);
+			io.zus_ii = f.ii;
+			io.filepos = pos;
+			io.last_pos = pos;
+			io.ziom.iom_max = ZUFS_WRITE_OP_SPACE;
+			int err = fs.dispatch(&io.hdr, sizeof(io), b.list());
+			*last = io.last_pos;
+			if (err != -EZUFS_RETRY)
+				return err;
+			++retries;
+			REQUIRE(io.ziom.iom_n > 0);
+			REQUIRE(io.ziom.iom_n <= ZUFS_WRITE_OP_SPACE);
+			iomap::ExecEnv env;
+			env.pools = zuf.pools;
+			env.t2 = zuf.t2.get();
+			REQUIRE(iomap::execute(io.iom_e, io.ziom.iom_n, env) == 0);
+		}
+		return -EIO;
+	}
+	std::string read(uint64_t pos, size_t len)
+	{
+		ztest::Buf b(len);
+		uint64_t last = 0;
+		REQUIRE(io(ZUFS_OP_READ, pos, b, &last) == 0);
+		return std::string(b.data(), last - pos);
+	}
+	void write(uint64_t pos, const std::string &s)
+	{
+		ztest::Buf b(s.size());
+		std::memcpy(b.data(), s.data(), s.size());
+		uint64_t last = 0;
+		REQUIRE(io(ZUFS_OP_WRITE, pos, b, &last) == 0);
+		REQUIRE(last == pos + s.size());
+	}
+	uint64_t leaf(uint64_t idx)
+	{
+		return zus::pmfs::bmap_leaf(*fs.sbi, f.zi, idx);
+	}
+	bool on_t2(uint64_t idx)
+	{
+		return zus::pmfs::t2_leaf_valid(*fs.sbi, leaf(idx));
+	}
+	uint64_t free_t1()
+	{
+		struct statfs64 st = {};
+		REQUIRE(fs.statfs(&st) == 0);
+		return st.f_bfree;
+	}
+};
+
+} // namespace
+
+TEST_CASE("tier: a block on T2 is read, partly written, truncated", "[tier]")
+{
+	TierFile t;
+	std::string data = ztest::pattern(3 * 4096 + 100, 7);
+	t.write(0, data);
+	uint64_t blocks = t.f.zi->i_blocks;
+	uint64_t free0 = t.free_t1();
+
+	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 1) == 0);
+	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 2) == 0);
+	CHECK(t.on_t2(1));
+	CHECK(t.on_t2(2));
+	CHECK_FALSE(t.on_t2(0));
+	CHECK(zus::pmfs::t2_used(*t.fs.sbi) == 2);
+	CHECK(t.free_t1() == free0 + 2); // freed on T1
+	CHECK(t.f.zi->i_blocks == blocks);
+
+	SECTION("read promotes, by RETRY")
+	{
+		CHECK(t.read(0, data.size()) == data);
+		CHECK(t.retries == 1); // both blocks in one iomap (one run)
+		CHECK_FALSE(t.on_t2(1));
+		CHECK_FALSE(t.on_t2(2));
+		CHECK(zus::pmfs::t2_used(*t.fs.sbi) == 0);
+		CHECK(t.free_t1() == free0);
+		CHECK(t.read(4000, 5000) == data.substr(4000, 5000));
+		CHECK(t.retries == 1);
+	}
+	SECTION("a partial write promotes first")
+	{
+		t.write(4096 + 10, "hello");
+		data.replace(4096 + 10, 5, "hello");
+		CHECK_FALSE(t.on_t2(1));
+		CHECK(t.on_t2(2)); // untouched
+		CHECK(t.read(0, data.size()) == data);
+	}
+	SECTION("truncate frees T2 blocks and zeroes a T2 tail")
+	{
+		ztest::Inode f = t.f;
+		REQUIRE(t.fs.setattr(f, STATX_SIZE, 4096 + 50) == 0);
+		CHECK(zus::pmfs::t2_used(*t.fs.sbi) == 0); // 2 freed, 1 promoted
+		CHECK(f.zi->i_blocks == 2 * 8);
+		REQUIRE(t.fs.setattr(f, STATX_SIZE, 3 * 4096) == 0);
+		std::string want = data.substr(0, 4096 + 50);
+		want.resize(3 * 4096, '\0');
+		CHECK(t.read(0, 3 * 4096) == want);
+	}
+	SECTION("truncate to 0 frees every T2 block")
+	{
+		REQUIRE(t.fs.setattr(t.f, STATX_SIZE, 0) == 0);
+		CHECK(zus::pmfs::t2_used(*t.fs.sbi) == 0);
+		CHECK(t.f.zi->i_blocks == 0);
+		CHECK(t.free_t1() >= free0 + 3); // 3 data blocks (and the node)
+	}
+	SECTION("height-0 tree: block 0 alone on T2")
+	{
+		REQUIRE(t.fs.setattr(t.f, STATX_SIZE, 100) == 0);
+		REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 0) == 0);
+		CHECK(t.on_t2(0));
+		CHECK(t.read(0, 100) == data.substr(0, 100));
+		CHECK_FALSE(t.on_t2(0));
+	}
 }

@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "server/pmfs/pmfs.h"
+#include "server/pmfs/tier.h"
 
 namespace zus::pmfs {
 
@@ -39,6 +40,25 @@ uint64_t bmap_lookup(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx)
 		node = reinterpret_cast<const uint64_t *>(sbi.blk(node))[slot_at(idx, lvl)];
 	}
 	return sbi.valid_data_bn(node) ? node : 0;
+}
+
+uint64_t bmap_leaf(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx)
+{
+	uint64_t node = zi->i_on_disk.a[0];
+	uint64_t h = zi->i_on_disk.a[1];
+	auto leaf = [&](uint64_t v) {
+		return sbi.valid_data_bn(v) || t2_leaf_valid(sbi, v) ? v : 0;
+	};
+	if (h == 0)
+		return idx == 0 ? leaf(node) : 0;
+	if (h > kMaxHeight || (idx >> (kFanoutShift * h)) != 0)
+		return 0;
+	for (uint32_t lvl = static_cast<uint32_t>(h); lvl >= 1; --lvl) {
+		if (!sbi.valid_data_bn(node))
+			return 0;
+		node = reinterpret_cast<const uint64_t *>(sbi.blk(node))[slot_at(idx, lvl)];
+	}
+	return leaf(node);
 }
 
 BmapTx::BmapTx(zus_sb_info &sbi, Tx &tx, const zus_inode *zi)
@@ -104,6 +124,8 @@ int BmapTx::insert(uint64_t idx, uint64_t bn)
 {
 	if (idx >= kMaxFileBlocks)
 		return -EFBIG;
+	if (height > kMaxHeight) // a corrupt tree (found by image_mount_fuzz)
+		return -EIO;
 	uint32_t need = height_for(idx);
 	int err;
 
@@ -142,10 +164,34 @@ int BmapTx::insert(uint64_t idx, uint64_t bn)
 	return write(&slots(node)[slot_at(idx, 1)], bn);
 }
 
+int BmapTx::replace(uint64_t idx, uint64_t v)
+{
+	if (root == 0 || idx >= kMaxFileBlocks || (idx >> (kFanoutShift * height)) != 0)
+		return -EINVAL;
+	if (height == 0) {
+		root = v;
+		return 0;
+	}
+	uint64_t node = root;
+	for (uint32_t lvl = height; lvl > 1; --lvl) {
+		node = read(&slots(node)[slot_at(idx, lvl)]);
+		if (!sbi_.valid_data_bn(node))
+			return -EINVAL;
+	}
+	uint64_t *slot = &slots(node)[slot_at(idx, 1)];
+	if (!read(slot))
+		return -EINVAL;
+	return write(slot, v);
+}
+
 int BmapTx::free_block(uint64_t bn, bool data)
 {
 	if (data)
 		--blocks_delta;
+	if (data && t2_leaf_valid(sbi_, bn)) { // a tier-2 block
+		t2_free(sbi_, bn & ~kT2Leaf);
+		return 0;
+	}
 	return tx_.bits(bn, 1, false);
 }
 
@@ -166,7 +212,7 @@ int BmapTx::trunc_node(uint64_t node, uint32_t lvl, uint64_t base,
 		uint64_t v = read(slot);
 		if (!v)
 			continue;
-		if (!sbi_.valid_data_bn(v)) { // corrupt pointer: drop it, free nothing
+		if (!sbi_.valid_data_bn(v) && !(lvl == 1 && t2_leaf_valid(sbi_, v))) { // corrupt pointer: drop it, free nothing
 			if ((err = write(slot, 0)))
 				return err;
 			continue;
@@ -199,7 +245,8 @@ int BmapTx::truncate(uint64_t from, uint64_t budget, bool *done)
 		return 0;
 	if (height == 0) {
 		if (from == 0) {
-			if (sbi_.valid_data_bn(root) && (err = free_block(root, true)))
+			if ((sbi_.valid_data_bn(root) || t2_leaf_valid(sbi_, root)) &&
+			    (err = free_block(root, true)))
 				return err;
 			root = 0;
 		}
@@ -233,7 +280,8 @@ int BmapTx::punch(uint64_t from, uint64_t to, uint64_t budget, bool *done)
 	if (height == 0) {
 		if (from == 0) {
 			int err;
-			if (sbi_.valid_data_bn(root) && (err = free_block(root, true)))
+			if ((sbi_.valid_data_bn(root) || t2_leaf_valid(sbi_, root)) &&
+			    (err = free_block(root, true)))
 				return err;
 			root = 0;
 		}

@@ -20,6 +20,13 @@ struct zus_inode;
 
 namespace zus::pmfs {
 
+// A leaf whose block lives on tier 2 (tier.h): kT2Leaf | T2 block number.
+// bmap_lookup() answers 0 for it (not a pmem block); bmap_leaf() gives it.
+inline constexpr uint64_t kT2Leaf = 1ULL << 62;
+
+// The raw leaf of file block idx: a pmem block, kT2Leaf|t2bn, or 0.
+uint64_t bmap_leaf(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx);
+
 // The pmem block holding file block idx, 0 for a hole.
 uint64_t bmap_lookup(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx);
 
@@ -44,6 +51,9 @@ class BmapTx {
 	// Free mapped data blocks with index in [from, to) (a punched hole),
 	// at most budget; nodes stay. *done = nothing in the range is mapped.
 	int punch(uint64_t from, uint64_t to, uint64_t budget, bool *done);
+	// Set the leaf of mapped block idx to v (tier moves); -EINVAL if
+	// idx is not mapped.
+	int replace(uint64_t idx, uint64_t v);
 	// Flush the new nodes: call before Tx::ready().
 	void finish();
 

@@ -20,6 +20,7 @@
 #include "server/pmfs/file.h"
 #include "server/pmfs/ops.h"
 #include "server/pmfs/pmfs.h"
+#include "server/pmfs/tier.h"
 
 namespace zus::pmfs {
 
@@ -167,6 +168,10 @@ int op_read(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		return err;
 	if (hdr->len > ZUS_API_MAP_MAX_SIZE || !pages_cover(pages, hdr->offset, hdr->len))
 		return -EINVAL;
+	if (hdr->len && (err = tier_prepare(ii, io, ZUFS_WRITE_OP_SPACE,
+					    io->filepos >> kBlockShift,
+					    (io->filepos + hdr->len - 1) >> kBlockShift)))
+		return err; // -EZUFS_RETRY: blocks on T2 come back first
 	zus_sb_info &sbi = *ii->sbi;
 	std::shared_lock lk(ii->rw);
 	zus_inode *zi = ii->zi;
@@ -218,6 +223,9 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		return 0;
 	if (pos + len < pos || ((pos + len - 1) >> kBlockShift) >= kMaxFileBlocks)
 		return -EFBIG;
+	if ((err = tier_prepare(ii, io, ZUFS_WRITE_OP_SPACE, pos >> kBlockShift,
+				(pos + len - 1) >> kBlockShift)))
+		return err;
 
 	std::unique_lock lk(ii->rw);
 	zus_inode *zi = ii->zi;
@@ -303,6 +311,10 @@ int op_get_multy(zufs_ioc_hdr *hdr, zufs::page_list)
 	if (!multy_fits(io))
 		return -EINVAL;
 	io->ziom.iom_n = 0;
+	if (hdr->len && io->filepos + hdr->len > io->filepos &&
+	    (err = tier_prepare(ii, io, io->ziom.iom_max, io->filepos >> kBlockShift,
+				(io->filepos + hdr->len - 1) >> kBlockShift)))
+		return err;
 	zus_sb_info &sbi = *ii->sbi;
 	std::shared_lock lk(ii->rw);
 	zus_inode *zi = ii->zi;
@@ -386,6 +398,10 @@ int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list)
 	const bool free_tail = (mask & STATX_SIZE) && new_size <= zi->i_size &&
 		bmap_seek(sbi, zi, keep_blocks, true) != UINT64_MAX;
 
+	// A partial last block on T2 comes back to T1 to have its tail zeroed.
+	if (shrink && (new_size & (kBlockSize - 1)) &&
+	    (err = tier_promote_locked(ii, new_size >> kBlockShift)))
+		return err;
 	{ // the attributes, and the new size, in one transaction
 		Tx tx(sbi);
 		if ((err = tx.log(zi, sizeof(*zi))))

@@ -38,6 +38,7 @@ namespace zus::pmfs {
 struct DirIndex;
 class InodeCache;
 class IomapJobs;
+struct TierState;
 } // namespace zus::pmfs
 
 struct zus_inode_info {
@@ -82,6 +83,8 @@ struct zus_sb_info {
 	// Async IOMAP_EXECs in flight (tier.h), completed by IOM_DONE.
 	// (shared_ptr: the type stays incomplete here.)
 	std::shared_ptr<zus::pmfs::IomapJobs> iom_jobs;
+	// Tier-2 allocator and promotions in flight (tier.h), made on first use.
+	std::shared_ptr<zus::pmfs::TierState> tier;
 
 	zus::Persist persist;
 	zus::pmfs::Journal journal;

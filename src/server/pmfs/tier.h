@@ -33,6 +33,7 @@
 #include "zufs/zus_api.h"
 
 struct zus_sb_info;
+struct zus_inode_info;
 
 struct zus_iomap_build {
 	explicit zus_iomap_build(uint32_t max_entries);
@@ -75,6 +76,39 @@ void drain_iomap_jobs(zus_sb_info &sbi);
 
 // ZUFS_OP_IOM_DONE (zufs_ioc_iomap_done).
 int op_iom_done(zufs_ioc_hdr *hdr, zufs::page_list pages);
+
+// ---- Where a block lives -------------------------------------------------
+// A radix-tree leaf (bmap.h) is a pmem block number or kT2Leaf | T2 block
+// number. The T2 allocator is in DRAM (TierState).
+//
+// Access to a T2 block always promotes it (READ, WRITE, GET_MULTY):
+// tier_prepare() allocates T1 blocks, answers -EZUFS_RETRY with
+// IOM_T2_ZUSMEM_READ into them, and remembers the promotion; when the shim
+// re-dispatches the request, the leaf is repointed to the T1 block in one
+// transaction (the T1 bit set, the T2 block freed) and the op goes on.
+// A crash between the two leaves the leaf on T2 (the T1 bit never became
+// persistent), so nothing is lost.
+
+// v is a T2 leaf naming a block inside the shim's T2.
+bool t2_leaf_valid(const zus_sb_info &sbi, uint64_t v);
+// Return T2 block t2 to the allocator.
+void t2_free(zus_sb_info &sbi, uint64_t t2);
+// T2 blocks in use, and free.
+uint64_t t2_used(zus_sb_info &sbi);
+
+// Before an op touches file blocks [first, last] of ii (no lock held):
+// 0 when none of them is on T2 (promotions finished now are committed), or
+// -EZUFS_RETRY with io->ziom holding the iomap to run first (at most cap
+// u64s: the room the message has), or an error.
+int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
+		 uint64_t first, uint64_t last);
+// With ii->rw held exclusively: bring block idx back to T1 now through a
+// synchronous IOMAP_EXEC (truncate's partial tail). 0 if it is not on T2.
+int tier_promote_locked(zus_inode_info *ii, uint64_t idx);
+// Test hook (and the evictor's step): move mapped block idx of ii to T2
+// (IOMAP_EXEC sync, then the leaf switch and the T1 free in one
+// transaction). -EBUSY while GET_MULTY pins are out, -ENOSPC T2 full.
+int tier_evict_block(zus_inode_info *ii, uint64_t idx);
 
 } // namespace zus::pmfs
 
