@@ -2,7 +2,8 @@
 # scripts/test.sh [meson test args] - install what is missing, build, and run
 # every test: `meson test` (suites unit and integration; integration mounts
 # real FUSE file systems, so run as root with /dev/fuse), then the fuzz smoke
-# run (scripts/fuzz.sh: 20000 inputs into the iomap executor, clang-14).
+# runs (scripts/fuzz.sh: 20000 inputs into the iomap executor; and
+# scripts/fuzz_image.sh: corrupt images through mount; clang-14).
 # Prints meson's summary and exits non-zero on any failure.
 #   ZUFUSE_FUZZ_RUNS=0   skip the fuzz smoke run
 #   extra args go to meson test, e.g. scripts/test.sh --suite unit
