@@ -339,6 +339,19 @@ TEST_CASE("tier: a block on T2 is read, partly written, truncated", "[tier]")
 		CHECK(t.f.zi->i_blocks == 0);
 		CHECK(t.free_t1() >= free0 + 3); // 3 data blocks (and the node)
 	}
+	SECTION("a server-internal READ (no iomap room) promotes at once")
+	{
+		CHECK(t.fs.read(t.f, 0, data.size()) == data);
+		CHECK(t.retries == 0);
+		CHECK(zus::pmfs::t2_used(*t.fs.sbi) == 0);
+	}
+	SECTION("truncate with only T2 blocks past the new EOF")
+	{
+		REQUIRE(t.fs.setattr(t.f, STATX_SIZE, 4096) == 0);
+		CHECK(zus::pmfs::t2_used(*t.fs.sbi) == 0);
+		CHECK(t.f.zi->i_blocks == 8);
+		CHECK(t.read(0, 8192) == data.substr(0, 4096));
+	}
 	SECTION("height-0 tree: block 0 alone on T2")
 	{
 		REQUIRE(t.fs.setattr(t.f, STATX_SIZE, 100) == 0);

@@ -305,7 +305,7 @@ uint64_t seek_node(const zus_sb_info &sbi, uint64_t node, uint32_t lvl,
 		uint64_t child_base = base + s * span;
 		uint64_t start = std::max(child_base, from);
 		uint64_t v = slots[s];
-		bool mapped = sbi.valid_data_bn(v);
+		bool mapped = sbi.valid_data_bn(v) || (lvl == 1 && t2_leaf_valid(sbi, v));
 		if (!mapped) {
 			if (!want_data)
 				return start;
@@ -332,7 +332,7 @@ uint64_t bmap_seek(const zus_sb_info &sbi, const zus_inode *zi, uint64_t from,
 		return want_data ? UINT64_MAX : from;
 	uint64_t root = zi->i_on_disk.a[0];
 	uint64_t h = zi->i_on_disk.a[1];
-	bool mapped = sbi.valid_data_bn(root);
+	bool mapped = sbi.valid_data_bn(root) || (h == 0 && t2_leaf_valid(sbi, root));
 	if (!mapped || h > kMaxHeight)
 		return want_data ? UINT64_MAX : from;
 	if (h == 0) {

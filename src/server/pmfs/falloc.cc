@@ -24,6 +24,7 @@
 #include "server/pmfs/file.h"
 #include "server/pmfs/ops.h"
 #include "server/pmfs/pmfs.h"
+#include "server/pmfs/tier.h"
 
 namespace zus::pmfs {
 
@@ -176,6 +177,10 @@ int op_fallocate(zufs_ioc_hdr *hdr, zufs::page_list)
 
 	std::unique_lock lk(ii->rw);
 	zus_inode *zi = ii->zi;
+	// Blocks on T2 come back first: zeroing and preallocating touch T1.
+	if ((err = tier_promote_range_locked(ii, off >> kBlockShift,
+					     (end - 1) >> kBlockShift)))
+		return err;
 	if (punch || zero) {
 		if ((err = punch_range(sbi, ii, off, end)))
 			return err;

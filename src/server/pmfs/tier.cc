@@ -286,6 +286,8 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 	zus_inode *zi = ii->zi;
 	io->ziom.iom_n = 0;
 	io->ziom.iom_max = std::min(io->ziom.iom_max, cap);
+	if (!io->ziom.iom_max) // a server-internal request (COPY): no iomap room
+		return tier_promote_range_locked(ii, first, last);
 	bool retry = false, full = false;
 	int err;
 	for (uint64_t idx = first; idx <= last; ++idx) {
@@ -366,6 +368,21 @@ int tier_promote_locked(zus_inode_info *ii, uint64_t idx)
 		return err;
 	}
 	return commit_promotion(ii, idx, t2, t1);
+}
+
+int tier_promote_range_locked(zus_inode_info *ii, uint64_t first, uint64_t last)
+{
+	zus_sb_info &sbi = *ii->sbi;
+	if (!sbi.t2_blocks || !tier_of(sbi).used.load(std::memory_order_relaxed))
+		return 0;
+	for (uint64_t idx = bmap_seek(sbi, ii->zi, first, true);
+	     idx != UINT64_MAX && idx <= last;
+	     idx = bmap_seek(sbi, ii->zi, idx + 1, true)) {
+		int err = tier_promote_locked(ii, idx);
+		if (err)
+			return err;
+	}
+	return 0;
 }
 
 int tier_evict_block(zus_inode_info *ii, uint64_t idx)

@@ -105,6 +105,8 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 // With ii->rw held exclusively: bring block idx back to T1 now through a
 // synchronous IOMAP_EXEC (truncate's partial tail). 0 if it is not on T2.
 int tier_promote_locked(zus_inode_info *ii, uint64_t idx);
+// The same for every T2 block in [first, last] (fallocate, COPY).
+int tier_promote_range_locked(zus_inode_info *ii, uint64_t first, uint64_t last);
 // Test hook (and the evictor's step): move mapped block idx of ii to T2
 // (IOMAP_EXEC sync, then the leaf switch and the T1 free in one
 // transaction). -EBUSY while GET_MULTY pins are out, -ENOSPC T2 full.
