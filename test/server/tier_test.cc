@@ -352,6 +352,37 @@ TEST_CASE("tier: a block on T2 is read, partly written, truncated", "[tier]")
 		CHECK(t.f.zi->i_blocks == 8);
 		CHECK(t.read(0, 8192) == data.substr(0, 4096));
 	}
+	SECTION("GET_MULTY promotes by RETRY, then maps T1 blocks")
+	{
+		constexpr uint32_t kMax = 16;
+		std::vector<uint64_t> msg((offsetof(zufs_ioc_IO, iom_e) + kMax * 8) / 8);
+		auto *io = reinterpret_cast<zufs_ioc_IO *>(msg.data());
+		int err = -EZUFS_RETRY;
+		for (int tries = 0; tries < 4 && err == -EZUFS_RETRY; ++tries) {
+			std::memset(msg.data(), 0, msg.size() * 8);
+			io->hdr.operation = ZUFS_OP_GET_MULTY;
+			io->hdr.len = uint32_t(data.size());
+			io->zus_ii = t.f.ii;
+			io->ziom.iom_max = kMax;
+			err = t.fs.dispatch(&io->hdr, msg.size() * 8);
+			if (err == -EZUFS_RETRY) {
+				iomap::ExecEnv env;
+				env.pools = t.zuf.pools;
+				env.t2 = t.zuf.t2.get();
+				REQUIRE(iomap::execute(io->iom_e, io->ziom.iom_n, env) == 0);
+			}
+		}
+		REQUIRE(err == 0);
+		REQUIRE(io->ziom.iom_n == 4);
+		for (uint32_t i = 0; i < 4; ++i) {
+			uint64_t bn = zu_dpp_t_bn(_zufs_iom_first_val(&io->iom_e[i]));
+			size_t n = std::min<size_t>(4096, data.size() - i * 4096);
+			CHECK(std::memcmp(t.fs.sbi->blk(bn), data.data() + i * 4096, n) == 0);
+		}
+		CHECK(zus::pmfs::t2_used(*t.fs.sbi) == 0);
+		io->hdr.operation = ZUFS_OP_PUT_MULTY;
+		CHECK(t.fs.dispatch(&io->hdr, msg.size() * 8) == 0);
+	}
 	SECTION("height-0 tree: block 0 alone on T2")
 	{
 		REQUIRE(t.fs.setattr(t.f, STATX_SIZE, 100) == 0);

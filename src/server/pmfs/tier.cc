@@ -3,6 +3,8 @@
 // tier.cc - out-of-band iomaps (ZU_IOC_IOMAP_EXEC) and their IOM_DONE.
 #include "server/pmfs/tier.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -395,6 +397,8 @@ int tier_evict_block(zus_inode_info *ii, uint64_t idx)
 	if (ii->pins.load(std::memory_order_acquire))
 		return -EBUSY;
 	zus_inode *zi = ii->zi;
+	if (!S_ISREG(zi->i_mode)) // directories, symlinks stay on T1
+		return -EINVAL;
 	uint64_t t1 = bmap_leaf(sbi, zi, idx);
 	if (!sbi.valid_data_bn(t1))
 		return -EINVAL;
