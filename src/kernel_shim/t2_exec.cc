@@ -91,6 +91,10 @@ int Vfs::iomap_exec(zufs_ioc_iomap_exec *ioc)
 				[this, iomb](int result) {
 					iom_done(iomb, result);
 				});
+			// Submitted: IOM_DONE may already have freed the
+			// server's job (and ioc) on the completion thread.
+			if (!err)
+				return 0;
 		}
 	}
 	ioc->hdr.err = err;

@@ -51,6 +51,8 @@ struct FakeZuf final : zufs::ZufCalls {
 					d.iomb = iomb;
 					srv->dispatch(&d.hdr, {});
 				});
+			if (!err) // IOM_DONE may have freed ioc already
+				return 0;
 		}
 		ioc->hdr.err = err;
 		return err;
