@@ -84,6 +84,45 @@ int wait_for(pid_t pid, int timeout_ms)
 	}
 }
 
+// zufuse processes started by Mount, so that a test killed by meson's
+// timeout (SIGTERM) or by Ctrl-C does not leave mounts behind: the handler
+// forwards the signal, on which zufuse unmounts itself.
+constexpr int k_max_live = 64;
+volatile sig_atomic_t g_live[k_max_live];
+
+void forward_and_die(int sig)
+{
+	for (int i = 0; i < k_max_live; i++)
+		if (g_live[i] > 0)
+			kill(pid_t(g_live[i]), SIGTERM);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void track(pid_t pid, bool live)
+{
+	for (int i = 0; i < k_max_live; i++) {
+		if (live && g_live[i] == 0) {
+			g_live[i] = pid;
+			return;
+		}
+		if (!live && g_live[i] == pid) {
+			g_live[i] = 0;
+			return;
+		}
+	}
+}
+
+// Installed before Catch2's own handlers, which report the signal, restore
+// the previous handler (this one) and raise again.
+struct InstallHandlers {
+	InstallHandlers()
+	{
+		signal(SIGTERM, forward_and_die);
+		signal(SIGINT, forward_and_die);
+	}
+} g_install_handlers;
+
 } // namespace
 
 std::string zufuse_path()
@@ -248,6 +287,7 @@ bool Mount::mount(const std::vector<std::string> &extra)
 	pid_ = spawn(args(extra, true), log_, log_);
 	if (pid_ < 0)
 		return false;
+	track(pid_, true);
 	auto end = clock::now() + std::chrono::seconds(20);
 	while (clock::now() < end) {
 		if (is_mounted(mnt_))
@@ -257,6 +297,7 @@ bool Mount::mount(const std::vector<std::string> &extra)
 			std::ofstream f(log_, std::ios::app);
 			f << "--- zufuse exited with status " << status_of(ws)
 			  << " before the mount was up\n";
+			track(pid_, false);
 			pid_ = -1;
 			return false;
 		}
@@ -265,6 +306,7 @@ bool Mount::mount(const std::vector<std::string> &extra)
 	std::ofstream(log_, std::ios::app) << "--- mount timed out\n";
 	kill(pid_, SIGKILL);
 	wait_for(pid_, 5000);
+	track(pid_, false);
 	pid_ = -1;
 	clear_dead_mount(mnt_);
 	return false;
@@ -289,6 +331,7 @@ int Mount::reap(int timeout_ms)
 		kill(pid_, SIGKILL);
 		wait_for(pid_, 5000);
 	}
+	track(pid_, false);
 	pid_ = -1;
 	if (is_mounted(mnt_))
 		clear_dead_mount(mnt_);
@@ -318,6 +361,7 @@ bool Mount::kill9()
 		return false;
 	kill(pid_, SIGKILL);
 	wait_for(pid_, 10000);
+	track(pid_, false);
 	pid_ = -1;
 	return clear_dead_mount(mnt_);
 }
