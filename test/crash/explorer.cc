@@ -2,8 +2,10 @@
 #include "explorer.h"
 
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <linux/fs.h>
 #include <linux/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -106,6 +108,59 @@ struct QuietStderr {
 	int saved;
 };
 
+// ZUFS_OP_XATTR_GET / _LIST into *val ("" name for LIST).
+int xattr_get(Fs &fs, Inode f, uint8_t type, const std::string &name, std::string *val,
+	      int op = ZUFS_OP_XATTR_GET)
+{
+	uint32_t room = 128 * 1024;
+	zufs_ioc_xattr x{};
+	x.hdr.operation = static_cast<uint16_t>(op);
+	x.zus_ii = f.ii;
+	x.type = type;
+	x.name_len = static_cast<uint8_t>(name.size());
+	memcpy(x.name, name.data(), name.size());
+	Buf b(room, 0);
+	x.hdr.offset = 0;
+	x.hdr.len = room;
+	int err = fs.dispatch(&x.hdr, sizeof(x), b.list());
+	if (!err)
+		*val = std::string(b.data(), x.hdr.len);
+	return err;
+}
+
+// Every xattr of f, by full name, into *out.
+void read_xattrs(Fs &fs, Inode f, const std::string &path, Node *out, std::string *why)
+{
+	std::string list;
+	if (xattr_get(fs, f, 0, "", &list, ZUFS_OP_XATTR_LIST)) {
+		*why += "xattr list failed: " + path + "\n";
+		return;
+	}
+	static const std::pair<const char *, uint8_t> ns[] = {
+		{"user.", ZUFS_XF_USER}, {"trusted.", ZUFS_XF_TRUSTED},
+		{"security.", ZUFS_XF_SECURITY}, {"system.", ZUFS_XF_SYSTEM}};
+	for (size_t at = 0; at < list.size();) {
+		size_t z = list.find('\0', at);
+		if (z == list.npos)
+			z = list.size();
+		std::string full = list.substr(at, z - at);
+		at = z + 1;
+		uint8_t type = 0;
+		std::string name;
+		for (auto &[pre, t] : ns)
+			if (full.rfind(pre, 0) == 0) {
+				type = t;
+				name = full.substr(strlen(pre));
+			}
+		std::string v;
+		if (!type || xattr_get(fs, f, type, name, &v)) {
+			*why += "xattr get failed: " + path + " " + full + "\n";
+			continue;
+		}
+		out->xattrs[full] = v;
+	}
+}
+
 void read_tree(Fs &fs, Inode dir, const std::string &prefix, Model *out, std::string *why,
 	       int depth = 0)
 {
@@ -137,6 +192,8 @@ void read_tree(Fs &fs, Inode dir, const std::string &prefix, Model *out, std::st
 		} else {
 			n.type = 'o';
 		}
+		if (n.type == 'f' || n.type == 'd')
+			read_xattrs(fs, c, path, &n, why);
 		(*out)[path] = std::move(n);
 		fs.evict(c);
 	}
@@ -155,6 +212,8 @@ std::string compare(const Model &got, const Model &m, const std::vector<Model> &
 		const Node &g = it->second;
 		if (g.type != n.type)
 			return "type of " + p;
+		if (g.xattrs != n.xattrs)
+			return "xattrs of " + p;
 		if (n.type == 'l' || n.type == 'o' || n.type == 'd')
 			continue;
 		if (g.data.size() != n.data.size())
@@ -373,6 +432,109 @@ Op op_sync()
 			REQUIRE(fs.dispatch(&s.hdr, sizeof(s)) == 0);
 			for (auto &[p, n] : m)
 				n.unsure.assign(n.data.size(), false);
+		}};
+}
+
+Op op_fallocate(const std::string &path, uint64_t mode, uint64_t off, uint64_t len)
+{
+	return {"fallocate " + path + " mode " + std::to_string(mode) + " @" +
+			std::to_string(off) + "+" + std::to_string(len),
+		[=](Fs &fs, Model &m) {
+			auto names = aliases(fs, m, path);
+			Inode f = resolve(fs, path);
+			zufs_ioc_IO io{};
+			io.hdr.operation = ZUFS_OP_FALLOCATE;
+			io.zus_ii = f.ii;
+			io.filepos = off;
+			io.last_pos = off + len;
+			io.flags = mode;
+			REQUIRE(fs.dispatch(&io.hdr, sizeof(io)) == 0);
+			put(fs, f);
+			bool keep = mode & FALLOC_FL_KEEP_SIZE;
+			bool zero = mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE);
+			for (auto &p : names) {
+				Node &n = m[p];
+				uint64_t old = n.data.size();
+				if (!keep && off + len > old) {
+					n.data.resize(off + len, '\0');
+					n.unsure.resize(off + len, false);
+					// As truncate: the tail of the old partial block.
+					for (uint64_t i = old; i < off + len && i < old + 4096; ++i)
+						n.unsure[i] = true;
+				}
+				if (zero)
+					for (uint64_t i = off; i < off + len && i < n.data.size(); ++i) {
+						n.data[i] = '\0';
+						n.unsure[i] = false;
+					}
+			}
+		}};
+}
+
+Op op_xattr(const std::string &path, const std::string &name, const std::string &value,
+	    uint16_t flags)
+{
+	return {std::string(flags & ZUFS_XATTR_REMOVE ? "removexattr " : "setxattr ") + path +
+			" user." + name + (flags & XATTR_REPLACE ? " (replace)" : ""),
+		[=](Fs &fs, Model &m) {
+			auto names = aliases(fs, m, path);
+			if (names.empty())
+				names.push_back(path); // a directory
+			Inode f = resolve(fs, path);
+			zufs_ioc_xattr x{};
+			x.hdr.operation = ZUFS_OP_XATTR_SET;
+			x.zus_ii = f.ii;
+			x.type = ZUFS_XF_USER;
+			x.name_len = static_cast<uint8_t>(name.size());
+			memcpy(x.name, name.data(), name.size());
+			x.user_flags = flags;
+			Buf b(value.size(), 0);
+			memcpy(b.data(), value.data(), value.size());
+			x.hdr.offset = 0;
+			x.hdr.len = static_cast<uint32_t>(value.size());
+			REQUIRE(fs.dispatch(&x.hdr, sizeof(x), b.list()) == 0);
+			put(fs, f);
+			for (auto &p : names)
+				if (flags & ZUFS_XATTR_REMOVE)
+					m[p].xattrs.erase("user." + name);
+				else
+					m[p].xattrs["user." + name] = value;
+		}};
+}
+
+Op op_copy(const std::string &src, uint64_t pin, const std::string &dst, uint64_t pout,
+	   uint64_t len)
+{
+	return {"copy " + src + " @" + std::to_string(pin) + " " + dst + " @" +
+			std::to_string(pout) + "+" + std::to_string(len),
+		[=](Fs &fs, Model &m) {
+			auto names = aliases(fs, m, dst);
+			const std::string &sd = m[src].data;
+			std::string data = pin < sd.size() ? sd.substr(pin, len) : "";
+			Inode s = resolve(fs, src), d = resolve(fs, dst);
+			zufs_ioc_clone c{};
+			c.hdr.operation = ZUFS_OP_COPY;
+			c.src_zus_ii = s.ii;
+			c.dst_zus_ii = d.ii;
+			c.pos_in = pin;
+			c.pos_out = pout;
+			c.len = len;
+			REQUIRE(fs.dispatch(&c.hdr, sizeof(c)) == 0);
+			REQUIRE(c.copied == data.size());
+			put(fs, s);
+			put(fs, d);
+			for (auto &p : names) {
+				Node &n = m[p];
+				uint64_t old = n.data.size();
+				uint64_t alloc_end = (old + 4095) / 4096 * 4096;
+				if (n.data.size() < pout + data.size())
+					n.data.resize(pout + data.size(), '\0');
+				n.unsure.resize(n.data.size(), false);
+				memcpy(n.data.data() + pout, data.data(), data.size());
+				for (uint64_t i = pout; i < pout + data.size(); ++i)
+					if (i < alloc_end)
+						n.unsure[i] = true;
+			}
 		}};
 }
 

@@ -36,6 +36,7 @@ struct Node {
 	char type = 'f'; // f file, d dir, l symlink, o other
 	std::string data;	     // file contents
 	std::vector<bool> unsure;    // per byte: overwritten, not yet synced
+	std::map<std::string, std::string> xattrs; // "user.a" -> value
 };
 using Model = std::map<std::string, Node>; // "a/b" -> node (root not listed)
 
@@ -78,6 +79,15 @@ Op op_rename(const std::string &from, const std::string &to, uint64_t flags = 0)
 Op op_write(const std::string &path, uint64_t pos, const std::string &data, bool dsync);
 Op op_truncate(const std::string &path, uint64_t size);
 Op op_sync();
+// FALLOCATE with mode FALLOC_FL_* over [off, off+len).
+Op op_fallocate(const std::string &path, uint64_t mode, uint64_t off, uint64_t len);
+// XATTR_SET in the user namespace (flags: XATTR_CREATE, XATTR_REPLACE,
+// ZUFS_XATTR_REMOVE).
+Op op_xattr(const std::string &path, const std::string &name, const std::string &value,
+	    uint16_t flags = 0);
+// COPY (copy_file_range) of len bytes from src@pin to dst@pout.
+Op op_copy(const std::string &src, uint64_t pin, const std::string &dst, uint64_t pout,
+	   uint64_t len);
 
 } // namespace zcrash
 

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // The crash-state explorer over the workloads of issue 7: each metadata op
 // alone, a small tree build, writes with and without sync, rename chains,
-// truncate mixes. ZUFS_CRASH_SAMPLES (random in-flight subsets per fence,
+// truncate mixes, fallocate mixes, xattr set/replace/remove and
+// copy_file_range. ZUFS_CRASH_SAMPLES (random in-flight subsets per fence,
 // default 2) and ZUFS_CRASH_SEED widen the search (scripts/crash.sh).
+#include <linux/falloc.h>
 #include <linux/fs.h>
+#include <sys/xattr.h>
 
 #include <catch2/catch.hpp>
 #include <cstdio>
@@ -110,4 +113,42 @@ TEST_CASE("crash states: truncate mixes", "[crash]")
 	      op_truncate("f", 300000), op_write("f", 290000, data(20000, 10), true),
 	      op_truncate("f", 0), op_write("d/g", 0, data(70000, 11), false),
 	      op_truncate("d/g", 4096), op_unlink("d/g")}});
+}
+
+TEST_CASE("crash states: fallocate mixes", "[crash]")
+{
+	run({"fallocate-mix",
+	     base_tree(),
+	     {op_fallocate("f", 0, 8000, 50000),			   // grows
+	      op_fallocate("f", FALLOC_FL_KEEP_SIZE, 60000, 40000), // past EOF, kept
+	      op_write("f", 0, data(58000, 12), true),
+	      op_fallocate("f", FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100, 3 * 4096),
+	      op_fallocate("f", FALLOC_FL_ZERO_RANGE, 20000, 10000),
+	      op_truncate("f", 30000),
+	      op_fallocate("f", FALLOC_FL_ZERO_RANGE, 29000, 20000), // grows
+	      op_fallocate("d/g", FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 5000),
+	      op_truncate("f", 70000), op_fallocate("f", 0, 0, 100000)}});
+}
+
+TEST_CASE("crash states: xattr set, replace, remove", "[crash]")
+{
+	run({"xattr",
+	     base_tree(),
+	     {op_xattr("f", "a", "one"), op_xattr("f", "b", std::string(300, 'b')),
+	      op_xattr("f", "a", "three", XATTR_REPLACE), op_xattr("d", "dir", "x"),
+	      op_xattr("f", "big", data(9000, 13)), // out of line
+	      op_xattr("f", "big", data(5000, 14), XATTR_REPLACE),
+	      op_xattr("f", "a", "", ZUFS_XATTR_REMOVE),
+	      op_xattr("f", "big", "", ZUFS_XATTR_REMOVE), op_xattr("d", "dir", "", ZUFS_XATTR_REMOVE)}});
+}
+
+TEST_CASE("crash states: copy_file_range", "[crash]")
+{
+	run({"copy",
+	     base_tree(),
+	     {op_create("c"), op_copy("f", 0, "c", 0, 10000),	     // into a new file
+	      op_copy("d/g", 100, "c", 8000, 4000),		     // overlaps, extends
+	      op_copy("f", 4096, "d/g", 1 << 20, 4096),	     // past a hole
+	      op_copy("f", 9000, "c", 20000, 5000), op_sync(), // short: to EOF
+	      op_copy("c", 0, "f", 0, 12000)}});
 }
