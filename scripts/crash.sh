@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/crash.sh [SAMPLES] [SEEDS] - the crash-state explorer with a wider
 # search than `meson test` runs: SAMPLES random in-flight subsets per fence
-# (default 16) for each of SEEDS seeds (default 4), then the kill -9 test.
+# (default 16) for each of SEEDS seeds (default 4), the recovery time of a
+# 1 GiB image with a busy journal, then the kill -9 test.
 # Uses $ZUFUSE_BUILD (default build/); builds it first.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,6 +25,8 @@ for ((seed = 1; seed <= seeds; ++seed)); do
 	total=$((total + n))
 done
 echo "==> crash states explored: $total, no failure"
+echo "==> recovery time: 1 GiB image, 8 lanes stopped mid-transaction"
+"$BUILD/test/crash/crash_explorer_test" "[.recovery]" 2>&1 | grep -E '^(recovery|zufuse):'
 if [[ -x $BUILD/test/crash/crash_kill9_test ]]; then
 	echo "==> kill -9 test"
 	ZUFUSE=$BUILD/zufuse FSCK_ZUFS=$BUILD/fsck.zufs ZUFUSE_KILL_ITERS=${KILL_ITERS:-50} \
