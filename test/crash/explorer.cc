@@ -301,7 +301,7 @@ Op op_symlink(const std::string &path, const std::string &target)
 			REQUIRE(fs.create(d, basename_of(path), S_IFLNK | 0777, nullptr, target) ==
 				0);
 			put(fs, d);
-			m[path] = Node{'l', std::to_string(target.size()), {}};
+			m[path] = Node{'l', std::to_string(target.size()), {}, {}};
 		}};
 }
 

@@ -174,4 +174,18 @@ void BlockAlloc::release(uint64_t bn, uint64_t n)
 	}
 }
 
+int claim_runs(Tx &tx, BlockAlloc &ba, const BlockAlloc::Run *runs,
+	       int nruns)
+{
+	for (int r = 0; r < nruns; ++r) {
+		int err = tx.bits(runs[r].bn, runs[r].n, true);
+		if (err) {
+			for (int k = r; k < nruns; ++k) // not yet owned by tx
+				ba.release(runs[k].bn, runs[k].n);
+			return err;
+		}
+	}
+	return 0;
+}
+
 } // namespace zus::pmfs

@@ -68,6 +68,14 @@ class BlockAlloc {
 	std::atomic<uint64_t> free_{0};
 };
 
+class Tx;
+
+// Mark runs fresh from BlockAlloc::alloc as used inside tx (Tx::bits). On
+// failure the runs tx does not own yet go back to the allocator, and the
+// error is returned; the runs tx already logged are undone with it.
+int claim_runs(Tx &tx, BlockAlloc &ba, const BlockAlloc::Run *runs,
+	       int nruns);
+
 } // namespace zus::pmfs
 
 #endif // ZUS_PMFS_BALLOC_H

@@ -114,13 +114,8 @@ int alloc_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t off, uint64_t end
 			return -ENOSPC;
 		Tx tx(sbi);
 		int err;
-		for (int r = 0; r < nruns; ++r) {
-			if ((err = tx.bits(runs[r].bn, runs[r].n, true))) {
-				for (int k = r; k < nruns; ++k)
-					sbi.balloc.release(runs[k].bn, runs[k].n);
-				return err;
-			}
-		}
+		if ((err = claim_runs(tx, sbi.balloc, runs, nruns)))
+			return err;
 		if ((err = tx.log(zi, sizeof(*zi))))
 			return err;
 		BmapTx bt(sbi, tx, zi);

@@ -67,13 +67,8 @@ int write_holes(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
 
 	Tx tx(sbi);
 	int err;
-	for (int r = 0; r < nruns; ++r) {
-		if ((err = tx.bits(runs[r].bn, runs[r].n, true))) {
-			for (int k = r; k < nruns; ++k) // not yet owned by tx
-				sbi.balloc.release(runs[k].bn, runs[k].n);
-			return err;
-		}
-	}
+	if ((err = claim_runs(tx, sbi.balloc, runs, nruns)))
+		return err;
 	if ((err = tx.log(zi, sizeof(*zi))))
 		return err;
 
