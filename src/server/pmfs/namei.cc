@@ -252,24 +252,32 @@ int op_new_inode(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	return 0;
 }
 
+// The IN part of ADD_DENTRY / REMOVE_DENTRY, checked: live cookies, a
+// writable mount, a valid name.
+static int dentry_args(zufs_ioc_dentry *zd, zus_inode_info **dir,
+			zus_inode_info **ii, std::string_view *name)
+{
+	int err = 0;
+	if (!(*dir = dir_cookie(zd->zus_dir_ii, &err)))
+		return err;
+	if (!(*ii = ii_cookie(zd->zus_ii, &err)))
+		return err;
+	if ((*dir)->sbi->ro)
+		return -EROFS;
+	return check_name(zd->str, name);
+}
+
 int op_add_dentry(zufs_ioc_hdr *hdr, zufs::page_list)
 {
 	auto *zd = reinterpret_cast<zufs_ioc_dentry *>(hdr);
-	int err = 0;
-	zus_inode_info *dir = dir_cookie(zd->zus_dir_ii, &err);
-	if (!dir)
-		return err;
-	zus_inode_info *ii = ii_cookie(zd->zus_ii, &err);
-	if (!ii)
+	zus_inode_info *dir, *ii;
+	std::string_view name;
+	int err = dentry_args(zd, &dir, &ii, &name);
+	if (err)
 		return err;
 	zus_sb_info &sbi = *dir->sbi;
 	if (ii->sbi != &sbi)
 		return -EXDEV;
-	if (sbi.ro)
-		return -EROFS;
-	std::string_view name;
-	if ((err = check_name(zd->str, &name)))
-		return err;
 	if (S_ISDIR(ii->zi->i_mode))
 		return -EPERM;
 
@@ -302,19 +310,12 @@ int op_add_dentry(zufs_ioc_hdr *hdr, zufs::page_list)
 int op_remove_dentry(zufs_ioc_hdr *hdr, zufs::page_list)
 {
 	auto *zd = reinterpret_cast<zufs_ioc_dentry *>(hdr);
-	int err = 0;
-	zus_inode_info *dir = dir_cookie(zd->zus_dir_ii, &err);
-	if (!dir)
-		return err;
-	zus_inode_info *ii = ii_cookie(zd->zus_ii, &err);
-	if (!ii)
+	zus_inode_info *dir, *ii;
+	std::string_view name;
+	int err = dentry_args(zd, &dir, &ii, &name);
+	if (err)
 		return err;
 	zus_sb_info &sbi = *dir->sbi;
-	if (sbi.ro)
-		return -EROFS;
-	std::string_view name;
-	if ((err = check_name(zd->str, &name)))
-		return err;
 
 	std::unique_lock ns(sbi.ns_lock);
 	uint64_t slot, ino;
