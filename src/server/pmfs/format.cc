@@ -132,7 +132,9 @@ void format_mapping(char *base, size_t len)
 	s.s_inode_count = s.s_size / kBytesPerInode;
 	uint64_t itable_blocks =
 		(s.s_inode_count * ZUFS_INODE_SIZE + kBlockSize - 1) / kBlockSize;
-	s.s_data_blk = s.s_itable_blk + itable_blocks;
+	s.s_orphan_blk = s.s_itable_blk + itable_blocks;
+	s.s_orphan_blocks = 1;
+	s.s_data_blk = s.s_orphan_blk + s.s_orphan_blocks;
 	s.s_mount_gen = 1;
 	timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -245,7 +247,9 @@ int validate_super(const pmfs_super &s, size_t map_len, std::string *why)
 		  s.s_bitmap_blocks * kBlockSize * 8 >= s.s_nblocks &&
 		  s.s_itable_blk >= s.s_bitmap_blk + s.s_bitmap_blocks &&
 		  s.s_inode_count >= 1 && s.s_inode_count < (1ULL << 40) &&
-		  s.s_data_blk >= s.s_itable_blk + itable_blocks &&
+		  s.s_orphan_blk >= s.s_itable_blk + itable_blocks &&
+		  s.s_orphan_blocks >= 1 && s.s_orphan_blocks <= 1024 &&
+		  s.s_data_blk >= s.s_orphan_blk + s.s_orphan_blocks &&
 		  s.s_data_blk < s.s_nblocks;
 	if (!ok) {
 		*why = "corrupt superblock (bad geometry)";

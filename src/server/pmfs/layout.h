@@ -8,6 +8,7 @@
 //   [journal_blk, +lanes*lane_blocks)   undo-log lanes (pmfs_lane_head, records)
 //   [bitmap_blk, +bitmap_blocks)        block allocation bitmap, 1 bit/block
 //   [itable_blk, +itable blocks)        inode table: inode_count zus_inodes
+//   [orphan_blk, +orphan_blocks)        orphan table (see below)
 //   [data_blk, nblocks)                 data: file blocks, radix nodes, dirs
 //
 // Inodes: ino = slot + 1; ino 1 is the root directory. A slot is free when
@@ -35,7 +36,7 @@
 namespace zus::pmfs {
 
 inline constexpr uint64_t kMagic = 0x4d50455355465a5aULL; // "ZZFUSEPM"
-inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kVersion = 2; // 2: orphan table, s_t2_blocks
 inline constexpr uint32_t kBlockShift = 12;
 inline constexpr uint64_t kBlockSize = 1ULL << kBlockShift;
 inline constexpr uint64_t kMinImage = 16ULL << 20;
@@ -65,11 +66,20 @@ struct pmfs_super {
 	uint64_t s_mount_gen; // bumped at every mount; journal seq high bits
 	uint64_t s_mkfs_time; // ns
 	uint8_t s_uuid[16];
+	// Orphan table: u64 inode numbers of inodes that must be finished by
+	// recovery (nlink 0 but still open; truncation in progress), 0 = free
+	// entry. Kept by the journal, so recovery reads it instead of scanning
+	// the inode table.
+	uint64_t s_orphan_blk;
+	uint64_t s_orphan_blocks;
+	// Tier 2: the size in 4 KiB blocks of the T2 store this image's T2
+	// leaves refer to; 0 while no leaf has ever been on T2.
+	uint64_t s_t2_blocks;
 	uint32_t s_pad;
 	uint32_t s_crc; // crc32c of this struct with s_crc = 0
 };
-static_assert(sizeof(pmfs_super) == 136);
-static_assert(offsetof(pmfs_super, s_crc) == 132);
+static_assert(sizeof(pmfs_super) == 160);
+static_assert(offsetof(pmfs_super, s_crc) == 156);
 
 // One journal lane: a header then records, each a pmfs_log_rec followed by
 // len bytes of payload padded to 8. The lane is live when active_seq != 0;
