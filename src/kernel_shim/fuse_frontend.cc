@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernel_shim/fuse_posix.h"
+#include "kernel_shim/fuse_wire.h"
 #include "kernel_shim/log.h"
 
 namespace zuf {
@@ -140,6 +141,15 @@ void zf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		a.mtime_ns = (to_set & FUSE_SET_ATTR_MTIME_NOW) ?
 				     now_ns() :
 				     ts_ns(attr->st_mtim);
+	}
+
+	// FUSE_HANDLE_KILLPRIV_V2 (fuse_wire.h): the kernel leaves killing
+	// privileges on truncate and chown to us; it never asks along with a
+	// mode change.
+	bool kill = wire::kill_suidgid() && !(to_set & FUSE_SET_ATTR_MODE);
+	if (kill || (to_set & FUSE_SET_ATTR_SIZE)) {
+		if (int err = fs(req).vfs->remove_privs(ino, kill))
+			return (void)fuse_reply_err(req, -err);
 	}
 
 	struct stat st;
@@ -341,7 +351,10 @@ void zf_write_buf(fuse_req_t req, fuse_ino_t, fuse_bufvec *bufv, off_t off,
 		iov.assign(1, { bounce.data(), size_t(got) });
 	}
 
-	ssize_t n = fs(req).vfs->write(file_of(fi), iov, off, fi->flags);
+	File &file = file_of(fi);
+	if (int err = fs(req).vfs->remove_privs(file.ino(), wire::kill_suidgid()))
+		return (void)fuse_reply_err(req, -err);
+	ssize_t n = fs(req).vfs->write(file, iov, off, fi->flags);
 	if (n < 0)
 		return (void)fuse_reply_err(req, -n);
 	fuse_reply_write(req, n);
@@ -535,6 +548,8 @@ int FuseFrontend::mount(const char *mountpoint)
 	if (fuse_session_mount(se_, mountpoint))
 		return -EIO;
 	mounted_ = true;
+	if (int err = wire::install(se_); err)
+		zuf_err("custom fuse i/o: %s (killpriv_v2 off)", strerror(-err));
 	return 0;
 }
 

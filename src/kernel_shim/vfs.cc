@@ -793,6 +793,40 @@ ssize_t Vfs::write(File &f, std::span<const iovec> iov, uint64_t pos,
 	return rw_write(io_target(f.inode_), ii, pos, flags);
 }
 
+int Vfs::remove_privs(uint64_t ino, bool kill_suidgid)
+{
+	Pin inode(cache_, ino);
+	if (!inode)
+		return -ESTALE;
+	mode_t mode = mode_of(inode.get());
+	if (S_ISDIR(mode) || opts_.read_only)
+		return 0;
+	if (kill_suidgid) {
+		mode_t kill = mode & S_ISUID;
+		if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+			kill |= S_ISGID;
+		if (kill) {
+			SetAttr a;
+			a.mask = STATX_MODE;
+			a.mode = mode & 07777 & ~kill;
+			struct stat st;
+			if (int err = setattr(ino, a, &st); err)
+				return err;
+		}
+	}
+	// i_xattr is 0 while the inode has no extended attribute at all: the
+	// common case costs no call.
+	if (!__atomic_load_n(&inode->zi->i_xattr, __ATOMIC_RELAXED))
+		return 0;
+	ssize_t n = getxattr(ino, "security.capability", {});
+	if (n == -ENODATA)
+		return 0;
+	if (n < 0)
+		return static_cast<int>(n);
+	int err = removexattr(ino, "security.capability");
+	return err == -ENODATA ? 0 : err;
+}
+
 int Vfs::fsync(uint64_t ino, bool datasync)
 {
 	Pin inode(cache_, ino);

@@ -159,6 +159,12 @@ class Vfs final : private iomap::Unmapper {
 		     int oflags = 0);
 	ssize_t write(File &f, std::span<const iovec> iov, uint64_t pos,
 		      int oflags = 0);
+	// What the kernel's file_remove_privs() does before a write or a
+	// truncate, for when FUSE_HANDLE_KILLPRIV_V2 hands it to the file
+	// system (fuse_wire.h): drop security.capability, and with
+	// kill_suidgid suid (and sgid when group-executable). Not for
+	// directories; 0 when there was nothing to drop.
+	int remove_privs(uint64_t ino, bool kill_suidgid);
 	// Zero-copy read (GET_MULTY); see MappedRead.
 	ssize_t read_mapped(File &f, size_t size, uint64_t pos, MappedRead &out,
 			    int oflags = 0);
