@@ -16,8 +16,10 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kernel_shim/fuse_frontend.h"
@@ -120,6 +122,27 @@ int main(int argc, char **argv)
 	fargs.insert(fargs.end(), { "-o", "default_permissions,subtype=zufuse,"
 					  "fsname=" +
 						  cl.pmem });
+	// A mount made by root is for every user, as a native file system is
+	// (tmpfs, ext4): the kernel checks each access (default_permissions).
+	// -o allow_root keeps it to root.
+	auto given = [&](std::string_view opt) {
+		for (const std::string &o : cl.fuse_opts)
+			for (size_t at = 0; at <= o.size();) {
+				size_t comma = std::min(o.find(',', at), o.size());
+				if (std::string_view(o).substr(at, comma - at) == opt)
+					return true;
+				at = comma + 1;
+			}
+		return false;
+	};
+	if (geteuid() == 0 && !given("allow_other") && !given("allow_root"))
+		fargs.insert(fargs.end(), { "-o", "allow_other" });
+	// Likewise device nodes and set-id programs work as on ext4 unless
+	// -o nodev / -o nosuid (libfuse's own default is both off).
+	if (geteuid() == 0 && !given("nodev"))
+		fargs.insert(fargs.end(), { "-o", "dev" });
+	if (geteuid() == 0 && !given("nosuid"))
+		fargs.insert(fargs.end(), { "-o", "suid" });
 	if (cl.debug)
 		fargs.push_back("-d");
 	std::vector<char *> fargv;
