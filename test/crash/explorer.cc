@@ -538,6 +538,37 @@ Op op_copy(const std::string &src, uint64_t pin, const std::string &dst, uint64_
 		}};
 }
 
+namespace {
+// Open handles of the recorded workload (one workload at a time).
+std::map<std::string, Inode> g_open;
+} // namespace
+
+Op op_open(const std::string &path, const std::string &handle)
+{
+	return {"open " + path, [=](Fs &fs, Model &) {
+			Inode f = resolve(fs, path);
+			REQUIRE(f);
+			g_open[handle] = f;
+		}};
+}
+
+Op op_close(const std::string &handle)
+{
+	return {"close " + handle, [=](Fs &fs, Model &) {
+			Inode f = g_open.at(handle);
+			g_open.erase(handle);
+			REQUIRE(fs.evict(f, 0, f.zi->i_nlink ? ZUFS_OP_EVICT_INODE
+							     : ZUFS_OP_FREE_INODE) == 0);
+		}};
+}
+
+Op op_truncate_open(const std::string &handle, uint64_t size)
+{
+	return {"truncate open " + handle + " " + std::to_string(size), [=](Fs &fs, Model &) {
+			REQUIRE(fs.setattr(g_open.at(handle), STATX_SIZE, size) == 0);
+		}};
+}
+
 Stats explore(const Workload &w, const Options &o)
 {
 	Stats st;
@@ -575,8 +606,13 @@ Stats explore(const Workload &w, const Options &o)
 			states.push_back(model);
 		}
 		zus::set_persist_hook(nullptr);
-		std::lock_guard lk(g_rec.mu);
-		g_rec.on = false;
+		{
+			std::lock_guard lk(g_rec.mu);
+			g_rec.on = false;
+		}
+		for (auto &[h, f] : g_open) // still open at the end
+			fs.evict(f, 0, f.zi->i_nlink ? ZUFS_OP_EVICT_INODE : ZUFS_OP_FREE_INODE);
+		g_open.clear();
 	}
 	const std::vector<Event> &log = g_rec.log;
 
@@ -639,7 +675,18 @@ Stats explore(const Workload &w, const Options &o)
 				if (pwrite(fd, img.data(), img.size(), 0) != ssize_t(img.size()))
 					FAIL("cannot write the crash image");
 				close(fd);
-				if (fs.mount("")) {
+				// Journal rolled back, nothing finished (read-only):
+				// the orphan table lists all that recovery must do.
+				if (fs.mount("ro")) {
+					fail = "read-only mount failed: " + fs.errmsg;
+				} else {
+					auto r = fs.check();
+					if (r.orphan_table_errors)
+						fail = "orphan table before recovery: " + r.report;
+					fs.umount();
+				}
+				if (!fail.empty()) {
+				} else if (fs.mount("")) {
 					fail = "mount failed: " + fs.errmsg;
 				} else {
 					auto r = fs.check();

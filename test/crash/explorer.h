@@ -14,7 +14,9 @@
 // are in flight. Crash images: none of them, all of them, and a bounded
 // number of random subsets (at 64-byte cache-line granularity). Each crash
 // image is mounted through the normal recovery path, checked with the fsck
-// core (no error allowed), its tree read back through the ABI and compared
+// core (no error allowed; before that, mounted read-only -- journal rolled
+// back, nothing finished yet -- the orphan table must already list every
+// orphan and interrupted truncation), its tree read back through the ABI and compared
 // with the oracle: the model state after the last operation that returned
 // before fence k, or after any later operation that had started before
 // fence k+1 (each operation all-or-nothing; bytes overwritten without a
@@ -88,6 +90,14 @@ Op op_xattr(const std::string &path, const std::string &name, const std::string 
 // COPY (copy_file_range) of len bytes from src@pin to dst@pout.
 Op op_copy(const std::string &src, uint64_t pin, const std::string &dst, uint64_t pout,
 	   uint64_t len);
+// Open files: op_open takes a reference on path under the handle name (as
+// an open file descriptor does), op_close drops it (FREE_INODE when the
+// inode has no name left: it is freed then). Unlinking an open file leaves
+// an orphan that recovery must free. op_truncate_open truncates through
+// the handle (the file may have no name).
+Op op_open(const std::string &path, const std::string &handle);
+Op op_close(const std::string &handle);
+Op op_truncate_open(const std::string &handle, uint64_t size);
 
 } // namespace zcrash
 

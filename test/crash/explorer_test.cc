@@ -70,6 +70,11 @@ TEST_CASE("crash states: each metadata operation alone", "[crash]")
 		{"rename-dir", {op_rename("d/e", "e2")}},
 		{"exchange", {op_rename("f", "d", RENAME_EXCHANGE)}},
 		{"truncate", {op_truncate("f", 100)}},
+		// Unlink of an open file: an orphan (in the orphan table) until
+		// the close frees it; a crash in between frees it at recovery.
+		{"unlink-open", {op_open("f", "h"), op_unlink("f"), op_create("x"), op_close("h")}},
+		{"rename-over-open", {op_open("d/g", "h"), op_rename("f", "d/g"), op_close("h")}},
+		{"rmdir-open", {op_open("d/e", "h"), op_unlink("d/e"), op_close("h")}},
 	};
 	for (auto &[name, ops] : single)
 		run({name, base_tree(), ops});
@@ -119,6 +124,20 @@ TEST_CASE("crash states: truncate mixes", "[crash]")
 	      op_truncate("f", 300000), op_write("f", 290000, data(20000, 10), true),
 	      op_truncate("f", 0), op_write("d/g", 0, data(70000, 11), false),
 	      op_truncate("d/g", 4096), op_unlink("d/g")}});
+}
+
+// Truncations longer than one transaction (kTruncBatch blocks): a crash
+// between their steps leaves kZiTruncating and an orphan-table entry that
+// recovery finishes; also the truncation of an open unlinked file.
+TEST_CASE("crash states: long truncations, open unlinked files", "[crash]")
+{
+	run({"truncate-long",
+	     base_tree(),
+	     {// (a write of more than kWriteBatch blocks is not atomic)
+	      op_write("f", 0, data(1000 * 1024, 15), false),
+	      op_write("f", 1000 * 1024, data(600 * 1024, 17), false), op_truncate("f", 3000),
+	      op_write("d/g", 0, data(1000 * 1024, 16), false), op_open("d/g", "h"),
+	      op_unlink("d/g"), op_truncate_open("h", 4096), op_create("d/z"), op_close("h")}});
 }
 
 TEST_CASE("crash states: fallocate mixes", "[crash]")

@@ -6,9 +6,11 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <unordered_map>
 #include <vector>
 
 #include "server/persist.h"
+#include "server/pmfs/bmap.h"
 #include "server/pmfs/format.h"
 #include "server/pmfs/layout.h"
 #include "server/server.h"
@@ -53,6 +55,7 @@ class Checker {
 				progress_(n + ino, 2 * n);
 		}
 		check_bitmap();
+		check_orphan_table();
 		return std::move(r_);
 	}
 
@@ -156,17 +159,54 @@ class Checker {
 	}
 	void unclaim(uint64_t bn)
 	{
+		if (bn & kT2Leaf) {
+			t2owner_.erase(bn & ~kT2Leaf);
+			return;
+		}
 		owner_[bn] = 0;
 		--r_.used_blocks;
 	}
 
+	// A tier-2 leaf (tier.h: kT2Leaf | T2 block number): only in a regular
+	// file, inside the T2 the superblock names (s_t2_blocks), owned once.
+	// Repair makes a bad one a hole: fsck cannot reach T2's data.
+	bool claim_t2(uint64_t ino, uint64_t v)
+	{
+		const uint64_t b = v & ~kT2Leaf;
+		if (!S_ISREG(zi(ino)->i_mode)) {
+			fixable("inode %lu: tier-2 block %lu in a file that is not regular", ino, b);
+			return false;
+		}
+		if (!b || b >= sb_->s_t2_blocks) {
+			fixable("inode %lu: tier-2 block %lu outside the tier 2 (%llu blocks)", ino,
+				b, (unsigned long long)sb_->s_t2_blocks);
+			return false;
+		}
+		auto [it, fresh] = t2owner_.emplace(b, ino);
+		if (!fresh) {
+			fixable("tier-2 block %lu used by inode %lu and inode %lu", b, it->second,
+				ino);
+			return false;
+		}
+		return true;
+	}
+
 	// Walk a tree from the pointer *ref; calls leaf(index, bn, ref) for
-	// each data block. A pointer that cannot be claimed is cleared when
+	// each data block (bn may be a tier-2 leaf). A pointer that cannot be claimed is cleared when
 	// repairing (claim() reported it).
 	template <typename Fn>
 	void walk(uint64_t ino, const uint64_t *ref, uint32_t lvl, uint64_t base, Fn leaf)
 	{
 		uint64_t node = *ref;
+		if (lvl == 0 && (node & kT2Leaf)) { // a block on tier 2
+			if (!claim_t2(ino, node)) {
+				if (wbase_)
+					*w(ref) = 0;
+				return;
+			}
+			leaf(base, node, ref);
+			return;
+		}
 		if (!claim(ino, node)) {
 			if (wbase_)
 				*w(ref) = 0;
@@ -195,6 +235,8 @@ class Checker {
 			return;
 		}
 		++r_.inodes;
+		if ((z->i_nlink == 0 && ino != kRootIno) || (z->i_flags & kZiTruncating))
+			unfinished_.push_back(ino); // must be in the orphan table
 		if (z->i_nlink == 0 && ino != kRootIno) {
 			r_.needs_recovery = true;
 			if (fixable("inode %lu: orphan (i_nlink 0)", ino)) {
@@ -406,12 +448,55 @@ class Checker {
 		}
 	}
 
+	// ---- orphan table (inode.h) ----
+	// Every entry names, once, an inode with i_nlink 0 or kZiTruncating;
+	// every such inode is listed unless kSuperOrphanFull says the table
+	// overflowed. Repair clears bad entries (the inodes themselves were
+	// fixed by check_inode).
+	void check_orphan_table()
+	{
+		auto *t = reinterpret_cast<const uint64_t *>(blk(sb_->s_orphan_blk));
+		const uint64_t n = sb_->s_orphan_blocks * (kBlockSize / sizeof(uint64_t));
+		std::vector<bool> listed(sb_->s_inode_count + 1, false);
+		auto unfinished = [&](uint64_t ino) {
+			const zus_inode *z = zi(ino);
+			return (z->i_nlink == 0 && ino != kRootIno) || (z->i_flags & kZiTruncating);
+		};
+		for (uint64_t i = 0; i < n; ++i) {
+			const uint64_t ino = t[i];
+			if (!ino)
+				continue;
+			const char *why = !allocated(ino) ? "free or invalid"
+					  : listed[ino]	  ? "listed twice"
+					  : !unfinished(ino) ? "not an orphan nor truncating"
+							     : nullptr;
+			if (!why) {
+				listed[ino] = true;
+				continue;
+			}
+			++r_.orphan_table_errors;
+			if (fixable("orphan table entry %lu: inode %llu is %s", i,
+				    (unsigned long long)ino, why))
+				*w(&t[i]) = 0;
+		}
+		if (sb_->s_flags & kSuperOrphanFull)
+			return; // overflowed: the next mount scans every inode
+		for (uint64_t ino : unfinished_)
+			if (allocated(ino) && unfinished(ino) && !listed[ino]) {
+				++r_.orphan_table_errors;
+				error("inode %lu: %s but not in the orphan table", ino,
+				      zi(ino)->i_nlink ? "truncating" : "orphan");
+			}
+	}
+
+	std::vector<uint64_t> unfinished_;
 	const char *base_;
 	char *wbase_;
 	size_t len_;
 	CheckProgress progress_;
 	const pmfs_super *sb_ = nullptr;
 	std::vector<uint64_t> owner_;
+	std::unordered_map<uint64_t, uint64_t> t2owner_; // T2 block -> inode
 	std::vector<uint64_t> links_, subdirs_;
 	CheckResult r_;
 };
@@ -448,10 +533,12 @@ namespace {
 
 // Mount and unmount once through the server: journal rollback, orphans
 // freed, truncations finished, exactly as zufuse would.
-int recover_by_mount(const std::string &path, std::string *err)
+int recover_by_mount(const std::string &path, uint64_t t2_bytes, std::string *err)
 {
 	auto srv = make_server();
 	std::string opts = "pmem=" + path;
+	if (t2_bytes) // the image has T2 leaves: recovery may free some
+		opts += ",t2size=" + std::to_string(t2_bytes);
 	std::vector<char> buf(sizeof(zufs_ioc_mount) + opts.size() + 1);
 	auto *m = reinterpret_cast<zufs_ioc_mount *>(buf.data());
 	m->hdr.operation = ZUFS_M_MOUNT;
@@ -493,6 +580,7 @@ int fsck_image(const std::string &path, bool repair,
 {
 	using namespace pmfs;
 	report->clear();
+	uint64_t t2_bytes = 0; // the T2 size the image's leaves need
 	{
 		Image img;
 		std::string err;
@@ -511,7 +599,19 @@ int fsck_image(const std::string &path, bool repair,
 			if (!repair)
 				return 4;
 		}
+		t2_bytes = reinterpret_cast<const pmfs_super *>(img.base)->s_t2_blocks * kBlockSize;
 		CheckResult r = check_mapping(img.base, img.len, progress);
+		// Not cleanly unmounted (a crash, a kill): recovery is pending
+		// even when nothing else is wrong. As e2fsck with a journal to
+		// replay: -n leaves it uncorrected (4), -y runs the recovery
+		// mount, which marks it clean (1).
+		if (reinterpret_cast<const pmfs_super *>(img.base)->s_state != kStateClean) {
+			r.report = "image " + path +
+				   ": not cleanly unmounted (recovery pending: fsck.zufs -y or "
+				   "mount it)\n" + r.report;
+			++r.errors;
+			r.needs_recovery = true;
+		}
 		if (!r.errors)
 			return restored ? 1 : 0;
 		if (!repair) {
@@ -523,7 +623,7 @@ int fsck_image(const std::string &path, bool repair,
 		*report += r.report;
 	} // unlocked: the recovery mount takes the lock itself
 	std::string err;
-	if (recover_by_mount(path, &err)) {
+	if (recover_by_mount(path, t2_bytes, &err)) {
 		*report += "recovery mount failed: " + err + "\n";
 		return 4;
 	}

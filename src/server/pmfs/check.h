@@ -28,6 +28,7 @@ struct CheckResult {
 	uint64_t errors = 0;
 	uint64_t fixed = 0;	  // repairs made (repair mode)
 	bool needs_recovery = false; // live lane, orphan, interrupted truncation
+	uint64_t orphan_table_errors = 0; // of errors: the orphan table's
 	uint64_t inodes = 0, files = 0, dirs = 0;
 	uint64_t used_blocks = 0; // referenced data-area blocks
 	std::string report;	  // one line per problem (the first 100)

@@ -9,6 +9,7 @@
 
 #include "server/pmfs/dir.h"
 #include "server/pmfs/file.h"
+#include "server/pmfs/format.h"
 #include "server/pmfs/pmfs.h"
 #include "server/pmfs/xattr.h"
 
@@ -20,9 +21,147 @@ namespace zus::pmfs {
 InodeCache::InodeCache(zus_sb_info *sbi) : sbi_(sbi) {}
 InodeCache::~InodeCache() = default;
 
+void OrphanTable::load(zus_sb_info *sbi)
+{
+	std::lock_guard lk(mu_);
+	sbi_ = sbi;
+	table_ = reinterpret_cast<uint64_t *>(sbi->blk(sbi->sb->s_orphan_blk));
+	n_ = static_cast<uint32_t>(sbi->sb->s_orphan_blocks * (kBlockSize / sizeof(uint64_t)));
+	state_.assign(n_, kFree);
+	ino_.assign(n_, 0);
+	where_.clear();
+	nfree_ = n_;
+	hint_ = 0;
+	for (uint32_t i = 0; i < n_; ++i) {
+		if (!table_[i])
+			continue;
+		state_[i] = kUsed;
+		ino_[i] = table_[i];
+		--nfree_;
+		where_.emplace(table_[i], i); // a duplicate keeps the first
+	}
+}
+
+int OrphanTable::note(Tx &tx, uint32_t idx, uint64_t val, bool add)
+{
+	int err = tx.defer_store(&table_[idx], val);
+	if (!err)
+		err = tx.note_orphan(idx, add);
+	return err;
+}
+
+int OrphanTable::add(Tx &tx, uint64_t ino)
+{
+	uint32_t idx;
+	{
+		std::lock_guard lk(mu_);
+		if (where_.count(ino))
+			return 0;
+		if (!nfree_) {
+			// Durable before this transaction's changes can be.
+			if (!(sbi_->sb->s_flags & kSuperOrphanFull)) {
+				sbi_->sb->s_flags |= kSuperOrphanFull;
+				write_super(sbi_->base, sbi_->map_len, sbi_->sb);
+			}
+			return 0;
+		}
+		idx = hint_;
+		while (state_[idx] != kFree)
+			idx = idx + 1 == n_ ? 0 : idx + 1;
+		hint_ = idx + 1 == n_ ? 0 : idx + 1;
+		state_[idx] = kFilling;
+		ino_[idx] = ino;
+		--nfree_;
+		where_.emplace(ino, idx);
+	}
+	int err = note(tx, idx, ino, true);
+	if (err) // not noted (the lane is full): undo the reservation here
+		settle(idx, true, false);
+	return err;
+}
+
+int OrphanTable::remove(Tx &tx, uint64_t ino)
+{
+	uint32_t idx;
+	{
+		std::lock_guard lk(mu_);
+		auto it = where_.find(ino);
+		if (it == where_.end() || state_[it->second] != kUsed)
+			return 0;
+		idx = it->second;
+	}
+	return clear(tx, idx);
+}
+
+int OrphanTable::clear(Tx &tx, uint32_t idx)
+{
+	{
+		std::lock_guard lk(mu_);
+		if (idx >= n_ || state_[idx] != kUsed)
+			return 0;
+		state_[idx] = kClearing;
+	}
+	int err = note(tx, idx, 0, false);
+	if (err) {
+		std::lock_guard lk(mu_);
+		state_[idx] = kUsed;
+	}
+	return err;
+}
+
+void OrphanTable::settle(uint32_t idx, bool add, bool committed)
+{
+	std::lock_guard lk(mu_);
+	if (idx >= n_)
+		return;
+	// Filled and committed, or cleared and aborted: in use.
+	if (add == committed) {
+		state_[idx] = kUsed;
+		return;
+	}
+	// Filled and aborted, or cleared and committed: free again.
+	auto it = where_.find(ino_[idx]);
+	if (it != where_.end() && it->second == idx)
+		where_.erase(it);
+	ino_[idx] = 0;
+	state_[idx] = kFree;
+	++nfree_;
+	hint_ = idx;
+}
+
+std::vector<std::pair<uint32_t, uint64_t>> OrphanTable::entries() const
+{
+	std::lock_guard lk(mu_);
+	std::vector<std::pair<uint32_t, uint64_t>> out;
+	for (uint32_t i = 0; i < n_; ++i)
+		if (table_[i])
+			out.emplace_back(i, table_[i]);
+	return out;
+}
+
+size_t OrphanTable::used() const
+{
+	std::lock_guard lk(mu_);
+	return n_ - nfree_;
+}
+
+bool OrphanTable::full() const
+{
+	std::lock_guard lk(mu_);
+	return sbi_->sb->s_flags & kSuperOrphanFull;
+}
+
+void OrphanTable::clear_full()
+{
+	std::lock_guard lk(mu_);
+	if (!(sbi_->sb->s_flags & kSuperOrphanFull))
+		return;
+	sbi_->sb->s_flags &= ~kSuperOrphanFull;
+	write_super(sbi_->base, sbi_->map_len, sbi_->sb);
+}
+
 int InodeCache::scan_at_mount(bool clean)
 {
-	int orphans = 0;
 	uint64_t n = sbi_->sb->s_inode_count;
 	slot_used_.assign((n + 63) / 64, 0);
 	for (uint64_t s = n; s < slot_used_.size() * 64; ++s) // past the table
@@ -35,11 +174,58 @@ int InodeCache::scan_at_mount(bool clean)
 		slot_used_[(ino - 1) / 64] |= 1ULL << ((ino - 1) % 64);
 		--slots_free_;
 	}
-	for (uint64_t ino = 1; ino <= n && !clean; ++ino) {
+	orphans_.load(sbi_);
+	if (sbi_->ro)
+		return 0;
+	int orphans = finish_orphans(clean);
+	if (orphans_.full()) {
+		orphans += scan_all_orphans();
+		orphans_.clear_full();
+	}
+	return orphans;
+}
+
+int InodeCache::finish_orphans(bool clean)
+{
+	auto list = orphans_.entries();
+	if (clean && !list.empty())
+		fprintf(stderr,
+			"zufuse: image %s: orphan table not empty after a clean umount "
+			"(%zu entr%s): finishing them\n",
+			sbi_->path.c_str(), list.size(), list.size() == 1 ? "y" : "ies");
+	int orphans = 0;
+	for (auto [idx, ino] : list) {
+		zus_inode_info *ii = get(ino);
+		bool stale = !ii;
+		if (ii && ii->zi->i_nlink == 0 && ino != kRootIno) {
+			put(ii); // last reference of an unlinked inode: freed
+			++orphans;
+		} else if (ii && (ii->zi->i_flags & kZiTruncating)) {
+			inode_finish_truncate(*sbi_, ii);
+			put(ii);
+		} else if (ii) {
+			put(ii);
+			stale = true;
+		}
+		// Finishing clears the entry. One that names a free inode (or a
+		// duplicate), or an inode with nothing to finish, is cleared
+		// here.
+		if (!stale || orphans_.at(idx) != ino)
+			continue;
+		Tx tx(*sbi_);
+		if (!orphans_.clear(tx, idx) && !tx.ready())
+			tx.commit();
+	}
+	return orphans;
+}
+
+int InodeCache::scan_all_orphans()
+{
+	int orphans = 0;
+	const uint64_t n = sbi_->sb->s_inode_count;
+	for (uint64_t ino = 1; ino <= n; ++ino) {
 		zus_inode *zi = sbi_->zi_of(ino);
 		if (zi->i_ino != ino)
-			continue;
-		if (sbi_->ro)
 			continue;
 		if (zi->i_nlink == 0 && ino != kRootIno) {
 			zus_inode_info *ii = get(ino);

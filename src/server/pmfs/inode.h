@@ -23,15 +23,83 @@ struct zus_inode;
 
 namespace zus::pmfs {
 
+class Tx;
+
+// The orphan table (layout.h: s_orphan_blk, s_orphan_blocks; u64 inode
+// numbers, 0 = free entry): every inode that recovery must finish, so an
+// unclean mount visits those and nothing else.
+//
+// An inode is recorded by the transaction that makes it need finishing --
+// its i_nlink drops to 0 while it is still referenced (unlink, rmdir,
+// rename over it, O_TMPFILE) or a truncation leaves blocks past i_size
+// (kZiTruncating) -- and its entry is cleared by the transaction that
+// finishes it (the last step of freeing the inode; the last step of the
+// truncation, when the inode still has a name; a link that gives an
+// O_TMPFILE inode a name). One entry per inode whatever the reasons.
+// When no entry is free, kSuperOrphanFull is set in the superblock (durable
+// before the transaction can commit) and the next mount scans the whole
+// inode table instead.
+//
+// DRAM: each entry's state and an ino -> entry map, under one leaf mutex.
+// An entry a running transaction fills or clears is neither free nor
+// reusable until that transaction commits or aborts (Tx::note_orphan ->
+// settle): undo of a lane must never overwrite an entry another lane
+// reused. Adding takes a free entry from a hint: O(1) unless the table is
+// nearly full.
+class OrphanTable {
+  public:
+	// Read the table from media (mount).
+	void load(zus_sb_info *sbi);
+	// In tx, before ready(): record ino (nothing if it already is).
+	// 0, or the transaction's -ENOSPC.
+	int add(Tx &tx, uint64_t ino);
+	// In tx, before ready(): clear ino's entry (nothing if it has none).
+	int remove(Tx &tx, uint64_t ino);
+	// In tx, before ready(): clear entry idx, whatever it holds.
+	int clear(Tx &tx, uint32_t idx);
+	// Called by Tx when the transaction that noted idx ends.
+	void settle(uint32_t idx, bool add, bool committed);
+
+	uint32_t capacity() const { return n_; }
+	uint64_t at(uint32_t idx) const { return idx < n_ ? table_[idx] : 0; }
+	// (entry, ino) of every non-free entry, as on media.
+	std::vector<std::pair<uint32_t, uint64_t>> entries() const;
+	size_t used() const;
+	// The table overflowed (kSuperOrphanFull); clear_full() after a full
+	// scan.
+	bool full() const;
+	void clear_full();
+
+  private:
+	enum : uint8_t { kFree, kUsed, kFilling, kClearing };
+	int note(Tx &tx, uint32_t idx, uint64_t val, bool add);
+
+	zus_sb_info *sbi_ = nullptr;
+	uint64_t *table_ = nullptr;
+	uint32_t n_ = 0;
+	mutable std::mutex mu_;
+	std::vector<uint8_t> state_;
+	std::vector<uint64_t> ino_; // what each entry holds, or will
+	std::unordered_map<uint64_t, uint32_t> where_; // ino -> entry
+	uint32_t hint_ = 0; // the next entry to try
+	uint32_t nfree_ = 0;
+};
+
 class InodeCache {
   public:
 	explicit InodeCache(zus_sb_info *sbi);
 	~InodeCache();
 
-	// Scan the inode table: collect free slots; free orphans (i_nlink 0)
-	// and finish interrupted truncations. Returns the number of orphans.
-	// clean (the image was unmounted cleanly): only collect free slots.
+	// Mount: collect free inode slots, load the orphan table, and (not on
+	// a read-only mount) finish what the table lists: free orphans
+	// (i_nlink 0), finish interrupted truncations, clear stale entries.
+	// After a clean umount the table is empty (entries found anyway are
+	// finished, and reported on stderr). With kSuperOrphanFull the whole
+	// inode table is scanned for orphans and truncations instead. Returns
+	// the number of orphans freed.
 	int scan_at_mount(bool clean = false);
+
+	OrphanTable &orphans() { return orphans_; }
 
 	// One more reference on ino's zus_inode_info (created on first use);
 	// nullptr when ino is not an allocated inode.
@@ -54,7 +122,13 @@ class InodeCache {
 	};
 	Shard &shard(uint64_t ino) { return shards_[ino % kShards]; }
 
+	// The fallback of a full orphan table: every inode slot.
+	int scan_all_orphans();
+	// Finish what the orphan table lists.
+	int finish_orphans(bool clean);
+
 	zus_sb_info *sbi_;
+	OrphanTable orphans_;
 	Shard shards_[kShards];
 	// Inode slots in use, one bit per slot (bit i: ino i + 1), searched
 	// from a cursor.

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "server/crc32c.h"
+#include "server/pmfs/inode.h"
 #include "server/pmfs/pmfs.h"
 
 namespace zus::pmfs {
@@ -127,7 +128,7 @@ Tx::Tx(zus_sb_info &sbi)
 		seq_ = (sbi.sb->s_mount_gen << 32) | ++lane_.counter;
 	lane_.used = 0;
 	lane_.last_rec = nullptr;
-	lane_.nranges = lane_.nbits = lane_.nstores = 0;
+	lane_.nranges = lane_.nbits = lane_.nstores = lane_.norphan_ops = 0;
 	lane_.head->active_seq = seq_;
 	sbi_.persist.flush(lane_.head, sizeof(*lane_.head));
 }
@@ -141,6 +142,7 @@ Tx::~Tx()
 	for (int i = 0; i < lane_.nbits; ++i)
 		if (lane_.bits[i].set)
 			sbi_.balloc.release(lane_.bits[i].bn, lane_.bits[i].n);
+	settle_orphans(false);
 	lane_.head->active_seq = 0;
 	sbi_.persist.persist(lane_.head, sizeof(*lane_.head));
 }
@@ -267,6 +269,22 @@ uint64_t Tx::blocks_set() const
 	return n;
 }
 
+int Tx::note_orphan(uint32_t idx, bool add)
+{
+	if (lane_.norphan_ops == Lane::kMaxOrphanOps) [[unlikely]]
+		return -ENOSPC;
+	lane_.orphan_ops[lane_.norphan_ops++] = {idx, add};
+	return 0;
+}
+
+void Tx::settle_orphans(bool committed)
+{
+	for (int i = 0; i < lane_.norphan_ops; ++i)
+		sbi_.icache->orphans().settle(lane_.orphan_ops[i].idx, lane_.orphan_ops[i].add,
+					      committed);
+	lane_.norphan_ops = 0;
+}
+
 int Tx::ready()
 {
 	sbi_.persist.drain();
@@ -295,6 +313,7 @@ int Tx::commit(zus_inode_info *owner)
 	lane_.head->active_seq = 0;
 	sbi_.persist.persist(lane_.head, sizeof(*lane_.head));
 	state_ = State::kDone;
+	settle_orphans(true);
 	for (int i = 0; i < lane_.nbits; ++i)
 		if (!lane_.bits[i].set)
 			sbi_.release_blocks(owner, lane_.bits[i].bn, lane_.bits[i].n);

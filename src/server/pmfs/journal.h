@@ -83,6 +83,14 @@ struct Lane {
 		uint64_t val;
 	} stores[kMaxStores];
 	int nstores = 0;
+	// Orphan-table entries this transaction fills or clears: their DRAM
+	// state settles when it commits or aborts (OrphanTable, inode.h).
+	static constexpr int kMaxOrphanOps = 8;
+	struct OrphanOp {
+		uint32_t idx;
+		bool add;
+	} orphan_ops[kMaxOrphanOps];
+	int norphan_ops = 0;
 };
 
 class Journal {
@@ -114,6 +122,9 @@ class Tx {
 	uint64_t peek(const uint64_t *addr) const;
 	// Number of blocks this transaction marks used so far.
 	uint64_t blocks_set() const;
+	// Orphan-table entry idx is filled (add) or cleared by this
+	// transaction (OrphanTable only): -ENOSPC when too many.
+	int note_orphan(uint32_t idx, bool add);
 
 	// Phase 2: 0, or -EIO after a simulated crash.
 	int ready();
@@ -127,6 +138,7 @@ class Tx {
 	enum class State { kOpen, kReady, kDone };
 	int append(uint16_t type, uint64_t off, const void *payload, uint32_t len);
 	void apply_bits(const BitsRun &b, bool undo);
+	void settle_orphans(bool committed);
 
 	zus_sb_info &sbi_;
 	Lane &lane_;

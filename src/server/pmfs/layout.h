@@ -46,6 +46,10 @@ inline constexpr uint32_t kLaneBlocks = 16; // 64 KiB per lane
 inline constexpr uint64_t kRootIno = 1;
 
 enum SuperState : uint32_t { kStateClean = 1, kStateDirty = 2 };
+// s_flags. kSuperOrphanFull: the orphan table was full when an inode had to
+// be recorded, so it may not list every orphan: the next mount scans the
+// whole inode table instead (then clears the flag).
+enum SuperFlags : uint32_t { kSuperOrphanFull = 1 };
 
 struct pmfs_super {
 	uint64_t s_magic;
@@ -75,7 +79,7 @@ struct pmfs_super {
 	// Tier 2: the size in 4 KiB blocks of the T2 store this image's T2
 	// leaves refer to; 0 while no leaf has ever been on T2.
 	uint64_t s_t2_blocks;
-	uint32_t s_pad;
+	uint32_t s_flags; // SuperFlags
 	uint32_t s_crc; // crc32c of this struct with s_crc = 0
 };
 static_assert(sizeof(pmfs_super) == 160);

@@ -19,6 +19,7 @@
 #include "server/pmfs/inode.h"
 #include "server/pmfs/ops.h"
 #include "server/pmfs/pmfs.h"
+#include "server/pmfs/xattr.h"
 
 namespace zus::pmfs {
 
@@ -167,6 +168,10 @@ int op_new_inode(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		symlen = hdr->len;
 	}
 
+	XattrSwap acls(sbi); // inherited POSIX ACLs, linked by this Tx
+	if ((err = acls.new_inode_acls(ni, pages)))
+		return err;
+
 	std::unique_lock ns(sbi.ns_lock);
 	std::unique_lock dlk(dir->rw);
 	zus_inode *dzi = dir->zi;
@@ -207,6 +212,11 @@ int op_new_inode(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		return fail(err);
 	if (tmpfile && (err = tx.log(dzi, sizeof(*dzi))))
 		return fail(err);
+	if (acls.pending() && (err = acls.claim(tx)))
+		return fail(err);
+	// O_TMPFILE: born with no name, an orphan until linked.
+	if (tmpfile && (err = sbi.icache->orphans().add(tx, ino)))
+		return fail(err);
 	if ((err = tx.ready()))
 		return err;
 
@@ -234,6 +244,7 @@ int op_new_inode(zufs_ioc_hdr *hdr, zufs::page_list pages)
 				.copy_out(reinterpret_cast<char *>(zi->i_symlink), symlen);
 		}
 	}
+	acls.apply(zi);
 	zi->i_ino = ino; // last: the slot is allocated from here on
 	if (!tmpfile) {
 		dir_apply_add(sbi, dir, plan, name, ino, dt_of(mode));
@@ -297,7 +308,12 @@ int op_add_dentry(zufs_ioc_hdr *hdr, zufs::page_list)
 	Tx tx(sbi);
 	DirAdd plan;
 	if ((err = tx.log(ii->zi, sizeof(zus_inode))) ||
-	    (err = dir_prepare_add(tx, sbi, dir, name, &plan)) || (err = tx.ready()))
+	    (err = dir_prepare_add(tx, sbi, dir, name, &plan)))
+		return err;
+	// An O_TMPFILE inode gets its first name: no longer an orphan.
+	if (ii->zi->i_nlink == 0 && (err = sbi.icache->orphans().remove(tx, ii->ino)))
+		return err;
+	if ((err = tx.ready()))
 		return err;
 	const uint64_t now = now_ns();
 	++ii->zi->i_nlink;
@@ -331,7 +347,14 @@ int op_remove_dentry(zufs_ioc_hdr *hdr, zufs::page_list)
 
 	Tx tx(sbi);
 	if ((err = tx.log(ii->zi, sizeof(zus_inode))) ||
-	    (err = dir_prepare_remove(tx, sbi, dir, slot)) || (err = tx.ready()))
+	    (err = dir_prepare_remove(tx, sbi, dir, slot)))
+		return err;
+	// The last name goes while the shim still holds the inode: an orphan
+	// until FREE_INODE frees it.
+	if ((is_dir || ii->zi->i_nlink <= 1) &&
+	    (err = sbi.icache->orphans().add(tx, ii->ino)))
+		return err;
+	if ((err = tx.ready()))
 		return err;
 	const uint64_t now = now_ns();
 	dir_apply_remove(sbi, dir, slot);
@@ -466,6 +489,10 @@ int op_rename(zufs_ioc_hdr *hdr, zufs::page_list)
 		else
 			err = dir_prepare_add(tx, sbi, ndir, nname, &plan);
 		if (err)
+			return err;
+		// The replaced inode's last name: an orphan until freed.
+		if (tgt && (tgt_dir || tgt->zi->i_nlink <= 1) &&
+		    (err = sbi.icache->orphans().add(tx, tgt->ino)))
 			return err;
 	}
 	if ((err = tx.ready()))
