@@ -299,7 +299,14 @@ struct zufs_str {
 /* ZUFS_OP_NEW_INODE: allocate an inode initialised from zi (i_mode, i_uid,
  * i_gid, i_rdev, times) and add the dentry str to dir_ii, atomically.
  * For a symlink (S_IFLNK) the target is in the pages (hdr.offset,
- * hdr.len bytes, no NUL) and becomes i_size. */
+ * hdr.len bytes, no NUL) and becomes i_size.
+ * zufuse: POSIX ACLs of the new inode (what the kernel's posix_acl_create
+ * gives; the shim computes them from the parent's default ACL and i_mode
+ * is already masked by it). Not for a symlink. The pages then hold
+ * acl_access_len bytes of system.posix_acl_access followed by
+ * acl_default_len bytes of system.posix_acl_default (posix_acl.h format;
+ * 0: none), hdr.len = their sum; the server stores them in the same
+ * transaction, -EOPNOTSUPP without ZUFS_FSC_ACL_ON, -EINVAL if malformed. */
 struct zufs_ioc_new_inode {
 	struct zufs_ioc_hdr hdr;
 	/* IN */
@@ -311,6 +318,10 @@ struct zufs_ioc_new_inode {
 	/* OUT */
 	zu_dpp_t _zi;
 	struct zus_inode_info *zus_ii;
+
+	/* IN (zufuse) */
+	__u32 acl_access_len;
+	__u32 acl_default_len;
 };
 
 /* ZUFS_OP_FREE_INODE (last reference of an inode with i_nlink == 0),
@@ -509,6 +520,10 @@ enum ZUFS_XATTR_FLAGS {
 /* zufuse: user_flags bit of XATTR_SET meaning removexattr (the kernel's
  * set with value NULL); XATTR_CREATE/XATTR_REPLACE are bits 1 and 2. */
 #define ZUFS_XATTR_REMOVE 0x8000
+/* zufuse: user_flags bit of XATTR_SET of system.posix_acl_access: the
+ * caller is neither in the file's group nor privileged, so the mode update
+ * also clears S_ISGID (the kernel's posix_acl_update_mode). */
+#define ZUFS_XATTR_ACL_KILL_SGID 0x4000
 
 /*
  * zufuse's shape of the public zufs_ioc_xattr: the name (without its
@@ -525,6 +540,14 @@ enum ZUFS_XATTR_FLAGS {
  *        type and name are ignored.
  * system.posix_acl_* (type ZUFS_XF_SYSTEM) is stored only when the mount
  * reported ZUFS_FSC_ACL_ON (mount option "acl"); else -EOPNOTSUPP.
+ * zufuse: with ACLs on, SET of an ACL is the kernel's set_acl, not a plain
+ * xattr: the value is validated (posix_acl.h: -EINVAL, -EOPNOTSUPP for
+ * another version); a default ACL on a non-directory is -EACCES; an empty
+ * ACL (header only) or REMOVE removes it (0 even when absent); an access
+ * ACL sets the mode's rwx bits (and ZUFS_XATTR_ACL_KILL_SGID clears
+ * S_ISGID) and is not stored when the mode says it all; ctime = now; one
+ * transaction. SETATTR of STATX_MODE rewrites a stored access ACL's
+ * owner, mask (or group) and other entries in its transaction.
  */
 struct zufs_ioc_xattr {
 	struct zufs_ioc_hdr hdr;

@@ -52,12 +52,19 @@ void reply_entry(fuse_req_t req, const Entry &e)
 
 // ~~~ handlers: each short, each replying exactly once ~~~
 
-void zf_init(void *, fuse_conn_info *conn)
+void zf_init(void *userdata, fuse_conn_info *conn)
 {
 	conn->max_write = kMaxWrite;
 	conn->time_gran = 1;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	// POSIX ACLs: the kernel checks them (read through GETXATTR) and
+	// leaves the umask to the Vfs, which applies it or the parent's
+	// default ACL (posix_acl_create).
+	if (static_cast<FuseFs *>(userdata)->vfs->acl() &&
+	    (conn->capable & FUSE_CAP_POSIX_ACL) &&
+	    (conn->capable & FUSE_CAP_DONT_MASK))
+		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
 	// Write-through page cache; the kernel truncates and kills suid
 	// through SETATTR; writes arrive in memory so their pages can be
 	// handed to the server as they are (splice would need a copy out).
@@ -136,6 +143,10 @@ void zf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 				     now_ns() :
 				     ts_ns(attr->st_atim);
 	}
+	// chown(f, -1, -1) and the like: only ctime changes (the server sets
+	// ctime on every SETATTR).
+	if (to_set & FUSE_SET_ATTR_CTIME)
+		a.mask |= STATX_CTIME;
 	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
 		a.mask |= STATX_MTIME;
 		a.mtime_ns = (to_set & FUSE_SET_ATTR_MTIME_NOW) ?
@@ -165,7 +176,7 @@ void zf_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	const fuse_ctx *ctx = fuse_req_ctx(req);
 	Entry e;
 	int err = fs(req).vfs->mknod(parent, name, mode, rdev, ctx->uid,
-				     ctx->gid, &e);
+				     ctx->gid, &e, ctx->umask);
 	if (err)
 		return (void)fuse_reply_err(req, -err);
 	reply_entry(req, e);
@@ -176,7 +187,8 @@ void zf_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	const fuse_ctx *ctx = fuse_req_ctx(req);
 	Entry e;
 	int err =
-		fs(req).vfs->mkdir(parent, name, mode, ctx->uid, ctx->gid, &e);
+		fs(req).vfs->mkdir(parent, name, mode, ctx->uid, ctx->gid, &e,
+				   ctx->umask);
 	if (err)
 		return (void)fuse_reply_err(req, -err);
 	reply_entry(req, e);
@@ -260,7 +272,7 @@ void zf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	const fuse_ctx *ctx = fuse_req_ctx(req);
 	Entry e;
 	int err = f.vfs->mknod(parent, name, S_IFREG | (mode & 07777), 0,
-			       ctx->uid, ctx->gid, &e);
+			       ctx->uid, ctx->gid, &e, ctx->umask);
 	if (err)
 		return (void)fuse_reply_err(req, -err);
 

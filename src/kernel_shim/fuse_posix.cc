@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "kernel_shim/fuse_posix.h"
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <vector>
 
 #include "kernel_shim/fuse_frontend.h"
@@ -22,9 +26,34 @@ File &file_of(const fuse_file_info *fi)
 	return *reinterpret_cast<File *>(fi->fh);
 }
 
+// posix_acl_update_mode's in_group_or_capable(): may the caller keep the
+// file's S_ISGID when setting its access ACL? (uid 0 stands for CAP_FSETID.)
+bool in_group_or_capable(fuse_req_t req, fuse_ino_t ino)
+{
+	const fuse_ctx *ctx = fuse_req_ctx(req);
+	struct stat st;
+	if (ctx->uid == 0 || fs(req).vfs->getattr(ino, &st) ||
+	    ctx->gid == st.st_gid)
+		return true;
+	std::vector<gid_t> groups(64);
+	int n = fuse_req_getgroups(req, groups.size(), groups.data());
+	if (n > int(groups.size())) {
+		groups.resize(n);
+		n = fuse_req_getgroups(req, n, groups.data());
+	}
+	if (n <= 0)
+		return false;
+	groups.resize(std::min<size_t>(n, groups.size()));
+	return std::find(groups.begin(), groups.end(), st.st_gid) !=
+	       groups.end();
+}
+
 void zf_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		 const char *value, size_t size, int flags)
 {
+	if (std::strcmp(name, "system.posix_acl_access") == 0 &&
+	    !in_group_or_capable(req, ino))
+		flags |= ZUFS_XATTR_ACL_KILL_SGID;
 	fuse_reply_err(
 		req, -fs(req).vfs->setxattr(ino, name, { value, size }, flags));
 }

@@ -25,7 +25,9 @@ const char kUsage[] =
 	"    -f                 stay in the foreground\n"
 	"    -s                 single-threaded FUSE loop\n"
 	"    -d                 FUSE debug output (implies -f)\n"
-	"    -o OPT[,OPT...]    FUSE mount options (ro, sync, allow_other)\n"
+	"    -o OPT[,OPT...]    mount options: ro, sync, allow_other, and\n"
+	"                       acl (default: POSIX ACLs) / noacl,\n"
+	"                       noatime (default: relatime)\n"
 	"    -h, --help         print this help and exit\n"
 	"    -V, --version      print the version and exit\n"
 	"\n"
@@ -73,12 +75,15 @@ bool parse_size(std::string_view text, uint64_t *bytes)
 
 namespace {
 
-// -o values we also act on (they still go to FUSE).
-void note_fuse_opts(std::string_view opts, CommandLine *cl)
+// -o values we also act on. They still go to FUSE, except the ones only
+// zufuse knows (acl, noacl): the rest of opts is returned.
+std::string note_fuse_opts(std::string_view opts, CommandLine *cl)
 {
+	std::string rest;
 	while (!opts.empty()) {
 		size_t comma = opts.find(',');
 		std::string_view o = opts.substr(0, comma);
+		opts = comma == opts.npos ? "" : opts.substr(comma + 1);
 		if (o == "ro")
 			cl->read_only = true;
 		else if (o == "rw")
@@ -87,8 +92,21 @@ void note_fuse_opts(std::string_view opts, CommandLine *cl)
 			cl->sync = true;
 		else if (o == "async")
 			cl->sync = false;
-		opts = comma == opts.npos ? "" : opts.substr(comma + 1);
+		else if (o == "noatime")
+			cl->noatime = true;
+		else if (o == "atime" || o == "relatime")
+			cl->noatime = false;
+		if (o == "acl" || o == "noacl") {
+			cl->acl = o == "acl";
+			continue;
+		}
+		if (o == "relatime")
+			continue; // zufuse's default; FUSE does not take it
+		if (!rest.empty())
+			rest += ',';
+		rest += o;
 	}
+	return rest;
 }
 
 } // namespace
@@ -183,8 +201,9 @@ bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 				*error = "option '-o' needs a value";
 				return false;
 			}
-			note_fuse_opts(v, cl);
-			cl->fuse_opts.push_back(v);
+			v = note_fuse_opts(v, cl);
+			if (!v.empty())
+				cl->fuse_opts.push_back(v);
 		} else if (arg.starts_with("-") && arg != "-") {
 			*error = "unknown option '" + std::string(arg) +
 				 "' (see --help)";
@@ -227,6 +246,10 @@ std::string server_options(const CommandLine &cl)
 		o += ",mkfs";
 	if (cl.read_only)
 		o += ",ro";
+	if (!cl.acl) // the server's default is acl, as ext4's
+		o += ",noacl";
+	if (cl.noatime)
+		o += ",noatime";
 	return o;
 }
 

@@ -27,7 +27,9 @@ struct CommandLine {
 	bool version = false;
 	bool read_only = false;		    // from -o ro
 	bool sync = false;		    // from -o sync
-	std::vector<std::string> fuse_opts; // each -o value, as given
+	bool acl = true;		    // -o acl (default) / -o noacl
+	bool noatime = false;		    // -o noatime (default: relatime)
+	std::vector<std::string> fuse_opts; // each -o value, minus ours
 };
 
 // "123", "4K", "512M", "1G", "2T" (case-insensitive; K = 1024) -> bytes.
@@ -39,8 +41,9 @@ bool parse_size(std::string_view text, uint64_t *bytes);
 bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 			std::string *error);
 
-// "pmem=PATH[,size=BYTES][,mkfs][,ro]" for the server. (The shim adds
-// "t2size=BYTES" itself once it has opened the T2 store: Vfs::mount.)
+// "pmem=PATH[,size=BYTES][,mkfs][,ro][,noacl][,noatime]" for the
+// server. (The shim adds "t2size=BYTES" itself once it has opened the T2
+// store: Vfs::mount.)
 std::string server_options(const CommandLine &cl);
 
 // The --help text (keep it true).

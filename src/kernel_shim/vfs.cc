@@ -216,6 +216,7 @@ int Vfs::mount(std::string *errmsg)
 	}
 	sbi_ = m->zmi.zus_sbi;
 	mounted_ = true;
+	acl_ = m->zmi.fs_caps & ZUFS_FSC_ACL_ON;
 	// The root's one server reference; the kernel never forgets it.
 	cache_.insert(m->zmi.zus_ii, root_zi, Ref::kernel);
 	exec_ok_.store(true);
@@ -360,7 +361,7 @@ int Vfs::setattr(uint64_t ino, const SetAttr &attr, struct stat *out)
 
 int Vfs::new_inode(uint64_t parent, std::string_view name, mode_t mode,
 		   dev_t rdev, uid_t uid, gid_t gid, Entry *out,
-		   std::string_view symlink)
+		   std::string_view symlink, mode_t umask)
 {
 	int err = check_name(name);
 	if (err)
@@ -380,6 +381,10 @@ int Vfs::new_inode(uint64_t parent, std::string_view name, mode_t mode,
 		if (S_ISDIR(mode))
 			mode |= S_ISGID;
 	}
+	std::string acl_access, acl_default;
+	if ((err = inherit_acls(dir.get(), dz, &mode, umask, &acl_access,
+				&acl_default)))
+		return err;
 
 	zufs_ioc_new_inode ioc = {};
 	ioc.hdr.operation = ZUFS_OP_NEW_INODE;
@@ -391,14 +396,30 @@ int Vfs::new_inode(uint64_t parent, std::string_view name, mode_t mode,
 	ioc.dir_ii = dir->zus_ii;
 	set_str(&ioc.str, name);
 
-	// A symlink's target travels in a page, like any data.
+	// A symlink's target travels in a page, like any data; so do the
+	// inherited ACLs (access, then default).
 	void *pages[] = { t_page.b };
 	zufs::page_list pl;
+	std::vector<Page> acl_pages;
+	std::vector<void *> acl_pv;
 	if (S_ISLNK(mode)) {
 		std::memcpy(t_page.b, symlink.data(), symlink.size());
 		ioc.hdr.offset = 0;
 		ioc.hdr.len = symlink.size();
 		pl = pages;
+	} else if (size_t n = acl_access.size() + acl_default.size()) {
+		acl_pages.resize((n + PAGE_SIZE - 1) / PAGE_SIZE);
+		auto *p = reinterpret_cast<char *>(acl_pages.data());
+		std::memcpy(p, acl_access.data(), acl_access.size());
+		std::memcpy(p + acl_access.size(), acl_default.data(),
+			    acl_default.size());
+		for (Page &pg : acl_pages)
+			acl_pv.push_back(pg.b);
+		ioc.acl_access_len = acl_access.size();
+		ioc.acl_default_len = acl_default.size();
+		ioc.hdr.offset = 0;
+		ioc.hdr.len = n;
+		pl = { acl_pv.data(), acl_pv.size() };
 	}
 	err = call(&ioc.hdr, sizeof(ioc), pl);
 	if (err)
@@ -418,19 +439,19 @@ int Vfs::new_inode(uint64_t parent, std::string_view name, mode_t mode,
 }
 
 int Vfs::mknod(uint64_t parent, std::string_view name, mode_t mode, dev_t rdev,
-	       uid_t uid, gid_t gid, Entry *out)
+	       uid_t uid, gid_t gid, Entry *out, mode_t umask)
 {
 	if (!S_ISREG(mode) && !S_ISCHR(mode) && !S_ISBLK(mode) &&
 	    !S_ISFIFO(mode) && !S_ISSOCK(mode))
 		return -EINVAL;
-	return new_inode(parent, name, mode, rdev, uid, gid, out);
+	return new_inode(parent, name, mode, rdev, uid, gid, out, {}, umask);
 }
 
 int Vfs::mkdir(uint64_t parent, std::string_view name, mode_t mode, uid_t uid,
-	       gid_t gid, Entry *out)
+	       gid_t gid, Entry *out, mode_t umask)
 {
 	return new_inode(parent, name, S_IFDIR | (mode & 07777), 0, uid, gid,
-			 out);
+			 out, {}, umask);
 }
 
 int Vfs::symlink(uint64_t parent, std::string_view name,

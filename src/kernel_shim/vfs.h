@@ -127,16 +127,22 @@ class Vfs final : private iomap::Unmapper {
 	// Drop every inode reference, then ZUFS_M_UMOUNT (image left clean).
 	int umount();
 	bool mounted() const { return mounted_; }
+	// The server keeps POSIX ACLs (ZUFS_FSC_ACL_ON at mount).
+	bool acl() const { return acl_; }
 
 	int lookup(uint64_t parent, std::string_view name, Entry *out);
 	void forget(uint64_t ino, uint64_t nlookup);
 	int getattr(uint64_t ino, struct stat *out);
 	int setattr(uint64_t ino, const SetAttr &attr, struct stat *out);
 
+	// umask: the caller's, applied here when the parent has no default
+	// ACL (the kernel's posix_acl_create; FUSE_CAP_DONT_MASK), else the
+	// new inode inherits the ACL.
 	int mknod(uint64_t parent, std::string_view name, mode_t mode,
-		  dev_t rdev, uid_t uid, gid_t gid, Entry *out);
+		  dev_t rdev, uid_t uid, gid_t gid, Entry *out,
+		  mode_t umask = 0);
 	int mkdir(uint64_t parent, std::string_view name, mode_t mode,
-		  uid_t uid, gid_t gid, Entry *out);
+		  uid_t uid, gid_t gid, Entry *out, mode_t umask = 0);
 	int symlink(uint64_t parent, std::string_view name,
 		    std::string_view target, uid_t uid, gid_t gid, Entry *out);
 	int readlink(uint64_t ino, std::string *target);
@@ -207,7 +213,12 @@ class Vfs final : private iomap::Unmapper {
 			 Inode **out);
 	int new_inode(uint64_t parent, std::string_view name, mode_t mode,
 		      dev_t rdev, uid_t uid, gid_t gid, Entry *out,
-		      std::string_view symlink = {});
+		      std::string_view symlink = {}, mode_t umask = 0);
+	// posix_acl_create (vfs_posix.cc): dir's default ACL masks *mode and
+	// gives the ACLs of the new inode, else the umask applies.
+	int inherit_acls(Inode *dir, const zus_inode &dz, mode_t *mode,
+			 mode_t umask, std::string *access,
+			 std::string *deflt);
 	int remove(uint64_t parent, std::string_view name, bool dir);
 	ssize_t xattr_get_common(uint64_t ino, int op, uint8_t type,
 				 std::string_view name, std::span<char> buf);
@@ -228,6 +239,7 @@ class Vfs final : private iomap::Unmapper {
 	Pools pools_;
 	zus_sb_info *sbi_ = nullptr;
 	bool mounted_ = false;
+	bool acl_ = false;
 
 	// t2_exec.cc: open before MOUNT, closed (in-flight iomaps completed,
 	// their IOM_DONE delivered) before UMOUNT. t2_mu_: shared while an

@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: BSD-3-Clause
 //
-// vfs_posix.cc - the rest of POSIX on the Vfs: extended attributes,
-// fallocate, lseek SEEK_DATA/SEEK_HOLE and copy_file_range. Each is one
-// ZUFS_OP_* message (zus_api.h); values and lists travel in page
-// descriptors of the caller's buffer, never copied to the server.
+// vfs_posix.cc - the rest of POSIX on the Vfs: extended attributes and
+// POSIX ACLs, fallocate, lseek SEEK_DATA/SEEK_HOLE and copy_file_range.
+// Each is one ZUFS_OP_* message (zus_api.h); values and lists travel in
+// page descriptors of the caller's buffer, never copied to the server.
+//
+// ACLs: the shim is the kernel. At create it does posix_acl_create (the
+// parent's default ACL read with XATTR_GET, the new inode's ACLs sent with
+// its NEW_INODE); setting an ACL and chmod keep the mode and the ACL in
+// step in the server (zus_api.h, zufs/posix_acl.h).
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <sys/xattr.h>
@@ -16,6 +21,7 @@
 
 #include "kernel_shim/log.h"
 #include "kernel_shim/vfs.h"
+#include "zufs/posix_acl.h"
 
 namespace zuf {
 
@@ -103,7 +109,7 @@ int Vfs::setxattr(uint64_t ino, std::string_view name, std::string_view value,
 	int err = split_name(name, &type, &n);
 	if (err)
 		return err;
-	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
+	if (flags & ~(XATTR_CREATE | XATTR_REPLACE | ZUFS_XATTR_ACL_KILL_SGID))
 		return -EINVAL;
 	if (value.size() > XATTR_SIZE_MAX)
 		return -E2BIG;
@@ -219,6 +225,60 @@ ssize_t Vfs::listxattr(uint64_t ino, std::span<char> buf, bool privileged)
 		return -ERANGE;
 	std::memcpy(buf.data(), out.data(), out.size());
 	return out.size();
+}
+
+int Vfs::inherit_acls(Inode *dir, const zus_inode &dz, mode_t *mode,
+		      mode_t umask, std::string *access, std::string *deflt)
+{
+	if (S_ISLNK(*mode))
+		return 0;
+	// No xattrs at all on the parent (i_xattr == 0): no default ACL, and
+	// no message for the common case.
+	if (!acl_ || !dz.i_xattr) {
+		*mode &= ~umask;
+		return 0;
+	}
+	thread_local std::vector<char> buf;
+	ssize_t n = -ERANGE;
+	for (int tries = 0; tries < 4 && n == -ERANGE; ++tries) {
+		buf.resize(std::max<size_t>(buf.size(), PAGE_SIZE));
+		n = xattr_get_common(dir->ino, ZUFS_OP_XATTR_GET, ZUFS_XF_SYSTEM,
+				     zufs::acl::kDefault, buf);
+		if (n == -ERANGE) { // bigger than the buffer: ask its size
+			ssize_t size = xattr_get_common(
+				dir->ino, ZUFS_OP_XATTR_GET, ZUFS_XF_SYSTEM,
+				zufs::acl::kDefault, {});
+			if (size > 0)
+				buf.resize(std::min<size_t>(size, XATTR_SIZE_MAX));
+		}
+	}
+	if (n == -ENODATA || n == -EOPNOTSUPP) {
+		*mode &= ~umask;
+		return 0;
+	}
+	if (n < 0)
+		return int(n);
+	zufs::acl::Acl def;
+	if (zufs::acl::parse({ buf.data(), size_t(n) }, &def)) {
+		zuf_err("ino %lu: malformed default ACL",
+			(unsigned long)dir->ino);
+		return -EIO;
+	}
+	if (def.empty()) {
+		*mode &= ~umask;
+		return 0;
+	}
+	zufs::acl::Acl acc = def;
+	uint32_t m = *mode;
+	int r = zufs::acl::create_masq(acc, &m);
+	if (r < 0)
+		return -EIO;
+	*mode = (*mode & ~0777U) | (m & 0777U);
+	if (r > 0)
+		*access = zufs::acl::to_xattr(acc);
+	if (S_ISDIR(*mode))
+		*deflt = zufs::acl::to_xattr(def);
+	return 0;
 }
 
 int Vfs::fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t len)

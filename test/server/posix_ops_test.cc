@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include "harness.h"
+#include "zufs/posix_acl.h"
 
 using namespace ztest;
 
@@ -243,7 +244,7 @@ TEST_CASE("xattrs: create, replace, remove, ERANGE, persistence", "[server][posi
 	CHECK(v.empty());
 	REQUIRE(xget(fs, f, 0, "", 100, &v, &size, ZUFS_OP_XATTR_LIST) == 0);
 	CHECK(v == std::string("trusted.a\0user.a\0", 17));
-	CHECK(xget(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", 10, &v, &size) == -EOPNOTSUPP);
+	CHECK(xget(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", 10, &v, &size) == -ENODATA);
 	CHECK(xset(fs, f, ZUFS_XF_USER, "big", std::string(65537, 'x')) == -E2BIG);
 	// A big value moves the set out of line, into blocks.
 	std::string big = pattern(65536, 7);
@@ -271,17 +272,101 @@ TEST_CASE("xattrs: create, replace, remove, ERANGE, persistence", "[server][posi
 	unlink(fs.path.c_str());
 }
 
-TEST_CASE("ACL xattrs only with the acl option", "[server][posix]")
+// An ACL in the xattr format: header (version 2), then tag/perm/id.
+std::string acl_blob(std::initializer_list<zufs::acl::Entry> es)
 {
+	return zufs::acl::to_xattr(zufs::acl::Acl(es));
+}
+
+TEST_CASE("POSIX ACLs: set_acl semantics, chmod, NEW_INODE, noacl", "[server][posix]")
+{
+	using namespace zufs::acl;
 	Fs fs;
-	REQUIRE(fs.mount("mkfs,acl") == 0);
+	REQUIRE(fs.mount("mkfs") == 0); // ACLs are on by default
 	Inode f;
-	REQUIRE(fs.create(fs.root, "f", S_IFREG | 0644, &f) == 0);
-	REQUIRE(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", "acl") == 0);
+	REQUIRE(fs.create(fs.root, "f", S_IFREG | 02644, &f) == 0);
+	const std::string named = acl_blob({ { kUserObj, 7, 0 },
+					     { kUser, 4, 1234 },
+					     { kGroupObj, 5, 0 },
+					     { kMask, 1, 0 },
+					     { kOther, 0, 0 } });
+	// Malformed values and a default ACL on a file.
+	CHECK(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", "acl") == -EINVAL);
+	CHECK(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access",
+		   acl_blob({ { kUserObj, 7, 0 }, { kOther, 0, 0 } })) == -EINVAL);
+	CHECK(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access",
+		   acl_blob({ { kUserObj, 7, 0 }, { kUser, 4, 1 }, { kGroupObj, 5, 0 },
+			      { kOther, 0, 0 } })) == -EINVAL); // no mask
+	CHECK(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_default", named) == -EACCES);
 	CHECK(xset(fs, f, ZUFS_XF_SYSTEM, "other", "x") == -EOPNOTSUPP);
+	// An access ACL sets the mode: group bits from the mask; setgid kept
+	// unless the caller says otherwise.
+	REQUIRE(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", named) == 0);
+	CHECK(f.zi->i_mode == (S_IFREG | 02710));
 	std::string v;
 	uint32_t size;
-	REQUIRE(xget(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", 10, &v, &size) == 0);
-	CHECK(v == "acl");
+	REQUIRE(xget(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", 100, &v, &size) == 0);
+	CHECK(v == named);
+	// chmod rewrites owner, mask and other in the same step.
+	REQUIRE(fs.setattr(f, STATX_MODE, 0, 0654) == 0);
+	REQUIRE(xget(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", 100, &v, &size) == 0);
+	CHECK(v == acl_blob({ { kUserObj, 6, 0 }, { kUser, 4, 1234 }, { kGroupObj, 5, 0 },
+			      { kMask, 5, 0 }, { kOther, 4, 0 } }));
+	// An ACL the mode says all of is not kept; kill-sgid clears S_ISGID.
+	REQUIRE(fs.setattr(f, STATX_MODE, 0, 02654) == 0);
+	REQUIRE(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access",
+		     acl_blob({ { kUserObj, 6, 0 }, { kGroupObj, 0, 0 }, { kOther, 4, 0 } }),
+		     ZUFS_XATTR_ACL_KILL_SGID) == 0);
+	CHECK(f.zi->i_mode == (S_IFREG | 0604));
+	CHECK(xget(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", 100, &v, &size) == -ENODATA);
+	// Removing an absent ACL is not an error (the kernel's set_acl(NULL)).
+	CHECK(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", "", ZUFS_XATTR_REMOVE) == 0);
+
+	// NEW_INODE carries the inherited ACLs; they survive a remount.
+	zufs_ioc_new_inode ni{};
+	ni.hdr.operation = ZUFS_OP_NEW_INODE;
+	ni.zi.i_mode = S_IFDIR | 0750;
+	ni.dir_ii = fs.root.ii;
+	ni.str.len = 1;
+	ni.str.name[0] = 'd';
+	const std::string both = named + named;
+	Buf b(both.size(), 8);
+	memcpy(b.data(), both.data(), both.size());
+	ni.hdr.offset = 8;
+	ni.hdr.len = static_cast<uint32_t>(both.size());
+	ni.acl_access_len = ni.acl_default_len = static_cast<uint32_t>(named.size());
+	REQUIRE(fs.dispatch(&ni.hdr, sizeof(ni), b.list()) == 0);
+	Inode d{ ni.zus_ii, fs.zi_at(ni._zi) };
+	fs.evict(d);
 	fs.evict(f);
+	clean(fs);
+	REQUIRE(fs.remount("") == 0);
+	REQUIRE(fs.lookup(fs.root, "d", &d) == 0);
+	REQUIRE(xget(fs, d, ZUFS_XF_SYSTEM, "posix_acl_default", 100, &v, &size) == 0);
+	CHECK(v == named);
+	REQUIRE(xget(fs, d, ZUFS_XF_SYSTEM, "posix_acl_access", 100, &v, &size) == 0);
+	CHECK(v == named);
+	// Malformed inherited ACLs are refused.
+	ni.str.name[0] = 'e';
+	memcpy(b.data(), "\2\0\0\0junk", 8); // half an entry
+	ni.hdr.len = 8;
+	ni.acl_access_len = 8;
+	ni.acl_default_len = 0;
+	CHECK(fs.dispatch(&ni.hdr, sizeof(ni), b.list()) == -EINVAL);
+	fs.evict(d);
+	clean(fs);
+
+	// noacl: every system.posix_acl_* is EOPNOTSUPP, NEW_INODE's too.
+	REQUIRE(fs.remount("noacl") == 0);
+	REQUIRE(fs.lookup(fs.root, "d", &d) == 0);
+	CHECK(xget(fs, d, ZUFS_XF_SYSTEM, "posix_acl_default", 100, &v, &size) == -EOPNOTSUPP);
+	CHECK(xset(fs, d, ZUFS_XF_SYSTEM, "posix_acl_access", named) == -EOPNOTSUPP);
+	memcpy(b.data(), named.data(), named.size());
+	ni.hdr.len = ni.acl_access_len = static_cast<uint32_t>(named.size());
+	ni.zi.i_mode = S_IFREG | 0644;
+	CHECK(fs.dispatch(&ni.hdr, sizeof(ni), b.list()) == -EOPNOTSUPP);
+	fs.evict(d);
+	clean(fs);
+	REQUIRE(fs.umount() == 0);
+	unlink(fs.path.c_str());
 }

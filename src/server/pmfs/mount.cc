@@ -80,7 +80,8 @@ struct Options {
 	uint64_t size = 0;
 	bool mkfs = false;
 	bool ro = false;
-	bool acl = false;
+	bool acl = true;      // as ext4: "noacl" turns POSIX ACLs off
+	bool noatime = false; // "noatime": reads leave atime (else relatime)
 	uint64_t t2size = 0; // bytes of the shim's T2 store (tier.h)
 };
 
@@ -128,6 +129,10 @@ int parse_options(const zufs_ioc_mount &m, Options *o, std::string *err)
 			o->acl = true;
 		} else if (key == "noacl" && eq == opt.npos) {
 			o->acl = false;
+		} else if (key == "noatime" && eq == opt.npos) {
+			o->noatime = true;
+		} else if (key == "relatime" && eq == opt.npos) {
+			o->noatime = false;
 		} else if (key == "rw" && eq == opt.npos) {
 			o->ro = false;
 		} else {
@@ -192,6 +197,7 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 	sbi->path = o.pmem;
 	sbi->ro = o.ro;
 	sbi->acl = o.acl;
+	sbi->noatime = o.noatime;
 	sbi->zuf = zuf;
 	sbi->t2_blocks = o.t2size >> kBlockShift;
 	img.release(&sbi->fd, &sbi->base, &sbi->map_len);

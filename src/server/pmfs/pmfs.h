@@ -76,7 +76,8 @@ struct zus_sb_info {
 	size_t map_len = 0;
 	zus::pmfs::pmfs_super *sb = nullptr;
 	bool ro = false;
-	bool acl = false; // mount option "acl": system.posix_acl_* stored
+	bool acl = false; // POSIX ACLs (default; mount option "noacl": off)
+	bool noatime = false; // mount option "noatime": no relatime updates
 	std::atomic<bool> crashed{false}; // test crash simulation
 	zufs::ZufCalls *zuf = nullptr;
 	uint64_t t2_blocks = 0; // the shim's T2 store ("t2size="), 0: none

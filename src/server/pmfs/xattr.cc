@@ -8,6 +8,11 @@
 // them yet), then one transaction points i_xattr at it and frees the old
 // blocks. A crash leaves either the old set or the new one. Getters hold
 // the inode's rwlock shared, setters exclusively.
+//
+// POSIX ACLs (mount option "acl"): system.posix_acl_access/_default are
+// stored like any xattr, but setting one is the kernel's set_acl (checked,
+// and an access ACL moves the mode bits in the same transaction); NEW_INODE
+// and chmod link their ACLs through an XattrSwap in their own transaction.
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
@@ -23,18 +28,19 @@
 #include "server/pmfs/ops.h"
 #include "server/pmfs/pmfs.h"
 #include "server/pmfs/xattr.h"
+#include "zufs/posix_acl.h"
 
 namespace zus::pmfs {
-
-namespace {
-
-constexpr uint32_t kXattrSizeMax = 65536; // XATTR_SIZE_MAX
 
 struct XAttr {
 	uint8_t type;
 	std::string name; // without the prefix
 	std::string value;
 };
+
+namespace {
+
+constexpr uint32_t kXattrSizeMax = 65536; // XATTR_SIZE_MAX
 
 std::string_view prefix(uint8_t type)
 {
@@ -120,84 +126,60 @@ std::vector<uint64_t> blocks_of(const zus_sb_info &sbi, uint64_t bn)
 	return v;
 }
 
-// Replace the set of ii by xs (sorted here), crash-atomically.
-int store(zus_sb_info &sbi, zus_inode_info *ii, std::vector<XAttr> &xs)
+// Replace the set of ii by xs, crash-atomically; mode: the new i_mode in
+// the same transaction (an ACL set), or null.
+int store(zus_sb_info &sbi, zus_inode_info *ii, std::vector<XAttr> &xs,
+	  const uint16_t *mode = nullptr)
 {
 	zus_inode *zi = ii->zi;
-	std::sort(xs.begin(), xs.end(),
-		  [](const XAttr &a, const XAttr &b) { return full_name(a) < full_name(b); });
-	std::string s;
-	for (const XAttr &x : xs) {
-		pmfs_xattr_rec r{x.type, static_cast<uint8_t>(x.name.size()), 0,
-				 static_cast<uint32_t>(x.value.size())};
-		s.append(reinterpret_cast<const char *>(&r), sizeof(r));
-		s += x.name;
-		s += x.value;
-	}
-	uint32_t nblk = 0;
-	if (s.size() > kXattrInline)
-		nblk = static_cast<uint32_t>((s.size() + kBlockSize - 1) / kBlockSize);
-	if (nblk > kXattrMaxBlocks)
-		return -ENOSPC;
-
-	uint64_t head = 0;
-	std::vector<uint64_t> fresh;
-	if (!xs.empty()) {
-		BlockAlloc::Run runs[kXattrMaxBlocks + 1];
-		int nruns;
-		uint64_t want = 1 + nblk;
-		uint64_t got = sbi.balloc.alloc(want, runs, kXattrMaxBlocks + 1, &nruns);
-		for (int r = 0; r < nruns; ++r)
-			for (uint64_t k = 0; k < runs[r].n; ++k)
-				fresh.push_back(runs[r].bn + k);
-		if (got < want) {
-			for (int r = 0; r < nruns; ++r)
-				sbi.balloc.release(runs[r].bn, runs[r].n);
-			return -ENOSPC;
-		}
-		head = fresh[0];
-		alignas(8) char hb[kBlockSize] = {};
-		auto *h = reinterpret_cast<pmfs_xattr_head *>(hb);
-		h->magic = kXattrMagic;
-		h->len = s.size();
-		h->nblk = nblk;
-		h->crc = crc32c(0, s.data(), s.size());
-		if (!nblk) {
-			memcpy(h + 1, s.data(), s.size());
-		} else {
-			for (uint32_t i = 0; i < nblk; ++i) {
-				h->bn[i] = fresh[1 + i];
-				size_t off = size_t(i) * kBlockSize;
-				size_t n = std::min<size_t>(kBlockSize, s.size() - off);
-				char *b = sbi.blk(fresh[1 + i]);
-				sbi.persist.memcpy_nodrain(b, s.data() + off, n);
-				if (n < kBlockSize)
-					sbi.persist.memset_nodrain(b + n, 0, kBlockSize - n);
-			}
-		}
-		sbi.persist.memcpy_nodrain(sbi.blk(head), hb, kBlockSize);
-	}
-
-	std::vector<uint64_t> old = blocks_of(sbi, zi->i_xattr);
+	XattrSwap sw(sbi);
+	int err = sw.build(xs, zi);
+	if (err)
+		return err;
 	Tx tx(sbi);
-	int err = 0;
-	size_t owned = 0; // fresh blocks the transaction owns
-	for (; owned < fresh.size(); ++owned)
-		if ((err = tx.bits(fresh[owned], 1, true)))
-			break;
-	if (err) {
-		for (size_t k = owned; k < fresh.size(); ++k)
-			sbi.balloc.release(fresh[k], 1);
+	if ((err = sw.claim(tx)) || (err = tx.log(zi, sizeof(*zi))) ||
+	    (err = tx.ready()))
 		return err;
-	}
-	for (uint64_t bn : old)
-		if ((err = tx.bits(bn, 1, false)))
-			return err;
-	if ((err = tx.log(zi, sizeof(*zi))) || (err = tx.ready()))
-		return err;
-	zi->i_xattr = head;
+	sw.apply(zi);
+	if (mode)
+		zi->i_mode = *mode;
 	zi->i_ctime = now_ns();
 	return tx.commit(ii);
+}
+
+// Set (or, acl empty, remove) the ACL name of ii: the kernel's set_acl
+// with posix_acl_update_mode for the access ACL. Holds ii->rw.
+int acl_set(zus_sb_info &sbi, zus_inode_info *ii, std::string_view name,
+	    const zufs::acl::Acl &acl, bool kill_sgid)
+{
+	const bool access = name == zufs::acl::kAccess;
+	std::unique_lock lk(ii->rw);
+	zus_inode *zi = ii->zi;
+	if (!access && !S_ISDIR(zi->i_mode))
+		return acl.empty() ? 0 : -EACCES;
+	std::vector<XAttr> xs;
+	int err = load(sbi, zi, &xs);
+	if (err)
+		return err;
+	uint16_t mode = zi->i_mode;
+	bool keep = !acl.empty();
+	if (access && keep) {
+		uint32_t m = mode;
+		int r = zufs::acl::equiv_mode(acl, &m);
+		if (r < 0)
+			return r;
+		keep = r > 0; // an ACL the mode says all of is not kept
+		mode = static_cast<uint16_t>(m);
+		if (kill_sgid)
+			mode &= ~S_ISGID;
+	}
+	std::erase_if(xs, [&](const XAttr &a) {
+		return a.type == ZUFS_XF_SYSTEM && a.name == name;
+	});
+	if (keep)
+		xs.push_back({ ZUFS_XF_SYSTEM, std::string(name),
+			       zufs::acl::to_xattr(acl) });
+	return store(sbi, ii, xs, &mode);
 }
 
 zus_inode_info *xattr_ii(zufs_ioc_xattr *x, int *err)
@@ -313,6 +295,14 @@ int op_xattr_set(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	if (len)
 		PageCursor(pages, x->hdr.offset).copy_out(value.data(), len);
 
+	if (x->type == ZUFS_XF_SYSTEM) { // an ACL (msg_name checked)
+		zufs::acl::Acl acl;
+		if (!remove && (err = zufs::acl::parse(value, &acl)))
+			return err;
+		return acl_set(sbi, ii, name, acl,
+			       x->user_flags & ZUFS_XATTR_ACL_KILL_SGID);
+	}
+
 	std::unique_lock lk(ii->rw);
 	std::vector<XAttr> xs;
 	if ((err = load(sbi, ii->zi, &xs)))
@@ -336,6 +326,140 @@ int op_xattr_set(zufs_ioc_hdr *hdr, zufs::page_list pages)
 			xs.push_back({x->type, std::string(name), std::move(value)});
 	}
 	return store(sbi, ii, xs);
+}
+
+XattrSwap::~XattrSwap()
+{
+	for (size_t k = claimed_; k < fresh_.size(); ++k)
+		sbi_.balloc.release(fresh_[k], 1);
+}
+
+int XattrSwap::build(std::vector<XAttr> &xs, const zus_inode *old)
+{
+	std::sort(xs.begin(), xs.end(), [](const XAttr &a, const XAttr &b) {
+		return full_name(a) < full_name(b);
+	});
+	std::string s;
+	for (const XAttr &x : xs) {
+		pmfs_xattr_rec r{x.type, static_cast<uint8_t>(x.name.size()), 0,
+				 static_cast<uint32_t>(x.value.size())};
+		s.append(reinterpret_cast<const char *>(&r), sizeof(r));
+		s += x.name;
+		s += x.value;
+	}
+	uint32_t nblk = 0;
+	if (s.size() > kXattrInline)
+		nblk = static_cast<uint32_t>((s.size() + kBlockSize - 1) / kBlockSize);
+	if (nblk > kXattrMaxBlocks)
+		return -ENOSPC;
+
+	if (!xs.empty()) {
+		BlockAlloc::Run runs[kXattrMaxBlocks + 1];
+		int nruns;
+		uint64_t want = 1 + nblk;
+		uint64_t got = sbi_.balloc.alloc(want, runs, kXattrMaxBlocks + 1, &nruns);
+		for (int r = 0; r < nruns; ++r)
+			for (uint64_t k = 0; k < runs[r].n; ++k)
+				fresh_.push_back(runs[r].bn + k);
+		if (got < want)
+			return -ENOSPC; // the destructor gives them back
+		head_ = fresh_[0];
+		alignas(8) char hb[kBlockSize] = {};
+		auto *h = reinterpret_cast<pmfs_xattr_head *>(hb);
+		h->magic = kXattrMagic;
+		h->len = s.size();
+		h->nblk = nblk;
+		h->crc = crc32c(0, s.data(), s.size());
+		if (!nblk) {
+			memcpy(h + 1, s.data(), s.size());
+		} else {
+			for (uint32_t i = 0; i < nblk; ++i) {
+				h->bn[i] = fresh_[1 + i];
+				size_t off = size_t(i) * kBlockSize;
+				size_t n = std::min<size_t>(kBlockSize, s.size() - off);
+				char *b = sbi_.blk(fresh_[1 + i]);
+				sbi_.persist.memcpy_nodrain(b, s.data() + off, n);
+				if (n < kBlockSize)
+					sbi_.persist.memset_nodrain(b + n, 0, kBlockSize - n);
+			}
+		}
+		sbi_.persist.memcpy_nodrain(sbi_.blk(head_), hb, kBlockSize);
+	}
+	if (old)
+		old_ = blocks_of(sbi_, old->i_xattr);
+	pending_ = true;
+	return 0;
+}
+
+int XattrSwap::claim(Tx &tx)
+{
+	int err;
+	for (; claimed_ < fresh_.size(); ++claimed_)
+		if ((err = tx.bits(fresh_[claimed_], 1, true)))
+			return err;
+	for (uint64_t bn : old_)
+		if ((err = tx.bits(bn, 1, false)))
+			return err;
+	return 0;
+}
+
+void XattrSwap::apply(zus_inode *zi) const
+{
+	if (pending_)
+		zi->i_xattr = head_;
+}
+
+int XattrSwap::new_inode_acls(const zufs_ioc_new_inode *ni,
+			      zufs::page_list pages)
+{
+	const uint32_t alen = ni->acl_access_len, dlen = ni->acl_default_len;
+	if (!alen && !dlen)
+		return 0;
+	if (!sbi_.acl)
+		return -EOPNOTSUPP;
+	if (S_ISLNK(ni->zi.i_mode) || (dlen && !S_ISDIR(ni->zi.i_mode)) ||
+	    uint64_t(alen) + dlen != ni->hdr.len || alen > kXattrSizeMax ||
+	    dlen > kXattrSizeMax || !pages_cover(pages, ni->hdr.offset, ni->hdr.len))
+		return -EINVAL;
+	std::string both(ni->hdr.len, '\0');
+	PageCursor(pages, ni->hdr.offset).copy_out(both.data(), both.size());
+	std::vector<XAttr> xs;
+	const std::string_view names[2] = { zufs::acl::kAccess, zufs::acl::kDefault };
+	const uint32_t lens[2] = { alen, dlen };
+	size_t off = 0;
+	for (int i = 0; i < 2; ++i) {
+		if (!lens[i])
+			continue;
+		zufs::acl::Acl acl;
+		int err = zufs::acl::parse(std::string_view(both).substr(off, lens[i]), &acl);
+		if (err || acl.empty())
+			return err ? err : -EINVAL;
+		xs.push_back({ ZUFS_XF_SYSTEM, std::string(names[i]),
+			       zufs::acl::to_xattr(acl) });
+		off += lens[i];
+	}
+	return build(xs, nullptr);
+}
+
+int XattrSwap::chmod(const zus_inode *zi, uint32_t mode)
+{
+	if (!sbi_.acl || !zi->i_xattr)
+		return 0;
+	std::vector<XAttr> xs;
+	int err = load(sbi_, zi, &xs);
+	if (err)
+		return err;
+	auto it = std::find_if(xs.begin(), xs.end(), [](const XAttr &a) {
+		return a.type == ZUFS_XF_SYSTEM && a.name == zufs::acl::kAccess;
+	});
+	if (it == xs.end())
+		return 0;
+	zufs::acl::Acl acl;
+	if (zufs::acl::parse(it->value, &acl) || acl.empty() ||
+	    zufs::acl::chmod(acl, mode))
+		return -EIO; // stored ACLs were checked when set
+	it->value = zufs::acl::to_xattr(acl);
+	return build(xs, zi);
 }
 
 int xattr_free_all(zus_sb_info &sbi, zus_inode_info *ii)
