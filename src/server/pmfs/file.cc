@@ -22,6 +22,7 @@
 #include "server/pmfs/ops.h"
 #include "server/pmfs/pmfs.h"
 #include "server/pmfs/tier.h"
+#include "server/pmfs/xattr.h"
 
 namespace zus::pmfs {
 
@@ -37,6 +38,23 @@ zus_inode_info *io_ii(zufs_ioc_IO *io, int *err)
 		return nullptr;
 	}
 	return ii;
+}
+
+// relatime (the kernel's relatime_need_update, the default of tmpfs and
+// ext4): a read sets atime when atime is not newer than mtime or ctime, or
+// is a day old; "noatime" never. A plain store under the shared lock, not
+// a transaction and not flushed: atime becomes durable with the next
+// transaction or sync that covers the inode, never at the cost of a read.
+void touch_atime(const zus_sb_info &sbi, zus_inode *zi)
+{
+	if (sbi.noatime || sbi.ro)
+		return;
+	constexpr uint64_t kDay = 24ULL * 3600 * 1000000000ULL;
+	uint64_t atime = __atomic_load_n(&zi->i_atime, __ATOMIC_RELAXED);
+	uint64_t now = now_ns();
+	if (atime > zi->i_mtime && atime > zi->i_ctime && now - atime < kDay)
+		return;
+	__atomic_store_n(&zi->i_atime, now, __ATOMIC_RELAXED);
 }
 
 uint64_t add_blocks(uint64_t cur, int64_t delta)
@@ -178,6 +196,8 @@ int op_read(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	zus_inode *zi = ii->zi;
 	uint64_t pos = io->filepos;
 	uint64_t size = zi->i_size;
+	if (hdr->len)
+		touch_atime(sbi, zi);
 	if (pos >= size || !hdr->len)
 		return 0;
 	uint64_t len = std::min<uint64_t>(hdr->len, size - pos);
@@ -321,6 +341,8 @@ int op_get_multy(zufs_ioc_hdr *hdr, zufs::page_list)
 	zus_inode *zi = ii->zi;
 	uint64_t pos = io->filepos;
 	uint64_t size = zi->i_size;
+	if (hdr->len)
+		touch_atime(sbi, zi);
 	if (pos >= size || !hdr->len || !io->ziom.iom_max)
 		return 0;
 	uint64_t end = std::min<uint64_t>(pos + hdr->len, size);
@@ -403,9 +425,15 @@ int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list)
 	if (shrink && (new_size & (kBlockSize - 1)) &&
 	    (err = tier_promote_locked(ii, new_size >> kBlockShift)))
 		return err;
+	// chmod rewrites the access ACL (posix_acl_chmod) in the same step.
+	XattrSwap acl(sbi);
+	if ((mask & STATX_MODE) && (err = acl.chmod(zi, ia->mode & 07777)))
+		return err;
 	{ // the attributes, and the new size, in one transaction
 		Tx tx(sbi);
 		if ((err = tx.log(zi, sizeof(*zi))))
+			return err;
+		if (acl.pending() && (err = acl.claim(tx)))
 			return err;
 		// Bytes past EOF in the last block must read as zero if the file
 		// grows again. Logged, and zeroed only after ready(): a crash
@@ -433,6 +461,7 @@ int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list)
 			sbi.persist.memset_nodrain(tail, 0, tail_len);
 		if (mask & STATX_MODE)
 			zi->i_mode = (zi->i_mode & S_IFMT) | (ia->mode & ~S_IFMT & 07777);
+		acl.apply(zi);
 		if (mask & STATX_UID)
 			zi->i_uid = ia->uid;
 		if (mask & STATX_GID)
