@@ -144,8 +144,9 @@ void zf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 				     ts_ns(attr->st_atim);
 	}
 	// chown(f, -1, -1) and the like: only ctime changes (the server sets
-	// ctime on every SETATTR).
-	if (to_set & FUSE_SET_ATTR_CTIME)
+	// ctime on every SETATTR). Without a writeback cache the kernel does
+	// not say FATTR_CTIME; it sends a SETATTR with nothing else in it.
+	if ((to_set & FUSE_SET_ATTR_CTIME) || !(to_set & ~FUSE_SET_ATTR_CTIME))
 		a.mask |= STATX_CTIME;
 	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
 		a.mask |= STATX_MTIME;
