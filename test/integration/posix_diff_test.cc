@@ -649,6 +649,9 @@ TEST_CASE("differential: random syscalls on tmpfs and zufuse agree",
 	REQUIRE_MOUNT(m, { "-o", "allow_other" });
 	const std::string ref = m.scratch().path("ref");
 	REQUIRE(mkdir(ref.c_str(), 0755) == 0);
+	// mkdtemp made the scratch dir 0700: without this, every call of the
+	// unprivileged runs failed with EACCES on both sides.
+	REQUIRE(chmod(m.scratch().dir().c_str(), 0755) == 0);
 	auto t0 = std::chrono::steady_clock::now();
 
 	const int kOps = 2500;
