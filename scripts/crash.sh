@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # scripts/crash.sh [SAMPLES] [SEEDS] - the crash-state explorer with a wider
 # search than `meson test` runs: SAMPLES random in-flight subsets per fence
-# (default 16) for each of SEEDS seeds (default 4), the recovery time of a
-# 1 GiB image with a busy journal, then the kill -9 test.
+# (default 16) for each of SEEDS seeds (default 4), the recovery times of
+# 1 GiB and 8 GiB images with a busy journal, then the kill -9 test.
 # Uses $ZUFUSE_BUILD (default build/); builds it first.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,7 +25,7 @@ for ((seed = 1; seed <= seeds; ++seed)); do
 	total=$((total + n))
 done
 echo "==> crash states explored: $total, no failure"
-echo "==> recovery time: 1 GiB image, 8 lanes stopped mid-transaction"
+echo "==> recovery time: 1 GiB and 8 GiB images, 8 lanes stopped mid-transaction, 100 orphans, a cut truncation"
 "$BUILD/test/crash/crash_explorer_test" "[.recovery]" 2>&1 | grep -E '^(recovery|zufuse):'
 if [[ -x $BUILD/test/crash/crash_kill9_test ]]; then
 	echo "==> kill -9 test"

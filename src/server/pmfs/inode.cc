@@ -3,6 +3,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstdio>
@@ -162,17 +163,18 @@ void OrphanTable::clear_full()
 
 int InodeCache::scan_at_mount(bool clean)
 {
-	uint64_t n = sbi_->sb->s_inode_count;
-	slot_used_.assign((n + 63) / 64, 0);
-	for (uint64_t s = n; s < slot_used_.size() * 64; ++s) // past the table
-		slot_used_[s / 64] |= 1ULL << (s % 64);
-	slots_free_ = n;
-	for (uint64_t ino = 1; ino <= n; ++ino) {
-		zus_inode *zi = sbi_->zi_of(ino);
-		if (zi->i_ino != ino)
-			continue;
-		slot_used_[(ino - 1) / 64] |= 1ULL << ((ino - 1) % 64);
-		--slots_free_;
+	{
+		// The slot map is filled lazily (scan_chunk): no pass over the
+		// inode table at mount.
+		std::lock_guard lk(slots_mu_);
+		const uint64_t n = sbi_->sb->s_inode_count;
+		slot_used_.assign((n + 63) / 64, 0);
+		for (uint64_t s = n; s < slot_used_.size() * 64; ++s) // past the table
+			slot_used_[s / 64] |= 1ULL << (s % 64);
+		const uint64_t chunks = (slot_used_.size() + kChunkWords - 1) / kChunkWords;
+		chunk_scanned_.assign(chunks, false);
+		chunks_left_ = chunks;
+		slots_free_ = 0;
 	}
 	orphans_.load(sbi_);
 	if (sbi_->ro)
@@ -303,14 +305,32 @@ void InodeCache::drop_all()
 	}
 }
 
+void InodeCache::scan_chunk(uint64_t c) const
+{
+	if (chunk_scanned_[c])
+		return;
+	const uint64_t n = sbi_->sb->s_inode_count;
+	const uint64_t first = c * kChunkWords * 64;
+	const uint64_t last = std::min(n, first + kChunkWords * 64);
+	for (uint64_t s = first; s < last; ++s) {
+		if (sbi_->zi_of(s + 1)->i_ino == s + 1)
+			slot_used_[s / 64] |= 1ULL << (s % 64);
+		else
+			++slots_free_;
+	}
+	chunk_scanned_[c] = true;
+	--chunks_left_;
+}
+
 uint64_t InodeCache::alloc_ino()
 {
 	std::lock_guard lk(slots_mu_);
-	if (!slots_free_)
+	if (!slots_free_ && !chunks_left_)
 		return 0;
 	const uint64_t words = slot_used_.size();
 	for (uint64_t i = 0; i < words; ++i) {
 		uint64_t w = (slot_cursor_ + i) % words;
+		scan_chunk(w / kChunkWords);
 		if (slot_used_[w] == ~0ULL)
 			continue;
 		uint64_t bit = std::countr_one(slot_used_[w]);
@@ -325,13 +345,18 @@ uint64_t InodeCache::alloc_ino()
 void InodeCache::release_ino(uint64_t ino)
 {
 	std::lock_guard lk(slots_mu_);
-	slot_used_[(ino - 1) / 64] &= ~(1ULL << ((ino - 1) % 64));
+	const uint64_t w = (ino - 1) / 64, bit = 1ULL << ((ino - 1) % 64);
+	if (!chunk_scanned_[w / kChunkWords] || !(slot_used_[w] & bit))
+		return; // its scan finds the slot free (freed on media first)
+	slot_used_[w] &= ~bit;
 	++slots_free_;
 }
 
 uint64_t InodeCache::free_inodes() const
 {
 	std::lock_guard lk(slots_mu_);
+	for (uint64_t c = 0; chunks_left_ && c < chunk_scanned_.size(); ++c)
+		scan_chunk(c);
 	return slots_free_;
 }
 

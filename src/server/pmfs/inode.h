@@ -131,11 +131,18 @@ class InodeCache {
 	OrphanTable orphans_;
 	Shard shards_[kShards];
 	// Inode slots in use, one bit per slot (bit i: ino i + 1), searched
-	// from a cursor.
+	// from a cursor. Built lazily, a chunk of kChunkWords words at a time
+	// (reading i_ino of its slots) when alloc_ino first looks at it, so a
+	// mount does not read the inode table; free_inodes() (STATFS) scans
+	// the rest once. slots_free_ counts the scanned chunks' free slots.
+	static constexpr uint64_t kChunkWords = 64; // 4096 slots, 512 KiB
+	void scan_chunk(uint64_t c) const; // under slots_mu_
 	mutable std::mutex slots_mu_;
-	std::vector<uint64_t> slot_used_;
+	mutable std::vector<uint64_t> slot_used_;
+	mutable std::vector<bool> chunk_scanned_;
+	mutable uint64_t chunks_left_ = 0;
 	uint64_t slot_cursor_ = 0;
-	uint64_t slots_free_ = 0;
+	mutable uint64_t slots_free_ = 0;
 };
 
 // Free blocks past i_size (an interrupted truncation) and clear the flag.
