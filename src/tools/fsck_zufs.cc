@@ -4,6 +4,9 @@
 // superblock, journal, inode table, directory tree, link counts, block
 // allocation. Exit codes as e2fsck: 0 clean, 1 errors corrected, 4 errors
 // left uncorrected, 8 operational error (bad usage, cannot open, mounted).
+// An image not cleanly unmounted (zufuse killed, a crash) needs recovery:
+// -n reports it and exits 4 even if nothing else is wrong (as e2fsck -n
+// with a journal to replay); -y recovers it (a mount) and exits 1.
 // On a terminal, images larger than 1 GiB get a progress bar on stderr.
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,7 +37,8 @@ int usage()
 	std::fprintf(stderr, "usage: fsck.zufs IMAGE [-n] [-y]\n"
 			     "  -n  check only, change nothing (the default)\n"
 			     "  -y  repair what can be repaired\n"
-			     "exit: 0 clean, 1 corrected, 4 uncorrected, 8 operational error\n");
+			     "exit: 0 clean, 1 corrected, 4 uncorrected, 8 operational error\n"
+			     "  (an image not cleanly unmounted: 4 with -n, 1 once -y recovered it)\n");
 	return 8;
 }
 

@@ -210,10 +210,10 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 		return fail(-EINVAL);
 	}
 
-	// Recovery: the journal lanes always (a few heads), the inode table
-	// only after an unclean shutdown (a clean umount leaves no orphan and
-	// no interrupted truncation), so a clean mount costs no scan of
-	// anything proportional to the image beyond the slot map.
+	// Recovery: the journal lanes (a few heads), then what the orphan
+	// table lists (inode.h; empty after a clean umount): time proportional
+	// to the work in flight. The whole inode table is read only after the
+	// orphan table overflowed (kSuperOrphanFull).
 	const uint64_t t0 = now_ns();
 	const bool was_clean = sbi->sb->s_state == kStateClean;
 	sbi->balloc.bind(sbi.get());
