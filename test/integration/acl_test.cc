@@ -10,6 +10,7 @@
 // FIFOs and symlinks under several umasks, permission checks as nobody
 // granted or denied by named entries, setgid cleared by a non-member's
 // ACL, the noacl mount, relatime and noatime.
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/stat.h>
@@ -510,6 +511,16 @@ TEST_CASE("atime: relatime by default, noatime on request",
 	REQUIRE_MOUNT(m);
 	read_all(f);
 	CHECK(atime_of(f).tv_sec > time(nullptr) - 60);
+	// readdir is an access too.
+	std::string d = m.path("dir");
+	REQUIRE(mkdir(d.c_str(), 0755) == 0);
+	REQUIRE(utimensat(AT_FDCWD, d.c_str(), old, 0) == 0);
+	if (DIR *dh = opendir(d.c_str())) {
+		while (readdir(dh)) {
+		}
+		closedir(dh);
+	}
+	CHECK(atime_of(d).tv_sec > time(nullptr) - 60);
 	REQUIRE_UNMOUNT(m);
 
 	// noatime: reads never change it.

@@ -40,23 +40,6 @@ zus_inode_info *io_ii(zufs_ioc_IO *io, int *err)
 	return ii;
 }
 
-// relatime (the kernel's relatime_need_update, the default of tmpfs and
-// ext4): a read sets atime when atime is not newer than mtime or ctime, or
-// is a day old; "noatime" never. A plain store under the shared lock, not
-// a transaction and not flushed: atime becomes durable with the next
-// transaction or sync that covers the inode, never at the cost of a read.
-void touch_atime(const zus_sb_info &sbi, zus_inode *zi)
-{
-	if (sbi.noatime || sbi.ro)
-		return;
-	constexpr uint64_t kDay = 24ULL * 3600 * 1000000000ULL;
-	uint64_t atime = __atomic_load_n(&zi->i_atime, __ATOMIC_RELAXED);
-	uint64_t now = now_ns();
-	if (atime > zi->i_mtime && atime > zi->i_ctime && now - atime < kDay)
-		return;
-	__atomic_store_n(&zi->i_atime, now, __ATOMIC_RELAXED);
-}
-
 uint64_t add_blocks(uint64_t cur, int64_t delta)
 {
 	int64_t v = int64_t(cur) + delta * int64_t(kSectorsPerBlock);
@@ -137,6 +120,21 @@ int write_holes(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
 }
 
 } // namespace
+
+// A plain store under the shared lock, not a transaction and not flushed:
+// atime becomes durable with the next transaction or sync that covers the
+// inode, never at the cost of a read.
+void touch_atime(const zus_sb_info &sbi, zus_inode *zi)
+{
+	if (sbi.noatime || sbi.ro)
+		return;
+	constexpr uint64_t kDay = 24ULL * 3600 * 1000000000ULL;
+	uint64_t atime = __atomic_load_n(&zi->i_atime, __ATOMIC_RELAXED);
+	uint64_t now = now_ns();
+	if (atime > zi->i_mtime && atime > zi->i_ctime && now - atime < kDay)
+		return;
+	__atomic_store_n(&zi->i_atime, now, __ATOMIC_RELAXED);
+}
 
 int free_blocks_from(zus_sb_info &sbi, zus_inode_info *ii, uint64_t from,
 		     bool free_inode)

@@ -7,6 +7,7 @@
 
 struct zus_sb_info;
 struct zus_inode_info;
+struct zus_inode;
 
 namespace zus::pmfs {
 
@@ -16,6 +17,12 @@ namespace zus::pmfs {
 // Caller holds ii->rw exclusively.
 int free_blocks_from(zus_sb_info &sbi, zus_inode_info *ii, uint64_t from,
 		     bool free_inode = false);
+
+// relatime (the kernel's relatime_need_update, tmpfs's and ext4's
+// default): an access (READ, GET_MULTY, READDIR) sets atime when it is not
+// newer than mtime or ctime, or is a day old; never with "noatime". Caller
+// holds the inode's rwlock (shared is enough).
+void touch_atime(const zus_sb_info &sbi, zus_inode *zi);
 
 inline constexpr uint64_t kTruncBatch = 256;
 inline constexpr uint64_t kWriteBatch = 256; // new blocks per transaction

@@ -16,6 +16,7 @@
 #include "server/pages.h"
 #include "server/pmfs/bmap.h"
 #include "server/pmfs/dir.h"
+#include "server/pmfs/file.h"
 #include "server/pmfs/inode.h"
 #include "server/pmfs/ops.h"
 #include "server/pmfs/pmfs.h"
@@ -558,6 +559,10 @@ int op_readdir(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		return -EINVAL;
 	zus_sb_info &sbi = *dir->sbi;
 	std::shared_lock ns(sbi.ns_lock);
+	{ // iterate_dir's file_accessed()
+		std::shared_lock lk(dir->rw);
+		touch_atime(sbi, dir->zi);
+	}
 
 	PageCursor out(pages, hdr->offset);
 	uint32_t used = 0;
