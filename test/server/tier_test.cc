@@ -8,7 +8,11 @@
 
 #include <atomic>
 #include <cstring>
+#include <chrono>
 #include <mutex>
+#include <random>
+#include <shared_mutex>
+#include <thread>
 #include <vector>
 
 #include "harness.h"
@@ -27,9 +31,27 @@ struct FakeZuf final : zufs::ZufCalls {
 	std::unique_ptr<iomap::T2Device> t2;
 	std::atomic<int> execs{0};
 
+	std::shared_mutex mu; // t2 closes under it, as the shim's t2_mu_
+
+	// The shim's t2_close(): no new iomap, the ones in flight complete.
+	void close()
+	{
+		std::unique_ptr<iomap::T2Device> t;
+		{
+			std::unique_lock g(mu);
+			t = std::move(t2);
+		}
+		t.reset();
+	}
+
 	int iomap_exec(zufs_ioc_iomap_exec *ioc) override
 	{
+		std::shared_lock g(mu);
 		++execs;
+		if (!t2) {
+			ioc->hdr.err = -EINVAL;
+			return -EINVAL;
+		}
 		iomap::ExecEnv env;
 		env.pools = pools;
 		env.t2 = t2.get();
@@ -86,7 +108,7 @@ struct TierFs {
 	}
 	~TierFs()
 	{
-		zuf.t2.reset(); // delivers every IOM_DONE, as the shim does
+		zuf.close(); // delivers every IOM_DONE, as the shim does
 		zufs_ioc_mount m{};
 		m.hdr.operation = ZUFS_M_UMOUNT;
 		m.hdr.in_len = sizeof(m);
@@ -209,7 +231,8 @@ struct TierFile {
 	FakeZuf zuf;
 	ztest::Fs fs{32ULL << 20};
 	ztest::Inode f;
-	int retries = 0;
+	int retries = 0, inline_iomaps = 0;
+	uint64_t flags = 0; // ZUFS_IO_* of the next READ/WRITE
 
 	explicit TierFile(bool mkfs = true)
 	{
@@ -218,14 +241,25 @@ struct TierFile {
 		zuf.srv = fs.srv.get();
 		REQUIRE(fs.mount(std::string(mkfs ? "mkfs," : "") + "t2size=" +
 				 std::to_string(16 << 20)) == 0);
-		zuf.pools = {zufs_pool_info{uint64_t(uintptr_t(fs.base)), fs.pool_size}};
+		set_pools();
 		REQUIRE(fs.create(fs.root, "f", S_IFREG | 0644, &f) == 0);
+	}
+	// What the mount answered: pmem, and the evictor's bounce.
+	void set_pools()
+	{
+		std::unique_lock g(zuf.mu);
+		zuf.pools = {zufs_pool_info{uint64_t(uintptr_t(fs.base)), fs.pool_size}};
+		zufs_pool_info b = zus::pmfs::tier_pool(*fs.sbi);
+		if (b.size)
+			zuf.pools.push_back(b);
 	}
 	~TierFile()
 	{
-		fs.evict(f);
-		zuf.t2.reset();
-		fs.umount();
+		if (f)
+			fs.evict(f);
+		zuf.close();
+		if (fs.mounted)
+			fs.umount();
 		unlink(t2path.c_str());
 	}
 	// One READ/WRITE, re-dispatched after each RETRY iomap.
@@ -240,8 +274,18 @@ struct TierFile {
 			io.filepos = pos;
 			io.last_pos = pos;
 			io.ziom.iom_max = ZUFS_WRITE_OP_SPACE;
+			io.flags = flags;
 			int err = fs.dispatch(&io.hdr, sizeof(io), b.list());
 			*last = io.last_pos;
+			if (!err && io.ziom.iom_n) { // inline (a cold read)
+				++inline_iomaps;
+				iomap::ExecEnv env;
+				env.pools = zuf.pools;
+				env.app_pages = b.list();
+				env.t2 = zuf.t2.get();
+				REQUIRE(iomap::execute(io.iom_e, io.ziom.iom_n, env) == 0);
+				return 0;
+			}
 			if (err != -EZUFS_RETRY)
 				return err;
 			++retries;
@@ -256,6 +300,12 @@ struct TierFile {
 	}
 	std::string read(uint64_t pos, size_t len)
 	{
+		if (len > ZUS_API_MAP_MAX_SIZE) { // split as the shim does
+			std::string all;
+			for (size_t at = 0; at < len; at += ZUS_API_MAP_MAX_SIZE)
+				all += read(pos + at, std::min<size_t>(ZUS_API_MAP_MAX_SIZE, len - at));
+			return all;
+		}
 		ztest::Buf b(len);
 		uint64_t last = 0;
 		REQUIRE(io(ZUFS_OP_READ, pos, b, &last) == 0);
@@ -263,6 +313,11 @@ struct TierFile {
 	}
 	void write(uint64_t pos, const std::string &s)
 	{
+		if (s.size() > ZUS_API_MAP_MAX_SIZE) {
+			for (size_t at = 0; at < s.size(); at += ZUS_API_MAP_MAX_SIZE)
+				write(pos + at, s.substr(at, ZUS_API_MAP_MAX_SIZE));
+			return;
+		}
 		ztest::Buf b(s.size());
 		std::memcpy(b.data(), s.data(), s.size());
 		uint64_t last = 0;
@@ -277,12 +332,7 @@ struct TierFile {
 	{
 		return zus::pmfs::t2_leaf_valid(*fs.sbi, leaf(idx));
 	}
-	uint64_t free_t1()
-	{
-		struct statfs64 st = {};
-		REQUIRE(fs.statfs(&st) == 0);
-		return st.f_bfree;
-	}
+	uint64_t free_t1() { return fs.sbi->balloc.free_blocks(); }
 };
 
 } // namespace
@@ -392,5 +442,282 @@ TEST_CASE("tier: a block on T2 is read, partly written, truncated", "[tier]")
 		CHECK(t.on_t2(0));
 		CHECK(t.read(0, 100) == data.substr(0, 100));
 		CHECK_FALSE(t.on_t2(0));
+	}
+}
+
+// ---- Mount, fsck, capacity, the evictor, cold reads -------------------------
+
+namespace {
+
+// Wait up to 10 s for pred.
+template <typename Pred> bool eventually(Pred pred)
+{
+	for (int i = 0; i < 1000; ++i) {
+		if (pred())
+			return true;
+		std::this_thread::sleep_for(std::chrono::milliseconds(10));
+	}
+	return pred();
+}
+
+std::string t2opt(uint64_t bytes) { return "t2size=" + std::to_string(bytes); }
+
+// Unmount f's file system and mount it again with extra options; f is
+// looked up again on success.
+int remount(TierFile &t, const std::string &extra)
+{
+	if (t.f) {
+		t.fs.evict(t.f);
+		t.f = {};
+	}
+	if (t.fs.mounted)
+		REQUIRE(t.fs.umount() == 0);
+	int err = t.fs.mount(extra);
+	if (err)
+		return err;
+	t.set_pools();
+	REQUIRE(t.fs.lookup(t.fs.root, "f", &t.f) == 0);
+	return 0;
+}
+
+} // namespace
+
+TEST_CASE("tier: the T2 allocator is rebuilt at mount; the T2 an image needs",
+	  "[tier]")
+{
+	TierFile t;
+	std::string data = ztest::pattern(8 * 4096, 11);
+	t.write(0, data);
+	CHECK(t.fs.sbi->sb->s_t2_blocks == 0); // nothing on T2 yet
+	for (uint64_t i = 1; i < 8; i += 2)
+		REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, i) == 0);
+	CHECK(t.fs.sbi->sb->s_t2_blocks == 4096); // persisted before the leaf
+	std::vector<uint64_t> leaves;
+	for (uint64_t i = 0; i < 8; ++i)
+		leaves.push_back(t.leaf(i));
+	auto r = t.fs.check();
+	CHECK(r.errors == 0);
+	INFO(r.report);
+
+	SECTION("remount with the T2: the same leaves, their blocks in use")
+	{
+		REQUIRE(remount(t, t2opt(16 << 20)) == 0);
+		CHECK(zus::pmfs::t2_used(*t.fs.sbi) == 4);
+		for (uint64_t i = 0; i < 8; ++i)
+			CHECK(t.leaf(i) == leaves[i]);
+		// New evictions must not reuse those T2 blocks.
+		REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 0) == 0);
+		REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 2) == 0);
+		CHECK(zus::pmfs::t2_used(*t.fs.sbi) == 6);
+		CHECK(t.read(0, data.size()) == data);
+		CHECK(zus::pmfs::t2_used(*t.fs.sbi) == 0);
+	}
+	SECTION("no T2, or a smaller one: refused with one line")
+	{
+		CHECK(remount(t, "") == -EINVAL);
+		CHECK(t.fs.errmsg.find("blocks on tier 2") != std::string::npos);
+		CHECK(t.fs.errmsg.find('\n') == std::string::npos);
+		CHECK(remount(t, t2opt(8 << 20)) == -EINVAL);
+		CHECK(t.fs.errmsg.find("tier 2") != std::string::npos);
+		REQUIRE(remount(t, t2opt(16 << 20)) == 0);
+		CHECK(t.read(0, data.size()) == data);
+	}
+	SECTION("once every block is back on T1, no T2 is needed")
+	{
+		CHECK(t.read(0, data.size()) == data); // promotes all
+		REQUIRE(remount(t, "") == 0);
+		CHECK(t.fs.sbi->sb->s_t2_blocks == 0);
+		CHECK(t.fs.read(t.f, 0, data.size()) == data);
+	}
+	SECTION("a bigger T2 is fine")
+	{
+		t.zuf.close();
+		REQUIRE(iomap::T2Device::open(t.t2path, 32 << 20, &t.zuf.t2) == 0);
+		REQUIRE(remount(t, t2opt(32 << 20)) == 0);
+		CHECK(t.read(0, data.size()) == data);
+	}
+}
+
+TEST_CASE("tier: fsck checks T2 leaves", "[tier]")
+{
+	TierFile t;
+	std::string data = ztest::pattern(4 * 4096, 12);
+	t.write(0, data);
+	ztest::Inode g;
+	REQUIRE(t.fs.create(t.fs.root, "g", S_IFREG | 0644, &g) == 0);
+	REQUIRE(t.fs.write(g, 0, data) == 0);
+	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 1) == 0);
+	REQUIRE(zus::pmfs::tier_evict_block(g.ii, 1) == 0);
+	CHECK(t.fs.check().errors == 0);
+	auto slot = [&](ztest::Inode &i) {
+		// height 1: the root node's slot 1
+		REQUIRE(i.zi->i_on_disk.a[1] == 1);
+		return reinterpret_cast<uint64_t *>(t.fs.sbi->blk(i.zi->i_on_disk.a[0])) + 1;
+	};
+	uint64_t *fs1 = slot(t.f), *gs1 = slot(g);
+	const uint64_t saved = *gs1;
+	SECTION("outside the T2")
+	{
+		*gs1 = zus::pmfs::kT2Leaf | 5000;
+		auto r = t.fs.check();
+		CHECK(r.errors >= 1);
+		CHECK(r.report.find("outside the tier 2") != std::string::npos);
+	}
+	SECTION("owned twice")
+	{
+		*gs1 = *fs1;
+		auto r = t.fs.check();
+		CHECK(r.errors >= 1);
+		CHECK(r.report.find("tier-2 block") != std::string::npos);
+		CHECK(r.report.find("used by inode") != std::string::npos);
+	}
+	*gs1 = saved;
+	CHECK(t.fs.check().errors == 0);
+	t.fs.evict(g);
+}
+
+TEST_CASE("tier: capacity is T1 + T2; a WRITE short of T1 evicts first",
+	  "[tier]")
+{
+	TierFile t;
+	struct statfs64 st = {};
+	REQUIRE(t.fs.statfs(&st) == 0);
+	const uint64_t t1 = t.fs.sbi->balloc.data_blocks();
+	CHECK(st.f_blocks == t1 + 4096 - 1);
+	CHECK(st.f_bfree == t.free_t1() + 4096 - 1);
+	// 40 MiB into 32 MiB of T1: the rest must land on T2.
+	constexpr size_t kChunk = 1 << 20;
+	std::vector<std::string> chunks;
+	for (int i = 0; i < 40; ++i) {
+		chunks.push_back(ztest::pattern(kChunk, 100 + i));
+		t.write(uint64_t(i) * kChunk, chunks.back());
+	}
+	auto s = zus::pmfs::tier_stats(*t.fs.sbi);
+	CHECK(s.t2_used > 0);
+	CHECK(s.evicted + s.sync_evicted > 0);
+	for (int i = 0; i < 40; ++i)
+		REQUIRE(ztest::same(t.read(uint64_t(i) * kChunk, kChunk), chunks[i]));
+	auto r = t.fs.check();
+	INFO(r.report);
+	CHECK(r.errors == 0);
+}
+
+TEST_CASE("tier: the evictor keeps free T1 between its watermarks", "[tier]")
+{
+	TierFile t;
+	std::string data = ztest::pattern(8 << 20, 21);
+	t.write(0, data);
+	const uint64_t free0 = t.free_t1();
+	// Make "now" look short of room: evict until free0 + 1000.
+	zus::pmfs::tier_set_watermarks(*t.fs.sbi, free0 + 500, free0 + 1000);
+	REQUIRE(eventually([&] { return t.free_t1() >= free0 + 1000; }));
+	REQUIRE(eventually([&] { return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0; }));
+	zus::pmfs::tier_set_watermarks(*t.fs.sbi, 0, 0);
+	auto s = zus::pmfs::tier_stats(*t.fs.sbi);
+	CHECK(s.evicted >= 1000);
+	CHECK(s.evicted < 1000 + 4 * 256 + 1); // stopped at the high watermark
+	CHECK(t.fs.check().errors == 0);
+	CHECK(ztest::same(t.read(0, data.size()), data));
+}
+
+TEST_CASE("tier: writes racing migrations are never lost", "[tier]")
+{
+	TierFile t;
+	constexpr uint64_t kBlocks = 2048;
+	std::vector<std::string> want(kBlocks);
+	for (uint64_t i = 0; i < kBlocks; ++i)
+		want[i] = ztest::pattern(4096, int(i));
+	std::string all;
+	for (auto &w : want)
+		all += w;
+	t.write(0, all);
+	// Always short of room: the evictor moves everything, all the time.
+	zus::pmfs::tier_set_watermarks(*t.fs.sbi, UINT64_MAX / 2, UINT64_MAX / 2);
+	std::mt19937 rng(5);
+	for (int k = 0; k < 3000; ++k) {
+		uint64_t i = rng() % kBlocks;
+		want[i] = ztest::pattern(4096, 1000 + k);
+		t.write(i * 4096, want[i]);
+		if (k % 50 == 0) {
+			uint64_t j = rng() % kBlocks;
+			REQUIRE(ztest::same(t.read(j * 4096, 4096), want[j]));
+		}
+	}
+	zus::pmfs::tier_set_watermarks(*t.fs.sbi, 0, 0);
+	REQUIRE(eventually([&] { return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0; }));
+	auto s = zus::pmfs::tier_stats(*t.fs.sbi);
+	INFO("evicted " << s.evicted << " aborted " << s.aborted << " promoted "
+			<< s.promoted);
+	CHECK(s.evicted > 0);
+	for (uint64_t i = 0; i < kBlocks; ++i)
+		REQUIRE(ztest::same(t.read(i * 4096, 4096), want[i]));
+	CHECK(t.fs.check().errors == 0);
+}
+
+TEST_CASE("tier: blocks pinned by GET_MULTY stay on T1", "[tier]")
+{
+	TierFile t;
+	std::string data = ztest::pattern(16 * 4096, 31);
+	t.write(0, data);
+	std::vector<uint64_t> msg((offsetof(zufs_ioc_IO, iom_e) + 16 * 8) / 8);
+	auto *io = reinterpret_cast<zufs_ioc_IO *>(msg.data());
+	io->hdr.operation = ZUFS_OP_GET_MULTY;
+	io->hdr.len = uint32_t(data.size());
+	io->zus_ii = t.f.ii;
+	io->ziom.iom_max = 16;
+	REQUIRE(t.fs.dispatch(&io->hdr, msg.size() * 8) == 0);
+	CHECK(zus::pmfs::tier_evict_block(t.f.ii, 3) == -EBUSY);
+	zus::pmfs::tier_set_watermarks(*t.fs.sbi, UINT64_MAX / 2, UINT64_MAX / 2);
+	std::this_thread::sleep_for(std::chrono::milliseconds(300));
+	for (uint64_t i = 0; i < 16; ++i)
+		CHECK_FALSE(t.on_t2(i));
+	io->hdr.operation = ZUFS_OP_PUT_MULTY;
+	REQUIRE(t.fs.dispatch(&io->hdr, msg.size() * 8) == 0);
+	CHECK(eventually([&] { return t.on_t2(0) && t.on_t2(15); }));
+	zus::pmfs::tier_set_watermarks(*t.fs.sbi, 0, 0);
+	REQUIRE(eventually([&] { return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0; }));
+	CHECK(t.read(0, data.size()) == data);
+}
+
+TEST_CASE("tier: a random READ of a cold T2 block is served inline", "[tier]")
+{
+	TierFile t;
+	std::string data = ztest::pattern(6 * 4096, 41);
+	t.write(0, data);
+	for (uint64_t i = 1; i <= 4; ++i)
+		REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, i) == 0);
+	t.flags = ZUFS_IO_RAND;
+	SECTION("whole blocks: IOM_T2_READ_LEN into the pages, no promotion")
+	{
+		CHECK(t.read(4096, 3 * 4096) == data.substr(4096, 3 * 4096));
+		CHECK(t.inline_iomaps == 1);
+		CHECK(t.retries == 0);
+		CHECK(t.on_t2(1));
+		CHECK(t.on_t2(3));
+		CHECK(zus::pmfs::tier_stats(*t.fs.sbi).cold_reads == 3);
+		// The same blocks again: read lately, so they come back to T1.
+		CHECK(t.read(4096, 3 * 4096) == data.substr(4096, 3 * 4096));
+		CHECK(t.retries == 1);
+		CHECK_FALSE(t.on_t2(2));
+		CHECK(t.on_t2(4));
+	}
+	SECTION("T1 and T2 blocks mixed, whole file")
+	{
+		CHECK(t.read(0, data.size()) == data);
+		CHECK(t.inline_iomaps == 1);
+		CHECK(t.on_t2(2));
+	}
+	SECTION("partial blocks promote")
+	{
+		CHECK(t.read(4096 + 100, 200) == data.substr(4096 + 100, 200));
+		CHECK(t.retries == 1);
+		CHECK_FALSE(t.on_t2(1));
+	}
+	SECTION("a sequential read promotes while T1 has room")
+	{
+		t.flags = 0;
+		CHECK(t.read(4096, 4096) == data.substr(4096, 4096));
+		CHECK(t.retries == 1);
+		CHECK_FALSE(t.on_t2(1));
 	}
 }

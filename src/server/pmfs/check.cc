@@ -6,9 +6,11 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <unordered_map>
 #include <vector>
 
 #include "server/persist.h"
+#include "server/pmfs/bmap.h"
 #include "server/pmfs/format.h"
 #include "server/pmfs/layout.h"
 #include "server/server.h"
@@ -157,17 +159,54 @@ class Checker {
 	}
 	void unclaim(uint64_t bn)
 	{
+		if (bn & kT2Leaf) {
+			t2owner_.erase(bn & ~kT2Leaf);
+			return;
+		}
 		owner_[bn] = 0;
 		--r_.used_blocks;
 	}
 
+	// A tier-2 leaf (tier.h: kT2Leaf | T2 block number): only in a regular
+	// file, inside the T2 the superblock names (s_t2_blocks), owned once.
+	// Repair makes a bad one a hole: fsck cannot reach T2's data.
+	bool claim_t2(uint64_t ino, uint64_t v)
+	{
+		const uint64_t b = v & ~kT2Leaf;
+		if (!S_ISREG(zi(ino)->i_mode)) {
+			fixable("inode %lu: tier-2 block %lu in a file that is not regular", ino, b);
+			return false;
+		}
+		if (!b || b >= sb_->s_t2_blocks) {
+			fixable("inode %lu: tier-2 block %lu outside the tier 2 (%llu blocks)", ino,
+				b, (unsigned long long)sb_->s_t2_blocks);
+			return false;
+		}
+		auto [it, fresh] = t2owner_.emplace(b, ino);
+		if (!fresh) {
+			fixable("tier-2 block %lu used by inode %lu and inode %lu", b, it->second,
+				ino);
+			return false;
+		}
+		return true;
+	}
+
 	// Walk a tree from the pointer *ref; calls leaf(index, bn, ref) for
-	// each data block. A pointer that cannot be claimed is cleared when
-	// repairing (claim() reported it).
+	// each data block (bn may be a tier-2 leaf). A pointer that cannot be
+	// claimed is cleared when repairing (claim() reported it).
 	template <typename Fn>
 	void walk(uint64_t ino, const uint64_t *ref, uint32_t lvl, uint64_t base, Fn leaf)
 	{
 		uint64_t node = *ref;
+		if (lvl == 0 && (node & kT2Leaf)) { // a block on tier 2
+			if (!claim_t2(ino, node)) {
+				if (wbase_)
+					*w(ref) = 0;
+				return;
+			}
+			leaf(base, node, ref);
+			return;
+		}
 		if (!claim(ino, node)) {
 			if (wbase_)
 				*w(ref) = 0;
@@ -457,6 +496,7 @@ class Checker {
 	CheckProgress progress_;
 	const pmfs_super *sb_ = nullptr;
 	std::vector<uint64_t> owner_;
+	std::unordered_map<uint64_t, uint64_t> t2owner_; // T2 block -> inode
 	std::vector<uint64_t> links_, subdirs_;
 	CheckResult r_;
 };
@@ -493,10 +533,12 @@ namespace {
 
 // Mount and unmount once through the server: journal rollback, orphans
 // freed, truncations finished, exactly as zufuse would.
-int recover_by_mount(const std::string &path, std::string *err)
+int recover_by_mount(const std::string &path, uint64_t t2_bytes, std::string *err)
 {
 	auto srv = make_server();
 	std::string opts = "pmem=" + path;
+	if (t2_bytes) // the image has T2 leaves: recovery may free some
+		opts += ",t2size=" + std::to_string(t2_bytes);
 	std::vector<char> buf(sizeof(zufs_ioc_mount) + opts.size() + 1);
 	auto *m = reinterpret_cast<zufs_ioc_mount *>(buf.data());
 	m->hdr.operation = ZUFS_M_MOUNT;
@@ -538,6 +580,7 @@ int fsck_image(const std::string &path, bool repair,
 {
 	using namespace pmfs;
 	report->clear();
+	uint64_t t2_bytes = 0; // the T2 size the image's leaves need
 	{
 		Image img;
 		std::string err;
@@ -556,6 +599,7 @@ int fsck_image(const std::string &path, bool repair,
 			if (!repair)
 				return 4;
 		}
+		t2_bytes = reinterpret_cast<const pmfs_super *>(img.base)->s_t2_blocks * kBlockSize;
 		CheckResult r = check_mapping(img.base, img.len, progress);
 		// Not cleanly unmounted (a crash, a kill): recovery is pending
 		// even when nothing else is wrong. As e2fsck with a journal to
@@ -579,7 +623,7 @@ int fsck_image(const std::string &path, bool repair,
 		*report += r.report;
 	} // unlocked: the recovery mount takes the lock itself
 	std::string err;
-	if (recover_by_mount(path, &err)) {
+	if (recover_by_mount(path, t2_bytes, &err)) {
 		*report += "recovery mount failed: " + err + "\n";
 		return 4;
 	}

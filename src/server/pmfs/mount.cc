@@ -219,6 +219,11 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 	sbi->balloc.bind(sbi.get());
 	sbi->journal.init(sbi.get());
 	int recovered = sbi->journal.recover();
+	// Tier 2: the T2 this image needs, and its allocator (tier.h).
+	if ((e = tier_mount(*sbi, &why))) {
+		err = "image " + o.pmem + ": " + why;
+		return fail(e);
+	}
 	if (!o.ro) {
 		sbi->sb->s_mount_gen++;
 		seal_super(*sbi, kStateDirty);
@@ -250,6 +255,7 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 	m.pools[0].size = sbi->map_len;
 	m.errmsg[0] = 0;
 	m.hdr.err = 0;
+	tier_start(*sbi, &m.pools[1]); // the evictor (pool 1: its bounce)
 	*out = std::move(sbi);
 	return 0;
 }
@@ -258,6 +264,7 @@ void umount(std::unique_ptr<zus_sb_info> sbi)
 {
 	// Async iomaps reference the mount until their IOM_DONE (the shim
 	// delivers all of them before it sends UMOUNT).
+	tier_stop(*sbi); // the evictor finishes its migrations first
 	drain_iomap_jobs(*sbi);
 	if (sbi->crashed) // a simulated crash: leave the media exactly as it is
 		return;
@@ -285,6 +292,8 @@ int op_statfs(zufs_ioc_hdr *hdr, zufs::page_list)
 	f.f_frsize = kBlockSize;
 	f.f_blocks = sbi->balloc.data_blocks();
 	f.f_bfree = f.f_bavail = sbi->balloc.free_blocks();
+	tier_statfs(*sbi, &f.f_blocks, &f.f_bfree); // capacity is T1 + T2
+	f.f_bavail = f.f_bfree;
 	f.f_files = sbi->sb->s_inode_count;
 	f.f_ffree = sbi->icache->free_inodes();
 	f.f_namelen = ZUFS_NAME_LEN;

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: BSD-3-Clause
 //
-// tier.cc - out-of-band iomaps (ZU_IOC_IOMAP_EXEC) and their IOM_DONE.
+// tier.cc - out-of-band iomaps (ZU_IOC_IOMAP_EXEC) and their IOM_DONE;
+// blocks on T2: the T2 allocator (rebuilt at mount from the trees),
+// promotion, cold reads, and the evictor (a clock over per-inode heat;
+// async migrations committed only after IOM_DONE, cancelled by a write
+// that raced them).
 #include "server/pmfs/tier.h"
 
 #include <sys/stat.h>
@@ -9,9 +13,15 @@
 #include <cstring>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <deque>
 #include <map>
+#include <thread>
 
 #include "server/pmfs/bmap.h"
+#include "server/pmfs/format.h"
+#include "server/pmfs/inode.h"
 #include "server/pmfs/journal.h"
 #include "server/pmfs/pmfs.h"
 
@@ -162,16 +172,89 @@ namespace zus::pmfs {
 
 // ---- Where a block lives ---------------------------------------------------
 
+namespace {
+
+// Per-inode heat (TierState::heat, indexed by ino): set on every READ,
+// WRITE and GET_MULTY with relaxed atomics on the inode's own entry (no
+// shared lock, no shared cache line per I/O), read by the evictor's clock.
+struct Heat {
+	std::atomic<uint8_t> ref{0};	// accessed since the clock last passed
+	std::atomic<uint64_t> last{0};	// first block of the last access
+	uint64_t cursor = 0;		// where eviction resumes (evict_mu)
+};
+
+// One block on its way to T2.
+struct Move {
+	uint64_t idx, t1, t2;
+};
+
+// An eviction of some blocks of one inode (a reference on ii is held).
+// Async: the blocks are copied, under the inode's lock, into a bounce
+// slot (the server's pool 1) and go to T2 from there; a block is switched
+// only if its T1 content still equals what went to T2, so a write that
+// raced the migration (whatever the interleaving) keeps it on T1.
+struct Migration {
+	zus_inode_info *ii = nullptr;
+	uint64_t ino = 0;
+	int slot = -1;		 // bounce slot (async), -1: none
+	char *bounce = nullptr; // its memory: moves[k] at k * 4096
+	std::vector<Move> moves;
+	int result = 0;
+};
+
+constexpr uint32_t kRecent = 4096;	   // cold-read filter entries
+constexpr uint64_t kEvictBatch = 256;	   // blocks per migration (1 MiB)
+constexpr uint64_t kCommitBatch = 64;	   // leaf switches per transaction
+constexpr int kMaxInFlight = 4;		   // async migrations at once
+
+} // namespace
+
 struct TierState {
-	std::mutex mu;
+	std::mutex mu; // bits, cursor, promos
 	std::vector<uint64_t> bits; // T2 allocation bitmap (DRAM)
-	uint64_t cursor = 0;
+	uint64_t cursor = 1;
 	std::atomic<uint64_t> used{0};
 	struct Promo {
 		uint64_t t2, t1;
 	};
 	// (ino, file block) -> promotion whose ZUSMEM_READ was handed out.
 	std::map<std::pair<uint64_t, uint64_t>, Promo> promos;
+
+	uint64_t nino = 0;
+	std::unique_ptr<Heat[]> heat; // [0, nino]
+	// T2 blocks served by a cold read lately (t2 + 1; direct mapped): a
+	// second random read of one of them promotes it.
+	std::unique_ptr<std::atomic<uint64_t>[]> recent;
+
+	// Watermarks, in free T1 blocks; the hot-file window, in blocks.
+	std::atomic<uint64_t> low{0}, high{0};
+	uint64_t window = 1024;
+
+	// Victim selection (the clock over inodes): the evictor thread and
+	// tier_make_room. Never taken while an inode's rw is held.
+	std::mutex evict_mu;
+	uint64_t clock = 1;
+
+	std::mutex super_mu; // s_t2_blocks
+
+	// The evictor thread and its completions (IOM_DONE).
+	std::mutex ev_mu;
+	std::condition_variable ev_cv;
+	bool stop = false;
+	std::deque<std::shared_ptr<Migration>> done_q;
+	int in_flight = 0;
+	uint64_t in_flight_blocks = 0;
+	std::thread thread;
+
+	// Bounce slots of the async migrations (registered as pool 1).
+	struct FreeMem {
+		void operator()(char *p) const { free(p); }
+	};
+	std::unique_ptr<char, FreeMem> bounce;
+	uint32_t slots_used = 0; // bit per slot (ev_mu)
+
+	std::atomic<uint64_t> evicted{0}, sync_evicted{0}, promoted{0},
+		cold_reads{0}, aborted{0};
 };
 
 namespace {
@@ -191,24 +274,51 @@ int zusmem_op(zufs_iomap &ziom, ZUFS_IOM_TYPE type, uint64_t t2,
 	return 0;
 }
 
+// IOM_T2_READ_LEN of n T2 blocks into the request's pages from page
+// `page` (builder.h: pool 7 = the request's pages).
+int t2_read_len_op(zufs_iomap &ziom, uint64_t t2, uint64_t page, uint64_t n)
+{
+	if (ziom.iom_n + 3 > ziom.iom_max)
+		return -ENOSPC;
+	__u64 *e = &ziom.iom_e[ziom.iom_n];
+	_zufs_iom_enc_type_val(&e[0], IOM_T2_READ_LEN, t2);
+	e[1] = zu_enc_dpp_t_bn(page, 7);
+	e[2] = n;
+	ziom.iom_n += 3;
+	return 0;
+}
+
 TierState &tier_of(zus_sb_info &sbi)
 {
 	std::lock_guard g(g_create_mu);
 	if (!sbi.tier) {
-		sbi.tier = std::make_shared<TierState>();
-		sbi.tier->bits.assign((sbi.t2_blocks + 63) / 64, 0);
+		auto ts = std::make_shared<TierState>();
+		ts->bits.assign((sbi.t2_blocks + 63) / 64, 0);
+		ts->nino = sbi.sb->s_inode_count;
+		ts->heat = std::make_unique<Heat[]>(ts->nino + 1);
+		ts->recent = std::make_unique<std::atomic<uint64_t>[]>(kRecent);
+		uint64_t data = sbi.sb->s_nblocks - sbi.sb->s_data_blk;
+		// Evict below 10% free, stop at 20% (at least 256 / 512 blocks).
+		ts->low = std::max<uint64_t>(data / 10, 256);
+		ts->high = std::max<uint64_t>(data / 5, 512);
+		ts->window = std::clamp<uint64_t>(data / 16, 16, 4096);
+		sbi.tier = std::move(ts);
 	}
 	return *sbi.tier;
 }
 
-// One free T2 block (never block 0: a leaf of kT2Leaf alone would look
-// like a mapped nothing), 0 when full.
-uint64_t t2_alloc(TierState &ts, uint64_t nblocks)
+bool t2_bit(const TierState &ts, uint64_t b)
 {
-	std::lock_guard g(ts.mu);
+	return (ts.bits[b / 64] >> (b % 64)) & 1;
+}
+
+// One free T2 block (never block 0: a leaf of kT2Leaf alone would look
+// like a mapped nothing), 0 when full. ts.mu held.
+uint64_t t2_alloc_locked(TierState &ts, uint64_t nblocks)
+{
 	for (uint64_t k = 0; k < nblocks; ++k) {
 		uint64_t b = (ts.cursor + k) % nblocks;
-		if (b == 0 || (ts.bits[b / 64] >> (b % 64)) & 1)
+		if (b == 0 || t2_bit(ts, b))
 			continue;
 		ts.bits[b / 64] |= 1ULL << (b % 64);
 		ts.cursor = b + 1;
@@ -216,6 +326,319 @@ uint64_t t2_alloc(TierState &ts, uint64_t nblocks)
 		return b;
 	}
 	return 0;
+}
+
+// T2 blocks for every move (consecutive when the allocator can); the
+// moves that got none are dropped. Returns how many got one.
+size_t t2_alloc_moves(zus_sb_info &sbi, TierState &ts, std::vector<Move> &mv)
+{
+	std::lock_guard g(ts.mu);
+	size_t k = 0;
+	for (; k < mv.size(); ++k)
+		if (!(mv[k].t2 = t2_alloc_locked(ts, sbi.t2_blocks)))
+			break;
+	mv.resize(k);
+	return k;
+}
+
+// The copy of every move's block (from T1, or from bounce when given) to
+// its T2 block, runs of blocks consecutive on both sides in one op.
+std::unique_ptr<IomapJob> write_job(zus_sb_info &sbi, const std::vector<Move> &mv,
+				    const char *bounce = nullptr)
+{
+	auto job = make_iomap_job(uint32_t(3 * mv.size() + 1));
+	auto src = [&](size_t k) {
+		return bounce ? bounce + k * kBlockSize : sbi.blk(mv[k].t1);
+	};
+	for (size_t i = 0; i < mv.size();) {
+		size_t n = 1;
+		while (i + n < mv.size() && src(i + n) == src(i) + n * kBlockSize &&
+		       mv[i + n].t2 == mv[i].t2 + n)
+			++n;
+		zusmem_op(job->ziom(), IOM_T2_ZUSMEM_WRITE, mv[i].t2, src(i),
+			  n * kBlockSize);
+		i += n;
+	}
+	return job;
+}
+
+// The superblock says how big a T2 the image's leaves need, before the
+// first leaf goes there (a crash before the leaf commit leaves a larger
+// s_t2_blocks than needed, which is harmless).
+void persist_t2_size(zus_sb_info &sbi, TierState &ts)
+{
+	std::lock_guard g(ts.super_mu);
+	if (sbi.sb->s_t2_blocks >= sbi.t2_blocks)
+		return;
+	sbi.sb->s_t2_blocks = sbi.t2_blocks;
+	write_super(sbi.base, sbi.map_len, sbi.sb);
+}
+
+// With ii->rw held exclusively, the T2 copies durable: switch each move's
+// leaf to its T2 block and free its T1 block, kCommitBatch per
+// transaction. A move whose leaf no longer names its T1 block (truncated,
+// punched, replaced meanwhile), or whose T1 content differs from its copy
+// in bounce (when given: a write raced the migration), is dropped. Every
+// T2 block not committed goes back. Returns the number committed in *done.
+int commit_moves(zus_inode_info *ii, std::vector<Move> &mv, uint64_t *done,
+		 const char *bounce = nullptr)
+{
+	zus_sb_info &sbi = *ii->sbi;
+	TierState &ts = tier_of(sbi);
+	zus_inode *zi = ii->zi;
+	int err = 0;
+	size_t at = 0;
+	*done = 0;
+	persist_t2_size(sbi, ts);
+	while (at < mv.size() && !err) {
+		size_t end = std::min(mv.size(), at + kCommitBatch);
+		Tx tx(sbi);
+		BmapTx bt(sbi, tx, zi);
+		uint64_t n = 0;
+		if ((err = tx.log(zi, sizeof(*zi))))
+			break;
+		for (size_t k = at; k < end && !err; ++k) {
+			if (bmap_leaf(sbi, zi, mv[k].idx) != mv[k].t1 ||
+			    (bounce && memcmp(sbi.blk(mv[k].t1),
+					      bounce + k * kBlockSize, kBlockSize))) {
+				t2_free(sbi, mv[k].t2);
+				mv[k].t2 = 0;
+				continue;
+			}
+			if (!(err = tx.bits(mv[k].t1, 1, false)))
+				err = bt.replace(mv[k].idx, kT2Leaf | mv[k].t2);
+			++n;
+		}
+		if (err)
+			break; // the Tx aborts: nothing of this batch happened
+		bt.finish();
+		if ((err = tx.ready()))
+			break;
+		zi->i_on_disk.a[0] = bt.root;
+		zi->i_on_disk.a[1] = bt.height;
+		if ((err = tx.commit(ii)))
+			break;
+		for (size_t k = at; k < end; ++k)
+			mv[k].t2 = 0; // committed (or already given back)
+		*done += n;
+		at = end;
+	}
+	for (size_t k = at; k < mv.size(); ++k)
+		if (mv[k].t2)
+			t2_free(sbi, mv[k].t2);
+	return err;
+}
+
+// Collect up to max T1 blocks of ii to evict, from where the last
+// eviction of ii stopped (wrapping once), copying them to m->bounce if
+// any. A hot inode keeps the blocks around its last access. ts.evict_mu
+// held.
+void collect(zus_sb_info &sbi, TierState &ts, zus_inode_info *ii, Heat &h,
+	     uint64_t max, bool hot, Migration *m)
+{
+	std::shared_lock lk(ii->rw);
+	zus_inode *zi = ii->zi;
+	if (ii->pins.load(std::memory_order_acquire) || !S_ISREG(zi->i_mode) ||
+	    !zi->i_nlink)
+		return;
+	const uint64_t last = h.last.load(std::memory_order_relaxed);
+	const uint64_t lo = last > ts.window ? last - ts.window : 0;
+	const uint64_t hi = last + ts.window;
+	const uint64_t start = h.cursor;
+	uint64_t idx = start;
+	bool wrapped = false;
+	while (m->moves.size() < max) {
+		idx = bmap_seek(sbi, zi, idx, true);
+		if (idx == UINT64_MAX || (wrapped && idx >= start)) {
+			if (wrapped || start == 0) {
+				idx = 0;
+				break;
+			}
+			wrapped = true;
+			idx = 0;
+			continue;
+		}
+		if (hot && idx >= lo && idx < hi) {
+			idx = hi;
+			continue;
+		}
+		uint64_t v = bmap_leaf(sbi, zi, idx);
+		if (sbi.valid_data_bn(v)) {
+			if (m->bounce)
+				memcpy(m->bounce + m->moves.size() * kBlockSize,
+				       sbi.blk(v), kBlockSize);
+			m->moves.push_back({ idx, v, 0 });
+		}
+		++idx;
+	}
+	h.cursor = idx;
+}
+
+// The clock: the next inode with T1 blocks to give. A referenced inode
+// gets a second chance (its bit cleared) unless hot is set (nothing
+// cold is left). ts.evict_mu held. On success m->ii holds a reference.
+bool pick(zus_sb_info &sbi, TierState &ts, uint64_t max, bool hot, Migration *m)
+{
+	for (uint64_t step = 0; step < ts.nino; ++step) {
+		uint64_t ino = ts.clock;
+		ts.clock = ino >= ts.nino ? 1 : ino + 1;
+		const zus_inode *zi = sbi.zi_of(ino);
+		if (zi->i_ino != ino || !S_ISREG(zi->i_mode) || !zi->i_blocks)
+			continue;
+		Heat &h = ts.heat[ino];
+		if (!hot && h.ref.load(std::memory_order_relaxed)) {
+			h.ref.store(0, std::memory_order_relaxed);
+			continue;
+		}
+		zus_inode_info *ii = sbi.icache->get(ino);
+		if (!ii)
+			continue;
+		m->moves.clear();
+		collect(sbi, ts, ii, h, max, hot, m);
+		if (!m->moves.empty()) {
+			m->ii = ii;
+			m->ino = ino;
+			return true;
+		}
+		sbi.icache->put(ii);
+	}
+	return false;
+}
+
+bool pick_any(zus_sb_info &sbi, TierState &ts, uint64_t max, Migration *m)
+{
+	std::lock_guard g(ts.evict_mu);
+	return pick(sbi, ts, max, false, m) || pick(sbi, ts, max, true, m);
+}
+
+// Two migrations may hold blocks of one inode (even the same block, after
+// the inode's cursor wrapped): the second to commit finds the leaf moved
+// and drops its copy.
+void unbusy(zus_sb_info &sbi, Migration &m)
+{
+	sbi.icache->put(m.ii);
+	m.ii = nullptr;
+}
+
+// An async migration came back (evictor thread): commit the blocks that
+// did not change since they were copied (none while GET_MULTY pins are
+// out), drop the rest.
+void finish(zus_sb_info &sbi, TierState &ts, Migration &m)
+{
+	uint64_t done = 0;
+	const size_t n = m.moves.size();
+	if (!m.result && !sbi.crashed.load()) {
+		std::unique_lock lk(m.ii->rw);
+		if (!m.ii->pins.load(std::memory_order_acquire)) {
+			commit_moves(m.ii, m.moves, &done, m.bounce);
+			m.moves.clear();
+		}
+	}
+	for (const Move &mv : m.moves)
+		t2_free(sbi, mv.t2);
+	ts.evicted.fetch_add(done, std::memory_order_relaxed);
+	ts.aborted.fetch_add(n - done, std::memory_order_relaxed);
+	if (m.slot >= 0) {
+		std::lock_guard g(ts.ev_mu);
+		ts.slots_used &= ~(1U << m.slot);
+	}
+	unbusy(sbi, m);
+}
+
+// Start one async migration; false when there is nothing to move, no T2
+// room, or the shim refused.
+bool issue(zus_sb_info &sbi, TierState &ts)
+{
+	auto m = std::make_shared<Migration>();
+	{
+		std::lock_guard g(ts.ev_mu);
+		for (int k = 0; k < kMaxInFlight && m->slot < 0; ++k)
+			if (!(ts.slots_used & (1U << k))) {
+				m->slot = k;
+				ts.slots_used |= 1U << k;
+			}
+	}
+	if (m->slot < 0)
+		return false;
+	m->bounce = ts.bounce.get() + m->slot * kEvictBatch * kBlockSize;
+	auto drop = [&] {
+		std::lock_guard g(ts.ev_mu);
+		ts.slots_used &= ~(1U << m->slot);
+	};
+	if (!pick_any(sbi, ts, kEvictBatch, m.get())) {
+		drop();
+		return false;
+	}
+	if (!t2_alloc_moves(sbi, ts, m->moves)) {
+		drop();
+		unbusy(sbi, *m);
+		return false;
+	}
+	auto job = write_job(sbi, m->moves, m->bounce);
+	{
+		std::lock_guard g(ts.ev_mu);
+		++ts.in_flight;
+		ts.in_flight_blocks += m->moves.size();
+	}
+	TierState *tsp = &ts;
+	int err = exec_async(sbi, std::move(job), [tsp, m](int r) {
+		m->result = r;
+		std::lock_guard g(tsp->ev_mu);
+		tsp->done_q.push_back(m);
+		tsp->ev_cv.notify_all();
+	});
+	if (err) {
+		{
+			std::lock_guard g(ts.ev_mu);
+			--ts.in_flight;
+			ts.in_flight_blocks -= m->moves.size();
+		}
+		m->result = err;
+		finish(sbi, ts, *m);
+		return false;
+	}
+	return true;
+}
+
+// The evictor: when free T1 falls below the low watermark, migrate cold
+// blocks until it is back above the high one. At stop, waits for its
+// migrations in flight (the shim completes them all before UMOUNT) and
+// finishes them.
+void evictor(zus_sb_info &sbi, TierState &ts)
+{
+	bool active = false;
+	std::unique_lock lk(ts.ev_mu);
+	for (;;) {
+		while (!ts.done_q.empty()) {
+			std::shared_ptr<Migration> m = std::move(ts.done_q.front());
+			ts.done_q.pop_front();
+			--ts.in_flight;
+			ts.in_flight_blocks -= m->moves.size();
+			lk.unlock();
+			finish(sbi, ts, *m);
+			lk.lock();
+		}
+		if (ts.stop) {
+			if (!ts.in_flight)
+				return;
+			ts.ev_cv.wait(lk);
+			continue;
+		}
+		uint64_t avail = sbi.balloc.free_blocks() + ts.in_flight_blocks;
+		if (avail < ts.low)
+			active = true;
+		else if (avail >= ts.high)
+			active = false;
+		if (active && ts.in_flight < kMaxInFlight &&
+		    ts.used.load(std::memory_order_relaxed) + 1 < sbi.t2_blocks) {
+			lk.unlock();
+			bool ok = issue(sbi, ts);
+			lk.lock();
+			if (ok)
+				continue;
+		}
+		ts.ev_cv.wait_for(lk, std::chrono::milliseconds(20));
+	}
 }
 
 // Repoint leaf idx from T2 block t2 to pmem block t1 (allocated in DRAM,
@@ -245,7 +668,48 @@ int commit_promotion(zus_inode_info *ii, uint64_t idx, uint64_t t2, uint64_t t1)
 	if ((err = tx.commit(ii)))
 		return err;
 	t2_free(sbi, t2);
+	tier_of(sbi).promoted.fetch_add(1, std::memory_order_relaxed);
 	return 0;
+}
+
+// Every T2 leaf of the tree below node (level lvl >= 1; lvl 0: node is
+// the leaf itself), for tier_mount.
+template <typename Fn>
+void walk_leaves(const zus_sb_info &sbi, uint64_t node, uint32_t lvl, uint64_t base,
+		 Fn &&fn)
+{
+	if (lvl == 0) {
+		if (node & kT2Leaf)
+			fn(base, node);
+		return;
+	}
+	if (!sbi.valid_data_bn(node))
+		return;
+	auto *slots = reinterpret_cast<const uint64_t *>(sbi.blk(node));
+	uint64_t span = 1ULL << (kFanoutShift * (lvl - 1));
+	for (uint64_t s = 0; s < kFanout; ++s)
+		if (slots[s])
+			walk_leaves(sbi, slots[s], lvl - 1, base + s * span, fn);
+}
+
+// Is this READ of T2 block t2 (file block idx) served from T2 without
+// promoting it? A random read of a block not read lately, or any read
+// while T1 is short of room; only whole pages that line up with the
+// request's pages (an IOM_T2_READ writes whole pages).
+bool cold_read(zus_sb_info &sbi, TierState &ts, const zufs_ioc_IO *io,
+	       uint64_t idx, uint64_t t2, uint64_t size)
+{
+	uint64_t pos = idx << kBlockShift;
+	uint64_t end = std::min<uint64_t>(io->filepos + io->hdr.len, size);
+	if (pos < io->filepos || pos + kBlockSize > end ||
+	    (io->hdr.offset + (pos - io->filepos)) % kBlockSize)
+		return false;
+	if (sbi.balloc.free_blocks() < ts.low)
+		return true;
+	if (!(io->flags & ZUFS_IO_RAND))
+		return false;
+	std::atomic<uint64_t> &r = ts.recent[(t2 * 0x9e3779b97f4a7c15ULL) >> 52];
+	return r.load(std::memory_order_relaxed) != t2 + 1;
 }
 
 } // namespace
@@ -262,7 +726,7 @@ void t2_free(zus_sb_info &sbi, uint64_t t2)
 {
 	TierState &ts = tier_of(sbi);
 	std::lock_guard g(ts.mu);
-	if (t2 >= sbi.t2_blocks || !((ts.bits[t2 / 64] >> (t2 % 64)) & 1))
+	if (t2 >= sbi.t2_blocks || !t2_bit(ts, t2))
 		return;
 	ts.bits[t2 / 64] &= ~(1ULL << (t2 % 64));
 	ts.used.fetch_sub(1, std::memory_order_relaxed);
@@ -275,6 +739,174 @@ uint64_t t2_used(zus_sb_info &sbi)
 	return tier_of(sbi).used.load(std::memory_order_relaxed);
 }
 
+int tier_mount(zus_sb_info &sbi, std::string *why)
+{
+	const uint64_t need = sbi.sb->s_t2_blocks;
+	if (!need && !sbi.t2_blocks)
+		return 0;
+	if (sbi.t2_blocks && sbi.t2_blocks < need) {
+		*why = "has blocks on a tier 2 of " + std::to_string(need * kBlockSize) +
+		       " bytes; the T2 given has " +
+		       std::to_string(sbi.t2_blocks * kBlockSize);
+		return -EINVAL;
+	}
+	TierState &ts = tier_of(sbi);
+	uint64_t leaves = 0, bad = 0, twice = 0;
+	for (uint64_t ino = 1; ino <= sbi.sb->s_inode_count; ++ino) {
+		const zus_inode *zi = sbi.zi_of(ino);
+		if (zi->i_ino != ino || !S_ISREG(zi->i_mode) || !zi->i_on_disk.a[0] ||
+		    zi->i_on_disk.a[1] > kMaxHeight)
+			continue;
+		walk_leaves(sbi, zi->i_on_disk.a[0], uint32_t(zi->i_on_disk.a[1]), 0,
+			    [&](uint64_t, uint64_t v) {
+				    ++leaves;
+				    if (!t2_leaf_valid(sbi, v)) {
+					    ++bad;
+					    return;
+				    }
+				    uint64_t b = v & ~kT2Leaf;
+				    if (t2_bit(ts, b)) {
+					    ++twice;
+					    return;
+				    }
+				    ts.bits[b / 64] |= 1ULL << (b % 64);
+				    ts.used.fetch_add(1, std::memory_order_relaxed);
+			    });
+	}
+	if (!sbi.t2_blocks) {
+		if (leaves) {
+			*why = "has " + std::to_string(leaves) +
+			       " blocks on tier 2; mount it with --t2=PATH (at least " +
+			       std::to_string(need * kBlockSize) + " bytes)";
+			return -EINVAL;
+		}
+		if (!sbi.ro) { // every T2 block came back: T2 is not needed any more
+			sbi.sb->s_t2_blocks = 0;
+			write_super(sbi.base, sbi.map_len, sbi.sb);
+		}
+		return 0;
+	}
+	if (bad || twice)
+		fprintf(stderr,
+			"zufuse: image %s: %lu tier-2 leaves outside the T2, %lu named "
+			"twice (read as holes / shared; run fsck.zufs)\n",
+			sbi.path.c_str(), (unsigned long)bad, (unsigned long)twice);
+	return 0;
+}
+
+void tier_start(zus_sb_info &sbi, zufs_pool_info *pool)
+{
+	if (!sbi.t2_blocks || !sbi.zuf || sbi.ro)
+		return;
+	TierState &ts = tier_of(sbi);
+	const size_t len = kMaxInFlight * kEvictBatch * kBlockSize;
+	ts.bounce.reset(static_cast<char *>(aligned_alloc(kBlockSize, len)));
+	if (!ts.bounce)
+		return; // no evictor: WRITEs short of T1 still evict (sync)
+	*pool = { uint64_t(uintptr_t(ts.bounce.get())), len };
+	ts.stop = false;
+	ts.thread = std::thread([&sbi, &ts] { evictor(sbi, ts); });
+}
+
+zufs_pool_info tier_pool(zus_sb_info &sbi)
+{
+	if (!sbi.t2_blocks || !tier_of(sbi).thread.joinable())
+		return {};
+	return { uint64_t(uintptr_t(tier_of(sbi).bounce.get())),
+		 kMaxInFlight * kEvictBatch * kBlockSize };
+}
+
+void tier_stop(zus_sb_info &sbi)
+{
+	std::shared_ptr<TierState> ts;
+	{
+		std::lock_guard g(g_create_mu);
+		ts = sbi.tier;
+	}
+	if (!ts || !ts->thread.joinable())
+		return;
+	{
+		std::lock_guard g(ts->ev_mu);
+		ts->stop = true;
+		ts->ev_cv.notify_all();
+	}
+	ts->thread.join();
+}
+
+void tier_statfs(zus_sb_info &sbi, uint64_t *blocks, uint64_t *bfree)
+{
+	if (!sbi.t2_blocks)
+		return;
+	uint64_t usable = sbi.t2_blocks - 1; // T2 block 0 is never used
+	uint64_t used = std::min(t2_used(sbi), usable);
+	*blocks += usable;
+	*bfree += usable - used;
+}
+
+void tier_set_watermarks(zus_sb_info &sbi, uint64_t low, uint64_t high)
+{
+	TierState &ts = tier_of(sbi);
+	ts.low = low;
+	ts.high = high;
+	std::lock_guard g(ts.ev_mu);
+	ts.ev_cv.notify_all();
+}
+
+TierStats tier_stats(zus_sb_info &sbi)
+{
+	TierStats s;
+	if (!sbi.t2_blocks)
+		return s;
+	TierState &ts = tier_of(sbi);
+	s.evicted = ts.evicted.load();
+	s.sync_evicted = ts.sync_evicted.load();
+	s.promoted = ts.promoted.load();
+	s.cold_reads = ts.cold_reads.load();
+	s.aborted = ts.aborted.load();
+	s.t2_used = ts.used.load();
+	std::lock_guard g(ts.ev_mu);
+	s.in_flight = ts.in_flight;
+	return s;
+}
+
+uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want)
+{
+	if (!sbi.t2_blocks || !sbi.zuf || sbi.ro)
+		return 0;
+	TierState &ts = tier_of(sbi);
+	uint64_t moved = 0;
+	for (int round = 0; round < 64 && sbi.balloc.free_blocks() < want; ++round) {
+		Migration m;
+		if (!pick_any(sbi, ts, kEvictBatch, &m))
+			break;
+		uint64_t done = 0;
+		if (t2_alloc_moves(sbi, ts, m.moves)) {
+			// The copy and the switch under the lock: no write can
+			// come between them.
+			std::unique_lock lk(m.ii->rw);
+			if (m.ii->pins.load(std::memory_order_acquire)) {
+				for (const Move &mv : m.moves)
+					t2_free(sbi, mv.t2);
+			} else {
+				auto job = write_job(sbi, m.moves);
+				int err = exec_sync(sbi, *job);
+				if (err) {
+					for (const Move &mv : m.moves)
+						t2_free(sbi, mv.t2);
+				} else {
+					commit_moves(m.ii, m.moves, &done);
+				}
+			}
+		}
+		unbusy(sbi, m);
+		moved += done;
+		ts.sync_evicted.fetch_add(done, std::memory_order_relaxed);
+		if (!done && ts.used.load(std::memory_order_relaxed) + 1 >= sbi.t2_blocks)
+			break; // T2 full
+	}
+	return moved;
+}
+
 int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		 uint64_t first, uint64_t last)
 {
@@ -282,6 +914,19 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 	if (!sbi.t2_blocks)
 		return 0;
 	TierState &ts = tier_of(sbi);
+	const bool write = io->hdr.operation == ZUFS_OP_WRITE;
+	if (ii->ino <= ts.nino) { // heat, lock-free
+		Heat &h = ts.heat[ii->ino];
+		if (!h.ref.load(std::memory_order_relaxed))
+			h.ref.store(1, std::memory_order_relaxed);
+		h.last.store(first, std::memory_order_relaxed);
+	}
+	// Capacity is T1 + T2: a WRITE (or a promotion) short of T1 blocks
+	// moves cold ones out first, synchronously (no lock held here).
+	const uint64_t need = last - first + 1 + 16;
+	if (sbi.balloc.free_blocks() < need && ts.used.load() + 1 < sbi.t2_blocks &&
+	    (write || ts.used.load(std::memory_order_relaxed)))
+		tier_make_room(sbi, need + kEvictBatch);
 	if (!ts.used.load(std::memory_order_relaxed))
 		return 0;
 	std::unique_lock lk(ii->rw);
@@ -290,7 +935,18 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 	io->ziom.iom_max = std::min(io->ziom.iom_max, cap);
 	if (!io->ziom.iom_max) // a server-internal request (COPY): no iomap room
 		return tier_promote_range_locked(ii, first, last);
-	bool retry = false, full = false;
+	const bool read = io->hdr.operation == ZUFS_OP_READ;
+	const uint64_t size = zi->i_size;
+	// Cold reads, answered inline (IOM_T2_READ_LEN into the request's
+	// pages) if no promotion is needed this round: (t2, page, n).
+	struct Cold {
+		uint64_t t2, page, n;
+	};
+	Cold cold[ZUFS_WRITE_OP_SPACE / 3];
+	uint32_t ncold = 0;
+	const uint32_t max_cold = std::min<uint32_t>(io->ziom.iom_max / 3,
+						     ZUFS_WRITE_OP_SPACE / 3);
+	bool retry = false, full = false, nospc = false;
 	int err;
 	for (uint64_t idx = first; idx <= last; ++idx) {
 		uint64_t v = bmap_leaf(sbi, zi, idx);
@@ -311,7 +967,21 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 			sbi.balloc.release(p.t1, 1); // stale
 		}
 		g.unlock();
-		if (full)
+		if (read && cold_read(sbi, ts, io, idx, t2, size)) {
+			uint64_t page = (io->hdr.offset + ((idx << kBlockShift) - io->filepos)) >>
+					kBlockShift;
+			if (ncold && cold[ncold - 1].t2 + cold[ncold - 1].n == t2 &&
+			    cold[ncold - 1].page + cold[ncold - 1].n == page) {
+				++cold[ncold - 1].n;
+				continue;
+			}
+			if (ncold < max_cold) {
+				cold[ncold++] = { t2, page, 1 };
+				continue;
+			}
+			// no room for another cold run: promote it
+		}
+		if (full || nospc)
 			continue; // committing only; the next round promotes
 		// A run of blocks consecutive on T2 goes in one op, into
 		// blocks consecutive on T1.
@@ -322,8 +992,10 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		BlockAlloc::Run run;
 		int nruns = 0;
 		uint64_t got = sbi.balloc.alloc(n, &run, 1, &nruns);
-		if (!got)
-			return -ENOSPC;
+		if (!got) {
+			nospc = true;
+			continue;
+		}
 		if (zusmem_op(io->ziom, IOM_T2_ZUSMEM_READ, t2, sbi.blk(run.bn),
 			      got * kBlockSize)) {
 			sbi.balloc.release(run.bn, got); // the iomap is full
@@ -345,8 +1017,18 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 	}
 	if (retry)
 		return -EZUFS_RETRY;
+	if (nospc)
+		return -ENOSPC;
 	if (full)
 		return -EIO; // cannot happen: an empty iomap holds one op
+	// Only cold reads (or nothing) left: the answer carries them.
+	for (uint32_t k = 0; k < ncold; ++k) {
+		t2_read_len_op(io->ziom, cold[k].t2, cold[k].page, cold[k].n);
+		for (uint64_t b = cold[k].t2; b < cold[k].t2 + cold[k].n; ++b)
+			ts.recent[(b * 0x9e3779b97f4a7c15ULL) >> 52].store(
+				b + 1, std::memory_order_relaxed);
+		ts.cold_reads.fetch_add(cold[k].n, std::memory_order_relaxed);
+	}
 	return 0;
 }
 
@@ -402,34 +1084,19 @@ int tier_evict_block(zus_inode_info *ii, uint64_t idx)
 	uint64_t t1 = bmap_leaf(sbi, zi, idx);
 	if (!sbi.valid_data_bn(t1))
 		return -EINVAL;
-	uint64_t t2 = t2_alloc(ts, sbi.t2_blocks);
-	if (!t2)
+	std::vector<Move> mv{ { idx, t1, 0 } };
+	if (!t2_alloc_moves(sbi, ts, mv))
 		return -ENOSPC;
-	auto job = make_iomap_job(8);
-	int err = zusmem_op(job->ziom(), IOM_T2_ZUSMEM_WRITE, t2, sbi.blk(t1),
-			    kBlockSize);
-	if (!err)
-		err = exec_sync(sbi, *job);
+	auto job = write_job(sbi, mv);
+	int err = exec_sync(sbi, *job);
 	if (err) {
-		t2_free(sbi, t2);
+		t2_free(sbi, mv[0].t2);
 		return err;
 	}
-	// The T2 copy is durable once IOMAP_EXEC returns (the shim's T2 is
-	// O_DIRECT); now the leaf and the T1 free, atomically.
-	Tx tx(sbi);
-	if ((err = tx.log(zi, sizeof(*zi))) || (err = tx.bits(t1, 1, false))) {
-		t2_free(sbi, t2);
-		return err;
-	}
-	BmapTx bt(sbi, tx, zi);
-	if ((err = bt.replace(idx, kT2Leaf | t2)))
-		return err;
-	bt.finish();
-	if ((err = tx.ready()))
-		return err;
-	zi->i_on_disk.a[0] = bt.root;
-	zi->i_on_disk.a[1] = bt.height;
-	return tx.commit(ii);
+	// The T2 copy is durable once IOMAP_EXEC returns (the shim's T2
+	// fdatasyncs a batch that wrote); now the leaf and the T1 free.
+	uint64_t done;
+	return commit_moves(ii, mv, &done);
 }
 
 } // namespace zus::pmfs

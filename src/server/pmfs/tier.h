@@ -26,6 +26,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -79,15 +80,73 @@ int op_iom_done(zufs_ioc_hdr *hdr, zufs::page_list pages);
 
 // ---- Where a block lives -------------------------------------------------
 // A radix-tree leaf (bmap.h) is a pmem block number or kT2Leaf | T2 block
-// number. The T2 allocator is in DRAM (TierState).
+// number (regular files only). The T2 allocator is in DRAM (TierState),
+// rebuilt at mount by tier_mount() from every regular file's tree.
+// pmfs_super.s_t2_blocks is set to the T2's size (persisted) before the
+// first leaf of the image goes to T2; a mount whose T2 is smaller than
+// that is refused, and one without T2 too unless no T2 leaf is left (then
+// s_t2_blocks goes back to 0).
 //
-// Access to a T2 block always promotes it (READ, WRITE, GET_MULTY):
-// tier_prepare() allocates T1 blocks, answers -EZUFS_RETRY with
-// IOM_T2_ZUSMEM_READ into them, and remembers the promotion; when the shim
-// re-dispatches the request, the leaf is repointed to the T1 block in one
-// transaction (the T1 bit set, the T2 block freed) and the op goes on.
-// A crash between the two leaves the leaf on T2 (the T1 bit never became
-// persistent), so nothing is lost.
+// Promotion (READ, WRITE, GET_MULTY of a T2 block): tier_prepare()
+// allocates T1 blocks, answers -EZUFS_RETRY with IOM_T2_ZUSMEM_READ into
+// them, and remembers the promotion; when the shim re-dispatches the
+// request, the leaf is repointed to the T1 block in one transaction (the
+// T1 bit set, the T2 block freed) and the op goes on. A crash between the
+// two leaves the leaf on T2 (the T1 bit never became persistent).
+//
+// Cold reads (READ only; GET_MULTY must map T1 blocks, so it always
+// promotes): a whole, page-aligned T2 block of a ZUFS_IO_RAND read not
+// cold-read lately, or of any read while free T1 is below the low
+// watermark, is answered inline with IOM_T2_READ_LEN into the request's
+// pages (the server zero-fills them first; the shim's executor overwrites
+// them after the answer). A second random read of it promotes.
+//
+// Eviction: below the low watermark of free T1 (10% of the data area, at
+// least 256 blocks) the evictor thread migrates blocks to T2 until the
+// high one (20%, at least 512): a clock over inodes with a per-inode
+// access bit (set lock-free by every I/O; second chance), then, when every
+// file is hot, blocks outside a window around each file's last access.
+// Up to 256 blocks per migration, 4 in flight: the blocks are copied
+// (under the inode's rw lock, shared) into a bounce slot in DRAM that the
+// server registers as pool 1, and written to T2 from there with
+// IOM_T2_ZUSMEM_WRITE by async IOMAP_EXEC. On IOM_DONE success, under the
+// inode's rw lock held exclusively, each block whose leaf still names the
+// same T1 block AND whose T1 content still equals its bounce copy (the
+// bytes now durable on T2) switches to T2 and its T1 block is freed, in
+// transactions of 64; any other block stays on T1 (a write raced it) and
+// its T2 block goes back. Nothing is committed while a GET_MULTY pin is
+// out. A WRITE (or promotion) finding fewer free T1 blocks than it needs
+// evicts synchronously first (tier_make_room: copy and switch under the
+// inode's lock), so capacity is T1 + T2.
+
+// Mount (after journal recovery, before anything changes a tree): the
+// T2 check above and the T2 allocator. 0, or -EINVAL and *why (one line,
+// without the "image PATH: " prefix).
+int tier_mount(zus_sb_info &sbi, std::string *why);
+// End of mount: start the evictor (a T2, a shim to execute iomaps, rw).
+// Its bounce buffer is a pool the shim must know: *pool (the mount
+// answer's pools[1]) is set then, left alone otherwise.
+void tier_start(zus_sb_info &sbi, zufs_pool_info *pool);
+// The evictor's bounce pool ({0, 0}: none), as tier_start reported it.
+zufs_pool_info tier_pool(zus_sb_info &sbi);
+// UMOUNT, first: stop the evictor; its migrations in flight are finished
+// (the shim delivers their IOM_DONE when it closes T2, before UMOUNT).
+void tier_stop(zus_sb_info &sbi);
+// STATFS: add T2's blocks (its block 0 is never used) and free blocks.
+void tier_statfs(zus_sb_info &sbi, uint64_t *blocks, uint64_t *bfree);
+// Evict synchronously (copy and switch under each inode's lock, sync
+// IOMAP_EXEC) until free T1 >= want or nothing more can move. No inode
+// lock may be held. Returns the blocks moved.
+uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want);
+// Tests and tuning: the watermarks, in free T1 blocks.
+void tier_set_watermarks(zus_sb_info &sbi, uint64_t low, uint64_t high);
+struct TierStats {
+	uint64_t evicted = 0, sync_evicted = 0, promoted = 0, cold_reads = 0;
+	uint64_t aborted = 0; // async migrations dropped (a write raced them)
+	uint64_t t2_used = 0;
+	int in_flight = 0;
+};
+TierStats tier_stats(zus_sb_info &sbi);
 
 // v is a T2 leaf naming a block inside the shim's T2.
 bool t2_leaf_valid(const zus_sb_info &sbi, uint64_t v);
@@ -97,9 +156,12 @@ void t2_free(zus_sb_info &sbi, uint64_t t2);
 uint64_t t2_used(zus_sb_info &sbi);
 
 // Before an op touches file blocks [first, last] of ii (no lock held):
-// 0 when none of them is on T2 (promotions finished now are committed), or
-// -EZUFS_RETRY with io->ziom holding the iomap to run first (at most cap
-// u64s: the room the message has), or an error.
+// records the access (heat), makes room on T1 if needed; then 0 when none
+// of them is on T2 (promotions finished now are committed) or, for a
+// READ, the rest are cold reads whose IOM_T2_READ_LEN ops are in io->ziom
+// (the answer carries them); or -EZUFS_RETRY with io->ziom holding the
+// iomap to run first (at most cap u64s: the room the message has), or an
+// error.
 int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		 uint64_t first, uint64_t last);
 // With ii->rw held exclusively: bring block idx back to T1 now through a
@@ -107,9 +169,8 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 int tier_promote_locked(zus_inode_info *ii, uint64_t idx);
 // The same for every T2 block in [first, last] (fallocate, COPY).
 int tier_promote_range_locked(zus_inode_info *ii, uint64_t first, uint64_t last);
-// Test hook (and the evictor's step): move mapped block idx of ii to T2
-// (IOMAP_EXEC sync, then the leaf switch and the T1 free in one
-// transaction). -EBUSY while GET_MULTY pins are out, -ENOSPC T2 full.
+// Test hook: move mapped block idx of ii to T2 (IOMAP_EXEC sync, then the
+// leaf switch and the T1 free in one transaction). -EBUSY while GET_MULTY pins are out, -ENOSPC T2 full.
 int tier_evict_block(zus_inode_info *ii, uint64_t idx);
 
 } // namespace zus::pmfs
