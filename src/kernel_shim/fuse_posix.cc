@@ -94,6 +94,12 @@ void zf_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		  off_t length, fuse_file_info *)
 {
 	Scope scope(*fs(req).notifier);
+	// file_modified() as tmpfs does it: with FUSE_HANDLE_KILLPRIV_V2 the
+	// kernel leaves it to us, and FALLOCATE carries no kill flag: suid
+	// and sgid go unless the caller has CAP_FSETID (uid 0 stands for it).
+	if (int err = fs(req).vfs->remove_privs(
+		    ino, fuse_req_ctx(req)->uid != 0))
+		return (void)fuse_reply_err(req, -err);
 	fuse_reply_err(req, -fs(req).vfs->fallocate(ino, mode, offset, length));
 }
 
