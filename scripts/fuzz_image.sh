@@ -29,16 +29,23 @@ if ((stale)); then
 		-fno-sanitize-recover=undefined -D_GNU_SOURCE \
 		-I"$ROOT/include" -I"$ROOT/src" "${srcs[@]}" -lpmem -lpthread -o "$exe"
 fi
-# Seeds: a future version, an inode-table poke, a live journal lane.
+# Seeds (test/fuzz/image_mount_fuzz.cc: byte 0 picks the clean or the
+# crashed template, then patch records): each template untouched, a future
+# version, an inode-table poke, a live journal lane, a directory block and
+# an xattr block poked (region 6).
 c=$OUT/image-corpus
 [[ -n $(ls -A "$c") ]] || {
-	printf '\x00\x08\x00\x04\x02\x00\x00\x00' >"$c/seed-version"
-	printf '\x04\x00\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00' >"$c/seed-itable"
-	printf '\x02\x00\x00\x08\x01\x00\x00\x00\x00\x00\x00\x00' >"$c/seed-lane"
+	printf '\x00' >"$c/seed-clean"
+	printf '\x01' >"$c/seed-crashed"
+	printf '\x00\x00\x08\x00\x04\x02\x00\x00\x00' >"$c/seed-version"
+	printf '\x00\x04\x00\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00' >"$c/seed-itable"
+	printf '\x01\x02\x00\x00\x08\x01\x00\x00\x00\x00\x00\x00\x00' >"$c/seed-lane"
+	printf '\x00\x06\x00\x01\x08\xff\xff\xff\xff\x03\x00\x00\x00' >"$c/seed-dirblock"
+	printf '\x00\x06\x07\x00\x04\x00\x00\x01\x00' >"$c/seed-struct"
 }
 log=$OUT/image-last-run.log
 rc=0
-(cd "$OUT" && "$exe" "${limit[@]}" -max_len=256 -print_final_stats=1 \
+(cd "$OUT" && "$exe" "${limit[@]}" -max_len=512 -print_final_stats=1 \
 	-artifact_prefix="$OUT/image-artifacts/" image-corpus) >"$log" 2>&1 || rc=$?
 runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 if ((rc != 0)) || [[ -z $runs ]]; then

@@ -170,3 +170,26 @@ TEST_CASE("fsck: exit codes, repairs, a mounted image", "[crash][fsck]")
 	CHECK(same(fs.read(f2, 0, 20000), pattern(20000, 2)));
 	fs.evict(f2);
 }
+
+// Found by the image fuzzer: region starts so large that start + length
+// wrapped past the geometry checks (then blk() pointed outside the map).
+TEST_CASE("bad image: region starts that wrap around", "[crash][badimage]")
+{
+	Fs fs;
+	std::string pre = fresh(fs);
+	const pmfs_super good = read_super(fs.path);
+	for (int field = 0; field < 5; ++field) {
+		pmfs_super s = good;
+		uint64_t *f[] = {&s.s_journal_blk, &s.s_bitmap_blk, &s.s_itable_blk, &s.s_orphan_blk,
+				 &s.s_bitmap_blocks};
+		*f[field] = ~0ULL - 3;
+		write_super_both(fs.path, s);
+		INFO("field " << field);
+		CHECK(fs.mount("") == -EINVAL);
+		CHECK(fs.errmsg == pre + "corrupt superblock (bad geometry)");
+		std::string report;
+		CHECK(zus::fsck_image(fs.path, false, nullptr, &report) == 4);
+	}
+	write_super_both(fs.path, good);
+	REQUIRE(fs.mount("") == 0);
+}

@@ -239,18 +239,23 @@ int validate_super(const pmfs_super &s, size_t map_len, std::string *why)
 	}
 	uint64_t itable_blocks =
 		(s.s_inode_count * ZUFS_INODE_SIZE + kBlockSize - 1) / kBlockSize;
+	// Every region starts below s_nblocks (< 2^52: s_size fits the
+	// mapping) and its length is bounded, so no sum below can wrap
+	// (found by the image fuzzer: a huge s_bitmap_blk wrapped the old
+	// s_bitmap_blk + s_bitmap_blocks check).
+	const uint64_t nb = s.s_nblocks;
 	bool ok = s.s_block_size == kBlockSize && s.s_inode_size == ZUFS_INODE_SIZE &&
-		  s.s_nblocks << kBlockShift == s.s_size && s.s_journal_blk >= 1 &&
+		  nb << kBlockShift == s.s_size && nb >> 52 == 0 &&
+		  s.s_journal_blk >= 1 && s.s_journal_blk < nb &&
 		  s.s_lanes >= 1 && s.s_lanes <= 1024 && s.s_lane_blocks >= 2 &&
-		  s.s_lane_blocks <= 4096 &&
+		  s.s_lane_blocks <= 4096 && s.s_bitmap_blk < nb &&
 		  s.s_bitmap_blk >= s.s_journal_blk + uint64_t(s.s_lanes) * s.s_lane_blocks &&
-		  s.s_bitmap_blocks * kBlockSize * 8 >= s.s_nblocks &&
-		  s.s_itable_blk >= s.s_bitmap_blk + s.s_bitmap_blocks &&
+		  s.s_bitmap_blocks <= nb && s.s_bitmap_blocks * kBlockSize * 8 >= nb &&
+		  s.s_itable_blk < nb && s.s_itable_blk >= s.s_bitmap_blk + s.s_bitmap_blocks &&
 		  s.s_inode_count >= 1 && s.s_inode_count < (1ULL << 40) &&
-		  s.s_orphan_blk >= s.s_itable_blk + itable_blocks &&
+		  s.s_orphan_blk < nb && s.s_orphan_blk >= s.s_itable_blk + itable_blocks &&
 		  s.s_orphan_blocks >= 1 && s.s_orphan_blocks <= 1024 &&
-		  s.s_data_blk >= s.s_orphan_blk + s.s_orphan_blocks &&
-		  s.s_data_blk < s.s_nblocks;
+		  s.s_data_blk >= s.s_orphan_blk + s.s_orphan_blocks && s.s_data_blk < nb;
 	if (!ok) {
 		*why = "corrupt superblock (bad geometry)";
 		return -EINVAL;
