@@ -569,6 +569,33 @@ Op op_truncate_open(const std::string &handle, uint64_t size)
 		}};
 }
 
+Op op_tmpfile(const std::string &handle)
+{
+	return {"tmpfile " + handle, [=](Fs &fs, Model &) {
+			zufs_ioc_new_inode ni{};
+			ni.hdr.operation = ZUFS_OP_NEW_INODE;
+			ni.zi.i_mode = S_IFREG | 0600;
+			ni.dir_ii = fs.root.ii;
+			ni.flags = ZI_TMPFILE;
+			REQUIRE(fs.dispatch(&ni.hdr, sizeof(ni)) == 0);
+			g_open[handle] = Inode{ni.zus_ii, fs.zi_at(ni._zi)};
+		}};
+}
+
+Op op_link_open(const std::string &handle, const std::string &to)
+{
+	return {"link open " + handle + " " + to, [=](Fs &fs, Model &m) {
+			Inode f = g_open.at(handle), d = resolve(fs, dirname_of(to));
+			REQUIRE(fs.link(d, f, basename_of(to)) == 0);
+			put(fs, d);
+			Node n;
+			int err = 0;
+			n.data = fs.read(f, 0, f.zi->i_size, 0, &err);
+			REQUIRE(err == 0);
+			m[to] = n;
+		}};
+}
+
 Stats explore(const Workload &w, const Options &o)
 {
 	Stats st;

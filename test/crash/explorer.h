@@ -98,6 +98,10 @@ Op op_copy(const std::string &src, uint64_t pin, const std::string &dst, uint64_
 Op op_open(const std::string &path, const std::string &handle);
 Op op_close(const std::string &handle);
 Op op_truncate_open(const std::string &handle, uint64_t size);
+// O_TMPFILE in the root (an open file with no name, an orphan until
+// linked) and linkat() of an open handle to a new name.
+Op op_tmpfile(const std::string &handle);
+Op op_link_open(const std::string &handle, const std::string &to);
 
 } // namespace zcrash
 

@@ -78,6 +78,9 @@ TEST_CASE("crash states: each metadata operation alone", "[crash]")
 		{"unlink-open", {op_open("f", "h"), op_unlink("f"), op_create("x"), op_close("h")}},
 		{"rename-over-open", {op_open("d/g", "h"), op_rename("f", "d/g"), op_close("h")}},
 		{"rmdir-open", {op_open("d/e", "h"), op_unlink("d/e"), op_close("h")}},
+		// O_TMPFILE: an orphan until linked; one linked, one dropped.
+		{"tmpfile", {op_tmpfile("t"), op_tmpfile("u"), op_link_open("t", "d/t"),
+			     op_close("t"), op_close("u")}},
 	};
 	for (auto &[name, ops] : single)
 		run({name, base_tree(), ops});
