@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -558,12 +559,39 @@ int FuseFrontend::mount(const char *mountpoint)
 	if (fuse_set_signal_handlers(se_))
 		return -EIO;
 	signals_ = true;
+	// The kernel offers io_uring in INIT, which the mount sends.
+	bool uring = false;
+	if (fs_.opts.uring) {
+		std::string msg, note;
+		uring = uring::enable(&msg, &note) == 0;
+		if (!msg.empty() || !note.empty())
+			std::fprintf(stderr, "zufuse: %s\n",
+				     (uring ? note : msg).c_str());
+	}
 	if (fuse_session_mount(se_, mountpoint))
 		return -EIO;
 	mounted_ = true;
-	if (int err = wire::install(se_); err)
-		zuf_err("custom fuse i/o: %s (killpriv_v2 off)", strerror(-err));
+	if (int err = wire::install(se_); err) {
+		zuf_err("custom fuse i/o: %s (killpriv_v2 and io_uring off)",
+			strerror(-err));
+		uring = false;
+	}
+	if (uring)
+		start_uring();
 	return 0;
+}
+
+// Set the rings up before the loop answers INIT, so that INIT asks for
+// io_uring only if they are there.
+void FuseFrontend::start_uring()
+{
+	std::string err;
+	rings_ = uring::Rings::create(se_, &err);
+	if (!rings_) {
+		std::fprintf(stderr, "zufuse: %s\n", err.c_str());
+		return;
+	}
+	wire::want_uring([rings = rings_.get()] { rings->start(); });
 }
 
 int FuseFrontend::loop(bool single_thread)
@@ -590,6 +618,9 @@ void FuseFrontend::unmount()
 	if (mounted_)
 		fuse_session_unmount(se_);
 	mounted_ = false;
+	// The connection is gone: the ring threads see their entries fail.
+	wire::want_uring(nullptr);
+	rings_.reset();
 }
 
 } // namespace zuf

@@ -13,7 +13,10 @@
 
 #include <fuse_lowlevel.h>
 
+#include <memory>
+
 #include "kernel_shim/fuse_notifier.h"
+#include "kernel_shim/fuse_uring.h"
 #include "kernel_shim/vfs.h"
 
 namespace zuf {
@@ -22,6 +25,7 @@ struct FrontendOptions {
 	bool direct_io = false;	  // FOPEN_DIRECT_IO on every open
 	double timeout = 86400.0; // entry/attr: the shim is the only path
 	unsigned max_threads = 0; // multi-threaded loop (0: libfuse default)
+	bool uring = false;	  // also serve over io_uring (fuse_uring.h)
 };
 
 // What the handlers reach through fuse_req_userdata().
@@ -43,19 +47,25 @@ class FuseFrontend {
 
 	// fuse_session_new: parses args (-o ..., -d). False: libfuse said why.
 	bool create(fuse_args *args);
-	// fuse_session_mount + signal handlers (SIGINT/SIGTERM/SIGHUP).
+	// fuse_session_mount + signal handlers (SIGINT/SIGTERM/SIGHUP);
+	// with opts.uring, the io_uring queues too (or one line on stderr
+	// saying why not, and /dev/fuse alone).
 	int mount(const char *mountpoint);
 	// Serve until unmounted (fusermount3 -u, umount) or signalled.
 	int loop(bool single_thread);
-	// Unmount (if still mounted); the session stays for destruction.
+	// Unmount (if still mounted) and join the io_uring threads; the
+	// session stays for destruction.
 	void unmount();
 
   private:
+	void start_uring();
+
 	FuseNotifier &notifier_;
 	FuseFs fs_;
 	fuse_session *se_ = nullptr;
 	bool mounted_ = false;
 	bool signals_ = false;
+	std::unique_ptr<uring::Rings> rings_;
 };
 
 } // namespace zuf

@@ -5,19 +5,33 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
+#include <mutex>
 
 namespace zuf::wire {
 
 namespace {
 
+// FUSE_OVER_IO_URING (protocol 7.42) is bit 41 of the INIT flags, i.e. bit 9
+// of flags2; Debian's <linux/fuse.h> predates it.
+constexpr uint32_t kOverIoUringFlags2 = 1U << (41 - 32);
+static_assert(offsetof(fuse_init_in, flags2) == 16);
+static_assert(offsetof(fuse_init_out, flags2) == 32);
+
 thread_local bool t_kill_suidgid;
+thread_local uint64_t t_sink_unique;
+thread_local ReplySink *t_sink;
 
 // One per process: zufuse runs one session (install() refuses a second).
 std::atomic<bool> g_installed{false};
 std::atomic<bool> g_init_replied{false};
+std::atomic<bool> g_uring_offered{false};
+std::mutex g_uring_mutex; // g_uring_started, set before the loop starts
+std::function<void()> g_uring_started;
 
 template <class T> bool arg_at(const char *buf, size_t n, T *out)
 {
@@ -27,40 +41,75 @@ template <class T> bool arg_at(const char *buf, size_t n, T *out)
 	return true;
 }
 
+// What the INIT request offers that the reply hook needs to know.
+void note_init(const char *p, size_t n)
+{
+	fuse_init_in init = {};
+	if (n < sizeof(fuse_in_header) + offsetof(fuse_init_in, flags2) +
+			sizeof(init.flags2))
+		return;
+	std::memcpy(&init, p + sizeof(fuse_in_header),
+		    std::min(n - sizeof(fuse_in_header), sizeof(init)));
+	g_uring_offered = (init.flags & FUSE_INIT_EXT) &&
+			  (init.flags2 & kOverIoUringFlags2);
+}
+
 ssize_t wire_read(int fd, void *buf, size_t len, void *)
 {
 	ssize_t n = read(fd, buf, len);
-	t_kill_suidgid = false;
-	if (n < ssize_t(sizeof(fuse_in_header)))
-		return n;
-	const char *p = static_cast<const char *>(buf);
-	fuse_in_header in;
-	std::memcpy(&in, p, sizeof(in));
-	if (in.opcode == FUSE_WRITE) {
-		fuse_write_in w;
-		if (arg_at(p, n, &w))
-			t_kill_suidgid = w.write_flags & FUSE_WRITE_KILL_SUIDGID;
-	} else if (in.opcode == FUSE_SETATTR) {
-		fuse_setattr_in s;
-		if (arg_at(p, n, &s))
-			t_kill_suidgid = s.valid & FATTR_KILL_SUIDGID;
-	}
+	if (n >= 0)
+		note_request(buf, size_t(n));
+	else
+		t_kill_suidgid = false;
 	return n;
+}
+
+// The INIT reply: add our flags. True if it asks for io_uring.
+bool patch_init_reply(struct iovec *iov, int count)
+{
+	if (count < 2 || iov[0].iov_len != sizeof(fuse_out_header) ||
+	    iov[1].iov_len < offsetof(fuse_init_out, flags) + sizeof(uint32_t))
+		return false;
+	fuse_out_header out;
+	std::memcpy(&out, iov[0].iov_base, sizeof(out));
+	if (out.error != 0 || g_init_replied.exchange(true))
+		return false;
+	auto *init = static_cast<fuse_init_out *>(iov[1].iov_base);
+	init->flags |= FUSE_HANDLE_KILLPRIV_V2;
+
+	std::lock_guard lock(g_uring_mutex);
+	if (!g_uring_started || !g_uring_offered ||
+	    iov[1].iov_len < offsetof(fuse_init_out, flags2) + sizeof(uint32_t))
+		return false;
+	init->flags |= FUSE_INIT_EXT;
+	init->flags2 |= kOverIoUringFlags2;
+	return true;
 }
 
 ssize_t wire_writev(int fd, struct iovec *iov, int count, void *)
 {
-	if (!g_init_replied.load(std::memory_order_acquire) && count >= 2 &&
-	    iov[0].iov_len == sizeof(fuse_out_header) &&
-	    iov[1].iov_len >= offsetof(fuse_init_out, flags) + sizeof(uint32_t)) {
+	if (t_sink && count >= 1 && iov[0].iov_len >= sizeof(fuse_out_header)) {
 		fuse_out_header out;
 		std::memcpy(&out, iov[0].iov_base, sizeof(out));
-		if (out.error == 0 && !g_init_replied.exchange(true)) {
-			auto *init = static_cast<fuse_init_out *>(iov[1].iov_base);
-			init->flags |= FUSE_HANDLE_KILLPRIV_V2;
-		}
+		if (out.unique == t_sink_unique && out.unique != 0)
+			return t_sink->reply(iov, count);
 	}
-	return writev(fd, iov, count);
+	bool uring = false;
+	if (!g_init_replied.load(std::memory_order_acquire))
+		uring = patch_init_reply(iov, count);
+	ssize_t n = writev(fd, iov, count);
+	// The kernel has processed INIT (fc->initialized) once the write
+	// returns: the ring can register now.
+	if (uring && n >= 0) {
+		std::function<void()> started;
+		{
+			std::lock_guard lock(g_uring_mutex);
+			started = std::move(g_uring_started);
+		}
+		if (started)
+			started();
+	}
+	return n;
 }
 
 } // namespace
@@ -81,6 +130,39 @@ int install(fuse_session *se)
 bool kill_suidgid()
 {
 	return t_kill_suidgid;
+}
+
+void note_request(const void *req, size_t n)
+{
+	t_kill_suidgid = false;
+	if (n < sizeof(fuse_in_header))
+		return;
+	const char *p = static_cast<const char *>(req);
+	fuse_in_header in;
+	std::memcpy(&in, p, sizeof(in));
+	if (in.opcode == FUSE_WRITE) {
+		fuse_write_in w;
+		if (arg_at(p, n, &w))
+			t_kill_suidgid = w.write_flags & FUSE_WRITE_KILL_SUIDGID;
+	} else if (in.opcode == FUSE_SETATTR) {
+		fuse_setattr_in s;
+		if (arg_at(p, n, &s))
+			t_kill_suidgid = s.valid & FATTR_KILL_SUIDGID;
+	} else if (in.opcode == FUSE_INIT) {
+		note_init(p, n);
+	}
+}
+
+void set_reply_sink(uint64_t unique, ReplySink *sink)
+{
+	t_sink_unique = unique;
+	t_sink = sink;
+}
+
+void want_uring(std::function<void()> started)
+{
+	std::lock_guard lock(g_uring_mutex);
+	g_uring_started = std::move(started);
 }
 
 } // namespace zuf::wire

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 //
 // fuse_wire.h - zufuse's own I/O on /dev/fuse (libfuse's fuse_custom_io),
-// for the two things libfuse 3.14 cannot do:
+// for the things libfuse 3.14 cannot do:
 //
 //  1. Negotiate FUSE_HANDLE_KILLPRIV_V2, which libfuse 3.14 does not know:
 //     the INIT reply's flags get the bit. With it the kernel sets SB_NOSEC,
@@ -14,6 +14,10 @@
 //     serving (FUSE_WRITE_KILL_SUIDGID in WRITE, FATTR_KILL_SUIDGID in
 //     SETATTR), which libfuse 3.14 drops. The request is read and handled
 //     by the same thread (libfuse's loops do), so a thread-local carries it.
+//  3. FUSE over io_uring (fuse_uring.h): negotiate FUSE_OVER_IO_URING in
+//     the INIT reply, start the ring once the kernel has taken that reply,
+//     and send the replies of requests that came through the ring to the
+//     ring entry (a thread-local ReplySink) instead of /dev/fuse.
 //
 // INIT itself may arrive by splice, past the read hook; its reply is the
 // first reply the session writes, which is how it is recognised. If the
@@ -23,6 +27,10 @@
 #define ZUF_FUSE_WIRE_H
 
 #include <fuse_lowlevel.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <functional>
 
 namespace zuf::wire {
 
@@ -32,6 +40,29 @@ int install(fuse_session *se);
 // The request this thread is handling asked the file system to kill
 // suid/sgid (WRITE or SETATTR by a caller without CAP_FSETID, or chown).
 bool kill_suidgid();
+
+// A request read by other means than /dev/fuse (the io_uring transport):
+// note what the request carries (the kill flag) for the handler that
+// serves it on this thread. @req is the whole request, header first.
+void note_request(const void *req, size_t len);
+
+// Where this thread's reply to request @unique goes instead of /dev/fuse.
+// Anything else written meanwhile (notifications: unique 0) still goes to
+// /dev/fuse.
+class ReplySink {
+  public:
+	virtual ~ReplySink() = default;
+	// The reply as libfuse built it: iov[0] is the fuse_out_header.
+	// Returns the bytes taken or -1 with errno set, as writev(2).
+	virtual ssize_t reply(const iovec *iov, int count) = 0;
+};
+void set_reply_sink(uint64_t unique, ReplySink *sink); // nullptr: none
+
+// Ask for FUSE_OVER_IO_URING in the INIT reply (call before the session
+// loop starts). If the kernel offered it, the reply carries the flag and,
+// once the kernel has taken the reply (so the connection is initialised),
+// @started runs on the thread that wrote it. Otherwise @started never runs.
+void want_uring(std::function<void()> started);
 
 } // namespace zuf::wire
 

@@ -22,6 +22,11 @@ const char kUsage[] =
 	"    --t2-size=SIZE     the same as --t2=PATH,SIZE\n"
 	"    --direct-io        no page cache: every open is FOPEN_DIRECT_IO\n"
 	"                       (shared mmap then fails with ENODEV)\n"
+	"    --uring            serve FUSE over io_uring: one thread pinned\n"
+	"                       per CPU serves the requests issued on that\n"
+	"                       CPU (kernel 6.14+; as root, sets the fuse\n"
+	"                       module's enable_uring to Y; without kernel\n"
+	"                       support zufuse says so and uses /dev/fuse)\n"
 	"    -f                 stay in the foreground\n"
 	"    -s                 single-threaded FUSE loop\n"
 	"    -d                 FUSE debug output (implies -f)\n"
@@ -182,6 +187,8 @@ bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 			cl->mkfs = true;
 		} else if (arg == "--direct-io") {
 			cl->direct_io = true;
+		} else if (arg == "--uring") {
+			cl->uring = true;
 		} else if (arg == "-f") {
 			cl->foreground = true;
 		} else if (arg == "-s") {

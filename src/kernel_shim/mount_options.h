@@ -20,6 +20,7 @@ struct CommandLine {
 	uint64_t t2_size = 0; // --t2-size / --t2=PATH,SIZE (0: as it is)
 	bool mkfs = false;
 	bool direct_io = false;
+	bool uring = false; // --uring: FUSE over io_uring (fuse_uring.h)
 	bool foreground = false;
 	bool single_thread = false;
 	bool debug = false;

@@ -166,7 +166,10 @@ int main(int argc, char **argv)
 
 	int ret = 1;
 	{
-		zuf::FuseFrontend frontend(vfs, notifier, { cl.direct_io });
+		zuf::FrontendOptions fopts;
+		fopts.direct_io = cl.direct_io;
+		fopts.uring = cl.uring;
+		zuf::FuseFrontend frontend(vfs, notifier, fopts);
 		if (!frontend.create(&args)) { // libfuse said why
 			calls.attach(nullptr);
 			return 1;

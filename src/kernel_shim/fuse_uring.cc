@@ -1,0 +1,503 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "kernel_shim/fuse_uring.h"
+
+#include <fcntl.h>
+#include <liburing.h>
+#include <linux/fuse.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "kernel_shim/fuse_wire.h"
+
+namespace zuf::uring {
+
+namespace {
+
+// ~~~ the kernel ABI (include/uapi/linux/fuse.h 7.42; newer than Debian's) ~~~
+
+constexpr uint32_t kCmdRegister = 1;	   // FUSE_IO_URING_CMD_REGISTER
+constexpr uint32_t kCmdCommitAndFetch = 2; // FUSE_IO_URING_CMD_COMMIT_AND_FETCH
+
+struct RingEntInOut { // struct fuse_uring_ent_in_out
+	uint64_t flags;
+	uint64_t commit_id; // the request's unique: echoed by COMMIT
+	uint32_t payload_sz;
+	uint32_t padding;
+	uint64_t reserved;
+};
+static_assert(sizeof(RingEntInOut) == 32);
+
+struct RingReqHeader { // struct fuse_uring_req_header
+	char in_out[128];  // fuse_in_header in, fuse_out_header out
+	char op_in[128];   // the opcode's fixed struct (in_args[0])
+	RingEntInOut ring_ent_in_out;
+};
+static_assert(sizeof(RingReqHeader) == 288);
+static_assert(sizeof(fuse_in_header) <= sizeof(RingReqHeader::in_out));
+
+struct RingCmdReq { // struct fuse_uring_cmd_req, in the SQE's cmd area
+	uint64_t flags;
+	uint64_t commit_id;
+	uint16_t qid;
+	uint8_t padding[6];
+};
+static_assert(sizeof(RingCmdReq) == 24);
+
+// The 80-byte command area of a 128-byte SQE starts where addr3 is.
+constexpr size_t kSqeCmdOffset = 48;
+static_assert(offsetof(io_uring_sqe, addr3) == kSqeCmdOffset);
+static_assert(kSqeCmdOffset + sizeof(RingCmdReq) <= 128);
+
+constexpr const char kEnableParam[] =
+	"/sys/module/fuse/parameters/enable_uring";
+
+// ~~~ sizes ~~~
+
+constexpr size_t kPage = 4096;
+// At least the kernel's max payload: max(max_write, max_pages pages), 1 MiB
+// for zufuse (fuse_frontend.cc), plus a page of slack.
+constexpr size_t kPayloadSize = (size_t(1) << 20) + kPage;
+// Entries per queue: one being served, one waiting with the next request.
+constexpr unsigned kEntriesPerQueue = 2;
+// How often an idle thread looks at the stop flag.
+constexpr long kIdleWakeNs = 200 * 1000 * 1000;
+
+// Anonymous memory, unmapped on destruction.
+class Mapping {
+  public:
+	Mapping() = default;
+	explicit Mapping(size_t len)
+	{
+		void *p = mmap(nullptr, len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1,
+			       0);
+		if (p != MAP_FAILED) {
+			p_ = static_cast<char *>(p);
+			len_ = len;
+		}
+	}
+	~Mapping()
+	{
+		if (p_)
+			munmap(p_, len_);
+	}
+	Mapping(const Mapping &) = delete;
+	Mapping &operator=(const Mapping &) = delete;
+	char *get() const { return p_; }
+
+  private:
+	char *p_ = nullptr;
+	size_t len_ = 0;
+};
+
+// One ring entry: the kernel's header buffer and payload buffer, laid out
+// in one mapping so the request can be rebuilt contiguously in front of the
+// payload:
+//   page 0: RingReqHeader at 0 ... [fuse_in_header][op struct] | payload
+//   page 1..: payload (kPayloadSize)
+class Entry final : public wire::ReplySink {
+  public:
+	bool init()
+	{
+		mem_ = std::make_unique<Mapping>(kPage + kPayloadSize);
+		if (!mem_->get())
+			return false;
+		hdr_ = reinterpret_cast<RingReqHeader *>(mem_->get());
+		payload_ = mem_->get() + kPage;
+		iov_[0] = { hdr_, sizeof(*hdr_) };
+		iov_[1] = { payload_, kPayloadSize };
+		return true;
+	}
+
+	const iovec *iov() const { return iov_; }
+	uint64_t commit_id() const { return commit_id_; }
+
+	// Serve the request the kernel put in this entry; the reply is in
+	// the entry when this returns.
+	void serve(fuse_session *se)
+	{
+		fuse_in_header in;
+		RingEntInOut eio;
+		std::memcpy(&in, hdr_->in_out, sizeof(in));
+		std::memcpy(&eio, &hdr_->ring_ent_in_out, sizeof(eio));
+		commit_id_ = eio.commit_id;
+
+		// in.len counts the header, the op struct and the payload.
+		size_t fixed = sizeof(in) + size_t(eio.payload_sz);
+		if (eio.payload_sz > kPayloadSize || in.len < fixed ||
+		    in.len - fixed > sizeof(hdr_->op_in))
+			return reply_error(in.unique, -EIO);
+		size_t op = in.len - fixed;
+		char *req = payload_ - op - sizeof(in);
+		std::memcpy(req, &in, sizeof(in));
+		std::memcpy(req + sizeof(in), hdr_->op_in, op);
+
+		wire::note_request(req, in.len);
+		replied_ = false;
+		wire::set_reply_sink(in.unique, this);
+		fuse_buf buf = {};
+		buf.size = in.len;
+		buf.mem = req;
+		fuse_session_process_buf(se, &buf);
+		wire::set_reply_sink(0, nullptr);
+		if (!replied_) // every request through the ring has a reply
+			reply_error(in.unique, -EIO);
+	}
+
+	ssize_t reply(const iovec *iov, int count) override
+	{
+		if (count < 1 || iov[0].iov_len != sizeof(fuse_out_header)) {
+			errno = EINVAL;
+			return -1;
+		}
+		size_t total = 0;
+		for (int i = 1; i < count; ++i)
+			total += iov[i].iov_len;
+		fuse_out_header out;
+		std::memcpy(&out, iov[0].iov_base, sizeof(out));
+		if (total > kPayloadSize) {
+			reply_error(out.unique, -EIO);
+			return ssize_t(sizeof(out) + total);
+		}
+		size_t at = 0;
+		for (int i = 1; i < count; ++i) { // may alias the payload
+			std::memmove(payload_ + at, iov[i].iov_base,
+				     iov[i].iov_len);
+			at += iov[i].iov_len;
+		}
+		set_reply(out, uint32_t(total));
+		return ssize_t(sizeof(out) + total);
+	}
+
+  private:
+	void reply_error(uint64_t unique, int err)
+	{
+		fuse_out_header out = {};
+		out.len = sizeof(out);
+		out.error = err;
+		out.unique = unique;
+		set_reply(out, 0);
+	}
+
+	void set_reply(const fuse_out_header &out, uint32_t payload_sz)
+	{
+		std::memcpy(hdr_->in_out, &out, sizeof(out));
+		RingEntInOut eio = {};
+		eio.commit_id = commit_id_;
+		eio.payload_sz = payload_sz;
+		std::memcpy(&hdr_->ring_ent_in_out, &eio, sizeof(eio));
+		replied_ = true;
+	}
+
+	std::unique_ptr<Mapping> mem_;
+	RingReqHeader *hdr_ = nullptr;
+	char *payload_ = nullptr;
+	iovec iov_[2] = {};
+	uint64_t commit_id_ = 0;
+	bool replied_ = false;
+};
+
+// The CPUs the kernel makes queues for: 0 .. highest possible CPU.
+unsigned possible_cpus()
+{
+	unsigned n = 0;
+	if (FILE *f = std::fopen("/sys/devices/system/cpu/possible", "r")) {
+		char line[256];
+		if (std::fgets(line, sizeof(line), f)) {
+			// "0-3,8-11": the last number is the highest CPU.
+			unsigned v = 0;
+			bool digits = false;
+			for (const char *p = line; *p; ++p) {
+				if (*p >= '0' && *p <= '9') {
+					v = (digits ? v * 10 : 0) + (*p - '0');
+					digits = true;
+				} else if (digits) {
+					n = std::max(n, v + 1);
+					digits = false;
+				}
+			}
+		}
+		std::fclose(f);
+	}
+	if (n == 0)
+		n = unsigned(std::max(1L, sysconf(_SC_NPROCESSORS_CONF)));
+	return n;
+}
+
+} // namespace
+
+bool kernel_has_uring()
+{
+	return access(kEnableParam, F_OK) == 0;
+}
+
+int enable(std::string *msg, std::string *note)
+{
+	int fd = open(kEnableParam, O_RDONLY);
+	if (fd < 0) {
+		*msg = "--uring: this kernel has no FUSE over io_uring (no " +
+		       std::string(kEnableParam) + "); using /dev/fuse";
+		return -EOPNOTSUPP;
+	}
+	char c = 0;
+	ssize_t n = read(fd, &c, 1);
+	close(fd);
+	if (n == 1 && c == 'Y')
+		return 0;
+	if (geteuid() != 0) {
+		*msg = "--uring: " + std::string(kEnableParam) +
+		       " is N and only root may set it; using /dev/fuse";
+		return -EPERM;
+	}
+	fd = open(kEnableParam, O_WRONLY);
+	if (fd < 0 || write(fd, "Y", 1) != 1) {
+		int err = errno;
+		if (fd >= 0)
+			close(fd);
+		*msg = "--uring: cannot set " + std::string(kEnableParam) +
+		       ": " + std::strerror(err) + "; using /dev/fuse";
+		return -err;
+	}
+	close(fd);
+	*note = "--uring: set " + std::string(kEnableParam) + " to Y";
+	return 0;
+}
+
+// ~~~ one queue: a pinned thread, its ring and its entries ~~~
+
+struct Rings::Impl {
+	struct Queue {
+		unsigned qid = 0;
+		std::thread thread;
+		std::string err; // set up failed: why (under mutex)
+		bool ready = false;
+	};
+
+	fuse_session *se = nullptr;
+	int fuse_fd = -1;
+	std::vector<Queue> queues;
+
+	std::mutex mutex;
+	std::condition_variable cv;
+	unsigned reported = 0; // threads done with set-up (ok or not)
+	bool go = false;       // start(): register
+	std::atomic<bool> stopping{false};
+
+	void run(Queue &q);
+	void report(Queue &q, std::string err);
+	bool wait_go();
+};
+
+void Rings::Impl::report(Queue &q, std::string err)
+{
+	std::lock_guard lock(mutex);
+	q.err = std::move(err);
+	q.ready = q.err.empty();
+	++reported;
+	cv.notify_all();
+}
+
+bool Rings::Impl::wait_go()
+{
+	std::unique_lock lock(mutex);
+	cv.wait(lock, [&] { return go || stopping.load(); });
+	return go && !stopping;
+}
+
+namespace {
+
+// A URING_CMD for /dev/fuse in the next SQE (the SQ has room for every
+// entry of the queue, so there always is one).
+io_uring_sqe *prep_cmd(io_uring *ring, int fd, uint32_t op,
+		       const RingCmdReq &cmd, void *data)
+{
+	io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	if (!sqe)
+		return nullptr;
+	// An SQE128 slot: twice the size of the struct that names it.
+	auto *slot = reinterpret_cast<char *>(sqe);
+	std::memset(slot, 0, 2 * sizeof(*sqe));
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = fd;
+	sqe->cmd_op = op;
+	std::memcpy(slot + kSqeCmdOffset, &cmd, sizeof(cmd));
+	io_uring_sqe_set_data(sqe, data);
+	return sqe;
+}
+
+// A ring for one queue: SQE128 for the command area; single issuer with
+// deferred task work where the kernel has them (the thread runs the
+// kernel's completions itself, when it waits).
+int ring_init(io_uring *ring)
+{
+	io_uring_params p = {};
+	p.flags = IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
+		  IORING_SETUP_DEFER_TASKRUN;
+	int err = io_uring_queue_init_params(2 * kEntriesPerQueue, ring, &p);
+	if (err == -EINVAL) {
+		p = {};
+		p.flags = IORING_SETUP_SQE128;
+		err = io_uring_queue_init_params(2 * kEntriesPerQueue, ring,
+						 &p);
+	}
+	return err;
+}
+
+} // namespace
+
+void Rings::Impl::run(Queue &q)
+{
+	char name[16];
+	std::snprintf(name, sizeof(name), "zufuse-ring%u", q.qid);
+	pthread_setname_np(pthread_self(), name);
+	// A CPU that is possible but offline gets no requests; its queue
+	// only has to be registered, from anywhere.
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(q.qid, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+
+	io_uring ring;
+	if (int err = ring_init(&ring)) {
+		report(q, std::string("io_uring_setup: ") + std::strerror(-err));
+		return;
+	}
+	std::vector<std::unique_ptr<Entry>> entries;
+	for (unsigned i = 0; i < kEntriesPerQueue; ++i) {
+		entries.push_back(std::make_unique<Entry>());
+		if (!entries.back()->init()) {
+			io_uring_queue_exit(&ring);
+			report(q, std::string("ring buffers: ") +
+					  std::strerror(ENOMEM));
+			return;
+		}
+	}
+	report(q, "");
+	if (!wait_go()) {
+		io_uring_queue_exit(&ring);
+		return;
+	}
+
+	RingCmdReq cmd = {};
+	cmd.qid = uint16_t(q.qid);
+	for (auto &e : entries) { // REGISTER: the iovec pair at sqe->addr
+		io_uring_sqe *sqe =
+			prep_cmd(&ring, fuse_fd, kCmdRegister, cmd, e.get());
+		if (!sqe)
+			break;
+		sqe->addr = reinterpret_cast<uintptr_t>(e->iov());
+		sqe->len = 2;
+	}
+
+	unsigned live = entries.size();
+	bool registered = false;
+	while (live > 0 && !stopping.load(std::memory_order_relaxed)) {
+		io_uring_cqe *cqe = nullptr;
+		__kernel_timespec ts = { 0, kIdleWakeNs };
+		int err = io_uring_submit_and_wait_timeout(&ring, &cqe, 1, &ts,
+							   nullptr);
+		if (err < 0 && err != -ETIME && err != -EINTR) {
+			std::fprintf(stderr, "zufuse: io_uring queue %u: %s\n",
+				     q.qid, std::strerror(-err));
+			break;
+		}
+		unsigned head, seen = 0;
+		io_uring_for_each_cqe(&ring, head, cqe)
+		{
+			++seen;
+			auto *e = static_cast<Entry *>(io_uring_cqe_get_data(cqe));
+			if (cqe->res < 0) {
+				// The connection is gone (ENOTCONN,
+				// ECONNABORTED, ECANCELED), or the kernel
+				// refused the ring and serves /dev/fuse.
+				--live;
+				if (!registered && cqe->res != -ENOTCONN &&
+				    cqe->res != -ECONNABORTED)
+					std::fprintf(stderr,
+						     "zufuse: io_uring queue "
+						     "%u: %s; serving over "
+						     "/dev/fuse\n",
+						     q.qid,
+						     std::strerror(-cqe->res));
+				continue;
+			}
+			registered = true;
+			e->serve(se);
+			cmd.commit_id = e->commit_id();
+			if (!prep_cmd(&ring, fuse_fd, kCmdCommitAndFetch, cmd,
+				      e))
+				--live; // cannot happen: SQ >= entries
+		}
+		io_uring_cq_advance(&ring, seen);
+	}
+	// Cancels what is still registered: the kernel completes it.
+	io_uring_queue_exit(&ring);
+}
+
+std::unique_ptr<Rings> Rings::create(fuse_session *se, std::string *err)
+{
+	std::unique_ptr<Rings> rings(new Rings());
+	rings->impl_ = std::make_unique<Impl>();
+	Impl &im = *rings->impl_;
+	im.se = se;
+	im.fuse_fd = fuse_session_fd(se);
+	im.queues = std::vector<Impl::Queue>(possible_cpus());
+	for (unsigned i = 0; i < im.queues.size(); ++i) {
+		im.queues[i].qid = i;
+		im.queues[i].thread =
+			std::thread([&im, &q = im.queues[i]] { im.run(q); });
+	}
+	std::unique_lock lock(im.mutex);
+	im.cv.wait(lock, [&] { return im.reported == im.queues.size(); });
+	for (const Impl::Queue &q : im.queues) {
+		if (!q.ready) {
+			*err = "--uring: queue " + std::to_string(q.qid) +
+			       ": " + q.err + "; using /dev/fuse";
+			lock.unlock();
+			rings->stop();
+			return nullptr;
+		}
+	}
+	return rings;
+}
+
+Rings::~Rings()
+{
+	stop();
+}
+
+void Rings::start()
+{
+	std::lock_guard lock(impl_->mutex);
+	impl_->go = true;
+	impl_->cv.notify_all();
+}
+
+void Rings::stop()
+{
+	if (!impl_)
+		return;
+	{
+		std::lock_guard lock(impl_->mutex);
+		impl_->stopping = true;
+		impl_->cv.notify_all();
+	}
+	for (Impl::Queue &q : impl_->queues)
+		if (q.thread.joinable())
+			q.thread.join();
+}
+
+} // namespace zuf::uring
