@@ -45,7 +45,7 @@ c=$OUT/image-corpus
 }
 log=$OUT/image-last-run.log
 rc=0
-(cd "$OUT" && "$exe" "${limit[@]}" -max_len=512 -print_final_stats=1 \
+(cd "$OUT" && "$exe" "${limit[@]}" -max_len=512 -len_control=0 -print_final_stats=1 \
 	-artifact_prefix="$OUT/image-artifacts/" image-corpus) >"$log" 2>&1 || rc=$?
 runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 if ((rc != 0)) || [[ -z $runs ]]; then

@@ -11,6 +11,7 @@
 
 #include "../server/harness.h"
 #include "server/crc32c.h"
+#include "server/pmfs/journal.h"
 #include "server/pmfs/layout.h"
 #include "server/server.h"
 
@@ -192,4 +193,39 @@ TEST_CASE("bad image: region starts that wrap around", "[crash][badimage]")
 	}
 	write_super_both(fs.path, good);
 	REQUIRE(fs.mount("") == 0);
+}
+
+// Found by the image fuzzer: a live lane whose record length is near 2^32
+// (the record size wrapped to a small one; recovery then checksummed 4 GiB
+// past the lane). The corrupt record ends the lane's valid records.
+TEST_CASE("bad image: a journal record with a huge length", "[crash][badimage]")
+{
+	Fs fs;
+	fresh(fs);
+	REQUIRE(fs.mount("") == 0);
+	zus::pmfs::set_tx_fault_hook([](zus::pmfs::TxPoint p) {
+		return p == zus::pmfs::TxPoint::kModified;
+	});
+	CHECK(fs.create(fs.root, "g", S_IFREG | 0644) == -EIO);
+	zus::pmfs::set_tx_fault_hook(nullptr);
+	REQUIRE(fs.umount() == 0); // crashed: the lane stays live
+	const pmfs_super s = read_super(fs.path);
+	bool poked = false;
+	for (uint32_t l = 0; l < s.s_lanes && !poked; ++l) {
+		off_t head = (s.s_journal_blk + off_t(l) * s.s_lane_blocks) * 4096;
+		uint64_t seq = 0;
+		int fd = open(fs.path.c_str(), O_RDONLY);
+		REQUIRE(pread(fd, &seq, 8, head) == 8);
+		close(fd);
+		if (!seq)
+			continue;
+		uint32_t len = 0xfffffffd; // the first record's len field
+		write_at(fs.path, head + 64 + 16, &len, sizeof(len));
+		poked = true;
+	}
+	REQUIRE(poked);
+	REQUIRE(fs.mount("") == 0);
+	std::string report;
+	REQUIRE(fs.umount() == 0);
+	CHECK(zus::fsck_image(fs.path, true, nullptr, &report) <= 4);
 }

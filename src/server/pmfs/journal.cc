@@ -16,7 +16,12 @@ namespace {
 
 std::atomic<TxFaultHook> g_fault{nullptr};
 
-inline size_t rec_size(uint32_t len) { return sizeof(pmfs_log_rec) + ((len + 7) & ~7U); }
+// In 64 bits: a corrupt len near 2^32 must not wrap to a small size (found
+// by the image fuzzer: recovery then checksummed 4 GiB past the lane).
+inline size_t rec_size(uint32_t len)
+{
+	return sizeof(pmfs_log_rec) + ((uint64_t(len) + 7) & ~uint64_t(7));
+}
 
 // Only range records carry a payload; a bits record's len is a block count.
 inline uint32_t payload_len(const pmfs_log_rec &r) { return r.type == kLogRange ? r.len : 0; }
