@@ -431,16 +431,16 @@ int commit_moves(zus_inode_info *ii, std::vector<Move> &mv, uint64_t *done,
 
 // Collect up to max T1 blocks of ii to evict, from where the last
 // eviction of ii stopped (wrapping once), copying them to m->bounce if
-// any. A hot inode keeps the blocks around its last access. ts.evict_mu
-// held.
+// any. A hot inode, or one with GET_MULTY pins out, keeps the blocks
+// around its last access (where the pinned blocks are). ts.evict_mu held.
 void collect(zus_sb_info &sbi, TierState &ts, zus_inode_info *ii, Heat &h,
 	     uint64_t max, bool hot, Migration *m)
 {
 	std::shared_lock lk(ii->rw);
 	zus_inode *zi = ii->zi;
-	if (ii->pins.load(std::memory_order_acquire) || !S_ISREG(zi->i_mode) ||
-	    !zi->i_nlink)
+	if (!S_ISREG(zi->i_mode) || !zi->i_nlink)
 		return;
+	hot |= ii->pins.load(std::memory_order_acquire) > 0;
 	const uint64_t last = h.last.load(std::memory_order_relaxed);
 	const uint64_t lo = last > ts.window ? last - ts.window : 0;
 	const uint64_t hi = last + ts.window;
@@ -521,18 +521,17 @@ void unbusy(zus_sb_info &sbi, Migration &m)
 }
 
 // An async migration came back (evictor thread): commit the blocks that
-// did not change since they were copied (none while GET_MULTY pins are
-// out), drop the rest.
+// did not change since they were copied, drop the rest. (A T1 block freed
+// while the inode has GET_MULTY pins out is not reused before the last
+// PUT_MULTY: zus_sb_info::release_blocks.)
 void finish(zus_sb_info &sbi, TierState &ts, Migration &m)
 {
 	uint64_t done = 0;
 	const size_t n = m.moves.size();
 	if (!m.result && !sbi.crashed.load()) {
 		std::unique_lock lk(m.ii->rw);
-		if (!m.ii->pins.load(std::memory_order_acquire)) {
-			commit_moves(m.ii, m.moves, &done, m.bounce);
-			m.moves.clear();
-		}
+		commit_moves(m.ii, m.moves, &done, m.bounce);
+		m.moves.clear();
 	}
 	for (const Move &mv : m.moves)
 		t2_free(sbi, mv.t2);
@@ -884,18 +883,13 @@ uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want)
 			// The copy and the switch under the lock: no write can
 			// come between them.
 			std::unique_lock lk(m.ii->rw);
-			if (m.ii->pins.load(std::memory_order_acquire)) {
+			auto job = write_job(sbi, m.moves);
+			int err = exec_sync(sbi, *job);
+			if (err) {
 				for (const Move &mv : m.moves)
 					t2_free(sbi, mv.t2);
 			} else {
-				auto job = write_job(sbi, m.moves);
-				int err = exec_sync(sbi, *job);
-				if (err) {
-					for (const Move &mv : m.moves)
-						t2_free(sbi, mv.t2);
-				} else {
-					commit_moves(m.ii, m.moves, &done);
-				}
+				commit_moves(m.ii, m.moves, &done);
 			}
 		}
 		unbusy(sbi, m);
@@ -947,6 +941,9 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 	const uint32_t max_cold = std::min<uint32_t>(io->ziom.iom_max / 3,
 						     ZUFS_WRITE_OP_SPACE / 3);
 	bool retry = false, full = false, nospc = false;
+	// Promotions handed out this round (idx, n): dropped if the iomap
+	// overflows.
+	std::vector<std::pair<uint64_t, uint64_t>> handed;
 	int err;
 	for (uint64_t idx = first; idx <= last; ++idx) {
 		uint64_t v = bmap_leaf(sbi, zi, idx);
@@ -1012,15 +1009,32 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 			ts.promos[{ii->ino, idx + k}] = {t2 + k, run.bn + k};
 		}
 		g.unlock();
+		handed.emplace_back(idx, got);
 		idx += got - 1;
 		retry = true;
+	}
+	if (full) {
+		// More T2 runs than one iomap holds (a WRITE or READ has room
+		// for 4): no RETRY loop that might not converge; bring the
+		// range back now, synchronously.
+		{
+			std::lock_guard g(ts.mu);
+			for (auto [at, n] : handed)
+				for (uint64_t k = 0; k < n; ++k) {
+					auto it = ts.promos.find({ ii->ino, at + k });
+					if (it != ts.promos.end()) {
+						sbi.balloc.release(it->second.t1, 1);
+						ts.promos.erase(it);
+					}
+				}
+		}
+		io->ziom.iom_n = 0;
+		return tier_promote_range_locked(ii, first, last);
 	}
 	if (retry)
 		return -EZUFS_RETRY;
 	if (nospc)
 		return -ENOSPC;
-	if (full)
-		return -EIO; // cannot happen: an empty iomap holds one op
 	// Only cold reads (or nothing) left: the answer carries them.
 	for (uint32_t k = 0; k < ncold; ++k) {
 		t2_read_len_op(io->ziom, cold[k].t2, cold[k].page, cold[k].n);
@@ -1059,12 +1073,48 @@ int tier_promote_range_locked(zus_inode_info *ii, uint64_t first, uint64_t last)
 	zus_sb_info &sbi = *ii->sbi;
 	if (!sbi.t2_blocks || !tier_of(sbi).used.load(std::memory_order_relaxed))
 		return 0;
-	for (uint64_t idx = bmap_seek(sbi, ii->zi, first, true);
-	     idx != UINT64_MAX && idx <= last;
-	     idx = bmap_seek(sbi, ii->zi, idx + 1, true)) {
-		int err = tier_promote_locked(ii, idx);
+	zus_inode *zi = ii->zi;
+	// At most kEvictBatch blocks per IOMAP_EXEC, moved back together.
+	for (uint64_t from = first; from <= last;) {
+		std::vector<Move> mv; // here t1 is the new T1 block
+		uint64_t idx = bmap_seek(sbi, zi, from, true);
+		for (; idx != UINT64_MAX && idx <= last && mv.size() < kEvictBatch;
+		     idx = bmap_seek(sbi, zi, idx + 1, true)) {
+			uint64_t v = bmap_leaf(sbi, zi, idx);
+			if (!t2_leaf_valid(sbi, v))
+				continue;
+			uint64_t t1 = sbi.balloc.alloc_one();
+			if (!t1) {
+				for (const Move &m : mv)
+					sbi.balloc.release(m.t1, 1);
+				return -ENOSPC;
+			}
+			mv.push_back({ idx, t1, v & ~kT2Leaf });
+		}
+		if (mv.empty())
+			return 0;
+		auto job = make_iomap_job(uint32_t(3 * mv.size() + 1));
+		for (size_t i = 0; i < mv.size();) {
+			size_t n = 1;
+			while (i + n < mv.size() && mv[i + n].t1 == mv[i].t1 + n &&
+			       mv[i + n].t2 == mv[i].t2 + n)
+				++n;
+			zusmem_op(job->ziom(), IOM_T2_ZUSMEM_READ, mv[i].t2,
+				  sbi.blk(mv[i].t1), n * kBlockSize);
+			i += n;
+		}
+		int err = exec_sync(sbi, *job);
+		for (size_t k = 0; k < mv.size(); ++k) {
+			if (!err)
+				err = commit_promotion(ii, mv[k].idx, mv[k].t2, mv[k].t1);
+			else
+				sbi.balloc.release(mv[k].t1, 1);
+		}
 		if (err)
 			return err;
+		if (idx == UINT64_MAX)
+			return 0;
+		from = idx;
 	}
 	return 0;
 }

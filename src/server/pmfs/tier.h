@@ -114,8 +114,12 @@ int op_iom_done(zufs_ioc_hdr *hdr, zufs::page_list pages);
 // same T1 block AND whose T1 content still equals its bounce copy (the
 // bytes now durable on T2) switches to T2 and its T1 block is freed, in
 // transactions of 64; any other block stays on T1 (a write raced it) and
-// its T2 block goes back. Nothing is committed while a GET_MULTY pin is
-// out. A WRITE (or promotion) finding fewer free T1 blocks than it needs
+// its T2 block goes back. GET_MULTY pins are counted per inode, not per
+// block: the evictor keeps the blocks around an inode's last access while
+// pins are out (that is where the shim's mapped blocks are), and a T1
+// block freed while the inode has pins out is not reused before its last
+// PUT_MULTY (zus_sb_info::release_blocks), so a mapping the shim still
+// reads keeps its bytes in any case. A WRITE (or promotion) finding fewer free T1 blocks than it needs
 // evicts synchronously first (tier_make_room: copy and switch under the
 // inode's lock), so capacity is T1 + T2.
 
