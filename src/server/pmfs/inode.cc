@@ -303,6 +303,10 @@ void InodeCache::drop_all()
 			    !sbi_->crashed && !sbi_->ro)
 				inode_free_media(*sbi_, ii.get());
 	}
+	// A clean umount leaves the orphan table empty: finish what an error
+	// left behind (a truncation or a free that failed half way).
+	if (!sbi_->crashed && !sbi_->ro && orphans_.used())
+		finish_orphans(false);
 }
 
 void InodeCache::scan_chunk(uint64_t c) const

@@ -106,7 +106,8 @@ class InodeCache {
 	zus_inode_info *get(uint64_t ino);
 	// Drop one reference (see the header comment).
 	void put(zus_inode_info *ii);
-	// Umount: drop every zus_inode_info, freeing unlinked inodes on media.
+	// Umount: drop every zus_inode_info, freeing unlinked inodes on media,
+	// and finish what the orphan table still lists.
 	void drop_all();
 
 	// Inode slots (DRAM reservation; the slot itself is written in a Tx).
