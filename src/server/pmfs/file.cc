@@ -185,12 +185,14 @@ int op_read(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		return err;
 	if (hdr->len > ZUS_API_MAP_MAX_SIZE || !pages_cover(pages, hdr->offset, hdr->len))
 		return -EINVAL;
-	if (hdr->len && (err = tier_prepare(ii, io, ZUFS_WRITE_OP_SPACE,
-					    io->filepos >> kBlockShift,
-					    (io->filepos + hdr->len - 1) >> kBlockShift)))
-		return err; // -EZUFS_RETRY: blocks on T2 come back first
 	zus_sb_info &sbi = *ii->sbi;
-	std::shared_lock lk(ii->rw);
+	std::shared_lock lk(ii->rw, std::defer_lock);
+	if (!hdr->len)
+		lk.lock();
+	else if ((err = tier_prepare_lock(ii, io, ZUFS_WRITE_OP_SPACE,
+					  io->filepos >> kBlockShift,
+					  (io->filepos + hdr->len - 1) >> kBlockShift, lk)))
+		return err; // -EZUFS_RETRY: blocks on T2 come back first
 	zus_inode *zi = ii->zi;
 	uint64_t pos = io->filepos;
 	uint64_t size = zi->i_size;
@@ -242,11 +244,10 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		return 0;
 	if (pos + len < pos || ((pos + len - 1) >> kBlockShift) >= kMaxFileBlocks)
 		return -EFBIG;
-	if ((err = tier_prepare(ii, io, ZUFS_WRITE_OP_SPACE, pos >> kBlockShift,
-				(pos + len - 1) >> kBlockShift)))
+	std::unique_lock lk(ii->rw, std::defer_lock);
+	if ((err = tier_prepare_lock(ii, io, ZUFS_WRITE_OP_SPACE, pos >> kBlockShift,
+				     (pos + len - 1) >> kBlockShift, lk)))
 		return err;
-
-	std::unique_lock lk(ii->rw);
 	zus_inode *zi = ii->zi;
 	const bool dsync = io->flags & ZUFS_IO_DSYNC;
 	const uint64_t old_size = zi->i_size;
@@ -330,12 +331,14 @@ int op_get_multy(zufs_ioc_hdr *hdr, zufs::page_list)
 	if (!multy_fits(io))
 		return -EINVAL;
 	io->ziom.iom_n = 0;
-	if (hdr->len && io->filepos + hdr->len > io->filepos &&
-	    (err = tier_prepare(ii, io, io->ziom.iom_max, io->filepos >> kBlockShift,
-				(io->filepos + hdr->len - 1) >> kBlockShift)))
-		return err;
 	zus_sb_info &sbi = *ii->sbi;
-	std::shared_lock lk(ii->rw);
+	std::shared_lock lk(ii->rw, std::defer_lock);
+	if (!hdr->len || io->filepos + hdr->len <= io->filepos)
+		lk.lock();
+	else if ((err = tier_prepare_lock(ii, io, io->ziom.iom_max,
+					  io->filepos >> kBlockShift,
+					  (io->filepos + hdr->len - 1) >> kBlockShift, lk)))
+		return err;
 	zus_inode *zi = ii->zi;
 	uint64_t pos = io->filepos;
 	uint64_t size = zi->i_size;

@@ -611,11 +611,12 @@ void evictor(zus_sb_info &sbi, TierState &ts)
 		while (!ts.done_q.empty()) {
 			std::shared_ptr<Migration> m = std::move(ts.done_q.front());
 			ts.done_q.pop_front();
-			--ts.in_flight;
-			ts.in_flight_blocks -= m->moves.size();
+			const size_t n = m->moves.size();
 			lk.unlock();
 			finish(sbi, ts, *m);
 			lk.lock();
+			--ts.in_flight; // after its commit: tier_stats() may wait on it
+			ts.in_flight_blocks -= n;
 		}
 		if (ts.stop) {
 			if (!ts.in_flight)
@@ -1044,6 +1045,41 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		ts.cold_reads.fetch_add(cold[k].n, std::memory_order_relaxed);
 	}
 	return 0;
+}
+
+bool tier_raced(zus_inode_info *ii, const zufs_ioc_IO *io, uint64_t first,
+		uint64_t last)
+{
+	zus_sb_info &sbi = *ii->sbi;
+	if (!sbi.t2_blocks || !tier_of(sbi).used.load(std::memory_order_relaxed))
+		return false;
+	const zus_inode *zi = ii->zi;
+	const bool read = io->hdr.operation == ZUFS_OP_READ;
+	for (uint64_t idx = bmap_seek(sbi, zi, first, true);
+	     idx != UINT64_MAX && idx <= last;
+	     idx = bmap_seek(sbi, zi, idx + 1, true)) {
+		uint64_t v = bmap_leaf(sbi, zi, idx);
+		if (!t2_leaf_valid(sbi, v))
+			continue;
+		if (!read || (idx << kBlockShift) < io->filepos)
+			return true;
+		// A cold read of it is in the answer (t2_read_len_op's ops)?
+		uint64_t page = (io->hdr.offset + ((idx << kBlockShift) - io->filepos)) >>
+				kBlockShift;
+		uint64_t t2 = v & ~kT2Leaf;
+		bool covered = false;
+		const uint32_t n = std::min<uint32_t>(io->ziom.iom_n, ZUFS_WRITE_OP_SPACE);
+		for (uint32_t k = 0; k + 3 <= n && !covered; k += 3) {
+			const __u64 *e = &io->iom_e[k]; // a READ's room (ziom.iom_e)
+			uint64_t p0 = zu_dpp_t_bn(e[1]);
+			covered = _zufs_iom_opt_type(e) == IOM_T2_READ_LEN &&
+				  page >= p0 && page < p0 + e[2] &&
+				  t2 == _zufs_iom_first_val(e) + (page - p0);
+		}
+		if (!covered)
+			return true;
+	}
+	return false;
 }
 
 int tier_promote_locked(zus_inode_info *ii, uint64_t idx)

@@ -21,6 +21,7 @@
 #ifndef ZUS_PMFS_TIER_H
 #define ZUS_PMFS_TIER_H
 
+#include <cerrno>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -168,6 +169,33 @@ uint64_t t2_used(zus_sb_info &sbi);
 // error.
 int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		 uint64_t first, uint64_t last);
+// With ii->rw held (after tier_prepare): true when a block of [first,
+// last] went to T2 since (an eviction committed between the two) and is
+// not one of the cold reads io->ziom carries. The op must unlock and
+// prepare again: tier_prepare_lock() does that.
+bool tier_raced(zus_inode_info *ii, const zufs_ioc_IO *io, uint64_t first,
+		uint64_t last);
+
+// tier_prepare(), then lk.lock() (lk: ii->rw, shared or exclusive, not
+// held): 0 with lk held and every block of [first, last] on T1 or in
+// io->ziom's cold reads; or tier_prepare's error (-EZUFS_RETRY ...), lk
+// not held.
+template <typename Lock>
+int tier_prepare_lock(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
+		      uint64_t first, uint64_t last, Lock &lk)
+{
+	for (int tries = 0; tries < 64; ++tries) {
+		int err = tier_prepare(ii, io, cap, first, last);
+		if (err)
+			return err;
+		lk.lock();
+		if (!tier_raced(ii, io, first, last))
+			return 0;
+		lk.unlock();
+	}
+	return -EIO; // 64 evictions in a row raced one op: cannot happen
+}
+
 // With ii->rw held exclusively: bring block idx back to T1 now through a
 // synchronous IOMAP_EXEC (truncate's partial tail). 0 if it is not on T2.
 int tier_promote_locked(zus_inode_info *ii, uint64_t idx);
