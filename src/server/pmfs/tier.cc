@@ -312,13 +312,21 @@ bool t2_bit(const TierState &ts, uint64_t b)
 	return (ts.bits[b / 64] >> (b % 64)) & 1;
 }
 
+std::atomic<uint64_t> &recent_slot(TierState &ts, uint64_t t2)
+{
+	return ts.recent[(t2 * 0x9e3779b97f4a7c15ULL) >> 52];
+}
+
 // One free T2 block (never block 0: a leaf of kT2Leaf alone would look
-// like a mapped nothing), 0 when full. ts.mu held.
+// like a mapped nothing), 0 when full. ts.mu held. A block cold-read
+// lately is not reused while the filter remembers it: the shim may still
+// be reading it for a READ answered just before the block was freed.
 uint64_t t2_alloc_locked(TierState &ts, uint64_t nblocks)
 {
 	for (uint64_t k = 0; k < nblocks; ++k) {
 		uint64_t b = (ts.cursor + k) % nblocks;
-		if (b == 0 || t2_bit(ts, b))
+		if (b == 0 || t2_bit(ts, b) ||
+		    recent_slot(ts, b).load(std::memory_order_relaxed) == b + 1)
 			continue;
 		ts.bits[b / 64] |= 1ULL << (b % 64);
 		ts.cursor = b + 1;
@@ -708,8 +716,7 @@ bool cold_read(zus_sb_info &sbi, TierState &ts, const zufs_ioc_IO *io,
 		return true;
 	if (!(io->flags & ZUFS_IO_RAND))
 		return false;
-	std::atomic<uint64_t> &r = ts.recent[(t2 * 0x9e3779b97f4a7c15ULL) >> 52];
-	return r.load(std::memory_order_relaxed) != t2 + 1;
+	return recent_slot(ts, t2).load(std::memory_order_relaxed) != t2 + 1;
 }
 
 } // namespace
@@ -1040,8 +1047,7 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 	for (uint32_t k = 0; k < ncold; ++k) {
 		t2_read_len_op(io->ziom, cold[k].t2, cold[k].page, cold[k].n);
 		for (uint64_t b = cold[k].t2; b < cold[k].t2 + cold[k].n; ++b)
-			ts.recent[(b * 0x9e3779b97f4a7c15ULL) >> 52].store(
-				b + 1, std::memory_order_relaxed);
+			recent_slot(ts, b).store(b + 1, std::memory_order_relaxed);
 		ts.cold_reads.fetch_add(cold[k].n, std::memory_order_relaxed);
 	}
 	return 0;

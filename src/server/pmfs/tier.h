@@ -100,7 +100,10 @@ int op_iom_done(zufs_ioc_hdr *hdr, zufs::page_list pages);
 // cold-read lately, or of any read while free T1 is below the low
 // watermark, is answered inline with IOM_T2_READ_LEN into the request's
 // pages (the server zero-fills them first; the shim's executor overwrites
-// them after the answer). A second random read of it promotes.
+// them after the answer). A second random read of it promotes. The shim
+// reads the T2 block after the answer, with no lock: a T2 block freed
+// meanwhile is not reused while the cold-read filter (4096 entries,
+// direct mapped) still remembers it - a heuristic, not a pin.
 //
 // Eviction: below the low watermark of free T1 (10% of the data area, at
 // least 256 blocks) the evictor thread migrates blocks to T2 until the
