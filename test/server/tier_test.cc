@@ -769,3 +769,37 @@ TEST_CASE("tier: reads and writes of blocks an eviction races stay exact",
 	INFO(r.report);
 	CHECK(r.errors == 0);
 }
+
+TEST_CASE("tier: fsck -y recovers an image with T2 leaves", "[tier]")
+{
+	TierFile t;
+	std::string data = ztest::pattern(8 * 4096, 51);
+	t.write(0, data);
+	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 1) == 0);
+	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 3) == 0);
+	// The next transaction "crashes" once its log is durable: a live lane.
+	static std::atomic<bool> armed;
+	armed = true;
+	zus::pmfs::set_tx_fault_hook([](zus::pmfs::TxPoint p) {
+		return p == zus::pmfs::TxPoint::kLogged && armed.exchange(false);
+	});
+	ztest::Buf b(4096);
+	uint64_t last;
+	CHECK(t.io(ZUFS_OP_WRITE, 64 * 4096, b, &last) == -EIO);
+	zus::pmfs::set_tx_fault_hook(nullptr);
+	t.fs.evict(t.f);
+	t.f = {};
+	t.zuf.close();
+	REQUIRE(t.fs.umount() == 0); // leaves the media as the crash did
+
+	std::string report;
+	int rc = zus::fsck_image(t.fs.path, true, nullptr, &report);
+	INFO(report);
+	CHECK(rc == 1); // recovered by its mount (which needs the T2 size)
+	CHECK(zus::fsck_image(t.fs.path, false, nullptr, &report) == 0);
+
+	REQUIRE(iomap::T2Device::open(t.t2path, 0, &t.zuf.t2) == 0);
+	REQUIRE(remount(t, t2opt(16 << 20)) == 0);
+	CHECK(zus::pmfs::t2_used(*t.fs.sbi) == 2);
+	CHECK(t.read(0, data.size()) == data);
+}
