@@ -8,6 +8,10 @@
 #   passthrough  libfuse's example passthrough_ll over a tmpfs directory
 #   zufuse-st    build/zufuse -s on an image in /dev/shm
 #   zufuse-mt    build/zufuse (multi-threaded loop) on an image in /dev/shm
+#   zufuse-uring build/zufuse --uring (FUSE over io_uring, one pinned ring
+#                thread per CPU), when the kernel has FUSE io_uring
+#                (/sys/module/fuse/parameters/enable_uring; as root zufuse
+#                sets it to Y)
 # and prints one table (IOPS, MB/s, mean latency) with zufuse's ratio to
 # nullfs_ll (same loop type) and to passthrough_ll, also written as CSV to
 # bench/results/compare-DATE.csv (and the table as .txt). Then, if built,
@@ -18,7 +22,7 @@
 #   RUNTIME=3            seconds per fio run (plus 0.5 s ramp)
 #   SIZE=256M            file size per run
 #   NUMJOBS_LIST="1 2"   fio numjobs values
-#   TARGETS="tmpfs nullfs-st nullfs-mt passthrough zufuse-st zufuse-mt"
+#   TARGETS="tmpfs nullfs-st nullfs-mt passthrough zufuse-st zufuse-mt zufuse-uring"
 #   JOBS="randread-4k-direct ..."   job names (bench/jobs/NAME.fio)
 #   ZUFUSE_OPTS="--direct-io"       extra zufuse options
 #   BUILD=build          meson build dir holding zufuse
@@ -34,7 +38,10 @@ BUILD=${BUILD:-$ROOT/build}
 RUNTIME=${RUNTIME:-3}
 SIZE=${SIZE:-256M}
 NUMJOBS_LIST=${NUMJOBS_LIST:-1 2}
-TARGETS=${TARGETS:-tmpfs nullfs-st nullfs-mt passthrough zufuse-st zufuse-mt}
+URING_PARAM=/sys/module/fuse/parameters/enable_uring
+DEFAULT_TARGETS="tmpfs nullfs-st nullfs-mt passthrough zufuse-st zufuse-mt"
+[[ -e $URING_PARAM ]] && DEFAULT_TARGETS+=" zufuse-uring"
+TARGETS=${TARGETS:-$DEFAULT_TARGETS}
 JOBS=${JOBS:-randread-4k-direct randwrite-4k-direct randwrite-4k-direct-dsync seqread-1m-direct seqwrite-1m-direct seqread-1m-buffered seqwrite-1m-buffered}
 NULLFS_SRC=${NULLFS_SRC:-$ROOT/../shared/bench/nullfs_ll.c}
 PT_SRC=/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c
@@ -131,13 +138,19 @@ mount_target() {
 	passthrough)
 		start_fs "$TOOLS/passthrough_ll" -o "source=$SCRATCH/ptsrc" "$MNT" -f
 		FILE=$MNT/f ;;
-	zufuse-st | zufuse-mt)
+	zufuse-st | zufuse-mt | zufuse-uring)
 		rm -f "$SCRATCH/img.pmem"
 		local st=()
 		[[ $1 == zufuse-st ]] && st=(-s)
+		[[ $1 == zufuse-uring ]] && st=(--uring)
 		# shellcheck disable=SC2086
 		start_fs "$BUILD/zufuse" "$MNT" --pmem="$SCRATCH/img.pmem" \
 			--size=1G -f "${st[@]}" ${ZUFUSE_OPTS:-}
+		# Without kernel support zufuse says so and serves /dev/fuse.
+		if [[ $1 == zufuse-uring ]] && grep -q "/dev/fuse" "$SCRATCH/fs.log"; then
+			cat "$SCRATCH/fs.log" >&2
+			say "zufuse-uring fell back to /dev/fuse: its rows are zufuse-mt"
+		fi
 		FILE=$MNT/f ;;
 	*) die "unknown target $1" ;;
 	esac
@@ -219,7 +232,7 @@ done
 
 {
 	head -n1 "$CSV"
-	echo "(x_nullfs: zufuse IOPS / nullfs_ll IOPS with the same loop type; x_passthrough: / passthrough_ll)"
+	echo "(x_nullfs: zufuse IOPS / nullfs_ll IOPS with the same loop type, nullfs-mt for zufuse-uring; x_passthrough: / passthrough_ll)"
 	tail -n +2 "$CSV" | awk -F, '
 	NR == 1 { printf "%-28s %3s %-12s %10s %9s %10s %9s %9s\n", "job", "nj", "target", "IOPS", "MB/s", "lat_us", "x_nullfs", "x_pt"; next }
 	{
