@@ -8,6 +8,9 @@
 #       the first read pass is served from T2 (each GET_MULTY promotes by
 #       -EZUFS_RETRY + IOM_T2_ZUSMEM_READ, while the evictor makes room),
 #       the second pass reads what the first left on T1 and on T2.
+#   T2-small: the same with a 32 MiB file and a 56 MiB filler: the first
+#       pass brings the file back from T2 (evicting the filler), the next
+#       ones read it from T1.
 # Images and T2 files live in /dev/shm (T2 opened buffered: tmpfs has no
 # O_DIRECT), so these numbers are the software path, not a device.
 #
@@ -44,8 +47,8 @@ write() { # NAME SIZE
 		--ioengine=psync --end_fsync=1 --output-format=terse >/dev/null
 }
 # One pass of 1M sequential O_DIRECT reads: prints MB/s.
-readpass() { # NAME
-	fio --name="$1" --filename="$MNT/$1" --rw=read --bs=1M --size=256M \
+readpass() { # NAME [SIZE]
+	fio --name="$1" --filename="$MNT/$1" --rw=read --bs=1M --size="${2:-256M}" \
 		--direct=1 --ioengine=psync --output-format=terse |
 		awk -F';' '{ printf "%.0f", $7 / 1024 }'
 }
@@ -63,4 +66,12 @@ write filler 48M
 sleep 1 # the evictor settles at its high watermark
 df -k "$MNT" | tail -1
 for p in $(seq "$PASSES"); do echo "pass $p: $(readpass cold) MB/s"; done
+umount_zufuse
+
+echo "== T2-small: 64M image, 32 MiB file evicted to T2"
+mount_zufuse 64M
+write cold 32M
+write filler 56M
+sleep 1
+for p in $(seq "$PASSES"); do echo "pass $p: $(readpass cold 32M) MB/s"; done
 umount_zufuse
