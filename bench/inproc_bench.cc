@@ -10,15 +10,27 @@
 // ZUFS_OP_READ and zero-copy GET_MULTY/PUT_MULTY) and writes (ZUFS_OP_WRITE),
 // random offsets in a 256 MiB file. Numbers are for comparison within one
 // run; nothing here is asserted by tests.
+//
+// Then tier 2 (--t2=0 skips it): a 64 MiB image with a 1 GiB T2 file next
+// to the image; a 32 MiB file is written, then 56 MiB of filler, so the
+// evictor moves (most of) the first file to T2; the filler is removed.
+// One pass of 4 KiB reads
+// over its blocks in random order, each block once, then the same pass
+// again (now on T1): "first touch" is a GET_MULTY answered -EZUFS_RETRY
+// (IOM_T2_ZUSMEM_READ executed, re-dispatched, leaf switched), or a
+// copy READ answered with an inline IOM_T2_READ_LEN (a cold read, no
+// promotion: random reads of blocks not read lately).
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -62,19 +74,116 @@ Result run(const char *name, size_t bs, int ms, Fn &&fn)
 	return {name, bs, ops, ns / ops};
 }
 
+// The tier-2 passes (see the top of the file).
+int t2_bench(const std::string &image, std::vector<Result> *results)
+{
+	const std::string t2 = image + ".t2";
+	unlink(image.c_str());
+	unlink(t2.c_str());
+	zuf::ZufCallsProxy calls;
+	auto server = zus::make_server(&calls);
+	zuf::VfsOptions opts;
+	opts.server_options = "pmem=" + image + ",size=" +
+			      std::to_string(64ULL << 20) + ",mkfs";
+	opts.t2_path = t2;
+	opts.t2_size = 1ULL << 30;
+	zuf::Vfs vfs(*server, opts);
+	calls.attach(&vfs);
+	std::string err;
+	if (vfs.mount(&err)) {
+		fprintf(stderr, "inproc_bench: t2 mount: %s\n", err.c_str());
+		return 1;
+	}
+	constexpr uint64_t kCold = 32ULL << 20, kFiller = 56ULL << 20;
+	// Page aligned: a cold read (IOM_T2_READ_LEN) fills whole pages of
+	// the request, so only a READ whose pages line up with file blocks
+	// gets one (others promote).
+	struct FreeMem {
+		void operator()(char *p) const { free(p); }
+	};
+	std::unique_ptr<char, FreeMem> mem(static_cast<char *>(aligned_alloc(4096, 1 << 20)));
+	std::span<char> buf(mem.get(), 1 << 20);
+	std::fill(buf.begin(), buf.end(), 't');
+	uint64_t ino[2] = {};
+	const char *names[2] = { "cold", "filler" };
+	for (int k = 0; k < 2; ++k) {
+		zuf::Entry e;
+		std::unique_ptr<zuf::File> f;
+		if (vfs.mknod(1, names[k], S_IFREG | 0644, 0, 0, 0, &e) ||
+		    vfs.open(e.ino, O_RDWR, &f))
+			return 1;
+		ino[k] = e.ino;
+		for (uint64_t pos = 0; pos < (k ? kFiller : kCold); pos += buf.size()) {
+			iovec v{ buf.data(), buf.size() };
+			if (vfs.write(*f, { &v, 1 }, pos) != (ssize_t)buf.size()) {
+				fprintf(stderr, "inproc_bench: t2 fill failed\n");
+				return 1;
+			}
+		}
+	}
+	usleep(500 * 1000); // the evictor settles at its high watermark
+	// The filler goes: the passes below measure T2 reads and promotions,
+	// not evictions making room for them.
+	vfs.forget(ino[1], 1);
+	if (vfs.unlink(1, "filler"))
+		return 1;
+	ino[1] = 0;
+	std::vector<uint64_t> order(kCold / 4096);
+	for (uint64_t i = 0; i < order.size(); ++i)
+		order[i] = i * 4096;
+	std::shuffle(order.begin(), order.end(), std::mt19937_64(7));
+	auto pass = [&](const char *name, bool mapped) {
+		std::unique_ptr<zuf::File> f;
+		if (vfs.open(ino[0], O_RDONLY, &f))
+			exit(1);
+		auto t0 = clk::now();
+		for (uint64_t pos : order) {
+			ssize_t r;
+			if (mapped) {
+				zuf::MappedRead m;
+				r = vfs.read_mapped(*f, 4096, pos, m);
+				m.release();
+			} else {
+				iovec v{ buf.data(), 4096 };
+				r = vfs.read(*f, { &v, 1 }, pos);
+			}
+			if (r != 4096) {
+				fprintf(stderr, "%s failed at %llu: %zd\n", name,
+					(unsigned long long)pos, r);
+				exit(1);
+			}
+		}
+		double ns = std::chrono::duration<double, std::nano>(clk::now() - t0)
+				    .count();
+		results->push_back({ name, 4096, order.size(), ns / order.size() });
+	};
+	// Copy READs first: cold reads leave the blocks on T2 for GET_MULTY.
+	pass("t2 read (copy, cold)", false);
+	pass("t2 read (GET, promote)", true);
+	pass("t2 read (GET, now T1)", true);
+	vfs.forget(ino[0], 1);
+	vfs.umount();
+	unlink(image.c_str());
+	unlink(t2.c_str());
+	return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
 {
 	std::string image = "/dev/shm/zufuse-inproc.pmem";
 	int ms = 1000;
+	bool t2 = true;
 	for (int i = 1; i < argc; ++i) {
 		if (!strncmp(argv[i], "--image=", 8))
 			image = argv[i] + 8;
 		else if (!strncmp(argv[i], "--ms=", 5))
 			ms = atoi(argv[i] + 5);
+		else if (!strcmp(argv[i], "--t2=0"))
+			t2 = false;
 		else {
-			fprintf(stderr, "usage: %s [--image=PATH] [--ms=N]\n",
+			fprintf(stderr, "usage: %s [--image=PATH] [--ms=N] [--t2=0]\n",
 				argv[0]);
 			return 2;
 		}
@@ -136,6 +245,8 @@ int main(int argc, char **argv)
 	vfs.forget(e.ino, 1);
 	vfs.umount();
 	unlink(image.c_str());
+	if (t2 && t2_bench(image, &results))
+		return 1;
 
 	printf("%-22s %8s %12s %12s %10s\n", "op", "bs", "ops", "mean_us",
 	       "MB/s");
