@@ -295,6 +295,7 @@ struct Rings::Impl {
 	unsigned reported = 0; // threads done with set-up (ok or not)
 	bool go = false;       // start(): register
 	std::atomic<bool> stopping{false};
+	std::atomic<bool> refused{false}; // said so once
 
 	void run(Queue &q);
 	void report(Queue &q, std::string err);
@@ -425,12 +426,13 @@ void Rings::Impl::run(Queue &q)
 				// refused the ring and serves /dev/fuse.
 				--live;
 				if (!registered && cqe->res != -ENOTCONN &&
-				    cqe->res != -ECONNABORTED)
+				    cqe->res != -ECONNABORTED &&
+				    !refused.exchange(true))
 					std::fprintf(stderr,
-						     "zufuse: io_uring queue "
-						     "%u: %s; serving over "
+						     "zufuse: --uring: the "
+						     "kernel refused the ring "
+						     "(%s); serving over "
 						     "/dev/fuse\n",
-						     q.qid,
 						     std::strerror(-cqe->res));
 				continue;
 			}
