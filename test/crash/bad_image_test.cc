@@ -229,3 +229,27 @@ TEST_CASE("bad image: a journal record with a huge length", "[crash][badimage]")
 	REQUIRE(fs.umount() == 0);
 	CHECK(zus::fsck_image(fs.path, true, nullptr, &report) <= 4);
 }
+
+// Found by the image fuzzer: a directory whose radix root (or a node
+// below it) points outside the image; adding a name there must fail with
+// -EIO, not read outside the map.
+TEST_CASE("bad image: a directory tree pointer outside the image", "[crash][badimage]")
+{
+	Fs fs;
+	fresh(fs);
+	const pmfs_super s = read_super(fs.path);
+	// The root directory (ino 1, slot 0): height 1, root node far away.
+	off_t root_zi = off_t(s.s_itable_blk) * 4096;
+	zus_inode zi;
+	int fd = open(fs.path.c_str(), O_RDONLY);
+	REQUIRE(pread(fd, &zi, sizeof(zi), root_zi) == sizeof(zi));
+	close(fd);
+	zi.i_on_disk.a[0] = (1ULL << 40) + 5;
+	zi.i_on_disk.a[1] = 1;
+	zi.i_size = 64 * 4096; // every slot looks taken: the add grows the tree
+	write_at(fs.path, root_zi, &zi, sizeof(zi));
+	REQUIRE(fs.mount("") == 0);
+	for (int i = 0; i < 3; ++i)
+		CHECK(fs.create(fs.root, "n" + std::to_string(i), S_IFREG | 0644) < 0);
+	REQUIRE(fs.umount() == 0);
+}

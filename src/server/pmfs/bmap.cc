@@ -151,13 +151,19 @@ int BmapTx::insert(uint64_t idx, uint64_t bn)
 	if (root == 0 && (err = new_node(&root)))
 		return err;
 
+	// Nodes are checked before use: a corrupt pointer is -EIO, never a
+	// read outside the map (found by image_mount_fuzz).
 	uint64_t node = root;
+	if (!sbi_.valid_data_bn(node))
+		return -EIO;
 	for (uint32_t lvl = height; lvl > 1; --lvl) {
 		uint64_t *slot = &slots(node)[slot_at(idx, lvl)];
 		uint64_t child = read(slot);
 		if (!child) {
 			if ((err = new_node(&child)) || (err = write(slot, child)))
 				return err;
+		} else if (!sbi_.valid_data_bn(child)) {
+			return -EIO;
 		}
 		node = child;
 	}
@@ -173,6 +179,8 @@ int BmapTx::replace(uint64_t idx, uint64_t v)
 		return 0;
 	}
 	uint64_t node = root;
+	if (!sbi_.valid_data_bn(node))
+		return -EINVAL;
 	for (uint32_t lvl = height; lvl > 1; --lvl) {
 		node = read(&slots(node)[slot_at(idx, lvl)]);
 		if (!sbi_.valid_data_bn(node))
