@@ -803,3 +803,37 @@ TEST_CASE("tier: fsck -y recovers an image with T2 leaves", "[tier]")
 	CHECK(zus::pmfs::t2_used(*t.fs.sbi) == 2);
 	CHECK(t.read(0, data.size()) == data);
 }
+
+TEST_CASE("tier: a crash anywhere in an eviction loses nothing", "[tier]")
+{
+	constexpr uint64_t kBlocks = 200; // 4 transactions of 64 leaf switches
+	std::string data = ztest::pattern(kBlocks * 4096, 61);
+	static std::atomic<int> countdown;
+	static zus::pmfs::TxPoint point;
+	for (auto p : { zus::pmfs::TxPoint::kLogged, zus::pmfs::TxPoint::kModified }) {
+		for (int k = 0; k < 5; ++k) {
+			INFO("crash at transaction " << k << " point " << int(p));
+			TierFile t;
+			t.write(0, data);
+			point = p;
+			countdown = k;
+			zus::pmfs::set_tx_fault_hook([](zus::pmfs::TxPoint at) {
+				return at == point && countdown.fetch_sub(1) == 0;
+			});
+			zus::pmfs::tier_make_room(*t.fs.sbi, t.free_t1() + kBlocks);
+			zus::pmfs::set_tx_fault_hook(nullptr);
+			t.zuf.close();
+			REQUIRE(iomap::T2Device::open(t.t2path, 0, &t.zuf.t2) == 0);
+			REQUIRE(remount(t, t2opt(16 << 20)) == 0);
+			uint64_t on_t2 = 0;
+			for (uint64_t i = 0; i < kBlocks; ++i)
+				on_t2 += t.on_t2(i);
+			CHECK(zus::pmfs::t2_used(*t.fs.sbi) == on_t2);
+			CHECK(on_t2 == std::min<uint64_t>(kBlocks, 64 * k));
+			auto r = t.fs.check();
+			INFO(r.report);
+			CHECK(r.errors == 0);
+			REQUIRE(ztest::same(t.read(0, data.size()), data));
+		}
+	}
+}

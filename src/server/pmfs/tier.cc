@@ -399,6 +399,10 @@ int commit_moves(zus_inode_info *ii, std::vector<Move> &mv, uint64_t *done,
 	*done = 0;
 	persist_t2_size(sbi, ts);
 	while (at < mv.size() && !err) {
+		if (sbi.crashed.load(std::memory_order_relaxed)) { // test crash
+			err = -EIO;
+			break;
+		}
 		size_t end = std::min(mv.size(), at + kCommitBatch);
 		Tx tx(sbi);
 		BmapTx bt(sbi, tx, zi);
@@ -437,18 +441,26 @@ int commit_moves(zus_inode_info *ii, std::vector<Move> &mv, uint64_t *done,
 	return err;
 }
 
+// How hard the clock looks: cold inodes only (a referenced one gets a
+// second chance); then hot ones too, keeping the blocks around their last
+// access; then (tier_make_room only: a WRITE would fail otherwise) any
+// block not near GET_MULTY pins.
+enum class Pick { kCold, kHot, kAny };
+
 // Collect up to max T1 blocks of ii to evict, from where the last
 // eviction of ii stopped (wrapping once), copying them to m->bounce if
-// any. A hot inode, or one with GET_MULTY pins out, keeps the blocks
-// around its last access (where the pinned blocks are). ts.evict_mu held.
+// any. A hot inode (kHot), or one with GET_MULTY pins out, keeps the
+// blocks around its last access (where the pinned blocks are).
+// ts.evict_mu held.
 void collect(zus_sb_info &sbi, TierState &ts, zus_inode_info *ii, Heat &h,
-	     uint64_t max, bool hot, Migration *m)
+	     uint64_t max, Pick mode, Migration *m)
 {
 	std::shared_lock lk(ii->rw);
 	zus_inode *zi = ii->zi;
 	if (!S_ISREG(zi->i_mode) || !zi->i_nlink)
 		return;
-	hot |= ii->pins.load(std::memory_order_acquire) > 0;
+	const bool hot = mode == Pick::kHot ||
+			 ii->pins.load(std::memory_order_acquire) > 0;
 	const uint64_t last = h.last.load(std::memory_order_relaxed);
 	const uint64_t lo = last > ts.window ? last - ts.window : 0;
 	const uint64_t hi = last + ts.window;
@@ -482,10 +494,9 @@ void collect(zus_sb_info &sbi, TierState &ts, zus_inode_info *ii, Heat &h,
 	h.cursor = idx;
 }
 
-// The clock: the next inode with T1 blocks to give. A referenced inode
-// gets a second chance (its bit cleared) unless hot is set (nothing
-// cold is left). ts.evict_mu held. On success m->ii holds a reference.
-bool pick(zus_sb_info &sbi, TierState &ts, uint64_t max, bool hot, Migration *m)
+// The clock: the next inode with T1 blocks to give. ts.evict_mu held.
+// On success m->ii holds a reference.
+bool pick(zus_sb_info &sbi, TierState &ts, uint64_t max, Pick mode, Migration *m)
 {
 	for (uint64_t step = 0; step < ts.nino; ++step) {
 		uint64_t ino = ts.clock;
@@ -494,7 +505,7 @@ bool pick(zus_sb_info &sbi, TierState &ts, uint64_t max, bool hot, Migration *m)
 		if (zi->i_ino != ino || !S_ISREG(zi->i_mode) || !zi->i_blocks)
 			continue;
 		Heat &h = ts.heat[ino];
-		if (!hot && h.ref.load(std::memory_order_relaxed)) {
+		if (mode == Pick::kCold && h.ref.load(std::memory_order_relaxed)) {
 			h.ref.store(0, std::memory_order_relaxed);
 			continue;
 		}
@@ -502,7 +513,7 @@ bool pick(zus_sb_info &sbi, TierState &ts, uint64_t max, bool hot, Migration *m)
 		if (!ii)
 			continue;
 		m->moves.clear();
-		collect(sbi, ts, ii, h, max, hot, m);
+		collect(sbi, ts, ii, h, max, mode, m);
 		if (!m->moves.empty()) {
 			m->ii = ii;
 			m->ino = ino;
@@ -513,10 +524,12 @@ bool pick(zus_sb_info &sbi, TierState &ts, uint64_t max, bool hot, Migration *m)
 	return false;
 }
 
-bool pick_any(zus_sb_info &sbi, TierState &ts, uint64_t max, Migration *m)
+bool pick_any(zus_sb_info &sbi, TierState &ts, uint64_t max, Migration *m,
+	      bool any = false)
 {
 	std::lock_guard g(ts.evict_mu);
-	return pick(sbi, ts, max, false, m) || pick(sbi, ts, max, true, m);
+	return pick(sbi, ts, max, Pick::kCold, m) || pick(sbi, ts, max, Pick::kHot, m) ||
+	       (any && pick(sbi, ts, max, Pick::kAny, m));
 }
 
 // Two migrations may hold blocks of one inode (even the same block, after
@@ -556,6 +569,8 @@ void finish(zus_sb_info &sbi, TierState &ts, Migration &m)
 // room, or the shim refused.
 bool issue(zus_sb_info &sbi, TierState &ts)
 {
+	if (sbi.crashed.load(std::memory_order_relaxed)) // a test crash
+		return false;
 	auto m = std::make_shared<Migration>();
 	{
 		std::lock_guard g(ts.ev_mu);
@@ -656,6 +671,10 @@ int commit_promotion(zus_inode_info *ii, uint64_t idx, uint64_t t2, uint64_t t1)
 {
 	zus_sb_info &sbi = *ii->sbi;
 	zus_inode *zi = ii->zi;
+	if (sbi.crashed.load(std::memory_order_relaxed)) { // a test crash
+		sbi.balloc.release(t1, 1);
+		return -EIO;
+	}
 	sbi.persist.flush(sbi.blk(t1), kBlockSize); // data before the pointer
 	Tx tx(sbi);
 	int err;
@@ -882,9 +901,11 @@ uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want)
 		return 0;
 	TierState &ts = tier_of(sbi);
 	uint64_t moved = 0;
-	for (int round = 0; round < 64 && sbi.balloc.free_blocks() < want; ++round) {
+	for (int round = 0; round < 64 && sbi.balloc.free_blocks() < want &&
+			    !sbi.crashed.load(std::memory_order_relaxed);
+	     ++round) {
 		Migration m;
-		if (!pick_any(sbi, ts, kEvictBatch, &m))
+		if (!pick_any(sbi, ts, kEvictBatch, &m, true))
 			break;
 		uint64_t done = 0;
 		if (t2_alloc_moves(sbi, ts, m.moves)) {

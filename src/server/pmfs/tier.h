@@ -143,8 +143,9 @@ void tier_stop(zus_sb_info &sbi);
 // STATFS: add T2's blocks (its block 0 is never used) and free blocks.
 void tier_statfs(zus_sb_info &sbi, uint64_t *blocks, uint64_t *bfree);
 // Evict synchronously (copy and switch under each inode's lock, sync
-// IOMAP_EXEC) until free T1 >= want or nothing more can move. No inode
-// lock may be held. Returns the blocks moved.
+// IOMAP_EXEC) until free T1 >= want or nothing more can move: cold files
+// first, then hot ones outside their window, then any block not near
+// GET_MULTY pins. No inode lock may be held. Returns the blocks moved.
 uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want);
 // Tests and tuning: the watermarks, in free T1 blocks.
 void tier_set_watermarks(zus_sb_info &sbi, uint64_t low, uint64_t high);
