@@ -837,3 +837,30 @@ TEST_CASE("tier: a crash anywhere in an eviction loses nothing", "[tier]")
 		}
 	}
 }
+
+TEST_CASE("tier: many small files fill T1 + T2", "[tier]")
+{
+	TierFile t;
+	constexpr int kFiles = 600; // 600 x 64 KiB = 37.5 MiB > 32 MiB of T1
+	std::vector<ztest::Inode> files(kFiles);
+	for (int i = 0; i < kFiles; ++i) {
+		REQUIRE(t.fs.create(t.fs.root, "s" + std::to_string(i), S_IFREG | 0644,
+				    &files[i]) == 0);
+		std::swap(t.f, files[i]); // TierFile::write writes t.f
+		t.write(0, ztest::pattern(64 * 1024, 1000 + i));
+		std::swap(t.f, files[i]);
+	}
+	for (int i = 0; i < kFiles; i += 7) {
+		std::swap(t.f, files[i]);
+		REQUIRE(ztest::same(t.read(0, 64 * 1024), ztest::pattern(64 * 1024, 1000 + i)));
+		std::swap(t.f, files[i]);
+	}
+	CHECK(zus::pmfs::t2_used(*t.fs.sbi) > 0);
+	zus::pmfs::tier_set_watermarks(*t.fs.sbi, 0, 0);
+	REQUIRE(eventually([&] { return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0; }));
+	auto r = t.fs.check();
+	INFO(r.report);
+	CHECK(r.errors == 0);
+	for (auto &f : files)
+		t.fs.evict(f);
+}
