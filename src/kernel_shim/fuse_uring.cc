@@ -70,8 +70,15 @@ constexpr size_t kPage = 4096;
 // At least the kernel's max payload: max(max_write, max_pages pages), 1 MiB
 // for zufuse (fuse_frontend.cc), plus a page of slack.
 constexpr size_t kPayloadSize = (size_t(1) << 20) + kPage;
-// Entries per queue: one being served, one waiting with the next request.
-constexpr unsigned kEntriesPerQueue = 2;
+// Threads per queue (per CPU), each with one ring entry: an entry is
+// available exactly when its thread is idle, so a request that blocks (an
+// O_DSYNC write, a synchronous T2 eviction) does not hold up the next one
+// from that CPU while the other thread waits for work.
+constexpr unsigned kThreadsPerQueue = 2;
+constexpr unsigned kEntriesPerThread = 1;
+// SQ and CQ: room for a command per entry, at least.
+constexpr unsigned kRingDepth = 4;
+static_assert(kRingDepth >= kEntriesPerThread);
 // How often an idle thread looks at the stop flag.
 constexpr long kIdleWakeNs = 200 * 1000 * 1000;
 
@@ -279,8 +286,9 @@ int enable(std::string *msg, std::string *note)
 // ~~~ one queue: a pinned thread, its ring and its entries ~~~
 
 struct Rings::Impl {
-	struct Queue {
+	struct Worker { // a thread serving queue qid
 		unsigned qid = 0;
+		unsigned index = 0; // 0 .. kThreadsPerQueue - 1
 		std::thread thread;
 		std::string err; // set up failed: why (under mutex)
 		bool ready = false;
@@ -288,7 +296,7 @@ struct Rings::Impl {
 
 	fuse_session *se = nullptr;
 	int fuse_fd = -1;
-	std::vector<Queue> queues;
+	std::vector<Worker> workers;
 
 	std::mutex mutex;
 	std::condition_variable cv;
@@ -297,12 +305,12 @@ struct Rings::Impl {
 	std::atomic<bool> stopping{false};
 	std::atomic<bool> refused{false}; // said so once
 
-	void run(Queue &q);
-	void report(Queue &q, std::string err);
+	void run(Worker &q);
+	void report(Worker &q, std::string err);
 	bool wait_go();
 };
 
-void Rings::Impl::report(Queue &q, std::string err)
+void Rings::Impl::report(Worker &q, std::string err)
 {
 	std::lock_guard lock(mutex);
 	q.err = std::move(err);
@@ -347,22 +355,21 @@ int ring_init(io_uring *ring)
 	io_uring_params p = {};
 	p.flags = IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
 		  IORING_SETUP_DEFER_TASKRUN;
-	int err = io_uring_queue_init_params(2 * kEntriesPerQueue, ring, &p);
+	int err = io_uring_queue_init_params(kRingDepth, ring, &p);
 	if (err == -EINVAL) {
 		p = {};
 		p.flags = IORING_SETUP_SQE128;
-		err = io_uring_queue_init_params(2 * kEntriesPerQueue, ring,
-						 &p);
+		err = io_uring_queue_init_params(kRingDepth, ring, &p);
 	}
 	return err;
 }
 
 } // namespace
 
-void Rings::Impl::run(Queue &q)
+void Rings::Impl::run(Worker &q)
 {
 	char name[16];
-	std::snprintf(name, sizeof(name), "zufuse-ring%u", q.qid);
+	std::snprintf(name, sizeof(name), "zufuse-ring%u.%u", q.qid, q.index);
 	pthread_setname_np(pthread_self(), name);
 	// A CPU that is possible but offline gets no requests; its queue
 	// only has to be registered, from anywhere.
@@ -377,7 +384,7 @@ void Rings::Impl::run(Queue &q)
 		return;
 	}
 	std::vector<std::unique_ptr<Entry>> entries;
-	for (unsigned i = 0; i < kEntriesPerQueue; ++i) {
+	for (unsigned i = 0; i < kEntriesPerThread; ++i) {
 		entries.push_back(std::make_unique<Entry>());
 		if (!entries.back()->init()) {
 			io_uring_queue_exit(&ring);
@@ -456,15 +463,17 @@ std::unique_ptr<Rings> Rings::create(fuse_session *se, std::string *err)
 	Impl &im = *rings->impl_;
 	im.se = se;
 	im.fuse_fd = fuse_session_fd(se);
-	im.queues = std::vector<Impl::Queue>(possible_cpus());
-	for (unsigned i = 0; i < im.queues.size(); ++i) {
-		im.queues[i].qid = i;
-		im.queues[i].thread =
-			std::thread([&im, &q = im.queues[i]] { im.run(q); });
+	im.workers = std::vector<Impl::Worker>(possible_cpus() *
+					       kThreadsPerQueue);
+	for (unsigned i = 0; i < im.workers.size(); ++i) {
+		Impl::Worker &w = im.workers[i];
+		w.qid = i / kThreadsPerQueue;
+		w.index = i % kThreadsPerQueue;
+		w.thread = std::thread([&im, &w] { im.run(w); });
 	}
 	std::unique_lock lock(im.mutex);
-	im.cv.wait(lock, [&] { return im.reported == im.queues.size(); });
-	for (const Impl::Queue &q : im.queues) {
+	im.cv.wait(lock, [&] { return im.reported == im.workers.size(); });
+	for (const Impl::Worker &q : im.workers) {
 		if (!q.ready) {
 			*err = "--uring: queue " + std::to_string(q.qid) +
 			       ": " + q.err + "; using /dev/fuse";
@@ -497,7 +506,7 @@ void Rings::stop()
 		impl_->stopping = true;
 		impl_->cv.notify_all();
 	}
-	for (Impl::Queue &q : impl_->queues)
+	for (Impl::Worker &q : impl_->workers)
 		if (q.thread.joinable())
 			q.thread.join();
 }

@@ -7,8 +7,9 @@
 // synchronous caller and its server share a CPU and no other CPU is woken.
 //
 // Life cycle (FuseFrontend): create() after the session is mounted and
-// before its loop runs: it starts one thread per possible CPU, each pinned,
-// each with its own io_uring and ring entries (header + payload buffers),
+// before its loop runs: it starts two threads per possible CPU, pinned to
+// it, each with its own io_uring and a ring entry (header + payload buffers;
+// the second thread serves the CPU while the first is blocked),
 // and returns only once all of them are set up, so a failure (no io_uring,
 // ENOMEM) is known before INIT is answered and the mount goes on over
 // /dev/fuse. start() runs once the kernel has taken an INIT reply carrying

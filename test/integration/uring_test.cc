@@ -170,13 +170,13 @@ TEST_CASE("--uring: requests go through the per-CPU rings", "[uring]")
 	RingThreads before;
 	for (int i = 0; i < 100; i++) {
 		before = ring_threads(m.pid());
-		if (before.count == possible_cpus())
+		if (before.count >= possible_cpus())
 			break;
 		usleep(50 * 1000);
 	}
 	{
 		INFO("zufuse log:\n" << m.log());
-		CHECK(before.count == possible_cpus());
+		CHECK(before.count >= possible_cpus()); // one per CPU at least
 	}
 
 	// 4000 O_DIRECT round trips; each wakes a ring thread at least once.
