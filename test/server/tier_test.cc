@@ -605,6 +605,35 @@ TEST_CASE("tier: capacity is T1 + T2; a WRITE short of T1 evicts first",
 	CHECK(r.errors == 0);
 }
 
+TEST_CASE("tier: fallocate short of T1 evicts first", "[tier]")
+{
+	TierFile t;
+	// 24 MiB of data, then a 16 MiB preallocation: more than the 32 MiB
+	// of T1 together, so the preallocation needs blocks moved to T2.
+	constexpr size_t kChunk = 1 << 20;
+	for (int i = 0; i < 24; ++i)
+		t.write(uint64_t(i) * kChunk, ztest::pattern(kChunk, 300 + i));
+	ztest::Inode g;
+	REQUIRE(t.fs.create(t.fs.root, "prealloc", S_IFREG | 0644, &g) == 0);
+	zufs_ioc_IO io{};
+	io.hdr.operation = ZUFS_OP_FALLOCATE;
+	io.zus_ii = g.ii;
+	io.filepos = 0;
+	io.last_pos = 16 * kChunk;
+	io.flags = 0;
+	CHECK(t.fs.dispatch(&io.hdr, sizeof(io)) == 0);
+	CHECK(zus::pmfs::tier_stats(*t.fs.sbi).t2_used > 0);
+	for (int i = 0; i < 24; i += 5)
+		REQUIRE(ztest::same(t.read(uint64_t(i) * kChunk, kChunk),
+				    ztest::pattern(kChunk, 300 + i)));
+	zus::pmfs::tier_set_watermarks(*t.fs.sbi, 0, 0);
+	REQUIRE(eventually([&] { return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0; }));
+	auto r = t.fs.check();
+	INFO(r.report);
+	CHECK(r.errors == 0);
+	t.fs.evict(g);
+}
+
 TEST_CASE("tier: the evictor keeps free T1 between its watermarks", "[tier]")
 {
 	TierFile t;

@@ -170,6 +170,14 @@ int op_fallocate(zufs_ioc_hdr *hdr, zufs::page_list)
 	if (end > kMaxBytes)
 		return -EFBIG;
 
+	// Capacity is T1 + T2 (tier.h): preallocation short of T1 moves cold
+	// blocks to T2 first, with no lock held, as a WRITE does.
+	if (!punch && sbi.t2_blocks) {
+		uint64_t want = ((end - 1) >> kBlockShift) - (off >> kBlockShift) + 17;
+		if (sbi.balloc.free_blocks() < want)
+			tier_make_room(sbi, want + 256);
+	}
+
 	std::unique_lock lk(ii->rw);
 	zus_inode *zi = ii->zi;
 	// Blocks on T2 come back first: zeroing and preallocating touch T1.
