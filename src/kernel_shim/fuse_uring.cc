@@ -81,6 +81,8 @@ constexpr unsigned kRingDepth = 4;
 static_assert(kRingDepth >= kEntriesPerThread);
 // How often an idle thread looks at the stop flag.
 constexpr long kIdleWakeNs = 200 * 1000 * 1000;
+// REGISTER before the kernel has taken INIT is EAGAIN: retry, 1 ms apart.
+constexpr unsigned kRegisterTries = 5000;
 
 // Anonymous memory, unmapped on destruction.
 class Mapping {
@@ -401,32 +403,46 @@ void Rings::Impl::run(Worker &q)
 
 	RingCmdReq cmd = {};
 	cmd.qid = uint16_t(q.qid);
-	for (auto &e : entries) { // REGISTER: the iovec pair at sqe->addr
+	auto do_register = [&](Entry *e) { // the iovec pair at sqe->addr
 		io_uring_sqe *sqe =
-			prep_cmd(&ring, fuse_fd, kCmdRegister, cmd, e.get());
-		if (!sqe)
-			break;
+			prep_cmd(&ring, fuse_fd, kCmdRegister, cmd, e);
+		if (!sqe) // cannot happen: the SQ holds every entry
+			return;
 		sqe->addr = reinterpret_cast<uintptr_t>(e->iov());
 		sqe->len = 2;
-	}
+	};
+	for (auto &e : entries)
+		do_register(e.get());
 
 	unsigned live = entries.size();
 	bool registered = false;
+	unsigned not_yet = 0; // REGISTER answered EAGAIN: INIT not done
+	bool said = false;
 	while (live > 0 && !stopping.load(std::memory_order_relaxed)) {
 		io_uring_cqe *cqe = nullptr;
 		__kernel_timespec ts = { 0, kIdleWakeNs };
 		int err = io_uring_submit_and_wait_timeout(&ring, &cqe, 1, &ts,
 							   nullptr);
+		// Leaving would strand this CPU's requests: keep serving.
 		if (err < 0 && err != -ETIME && err != -EINTR) {
-			std::fprintf(stderr, "zufuse: io_uring queue %u: %s\n",
-				     q.qid, std::strerror(-err));
-			break;
+			if (!said)
+				std::fprintf(stderr,
+					     "zufuse: io_uring queue %u: %s\n",
+					     q.qid, std::strerror(-err));
+			said = true;
+			usleep(1000);
 		}
 		unsigned head, seen = 0;
 		io_uring_for_each_cqe(&ring, head, cqe)
 		{
 			++seen;
 			auto *e = static_cast<Entry *>(io_uring_cqe_get_data(cqe));
+			if (cqe->res == -EAGAIN && !registered &&
+			    ++not_yet < kRegisterTries) {
+				usleep(1000);
+				do_register(e);
+				continue;
+			}
 			if (cqe->res < 0) {
 				// The connection is gone (ENOTCONN,
 				// ECONNABORTED, ECANCELED), or the kernel
@@ -458,8 +474,7 @@ void Rings::Impl::run(Worker &q)
 
 std::unique_ptr<Rings> Rings::create(fuse_session *se, std::string *err)
 {
-	std::unique_ptr<Rings> rings(new Rings());
-	rings->impl_ = std::make_unique<Impl>();
+	auto rings = std::make_unique<Rings>(std::make_unique<Impl>());
 	Impl &im = *rings->impl_;
 	im.se = se;
 	im.fuse_fd = fuse_session_fd(se);
@@ -483,6 +498,10 @@ std::unique_ptr<Rings> Rings::create(fuse_session *se, std::string *err)
 		}
 	}
 	return rings;
+}
+
+Rings::Rings(std::unique_ptr<Impl> impl) : impl_(std::move(impl))
+{
 }
 
 Rings::~Rings()

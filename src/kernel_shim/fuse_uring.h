@@ -61,9 +61,10 @@ class Rings {
 	// End the threads (the mount must be gone or going) and join them.
 	void stop();
 
+	struct Impl; // defined in fuse_uring.cc: only create() makes one
+	explicit Rings(std::unique_ptr<Impl> impl);
+
   private:
-	Rings() = default;
-	struct Impl;
 	std::unique_ptr<Impl> impl_;
 };
 
