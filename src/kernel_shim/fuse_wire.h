@@ -23,6 +23,8 @@
 // first reply the session writes, which is how it is recognised. If the
 // kernel did not offer KILLPRIV_V2 it ignores the bit, never sets the kill
 // flags, and kills privileges itself as before: correct either way.
+// io_uring is asked for only if the read hook saw INIT offer it (libfuse
+// reads INIT with read(2): it splices only once INIT has negotiated it).
 #ifndef ZUF_FUSE_WIRE_H
 #define ZUF_FUSE_WIRE_H
 
