@@ -7,7 +7,7 @@
 #   nullfs-mt    the same with libfuse's multi-threaded loop
 #   passthrough  libfuse's example passthrough_ll over a tmpfs directory
 #   zufuse-st    build/zufuse -s on an image in /dev/shm
-#   zufuse-mt    build/zufuse (multi-threaded loop) on an image in /dev/shm
+#   zufuse-mt    build/zufuse --no-uring (libfuse's multi-threaded loop) on an image in /dev/shm
 #   zufuse-uring build/zufuse --uring (FUSE over io_uring, one pinned ring
 #                thread per CPU), when the kernel has FUSE io_uring
 #                (/sys/module/fuse/parameters/enable_uring; as root zufuse
@@ -142,6 +142,7 @@ mount_target() {
 		rm -f "$SCRATCH/img.pmem"
 		local st=()
 		[[ $1 == zufuse-st ]] && st=(-s)
+		[[ $1 == zufuse-mt ]] && st=(--no-uring)
 		[[ $1 == zufuse-uring ]] && st=(--uring)
 		# shellcheck disable=SC2086
 		start_fs "$BUILD/zufuse" "$MNT" --pmem="$SCRATCH/img.pmem" \

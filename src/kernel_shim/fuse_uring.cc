@@ -257,7 +257,7 @@ int enable(std::string *msg, std::string *note)
 {
 	int fd = open(kEnableParam, O_RDONLY);
 	if (fd < 0) {
-		*msg = "--uring: this kernel has no FUSE over io_uring (no " +
+		*msg = "FUSE io_uring: this kernel has no FUSE over io_uring (no " +
 		       std::string(kEnableParam) + "); using /dev/fuse";
 		return -EOPNOTSUPP;
 	}
@@ -267,7 +267,7 @@ int enable(std::string *msg, std::string *note)
 	if (n == 1 && c == 'Y')
 		return 0;
 	if (geteuid() != 0) {
-		*msg = "--uring: " + std::string(kEnableParam) +
+		*msg = "FUSE io_uring: " + std::string(kEnableParam) +
 		       " is N and only root may set it; using /dev/fuse";
 		return -EPERM;
 	}
@@ -276,12 +276,12 @@ int enable(std::string *msg, std::string *note)
 		int err = errno;
 		if (fd >= 0)
 			close(fd);
-		*msg = "--uring: cannot set " + std::string(kEnableParam) +
+		*msg = "FUSE io_uring: cannot set " + std::string(kEnableParam) +
 		       ": " + std::strerror(err) + "; using /dev/fuse";
 		return -err;
 	}
 	close(fd);
-	*note = "--uring: set " + std::string(kEnableParam) + " to Y";
+	*note = "FUSE io_uring: set " + std::string(kEnableParam) + " to Y";
 	return 0;
 }
 
@@ -490,7 +490,7 @@ std::unique_ptr<Rings> Rings::create(fuse_session *se, std::string *err)
 	im.cv.wait(lock, [&] { return im.reported == im.workers.size(); });
 	for (const Impl::Worker &q : im.workers) {
 		if (!q.ready) {
-			*err = "--uring: queue " + std::to_string(q.qid) +
+			*err = "FUSE io_uring: queue " + std::to_string(q.qid) +
 			       ": " + q.err + "; using /dev/fuse";
 			lock.unlock();
 			rings->stop();

@@ -24,11 +24,13 @@ const char kUsage[] =
 	"    --t2-size=SIZE     the same as --t2=PATH,SIZE\n"
 	"    --direct-io        no page cache: every open is FOPEN_DIRECT_IO\n"
 	"                       (shared mmap then fails with ENODEV)\n"
-	"    --uring            serve FUSE over io_uring: threads pinned to\n"
-	"                       each CPU serve the requests issued on that\n"
-	"                       CPU (kernel 6.14+; as root, sets the fuse\n"
-	"                       module's enable_uring to Y; without kernel\n"
-	"                       support zufuse says so and uses /dev/fuse)\n"
+	"    --uring            serve FUSE over io_uring (the default unless\n"
+	"                       -s): threads pinned to each CPU serve the\n"
+	"                       requests issued on that CPU (kernel 6.14+; as\n"
+	"                       root, sets the fuse module's enable_uring to\n"
+	"                       Y). Without kernel support: /dev/fuse, and\n"
+	"                       with --uring given, one line saying why\n"
+	"    --no-uring         serve FUSE over /dev/fuse only\n"
 	"    -f                 stay in the foreground\n"
 	"    -s                 single-threaded FUSE loop\n"
 	"    -d                 FUSE debug output (implies -f)\n"
@@ -192,6 +194,10 @@ bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 			cl->direct_io = true;
 		} else if (arg == "--uring") {
 			cl->uring = true;
+			cl->no_uring = false;
+		} else if (arg == "--no-uring") {
+			cl->no_uring = true;
+			cl->uring = false;
 		} else if (arg == "-f") {
 			cl->foreground = true;
 		} else if (arg == "-s") {

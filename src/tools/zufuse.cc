@@ -168,7 +168,9 @@ int main(int argc, char **argv)
 	{
 		zuf::FrontendOptions fopts;
 		fopts.direct_io = cl.direct_io;
-		fopts.uring = cl.uring;
+		// FUSE over io_uring unless told otherwise or single-threaded.
+		fopts.uring = cl.uring || (!cl.no_uring && !cl.single_thread);
+		fopts.uring_quiet = !cl.uring;
 		zuf::FuseFrontend frontend(vfs, notifier, fopts);
 		if (!frontend.create(&args)) { // libfuse said why
 			calls.attach(nullptr);

@@ -158,11 +158,14 @@ int write_one(const std::string &p)
 
 } // namespace
 
-TEST_CASE("--uring: requests go through the per-CPU rings", "[uring]")
+namespace {
+
+// Mount with args and check that 4000 O_DIRECT writes are served by the
+// ring threads.
+void served_by_rings(const std::vector<std::string> &args)
 {
-	SKIP_WITHOUT_URING();
 	zit::Mount m("512M");
-	REQUIRE_MOUNT(m, { "--uring" });
+	REQUIRE_MOUNT(m, args);
 	check_no_fallback(m);
 
 	// The mount shows before zufuse has started its rings (they are set
@@ -191,6 +194,29 @@ TEST_CASE("--uring: requests go through the per-CPU rings", "[uring]")
 	CHECK(after.switches - before.switches >= 2000);
 	REQUIRE_UNMOUNT(m);
 	check_no_fallback(m);
+}
+
+} // namespace
+
+TEST_CASE("--uring: requests go through the per-CPU rings", "[uring]")
+{
+	SKIP_WITHOUT_URING();
+	served_by_rings({ "--uring" });
+}
+
+TEST_CASE("io_uring is the default; --no-uring and -s have no rings",
+	  "[uring]")
+{
+	SKIP_WITHOUT_URING();
+	served_by_rings({});
+	for (const char *opt : { "--no-uring", "-s" }) {
+		zit::Mount m("64M");
+		REQUIRE_MOUNT(m, { opt });
+		REQUIRE(zit::write_file(m.path("f"), zit::pattern(1, 8192)));
+		INFO(opt);
+		CHECK(ring_threads(m.pid()).count == 0);
+		REQUIRE_UNMOUNT(m);
+	}
 }
 
 TEST_CASE("--uring: fio --verify=crc32c", "[uring]")

@@ -67,6 +67,19 @@ TEST_CASE("options: command line", "[options]")
 		CHECK(zuf::server_options(cl) == "pmem=/img");
 		CHECK_FALSE(cl.foreground);
 	}
+	SECTION("io_uring: default, --uring, --no-uring; the last one wins")
+	{
+		REQUIRE(parse({ "/mnt", "--pmem=/i" }, &cl, &err));
+		CHECK_FALSE(cl.uring);
+		CHECK_FALSE(cl.no_uring);
+		REQUIRE(parse({ "/mnt", "--pmem=/i", "--no-uring" }, &cl, &err));
+		CHECK(cl.no_uring);
+		CHECK_FALSE(cl.uring);
+		zuf::CommandLine c2;
+		REQUIRE(parse({ "/mnt", "--pmem=/i", "--no-uring", "--uring" }, &c2, &err));
+		CHECK(c2.uring);
+		CHECK_FALSE(c2.no_uring);
+	}
 	SECTION("errors are one line")
 	{
 		CHECK_FALSE(parse({ "/mnt" }, &cl, &err));
