@@ -11,6 +11,7 @@
 
 #include "../server/harness.h"
 #include "server/crc32c.h"
+#include "server/pmfs/format.h"
 #include "server/pmfs/journal.h"
 #include "server/pmfs/layout.h"
 #include "server/server.h"
@@ -100,6 +101,21 @@ TEST_CASE("bad image: future format version", "[crash][badimage]")
 	CHECK(fs.mount("") == -EINVAL);
 	CHECK(fs.errmsg == pre + "unsupported format version " +
 				   std::to_string(zus::pmfs::kVersion + 1) + " (this zufuse reads " +
+				   std::to_string(zus::pmfs::kVersion) + ")");
+}
+
+TEST_CASE("bad image: an older format version, whose superblock checksum "
+	  "covers another size, is named as such", "[crash][badimage]")
+{
+	Fs fs;
+	std::string pre = fresh(fs);
+	pmfs_super s = read_super(fs.path);
+	s.s_version = 1; // v1's superblock was 136 bytes: its crc is not ours
+	s.s_crc ^= 0x5a5a5a5a;
+	for (uint64_t off : { uint64_t(0), uint64_t(zus::pmfs::kSuperBackupOff) })
+		write_at(fs.path, off, &s, sizeof(s));
+	CHECK(fs.mount("") == -EINVAL);
+	CHECK(fs.errmsg == pre + "unsupported format version 1 (this zufuse reads " +
 				   std::to_string(zus::pmfs::kVersion) + ")");
 }
 

@@ -221,15 +221,17 @@ int validate_super(const pmfs_super &s, size_t map_len, std::string *why)
 		*why = "bad magic, not a zufuse image (use --mkfs to format)";
 		return -EINVAL;
 	}
+	// The version before the checksum: another version's superblock may
+	// have another size, so its checksum cannot be checked here.
+	if (s.s_version != kVersion) {
+		*why = "unsupported format version " + std::to_string(s.s_version) +
+		       " (this zufuse reads " + std::to_string(kVersion) + ")";
+		return -EINVAL;
+	}
 	pmfs_super c = s;
 	c.s_crc = 0;
 	if (crc32c(0, &c, sizeof(c)) != s.s_crc) {
 		*why = "corrupt superblock (checksum mismatch)";
-		return -EINVAL;
-	}
-	if (s.s_version != kVersion) {
-		*why = "unsupported format version " + std::to_string(s.s_version) +
-		       " (this zufuse reads " + std::to_string(kVersion) + ")";
 		return -EINVAL;
 	}
 	if (s.s_size > map_len) {
