@@ -494,8 +494,10 @@ struct zufs_ioc_seek {
  * crosses to the shim). COPY may copy less (copied, OUT, zufuse); it writes
  * the destination like WRITE (allocating, growing i_size, mtime/ctime) and
  * the shim drops its cached pages of [pos_out, pos_out + copied). Source
- * holes read as zeros and are written as zeros (as tmpfs does); blocks are
- * not shared copy-on-write. pmfs answers CLONE with -EOPNOTSUPP. */
+ * holes read as zeros and are written as zeros (as tmpfs does); pmfs shares
+ * whole blocks copy-on-write where the two ranges line up (its refc.h), and
+ * the shim's invalidation of the destination range covers that too. pmfs
+ * answers CLONE with -EOPNOTSUPP. */
 struct zufs_ioc_clone {
 	struct zufs_ioc_hdr hdr;
 	/* IN */

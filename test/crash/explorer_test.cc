@@ -184,6 +184,21 @@ TEST_CASE("crash states: copy_file_range", "[crash]")
 	      op_copy("c", 0, "f", 0, 12000)}});
 }
 
+// Blocks shared copy-on-write by COPY (server/pmfs/refc.h): a write into
+// the shared range of either file, a truncation into a shared block, the
+// source unlinked, then the copy: fsck checks the share counts each time.
+TEST_CASE("crash states: copy_file_range shares blocks", "[crash]")
+{
+	run({"copy-shared",
+	     base_tree(),
+	     {op_create("c"), op_copy("f", 0, "c", 0, 10000), // shared whole
+	      op_write("c", 5000, data(100, 7), true),	  // copy on write
+	      op_write("f", 100, data(50, 8), false),
+	      op_copy("f", 0, "d/g", 8192, 4096),		  // a third owner
+	      op_truncate("c", 9000),				  // tail of a shared block
+	      op_unlink("f"), op_unlink("c"), op_unlink("d/g")}});
+}
+
 // Not run by default (hidden tag): the mount recovery time of a 1 GiB image
 // killed with a busy journal. Several threads each run a large allocating
 // write; the transaction hook stops every one of them after its

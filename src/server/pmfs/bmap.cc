@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "server/pmfs/pmfs.h"
+#include "server/pmfs/refc.h"
 #include "server/pmfs/tier.h"
 
 namespace zus::pmfs {
@@ -192,6 +193,31 @@ int BmapTx::replace(uint64_t idx, uint64_t v)
 	return write(slot, v);
 }
 
+unsigned BmapTx::refc_locked_get(uint64_t bn)
+{
+	if (!refc_lk_.owns_lock())
+		refc_lk_ = std::unique_lock(sbi_.refc_mu);
+	return refc_of_word(tx_.peek(refc_word(sbi_, bn)), bn);
+}
+
+int BmapTx::refc_set(uint64_t bn, unsigned v)
+{
+	uint64_t *w = refc_word(sbi_, bn);
+	const unsigned sh = 8 * (bn % 8);
+	uint64_t nw = (tx_.peek(w) & ~(0xffULL << sh)) | (uint64_t(v) << sh);
+	return tx_.defer_store(w, nw);
+}
+
+int BmapTx::share(uint64_t bn)
+{
+	if (!sbi_.valid_data_bn(bn))
+		return -EINVAL;
+	unsigned c = refc_locked_get(bn);
+	if (c >= kRefcMax)
+		return -EMLINK;
+	return refc_set(bn, c + 1);
+}
+
 int BmapTx::free_block(uint64_t bn, bool data)
 {
 	if (data)
@@ -199,6 +225,14 @@ int BmapTx::free_block(uint64_t bn, bool data)
 	if (data && t2_leaf_valid(sbi_, bn)) { // a tier-2 block
 		t2_free(sbi_, bn & ~kT2Leaf);
 		return 0;
+	}
+	// A shared data block loses one owner instead (refc.h). A count read
+	// as 0 without the lock is exact unless this transaction itself
+	// changed it (it holds the lock then).
+	if (data && (refc_lk_.owns_lock() || refc_shared(sbi_, bn))) {
+		unsigned c = refc_locked_get(bn);
+		if (c)
+			return refc_set(bn, c - 1);
 	}
 	return tx_.bits(bn, 1, false);
 }

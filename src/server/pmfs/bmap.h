@@ -12,6 +12,7 @@
 #define ZUS_PMFS_BMAP_H
 
 #include <cstdint>
+#include <mutex>
 
 #include "server/pmfs/journal.h"
 
@@ -54,6 +55,12 @@ class BmapTx {
 	// Set the leaf of mapped block idx to v (tier moves); -EINVAL if
 	// idx is not mapped.
 	int replace(uint64_t idx, uint64_t v);
+	// Share counts (refc.h). share: one more leaf will point at bn
+	// (count + 1); -EMLINK when its count is saturated (nothing changed).
+	int share(uint64_t bn);
+	// A data leaf v (pmem or T2 block) is dropped by the caller: count - 1
+	// if shared, else the block is freed. Counts in blocks_delta.
+	int put_leaf(uint64_t v) { return free_block(v, true); }
 	// Flush the new nodes: call before Tx::ready().
 	void finish();
 
@@ -73,8 +80,14 @@ class BmapTx {
 	int trunc_node(uint64_t node, uint32_t lvl, uint64_t base, uint64_t from,
 		       uint64_t to, uint64_t &budget, bool *done);
 
+	unsigned refc_locked_get(uint64_t bn);
+	int refc_set(uint64_t bn, unsigned v);
+
 	zus_sb_info &sbi_;
 	Tx &tx_;
+	// refc_mu, once this transaction changes a count (refc.h): the Tx
+	// commits or aborts before this BmapTx goes away.
+	std::unique_lock<std::mutex> refc_lk_;
 	static constexpr int kMaxFresh = 64;
 	uint64_t fresh_[kMaxFresh];
 	int nfresh_ = 0;

@@ -40,6 +40,7 @@ class Checker {
 			return std::move(r_);
 		}
 		owner_.assign(sb_->s_nblocks, 0);
+		leafrefs_.assign(sb_->s_nblocks, 0);
 		links_.assign(sb_->s_inode_count + 1, 0);
 		subdirs_.assign(sb_->s_inode_count + 1, 0);
 		check_lanes();
@@ -55,6 +56,7 @@ class Checker {
 				progress_(n + ino, 2 * n);
 		}
 		check_bitmap();
+		check_refc();
 		check_orphan_table();
 		return std::move(r_);
 	}
@@ -143,17 +145,25 @@ class Checker {
 	}
 
 	// Claim bn for ino; false (reported) if it cannot be one of its blocks.
-	bool claim(uint64_t ino, uint64_t bn)
+	// A data leaf of a regular file (leaf) may share its block with other
+	// such leaves (refc.h: COPY); every other block is owned once.
+	bool claim(uint64_t ino, uint64_t bn, bool leaf = false)
 	{
 		if (bn < sb_->s_data_blk || bn >= sb_->s_nblocks) {
 			fixable("inode %lu: block %lu outside the data area", ino, bn);
 			return false;
 		}
 		if (owner_[bn]) {
+			if (leaf && leafrefs_[bn]) {
+				++leafrefs_[bn];
+				return true;
+			}
 			fixable("block %lu used by inode %lu and inode %lu", bn, owner_[bn], ino);
 			return false;
 		}
 		owner_[bn] = ino;
+		if (leaf)
+			leafrefs_[bn] = 1;
 		++r_.used_blocks;
 		return true;
 	}
@@ -163,6 +173,11 @@ class Checker {
 			t2owner_.erase(bn & ~kT2Leaf);
 			return;
 		}
+		if (leafrefs_[bn] > 1) { // one of several owners
+			--leafrefs_[bn];
+			return;
+		}
+		leafrefs_[bn] = 0;
 		owner_[bn] = 0;
 		--r_.used_blocks;
 	}
@@ -207,7 +222,7 @@ class Checker {
 			leaf(base, node, ref);
 			return;
 		}
-		if (!claim(ino, node)) {
+		if (!claim(ino, node, lvl == 0 && S_ISREG(zi(ino)->i_mode))) {
 			if (wbase_)
 				*w(ref) = 0;
 			return;
@@ -448,6 +463,27 @@ class Checker {
 		}
 	}
 
+	// Share counts (layout.h s_refc_blk, refc.h): a block's count is its
+	// number of file leaves - 1 (0 for every other block). Repair sets it
+	// so; more owners than a count can say stays an error.
+	void check_refc()
+	{
+		auto *rc = reinterpret_cast<const uint8_t *>(blk(sb_->s_refc_blk));
+		for (uint64_t b = 0; b < sb_->s_nblocks; ++b) {
+			const uint64_t want = leafrefs_[b] > 1 ? leafrefs_[b] - 1 : 0;
+			if (rc[b] == want)
+				continue;
+			if (want > kRefcMax) {
+				error("block %lu: %lu owners, more than a share count holds", b,
+				      want + 1);
+				continue;
+			}
+			if (fixable("block %lu: share count %u, %lu owner%s", b, rc[b],
+				    want + 1, want ? "s" : ""))
+				*w(&rc[b]) = static_cast<uint8_t>(want);
+		}
+	}
+
 	// ---- orphan table (inode.h) ----
 	// Every entry names, once, an inode with i_nlink 0 or kZiTruncating;
 	// every such inode is listed unless kSuperOrphanFull says the table
@@ -496,6 +532,7 @@ class Checker {
 	CheckProgress progress_;
 	const pmfs_super *sb_ = nullptr;
 	std::vector<uint64_t> owner_;
+	std::vector<uint32_t> leafrefs_; // file leaves pointing at each block
 	std::unordered_map<uint64_t, uint64_t> t2owner_; // T2 block -> inode
 	std::vector<uint64_t> links_, subdirs_;
 	CheckResult r_;

@@ -3,6 +3,17 @@
 // falloc.cc - FALLOCATE, LLSEEK (SEEK_DATA/SEEK_HOLE) and COPY
 // (copy_file_range inside the server). Messages in zus_api.h.
 //
+// COPY shares blocks copy-on-write where whole blocks allow (refc.h): when
+// pos_in and pos_out have the same offset in a block, each whole source
+// block inside the range and the source's size (or the source's partial
+// last block, when the copy ends the destination there too), on T1, with a
+// count below
+// kRefcMax, becomes the destination's block too (its count + 1; the
+// destination's old block is put), in transactions of kShareBatch blocks.
+// Everything else (the partial blocks at the edges, source holes, blocks on
+// T2, saturated counts, misaligned ranges) is copied through READ/WRITE.
+// The shim drops its cached pages of the destination range, as for a copy.
+//
 // fallocate allocates zeroed blocks (written before the transaction that
 // links them, made durable by its first drain, as write_holes does) and
 // punches whole blocks out in bounded transactions (BmapTx::punch); the
@@ -24,6 +35,7 @@
 #include "server/pmfs/file.h"
 #include "server/pmfs/ops.h"
 #include "server/pmfs/pmfs.h"
+#include "server/pmfs/refc.h"
 #include "server/pmfs/tier.h"
 
 namespace zus::pmfs {
@@ -43,13 +55,20 @@ zus_inode_info *file_ii(zus_inode_info *cookie, int *err)
 	return ii;
 }
 
-// Zero [from, to) inside file block idx if it is mapped.
-void zero_in_block(zus_sb_info &sbi, zus_inode *zi, uint64_t idx, uint64_t from,
-		   uint64_t to)
+// Zero [from, to) inside file block idx if it is mapped (a shared block is
+// copied first: refc.h).
+int zero_in_block(zus_sb_info &sbi, zus_inode_info *ii, uint64_t idx, uint64_t from,
+		  uint64_t to)
 {
-	uint64_t bn = bmap_lookup(sbi, zi, idx);
-	if (bn && to > from)
+	if (to <= from)
+		return 0;
+	int err = unshare_block(sbi, ii, idx);
+	if (err)
+		return err;
+	uint64_t bn = bmap_lookup(sbi, ii->zi, idx);
+	if (bn)
 		sbi.persist.memset_nodrain(sbi.blk(bn) + from, 0, to - from);
+	return 0;
 }
 
 // Free the whole blocks of [off, end) and zero the partial ones.
@@ -58,23 +77,25 @@ int punch_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t off, uint64_t end
 	zus_inode *zi = ii->zi;
 	const uint64_t first = off >> kBlockShift, last = (end - 1) >> kBlockShift;
 	const uint64_t boff = off & (kBlockSize - 1), eoff = end & (kBlockSize - 1);
+	int err = 0;
 	if (first == last && (boff || eoff)) {
-		zero_in_block(sbi, zi, first, boff, eoff ? eoff : kBlockSize);
+		err = zero_in_block(sbi, ii, first, boff, eoff ? eoff : kBlockSize);
 	} else {
 		if (boff)
-			zero_in_block(sbi, zi, first, boff, kBlockSize);
-		if (eoff)
-			zero_in_block(sbi, zi, last, 0, eoff);
+			err = zero_in_block(sbi, ii, first, boff, kBlockSize);
+		if (eoff && !err)
+			err = zero_in_block(sbi, ii, last, 0, eoff);
 	}
 	sbi.persist.drain();
+	if (err)
+		return err;
 	const uint64_t from = (off + kBlockSize - 1) >> kBlockShift;
 	const uint64_t to = end >> kBlockShift;
 	if (from >= to)
 		return 0;
 	for (;;) {
 		Tx tx(sbi);
-		int err = tx.log(zi, sizeof(*zi));
-		if (err)
+		if ((err = tx.log(zi, sizeof(*zi))))
 			return err;
 		BmapTx bt(sbi, tx, zi);
 		bool done;
@@ -240,6 +261,97 @@ int op_clone(zufs_ioc_hdr *hdr, zufs::page_list)
 	return -EOPNOTSUPP; // no shared (reflinked) blocks in pmfs
 }
 
+namespace {
+
+constexpr uint64_t kShareBatch = 64; // blocks shared per transaction
+
+// COPY's sharing step: dst's blocks from pos_out point at src's blocks from
+// pos_in (both block aligned, ranges not overlapping), for whole blocks
+// inside [pos_in, pos_in + len) and the source's size (and its partial
+// last block when the copy ends both files there), at most kShareBatch,
+// one transaction. Stops at the first block it cannot share; *shared =
+// bytes shared (0: the caller copies the next block).
+int share_blocks(zus_inode_info *src, zus_inode_info *dst, uint64_t pos_in,
+		 uint64_t pos_out, uint64_t len, uint64_t *shared)
+{
+	*shared = 0;
+	zus_sb_info &sbi = *dst->sbi;
+	// Both inodes, in address order (one lock when they are the same).
+	std::unique_lock l1(src < dst ? src->rw : dst->rw);
+	std::unique_lock l2(src < dst ? dst->rw : src->rw, std::defer_lock);
+	if (src != dst)
+		l2.lock();
+	zus_inode *sz = src->zi, *dz = dst->zi;
+	const uint64_t end_in = std::min(pos_in + len, uint64_t(sz->i_size));
+	if (end_in <= pos_in)
+		return 0;
+	const uint64_t si = pos_in >> kBlockShift, di = pos_out >> kBlockShift;
+	uint64_t n = std::min<uint64_t>((end_in - pos_in) >> kBlockShift, kShareBatch);
+	// The source's partial last block too, when the copy ends the
+	// destination there: past EOF both read as zeros (the tail of a last
+	// block is kept zeroed), so a small copy of a whole file is one
+	// transaction.
+	const bool tail = (end_in & (kBlockSize - 1)) && end_in == sz->i_size &&
+			  n == ((end_in - pos_in) >> kBlockShift) && n < kShareBatch &&
+			  pos_out + (end_in - pos_in) >= dz->i_size;
+	if (tail)
+		++n;
+	if (di >= kMaxFileBlocks)
+		return 0;
+	n = std::min(n, kMaxFileBlocks - di);
+	if (!n)
+		return 0;
+
+	Tx tx(sbi);
+	int err;
+	if ((err = tx.log(dz, sizeof(*dz))))
+		return err;
+	BmapTx bt(sbi, tx, dz);
+	uint64_t k = 0, added = 0;
+	for (; k < n; ++k) {
+		// (Reads of the trees see them as before this transaction;
+		// each index is changed once and the ranges do not overlap.)
+		const uint64_t bn = bmap_lookup(sbi, sz, si + k);
+		if (!bn)
+			break; // a hole, or a block on T2: copied
+		const uint64_t old = bmap_leaf(sbi, dz, di + k);
+		if (old == bn)
+			continue; // already shared here
+		if ((err = bt.share(bn)) == -EMLINK) {
+			err = 0;
+			break; // saturated: copied
+		}
+		if (err)
+			return err;
+		if (old)
+			err = bt.put_leaf(old);
+		if (!err)
+			err = old ? bt.replace(di + k, bn) : bt.insert(di + k, bn);
+		if (err)
+			return err; // the transaction aborts: nothing changed
+		++added;
+	}
+	if (!k)
+		return 0;
+	bt.finish();
+	if ((err = tx.ready()))
+		return err;
+	dz->i_on_disk.a[0] = bt.root;
+	dz->i_on_disk.a[1] = bt.height;
+	int64_t b = int64_t(dz->i_blocks) + (int64_t(added) + bt.blocks_delta) * int64_t(kSectors);
+	dz->i_blocks = b < 0 ? 0 : uint64_t(b);
+	const uint64_t bytes = std::min(k << kBlockShift, end_in - pos_in);
+	if (pos_out + bytes > dz->i_size)
+		dz->i_size = pos_out + bytes;
+	dz->i_mtime = dz->i_ctime = now_ns();
+	if ((err = tx.commit(dst)))
+		return err;
+	*shared = bytes;
+	return 0;
+}
+
+} // namespace
+
 int op_copy(zufs_ioc_hdr *hdr, zufs::page_list)
 {
 	auto *cl = reinterpret_cast<zufs_ioc_clone *>(hdr);
@@ -277,9 +389,25 @@ int op_copy(zufs_ioc_hdr *hdr, zufs::page_list)
 		pv[i] = buf.get() + i * kBlockSize;
 	zufs::page_list pages(pv, kChunk / kBlockSize);
 
+	const bool aligned = ((cl->pos_in ^ cl->pos_out) & (kBlockSize - 1)) == 0;
 	uint64_t done = 0;
 	while (done < len) {
-		uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kChunk, len - done));
+		const uint64_t pin = cl->pos_in + done;
+		uint64_t piece = std::min<uint64_t>(kChunk, len - done);
+		if (aligned) { // share what whole blocks allow, copy the rest
+			if (!(pin & (kBlockSize - 1))) {
+				uint64_t shared;
+				if ((err = share_blocks(src, dst, pin, cl->pos_out + done,
+							len - done, &shared)))
+					break;
+				if (shared) {
+					done += shared;
+					continue;
+				}
+			}
+			piece = std::min(piece, kBlockSize - (pin & (kBlockSize - 1)));
+		}
+		uint32_t n = static_cast<uint32_t>(piece);
 		zufs_ioc_IO rd{};
 		rd.hdr.operation = ZUFS_OP_READ;
 		rd.hdr.in_len = sizeof(rd);

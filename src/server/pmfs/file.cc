@@ -8,6 +8,10 @@
 // holes allocate in batches: data first (with the unwritten parts of each new
 // block zeroed), then one transaction links the blocks, whose first drain
 // also makes the data durable: ordered data.
+//
+// A block shared by COPY (refc.h) is never written in place: WRITE and the
+// tail zeroing of a shrinking SETATTR first give the file its own copy
+// (unshare_block) and WRITE reports the page in wr_unmap.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -21,6 +25,7 @@
 #include "server/pmfs/inode.h"
 #include "server/pmfs/ops.h"
 #include "server/pmfs/pmfs.h"
+#include "server/pmfs/refc.h"
 #include "server/pmfs/tier.h"
 #include "server/pmfs/xattr.h"
 
@@ -134,6 +139,44 @@ void touch_atime(const zus_sb_info &sbi, zus_inode *zi)
 	if (atime > zi->i_mtime && atime > zi->i_ctime && now - atime < kDay)
 		return;
 	__atomic_store_n(&zi->i_atime, now, __ATOMIC_RELAXED);
+}
+
+int unshare_block(zus_sb_info &sbi, zus_inode_info *ii, uint64_t idx, bool *copied)
+{
+	if (copied)
+		*copied = false;
+	zus_inode *zi = ii->zi;
+	const uint64_t old = bmap_lookup(sbi, zi, idx);
+	if (!old || !refc_shared(sbi, old))
+		return 0;
+	const uint64_t bn = sbi.balloc.alloc_one();
+	if (!bn)
+		return -ENOSPC;
+	// The copy is written before the transaction that links it, and made
+	// durable by its first drain (ordered, as a hole fill).
+	sbi.persist.memcpy_nodrain(sbi.blk(bn), sbi.blk(old), kBlockSize);
+	Tx tx(sbi);
+	int err;
+	if ((err = tx.bits(bn, 1, true))) {
+		sbi.balloc.release(bn, 1);
+		return err;
+	}
+	if ((err = tx.log(zi, sizeof(*zi))))
+		return err;
+	BmapTx bt(sbi, tx, zi);
+	if ((err = bt.replace(idx, bn)) || (err = bt.put_leaf(old)))
+		return err;
+	bt.finish();
+	if ((err = tx.ready()))
+		return err;
+	zi->i_on_disk.a[0] = bt.root;
+	zi->i_on_disk.a[1] = bt.height;
+	zi->i_blocks = add_blocks(zi->i_blocks, 1 + bt.blocks_delta); // same count
+	if ((err = tx.commit(ii)))
+		return err;
+	if (copied)
+		*copied = true;
+	return 0;
 }
 
 int free_blocks_from(zus_sb_info &sbi, zus_inode_info *ii, uint64_t from,
@@ -264,6 +307,16 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		uint64_t boff = at & (kBlockSize - 1);
 		uint64_t n = std::min(kBlockSize - boff, len - done);
 		uint64_t bn = bmap_lookup(sbi, zi, at >> kBlockShift);
+		if (bn && refc_shared(sbi, bn)) { // copy on write (refc.h)
+			bool copied;
+			if ((err = unshare_block(sbi, ii, at >> kBlockShift, &copied)))
+				break;
+			bn = bmap_lookup(sbi, zi, at >> kBlockShift);
+			if (copied) {
+				unmap_first = std::min(unmap_first, at >> kBlockShift);
+				unmap_last = std::max(unmap_last, at >> kBlockShift);
+			}
+		}
 		if (bn) {
 			char *dst = sbi.blk(bn) + boff;
 			src.walk(n, [&](char *p, size_t k) {
@@ -422,9 +475,12 @@ int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list)
 	const bool free_tail = (mask & STATX_SIZE) && new_size <= zi->i_size &&
 		bmap_seek(sbi, zi, keep_blocks, true) != UINT64_MAX;
 
-	// A partial last block on T2 comes back to T1 to have its tail zeroed.
+	// A partial last block on T2 comes back to T1 to have its tail zeroed,
+	// and a shared one is copied first (refc.h: same content, so a crash
+	// between the two steps loses nothing).
 	if (shrink && (new_size & (kBlockSize - 1)) &&
-	    (err = tier_promote_locked(ii, new_size >> kBlockShift)))
+	    ((err = tier_promote_locked(ii, new_size >> kBlockShift)) ||
+	     (err = unshare_block(sbi, ii, new_size >> kBlockShift))))
 		return err;
 	// chmod rewrites the access ACL (posix_acl_chmod) in the same step.
 	XattrSwap acl(sbi);

@@ -18,6 +18,14 @@ namespace zus::pmfs {
 int free_blocks_from(zus_sb_info &sbi, zus_inode_info *ii, uint64_t from,
 		     bool free_inode = false);
 
+// Copy on write (refc.h): if file block idx of ii maps a shared block, give
+// ii a private copy of it (same content) in one transaction: the leaf is
+// repointed and the old block put. *copied tells whether it did (the page's
+// backing block changed: the shim must drop it). Caller holds ii->rw
+// exclusively; the block is on T1.
+int unshare_block(zus_sb_info &sbi, zus_inode_info *ii, uint64_t idx,
+		  bool *copied = nullptr);
+
 // relatime (the kernel's relatime_need_update, tmpfs's and ext4's
 // default): an access (READ, GET_MULTY, READDIR) sets atime when it is not
 // newer than mtime or ctime, or is a day old; never with "noatime". Caller

@@ -134,7 +134,9 @@ void format_mapping(char *base, size_t len)
 		(s.s_inode_count * ZUFS_INODE_SIZE + kBlockSize - 1) / kBlockSize;
 	s.s_orphan_blk = s.s_itable_blk + itable_blocks;
 	s.s_orphan_blocks = 1;
-	s.s_data_blk = s.s_orphan_blk + s.s_orphan_blocks;
+	s.s_refc_blk = s.s_orphan_blk + s.s_orphan_blocks;
+	s.s_refc_blocks = (s.s_nblocks + kBlockSize - 1) / kBlockSize;
+	s.s_data_blk = s.s_refc_blk + s.s_refc_blocks;
 	s.s_mount_gen = 1;
 	timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -257,7 +259,9 @@ int validate_super(const pmfs_super &s, size_t map_len, std::string *why)
 		  s.s_inode_count >= 1 && s.s_inode_count < (1ULL << 40) &&
 		  s.s_orphan_blk < nb && s.s_orphan_blk >= s.s_itable_blk + itable_blocks &&
 		  s.s_orphan_blocks >= 1 && s.s_orphan_blocks <= 1024 &&
-		  s.s_data_blk >= s.s_orphan_blk + s.s_orphan_blocks && s.s_data_blk < nb;
+		  s.s_refc_blk < nb && s.s_refc_blk >= s.s_orphan_blk + s.s_orphan_blocks &&
+		  s.s_refc_blocks <= nb && s.s_refc_blocks * kBlockSize >= nb &&
+		  s.s_data_blk >= s.s_refc_blk + s.s_refc_blocks && s.s_data_blk < nb;
 	if (!ok) {
 		*why = "corrupt superblock (bad geometry)";
 		return -EINVAL;

@@ -9,6 +9,7 @@
 //   [bitmap_blk, +bitmap_blocks)        block allocation bitmap, 1 bit/block
 //   [itable_blk, +itable blocks)        inode table: inode_count zus_inodes
 //   [orphan_blk, +orphan_blocks)        orphan table (see below)
+//   [refc_blk, +refc_blocks)            share counts, 1 byte/block (below)
 //   [data_blk, nblocks)                 data: file blocks, radix nodes, dirs
 //
 // Inodes: ino = slot + 1; ino 1 is the root directory. A slot is free when
@@ -36,7 +37,7 @@
 namespace zus::pmfs {
 
 inline constexpr uint64_t kMagic = 0x4d50455355465a5aULL; // "ZZFUSEPM"
-inline constexpr uint32_t kVersion = 2; // 2: orphan table, s_t2_blocks
+inline constexpr uint32_t kVersion = 3; // 2: orphan table, s_t2_blocks; 3: share counts
 inline constexpr uint32_t kBlockShift = 12;
 inline constexpr uint64_t kBlockSize = 1ULL << kBlockShift;
 inline constexpr uint64_t kMinImage = 16ULL << 20;
@@ -79,11 +80,19 @@ struct pmfs_super {
 	// Tier 2: the size in 4 KiB blocks of the T2 store this image's T2
 	// leaves refer to; 0 while no leaf has ever been on T2.
 	uint64_t s_t2_blocks;
+	// Share counts (copy_file_range's copy-on-write sharing, refc.h): one
+	// byte per block of the image, indexed by block number. 0: the block
+	// has one owner (or is free, or is metadata); n: it is the data block
+	// of n + 1 file leaves. Changed only inside transactions.
+	uint64_t s_refc_blk;
+	uint64_t s_refc_blocks;
 	uint32_t s_flags; // SuperFlags
 	uint32_t s_crc; // crc32c of this struct with s_crc = 0
 };
-static_assert(sizeof(pmfs_super) == 160);
-static_assert(offsetof(pmfs_super, s_crc) == 156);
+static_assert(sizeof(pmfs_super) == 176);
+// The largest share count: a block has at most kRefcMax + 1 owners.
+inline constexpr unsigned kRefcMax = 255;
+static_assert(offsetof(pmfs_super, s_crc) == 172);
 
 // One journal lane: a header then records, each a pmfs_log_rec followed by
 // len bytes of payload padded to 8. The lane is live when active_seq != 0;

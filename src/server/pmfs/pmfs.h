@@ -13,8 +13,10 @@
 //     radix tree changes (WRITE, SETATTR, namespace ops on the inodes they
 //     touch), shared for READ and GET_MULTY. Namespace ops lock several
 //     inodes only under ns_lock held exclusively, so they cannot deadlock.
+//     COPY locks its two inodes in address order.
 //   icache shard mutexes, inode-slot allocator mutex, allocator group
-//     mutexes, journal lane mutexes, defer_mu: leaves.
+//     mutexes, journal lane mutexes, defer_mu: leaves (refc_mu is taken
+//     only after a lane: refc.h).
 #ifndef ZUS_PMFS_PMFS_H
 #define ZUS_PMFS_PMFS_H
 
@@ -92,6 +94,9 @@ struct zus_sb_info {
 	zus::pmfs::BlockAlloc balloc;
 	std::unique_ptr<zus::pmfs::InodeCache> icache;
 	std::shared_mutex ns_lock;
+	// Held by a transaction that changes share counts (refc.h), from its
+	// first change to its commit/abort. After a journal lane; a leaf.
+	std::mutex refc_mu;
 
 	zus_inode_info *root = nullptr; // the mount's reference on the root
 

@@ -24,6 +24,7 @@
 #include "server/pmfs/inode.h"
 #include "server/pmfs/journal.h"
 #include "server/pmfs/pmfs.h"
+#include "server/pmfs/refc.h"
 
 zus_iomap_build::zus_iomap_build(uint32_t max_entries)
     : msg((sizeof(zufs_ioc_iomap_exec) + size_t(max_entries) * 8 + 7) / 8)
@@ -411,6 +412,7 @@ int commit_moves(zus_inode_info *ii, std::vector<Move> &mv, uint64_t *done,
 			break;
 		for (size_t k = at; k < end && !err; ++k) {
 			if (bmap_leaf(sbi, zi, mv[k].idx) != mv[k].t1 ||
+			    refc_shared(sbi, mv[k].t1) || // shared meanwhile (COPY)
 			    (bounce && memcmp(sbi.blk(mv[k].t1),
 					      bounce + k * kBlockSize, kBlockSize))) {
 				t2_free(sbi, mv[k].t2);
@@ -483,7 +485,8 @@ void collect(zus_sb_info &sbi, TierState &ts, zus_inode_info *ii, Heat &h,
 			continue;
 		}
 		uint64_t v = bmap_leaf(sbi, zi, idx);
-		if (sbi.valid_data_bn(v)) {
+		// A shared block (refc.h) stays on T1: its other owners map it.
+		if (sbi.valid_data_bn(v) && !refc_shared(sbi, v)) {
 			if (m->bounce)
 				memcpy(m->bounce + m->moves.size() * kBlockSize,
 				       sbi.blk(v), kBlockSize);
@@ -1197,6 +1200,8 @@ int tier_evict_block(zus_inode_info *ii, uint64_t idx)
 	uint64_t t1 = bmap_leaf(sbi, zi, idx);
 	if (!sbi.valid_data_bn(t1))
 		return -EINVAL;
+	if (refc_shared(sbi, t1)) // shared blocks stay on T1 (refc.h)
+		return -EBUSY;
 	std::vector<Move> mv{ { idx, t1, 0 } };
 	if (!t2_alloc_moves(sbi, ts, mv))
 		return -ENOSPC;

@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// COPY shares whole blocks copy-on-write (server/pmfs/refc.h): sharing,
+// writes/truncation/punching of either file, freeing, saturation of the
+// share count, persistence; the image checks clean (counts = owners - 1)
+// after every step.
+#include <linux/falloc.h>
+#include <linux/stat.h>
+#include <sys/statfs.h>
+
+#include <catch2/catch.hpp>
+
+#include "harness.h"
+
+using namespace ztest;
+
+namespace {
+
+int copy(Fs &fs, Inode src, uint64_t pin, Inode dst, uint64_t pout, uint64_t len,
+	 uint64_t *copied)
+{
+	zufs_ioc_clone c{};
+	c.hdr.operation = ZUFS_OP_COPY;
+	c.src_zus_ii = src.ii;
+	c.dst_zus_ii = dst.ii;
+	c.pos_in = pin;
+	c.pos_out = pout;
+	c.len = len;
+	int err = fs.dispatch(&c.hdr, sizeof(c));
+	*copied = c.copied;
+	return err;
+}
+
+uint64_t bfree(Fs &fs)
+{
+	struct statfs64 st{};
+	REQUIRE(fs.statfs(&st) == 0);
+	return st.f_bfree;
+}
+
+void clean(Fs &fs)
+{
+	auto r = fs.check();
+	INFO(r.report);
+	CHECK(r.errors == 0);
+}
+
+void gone(Fs &fs, Inode f, const std::string &name)
+{
+	REQUIRE(fs.unlink(fs.root, name) == 0);
+	fs.evict(f, 0, ZUFS_OP_FREE_INODE);
+}
+
+} // namespace
+
+TEST_CASE("COPY shares whole blocks; both files stay independent", "[server][refc]")
+{
+	Fs fs;
+	REQUIRE(fs.mount() == 0);
+	Inode a, b;
+	REQUIRE(fs.create(fs.root, "a", S_IFREG | 0644, &a) == 0);
+	REQUIRE(fs.create(fs.root, "b", S_IFREG | 0644, &b) == 0);
+	const uint64_t size = (4 << 20) + 1000; // 1024 whole blocks + a tail
+	const uint64_t empty = bfree(fs);
+	std::string d = pattern(size, 11);
+	for (uint64_t at = 0; at < size; at += 1 << 20)
+		REQUIRE(fs.write(a, at, d.substr(at, 1 << 20)) == 0);
+	const uint64_t free0 = bfree(fs);
+
+	uint64_t copied;
+	REQUIRE(copy(fs, a, 0, b, 0, size, &copied) == 0);
+	CHECK(copied == size);
+	CHECK(b.zi->i_size == size);
+	CHECK(b.zi->i_blocks == a.zi->i_blocks); // each counts its shared blocks
+	CHECK(free0 - bfree(fs) < 8);		 // the tail block and a few nodes
+	CHECK(same(fs.read(b, 0, size), d));
+	clean(fs);
+
+	// A write into b copies the block: a keeps its bytes.
+	zufs_ioc_IO out{};
+	REQUIRE(fs.write(b, 5000, "BBBB", 0, 0, &out) == 0);
+	CHECK(out.wr_unmap.offset == 1);
+	CHECK(out.wr_unmap.len == 1);
+	std::string db = d;
+	db.replace(5000, 4, "BBBB");
+	CHECK(same(fs.read(a, 0, size), d));
+	CHECK(same(fs.read(b, 0, size), db));
+	clean(fs);
+	// And one into a: b keeps its bytes.
+	REQUIRE(fs.write(a, 3 * 4096 + 7, "AAAA") == 0);
+	d.replace(3 * 4096 + 7, 4, "AAAA");
+	CHECK(same(fs.read(a, 0, size), d));
+	CHECK(same(fs.read(b, 0, size), db));
+	clean(fs);
+
+	// Truncate b to the middle of a shared block; punch a hole in a.
+	REQUIRE(fs.setattr(b, STATX_SIZE, 100 * 4096 + 10) == 0);
+	db.resize(100 * 4096 + 10);
+	CHECK(same(fs.read(a, 0, size), d));
+	CHECK(same(fs.read(b, 0, db.size()), db));
+	clean(fs);
+	zufs_ioc_IO fio{};
+	fio.hdr.operation = ZUFS_OP_FALLOCATE;
+	fio.zus_ii = a.ii;
+	fio.filepos = 50 * 4096 + 100;
+	fio.last_pos = 60 * 4096 + 100;
+	fio.flags = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+	REQUIRE(fs.dispatch(&fio.hdr, sizeof(fio)) == 0);
+	std::fill(d.begin() + 50 * 4096 + 100, d.begin() + 60 * 4096 + 100, '\0');
+	CHECK(same(fs.read(a, 0, size), d));
+	CHECK(same(fs.read(b, 0, db.size()), db));
+	clean(fs);
+	// Grow b back: the tail past the old size reads as zeros, a intact.
+	REQUIRE(fs.setattr(b, STATX_SIZE, 101 * 4096) == 0);
+	db.resize(101 * 4096, '\0');
+	CHECK(same(fs.read(b, 0, db.size()), db));
+	CHECK(same(fs.read(a, 0, size), d));
+
+	// Persistent: after a remount both files read the same.
+	REQUIRE(fs.remount() == 0);
+	REQUIRE(fs.lookup(fs.root, "a", &a) == 0);
+	REQUIRE(fs.lookup(fs.root, "b", &b) == 0);
+	CHECK(same(fs.read(a, 0, size), d));
+	CHECK(same(fs.read(b, 0, db.size()), db));
+	clean(fs);
+
+	// Unlink a: b keeps its data; then b: every block is free again.
+	gone(fs, a, "a");
+	CHECK(same(fs.read(b, 0, db.size()), db));
+	clean(fs);
+	gone(fs, b, "b");
+	clean(fs);
+	CHECK(bfree(fs) == empty); // every block back
+}
+
+TEST_CASE("COPY: misaligned ranges copy, aligned ones share around the edges",
+	  "[server][refc]")
+{
+	Fs fs;
+	REQUIRE(fs.mount() == 0);
+	Inode a, b, c;
+	REQUIRE(fs.create(fs.root, "a", S_IFREG | 0644, &a) == 0);
+	REQUIRE(fs.create(fs.root, "b", S_IFREG | 0644, &b) == 0);
+	REQUIRE(fs.create(fs.root, "c", S_IFREG | 0644, &c) == 0);
+	std::string d = pattern(64 * 4096, 3);
+	REQUIRE(fs.write(a, 0, d) == 0);
+	REQUIRE(fs.write(b, 0, pattern(80 * 4096, 4)) == 0); // b's old blocks go
+	std::string db = fs.read(b, 0, 80 * 4096);
+	uint64_t free0 = bfree(fs), copied;
+	// Same offset in a block (100): blocks 1..62 shared, the edges copied.
+	REQUIRE(copy(fs, a, 100, b, 4 * 4096 + 100, 63 * 4096, &copied) == 0);
+	CHECK(copied == 63 * 4096);
+	db.replace(4 * 4096 + 100, 63 * 4096, d.substr(100, 63 * 4096));
+	CHECK(same(fs.read(b, 0, db.size()), db));
+	CHECK(bfree(fs) >= free0 + 60); // b's replaced blocks were freed
+	clean(fs);
+	// Misaligned: copied, no sharing.
+	free0 = bfree(fs);
+	REQUIRE(copy(fs, a, 0, c, 1, 64 * 4096, &copied) == 0);
+	CHECK(copied == 64 * 4096);
+	CHECK(free0 - bfree(fs) >= 65);
+	CHECK(same(fs.read(c, 1, 64 * 4096), d));
+	clean(fs);
+	// Copy back over the same blocks (already shared there): no change.
+	REQUIRE(copy(fs, a, 4096, b, 5 * 4096, 8 * 4096, &copied) == 0);
+	CHECK(same(fs.read(b, 0, db.size()), db));
+	clean(fs);
+	gone(fs, a, "a");
+	gone(fs, b, "b");
+	gone(fs, c, "c");
+	clean(fs);
+}
+
+TEST_CASE("COPY: a share count saturates, then blocks are copied", "[server][refc]")
+{
+	Fs fs;
+	REQUIRE(fs.mount() == 0);
+	Inode a;
+	REQUIRE(fs.create(fs.root, "a", S_IFREG | 0644, &a) == 0);
+	std::string d = pattern(4096, 9);
+	REQUIRE(fs.write(a, 0, d) == 0);
+	const uint64_t free0 = bfree(fs);
+	uint64_t copied;
+	// 300 copies of block 0 into the same file (ranges do not overlap).
+	for (uint64_t k = 1; k <= 300; ++k) {
+		REQUIRE(copy(fs, a, 0, a, k * 4096, 4096, &copied) == 0);
+		REQUIRE(copied == 4096);
+	}
+	clean(fs);
+	// 255 shares (kRefcMax), 45 real copies, plus the tree's nodes.
+	const uint64_t used = free0 - bfree(fs);
+	CHECK(used >= 45);
+	CHECK(used <= 45 + 4);
+	for (uint64_t k = 0; k <= 300; k += 37)
+		CHECK(same(fs.read(a, k * 4096, 4096), d));
+	// Write into a shared one and a copied one; the rest stay.
+	REQUIRE(fs.write(a, 7 * 4096, "x") == 0);
+	REQUIRE(fs.write(a, 290 * 4096, "y") == 0);
+	CHECK(fs.read(a, 7 * 4096, 1) == "x");
+	CHECK(fs.read(a, 290 * 4096, 1) == "y");
+	CHECK(same(fs.read(a, 8 * 4096, 4096), d));
+	CHECK(same(fs.read(a, 0, 4096), d));
+	clean(fs);
+	// Shrink to block 0: every share goes, block 0 is unshared again.
+	REQUIRE(fs.setattr(a, STATX_SIZE, 4096) == 0);
+	clean(fs);
+	CHECK(free0 - bfree(fs) <= 1); // the tree's root node may stay
+	REQUIRE(fs.write(a, 0, "z") == 0); // in place now
+	gone(fs, a, "a");
+	clean(fs);
+}
