@@ -690,6 +690,16 @@ struct zufs_ioc_iomap_exec {
 enum {
 	ZUFS_GBF_RESERVED = 1, /* Not used */
 	ZUFS_GBF_NEW = 2,      /* In write, allocated a new block need unmap */
+	/* zufuse: in a GET_MULTY answer (hdr.err 0): the mapping stops at
+	 * last_pos (iom_n covers only [filepos, last_pos), possibly nothing)
+	 * because the file page holding last_pos is best served by a copy
+	 * ZUFS_OP_READ (a cold T2 block the server would rather read
+	 * inline, with IOM_T2_READ_LEN into the request's pages, than
+	 * promote). The shim reads [last_pos, filepos + hdr.len) with
+	 * ZUFS_OP_READ, same flags, into page-aligned pages (hdr.offset =
+	 * last_pos % PAGE_SIZE). Without it, a short mapping is all there
+	 * is (EOF, or iom_max). */
+	ZUFS_GBF_READ = 4,
 };
 
 /* zufs_ioc_IO->flags */

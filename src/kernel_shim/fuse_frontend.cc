@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -300,15 +301,29 @@ void zf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 }
 
 // Copy-based read, for a reply the kernel could not take as an iovec.
+// The buffer is page-aligned and file offset o lands at o % 4096 in it,
+// so whole file blocks are whole pages: a cold T2 block is then read
+// inline (IOM_T2_READ_LEN into these pages) instead of promoted.
 void read_copy(fuse_req_t req, File &file, size_t size, off_t off)
 {
-	thread_local std::vector<char> buf;
-	buf.resize(size);
-	iovec iov = { buf.data(), size };
+	struct Free {
+		void operator()(void *p) const { free(p); }
+	};
+	thread_local std::unique_ptr<char, Free> buf;
+	thread_local size_t cap = 0;
+	const size_t in_page = size_t(off) % 4096;
+	const size_t need = (in_page + size + 4095) / 4096 * 4096;
+	if (need > cap) {
+		buf.reset(static_cast<char *>(std::aligned_alloc(4096, need)));
+		cap = buf ? need : 0;
+		if (!buf)
+			return (void)fuse_reply_err(req, ENOMEM);
+	}
+	iovec iov = { buf.get() + in_page, size };
 	ssize_t n = fs(req).vfs->read(file, { &iov, 1 }, off);
 	if (n < 0)
 		return (void)fuse_reply_err(req, -n);
-	fuse_reply_buf(req, buf.data(), n);
+	fuse_reply_buf(req, buf.get() + in_page, n);
 }
 
 // Zero-copy read: reply with an iovec into pmem, then unpin (PUT_MULTY).

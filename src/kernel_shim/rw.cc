@@ -280,12 +280,13 @@ MappedRead::MappedRead()
 
 void MappedRead::release()
 {
+	iov_.clear();
+	bytes_ = 0;
+	copied_ = 0;
 	if (!pinned_)
 		return;
 	zufs::Channel *channel = pinned_;
 	pinned_ = nullptr;
-	iov_.clear();
-	bytes_ = 0;
 
 	// The same message (iom_e/iom_n as the server answered) goes back.
 	io()->hdr.operation = ZUFS_OP_PUT_MULTY;
@@ -306,6 +307,7 @@ int MappedRead::map(const IoTarget &t, uint32_t iom_cap)
 
 	iov_.clear();
 	bytes_ = 0;
+	copied_ = 0;
 	if (last_pos < filepos || last_pos - filepos > len) {
 		zuf_err("GET_MULTY last_pos 0x%lx outside [0x%lx, +0x%lx]",
 			(unsigned long)last_pos, (unsigned long)filepos,
@@ -366,6 +368,29 @@ int MappedRead::map(const IoTarget &t, uint32_t iom_cap)
 	return 0;
 }
 
+ssize_t MappedRead::read_rest(const IoTarget &t, uint64_t pos, size_t len,
+			      uint64_t flags)
+{
+	const size_t off = pos % PAGE_SIZE;
+	const size_t need = div_round_up(off + len, PAGE_SIZE) * PAGE_SIZE;
+	if (need > copy_cap_) {
+		copy_.reset(static_cast<std::byte *>(
+			std::aligned_alloc(PAGE_SIZE, need)));
+		copy_cap_ = copy_ ? need : 0;
+		if (!copy_)
+			return -ENOMEM;
+	}
+	iovec v = { copy_.get() + off, len };
+	IovIter ii({ &v, 1 });
+	ssize_t n = zufs_IO(t, nullptr, ZUFS_OP_READ, ii, pos, flags);
+	if (n > 0) {
+		iov_.push_back({ copy_.get() + off, size_t(n) });
+		bytes_ += n;
+		copied_ = n;
+	}
+	return n;
+}
+
 ssize_t rw_read_mapped(const IoTarget &t, size_t size, uint64_t pos,
 		       uint64_t flags, MappedRead &out)
 {
@@ -400,12 +425,28 @@ ssize_t rw_read_mapped(const IoTarget &t, size_t size, uint64_t pos,
 	int err = IO_dispatch_retry(t, io, iom_cap, {});
 	if (err)
 		return err;
-	// From here the server pins blocks: they go back on every path.
-	out.pinned_ = t.channel;
+	const uint32_t ret_flags = io->gp_block.ret_flags;
+	// From here the server pins blocks (if it mapped any): they go back
+	// on every path.
+	if (io->ziom.iom_n)
+		out.pinned_ = t.channel;
 	err = out.map(t, iom_cap);
+	if (!err && (ret_flags & ~uint32_t(ZUFS_GBF_READ))) {
+		zuf_err("GET_MULTY ret_flags 0x%x", ret_flags);
+		err = -EIO;
+	}
 	if (err) {
 		out.release();
 		return err;
+	}
+	// ZUFS_GBF_READ: the rest by READ (last_pos is where map() stopped).
+	const uint64_t from = pos + out.bytes_;
+	if ((ret_flags & ZUFS_GBF_READ) && from < pos + size) {
+		ssize_t n = out.read_rest(t, from, pos + size - from, flags);
+		if (n < 0 && !out.bytes_) {
+			out.release();
+			return n;
+		}
 	}
 	return out.bytes_;
 }

@@ -23,6 +23,12 @@
 //  - MappedRead: the zero-copy read (GET_MULTY / PUT_MULTY): the server
 //    pins the pmem blocks, the caller replies from an iovec that points
 //    into pool 0 (holes: a shared zero page), then release() unpins.
+//    An answer with ZUFS_GBF_READ maps a prefix (maybe nothing) and asks
+//    for the rest by READ (a cold T2 block the server reads inline rather
+//    than promote, zus_api.h): the rest is read, with the same flags, into
+//    the MappedRead's own page-aligned buffer (file offset o at buffer
+//    offset o % PAGE_SIZE, so whole blocks land on whole pages) and the
+//    iovec ends with it.
 //
 // All functions are thread-safe for distinct iov_iters / Readahead states.
 #ifndef ZUF_RW_H
@@ -32,6 +38,8 @@
 #include <sys/uio.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -97,6 +105,8 @@ class MappedRead {
 	// The data, in file order; valid until release().
 	std::span<const iovec> iov() const { return iov_; }
 	size_t bytes() const { return bytes_; }
+	// Of bytes(), how many were read by READ (ZUFS_GBF_READ).
+	size_t copied() const { return copied_; }
 
 	// PUT_MULTY: give the pinned blocks back. Idempotent.
 	void release();
@@ -110,11 +120,21 @@ class MappedRead {
 		return reinterpret_cast<zufs_ioc_IO *>(msg_.data());
 	}
 	int map(const IoTarget &t, uint32_t iom_cap);
+	// ZUFS_GBF_READ: READ len bytes at pos into copy_; appends to iov_.
+	ssize_t read_rest(const IoTarget &t, uint64_t pos, size_t len,
+			  uint64_t flags);
+
+	struct Free {
+		void operator()(void *p) const { std::free(p); }
+	};
 
 	std::vector<uint64_t>
 		msg_; // zufs_ioc_IO + iom_e[ZUS_API_MAP_MAX_PAGES]
 	std::vector<iovec> iov_;
 	size_t bytes_ = 0;
+	size_t copied_ = 0;
+	std::unique_ptr<std::byte, Free> copy_; // page-aligned, kept
+	size_t copy_cap_ = 0;
 	zufs::Channel *pinned_ = nullptr; // set while the server pins blocks
 };
 

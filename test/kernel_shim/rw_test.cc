@@ -485,3 +485,129 @@ TEST_CASE("rw: zero-copy read through GET_MULTY / PUT_MULTY", "[rw][multy]")
 		CHECK(fx.vfs.read_mapped(*f, 100, 0, mr) == -EIO);
 	}
 }
+
+// ZUFS_GBF_READ: the server maps a prefix and asks for the rest by READ
+// (a cold T2 block, zus_api.h). The fake server answers GET_MULTY
+// normally for [filepos, cut) and sets the flag.
+TEST_CASE("rw: GET_MULTY with ZUFS_GBF_READ reads the rest by READ",
+	  "[rw][multy]")
+{
+	ShimFixture fx;
+	// Page-aligned (the fake server's WRITE wants buffer pages that line
+	// up with file pages).
+	AlignedBuf buf(3 * PAGE_SIZE);
+	std::span<char> data(buf.p, 3 * PAGE_SIZE);
+	fill_pattern(data.data(), data.size(), 5);
+	auto f = fx.open(fx.create("c"));
+	REQUIRE(fx.write(*f, data.data(), data.size(), 0) ==
+		ssize_t(data.size()));
+	fx.srv.ios.clear();
+
+	uint64_t cut = 0, multy_flags = ~0ULL;
+	uint32_t extra_flags = 0;
+	int gets = 0, puts = 0;
+	bool pass = false; // the fake answers this one itself
+	fx.srv.hook = [&](zufs_ioc_hdr *hdr, zufs::page_list p) {
+		if (pass)
+			return false;
+		if (hdr->operation == ZUFS_OP_PUT_MULTY)
+			++puts;
+		if (hdr->operation != ZUFS_OP_GET_MULTY)
+			return false;
+		++gets;
+		auto *io = reinterpret_cast<zufs_ioc_IO *>(hdr);
+		multy_flags = io->flags;
+		if (cut > io->filepos) { // the fake's own answer for the prefix
+			uint32_t len = io->hdr.len;
+			io->hdr.len = uint32_t(cut - io->filepos);
+			pass = true;
+			fx.srv.dispatch(hdr, p);
+			pass = false;
+			io->hdr.len = len;
+		} else {
+			io->last_pos = io->filepos;
+			io->ziom.iom_n = 0;
+			hdr->err = 0;
+		}
+		io->gp_block.ret_flags = ZUFS_GBF_READ | extra_flags;
+		return true;
+	};
+	zuf::MappedRead mr;
+	auto gather = [&] {
+		std::string s;
+		for (const iovec &v : mr.iov())
+			s.append(static_cast<char *>(v.iov_base), v.iov_len);
+		return s;
+	};
+	const size_t size = data.size() - 100;
+
+	SECTION("a mapped prefix, then a READ into page-aligned pages")
+	{
+		cut = PAGE_SIZE;
+		REQUIRE(fx.vfs.read_mapped(*f, size, 100, mr) == ssize_t(size));
+		CHECK(gather() == std::string(data.data() + 100, size));
+		CHECK(fx.srv.pinned == 1);
+		CHECK(mr.copied() == 2 * PAGE_SIZE);
+		REQUIRE(fx.srv.ios.size() == 1);
+		const IoRecord &r = fx.srv.ios[0];
+		CHECK(r.op == ZUFS_OP_READ);
+		CHECK(r.filepos == PAGE_SIZE);
+		CHECK(r.len == 2 * PAGE_SIZE);
+		CHECK(r.offset == 0);
+		CHECK(uintptr_t(r.first_page) % PAGE_SIZE == 0);
+		CHECK(r.flags == multy_flags);
+		mr.release();
+		CHECK(fx.srv.pinned == 0);
+		CHECK(puts == 1);
+		// The buffer is kept: the next one lands in the same pages.
+		REQUIRE(fx.vfs.read_mapped(*f, size, 100, mr) == ssize_t(size));
+		REQUIRE(fx.srv.ios.size() == 2);
+		CHECK(fx.srv.ios[1].first_page == r.first_page);
+	}
+	SECTION("nothing mapped: all by READ, no PUT_MULTY; random flag kept")
+	{
+		cut = 0;
+		REQUIRE(fx.vfs.read_mapped(*f, 10, 2 * PAGE_SIZE, mr) == 10);
+		// A random read now: not where the last one ended.
+		REQUIRE(fx.vfs.read_mapped(*f, size, 100, mr) == ssize_t(size));
+		CHECK(gather() == std::string(data.data() + 100, size));
+		CHECK(mr.copied() == size);
+		REQUIRE(fx.srv.ios.size() == 2);
+		const IoRecord &r = fx.srv.ios[1];
+		CHECK(r.filepos == 100);
+		CHECK(r.offset == 100); // file offset % page = buffer offset
+		CHECK((r.flags & ZUFS_IO_RAND));
+		CHECK(r.flags == multy_flags);
+		mr.release();
+		CHECK(puts == 0);
+		CHECK(fx.srv.pinned == 0);
+	}
+	SECTION("an unknown ret_flags bit is -EIO, the blocks go back")
+	{
+		cut = PAGE_SIZE;
+		extra_flags = 0x100;
+		CHECK(fx.vfs.read_mapped(*f, size, 100, mr) == -EIO);
+		CHECK(fx.srv.pinned == 0);
+		CHECK(mr.iov().empty());
+		CHECK(fx.srv.ios.empty());
+	}
+	SECTION("the READ failing after a prefix: the prefix only")
+	{
+		cut = PAGE_SIZE;
+		auto inner = fx.srv.hook;
+		fx.srv.hook = [&, inner](zufs_ioc_hdr *hdr, zufs::page_list p) {
+			if (hdr->operation == ZUFS_OP_READ) {
+				hdr->err = -EIO;
+				return true;
+			}
+			return inner(hdr, p);
+		};
+		CHECK(fx.vfs.read_mapped(*f, size, 100, mr) ==
+		      ssize_t(PAGE_SIZE - 100));
+		CHECK(mr.copied() == 0);
+		mr.release();
+		CHECK(fx.srv.pinned == 0);
+	}
+	mr.release();
+	fx.srv.hook = nullptr; // it refers to this scope
+}

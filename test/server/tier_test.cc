@@ -754,6 +754,122 @@ TEST_CASE("tier: a random READ of a cold T2 block is served inline", "[tier]")
 	}
 }
 
+namespace {
+
+// One GET_MULTY of len bytes at pos (RETRY iomaps executed, as rw.cc
+// does); the answer stays in msg for the PUT_MULTY.
+int get_multy(TierFile &t, std::vector<uint64_t> &msg, uint64_t pos, uint32_t len,
+	      uint64_t flags)
+{
+	const uint32_t cap = std::max<uint32_t>((len + 4095) / 4096 + 1, ZUFS_WRITE_OP_SPACE);
+	msg.assign((offsetof(zufs_ioc_IO, iom_e) + cap * 8) / 8, 0);
+	auto *io = reinterpret_cast<zufs_ioc_IO *>(msg.data());
+	for (int tries = 0; tries < 8; ++tries) {
+		std::fill(msg.begin(), msg.end(), 0);
+		io->hdr.operation = ZUFS_OP_GET_MULTY;
+		io->hdr.len = len;
+		io->zus_ii = t.f.ii;
+		io->filepos = pos;
+		io->flags = flags;
+		io->ziom.iom_max = cap;
+		int err = t.fs.dispatch(&io->hdr, msg.size() * 8);
+		if (err != -EZUFS_RETRY)
+			return err;
+		++t.retries;
+		iomap::ExecEnv env;
+		env.pools = t.zuf.pools;
+		env.t2 = t.zuf.t2.get();
+		REQUIRE(iomap::execute(io->iom_e, io->ziom.iom_n, env) == 0);
+	}
+	return -EIO;
+}
+
+void put_multy(TierFile &t, std::vector<uint64_t> &msg)
+{
+	auto *io = reinterpret_cast<zufs_ioc_IO *>(msg.data());
+	io->hdr.operation = ZUFS_OP_PUT_MULTY;
+	REQUIRE(t.fs.dispatch(&io->hdr, msg.size() * 8) == 0);
+}
+
+} // namespace
+
+TEST_CASE("tier: GET_MULTY maps up to a cold T2 block and asks for a READ",
+	  "[tier]")
+{
+	TierFile t;
+	std::string data = ztest::pattern(6 * 4096, 43);
+	t.write(0, data);
+	for (uint64_t i = 2; i <= 4; ++i)
+		REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, i) == 0);
+	std::vector<uint64_t> msg;
+	auto io = [&] { return reinterpret_cast<zufs_ioc_IO *>(msg.data()); };
+
+	// Random, from block 0: blocks 0-1 mapped, the rest by READ.
+	REQUIRE(get_multy(t, msg, 0, 6 * 4096, ZUFS_IO_RAND) == 0);
+	CHECK(io()->gp_block.ret_flags == ZUFS_GBF_READ);
+	CHECK(io()->last_pos == 2 * 4096);
+	CHECK(io()->ziom.iom_n == 2);
+	put_multy(t, msg);
+	// Random, at the cold block: nothing mapped (nothing to PUT).
+	REQUIRE(get_multy(t, msg, 2 * 4096, 4096, ZUFS_IO_RAND) == 0);
+	CHECK(io()->gp_block.ret_flags == ZUFS_GBF_READ);
+	CHECK(io()->last_pos == 2 * 4096);
+	CHECK(io()->ziom.iom_n == 0);
+	CHECK(t.retries == 0);
+	CHECK(t.on_t2(2));
+	CHECK(zus::pmfs::tier_stats(*t.fs.sbi).cold_reads == 0);
+	// The READ the shim sends for it is served from T2...
+	t.flags = ZUFS_IO_RAND;
+	CHECK(t.read(2 * 4096, 4096) == data.substr(2 * 4096, 4096));
+	CHECK(t.inline_iomaps == 1);
+	CHECK(zus::pmfs::tier_stats(*t.fs.sbi).cold_reads == 1);
+	// ...and, read lately, the next GET_MULTY of it promotes.
+	REQUIRE(get_multy(t, msg, 2 * 4096, 4096, ZUFS_IO_RAND) == 0);
+	CHECK(io()->gp_block.ret_flags == 0);
+	CHECK(io()->ziom.iom_n == 1);
+	CHECK(t.retries == 1);
+	CHECK_FALSE(t.on_t2(2));
+	put_multy(t, msg);
+	// Sequential: promotes (and pre-reads block 4), maps it all.
+	REQUIRE(get_multy(t, msg, 3 * 4096, 4096, 0) == 0);
+	CHECK(io()->gp_block.ret_flags == 0);
+	CHECK(io()->last_pos == 4 * 4096);
+	CHECK(t.retries == 2);
+	CHECK_FALSE(t.on_t2(3));
+	CHECK_FALSE(t.on_t2(4));
+	put_multy(t, msg);
+	CHECK(t.read(0, data.size()) == data);
+}
+
+TEST_CASE("tier: a sequential read that promotes pre-reads the next blocks",
+	  "[tier]")
+{
+	TierFile t;
+	std::string data = ztest::pattern(64 * 4096, 47);
+	t.write(0, data);
+	for (uint64_t i = 0; i < 64; ++i)
+		REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, i) == 0);
+	SECTION("READ")
+	{
+		CHECK(t.read(0, 4096) == data.substr(0, 4096));
+	}
+	SECTION("GET_MULTY")
+	{
+		std::vector<uint64_t> msg;
+		REQUIRE(get_multy(t, msg, 0, 4096, 0) == 0);
+		put_multy(t, msg);
+	}
+	CHECK(t.retries == 1);
+	// Every block came back with the first one's RETRY, and was
+	// committed by its re-dispatch.
+	for (uint64_t i = 0; i < 64; ++i)
+		CHECK_FALSE(t.on_t2(i));
+	CHECK(zus::pmfs::tier_stats(*t.fs.sbi).promoted == 64);
+	CHECK(zus::pmfs::tier_stats(*t.fs.sbi).t2_used == 0);
+	CHECK(t.read(0, data.size()) == data);
+	CHECK(t.retries == 1);
+}
+
 TEST_CASE("tier: reads and writes of blocks an eviction races stay exact",
 	  "[tier]")
 {

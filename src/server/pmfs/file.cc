@@ -384,22 +384,33 @@ int op_get_multy(zufs_ioc_hdr *hdr, zufs::page_list)
 	if (!multy_fits(io))
 		return -EINVAL;
 	io->ziom.iom_n = 0;
+	io->gp_block.ret_flags = 0;
 	zus_sb_info &sbi = *ii->sbi;
+	uint64_t len = hdr->len;
+	if (len && io->filepos + len <= io->filepos)
+		len = 0;
+	// A cold T2 block is not promoted: map up to it, the shim READs the
+	// rest (ZUFS_GBF_READ) and the READ reads it from T2 (tier.h).
+	if (uint64_t cut = len ? tier_map_cut(ii, io) : UINT64_MAX; cut != UINT64_MAX) {
+		io->gp_block.ret_flags = ZUFS_GBF_READ;
+		if (!(len = cut - io->filepos))
+			return 0; // nothing pinned
+	}
 	std::shared_lock lk(ii->rw, std::defer_lock);
-	if (!hdr->len || io->filepos + hdr->len <= io->filepos)
+	if (!len)
 		lk.lock();
 	else if ((err = tier_prepare_lock(ii, io, io->ziom.iom_max,
 					  io->filepos >> kBlockShift,
-					  (io->filepos + hdr->len - 1) >> kBlockShift, lk)))
+					  (io->filepos + len - 1) >> kBlockShift, lk)))
 		return err;
 	zus_inode *zi = ii->zi;
 	uint64_t pos = io->filepos;
 	uint64_t size = zi->i_size;
-	if (hdr->len)
+	if (len)
 		touch_atime(sbi, zi);
-	if (pos >= size || !hdr->len || !io->ziom.iom_max)
+	if (pos >= size || !len || !io->ziom.iom_max)
 		return 0;
-	uint64_t end = std::min<uint64_t>(pos + hdr->len, size);
+	uint64_t end = std::min<uint64_t>(pos + len, size);
 	uint64_t first = pos >> kBlockShift;
 	uint64_t n = ((end - 1) >> kBlockShift) - first + 1;
 	if (n > io->ziom.iom_max) {

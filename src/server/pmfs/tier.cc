@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <deque>
 #include <map>
+#include <shared_mutex>
 #include <thread>
 
 #include "server/pmfs/bmap.h"
@@ -204,6 +205,7 @@ struct Migration {
 };
 
 constexpr uint32_t kRecent = 4096;	   // cold-read filter entries
+constexpr uint64_t kPreRead = 256;	   // blocks promoted ahead (1 MiB)
 constexpr uint64_t kEvictBatch = 256;	   // blocks per migration (1 MiB)
 constexpr uint64_t kCommitBatch = 64;	   // leaf switches per transaction
 constexpr int kMaxInFlight = 4;		   // async migrations at once
@@ -255,7 +257,7 @@ struct TierState {
 	uint32_t slots_used = 0; // bit per slot (ev_mu)
 
 	std::atomic<uint64_t> evicted{0}, sync_evicted{0}, promoted{0},
-		cold_reads{0}, aborted{0};
+		cold_reads{0}, aborted{0}, pre_read{0};
 };
 
 namespace {
@@ -722,23 +724,61 @@ void walk_leaves(const zus_sb_info &sbi, uint64_t node, uint32_t lvl, uint64_t b
 			walk_leaves(sbi, slots[s], lvl - 1, base + s * span, fn);
 }
 
+// Pre-read (tier.h): with ii->rw held exclusively, bring up to n of the
+// file's blocks from block from on back from T2 now (a synchronous
+// IOMAP_EXEC, tier_promote_range_locked), stopping before a block that a
+// request has a promotion of handed out (its re-dispatch commits it), and
+// only while T1 keeps its low watermark free. Best effort.
+void pre_read(zus_inode_info *ii, TierState &ts, uint64_t from, uint64_t n)
+{
+	zus_sb_info &sbi = *ii->sbi;
+	const uint64_t size = ii->zi->i_size;
+	if (!n || from >= (size + kBlockSize - 1) >> kBlockShift ||
+	    sbi.balloc.free_blocks() < ts.low + n)
+		return;
+	uint64_t to = std::min(from + n, (size + kBlockSize - 1) >> kBlockShift) - 1;
+	{
+		std::lock_guard g(ts.mu);
+		auto it = ts.promos.lower_bound({ ii->ino, from });
+		if (it != ts.promos.end() && it->first.first == ii->ino &&
+		    it->first.second <= to) {
+			if (it->first.second == from)
+				return;
+			to = it->first.second - 1;
+		}
+	}
+	uint64_t before = ts.promoted.load(std::memory_order_relaxed);
+	tier_promote_range_locked(ii, from, to);
+	ts.pre_read.fetch_add(ts.promoted.load(std::memory_order_relaxed) - before,
+			      std::memory_order_relaxed);
+}
+
 // Is this READ of T2 block t2 (file block idx) served from T2 without
 // promoting it? A random read of a block not read lately, or any read
 // while T1 is short of room; only whole pages that line up with the
-// request's pages (an IOM_T2_READ writes whole pages).
-bool cold_read(zus_sb_info &sbi, TierState &ts, const zufs_ioc_IO *io,
-	       uint64_t idx, uint64_t t2, uint64_t size)
+// request's pages (an IOM_T2_READ writes whole pages). filepos, len,
+// page_off (hdr.offset) and flags are the READ's.
+bool cold_read(zus_sb_info &sbi, TierState &ts, uint64_t filepos, uint64_t len,
+	       uint64_t page_off, uint64_t flags, uint64_t idx, uint64_t t2,
+	       uint64_t size)
 {
 	uint64_t pos = idx << kBlockShift;
-	uint64_t end = std::min<uint64_t>(io->filepos + io->hdr.len, size);
-	if (pos < io->filepos || pos + kBlockSize > end ||
-	    (io->hdr.offset + (pos - io->filepos)) % kBlockSize)
+	uint64_t end = std::min<uint64_t>(filepos + len, size);
+	if (pos < filepos || pos + kBlockSize > end ||
+	    (page_off + (pos - filepos)) % kBlockSize)
 		return false;
 	if (sbi.balloc.free_blocks() < ts.low)
 		return true;
-	if (!(io->flags & ZUFS_IO_RAND))
+	if (!(flags & ZUFS_IO_RAND))
 		return false;
 	return recent_slot(ts, t2).load(std::memory_order_relaxed) != t2 + 1;
+}
+
+bool cold_read(zus_sb_info &sbi, TierState &ts, const zufs_ioc_IO *io,
+	       uint64_t idx, uint64_t t2, uint64_t size)
+{
+	return cold_read(sbi, ts, io->filepos, io->hdr.len, io->hdr.offset,
+			 io->flags, idx, t2, size);
 }
 
 } // namespace
@@ -860,6 +900,20 @@ void tier_stop(zus_sb_info &sbi)
 		ts->ev_cv.notify_all();
 	}
 	ts->thread.join();
+	// What tiering did in this mount, for the log (and the mounted tests:
+	// the stats have no other way out of the server).
+	TierStats st = tier_stats(sbi);
+	if (st.evicted || st.sync_evicted || st.promoted || st.cold_reads)
+		fprintf(stderr,
+			"zufuse: tier: evicted %llu (sync %llu), promoted %llu "
+			"(pre-read %llu), cold reads %llu, aborted %llu, t2 used %llu\n",
+			(unsigned long long)st.evicted,
+			(unsigned long long)st.sync_evicted,
+			(unsigned long long)st.promoted,
+			(unsigned long long)st.pre_read,
+			(unsigned long long)st.cold_reads,
+			(unsigned long long)st.aborted,
+			(unsigned long long)st.t2_used);
 }
 
 void tier_statfs(zus_sb_info &sbi, uint64_t *blocks, uint64_t *bfree)
@@ -881,6 +935,34 @@ void tier_set_watermarks(zus_sb_info &sbi, uint64_t low, uint64_t high)
 	ts.ev_cv.notify_all();
 }
 
+uint64_t tier_map_cut(zus_inode_info *ii, const zufs_ioc_IO *io)
+{
+	zus_sb_info &sbi = *ii->sbi;
+	if (!sbi.t2_blocks || !io->hdr.len)
+		return UINT64_MAX;
+	TierState &ts = tier_of(sbi);
+	if (!ts.used.load(std::memory_order_relaxed) ||
+	    (!(io->flags & ZUFS_IO_RAND) && sbi.balloc.free_blocks() >= ts.low))
+		return UINT64_MAX; // sequential reads promote
+	std::shared_lock lk(ii->rw);
+	const zus_inode *zi = ii->zi;
+	const uint64_t size = zi->i_size;
+	const uint64_t end = std::min<uint64_t>(io->filepos + io->hdr.len, size);
+	if (io->filepos >= end)
+		return UINT64_MAX;
+	// The READ the shim sends for the rest lands page-aligned.
+	const uint64_t page_off = io->filepos % kBlockSize;
+	for (uint64_t idx = io->filepos >> kBlockShift;
+	     idx <= (end - 1) >> kBlockShift; ++idx) {
+		uint64_t v = bmap_leaf(sbi, zi, idx);
+		if (t2_leaf_valid(sbi, v) &&
+		    cold_read(sbi, ts, io->filepos, io->hdr.len, page_off,
+			      io->flags, idx, v & ~kT2Leaf, size))
+			return std::max<uint64_t>(io->filepos, idx << kBlockShift);
+	}
+	return UINT64_MAX;
+}
+
 TierStats tier_stats(zus_sb_info &sbi)
 {
 	TierStats s;
@@ -891,6 +973,7 @@ TierStats tier_stats(zus_sb_info &sbi)
 	s.sync_evicted = ts.sync_evicted.load();
 	s.promoted = ts.promoted.load();
 	s.cold_reads = ts.cold_reads.load();
+	s.pre_read = ts.pre_read.load();
 	s.aborted = ts.aborted.load();
 	s.t2_used = ts.used.load();
 	std::lock_guard g(ts.ev_mu);
@@ -976,6 +1059,7 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 	// Promotions handed out this round (idx, n): dropped if the iomap
 	// overflows.
 	std::vector<std::pair<uint64_t, uint64_t>> handed;
+	uint64_t committed = 0; // promotions finished by this call
 	int err;
 	for (uint64_t idx = first; idx <= last; ++idx) {
 		uint64_t v = bmap_leaf(sbi, zi, idx);
@@ -991,6 +1075,7 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 			if (p.t2 == t2) { // the shim ran our ZUSMEM_READ
 				if ((err = commit_promotion(ii, idx, t2, p.t1)))
 					return err;
+				++committed;
 				continue;
 			}
 			sbi.balloc.release(p.t1, 1); // stale
@@ -1067,6 +1152,9 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		return -EZUFS_RETRY;
 	if (nospc)
 		return -ENOSPC;
+	// The re-dispatch of a sequential read that promoted: pre-read.
+	if (committed && !write && !(io->flags & ZUFS_IO_RAND))
+		pre_read(ii, ts, last + 1, kPreRead);
 	// Only cold reads (or nothing) left: the answer carries them.
 	for (uint32_t k = 0; k < ncold; ++k) {
 		t2_read_len_op(io->ziom, cold[k].t2, cold[k].page, cold[k].n);

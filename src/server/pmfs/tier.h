@@ -95,12 +95,24 @@ int op_iom_done(zufs_ioc_hdr *hdr, zufs::page_list pages);
 // T1 bit set, the T2 block freed) and the op goes on. A crash between the
 // two leaves the leaf on T2 (the T1 bit never became persistent).
 //
-// Cold reads (READ only; GET_MULTY must map T1 blocks, so it always
-// promotes): a whole, page-aligned T2 block of a ZUFS_IO_RAND read not
-// cold-read lately, or of any read while free T1 is below the low
+// Cold reads: a whole, page-aligned T2 block of a ZUFS_IO_RAND READ not
+// cold-read lately, or of any READ while free T1 is below the low
 // watermark, is answered inline with IOM_T2_READ_LEN into the request's
 // pages (the server zero-fills them first; the shim's executor overwrites
-// them after the answer). A second random read of it promotes. The shim
+// them after the answer). A second random read of it promotes.
+// GET_MULTY must map T1 blocks: when the same filter says a block of the
+// range is cold (tier_map_cut), the answer maps only the blocks before it
+// and sets ZUFS_GBF_READ: the shim reads the rest with a READ into
+// page-aligned pages, which the cold read then serves (zus_api.h).
+//
+// Pre-read (ZUFS_OP_PRE_READ's job, done without a message of its own):
+// when the re-dispatch of a sequential (not ZUFS_IO_RAND) READ or
+// GET_MULTY commits its promotions, the file's next 256 blocks (1 MiB)
+// that are on T2 come back too, in that call, by one synchronous
+// IOMAP_EXEC (tier_promote_range_locked), so the next requests find them
+// on T1 instead of each taking a RETRY. Best effort: only while free T1
+// stays above the low watermark, and never past a block that has a
+// promotion handed out (the re-dispatch of its request commits it). The shim
 // reads the T2 block after the answer, with no lock: a T2 block freed
 // meanwhile is not reused while the cold-read filter (4096 entries,
 // direct mapped) still remembers it - a heuristic, not a pin.
@@ -139,6 +151,8 @@ void tier_start(zus_sb_info &sbi, zufs_pool_info *pool);
 zufs_pool_info tier_pool(zus_sb_info &sbi);
 // UMOUNT, first: stop the evictor; its migrations in flight are finished
 // (the shim delivers their IOM_DONE when it closes T2, before UMOUNT).
+// Then one line of TierStats on stderr ("zufuse: tier: ..."), if tiering
+// did anything in this mount.
 void tier_stop(zus_sb_info &sbi);
 // STATFS: add T2's blocks (its block 0 is never used) and free blocks.
 void tier_statfs(zus_sb_info &sbi, uint64_t *blocks, uint64_t *bfree);
@@ -151,11 +165,16 @@ uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want);
 void tier_set_watermarks(zus_sb_info &sbi, uint64_t low, uint64_t high);
 struct TierStats {
 	uint64_t evicted = 0, sync_evicted = 0, promoted = 0, cold_reads = 0;
+	uint64_t pre_read = 0; // of promoted, by pre-read
 	uint64_t aborted = 0; // async migrations dropped (a write raced them)
 	uint64_t t2_used = 0;
 	int in_flight = 0;
 };
 TierStats tier_stats(zus_sb_info &sbi);
+// GET_MULTY, no lock held: the file position (>= io->filepos) where the
+// mapping of [filepos, filepos + hdr.len) stops because the block there is
+// a cold read (see above), or UINT64_MAX to map it all.
+uint64_t tier_map_cut(zus_inode_info *ii, const zufs_ioc_IO *io);
 
 // v is a T2 leaf naming a block inside the shim's T2.
 bool t2_leaf_valid(const zus_sb_info &sbi, uint64_t v);
