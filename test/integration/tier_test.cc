@@ -7,6 +7,10 @@
 // a remount; random reads (promotions) race random writes (evictions);
 // zufuse is killed with SIGKILL while it migrates, and after the remount
 // every byte fsynced before is intact and fsck.zufs -n is clean.
+// Cold reads: random 4K O_DIRECT reads of a file evicted to T2 are served
+// from T2 (GET_MULTY answers ZUFS_GBF_READ, the READ carries
+// IOM_T2_READ_LEN) and verify; the server's tier line at unmount counts
+// them.
 #include <sys/statvfs.h>
 
 #include <cstdlib>
@@ -57,6 +61,20 @@ std::vector<std::string> with(std::vector<std::string> a,
 {
 	a.insert(a.end(), b.begin(), b.end());
 	return a;
+}
+
+// A counter of the server's "zufuse: tier: ..." line (logged at unmount),
+// or -1.
+long long tier_stat(const std::string &log, const std::string &name)
+{
+	size_t at = log.rfind("zufuse: tier:");
+	if (at == std::string::npos)
+		return -1;
+	size_t eol = log.find('\n', at);
+	size_t k = log.find(name + " ", at);
+	if (k == std::string::npos || k > eol)
+		return -1;
+	return std::atoll(log.c_str() + k + name.size() + 1);
 }
 
 } // namespace
@@ -131,4 +149,26 @@ TEST_CASE("tier: 512 MiB through 64 MiB of T1 and a 1 GiB T2", "[tier]")
 	INFO(no_t2.err);
 	CHECK(no_t2.status != 0);
 	CHECK(no_t2.err.find("tier 2") != std::string::npos);
+}
+
+TEST_CASE("tier: random 4K O_DIRECT reads of T2 data are cold reads", "[tier]")
+{
+	zit::Mount m("64M");
+	REQUIRE_MOUNT(m, { "--t2=" + m.scratch().path("t2") + ",1G" });
+	// 96 MiB written at random in 4K blocks with crc32c headers, then a
+	// filler: most of "cold" ends up on T2.
+	const std::vector<std::string> job = { "--rw=randwrite", "--bs=4k",
+					       "--size=96M", "--verify=crc32c" };
+	auto r = fio(m, "cold", with(job, { "--do_verify=0", "--end_fsync=1" }));
+	CHECK_FIO(r);
+	r = fio(m, "filler", with(k_seq, { "--size=48M", "--do_verify=0" }));
+	CHECK_FIO(r);
+	// The same random order again, reading (O_DIRECT) and verifying.
+	r = fio(m, "cold", with(job, { "--verify_only=1", "--direct=1" }));
+	CHECK_FIO(r);
+	REQUIRE_UNMOUNT(m);
+	const std::string log = m.log();
+	INFO(log);
+	CHECK(tier_stat(log, "cold reads") > 1000);
+	CHECK_FSCK_CLEAN(m);
 }
