@@ -231,8 +231,11 @@ int BmapTx::free_block(uint64_t bn, bool data)
 	// changed it (it holds the lock then).
 	if (data && (refc_lk_.owns_lock() || refc_shared(sbi_, bn))) {
 		unsigned c = refc_locked_get(bn);
-		if (c)
+		if (c) {
+			if (owner && owner->pins.load(std::memory_order_acquire) > 0)
+				sbi_.hold_block(owner, bn); // a pinned mapping may read it
 			return refc_set(bn, c - 1);
+		}
 	}
 	return tx_.bits(bn, 1, false);
 }

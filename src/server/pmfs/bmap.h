@@ -18,6 +18,7 @@
 
 struct zus_sb_info;
 struct zus_inode;
+struct zus_inode_info;
 
 namespace zus::pmfs {
 
@@ -66,6 +67,9 @@ class BmapTx {
 
 	uint64_t root = 0;
 	uint32_t height = 0;
+	// The inode whose tree this is, when known: a shared block it drops
+	// while it has GET_MULTY pins out is held (zus_sb_info::held).
+	zus_inode_info *owner = nullptr;
 	// Data blocks freed (negative). i_blocks counts data blocks only, as
 	// tmpfs's st_blocks does: radix nodes are metadata.
 	int64_t blocks_delta = 0;

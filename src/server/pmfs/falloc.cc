@@ -98,6 +98,7 @@ int punch_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t off, uint64_t end
 		if ((err = tx.log(zi, sizeof(*zi))))
 			return err;
 		BmapTx bt(sbi, tx, zi);
+		bt.owner = ii;
 		bool done;
 		if ((err = bt.punch(from, to, kTruncBatch, &done)))
 			return err;
@@ -276,9 +277,11 @@ int share_blocks(zus_inode_info *src, zus_inode_info *dst, uint64_t pos_in,
 {
 	*shared = 0;
 	zus_sb_info &sbi = *dst->sbi;
-	// Both inodes, in address order (one lock when they are the same).
-	std::unique_lock l1(src < dst ? src->rw : dst->rw);
-	std::unique_lock l2(src < dst ? dst->rw : src->rw, std::defer_lock);
+	// Both inodes, in ino order as namespace ops lock them (pmfs.h); one
+	// lock when they are the same.
+	const bool src_first = src->ino < dst->ino;
+	std::unique_lock l1(src_first ? src->rw : dst->rw);
+	std::unique_lock l2(src_first ? dst->rw : src->rw, std::defer_lock);
 	if (src != dst)
 		l2.lock();
 	zus_inode *sz = src->zi, *dz = dst->zi;
@@ -307,6 +310,7 @@ int share_blocks(zus_inode_info *src, zus_inode_info *dst, uint64_t pos_in,
 	if ((err = tx.log(dz, sizeof(*dz))))
 		return err;
 	BmapTx bt(sbi, tx, dz);
+	bt.owner = dst;
 	uint64_t k = 0, added = 0;
 	for (; k < n; ++k) {
 		// (Reads of the trees see them as before this transaction;

@@ -164,6 +164,7 @@ int unshare_block(zus_sb_info &sbi, zus_inode_info *ii, uint64_t idx, bool *copi
 	if ((err = tx.log(zi, sizeof(*zi))))
 		return err;
 	BmapTx bt(sbi, tx, zi);
+	bt.owner = ii;
 	if ((err = bt.replace(idx, bn)) || (err = bt.put_leaf(old)))
 		return err;
 	bt.finish();
@@ -189,6 +190,7 @@ int free_blocks_from(zus_sb_info &sbi, zus_inode_info *ii, uint64_t from,
 		if (err)
 			return err;
 		BmapTx bt(sbi, tx, zi);
+		bt.owner = ii;
 		bool done;
 		if ((err = bt.truncate(from, kTruncBatch, &done)))
 			return err;
@@ -444,12 +446,15 @@ int op_put_multy(zufs_ioc_hdr *hdr, zufs::page_list)
 			return -EINVAL; // a PUT without its GET
 	} while (!ii->pins.compare_exchange_weak(cur, cur - 1, std::memory_order_acq_rel));
 	if (cur == 1) { // the last pin: blocks freed meanwhile may be reused
-		std::lock_guard lk(ii->defer_mu);
-		if (ii->pins.load(std::memory_order_acquire) == 0) {
-			for (auto [bn, n] : ii->deferred)
-				ii->sbi->balloc.release(bn, n);
-			ii->deferred.clear();
+		{
+			std::lock_guard lk(ii->defer_mu);
+			if (ii->pins.load(std::memory_order_acquire) == 0) {
+				for (auto [bn, n] : ii->deferred)
+					ii->sbi->balloc.release(bn, n);
+				ii->deferred.clear();
+			}
 		}
+		ii->sbi->unhold_blocks(ii); // shared blocks it dropped (refc.h)
 	}
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -40,6 +41,74 @@ zus_sb_info::~zus_sb_info()
 }
 
 void zus_sb_info::release_blocks(zus_inode_info *owner, uint64_t bn, uint64_t n)
+{
+	if (any_held.load(std::memory_order_acquire)) { // rare: see held
+		std::vector<std::pair<uint64_t, uint64_t>> runs;
+		{
+			std::lock_guard lk(held_mu);
+			uint64_t run = bn;
+			for (uint64_t b = bn; b < bn + n; ++b) {
+				if (!held.count(b))
+					continue;
+				if (b > run)
+					runs.emplace_back(run, b - run);
+				held_freed.push_back(b); // released by unhold_blocks
+				run = b + 1;
+			}
+			if (run < bn + n)
+				runs.emplace_back(run, bn + n - run);
+		}
+		for (auto [b, k] : runs)
+			release_blocks_unheld(owner, b, k);
+		return;
+	}
+	release_blocks_unheld(owner, bn, n);
+}
+
+void zus_sb_info::hold_block(zus_inode_info *owner, uint64_t bn)
+{
+	{
+		std::lock_guard lk(owner->defer_mu);
+		owner->held.push_back(bn);
+	}
+	std::lock_guard lk(held_mu);
+	++held[bn];
+	any_held.store(true, std::memory_order_release);
+}
+
+void zus_sb_info::unhold_blocks(zus_inode_info *owner)
+{
+	std::vector<uint64_t> mine;
+	{
+		std::lock_guard lk(owner->defer_mu);
+		if (owner->pins.load(std::memory_order_acquire) > 0)
+			return;
+		mine.swap(owner->held);
+	}
+	if (mine.empty())
+		return;
+	std::vector<uint64_t> free_now;
+	{
+		std::lock_guard lk(held_mu);
+		for (uint64_t b : mine) {
+			auto it = held.find(b);
+			if (it == held.end() || --it->second)
+				continue;
+			held.erase(it);
+			auto f = std::find(held_freed.begin(), held_freed.end(), b);
+			if (f != held_freed.end()) {
+				held_freed.erase(f);
+				free_now.push_back(b);
+			}
+		}
+		if (held.empty())
+			any_held.store(false, std::memory_order_release);
+	}
+	for (uint64_t b : free_now)
+		balloc.release(b, 1);
+}
+
+void zus_sb_info::release_blocks_unheld(zus_inode_info *owner, uint64_t bn, uint64_t n)
 {
 	if (owner) {
 		std::lock_guard lk(owner->defer_mu);

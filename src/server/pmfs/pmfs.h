@@ -13,7 +13,7 @@
 //     radix tree changes (WRITE, SETATTR, namespace ops on the inodes they
 //     touch), shared for READ and GET_MULTY. Namespace ops lock several
 //     inodes only under ns_lock held exclusively, so they cannot deadlock.
-//     COPY locks its two inodes in address order.
+//     COPY locks its two inodes in ino order, as namespace ops do.
 //   icache shard mutexes, inode-slot allocator mutex, allocator group
 //     mutexes, journal lane mutexes, defer_mu: leaves (refc_mu is taken
 //     only after a lane: refc.h).
@@ -59,6 +59,9 @@ struct zus_inode_info {
 	std::atomic<int64_t> pins{0};
 	std::mutex defer_mu;
 	std::vector<std::pair<uint64_t, uint64_t>> deferred;
+	// Shared blocks (refc.h) this inode dropped while it had pins out
+	// (zus_sb_info::held): unheld when the last pin goes. Under defer_mu.
+	std::vector<uint64_t> held;
 
 	// Directories: the DRAM name index, built on first use.
 	std::mutex dir_mu;
@@ -97,6 +100,15 @@ struct zus_sb_info {
 	// Held by a transaction that changes share counts (refc.h), from its
 	// first change to its commit/abort. After a journal lane; a leaf.
 	std::mutex refc_mu;
+	// A shared block dropped by an owner that had GET_MULTY pins out may
+	// still be read through a pinned mapping: it is "held" (block ->
+	// holders) until that owner's last PUT_MULTY, and if its last owner
+	// frees it meanwhile, it waits in held_freed instead of going back to
+	// the allocator. held_mu is a leaf.
+	std::mutex held_mu;
+	std::atomic<bool> any_held{false};
+	std::unordered_map<uint64_t, uint32_t> held;
+	std::vector<uint64_t> held_freed;
 
 	zus_inode_info *root = nullptr; // the mount's reference on the root
 
@@ -126,6 +138,13 @@ struct zus_sb_info {
 	// Freed blocks of owner go back to the allocator, or wait while owner
 	// has blocks pinned by GET_MULTY.
 	void release_blocks(zus_inode_info *owner, uint64_t bn, uint64_t n);
+	// Shared blocks (see held): owner drops bn while pinned; owner's last
+	// pin went (releases what was freed meanwhile).
+	void hold_block(zus_inode_info *owner, uint64_t bn);
+	void unhold_blocks(zus_inode_info *owner);
+
+  private:
+	void release_blocks_unheld(zus_inode_info *owner, uint64_t bn, uint64_t n);
 };
 
 namespace zus::pmfs {
