@@ -287,3 +287,38 @@ TEST_CASE("fsck: share counts must be owners - 1; repair sets them", "[server][r
 	gone(fs, b, "b");
 	clean(fs);
 }
+
+TEST_CASE("COPY: a large write over shared blocks copies them in batches",
+	  "[server][refc]")
+{
+	Fs fs;
+	REQUIRE(fs.mount() == 0);
+	Inode a, b;
+	REQUIRE(fs.create(fs.root, "a", S_IFREG | 0644, &a) == 0);
+	REQUIRE(fs.create(fs.root, "b", S_IFREG | 0644, &b) == 0);
+	const uint64_t size = 3 << 20;
+	std::string d = pattern(size, 21);
+	for (uint64_t at = 0; at < size; at += 1 << 20)
+		REQUIRE(fs.write(a, at, d.substr(at, 1 << 20)) == 0);
+	uint64_t copied;
+	REQUIRE(copy(fs, a, 0, b, 0, size, &copied) == 0);
+	const uint64_t free0 = bfree(fs);
+	// 2 MiB + a bit into b, from the middle of block 10: blocks 10..522 copied.
+	std::string w = pattern((2 << 20) + 100, 22);
+	zufs_ioc_IO out{};
+	REQUIRE(fs.write(b, 10 * 4096 + 50, w, 0, 0, &out) == 0);
+	CHECK(out.wr_unmap.offset == 10);
+	CHECK(out.wr_unmap.len == 513);
+	CHECK(free0 - bfree(fs) == 513);
+	std::string db = d;
+	db.replace(10 * 4096 + 50, w.size(), w);
+	CHECK(same(fs.read(a, 0, size), d));
+	CHECK(same(fs.read(b, 0, size), db));
+	CHECK(b.zi->i_blocks == a.zi->i_blocks);
+	clean(fs);
+	gone(fs, a, "a");
+	CHECK(same(fs.read(b, 0, size), db));
+	clean(fs);
+	gone(fs, b, "b");
+	clean(fs);
+}

@@ -62,7 +62,7 @@ int zero_in_block(zus_sb_info &sbi, zus_inode_info *ii, uint64_t idx, uint64_t f
 {
 	if (to <= from)
 		return 0;
-	int err = unshare_block(sbi, ii, idx);
+	int err = unshare_range(sbi, ii, idx, idx);
 	if (err)
 		return err;
 	uint64_t bn = bmap_lookup(sbi, ii->zi, idx);
@@ -321,6 +321,8 @@ int share_blocks(zus_inode_info *src, zus_inode_info *dst, uint64_t pos_in,
 		const uint64_t old = bmap_leaf(sbi, dz, di + k);
 		if (old == bn)
 			continue; // already shared here
+		if (old & kT2Leaf)
+			break; // copied (a T2 free cannot be undone by an abort)
 		if ((err = bt.share(bn)) == -EMLINK) {
 			err = 0;
 			break; // saturated: copied

@@ -11,7 +11,7 @@
 //
 // A block shared by COPY (refc.h) is never written in place: WRITE and the
 // tail zeroing of a shrinking SETATTR first give the file its own copy
-// (unshare_block) and WRITE reports the page in wr_unmap.
+// (unshare_range) and WRITE reports the pages in wr_unmap.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -141,42 +141,62 @@ void touch_atime(const zus_sb_info &sbi, zus_inode *zi)
 	__atomic_store_n(&zi->i_atime, now, __ATOMIC_RELAXED);
 }
 
-int unshare_block(zus_sb_info &sbi, zus_inode_info *ii, uint64_t idx, bool *copied)
+int unshare_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t first,
+		  uint64_t last, uint64_t *cow_first, uint64_t *cow_last)
 {
-	if (copied)
-		*copied = false;
+	constexpr int kBatch = 64; // blocks per transaction
 	zus_inode *zi = ii->zi;
-	const uint64_t old = bmap_lookup(sbi, zi, idx);
-	if (!old || !refc_shared(sbi, old))
-		return 0;
-	const uint64_t bn = sbi.balloc.alloc_one();
-	if (!bn)
-		return -ENOSPC;
-	// The copy is written before the transaction that links it, and made
-	// durable by its first drain (ordered, as a hole fill).
-	sbi.persist.memcpy_nodrain(sbi.blk(bn), sbi.blk(old), kBlockSize);
-	Tx tx(sbi);
-	int err;
-	if ((err = tx.bits(bn, 1, true))) {
-		sbi.balloc.release(bn, 1);
-		return err;
+	uint64_t idx = first;
+	while (idx <= last) {
+		uint64_t at[kBatch], old[kBatch];
+		int n = 0;
+		for (; idx <= last && n < kBatch; ++idx) { // last < kMaxFileBlocks
+			uint64_t bn = bmap_lookup(sbi, zi, idx);
+			if (bn && refc_shared(sbi, bn)) {
+				at[n] = idx;
+				old[n++] = bn;
+			}
+		}
+		if (!n)
+			continue;
+		BlockAlloc::Run runs[kBatch];
+		int nruns;
+		if (sbi.balloc.alloc(n, runs, kBatch, &nruns) < uint64_t(n)) {
+			for (int r = 0; r < nruns; ++r)
+				sbi.balloc.release(runs[r].bn, runs[r].n);
+			return -ENOSPC;
+		}
+		Tx tx(sbi);
+		int err;
+		if ((err = claim_runs(tx, sbi.balloc, runs, nruns)))
+			return err;
+		if ((err = tx.log(zi, sizeof(*zi))))
+			return err;
+		BmapTx bt(sbi, tx, zi);
+		bt.owner = ii;
+		for (int i = 0, r = 0, k = 0; i < n; ++i) {
+			const uint64_t bn = runs[r].bn + k;
+			if (uint64_t(++k) == runs[r].n)
+				++r, k = 0;
+			// Written before the transaction links it; its first
+			// drain makes the copy durable (ordered, as a hole fill).
+			sbi.persist.memcpy_nodrain(sbi.blk(bn), sbi.blk(old[i]), kBlockSize);
+			if ((err = bt.replace(at[i], bn)) || (err = bt.put_leaf(old[i])))
+				return err; // the transaction aborts: nothing changed
+		}
+		bt.finish();
+		if ((err = tx.ready()))
+			return err;
+		zi->i_on_disk.a[0] = bt.root;
+		zi->i_on_disk.a[1] = bt.height;
+		zi->i_blocks = add_blocks(zi->i_blocks, n + bt.blocks_delta); // same count
+		if ((err = tx.commit(ii)))
+			return err;
+		if (cow_first) {
+			*cow_first = std::min(*cow_first, at[0]);
+			*cow_last = std::max(*cow_last, at[n - 1]);
+		}
 	}
-	if ((err = tx.log(zi, sizeof(*zi))))
-		return err;
-	BmapTx bt(sbi, tx, zi);
-	bt.owner = ii;
-	if ((err = bt.replace(idx, bn)) || (err = bt.put_leaf(old)))
-		return err;
-	bt.finish();
-	if ((err = tx.ready()))
-		return err;
-	zi->i_on_disk.a[0] = bt.root;
-	zi->i_on_disk.a[1] = bt.height;
-	zi->i_blocks = add_blocks(zi->i_blocks, 1 + bt.blocks_delta); // same count
-	if ((err = tx.commit(ii)))
-		return err;
-	if (copied)
-		*copied = true;
 	return 0;
 }
 
@@ -310,14 +330,12 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		uint64_t n = std::min(kBlockSize - boff, len - done);
 		uint64_t bn = bmap_lookup(sbi, zi, at >> kBlockShift);
 		if (bn && refc_shared(sbi, bn)) { // copy on write (refc.h)
-			bool copied;
-			if ((err = unshare_block(sbi, ii, at >> kBlockShift, &copied)))
+			// The shared blocks of the rest of the request, in batches.
+			if ((err = unshare_range(sbi, ii, at >> kBlockShift,
+						 (pos + len - 1) >> kBlockShift,
+						 &unmap_first, &unmap_last)))
 				break;
 			bn = bmap_lookup(sbi, zi, at >> kBlockShift);
-			if (copied) {
-				unmap_first = std::min(unmap_first, at >> kBlockShift);
-				unmap_last = std::max(unmap_last, at >> kBlockShift);
-			}
 		}
 		if (bn) {
 			char *dst = sbi.blk(bn) + boff;
@@ -496,7 +514,8 @@ int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list)
 	// between the two steps loses nothing).
 	if (shrink && (new_size & (kBlockSize - 1)) &&
 	    ((err = tier_promote_locked(ii, new_size >> kBlockShift)) ||
-	     (err = unshare_block(sbi, ii, new_size >> kBlockShift))))
+	     (err = unshare_range(sbi, ii, new_size >> kBlockShift,
+					   new_size >> kBlockShift))))
 		return err;
 	// chmod rewrites the access ACL (posix_acl_chmod) in the same step.
 	XattrSwap acl(sbi);

@@ -18,13 +18,15 @@ namespace zus::pmfs {
 int free_blocks_from(zus_sb_info &sbi, zus_inode_info *ii, uint64_t from,
 		     bool free_inode = false);
 
-// Copy on write (refc.h): if file block idx of ii maps a shared block, give
-// ii a private copy of it (same content) in one transaction: the leaf is
-// repointed and the old block put. *copied tells whether it did (the page's
-// backing block changed: the shim must drop it). Caller holds ii->rw
-// exclusively; the block is on T1.
-int unshare_block(zus_sb_info &sbi, zus_inode_info *ii, uint64_t idx,
-		  bool *copied = nullptr);
+// Copy on write (refc.h): give ii a private copy (same content) of every
+// shared block it maps in file blocks [first, last], in transactions of up
+// to 64 blocks: each leaf is repointed and the old block put. When given,
+// [*cow_first, *cow_last] is widened to the indexes copied (their backing
+// blocks changed: the shim must drop those pages). Caller holds ii->rw
+// exclusively; the range is on T1.
+int unshare_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t first,
+		  uint64_t last, uint64_t *cow_first = nullptr,
+		  uint64_t *cow_last = nullptr);
 
 // relatime (the kernel's relatime_need_update, tmpfs's and ext4's
 // default): an access (READ, GET_MULTY, READDIR) sets atime when it is not

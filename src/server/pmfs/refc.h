@@ -22,7 +22,7 @@
 //     freed through the normal path (Tx::bits, release after commit).
 //   - A block of file A is written in place only when its count is 0:
 //     WRITE, truncate's tail zeroing and fallocate's partial-block zeroing
-//     first give A a private copy (unshare_block, file.h), repoint A's leaf
+//     first give A a private copy (unshare_range, file.h), repoint A's leaf
 //     and put the old block, in one transaction; the shim invalidates the
 //     page (wr_unmap).
 //   - Reading a count without refc_mu under A's inode lock: 0 is exact for
