@@ -206,6 +206,7 @@ struct Migration {
 
 constexpr uint32_t kRecent = 4096;	   // cold-read filter entries
 constexpr uint64_t kPreRead = 256;	   // blocks promoted ahead (1 MiB)
+constexpr uint64_t kPreReadBelow = 64;	   // ... by requests smaller than this
 constexpr uint64_t kEvictBatch = 256;	   // blocks per migration (1 MiB)
 constexpr uint64_t kCommitBatch = 64;	   // leaf switches per transaction
 constexpr int kMaxInFlight = 4;		   // async migrations at once
@@ -941,9 +942,8 @@ uint64_t tier_map_cut(zus_inode_info *ii, const zufs_ioc_IO *io)
 	if (!sbi.t2_blocks || !io->hdr.len)
 		return UINT64_MAX;
 	TierState &ts = tier_of(sbi);
-	if (!ts.used.load(std::memory_order_relaxed) ||
-	    (!(io->flags & ZUFS_IO_RAND) && sbi.balloc.free_blocks() >= ts.low))
-		return UINT64_MAX; // sequential reads promote
+	if (!ts.used.load(std::memory_order_relaxed) || !(io->flags & ZUFS_IO_RAND))
+		return UINT64_MAX; // sequential reads promote (and pre-read)
 	std::shared_lock lk(ii->rw);
 	const zus_inode *zi = ii->zi;
 	const uint64_t size = zi->i_size;
@@ -1152,8 +1152,10 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		return -EZUFS_RETRY;
 	if (nospc)
 		return -ENOSPC;
-	// The re-dispatch of a sequential read that promoted: pre-read.
-	if (committed && !write && !(io->flags & ZUFS_IO_RAND))
+	// The re-dispatch of a small sequential read that promoted: pre-read
+	// (a 1 MiB request gains nothing from it: tier.h).
+	if (committed && !write && !(io->flags & ZUFS_IO_RAND) &&
+	    last - first + 1 < kPreReadBelow)
 		pre_read(ii, ts, last + 1, kPreRead);
 	// Only cold reads (or nothing) left: the answer carries them.
 	for (uint32_t k = 0; k < ncold; ++k) {

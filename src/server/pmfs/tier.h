@@ -100,17 +100,24 @@ int op_iom_done(zufs_ioc_hdr *hdr, zufs::page_list pages);
 // watermark, is answered inline with IOM_T2_READ_LEN into the request's
 // pages (the server zero-fills them first; the shim's executor overwrites
 // them after the answer). A second random read of it promotes.
-// GET_MULTY must map T1 blocks: when the same filter says a block of the
-// range is cold (tier_map_cut), the answer maps only the blocks before it
-// and sets ZUFS_GBF_READ: the shim reads the rest with a READ into
-// page-aligned pages, which the cold read then serves (zus_api.h).
+// GET_MULTY must map T1 blocks: when a ZUFS_IO_RAND GET_MULTY finds a
+// block the same filter calls cold (tier_map_cut), the answer maps only
+// the blocks before it and sets ZUFS_GBF_READ: the shim reads the rest
+// with a READ into page-aligned pages, which the cold read then serves
+// (zus_api.h). A sequential GET_MULTY always promotes (see pre-read),
+// even below the low watermark: a file read through is worth having on
+// T1, and the evictor makes the room.
 //
 // Pre-read (ZUFS_OP_PRE_READ's job, done without a message of its own):
 // when the re-dispatch of a sequential (not ZUFS_IO_RAND) READ or
-// GET_MULTY commits its promotions, the file's next 256 blocks (1 MiB)
-// that are on T2 come back too, in that call, by one synchronous
-// IOMAP_EXEC (tier_promote_range_locked), so the next requests find them
-// on T1 instead of each taking a RETRY. Best effort: only while free T1
+// GET_MULTY of fewer than 64 blocks commits its promotions, the file's
+// next 256 blocks (1 MiB) that are on T2 come back too, in that call, by
+// one synchronous IOMAP_EXEC (tier_promote_range_locked), so the next
+// requests find them on T1 instead of each taking a RETRY. A bigger
+// request already brings its whole run back in one RETRY op: measured
+// (bench/tier.sh T2-seq), pre-read did not help 1 MiB reads (it holds the
+// inode lock through a second synchronous T2 read) and helped 128 KiB
+// ones a little. Best effort: only while free T1
 // stays above the low watermark, and never past a block that has a
 // promotion handed out (the re-dispatch of its request commits it). The shim
 // reads the T2 block after the answer, with no lock: a T2 block freed
