@@ -7,6 +7,10 @@
 #include <linux/stat.h>
 #include <sys/statfs.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include <catch2/catch.hpp>
 
 #include "harness.h"
@@ -321,4 +325,62 @@ TEST_CASE("COPY: a large write over shared blocks copies them in batches",
 	clean(fs);
 	gone(fs, b, "b");
 	clean(fs);
+}
+
+TEST_CASE("COPY: concurrent copies, writes and truncations keep counts exact",
+	  "[server][refc][mt]")
+{
+	Fs fs(128ULL << 20);
+	REQUIRE(fs.mount() == 0);
+	constexpr int kFiles = 4;
+	Inode f[kFiles];
+	for (int i = 0; i < kFiles; ++i) {
+		REQUIRE(fs.create(fs.root, "f" + std::to_string(i), S_IFREG | 0644, &f[i]) == 0);
+		REQUIRE(fs.write(f[i], 0, pattern(256 * 4096, 40 + i)) == 0);
+	}
+	const uint64_t empty_ish = bfree(fs);
+	std::atomic<int> errors{0};
+	auto worker = [&](int t) {
+		unsigned seed = 77 + t;
+		for (int it = 0; it < 1000; ++it) {
+			seed = seed * 1103515245 + 12345;
+			const int a = (seed >> 8) % kFiles, b = (seed >> 12) % kFiles;
+			const uint64_t blk = (seed >> 16) % 200;
+			uint64_t copied;
+			int err = 0;
+			switch ((seed >> 4) % 4) {
+			case 0:
+			case 1:
+				if (a != b)
+					err = copy(fs, f[a], blk * 4096, f[b], ((seed >> 20) % 200) * 4096,
+						   32 * 4096, &copied);
+				break;
+			case 2:
+				err = fs.write(f[a], blk * 4096 + 100, pattern(3 * 4096, seed));
+				break;
+			case 3:
+				err = fs.setattr(f[a], STATX_SIZE, (blk + 20) * 4096 + 7);
+				break;
+			}
+			if (err)
+				++errors;
+		}
+	};
+	std::vector<std::thread> ts;
+	for (int t = 0; t < 4; ++t)
+		ts.emplace_back(worker, t);
+	for (auto &t : ts)
+		t.join();
+	CHECK(errors == 0);
+	clean(fs);
+	auto *sb = reinterpret_cast<const zus::pmfs::pmfs_super *>(fs.base);
+	auto *rc = reinterpret_cast<const uint8_t *>(fs.base + sb->s_refc_blk * 4096);
+	uint64_t shared = 0;
+	for (uint64_t bn = sb->s_data_blk; bn < sb->s_nblocks; ++bn)
+		shared += rc[bn] != 0;
+	CHECK(shared > 0); // some sharing survived
+	for (int i = 0; i < kFiles; ++i)
+		gone(fs, f[i], "f" + std::to_string(i));
+	clean(fs);
+	CHECK(bfree(fs) >= empty_ish + 4 * 256);
 }
