@@ -1009,3 +1009,43 @@ TEST_CASE("tier: many small files fill T1 + T2", "[tier]")
 	for (auto &f : files)
 		t.fs.evict(f);
 }
+
+// Blocks shared by COPY (server/pmfs/refc.h) stay on T1: the evictor and the
+// test hook skip them; once a write has unshared one, it may go.
+TEST_CASE("tier: a block shared by COPY is never evicted", "[tier][refc]")
+{
+	TierFile t;
+	std::string data = ztest::pattern(8 * 4096, 51);
+	t.write(0, data);
+	ztest::Inode g;
+	REQUIRE(t.fs.create(t.fs.root, "g", S_IFREG | 0644, &g) == 0);
+	auto copy = [&](ztest::Inode src, ztest::Inode dst) {
+		zufs_ioc_clone c{};
+		c.hdr.operation = ZUFS_OP_COPY;
+		c.src_zus_ii = src.ii;
+		c.dst_zus_ii = dst.ii;
+		c.len = 8 * 4096;
+		REQUIRE(t.fs.dispatch(&c.hdr, sizeof(c)) == 0);
+		REQUIRE(c.copied == 8 * 4096);
+	};
+	// Block 7 goes to T2 first: COPY copies it instead of sharing it.
+	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 7) == 0);
+	copy(t.f, g);
+	CHECK(t.fs.read(g, 0, data.size()) == data);
+	CHECK(zus::pmfs::tier_evict_block(t.f.ii, 1) == -EBUSY);
+	zus::pmfs::tier_make_room(*t.fs.sbi, 1 << 20); // wants everything
+	for (uint64_t i = 0; i < 7; ++i)
+		CHECK_FALSE(t.on_t2(i));
+	// A write to g unshares its block 1: f's may go to T2 now.
+	REQUIRE(t.fs.write(g, 4096 + 5, "x") == 0);
+	CHECK(zus::pmfs::tier_evict_block(t.f.ii, 1) == 0);
+	CHECK(t.on_t2(1));
+	CHECK(t.read(0, data.size()) == data);
+	std::string dg = data;
+	dg[4096 + 5] = 'x';
+	CHECK(t.fs.read(g, 0, data.size()) == dg);
+	auto r = t.fs.check();
+	INFO(r.report);
+	CHECK(r.errors == 0);
+	t.fs.evict(g);
+}
