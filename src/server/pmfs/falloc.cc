@@ -259,7 +259,7 @@ int op_llseek(zufs_ioc_hdr *hdr, zufs::page_list)
 int op_clone(zufs_ioc_hdr *hdr, zufs::page_list)
 {
 	reinterpret_cast<zufs_ioc_clone *>(hdr)->copied = 0;
-	return -EOPNOTSUPP; // no shared (reflinked) blocks in pmfs
+	return -EOPNOTSUPP; // blocks are shared by COPY only (refc.h)
 }
 
 namespace {
