@@ -1049,3 +1049,65 @@ TEST_CASE("tier: a block shared by COPY is never evicted", "[tier][refc]")
 	CHECK(r.errors == 0);
 	t.fs.evict(g);
 }
+
+TEST_CASE("tier: a promotion is committed only by the request it was handed "
+	  "to", "[tier]")
+{
+	TierFile t;
+	std::string data = ztest::pattern(4 * 4096, 77);
+	t.write(0, data);
+	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 1) == 0);
+
+	// A: a GET_MULTY of block 1 is answered RETRY (ZUSMEM_READ into a
+	// fresh T1 block); its shim has not run the iomap yet.
+	std::vector<uint64_t> a((offsetof(zufs_ioc_IO, iom_e) + 64 * 8) / 8, 0);
+	auto *io = reinterpret_cast<zufs_ioc_IO *>(a.data());
+	auto fill = [&] {
+		std::fill(a.begin(), a.end(), 0);
+		io->hdr.operation = ZUFS_OP_GET_MULTY;
+		io->hdr.len = 4096;
+		io->zus_ii = t.f.ii;
+		io->filepos = 4096;
+		io->ziom.iom_max = 64;
+	};
+	fill();
+	REQUIRE(t.fs.dispatch(&io->hdr, a.size() * 8) == -EZUFS_RETRY);
+	std::vector<uint64_t> iom(io->iom_e, io->iom_e + io->ziom.iom_n);
+
+	// B, another request for the same block, must neither commit A's
+	// promotion (its T1 block holds nothing yet) nor free it: it waits.
+	std::vector<uint64_t> b;
+	std::atomic<bool> b_done{false};
+	int b_err = 1;
+	std::thread tb([&] {
+		b_err = get_multy(t, b, 4096, 4096, 0);
+		b_done = true;
+	});
+	std::this_thread::sleep_for(std::chrono::milliseconds(200));
+	CHECK_FALSE(b_done.load());
+
+	// A's shim runs the iomap and sends A again: A commits.
+	iomap::ExecEnv env;
+	env.pools = t.zuf.pools;
+	env.t2 = t.zuf.t2.get();
+	REQUIRE(iomap::execute(iom.data(), uint32_t(iom.size()), env) == 0);
+	std::memcpy(io->iom_e, iom.data(), iom.size() * 8); // as rw.cc leaves it
+	io->hdr.err = 0;
+	REQUIRE(t.fs.dispatch(&io->hdr, a.size() * 8) == 0);
+	tb.join();
+	REQUIRE(b_err == 0);
+
+	// Both map the block's real bytes.
+	for (auto *m : { io, reinterpret_cast<zufs_ioc_IO *>(b.data()) }) {
+		REQUIRE(m->ziom.iom_n == 1);
+		uint64_t bn = zu_dpp_t_bn(_zufs_iom_first_val(&m->iom_e[0]));
+		REQUIRE(bn);
+		CHECK(std::string(t.fs.base + bn * 4096, 4096) == data.substr(4096, 4096));
+	}
+	put_multy(t, a);
+	put_multy(t, b);
+	CHECK(t.read(0, 4 * 4096) == data);
+	auto r = t.fs.check();
+	INFO(r.report);
+	CHECK(r.errors == 0);
+}

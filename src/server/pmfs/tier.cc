@@ -205,6 +205,7 @@ struct Migration {
 };
 
 constexpr uint32_t kRecent = 4096;	   // cold-read filter entries
+constexpr auto kPromoWait = std::chrono::seconds(2);
 constexpr uint64_t kPreRead = 256;	   // blocks promoted ahead (1 MiB)
 constexpr uint64_t kPreReadBelow = 64;	   // ... by requests smaller than this
 constexpr uint64_t kEvictBatch = 256;	   // blocks per migration (1 MiB)
@@ -220,9 +221,14 @@ struct TierState {
 	std::atomic<uint64_t> used{0};
 	struct Promo {
 		uint64_t t2, t1;
+		// The request it was handed to: the address of its message,
+		// which the shim re-dispatches as it is (rw.cc). Only that
+		// request knows its shim has run the ZUSMEM_READ into t1.
+		const void *owner;
 	};
 	// (ino, file block) -> promotion whose ZUSMEM_READ was handed out.
 	std::map<std::pair<uint64_t, uint64_t>, Promo> promos;
+	std::condition_variable promo_cv; // a promotion was taken out of promos
 
 	uint64_t nino = 0;
 	std::unique_ptr<Heat[]> heat; // [0, nino]
@@ -1060,6 +1066,11 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 	// overflows.
 	std::vector<std::pair<uint64_t, uint64_t>> handed;
 	uint64_t committed = 0; // promotions finished by this call
+	// A block whose promotion was handed to another request: its shim may
+	// still be reading T2 into that T1 block, so it is neither committed
+	// nor freed from here. A READ reads it from T2 (cold); anything else
+	// waits for the other request to commit it (wait_for below).
+	bool busy = false;
 	int err;
 	for (uint64_t idx = first; idx <= last; ++idx) {
 		uint64_t v = bmap_leaf(sbi, zi, idx);
@@ -1068,10 +1079,14 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		uint64_t t2 = v & ~kT2Leaf;
 		std::unique_lock g(ts.mu);
 		auto it = ts.promos.find({ii->ino, idx});
-		if (it != ts.promos.end()) {
+		bool others = false;
+		if (it != ts.promos.end() && it->second.owner != io) {
+			others = true;
+		} else if (it != ts.promos.end()) {
 			TierState::Promo p = it->second;
 			ts.promos.erase(it);
 			g.unlock();
+			ts.promo_cv.notify_all();
 			if (p.t2 == t2) { // the shim ran our ZUSMEM_READ
 				if ((err = commit_promotion(ii, idx, t2, p.t1)))
 					return err;
@@ -1080,8 +1095,18 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 			}
 			sbi.balloc.release(p.t1, 1); // stale
 		}
-		g.unlock();
-		if (read && cold_read(sbi, ts, io, idx, t2, size)) {
+		if (g.owns_lock())
+			g.unlock();
+		if (others) {
+			const uint64_t pos = idx << kBlockShift;
+			const uint64_t end = std::min<uint64_t>(io->filepos + io->hdr.len, size);
+			if (!read || pos < io->filepos || pos + kBlockSize > end ||
+			    (io->hdr.offset + (pos - io->filepos)) % kBlockSize) {
+				busy = true;
+				continue;
+			}
+		}
+		if (read && (others || cold_read(sbi, ts, io, idx, t2, size))) {
 			uint64_t page = (io->hdr.offset + ((idx << kBlockShift) - io->filepos)) >>
 					kBlockShift;
 			if (ncold && cold[ncold - 1].t2 + cold[ncold - 1].n == t2 &&
@@ -1091,6 +1116,10 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 			}
 			if (ncold < max_cold) {
 				cold[ncold++] = { t2, page, 1 };
+				continue;
+			}
+			if (others) {
+				busy = true;
 				continue;
 			}
 			// no room for another cold run: promote it
@@ -1123,7 +1152,7 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 				sbi.balloc.release(old->second.t1, 1);
 				ts.promos.erase(old);
 			}
-			ts.promos[{ii->ino, idx + k}] = {t2 + k, run.bn + k};
+			ts.promos[{ii->ino, idx + k}] = {t2 + k, run.bn + k, io};
 		}
 		g.unlock();
 		handed.emplace_back(idx, got);
@@ -1150,6 +1179,37 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 	}
 	if (retry)
 		return -EZUFS_RETRY;
+	if (busy) {
+		// Wait, without the inode's lock, for the other request to commit
+		// (or drop) its promotions of our blocks, then prepare again. A
+		// request that never comes back (its shim failed the iomap) is
+		// taken over after kPromoWait: its T2 read has ended by then.
+		io->ziom.iom_n = 0;
+		lk.unlock();
+		auto mine = [&] {
+			auto it = ts.promos.lower_bound({ ii->ino, first });
+			for (; it != ts.promos.end() && it->first.first == ii->ino &&
+			       it->first.second <= last; ++it)
+				if (it->second.owner != io)
+					return false;
+			return true;
+		};
+		std::unique_lock g(ts.mu);
+		if (!ts.promo_cv.wait_for(g, kPromoWait, mine)) {
+			auto it = ts.promos.lower_bound({ ii->ino, first });
+			while (it != ts.promos.end() && it->first.first == ii->ino &&
+			       it->first.second <= last) {
+				if (it->second.owner == io) {
+					++it;
+					continue;
+				}
+				sbi.balloc.release(it->second.t1, 1);
+				it = ts.promos.erase(it);
+			}
+		}
+		g.unlock();
+		return tier_prepare(ii, io, cap, first, last);
+	}
 	if (nospc)
 		return -ENOSPC;
 	// The re-dispatch of a small sequential read that promoted: pre-read
