@@ -579,8 +579,6 @@ int FuseFrontend::mount(const char *mountpoint)
 	if (fs_.opts.uring) {
 		std::string msg, note;
 		uring = uring::enable(&msg, &note) == 0;
-		if (fs_.opts.uring_quiet)
-			msg.clear(); // the default, not asked for: no complaint
 		if (uring ? !note.empty() : !msg.empty())
 			std::fprintf(stderr, "zufuse: %s\n",
 				     (uring ? note : msg).c_str());

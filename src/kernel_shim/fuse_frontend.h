@@ -26,7 +26,6 @@ struct FrontendOptions {
 	double timeout = 86400.0; // entry/attr: the shim is the only path
 	unsigned max_threads = 0; // multi-threaded loop (0: libfuse default)
 	bool uring = false;	  // also serve over io_uring (fuse_uring.h)
-	bool uring_quiet = false; // no message when io_uring is not there
 };
 
 // What the handlers reach through fuse_req_userdata().

@@ -21,7 +21,7 @@ struct CommandLine {
 	bool mkfs = false;
 	bool direct_io = false;
 	bool uring = false; // --uring: FUSE over io_uring (fuse_uring.h)
-	bool no_uring = false; // --no-uring (default: io_uring unless -s)
+	bool no_uring = false; // --no-uring (the default)
 	bool foreground = false;
 	bool single_thread = false;
 	bool debug = false;

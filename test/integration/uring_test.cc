@@ -204,16 +204,16 @@ TEST_CASE("--uring: requests go through the per-CPU rings", "[uring]")
 	served_by_rings({ "--uring" });
 }
 
-TEST_CASE("io_uring is the default; --no-uring and -s have no rings",
+TEST_CASE("without --uring (or with --no-uring, -s) there are no rings",
 	  "[uring]")
 {
 	SKIP_WITHOUT_URING();
-	served_by_rings({});
-	for (const char *opt : { "--no-uring", "-s" }) {
+	const std::vector<std::vector<std::string>> runs = { {}, { "--no-uring" }, { "-s" } };
+	for (const auto &args : runs) {
 		zit::Mount m("64M");
-		REQUIRE_MOUNT(m, { opt });
+		REQUIRE_MOUNT(m, args);
 		REQUIRE(zit::write_file(m.path("f"), zit::pattern(1, 8192)));
-		INFO(opt);
+		INFO((args.empty() ? "(default)" : args[0]));
 		CHECK(ring_threads(m.pid()).count == 0);
 		REQUIRE_UNMOUNT(m);
 	}
