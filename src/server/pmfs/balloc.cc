@@ -188,4 +188,12 @@ int claim_runs(Tx &tx, BlockAlloc &ba, const BlockAlloc::Run *runs,
 	return 0;
 }
 
+int claim_runs_for(Tx &tx, BlockAlloc &ba, const BlockAlloc::Run *runs,
+		   int nruns, zus_inode *zi)
+{
+	if (int err = claim_runs(tx, ba, runs, nruns))
+		return err;
+	return tx.log(zi, sizeof(*zi));
+}
+
 } // namespace zus::pmfs

@@ -20,6 +20,8 @@
 #include <mutex>
 #include <vector>
 
+#include "zufs/zus_api.h"
+
 struct zus_sb_info;
 
 namespace zus::pmfs {
@@ -75,6 +77,10 @@ class Tx;
 // error is returned; the runs tx already logged are undone with it.
 int claim_runs(Tx &tx, BlockAlloc &ba, const BlockAlloc::Run *runs,
 	       int nruns);
+// claim_runs() for runs about to be mapped into zi, whose size, blocks and
+// tree root change with them: zi is logged in tx too.
+int claim_runs_for(Tx &tx, BlockAlloc &ba, const BlockAlloc::Run *runs,
+		   int nruns, zus_inode *zi);
 
 } // namespace zus::pmfs
 

@@ -136,9 +136,7 @@ int alloc_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t off, uint64_t end
 			return -ENOSPC;
 		Tx tx(sbi);
 		int err;
-		if ((err = claim_runs(tx, sbi.balloc, runs, nruns)))
-			return err;
-		if ((err = tx.log(zi, sizeof(*zi))))
+		if ((err = claim_runs_for(tx, sbi.balloc, runs, nruns, zi)))
 			return err;
 		BmapTx bt(sbi, tx, zi);
 		uint64_t i = 0;

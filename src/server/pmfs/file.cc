@@ -74,9 +74,7 @@ int write_holes(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
 
 	Tx tx(sbi);
 	int err;
-	if ((err = claim_runs(tx, sbi.balloc, runs, nruns)))
-		return err;
-	if ((err = tx.log(zi, sizeof(*zi))))
+	if ((err = claim_runs_for(tx, sbi.balloc, runs, nruns, zi)))
 		return err;
 
 	BmapTx bt(sbi, tx, zi);
@@ -168,9 +166,7 @@ int unshare_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t first,
 		}
 		Tx tx(sbi);
 		int err;
-		if ((err = claim_runs(tx, sbi.balloc, runs, nruns)))
-			return err;
-		if ((err = tx.log(zi, sizeof(*zi))))
+		if ((err = claim_runs_for(tx, sbi.balloc, runs, nruns, zi)))
 			return err;
 		BmapTx bt(sbi, tx, zi);
 		bt.owner = ii;
