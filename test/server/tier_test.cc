@@ -666,7 +666,16 @@ TEST_CASE("tier: writes racing migrations are never lost", "[tier]")
 	// Always short of room: the evictor moves everything, all the time.
 	zus::pmfs::tier_set_watermarks(*t.fs.sbi, UINT64_MAX / 2, UINT64_MAX / 2);
 	std::mt19937 rng(5);
-	for (int k = 0; k < 3000; ++k) {
+	// 3000 writes, and on until the evictor has moved something while
+	// they ran: on a busy machine its thread may not get a CPU during
+	// the first 3000 (a few ms), and then nothing raced.
+	auto moved = [&] {
+		auto st = zus::pmfs::tier_stats(*t.fs.sbi);
+		return st.evicted + st.aborted > 0;
+	};
+	const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+	for (int k = 0; k < 3000 || (!moved() && std::chrono::steady_clock::now() < deadline);
+	     ++k) {
 		uint64_t i = rng() % kBlocks;
 		want[i] = ztest::pattern(4096, 1000 + k);
 		t.write(i * 4096, want[i]);
