@@ -9,7 +9,8 @@
 # belongs to (then `sync -f`, syncfs, for native; `sync DIR`, an fsync, for
 # zufuse: the kernel forwards syncfs to no FUSE server but virtiofs, and a
 # zufuse fsync commits the whole image), so a copy that only filled the
-# page cache does not look faster than it is.
+# page cache does not look faster than it is. Then `rm -rf` of the copy,
+# synced the same way: unlinks only.
 #
 # Environment (all optional):
 #   SRC=/usr/include     the tree to copy
@@ -73,24 +74,28 @@ mount_image() {
 	die "mount failed: $1"
 }
 
-# "CP SYNCED": seconds (3 decimals) of `cp -a SRC DIR/t`, and until synced.
+# "CP SYNCED RM": seconds (3 decimals) of `cp -a SRC DIR/t`, until synced,
+# and of `rm -rf DIR/t` then synced (metadata only).
 time_copy() {
-	local t0 t1 t2
+	local t0 t1 t2 t3 t4
 	sync
 	t0=$(date +%s.%N)
 	cp -a "$SRC" "$1/t"
 	t1=$(date +%s.%N)
 	if [[ $2 == native ]]; then sync -f "$1/t"; else sync "$1/t"; fi
 	t2=$(date +%s.%N)
-	echo "$t0 $t1 $t2" | awk '{ printf "%.3f %.3f", $2 - $1, $3 - $1 }'
+	rm -rf "$1/t"
+	if [[ $2 == native ]]; then sync -f "$1"; else sync "$1"; fi
+	t3=$(date +%s.%N)
+	echo "$t0 $t1 $t2 $t3" | awk '{ printf "%.3f %.3f %.3f", $2 - $1, $3 - $1, $4 - $3 }'
 }
 
-# The run with the best synced time: "CP SYNCED".
-best() { awk 'NF == 2 && (!n++ || $2 < b) { b = $2; l = $0 } END { print l }'; }
+# The run with the best synced time: "CP SYNCED RM".
+best() { awk 'NF == 3 && (!n++ || $2 < b) { b = $2; l = $0 } END { print l }'; }
 
 entries=$(find "$SRC" | wc -l)
 bytes=$(du -sb "$SRC" | cut -f1)
-declare -A cp synced
+declare -A cp synced rm
 for target in native disk shm; do
 	runs=""
 	for _ in $(seq "$RUNS"); do
@@ -112,8 +117,9 @@ for target in native disk shm; do
 			;;
 		esac
 	done
-	read -r cp[$target] synced[$target] <<<"$(best <<<"$runs")"
-	printf '%-7s cp %8ss, synced %8ss\n' "$target" "${cp[$target]}" "${synced[$target]}" >&2
+	read -r cp[$target] synced[$target] rm[$target] <<<"$(best <<<"$runs")"
+	printf '%-7s cp %8ss, synced %8ss, rm -rf %8ss\n' "$target" "${cp[$target]}" \
+		"${synced[$target]}" "${rm[$target]}" >&2
 done
 
 echo "# zufuse bench/cp_tree.sh $(date +%Y%m%d-%H%M%S): cp -a $SRC ($entries entries," \
@@ -121,10 +127,12 @@ echo "# zufuse bench/cp_tree.sh $(date +%Y%m%d-%H%M%S): cp -a $SRC ($entries ent
 	"$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), disk: $DISK_DIR" \
 	"($(stat -f -c %T "$DISK_DIR")), ZUFUSE_OPTS='${ZUFUSE_OPTS:-}'"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-printf '%-10s %9s %9s %9s %9s\n' target cp_s x_native synced_s x_native
+printf '%-10s %9s %9s %9s %9s %9s %9s\n' target cp_s x_native synced_s x_native rm_s x_native
 for t in native disk shm; do
-	printf '%-10s %9s %9s %9s %9s\n' "$t" "${cp[$t]}" "$(ratio "${cp[$t]}" "${cp[native]}")" \
-		"${synced[$t]}" "$(ratio "${synced[$t]}" "${synced[native]}")"
+	printf '%-10s %9s %9s %9s %9s %9s %9s\n' "$t" \
+		"${cp[$t]}" "$(ratio "${cp[$t]}" "${cp[native]}")" \
+		"${synced[$t]}" "$(ratio "${synced[$t]}" "${synced[native]}")" \
+		"${rm[$t]}" "$(ratio "${rm[$t]}" "${rm[native]}")"
 done
-printf 'disk / shm: cp %s, synced %s\n' "$(ratio "${cp[disk]}" "${cp[shm]}")" \
-	"$(ratio "${synced[disk]}" "${synced[shm]}")"
+printf 'disk / shm: cp %s, synced %s, rm -rf %s\n' "$(ratio "${cp[disk]}" "${cp[shm]}")" \
+	"$(ratio "${synced[disk]}" "${synced[shm]}")" "$(ratio "${rm[disk]}" "${rm[shm]}")"
