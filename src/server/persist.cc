@@ -223,7 +223,7 @@ void Persist::memcpy_lazy(void *dst, const void *src, size_t len)
 	if (file_ || memory_) { // then marked: a commit that takes it sees the copy
 		memcpy(dst, src, len);
 		if (file_)
-			file_->mark(dst, len);
+			file_->mark_data(dst, len);
 		return;
 	}
 	pmem_memcpy(dst, src, len,

@@ -74,7 +74,9 @@ class Persist {
 
 	// Copy into the mapping with no durability bookkeeping at all: the data
 	// becomes durable at the next sync_all() (or by itself on real pmem
-	// after a drain). For overwrites that no metadata depends on.
+	// after a drain). For overwrites that no metadata depends on, into a
+	// block its file owns (the file back-end writes these pages in place,
+	// not through its journal).
 	void memcpy_lazy(void *dst, const void *src, size_t len);
 
 	// Flush for stores that may wait for sync_all(): a cache flush on real

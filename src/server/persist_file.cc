@@ -234,6 +234,15 @@ FileImage *FileImage::find(const void *addr)
 	return nullptr;
 }
 
+void FileImage::set_bitmaps(uint64_t toff, uint64_t bm)
+{
+	trailer_ = reinterpret_cast<Trailer *>(base_ + toff);
+	live_ = reinterpret_cast<uint64_t *>(base_ + toff + kPage);
+	committing_ = reinterpret_cast<uint64_t *>(base_ + toff + kPage + bm);
+	data_live_ = reinterpret_cast<uint64_t *>(base_ + toff + kPage + 2 * bm);
+	data_committing_ = reinterpret_cast<uint64_t *>(base_ + toff + kPage + 3 * bm);
+}
+
 // Take over the shadow of a zufuse that ended without unmounting: it must be
 // this image's (device, inode, length) and the image must not have been
 // written since that zufuse last wrote it (its mtime).
@@ -245,7 +254,7 @@ bool FileImage::adopt_shadow()
 	struct stat st, ist;
 	const uint64_t toff = round_page(len_);
 	const uint64_t bm = round_page(nwords_ * 8);
-	map_len_ = toff + kPage + 2 * bm;
+	map_len_ = toff + kPage + 4 * bm;
 	Trailer t{};
 	bool ok = !fstat(sfd, &st) && uint64_t(st.st_size) == map_len_ &&
 		  pread_all(sfd, &t, sizeof(t), toff) && t.magic == kShadowMagic &&
@@ -266,9 +275,7 @@ bool FileImage::adopt_shadow()
 			unlink(shadow_path_.c_str()); // stale: another image's, or outdated
 		return false;
 	}
-	trailer_ = reinterpret_cast<Trailer *>(base_ + toff);
-	live_ = reinterpret_cast<uint64_t *>(base_ + toff + kPage);
-	committing_ = reinterpret_cast<uint64_t *>(base_ + toff + kPage + bm);
+	set_bitmaps(toff, bm);
 	seq_ = trailer_->seq;
 	return true;
 }
@@ -285,7 +292,7 @@ int FileImage::build_shadow(std::string *err)
 	}
 	const uint64_t toff = round_page(len_);
 	const uint64_t bm = round_page(nwords_ * 8);
-	map_len_ = toff + kPage + 2 * bm;
+	map_len_ = toff + kPage + 4 * bm;
 	struct statfs sf;
 	if (!fstatfs(sfd, &sf) && uint64_t(sf.f_bavail) * sf.f_bsize < map_len_) {
 		::close(sfd);
@@ -345,9 +352,7 @@ int FileImage::build_shadow(std::string *err)
 		return e;
 	}
 	base_ = static_cast<char *>(m);
-	trailer_ = reinterpret_cast<Trailer *>(base_ + toff);
-	live_ = reinterpret_cast<uint64_t *>(base_ + toff + kPage);
-	committing_ = reinterpret_cast<uint64_t *>(base_ + toff + kPage + bm);
+	set_bitmaps(toff, bm);
 	trailer_->dev = dev_;
 	trailer_->ino = ino_;
 	trailer_->len = len_;
@@ -447,9 +452,13 @@ FileImage::~FileImage()
 		::close(fd_);
 }
 
-void FileImage::mark(const void *addr, size_t n)
+void FileImage::mark(const void *addr, size_t n) { mark_in(live_, addr, n); }
+
+void FileImage::mark_data(const void *addr, size_t n) { mark_in(data_live_, addr, n); }
+
+void FileImage::mark_in(uint64_t *bits, const void *addr, size_t n)
 {
-	if (!n || !live_)
+	if (!n || !bits)
 		return;
 	const uint64_t off = static_cast<const char *>(addr) - base_;
 	if (off >= len_)
@@ -458,7 +467,7 @@ void FileImage::mark(const void *addr, size_t n)
 	const uint64_t last = std::min(npages_ - 1, (off + n - 1) / kPage);
 	uint64_t fresh = 0;
 	for (uint64_t p = first; p <= last; ++p) {
-		uint64_t *w = &live_[p / 64];
+		uint64_t *w = &bits[p / 64];
 		const uint64_t bit = 1ULL << (p % 64);
 		if (__atomic_load_n(w, __ATOMIC_RELAXED) & bit)
 			continue;
@@ -525,16 +534,26 @@ int FileImage::commit_locked()
 		barrier_(true);
 	// Under the barrier: take the dirty pages, copy them out.
 	dirty_new_.store(0, std::memory_order_relaxed);
+	// A page only overwritten in place (mark_data) and not otherwise
+	// changed goes home too: its block had the same owner all along (any
+	// block that changes hands is initialized through mark()), so the
+	// last committed image sees its file's newer bytes, as an unsynced
+	// overwrite may.
 	std::vector<uint64_t> home, journal;
 	for (uint64_t w = 0; w < nwords_; ++w) {
 		uint64_t v = __atomic_exchange_n(&live_[w], 0, __ATOMIC_ACQ_REL);
+		uint64_t d = __atomic_exchange_n(&data_live_[w], 0, __ATOMIC_ACQ_REL);
 		if (v)
 			committing_[w] |= v;
-		for (uint64_t c = committing_[w]; c; c &= c - 1) {
-			const uint64_t p = w * 64 + __builtin_ctzll(c);
+		if (d)
+			data_committing_[w] |= d;
+		for (uint64_t c = committing_[w] | data_committing_[w]; c; c &= c - 1) {
+			const int b = __builtin_ctzll(c);
+			const uint64_t p = w * 64 + b;
+			const bool data_only = !(committing_[w] & (1ULL << b));
 			const bool fresh = p && p < alloc_bits_ &&
 					   !(committed_alloc_[p / 64] & (1ULL << (p % 64)));
-			(fresh ? home : journal).push_back(p);
+			(data_only || fresh ? home : journal).push_back(p);
 		}
 	}
 	std::vector<uint64_t> next_alloc(committed_alloc_.size());
@@ -600,6 +619,7 @@ int FileImage::commit_locked()
 	// Durable.
 	committed_alloc_.swap(next_alloc);
 	memset(committing_, 0, nwords_ * 8);
+	memset(data_committing_, 0, nwords_ * 8);
 	trailer_->seq = seq_;
 	++stats_.commits;
 	stats_.home += home.size();

@@ -24,6 +24,8 @@
 //      * a page whose block was free in the last committed image ("fresh":
 //        nothing committed can reach it) goes straight home, as ext4's
 //        ordered mode writes data before the metadata that points at it;
+//      * so does file data overwritten in place (mark_data) in a block
+//        that kept its owner, as ext4 writes such data in place;
 //      * every other page goes to a redo journal, the file IMAGE.journal:
 //        one transaction (head, page numbers, pages, one crc32c over them).
 //    Then: fdatasync(image) (the fresh pages, and the previous checkpoint,
@@ -98,6 +100,10 @@ class FileImage {
 
 	// Pages [addr, addr+len) changed: the next commit writes them.
 	void mark(const void *addr, size_t len);
+	// The same for file data overwritten in place in a block its file
+	// owned since the last commit (no metadata depends on it): the commit
+	// writes such a page home directly unless mark() also named it.
+	void mark_data(const void *addr, size_t len);
 	// Make every change marked so far durable. 0 or -errno (-EIO).
 	int commit();
 	// Called with true before a commit copies pages out (the caller then
@@ -124,6 +130,8 @@ class FileImage {
 	bool adopt_shadow();
 	int build_shadow(std::string *err);
 	void note_image_written();
+	void set_bitmaps(uint64_t toff, uint64_t bm);
+	void mark_in(uint64_t *bits, const void *addr, size_t len);
 	void timer_loop(unsigned interval_ms);
 	void stop_timer();
 
@@ -139,6 +147,8 @@ class FileImage {
 	struct Trailer *trailer_ = nullptr;
 	uint64_t *live_ = nullptr;	 // dirty since the last barrier
 	uint64_t *committing_ = nullptr; // taken by a commit not yet durable
+	uint64_t *data_live_ = nullptr;	 // the same for mark_data()
+	uint64_t *data_committing_ = nullptr;
 	uint64_t nwords_ = 0;
 	std::string recovered_;
 
