@@ -265,8 +265,10 @@ struct TierFile {
 	// One READ/WRITE, re-dispatched after each RETRY iomap.
 	int io(int op, uint64_t pos, ztest::Buf &b, uint64_t *last)
 	{
+		zus_iomap_build *token = nullptr; // of the last RETRY answer
 		for (int tries = 0; tries < 8; ++tries) {
 			zufs_ioc_IO io{};
+			io.ziom.iomb = token;
 			io.hdr.operation = uint16_t(op);
 			io.hdr.offset = b.offset;
 			io.hdr.len = uint32_t(b.len);
@@ -289,6 +291,7 @@ struct TierFile {
 			if (err != -EZUFS_RETRY)
 				return err;
 			++retries;
+			token = io.ziom.iomb;
 			REQUIRE(io.ziom.iom_n > 0);
 			REQUIRE(io.ziom.iom_n <= ZUFS_WRITE_OP_SPACE);
 			iomap::ExecEnv env;
@@ -410,14 +413,17 @@ TEST_CASE("tier: a block on T2 is read, partly written, truncated", "[tier]")
 		std::vector<uint64_t> msg((offsetof(zufs_ioc_IO, iom_e) + kMax * 8) / 8);
 		auto *io = reinterpret_cast<zufs_ioc_IO *>(msg.data());
 		int err = -EZUFS_RETRY;
+		zus_iomap_build *token = nullptr;
 		for (int tries = 0; tries < 4 && err == -EZUFS_RETRY; ++tries) {
 			std::memset(msg.data(), 0, msg.size() * 8);
+			io->ziom.iomb = token;
 			io->hdr.operation = ZUFS_OP_GET_MULTY;
 			io->hdr.len = uint32_t(data.size());
 			io->zus_ii = t.f.ii;
 			io->ziom.iom_max = kMax;
 			err = t.fs.dispatch(&io->hdr, msg.size() * 8);
 			if (err == -EZUFS_RETRY) {
+				token = io->ziom.iomb;
 				iomap::ExecEnv env;
 				env.pools = t.zuf.pools;
 				env.t2 = t.zuf.t2.get();
@@ -773,8 +779,10 @@ int get_multy(TierFile &t, std::vector<uint64_t> &msg, uint64_t pos, uint32_t le
 	const uint32_t cap = std::max<uint32_t>((len + 4095) / 4096 + 1, ZUFS_WRITE_OP_SPACE);
 	msg.assign((offsetof(zufs_ioc_IO, iom_e) + cap * 8) / 8, 0);
 	auto *io = reinterpret_cast<zufs_ioc_IO *>(msg.data());
+	zus_iomap_build *token = nullptr; // of the last RETRY answer
 	for (int tries = 0; tries < 8; ++tries) {
 		std::fill(msg.begin(), msg.end(), 0);
+		io->ziom.iomb = token;
 		io->hdr.operation = ZUFS_OP_GET_MULTY;
 		io->hdr.len = len;
 		io->zus_ii = t.f.ii;
@@ -785,6 +793,7 @@ int get_multy(TierFile &t, std::vector<uint64_t> &msg, uint64_t pos, uint32_t le
 		if (err != -EZUFS_RETRY)
 			return err;
 		++t.retries;
+		token = io->ziom.iomb;
 		iomap::ExecEnv env;
 		env.pools = t.zuf.pools;
 		env.t2 = t.zuf.t2.get();
@@ -1116,6 +1125,75 @@ TEST_CASE("tier: a promotion is committed only by the request it was handed "
 	put_multy(t, a);
 	put_multy(t, b);
 	CHECK(t.read(0, 4 * 4096) == data);
+	auto r = t.fs.check();
+	INFO(r.report);
+	CHECK(r.errors == 0);
+}
+
+// Issue 11: the shim failed a promotion's IOM_T2_ZUSMEM_READ (T2 down) and
+// said nothing; the same thread's next request reuses the same message
+// address. It must not be taken for the promotion's owner: that would
+// commit a T1 block never filled and free the T2 copy.
+TEST_CASE("tier: a promotion whose iomap failed is never committed", "[tier]")
+{
+	TierFile t;
+	std::string data = ztest::pattern(4 * 4096, 91);
+	t.write(0, data);
+	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 1) == 0);
+	const uint64_t t2_before = zus::pmfs::t2_used(*t.fs.sbi);
+	const uint64_t free_before = t.free_t1();
+
+	zufs_ioc_IO io; // one message slot, reused as rw.cc's stack slot is
+	ztest::Buf b(4096);
+	auto send = [&](zus_iomap_build *token, int in_err) {
+		std::memset(&io, 0, sizeof(io));
+		io.hdr.operation = ZUFS_OP_READ;
+		io.hdr.len = 4096;
+		io.hdr.err = in_err;
+		io.zus_ii = t.f.ii;
+		io.filepos = 4096;
+		io.last_pos = 4096;
+		io.ziom.iom_max = ZUFS_WRITE_OP_SPACE;
+		io.ziom.iomb = token;
+		return t.fs.dispatch(&io.hdr, sizeof(io), b.list());
+	};
+	// The first request: RETRY, with a ZUSMEM_READ the shim then fails.
+	REQUIRE(send(nullptr, 0) == -EZUFS_RETRY);
+	REQUIRE(io.ziom.iom_n > 0);
+	zus_iomap_build *token = io.ziom.iomb;
+	CHECK(token != nullptr);
+
+	SECTION("the next request in the same slot reads the real bytes")
+	{
+		std::memset(b.data(), 0x77, 4096);
+		int err = send(nullptr, 0);
+		if (err == 0 && io.ziom.iom_n) { // a cold read: run it
+			iomap::ExecEnv env;
+			env.pools = t.zuf.pools;
+			env.app_pages = b.list();
+			env.t2 = t.zuf.t2.get();
+			REQUIRE(iomap::execute(io.iom_e, io.ziom.iom_n, env) == 0);
+		}
+		REQUIRE(err == 0);
+		CHECK(ztest::same(b.str(), data.substr(4096, 4096)));
+		CHECK(t.on_t2(1)); // not promoted by someone else's iomap
+		// The failure reported late still drops the promotion.
+		CHECK(send(token, -EIO) == -EIO);
+	}
+	SECTION("the shim reports the failure: nothing moves")
+	{
+		CHECK(send(token, -EIO) == -EIO);
+		CHECK(t.on_t2(1));
+		CHECK(zus::pmfs::t2_used(*t.fs.sbi) == t2_before);
+		CHECK(t.free_t1() == free_before); // the T1 block went back
+		// A stale or forged token later commits nothing either.
+		CHECK(send(token, 0) == -EZUFS_RETRY);
+		CHECK(io.ziom.iomb != token);
+		CHECK(send(io.ziom.iomb, -EIO) == -EIO);
+	}
+	CHECK(t.on_t2(1));
+	CHECK(zus::pmfs::t2_used(*t.fs.sbi) == t2_before);
+	CHECK(ztest::same(t.read(0, data.size()), data));
 	auto r = t.fs.check();
 	INFO(r.report);
 	CHECK(r.errors == 0);

@@ -244,6 +244,8 @@ int op_read(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	zus_inode_info *ii = io_ii(io, &err);
 	if (!ii)
 		return err;
+	if (hdr->err < 0 && io->ziom.iomb) // our RETRY's iomap failed (tier.h)
+		return tier_retry_failed(ii, io);
 	if (hdr->len > ZUS_API_MAP_MAX_SIZE || !pages_cover(pages, hdr->offset, hdr->len))
 		return -EINVAL;
 	zus_sb_info &sbi = *ii->sbi;
@@ -294,6 +296,8 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	zus_inode_info *ii = io_ii(io, &err);
 	if (!ii)
 		return err;
+	if (hdr->err < 0 && io->ziom.iomb) // our RETRY's iomap failed (tier.h)
+		return tier_retry_failed(ii, io);
 	zus_sb_info &sbi = *ii->sbi;
 	if (sbi.ro)
 		return -EROFS;
@@ -399,6 +403,8 @@ int op_get_multy(zufs_ioc_hdr *hdr, zufs::page_list)
 		return err;
 	if (!multy_fits(io))
 		return -EINVAL;
+	if (hdr->err < 0 && io->ziom.iomb) // our RETRY's iomap failed (tier.h)
+		return tier_retry_failed(ii, io);
 	io->ziom.iom_n = 0;
 	io->gp_block.ret_flags = 0;
 	zus_sb_info &sbi = *ii->sbi;

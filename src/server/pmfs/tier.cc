@@ -221,11 +221,13 @@ struct TierState {
 	std::atomic<uint64_t> used{0};
 	struct Promo {
 		uint64_t t2, t1;
-		// The request it was handed to: the address of its message,
-		// which the shim re-dispatches as it is (rw.cc). Only that
-		// request knows its shim has run the ZUSMEM_READ into t1.
-		const void *owner;
+		// The token of the RETRY answer that handed it out
+		// (zufs_iomap.iomb, zus_api.h): the shim sends it back only
+		// with the re-dispatch that follows a successful iomap, so
+		// only that request knows the ZUSMEM_READ into t1 has run.
+		uint64_t token;
 	};
+	uint64_t next_token = 0; // the last token handed out (mu)
 	// (ino, file block) -> promotion whose ZUSMEM_READ was handed out.
 	std::map<std::pair<uint64_t, uint64_t>, Promo> promos;
 	std::condition_variable promo_cv; // a promotion was taken out of promos
@@ -264,7 +266,7 @@ struct TierState {
 	uint32_t slots_used = 0; // bit per slot (ev_mu)
 
 	std::atomic<uint64_t> evicted{0}, sync_evicted{0}, promoted{0},
-		cold_reads{0}, aborted{0}, pre_read{0};
+		cold_reads{0}, aborted{0}, pre_read{0}, failed_promotions{0};
 };
 
 namespace {
@@ -296,6 +298,18 @@ int t2_read_len_op(zufs_iomap &ziom, uint64_t t2, uint64_t page, uint64_t n)
 	e[2] = n;
 	ziom.iom_n += 3;
 	return 0;
+}
+
+// A promotion token travels as the zufs_iomap.iomb cookie of the RETRY
+// answer and of the re-dispatch (never dereferenced by anyone).
+uint64_t promo_token(const zufs_ioc_IO *io)
+{
+	return uint64_t(reinterpret_cast<uintptr_t>(io->ziom.iomb));
+}
+
+zus_iomap_build *token_cookie(uint64_t token)
+{
+	return reinterpret_cast<zus_iomap_build *>(uintptr_t(token));
 }
 
 TierState &tier_of(zus_sb_info &sbi)
@@ -910,16 +924,19 @@ void tier_stop(zus_sb_info &sbi)
 	// What tiering did in this mount, for the log (and the mounted tests:
 	// the stats have no other way out of the server).
 	TierStats st = tier_stats(sbi);
-	if (st.evicted || st.sync_evicted || st.promoted || st.cold_reads)
+	if (st.evicted || st.sync_evicted || st.promoted || st.cold_reads ||
+	    st.failed_promotions)
 		fprintf(stderr,
 			"zufuse: tier: evicted %llu (sync %llu), promoted %llu "
-			"(pre-read %llu), cold reads %llu, aborted %llu, t2 used %llu\n",
+			"(pre-read %llu), cold reads %llu, aborted %llu, failed "
+			"promotions %llu, t2 used %llu\n",
 			(unsigned long long)st.evicted,
 			(unsigned long long)st.sync_evicted,
 			(unsigned long long)st.promoted,
 			(unsigned long long)st.pre_read,
 			(unsigned long long)st.cold_reads,
 			(unsigned long long)st.aborted,
+			(unsigned long long)st.failed_promotions,
 			(unsigned long long)st.t2_used);
 }
 
@@ -981,6 +998,7 @@ TierStats tier_stats(zus_sb_info &sbi)
 	s.cold_reads = ts.cold_reads.load();
 	s.pre_read = ts.pre_read.load();
 	s.aborted = ts.aborted.load();
+	s.failed_promotions = ts.failed_promotions.load();
 	s.t2_used = ts.used.load();
 	std::lock_guard g(ts.ev_mu);
 	s.in_flight = ts.in_flight;
@@ -1030,6 +1048,11 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		return 0;
 	TierState &ts = tier_of(sbi);
 	const bool write = io->hdr.operation == ZUFS_OP_WRITE;
+	// The token this request brings back: its shim ran the iomap of our
+	// last RETRY answer to it (0: none). The answer below may hand out a
+	// new one.
+	const uint64_t token = promo_token(io);
+	uint64_t handed_token = 0;
 	if (ii->ino <= ts.nino) { // heat, lock-free
 		Heat &h = ts.heat[ii->ino];
 		if (!h.ref.load(std::memory_order_relaxed))
@@ -1080,7 +1103,7 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		std::unique_lock g(ts.mu);
 		auto it = ts.promos.find({ii->ino, idx});
 		bool others = false;
-		if (it != ts.promos.end() && it->second.owner != io) {
+		if (it != ts.promos.end() && (!token || it->second.token != token)) {
 			others = true;
 		} else if (it != ts.promos.end()) {
 			TierState::Promo p = it->second;
@@ -1146,13 +1169,15 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 			continue;
 		}
 		g.lock();
+		if (!handed_token)
+			handed_token = ++ts.next_token;
 		for (uint64_t k = 0; k < got; ++k) {
 			auto old = ts.promos.find({ii->ino, idx + k});
 			if (old != ts.promos.end()) { // stale, from a failed round
 				sbi.balloc.release(old->second.t1, 1);
 				ts.promos.erase(old);
 			}
-			ts.promos[{ii->ino, idx + k}] = {t2 + k, run.bn + k, io};
+			ts.promos[{ii->ino, idx + k}] = {t2 + k, run.bn + k, handed_token};
 		}
 		g.unlock();
 		handed.emplace_back(idx, got);
@@ -1177,12 +1202,14 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		io->ziom.iom_n = 0;
 		return tier_promote_range_locked(ii, first, last);
 	}
-	if (retry)
+	if (retry) {
+		io->ziom.iomb = token_cookie(handed_token);
 		return -EZUFS_RETRY;
+	}
 	if (busy) {
 		// Wait, without the inode's lock, for the other request to commit
 		// (or drop) its promotions of our blocks, then prepare again. A
-		// request that never comes back (its shim failed the iomap) is
+		// request that never comes back (its shim died mid-iomap) is
 		// taken over after kPromoWait: its T2 read has ended by then.
 		io->ziom.iom_n = 0;
 		lk.unlock();
@@ -1190,7 +1217,7 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 			auto it = ts.promos.lower_bound({ ii->ino, first });
 			for (; it != ts.promos.end() && it->first.first == ii->ino &&
 			       it->first.second <= last; ++it)
-				if (it->second.owner != io)
+				if (!token || it->second.token != token)
 					return false;
 			return true;
 		};
@@ -1199,7 +1226,7 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 			auto it = ts.promos.lower_bound({ ii->ino, first });
 			while (it != ts.promos.end() && it->first.first == ii->ino &&
 			       it->first.second <= last) {
-				if (it->second.owner == io) {
+				if (token && it->second.token == token) {
 					++it;
 					continue;
 				}
@@ -1225,6 +1252,32 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		ts.cold_reads.fetch_add(cold[k].n, std::memory_order_relaxed);
 	}
 	return 0;
+}
+
+int tier_retry_failed(zus_inode_info *ii, const zufs_ioc_IO *io)
+{
+	zus_sb_info &sbi = *ii->sbi;
+	const int err = io->hdr.err;
+	const uint64_t token = promo_token(io);
+	if (!sbi.t2_blocks || !token)
+		return err;
+	TierState &ts = tier_of(sbi);
+	{
+		// The T1 blocks were never filled: back to the allocator; the
+		// leaves still name T2, which keeps its copy.
+		std::lock_guard g(ts.mu);
+		for (auto it = ts.promos.begin(); it != ts.promos.end();) {
+			if (it->second.token != token) {
+				++it;
+				continue;
+			}
+			sbi.balloc.release(it->second.t1, 1);
+			it = ts.promos.erase(it);
+			ts.failed_promotions.fetch_add(1, std::memory_order_relaxed);
+		}
+	}
+	ts.promo_cv.notify_all();
+	return err;
 }
 
 bool tier_raced(zus_inode_info *ii, const zufs_ioc_IO *io, uint64_t first,
