@@ -262,7 +262,10 @@ ssize_t zufs_IO(const IoTarget &t, Readahead *ra, int operation, IovIter &ii,
 			break;
 	}
 
-	if (pos == start_pos)
+	// A READ that failed part way fails whole: over FUSE a short read
+	// means EOF (the kernel would shrink its i_size), and the bytes after
+	// the fault are not there.
+	if (pos == start_pos || (err && operation == ZUFS_OP_READ))
 		return err;
 	return pos - start_pos;
 }
@@ -463,7 +466,7 @@ ssize_t rw_read_mapped(const IoTarget &t, size_t size, uint64_t pos,
 	const uint64_t from = pos + out.bytes_;
 	if ((ret_flags & ZUFS_GBF_READ) && from < pos + size) {
 		ssize_t n = out.read_rest(t, from, pos + size - from, flags);
-		if (n < 0 && !out.bytes_) {
+		if (n < 0) { // not a short read: that would read as EOF
 			out.release();
 			return n;
 		}

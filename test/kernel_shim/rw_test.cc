@@ -194,6 +194,19 @@ TEST_CASE("rw: partial progress", "[rw]")
 		CHECK(fx.write(*f, buf.p, total, 0) ==
 		      ssize_t(ZUS_API_MAP_MAX_SIZE + 3 * PAGE_SIZE));
 	}
+	SECTION("a READ failing in the second chunk: the error")
+	{
+		REQUIRE(fx.write(*f, buf.p, total, 0) == ssize_t(total));
+		fx.srv.hook = [&](zufs_ioc_hdr *hdr, zufs::page_list) {
+			if (hdr->operation != ZUFS_OP_READ || ++calls < 2)
+				return false;
+			auto *io = reinterpret_cast<zufs_ioc_IO *>(hdr);
+			io->last_pos = io->filepos + 3 * PAGE_SIZE;
+			hdr->err = -EIO;
+			return true;
+		};
+		CHECK(fx.read(*f, buf.p, total, 0) == -EIO);
+	}
 	SECTION("error before any byte: the error")
 	{
 		fx.srv.hook = [&](zufs_ioc_hdr *hdr, zufs::page_list) {
@@ -671,7 +684,8 @@ TEST_CASE("rw: GET_MULTY with ZUFS_GBF_READ reads the rest by READ",
 		CHECK(mr.iov().empty());
 		CHECK(fx.srv.ios.empty());
 	}
-	SECTION("the READ failing after a prefix: the prefix only")
+	SECTION("the READ failing after a prefix: the error (a short read "
+		"would read as EOF over FUSE)")
 	{
 		cut = PAGE_SIZE;
 		auto inner = fx.srv.hook;
@@ -682,9 +696,8 @@ TEST_CASE("rw: GET_MULTY with ZUFS_GBF_READ reads the rest by READ",
 			}
 			return inner(hdr, p);
 		};
-		CHECK(fx.vfs.read_mapped(*f, size, 100, mr) ==
-		      ssize_t(PAGE_SIZE - 100));
-		CHECK(mr.copied() == 0);
+		CHECK(fx.vfs.read_mapped(*f, size, 100, mr) == -EIO);
+		CHECK(mr.iov().empty());
 		mr.release();
 		CHECK(fx.srv.pinned == 0);
 	}
