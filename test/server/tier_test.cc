@@ -20,6 +20,7 @@
 #include "iomap/executor.h"
 #include "iomap/t2.h"
 #include "server/pmfs/bmap.h"
+#include "server/pmfs/journal.h"
 #include "server/pmfs/pmfs.h"
 #include "server/pmfs/tier.h"
 
@@ -1194,6 +1195,86 @@ TEST_CASE("tier: a promotion whose iomap failed is never committed", "[tier]")
 	CHECK(t.on_t2(1));
 	CHECK(zus::pmfs::t2_used(*t.fs.sbi) == t2_before);
 	CHECK(ztest::same(t.read(0, data.size()), data));
+	auto r = t.fs.check();
+	INFO(r.report);
+	CHECK(r.errors == 0);
+}
+
+// Issue 11 (T1 + T2 filling up under concurrency corrupted the image): a
+// transaction that drops T2 leaves (truncate, punch, unlink) and then
+// aborts (ENOSPC for a node, a full lane) must leave their T2 blocks
+// allocated: freed at once, another file's eviction took them while the
+// leaves still named them (fsck: T2 blocks owned by two inodes).
+TEST_CASE("tier: T2 blocks dropped by a transaction are free only at commit",
+	  "[tier]")
+{
+	TierFile t;
+	std::string data = ztest::pattern(4 * 4096, 17);
+	t.write(0, data);
+	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 1) == 0);
+	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 2) == 0);
+	REQUIRE(zus::pmfs::t2_used(*t.fs.sbi) == 2);
+	{
+		std::unique_lock lk(t.f.ii->rw);
+		zus::pmfs::Tx tx(*t.fs.sbi);
+		zus::pmfs::BmapTx bt(*t.fs.sbi, tx, t.f.zi);
+		bool done = false;
+		REQUIRE(bt.truncate(0, 256, &done) == 0);
+		CHECK(done);
+		CHECK(zus::pmfs::t2_used(*t.fs.sbi) == 2); // not before commit
+	} // aborted: the leaves stay
+	CHECK(zus::pmfs::t2_used(*t.fs.sbi) == 2);
+	CHECK(t.on_t2(1));
+	CHECK(t.on_t2(2));
+	CHECK(ztest::same(t.read(0, data.size()), data));
+	REQUIRE(t.fs.setattr(t.f, STATX_SIZE, 0) == 0);
+	CHECK(zus::pmfs::t2_used(*t.fs.sbi) == 0);
+	auto r = t.fs.check();
+	INFO(r.report);
+	CHECK(r.errors == 0);
+}
+
+// A promotion whose request has not come back (a T2 that stalls) is taken
+// over by a waiting request after a while; the T1 block it was reading
+// into is not reused until its token comes back.
+TEST_CASE("tier: a stalled promotion's T1 block is not reused when taken over",
+	  "[tier]")
+{
+	TierFile t;
+	std::string data = ztest::pattern(4 * 4096, 23);
+	t.write(0, data);
+	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 1) == 0);
+	// A: RETRY with a ZUSMEM_READ into t1; its shim is "stalled".
+	zufs_ioc_IO a{};
+	ztest::Buf ab(4096);
+	a.hdr.operation = ZUFS_OP_READ;
+	a.hdr.len = 4096;
+	a.zus_ii = t.f.ii;
+	a.filepos = 4096;
+	a.last_pos = 4096;
+	a.ziom.iom_max = ZUFS_WRITE_OP_SPACE;
+	REQUIRE(t.fs.dispatch(&a.hdr, sizeof(a), ab.list()) == -EZUFS_RETRY);
+	REQUIRE(_zufs_iom_opt_type(&a.iom_e[0]) == IOM_T2_ZUSMEM_READ);
+	const char *a_t1 = reinterpret_cast<const char *>(uintptr_t(a.iom_e[1]));
+	zus_iomap_build *a_token = a.ziom.iomb;
+	const uint64_t free_before = t.free_t1();
+
+	// B writes part of that block: it waits, takes over, promotes it
+	// itself into another T1 block.
+	t.write(4096 + 8, "takeover");
+	CHECK_FALSE(t.on_t2(1));
+	CHECK(t.fs.sbi->blk(zus::pmfs::bmap_leaf(*t.fs.sbi, t.f.zi, 1)) != a_t1);
+	// A's block is still out of the allocator (the stalled read may land).
+	CHECK(t.free_t1() < free_before);
+	// A comes back (its iomap failed): now its block goes back.
+	const uint64_t free_mid = t.free_t1();
+	a.hdr.err = -EIO;
+	a.ziom.iomb = a_token;
+	CHECK(t.fs.dispatch(&a.hdr, sizeof(a), ab.list()) == -EIO);
+	CHECK(t.free_t1() == free_mid + 1);
+	std::string want = data;
+	want.replace(4096 + 8, 8, "takeover");
+	CHECK(ztest::same(t.read(0, want.size()), want));
 	auto r = t.fs.check();
 	INFO(r.report);
 	CHECK(r.errors == 0);

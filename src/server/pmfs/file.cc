@@ -413,7 +413,9 @@ int op_get_multy(zufs_ioc_hdr *hdr, zufs::page_list)
 		len = 0;
 	// A cold T2 block is not promoted: map up to it, the shim READs the
 	// rest (ZUFS_GBF_READ) and the READ reads it from T2 (tier.h).
-	if (uint64_t cut = len ? tier_map_cut(ii, io) : UINT64_MAX; cut != UINT64_MAX) {
+	// Not on the re-dispatch of a promotion (a token): that one commits.
+	if (uint64_t cut = len && !io->ziom.iomb ? tier_map_cut(ii, io) : UINT64_MAX;
+	    cut != UINT64_MAX) {
 		io->gp_block.ret_flags = ZUFS_GBF_READ;
 		if (!(len = cut - io->filepos))
 			return 0; // nothing pinned

@@ -228,6 +228,9 @@ struct TierState {
 		uint64_t token;
 	};
 	uint64_t next_token = 0; // the last token handed out (mu)
+	// T1 blocks of promotions taken over from a request that had not come
+	// back (token -> t1): reused only once that token comes back.
+	std::multimap<uint64_t, uint64_t> quarantine;
 	// (ino, file block) -> promotion whose ZUSMEM_READ was handed out.
 	std::map<std::pair<uint64_t, uint64_t>, Promo> promos;
 	std::condition_variable promo_cv; // a promotion was taken out of promos
@@ -310,6 +313,44 @@ uint64_t promo_token(const zufs_ioc_IO *io)
 zus_iomap_build *token_cookie(uint64_t token)
 {
 	return reinterpret_cast<zus_iomap_build *>(uintptr_t(token));
+}
+
+// A promotion taken out of ts.promos before its owner came back: its T1
+// block goes back now if the request taking it out is the owner (mine:
+// its token; the shim is done with it), else only when the owner's token
+// comes back (release_stale), never before: a stalled T2 read may still
+// land in it. ts.mu held.
+void quarantine(zus_sb_info &sbi, TierState &ts, const TierState::Promo &p,
+		uint64_t mine)
+{
+	if (mine && p.token == mine)
+		sbi.balloc.release(p.t1, 1);
+	else
+		ts.quarantine.emplace(p.token, p.t1);
+}
+
+// The request holding token is back (its iomap ran, or failed and was
+// reported): its promotions in [first, last] that were not committed
+// (the leaf moved meanwhile: truncate, fallocate) and its quarantined T1
+// blocks go back to the allocator.
+void release_stale(zus_sb_info &sbi, TierState &ts, const zus_inode *zi,
+		   uint64_t ino, uint64_t first, uint64_t last, uint64_t token)
+{
+	std::lock_guard g(ts.mu);
+	auto [q0, q1] = ts.quarantine.equal_range(token);
+	for (auto q = q0; q != q1; ++q)
+		sbi.balloc.release(q->second, 1);
+	ts.quarantine.erase(q0, q1);
+	for (auto it = ts.promos.lower_bound({ ino, first });
+	     it != ts.promos.end() && it->first.first == ino && it->first.second <= last;) {
+		if (it->second.token != token ||
+		    t2_leaf_valid(sbi, bmap_leaf(sbi, zi, it->first.second))) {
+			++it;
+			continue;
+		}
+		sbi.balloc.release(it->second.t1, 1);
+		it = ts.promos.erase(it);
+	}
 }
 
 TierState &tier_of(zus_sb_info &sbi)
@@ -1095,6 +1136,8 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 	// waits for the other request to commit it (wait_for below).
 	bool busy = false;
 	int err;
+	if (token) // our shim is done with the iomap of that token
+		release_stale(sbi, ts, zi, ii->ino, first, last, token);
 	for (uint64_t idx = first; idx <= last; ++idx) {
 		uint64_t v = bmap_leaf(sbi, zi, idx);
 		if (!t2_leaf_valid(sbi, v))
@@ -1151,10 +1194,15 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 			continue; // committing only; the next round promotes
 		// A run of blocks consecutive on T2 goes in one op, into
 		// blocks consecutive on T1.
+		// Not into a block whose promotion another request holds: its
+		// shim may be reading T2 into that T1 block right now.
 		uint64_t n = 1;
+		g.lock();
 		while (idx + n <= last && n < ZUS_API_MAP_MAX_PAGES &&
-		       bmap_leaf(sbi, zi, idx + n) == (kT2Leaf | (t2 + n)))
+		       bmap_leaf(sbi, zi, idx + n) == (kT2Leaf | (t2 + n)) &&
+		       !ts.promos.count({ ii->ino, idx + n }))
 			++n;
+		g.unlock();
 		BlockAlloc::Run run;
 		int nruns = 0;
 		uint64_t got = sbi.balloc.alloc(n, &run, 1, &nruns);
@@ -1173,8 +1221,8 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 			handed_token = ++ts.next_token;
 		for (uint64_t k = 0; k < got; ++k) {
 			auto old = ts.promos.find({ii->ino, idx + k});
-			if (old != ts.promos.end()) { // stale, from a failed round
-				sbi.balloc.release(old->second.t1, 1);
+			if (old != ts.promos.end()) { // ours, stale
+				quarantine(sbi, ts, old->second, token);
 				ts.promos.erase(old);
 			}
 			ts.promos[{ii->ino, idx + k}] = {t2 + k, run.bn + k, handed_token};
@@ -1209,8 +1257,10 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 	if (busy) {
 		// Wait, without the inode's lock, for the other request to commit
 		// (or drop) its promotions of our blocks, then prepare again. A
-		// request that never comes back (its shim died mid-iomap) is
-		// taken over after kPromoWait: its T2 read has ended by then.
+		// request that has not come back after kPromoWait (a T2 that
+		// stalls) is taken over: its T1 blocks are quarantined, not
+		// reused, until its token comes back (its shim may still be
+		// reading T2 into them).
 		io->ziom.iom_n = 0;
 		lk.unlock();
 		auto mine = [&] {
@@ -1230,7 +1280,7 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 					++it;
 					continue;
 				}
-				sbi.balloc.release(it->second.t1, 1);
+				quarantine(sbi, ts, it->second, token);
 				it = ts.promos.erase(it);
 			}
 		}
@@ -1266,6 +1316,10 @@ int tier_retry_failed(zus_inode_info *ii, const zufs_ioc_IO *io)
 		// The T1 blocks were never filled: back to the allocator; the
 		// leaves still name T2, which keeps its copy.
 		std::lock_guard g(ts.mu);
+		auto [q0, q1] = ts.quarantine.equal_range(token);
+		for (auto q = q0; q != q1; ++q)
+			sbi.balloc.release(q->second, 1);
+		ts.quarantine.erase(q0, q1);
 		for (auto it = ts.promos.begin(); it != ts.promos.end();) {
 			if (it->second.token != token) {
 				++it;
