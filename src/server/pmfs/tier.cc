@@ -807,14 +807,27 @@ void pre_read(zus_inode_info *ii, TierState &ts, uint64_t from, uint64_t n)
 // while T1 is short of room; only whole pages that line up with the
 // request's pages (an IOM_T2_READ writes whole pages). filepos, len,
 // page_off (hdr.offset) and flags are the READ's.
+bool whole_page(uint64_t filepos, uint64_t len, uint64_t page_off, uint64_t idx,
+		uint64_t size)
+{
+	uint64_t pos = idx << kBlockShift;
+	uint64_t end = std::min<uint64_t>(filepos + len, size);
+	return pos >= filepos && pos + kBlockSize <= end &&
+	       (page_off + (pos - filepos)) % kBlockSize == 0;
+}
+
+// Can block idx be served by an IOM_T2_READ into the READ's pages (a whole
+// page of the file that lines up with a page of the request)?
+bool whole_page(const zufs_ioc_IO *io, uint64_t idx, uint64_t size)
+{
+	return whole_page(io->filepos, io->hdr.len, io->hdr.offset, idx, size);
+}
+
 bool cold_read(zus_sb_info &sbi, TierState &ts, uint64_t filepos, uint64_t len,
 	       uint64_t page_off, uint64_t flags, uint64_t idx, uint64_t t2,
 	       uint64_t size)
 {
-	uint64_t pos = idx << kBlockShift;
-	uint64_t end = std::min<uint64_t>(filepos + len, size);
-	if (pos < filepos || pos + kBlockSize > end ||
-	    (page_off + (pos - filepos)) % kBlockSize)
+	if (!whole_page(filepos, len, page_off, idx, size))
 		return false;
 	if (sbi.balloc.free_blocks() < ts.low)
 		return true;
@@ -852,6 +865,11 @@ uint64_t t2_used(zus_sb_info &sbi)
 	if (!sbi.t2_blocks)
 		return 0;
 	return tier_of(sbi).alloc.used();
+}
+
+uint64_t t2_free_blocks(zus_sb_info &sbi)
+{
+	return sbi.t2_blocks ? tier_of(sbi).alloc.nfree() : 0;
 }
 
 int tier_mount(zus_sb_info &sbi, std::string *why)
@@ -1163,18 +1181,24 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 				continue;
 			}
 		}
-		if (read && (others || cold_read(sbi, ts, io, idx, t2, size))) {
+		// A cold read of block idx into the answer; false: no room.
+		auto add_cold = [&] {
 			uint64_t page = (io->hdr.offset + ((idx << kBlockShift) - io->filepos)) >>
 					kBlockShift;
 			if (ncold && cold[ncold - 1].t2 + cold[ncold - 1].n == t2 &&
 			    cold[ncold - 1].page + cold[ncold - 1].n == page) {
 				++cold[ncold - 1].n;
-				continue;
+				return true;
 			}
 			if (ncold < max_cold) {
 				cold[ncold++] = { t2, page, 1 };
-				continue;
+				return true;
 			}
+			return false;
+		};
+		if (read && (others || cold_read(sbi, ts, io, idx, t2, size))) {
+			if (add_cold())
+				continue;
 			if (others) {
 				busy = true;
 				continue;
@@ -1198,6 +1222,9 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		int nruns = 0;
 		uint64_t got = sbi.balloc.alloc(n, &run, 1, &nruns);
 		if (!got) {
+			// No T1 for it: a READ still reads it, from T2.
+			if (read && whole_page(io, idx, size) && add_cold())
+				continue;
 			nospc = true;
 			continue;
 		}
