@@ -373,10 +373,12 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 			continue;
 		}
 		uint64_t bytes, first, nb;
+		const PageCursor src_at = src; // write_holes may have used some
 		err = write_holes(sbi, ii, src, at, len - done, &bytes, &first, &nb);
 		if (err == -ENOSPC && room_tries++ < 4 &&
 		    make_room_unlocked(ii, io, lk, at, pos + len - 1, len - done)) {
 			err = 0;
+			src = src_at;
 			continue; // T1 taken by other writers meanwhile: room made
 		}
 		if (err)
