@@ -290,8 +290,9 @@ namespace {
 
 // A WRITE found no T1 block for a hole although tier_prepare made room
 // (concurrent writers took it): with T2 room left, move cold blocks out
-// (no inode lock may be held for that) and go on, unless an eviction moved
-// a block of [at, last] meanwhile. True: lk is held again, go on.
+// (no inode lock may be held for that) and go on; a block of [at, last]
+// an eviction moved meanwhile comes back first. True: lk is held again,
+// go on.
 bool make_room_unlocked(zus_inode_info *ii, zufs_ioc_IO *io,
 			std::unique_lock<std::shared_mutex> &lk, uint64_t at,
 			uint64_t last, uint64_t bytes)
@@ -302,8 +303,11 @@ bool make_room_unlocked(zus_inode_info *ii, zufs_ioc_IO *io,
 	lk.unlock();
 	tier_make_room(sbi, (bytes >> kBlockShift) + 64);
 	lk.lock();
-	return !tier_raced(ii, io, at >> kBlockShift, last >> kBlockShift) &&
-	       sbi.balloc.free_blocks() > 0;
+	// Blocks of the rest that went to T2 meanwhile come back now.
+	if (tier_raced(ii, io, at >> kBlockShift, last >> kBlockShift) &&
+	    tier_promote_range_locked(ii, at >> kBlockShift, last >> kBlockShift))
+		return false;
+	return sbi.balloc.free_blocks() > 0;
 }
 
 } // namespace
@@ -375,7 +379,7 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		uint64_t bytes, first, nb;
 		const PageCursor src_at = src; // write_holes may have used some
 		err = write_holes(sbi, ii, src, at, len - done, &bytes, &first, &nb);
-		if (err == -ENOSPC && room_tries++ < 4 &&
+		if (err == -ENOSPC && room_tries++ < 16 &&
 		    make_room_unlocked(ii, io, lk, at, pos + len - 1, len - done)) {
 			err = 0;
 			src = src_at;
