@@ -58,6 +58,7 @@ class Checker {
 		check_bitmap();
 		check_refc();
 		check_orphan_table();
+		r_.t2_used = t2owner_.size();
 		return std::move(r_);
 	}
 
@@ -594,8 +595,25 @@ int recover_by_mount(const std::string &path, uint64_t t2_bytes, std::string *er
 	return srv->mount(u);
 }
 
+void summarize(const pmfs::CheckResult &r, const char *base, FsckSummary *sum)
+{
+	if (!sum)
+		return;
+	const auto *sb = reinterpret_cast<const pmfs::pmfs_super *>(base);
+	sum->checked = true;
+	sum->inodes_used = r.inodes;
+	sum->inodes = sb->s_inode_count;
+	sum->files = r.files;
+	sum->dirs = r.dirs;
+	sum->t1_used = r.used_blocks;
+	sum->t1_blocks = sb->s_nblocks - sb->s_data_blk;
+	sum->t2_used = r.t2_used;
+	sum->t2_blocks = sb->s_t2_blocks;
+	sum->bytes = sb->s_size;
+}
+
 int repair_and_recheck(pmfs::Image &img, void (*progress)(uint64_t, uint64_t),
-		       std::string *report)
+		       std::string *report, FsckSummary *sum)
 {
 	pmfs::CheckResult r = pmfs::repair_mapping(img.base, img.len, progress);
 	*report += r.report;
@@ -603,6 +621,7 @@ int repair_and_recheck(pmfs::Image &img, void (*progress)(uint64_t, uint64_t),
 	p.init(img.base, img.len);
 	p.sync_all();
 	pmfs::CheckResult after = pmfs::check_mapping(img.base, img.len, nullptr);
+	summarize(after, img.base, sum);
 	if (after.errors) {
 		*report += "left uncorrected:\n" + after.report;
 		return 4;
@@ -613,7 +632,8 @@ int repair_and_recheck(pmfs::Image &img, void (*progress)(uint64_t, uint64_t),
 } // namespace
 
 int fsck_image(const std::string &path, bool repair,
-	       void (*progress)(uint64_t done, uint64_t total), std::string *report)
+	       void (*progress)(uint64_t done, uint64_t total), std::string *report,
+	       FsckSummary *sum)
 {
 	using namespace pmfs;
 	report->clear();
@@ -627,9 +647,14 @@ int fsck_image(const std::string &path, bool repair,
 		}
 		std::string why;
 		bool restored = false;
-		if (recover_super(img.base, img.len, repair, &restored, &why)) {
-			*report = "image " + path + ": " + why + "\n";
-			return 4;
+		std::string other;
+		if (!has_magic(img.base))
+			other = img.foreign_signature();
+		if (recover_super(img.base, img.len, repair, &restored, &why, !other.empty())) {
+			*report = "image " + path + ": " +
+				  (other.empty() ? why : "holds " + other + ", not a zufuse image") +
+				  "\n";
+			return other.empty() ? 4 : 8;
 		}
 		if (restored) {
 			*report += (repair ? "fixed: " : "") + why + "\n";
@@ -638,6 +663,7 @@ int fsck_image(const std::string &path, bool repair,
 		}
 		t2_bytes = reinterpret_cast<const pmfs_super *>(img.base)->s_t2_blocks * kBlockSize;
 		CheckResult r = check_mapping(img.base, img.len, progress);
+		summarize(r, img.base, sum);
 		// Not cleanly unmounted (a crash, a kill): recovery is pending
 		// even when nothing else is wrong. As e2fsck with a journal to
 		// replay: -n leaves it uncorrected (4), -y runs the recovery
@@ -656,7 +682,7 @@ int fsck_image(const std::string &path, bool repair,
 			return 4;
 		}
 		if (!r.needs_recovery)
-			return repair_and_recheck(img, progress, report);
+			return repair_and_recheck(img, progress, report, sum);
 		*report += r.report;
 	} // unlocked: the recovery mount takes the lock itself
 	std::string err;
@@ -670,8 +696,10 @@ int fsck_image(const std::string &path, bool repair,
 		*report += err + "\n";
 		return 8;
 	}
-	repair_and_recheck(img, progress, report);
-	return 1 + (check_mapping(img.base, img.len, nullptr).errors ? 3 : 0);
+	repair_and_recheck(img, progress, report, sum);
+	CheckResult after = check_mapping(img.base, img.len, nullptr);
+	summarize(after, img.base, sum);
+	return 1 + (after.errors ? 3 : 0);
 }
 
 } // namespace zus
