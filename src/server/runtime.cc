@@ -117,6 +117,7 @@ int format_image(const std::string &path, const FormatRequest &req, std::string 
 	int e = img.open_locked(path, req.dry_run ? 0 : req.size, err);
 	if (e == -ENOENT && req.dry_run && req.size) {
 		*said = "would create " + path + " with " + std::to_string(req.size) + " bytes";
+		img.created = img.regular = true; // as it would be
 		e = 0;
 	} else if (e) {
 		if (e == -ENOENT)
