@@ -648,13 +648,25 @@ int fsck_image(const std::string &path, bool repair,
 		std::string why;
 		bool restored = false;
 		std::string other;
+		bool tail_fixed = false;
 		if (!has_magic(img.base))
 			other = img.foreign_signature();
 		if (recover_super(img.base, img.len, repair, &restored, &why, !other.empty())) {
-			*report = "image " + path + ": " +
-				  (other.empty() ? why : "holds " + other + ", not a zufuse image") +
-				  "\n";
-			return other.empty() ? 4 : 8;
+			if (!other.empty())
+				why = "holds " + other + ", not a zufuse image";
+			else if (!has_magic(img.base))
+				why = "not a zufuse image (no superblock in block 0, no copy of it "
+				      "in the last block)";
+			*report = "image " + path + ": " + why + "\n";
+			return has_magic(img.base) ? 4 : 8;
+		}
+		if (!restored && !tail_copy_ok(img.base, img.len)) {
+			*report += std::string(repair ? "fixed: " : "") +
+				   "the superblock's copy in the last block is stale or missing\n";
+			if (!repair)
+				return 4;
+			write_super(img.base, img.len, reinterpret_cast<pmfs_super *>(img.base));
+			tail_fixed = true;
 		}
 		if (restored) {
 			*report += (repair ? "fixed: " : "") + why + "\n";
@@ -676,7 +688,7 @@ int fsck_image(const std::string &path, bool repair,
 			r.needs_recovery = true;
 		}
 		if (!r.errors)
-			return restored ? 1 : 0;
+			return restored || tail_fixed ? 1 : 0;
 		if (!repair) {
 			*report += r.report;
 			return 4;

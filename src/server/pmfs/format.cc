@@ -194,6 +194,13 @@ int recover_super(char *base, size_t map_len, bool restore, bool *restored, std:
 	return 0;
 }
 
+bool tail_copy_ok(char *base, size_t map_len)
+{
+	const auto &s = *reinterpret_cast<const pmfs_super *>(base);
+	const char *tail = tail_copy_at(base, map_len, s);
+	return !(s.s_flags & kSuperTailCopy) || (tail && !memcmp(tail, &s, sizeof(s)));
+}
+
 uint64_t max_growable_blocks(const pmfs_super &s)
 {
 	return std::min(s.s_bitmap_blocks * kBlockSize * 8, s.s_refc_blocks * kBlockSize);

@@ -88,6 +88,10 @@ int recover_super(char *base, size_t map_len, bool restore, bool *restored, std:
 // Write the superblock (primary, then the copies) with a fresh checksum.
 void write_super(char *base, size_t map_len, pmfs_super *s);
 
+// Does the copy in the last block (kSuperTailCopy) match the primary?
+// (True for an image without one.)
+bool tail_copy_ok(char *base, size_t map_len);
+
 // The largest s_nblocks the image's bitmap and share counts can describe
 // (resize.cc grows up to it).
 uint64_t max_growable_blocks(const pmfs_super &s);
