@@ -177,6 +177,10 @@ int main(int argc, char **argv)
 	if (!busy.empty())
 		return fail("mountpoint " + cl.mountpoint + ": already mounted (" + busy +
 			    "); unmount it first");
+	// fusermount3 mounts for a user only on a mount point it may write.
+	if (geteuid() != 0 && access(cl.mountpoint.c_str(), W_OK))
+		return fail("mountpoint " + cl.mountpoint + ": " + std::strerror(errno) +
+			    " (a user mounts only where it may write)");
 	int devfuse = open("/dev/fuse", O_RDWR | O_CLOEXEC);
 	if (devfuse < 0)
 		return fail(std::string("/dev/fuse: ") + std::strerror(errno) +
