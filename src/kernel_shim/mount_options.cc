@@ -56,7 +56,16 @@ const char kUsage[] =
 	"\n"
 	"Unmount: umount MOUNTPOINT or fusermount3 -u MOUNTPOINT (or SIGINT,\n"
 	"SIGTERM). A tool that finds the image still held by the zufuse that\n"
-	"was just unmounted waits for it (up to 10 s).\n";
+	"was just unmounted waits for it (up to 10 s).\n"
+	"\n"
+	"Debugging aids (environment, for tests):\n"
+	"    ZUFUSE_FAULT_T2=RULE[;RULE...]  make tier-2 transfers fail as a\n"
+	"                       failing device would; the request that needed\n"
+	"                       one gets EIO. RULE is read|write|any[:KEY,...]:\n"
+	"                       error (default), short (half moves, then an\n"
+	"                       error), stall=MS (wait, then go on), after=N\n"
+	"                       (let N pass), next=N (hit N), prob=P, seed=S;\n"
+	"                       e.g. 'read:next=1' or 'any:stall=3000,next=2'\n";
 
 bool parse_size(std::string_view text, uint64_t *bytes)
 {
