@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 
 namespace zuf {
@@ -45,7 +46,10 @@ const char kUsage[] =
 	"    -s                 single-threaded FUSE loop\n"
 	"    -d                 FUSE debug output (implies -f)\n"
 	"    -o OPT[,OPT...]    mount options: ro, sync, acl (default: POSIX\n"
-	"                       ACLs) / noacl, noatime (default: relatime), and\n"
+	"                       ACLs) / noacl, noatime (default: relatime),\n"
+	"                       commit=SECONDS (an image on a disk file: work\n"
+	"                       older than this reaches the disk; default 5,\n"
+	"                       0: only at fsync/O_DSYNC/unmount), and\n"
 	"                       the VFS and FUSE ones (nodev, nosuid, noexec,\n"
 	"                       allow_other, ...); mounted by root: allow_other,\n"
 	"                       dev and suid unless allow_root, nodev, nosuid.\n"
@@ -254,6 +258,13 @@ std::string note_fuse_opts(std::string_view opts, CommandLine *cl)
 			cl->acl = o == "acl";
 			continue;
 		}
+		if (o.substr(0, 7) == "commit=") { // checked by the server
+			std::string v(o.substr(7));
+			char *end = nullptr;
+			long s = strtol(v.c_str(), &end, 10);
+			cl->commit_s = !v.empty() && !*end && s >= 0 && s <= 3600 ? int(s) : -2;
+			continue;
+		}
 		if (o == "relatime")
 			continue; // zufuse's default; FUSE does not take it
 		if (!rest.empty())
@@ -437,6 +448,10 @@ std::string server_options(const CommandLine &cl)
 		o += ",noacl";
 	if (cl.noatime)
 		o += ",noatime";
+	if (cl.commit_s == -2)
+		o += ",commit=bad"; // the server names it
+	else if (cl.commit_s >= 0)
+		o += ",commit=" + std::to_string(cl.commit_s);
 	return o;
 }
 

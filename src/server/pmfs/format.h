@@ -6,14 +6,21 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "server/persist_file.h"
 
 namespace zus::pmfs {
 
 // An image opened, locked (flock LOCK_EX|LOCK_NB, held until close) and
-// mapped with pmem_map_file. Errors are one line: "image PATH: reason".
-// The steps are separate so that a caller can look at the image (and
-// refuse) before anything is created, grown or written.
+// mapped: with pmem_map_file, or -- an ordinary file on a disk -- as the
+// working copy of the persistence module's file back-end (persist_file.h:
+// the mapping is then that working copy, and closing the Image commits it).
+// ro: nothing is ever written to the file (a file back-end maps a private
+// copy). Errors are one line: "image PATH: reason". The steps are separate
+// so that a caller can look at the image (and refuse) before anything is
+// created, grown or written.
 class Image {
   public:
 	Image() = default;
@@ -24,29 +31,33 @@ class Image {
 	// Open and lock PATH; create_size != 0: a missing file is created
 	// (empty: grow_file sizes it). When the lock is held but no zufuse
 	// mount uses the image, its holder is a zufuse still releasing it
-	// after an unmount: wait for it (up to 10 s, with a line on stderr).
+	// after an unmount: wait for it (up to 10 s; a line on stderr once
+	// the wait passes 250 ms).
 	int open_locked(const std::string &path, uint64_t create_size, std::string *err);
 	// Another file system or a partition table that libblkid recognises
 	// in the image ("a file system of type ext4", ...), or "".
 	std::string foreign_signature() const;
-	// The first n bytes of the image (before it is mapped): false if short.
+	// The first n bytes of the image file (before it is mapped): false if
+	// short.
 	bool read_head(void *buf, size_t n) const;
 	// Grow a regular file to want bytes (a device cannot grow).
 	int grow_file(const std::string &path, uint64_t want, std::string *err);
 	// Make a regular file exactly want bytes (mkfs only: shrinking
 	// discards what was past want). 0 keeps it as it is.
 	int set_file_size(const std::string &path, uint64_t want, std::string *err);
-	int map(const std::string &path, std::string *err);
+	int map(const std::string &path, std::string *err, bool ro = false);
 	// open_locked + grow_file + map.
-	int open(const std::string &path, uint64_t size, std::string *err);
-	// Hand the fd and the mapping over (to the mount).
-	void release(int *fd, char **base, size_t *len);
+	int open(const std::string &path, uint64_t size, std::string *err, bool ro = false);
+	// Hand the fd, the mapping and the file back-end (or nullptr) over (to
+	// the mount).
+	void release(int *fd, char **base, size_t *len, std::unique_ptr<FileImage> *file);
 
 	char *base = nullptr;
 	size_t len = 0;
 	uint64_t size = 0; // bytes in the file or device (0: Device-DAX, see len)
 	bool created = false;
 	bool regular = false;
+	std::unique_ptr<FileImage> file; // the file back-end, if it applies
 
   private:
 	int lock(const std::string &path, std::string *err);
