@@ -47,7 +47,12 @@ Registry &registry()
 	return r;
 }
 
-thread_local Block *t_block;
+// The shim is linked into executables, never dlopen()ed: the initial-exec
+// TLS model makes these plain %fs-relative loads instead of calls to
+// __tls_get_addr (the library is built -fPIC).
+#define ZUF_TLS_IE __attribute__((tls_model("initial-exec")))
+
+thread_local Block *t_block ZUF_TLS_IE;
 
 struct BlockReturn {
 	~BlockReturn()
@@ -198,7 +203,7 @@ struct Pending {
 	bool logging;
 	char text[400]; // "#unique op ino=.. args" when logging
 };
-thread_local Pending t_pending;
+thread_local Pending t_pending ZUF_TLS_IE;
 
 // Appends to a fixed buffer, truncating.
 struct Line {
