@@ -8,10 +8,12 @@ ZUFUSE_BUILD=${ZUFUSE_BUILD:-$ZUFUSE_ROOT/build}
 
 # What the build, the tests and the benchmarks need. clang-14 and
 # libclang-rt-14-dev build the libFuzzer target that test.sh runs
-# (scripts/fuzz.sh, which also uses python3 to write its seed corpus).
+# (scripts/fuzz.sh, which also uses python3 to write its seed corpus);
+# bench/compare.sh reads fio's JSON with python3 and draws its chart with
+# gnuplot (gnuplot-nox: no X11).
 ZUFUSE_PACKAGES=(libfuse3-dev fuse3 libpmem-dev libboost1.81-dev liburing-dev
 	catch2 meson ninja-build pkg-config g++ fio clang-14
-	libclang-rt-14-dev python3)
+	libclang-rt-14-dev python3 gnuplot-nox)
 
 zf_say() { printf '==> %s\n' "$*"; }
 zf_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
