@@ -12,6 +12,9 @@
 #   zufuse-st    build/zufuse -s on a 1 GiB image in /dev/shm
 #   zufuse-mt    build/zufuse --no-uring (libfuse's multi-threaded loop)
 #   zufuse-uring build/zufuse --uring, when the kernel has FUSE io_uring
+#   zufuse-disk  as zufuse-mt, on an image file in DISK_DIR (an ordinary
+#                disk: the file back-end, persist_file.h); not in the
+#                default TARGETS
 # Placements: "unpinned" (fio runs wherever the scheduler puts it) and
 # "pinned" (fio under taskset -c $PIN_CPU).
 # Jobs: every bench/jobs/NAME.fio (4K random read/write O_DIRECT, 4K
@@ -23,7 +26,8 @@
 # "buffered" rows are direct too.
 #
 # Prints one table (IOPS or ops/s, MB/s, mean latency) with zufuse's ratio
-# to nullfs_ll with the same loop and to passthrough_ll, and writes, in
+# to nullfs_ll with the same loop and to passthrough_ll (and zufuse-disk's
+# to zufuse-mt, x_shm), and writes, in
 # bench/results/: compare-DATE.csv (the table), .txt (as printed), .md (the
 # README's summary table), .svg (a chart of the table, drawn by gnuplot from
 # .dat and .gp). Then, unless INPROC=0, the in-process benchmark
@@ -45,6 +49,7 @@
 #   ZUFUSE_OPTS="--direct-io"            extra zufuse options
 #   BUILD=build          the meson build dir (zufuse, bench/nullfs_ll, ...)
 #   INPROC=0             skip the in-process benchmark
+#   DISK_DIR=/var/tmp    where zufuse-disk's image goes (not tmpfs)
 # Needs root, /dev/fuse, fio, python3, gnuplot (for the .svg; the rest works
 # without it) and a meson build (scripts/run.sh or ninja -C build). Numbers
 # move between runs and machines: compare only within one run.
@@ -119,9 +124,11 @@ unmount_fs() {
 	fi
 }
 
+DISK_IMG_DIR=""
 cleanup() {
 	unmount_fs
 	rm -rf "$SCRATCH"
+	[[ -z $DISK_IMG_DIR ]] || rm -rf "$DISK_IMG_DIR"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -162,14 +169,19 @@ mount_target() {
 		DIR="" ;;
 	passthrough)
 		start_fs "$PASSTHROUGH" -o "source=$SCRATCH/ptsrc" "$MNT" -f ;;
-	zufuse-st | zufuse-mt | zufuse-uring)
-		rm -f "$SCRATCH/img.pmem"
+	zufuse-st | zufuse-mt | zufuse-uring | zufuse-disk)
+		local img=$SCRATCH/img.pmem
+		if [[ $1 == zufuse-disk ]]; then
+			DISK_IMG_DIR=$(mktemp -d "${DISK_DIR:-/var/tmp}/zufuse-bench.XXXXXX")
+			img=$DISK_IMG_DIR/img.pmem
+		fi
+		rm -f "$img"
 		local st=()
 		[[ $1 == zufuse-st ]] && st=(-s)
-		[[ $1 == zufuse-mt ]] && st=(--no-uring)
+		[[ $1 == zufuse-mt || $1 == zufuse-disk ]] && st=(--no-uring)
 		[[ $1 == zufuse-uring ]] && st=(--uring)
 		# shellcheck disable=SC2086
-		start_fs "$BUILD/zufuse" "$MNT" --pmem="$SCRATCH/img.pmem" \
+		start_fs "$BUILD/zufuse" "$MNT" --pmem="$img" \
 			--size=1G -f "${st[@]}" ${ZUFUSE_OPTS:-}
 		# Without kernel support zufuse says so and serves /dev/fuse.
 		if [[ $1 == zufuse-uring ]] && grep -q "/dev/fuse" "$SCRATCH/fs.log"; then
@@ -252,6 +264,10 @@ for t in $TARGETS; do
 	done
 	clear_target "$t"
 	unmount_fs
+	if [[ -n $DISK_IMG_DIR ]]; then
+		rm -rf "$DISK_IMG_DIR"
+		DISK_IMG_DIR=""
+	fi
 done
 
 # --- table, CSV, chart ----------------------------------------------------------

@@ -17,14 +17,16 @@
 
 Ratios: x_nullfs is a zufuse target's IOPS over nullfs_ll's with the same
 loop (zufuse-st: nullfs-st; zufuse-mt and zufuse-uring: nullfs-mt), and
-x_passthrough over passthrough_ll's, in the same job, placement and numjobs.
+x_passthrough over passthrough_ll's, and x_shm zufuse-disk's over
+zufuse-mt's (an image on a disk file against one in /dev/shm), in the same
+job, placement and numjobs.
 """
 import json
 import os
 import sys
 
 LOOP_REF = {"zufuse-st": "nullfs-st", "zufuse-mt": "nullfs-mt",
-            "zufuse-uring": "nullfs-mt"}
+            "zufuse-uring": "nullfs-mt", "zufuse-disk": "nullfs-mt"}
 
 
 def fio_row():
@@ -73,7 +75,7 @@ def ratios(rows):
     iops = {(r["job"], r["placement"], r["nj"], r["target"]): num(r["iops"])
             for r in rows}
     for r in rows:
-        r["x_nullfs"] = r["x_pt"] = ""
+        r["x_nullfs"] = r["x_pt"] = r["x_shm"] = ""
         mine = num(r["iops"])
         if not r["target"].startswith("zufuse") or not mine:
             continue
@@ -84,6 +86,9 @@ def ratios(rows):
         pt = iops.get(key + ("passthrough",))
         if pt:
             r["x_pt"] = "%.2f" % (mine / pt)
+        shm = iops.get(key + ("zufuse-mt",))
+        if r["target"] == "zufuse-disk" and shm:
+            r["x_shm"] = "%.2f" % (mine / shm)
 
 
 def ordered(rows):
@@ -104,23 +109,24 @@ def write_csv(rows, header, path):
     with open(path, "w") as fh:
         fh.write(header + "\n")
         fh.write("job,placement,numjobs,target,iops,mb_s,lat_us,"
-                 "x_nullfs,x_passthrough\n")
+                 "x_nullfs,x_passthrough,x_shm\n")
         for r in rows:
             fh.write(",".join([r["job"], r["placement"], r["nj"], r["target"],
                                r["iops"], r["mb_s"], r["lat_us"],
-                               r["x_nullfs"], r["x_pt"]]) + "\n")
+                               r["x_nullfs"], r["x_pt"], r["x_shm"]]) + "\n")
 
 
 def write_txt(rows, header, path):
-    fmt = "%-26s %-9s %3s %-13s %10s %9s %10s %9s %9s\n"
+    fmt = "%-26s %-9s %3s %-13s %10s %9s %10s %9s %9s %7s\n"
     with open(path, "w") as fh:
         fh.write(header + "\n")
         fh.write("(IOPS: operations/s for meta-* rows; unpinned: fio free "
                  "to run anywhere, pinned: fio under taskset -c PIN_CPU; "
                  "x_nullfs: zufuse / nullfs_ll with the same loop, nullfs-mt "
-                 "for zufuse-uring; x_pt: zufuse / passthrough_ll)\n")
+                 "for zufuse-uring; x_pt: zufuse / passthrough_ll; x_shm: "
+                 "zufuse-disk / zufuse-mt)\n")
         fh.write(fmt % ("job", "placement", "nj", "target", "IOPS", "MB/s",
-                        "lat_us", "x_nullfs", "x_pt"))
+                        "lat_us", "x_nullfs", "x_pt", "x_shm"))
         prev = None
         for r in rows:
             group = (r["job"], r["placement"], r["nj"])
@@ -129,7 +135,8 @@ def write_txt(rows, header, path):
             prev = group
             fh.write(fmt % (r["job"], r["placement"], r["nj"], r["target"],
                             r["iops"] or "-", r["mb_s"] or "-",
-                            r["lat_us"] or "-", r["x_nullfs"], r["x_pt"]))
+                            r["lat_us"] or "-", r["x_nullfs"], r["x_pt"],
+                            r["x_shm"]))
 
 
 def write_md(rows, header, path):
