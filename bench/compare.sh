@@ -1,91 +1,105 @@
 #!/usr/bin/env bash
-# bench/compare.sh - zufuse against the FUSE limit and a FUSE peer, in one run.
+# bench/compare.sh - zufuse against the FUSE limit and its peers, in one run.
 #
-# Runs every fio job in bench/jobs/ (numjobs 1 and 2) on:
+# Targets (each mounted once, fresh):
 #   tmpfs        native, for scale (a directory in /dev/shm)
-#   nullfs-st    ../shared/bench/nullfs_ll.c, one-thread loop (-s), NULLFS_DIRECT=1
+#   nullfs-st    build/bench/nullfs_ll -s: a FUSE file system that does
+#                nothing (bench/nullfs_ll.c), libfuse's one-thread loop
 #   nullfs-mt    the same with libfuse's multi-threaded loop
 #   passthrough  libfuse's example passthrough_ll over a tmpfs directory
-#   zufuse-st    build/zufuse -s on an image in /dev/shm
-#   zufuse-mt    build/zufuse --no-uring (libfuse's multi-threaded loop) on an image in /dev/shm
-#   zufuse-uring build/zufuse --uring (FUSE over io_uring, one pinned ring
-#                thread per CPU), when the kernel has FUSE io_uring
-#                (/sys/module/fuse/parameters/enable_uring; as root zufuse
-#                sets it to Y)
+#                (built by meson from libfuse3-dev's examples when Debian
+#                ships them; skipped otherwise)
+#   zufuse-st    build/zufuse -s on a 1 GiB image in /dev/shm
+#   zufuse-mt    build/zufuse --no-uring (libfuse's multi-threaded loop)
+#   zufuse-uring build/zufuse --uring, when the kernel has FUSE io_uring
 #   zufuse-disk  as zufuse-mt, on an image file in DISK_DIR (an ordinary
 #                disk: the file back-end, persist_file.h); not in the
 #                default TARGETS
-# and prints one table (IOPS, MB/s, mean latency) with zufuse's ratio to
-# nullfs_ll (same loop type) and to passthrough_ll, also written as CSV to
-# bench/results/compare-DATE.csv (and the table as .txt). Then, if built,
-# runs the in-process benchmark (build/bench/inproc_bench: shim -> server
-# without FUSE) and saves its output next to it.
+# Placements: "unpinned" (fio runs wherever the scheduler puts it) and
+# "pinned" (fio under taskset -c $PIN_CPU).
+# Jobs: every bench/jobs/NAME.fio (4K random read/write O_DIRECT, 4K
+# O_DIRECT+O_DSYNC writes, 1M sequential O_DIRECT and buffered), each with
+# numjobs 1, 2 and 4; and "meta": build/bench/meta_bench from one process
+# (create, stat, rename, unlink of META_FILES files, mkdir and rmdir of
+# META_DIRS), on every target but the nullfs ones (they have no
+# directories). nullfs_ll opens everything with direct_io, so its
+# "buffered" rows are direct too.
+#
+# Prints one table (IOPS or ops/s, MB/s, mean latency) with zufuse's ratio
+# to nullfs_ll with the same loop and to passthrough_ll (and zufuse-disk's
+# to zufuse-mt, x_shm), and writes, in
+# bench/results/: compare-DATE.csv (the table), .txt (as printed), .md (the
+# README's summary table), .svg (a chart of the table, drawn by gnuplot from
+# .dat and .gp). Then, unless INPROC=0, the in-process benchmark
+# (build/bench/inproc_bench: shim -> server without FUSE) as inproc-DATE.txt.
 #
 # Environment (all optional):
+#   QUICK=1              a smoke run (about 2 minutes): RUNTIME=1 SIZE=64M
+#                        NUMJOBS_LIST=1, three fio jobs and meta,
+#                        META_FILES=1000 META_DIRS=100, INPROC=0; any
+#                        variable set explicitly still wins
 #   RUNTIME=3            seconds per fio run (plus 0.5 s ramp)
-#   SIZE=256M            file size per run
-#   NUMJOBS_LIST="1 2"   fio numjobs values
+#   SIZE=256M            file size per fio run
+#   NUMJOBS_LIST="1 2 4" fio numjobs values
+#   PLACEMENTS="unpinned pinned"
+#   PIN_CPU=0            the CPU of the pinned placement
 #   TARGETS="tmpfs nullfs-st nullfs-mt passthrough zufuse-st zufuse-mt zufuse-uring"
-#   JOBS="randread-4k-direct ..."   job names (bench/jobs/NAME.fio)
-#   ZUFUSE_OPTS="--direct-io"       extra zufuse options
-#   BUILD=build          meson build dir holding zufuse
-#   NULLFS_SRC=../shared/bench/nullfs_ll.c (relative to the repo root)
+#   JOBS="randread-4k-direct ... meta"   bench/jobs/NAME.fio names, and meta
+#   META_FILES=10000 META_DIRS=1000
+#   ZUFUSE_OPTS="--direct-io"            extra zufuse options
+#   BUILD=build          the meson build dir (zufuse, bench/nullfs_ll, ...)
 #   INPROC=0             skip the in-process benchmark
 #   DISK_DIR=/var/tmp    where zufuse-disk's image goes (not tmpfs)
-# Needs root, /dev/fuse, fio, a C compiler and libfuse3-dev. Numbers move
-# between runs and machines: compare only within one run.
+# Needs root, /dev/fuse, fio, python3, gnuplot (for the .svg; the rest works
+# without it) and a meson build (scripts/run.sh or ninja -C build). Numbers
+# move between runs and machines: compare only within one run.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
 [[ $BUILD == /* ]] || BUILD=$ROOT/$BUILD
+if [[ ${QUICK:-0} != 0 ]]; then
+	RUNTIME=${RUNTIME:-1}
+	SIZE=${SIZE:-64M}
+	NUMJOBS_LIST=${NUMJOBS_LIST:-1}
+	JOBS=${JOBS:-randread-4k-direct randwrite-4k-direct seqwrite-1m-direct meta}
+	META_FILES=${META_FILES:-1000}
+	META_DIRS=${META_DIRS:-100}
+	INPROC=${INPROC:-0}
+fi
 RUNTIME=${RUNTIME:-3}
 SIZE=${SIZE:-256M}
-NUMJOBS_LIST=${NUMJOBS_LIST:-1 2}
+NUMJOBS_LIST=${NUMJOBS_LIST:-1 2 4}
+PLACEMENTS=${PLACEMENTS:-unpinned pinned}
+PIN_CPU=${PIN_CPU:-0}
+META_FILES=${META_FILES:-10000}
+META_DIRS=${META_DIRS:-1000}
 URING_PARAM=/sys/module/fuse/parameters/enable_uring
 DEFAULT_TARGETS="tmpfs nullfs-st nullfs-mt passthrough zufuse-st zufuse-mt"
 [[ -e $URING_PARAM ]] && DEFAULT_TARGETS+=" zufuse-uring"
 TARGETS=${TARGETS:-$DEFAULT_TARGETS}
-JOBS=${JOBS:-randread-4k-direct randwrite-4k-direct randwrite-4k-direct-dsync seqread-1m-direct seqwrite-1m-direct seqread-1m-buffered seqwrite-1m-buffered}
-NULLFS_SRC=${NULLFS_SRC:-$ROOT/../shared/bench/nullfs_ll.c}
-PT_SRC=/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c
-TOOLS=$BUILD/bench-tmp
+JOBS=${JOBS:-randread-4k-direct randwrite-4k-direct randwrite-4k-direct-dsync seqread-1m-direct seqwrite-1m-direct seqread-1m-buffered seqwrite-1m-buffered meta}
+NULLFS=$BUILD/bench/nullfs_ll
+PASSTHROUGH=$BUILD/bench/passthrough_ll
+META=$BUILD/bench/meta_bench
+REPORT=$ROOT/bench/compare_report.py
 RESULTS=$ROOT/bench/results
 STAMP=$(date +%Y%m%d-%H%M%S)
-CSV=$RESULTS/compare-$STAMP.csv
-TXT=$RESULTS/compare-$STAMP.txt
+PREFIX=$RESULTS/compare-$STAMP
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'compare.sh: %s\n' "$*" >&2; exit 1; }
 
 command -v fio >/dev/null || die "fio not found (apt-get install fio)"
+command -v python3 >/dev/null || die "python3 not found (apt-get install python3)"
+command -v taskset >/dev/null || die "taskset not found (util-linux)"
 [[ -c /dev/fuse ]] || die "/dev/fuse missing"
-[[ -x $BUILD/zufuse ]] || die "$BUILD/zufuse not built (scripts/run.sh or: meson setup build && ninja -C build)"
-
-# --- peers, compiled fresh into build/bench-tmp (never committed) ---------
-mkdir -p "$TOOLS" "$RESULTS"
-FUSE_FLAGS=$(pkg-config --cflags --libs fuse3) || die "pkg-config fuse3 failed (libfuse3-dev)"
-have_nullfs=0
-if [[ -f $NULLFS_SRC ]]; then
-	# shellcheck disable=SC2086
-	cc -O2 -Wall -o "$TOOLS/nullfs_ll" "$NULLFS_SRC" $FUSE_FLAGS &&
-		have_nullfs=1
-else
-	say "no $NULLFS_SRC: nullfs_ll rows and ratios are skipped"
-fi
-have_pt=0
-pt_src=$PT_SRC
-if [[ ! -f $pt_src && -f $pt_src.gz ]]; then
-	zcat "$pt_src.gz" >"$TOOLS/passthrough_ll.c"
-	pt_src=$TOOLS/passthrough_ll.c
-fi
-if [[ -f $pt_src ]]; then
-	# shellcheck disable=SC2086
-	cc -O2 -w -I"$(dirname "$PT_SRC")" -o "$TOOLS/passthrough_ll" "$pt_src" \
-		$FUSE_FLAGS && have_pt=1
-else
-	say "no $PT_SRC: passthrough rows and ratios are skipped"
-fi
+for bin in "$BUILD/zufuse" "$NULLFS" "$META"; do
+	[[ -x $bin ]] || die "$bin not built (scripts/run.sh, or: meson setup build && ninja -C build)"
+done
+[[ -x $PASSTHROUGH ]] || say "no $PASSTHROUGH (Debian's libfuse3-dev examples missing?): passthrough rows are skipped"
+(( PIN_CPU < $(nproc) )) || die "PIN_CPU=$PIN_CPU: this machine has $(nproc) CPUs"
+mkdir -p "$RESULTS"
 
 # --- scratch and clean-up ------------------------------------------------
 SCRATCH=$(mktemp -d /dev/shm/zufuse-bench.XXXXXX)
@@ -132,18 +146,29 @@ start_fs() {
 	die "mount failed: $*"
 }
 
+# Bytes of a fio SIZE such as 256M (the null file must hold it).
+size_bytes() {
+	local n=${1%[KkMmGg]} u=${1: -1}
+	case $u in k | K) echo $((n << 10)) ;; m | M) echo $((n << 20)) ;;
+	g | G) echo $((n << 30)) ;; *) echo "$1" ;; esac
+}
+
+# Mount target $1; FILE: the fio file, DIR: where meta_bench works ("" none).
 mount_target() {
+	DIR=$MNT
+	FILE=$MNT/f
 	case $1 in
-	tmpfs) FILE=$SCRATCH/tmpfs/f ;;
-	nullfs-st)
-		NULLFS_DIRECT=1 start_fs "$TOOLS/nullfs_ll" "$MNT" -f -s
-		FILE=$MNT/f ;;
-	nullfs-mt)
-		NULLFS_DIRECT=1 start_fs "$TOOLS/nullfs_ll" "$MNT" -f
-		FILE=$MNT/f ;;
+	tmpfs)
+		DIR=$SCRATCH/tmpfs
+		FILE=$DIR/f ;;
+	nullfs-st | nullfs-mt)
+		local st=()
+		[[ $1 == nullfs-st ]] && st=(-s)
+		start_fs "$NULLFS" "$MNT" -f "${st[@]}" --direct-io \
+			--size="$(size_bytes "$SIZE")"
+		DIR="" ;;
 	passthrough)
-		start_fs "$TOOLS/passthrough_ll" -o "source=$SCRATCH/ptsrc" "$MNT" -f
-		FILE=$MNT/f ;;
+		start_fs "$PASSTHROUGH" -o "source=$SCRATCH/ptsrc" "$MNT" -f ;;
 	zufuse-st | zufuse-mt | zufuse-uring | zufuse-disk)
 		local img=$SCRATCH/img.pmem
 		if [[ $1 == zufuse-disk ]]; then
@@ -162,56 +187,79 @@ mount_target() {
 		if [[ $1 == zufuse-uring ]] && grep -q "/dev/fuse" "$SCRATCH/fs.log"; then
 			cat "$SCRATCH/fs.log" >&2
 			say "zufuse-uring fell back to /dev/fuse: its rows are zufuse-mt"
-		fi
-		FILE=$MNT/f ;;
+		fi ;;
 	*) die "unknown target $1" ;;
 	esac
 }
 
 clear_target() {
 	case $1 in
-	tmpfs) rm -f "$SCRATCH/tmpfs/f" ;;
 	nullfs-*) ;;
-	*) rm -f "$MNT/f" ;;
+	*) rm -f "$FILE" ;;
 	esac
+}
+
+skip_target() {
+	case $1 in passthrough) [[ ! -x $PASSTHROUGH ]] ;; *) false ;; esac
 }
 
 # --- runs -------------------------------------------------------------------
 RAW=$SCRATCH/raw.csv
 : >"$RAW"
-n_runs=0
-for t in $TARGETS; do
-	case $t in nullfs-*) ((have_nullfs)) || continue ;; passthrough) ((have_pt)) || continue ;; esac
-	n_runs=$((n_runs + 1))
+n_targets=0
+for t in $TARGETS; do skip_target "$t" || n_targets=$((n_targets + 1)); done
+n_fio=0 has_meta=0
+for job in $JOBS; do
+	if [[ $job == meta ]]; then has_meta=1; else n_fio=$((n_fio + 1)); fi
 done
-total=$((n_runs * $(wc -w <<<"$JOBS") * $(wc -w <<<"$NUMJOBS_LIST")))
-say "$total fio runs of ${RUNTIME}s (about $((total * (RUNTIME + 2) / 60 + 1)) min)"
+n_places=$(wc -w <<<"$PLACEMENTS")
+total=$((n_targets * n_places * (n_fio * $(wc -w <<<"$NUMJOBS_LIST") + has_meta)))
+say "$total runs, fio ${RUNTIME}s each (about $((total * (RUNTIME + 2) / 60 + 1)) min)"
 
 i=0
 for t in $TARGETS; do
-	case $t in nullfs-*) ((have_nullfs)) || continue ;; passthrough) ((have_pt)) || continue ;; esac
+	skip_target "$t" && continue
 	mount_target "$t"
-	for job in $JOBS; do
-		jobfile=$ROOT/bench/jobs/$job.fio
-		[[ -f $jobfile ]] || die "no job file $jobfile"
-		for nj in $NUMJOBS_LIST; do
-			i=$((i + 1))
-			printf '[%3d/%d] %-12s %-28s numjobs=%s\n' "$i" "$total" "$t" "$job" "$nj" >&2
-			clear_target "$t"
-			out=$(FILENAME=$FILE SIZE=$SIZE RUNTIME=$RUNTIME NUMJOBS=$nj \
-				fio --output-format=terse "$jobfile" 2>"$SCRATCH/fio.err") || {
-				cat "$SCRATCH/fio.err" >&2
-				say "fio failed: $t $job numjobs=$nj"
-				echo "$job,$nj,$t,,," >>"$RAW"
+	for place in $PLACEMENTS; do
+		pin=()
+		[[ $place == pinned ]] && pin=(taskset -c "$PIN_CPU")
+		for job in $JOBS; do
+			if [[ $job == meta ]]; then
+				i=$((i + 1))
+				printf '[%3d/%d] %-12s %-9s %-28s\n' "$i" "$total" "$t" "$place" meta >&2
+				if [[ -z $DIR ]]; then
+					continue
+				fi
+				if ! "${pin[@]}" "$META" "$DIR" "$META_FILES" "$META_DIRS" \
+					>"$SCRATCH/meta.out" 2>"$SCRATCH/meta.err"; then
+					cat "$SCRATCH/meta.err" >&2
+					say "meta_bench failed: $t $place"
+					continue
+				fi
+				python3 "$REPORT" meta-rows <"$SCRATCH/meta.out" |
+					while IFS=, read -r phase iops mb lat; do
+						echo "$phase,$place,1,$t,$iops,$mb,$lat"
+					done >>"$RAW"
 				continue
-			}
-			# terse v3: read iops $8, bw KiB/s $7, lat mean us $40;
-			# write iops $49, bw $48, lat mean $81.
-			tail -n1 <<<"$out" | awk -F';' -v job="$job" -v nj="$nj" -v t="$t" '{
-				iops = $8 + $49; bw = $7 + $48
-				lat = ($8 > 0 && $49 > 0) ? ($40 + $81) / 2 : ($8 > 0 ? $40 : $81)
-				printf "%s,%s,%s,%.0f,%.1f,%.2f\n", job, nj, t, iops, bw * 1024 / 1e6, lat
-			}' >>"$RAW"
+			fi
+			jobfile=$ROOT/bench/jobs/$job.fio
+			[[ -f $jobfile ]] || die "no job file $jobfile"
+			for nj in $NUMJOBS_LIST; do
+				i=$((i + 1))
+				printf '[%3d/%d] %-12s %-9s %-28s numjobs=%s\n' "$i" "$total" "$t" "$place" "$job" "$nj" >&2
+				clear_target "$t"
+				if ! FILENAME=$FILE SIZE=$SIZE RUNTIME=$RUNTIME NUMJOBS=$nj \
+					"${pin[@]}" fio --output-format=json "$jobfile" \
+					>"$SCRATCH/fio.json" 2>"$SCRATCH/fio.err"; then
+					cat "$SCRATCH/fio.err" >&2
+					say "fio failed: $t $place $job numjobs=$nj"
+					echo "$job,$place,$nj,$t,,," >>"$RAW"
+					continue
+				fi
+				row=$(python3 "$REPORT" fio-row <"$SCRATCH/fio.json") ||
+					die "cannot read fio's JSON ($SCRATCH/fio.json)"
+				echo "$job,$place,$nj,$t,$row" >>"$RAW"
+			done
 		done
 	done
 	clear_target "$t"
@@ -222,45 +270,22 @@ for t in $TARGETS; do
 	fi
 done
 
-# --- table and CSV ------------------------------------------------------------
-{
-	echo "# zufuse bench/compare.sh $STAMP: $(uname -r), $(nproc) CPUs, $(fio --version)," \
-		"zufuse $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')," \
-		"RUNTIME=${RUNTIME}s SIZE=$SIZE ZUFUSE_OPTS='${ZUFUSE_OPTS:-}'"
-	echo "job,numjobs,target,iops,mb_s,lat_us,x_nullfs,x_passthrough,x_shm"
-	# Rows grouped by job (in JOBS order) and numjobs, targets in run order.
-	awk -F, -v jobs="$JOBS" '
-	BEGIN { nj = split(jobs, j, " "); for (i = 1; i <= nj; i++) order[j[i]] = i }
-	{ key = $1 "," $2; iops[key "," $3] = $4; rows[++n] = $0 }
-	END {
-		for (r = 1; r <= n; r++) {
-			split(rows[r], f, ",")
-			key = f[1] "," f[2]; xn = ""; xp = ""; xd = ""
-			if (f[3] ~ /^zufuse/ && f[4] != "") {
-				ref = (f[3] == "zufuse-st") ? "nullfs-st" : "nullfs-mt"
-				if (f[3] == "zufuse-disk" && iops[key ",zufuse-mt"] > 0) xd = sprintf("%.2f", f[4] / iops[key ",zufuse-mt"])
-				if (iops[key "," ref] > 0) xn = sprintf("%.2f", f[4] / iops[key "," ref])
-				if (iops[key ",passthrough"] > 0) xp = sprintf("%.2f", f[4] / iops[key ",passthrough"])
-			}
-			printf "%04d,%04d,%04d,%s,%s,%s,%s\n", order[f[1]], f[2], r, rows[r], xn, xp, xd
-		}
-	}' "$RAW" | sort | cut -d, -f4-
-} >"$CSV"
+# --- table, CSV, chart ----------------------------------------------------------
+HEADER="# zufuse bench/compare.sh $STAMP: $(uname -r), $(nproc) CPUs, $(fio --version), zufuse $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), RUNTIME=${RUNTIME}s SIZE=$SIZE PIN_CPU=$PIN_CPU ZUFUSE_OPTS='${ZUFUSE_OPTS:-}'"
+python3 "$REPORT" report "$RAW" "$HEADER" "$PREFIX"
+cat "$PREFIX.txt"
+say "CSV: $PREFIX.csv (README table: $PREFIX.md)"
+if command -v gnuplot >/dev/null; then
+	if (cd "$RESULTS" && gnuplot "$(basename "$PREFIX").gp"); then
+		say "chart: $PREFIX.svg"
+	else
+		say "gnuplot failed: no chart"
+	fi
+else
+	say "no gnuplot (apt-get install gnuplot-nox): no chart"
+fi
 
-{
-	head -n1 "$CSV"
-	echo "(x_nullfs: zufuse IOPS / nullfs_ll IOPS with the same loop type, nullfs-mt for zufuse-uring; x_passthrough: / passthrough_ll; x_shm: zufuse-disk / zufuse-mt)"
-	tail -n +2 "$CSV" | awk -F, '
-	NR == 1 { printf "%-28s %3s %-12s %10s %9s %10s %9s %9s %7s\n", "job", "nj", "target", "IOPS", "MB/s", "lat_us", "x_nullfs", "x_pt", "x_shm"; next }
-	{
-		if (prev != "" && prev != $1 "," $2) print ""
-		prev = $1 "," $2
-		printf "%-28s %3s %-12s %10s %9s %10s %9s %9s %7s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9
-	}'
-} | tee "$TXT"
-say "CSV: $CSV"
-
-# --- hook: the in-process benchmark (shim -> server, no FUSE) -----------------
+# --- the in-process benchmark (shim -> server, no FUSE) -------------------------
 INPROC_BIN=$BUILD/bench/inproc_bench
 if [[ ${INPROC:-1} != 0 && -x $INPROC_BIN ]]; then
 	say "in-process benchmark: $INPROC_BIN"

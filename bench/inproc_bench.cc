@@ -8,7 +8,8 @@
 //
 // Prints mean latency per operation for 4 KiB and 1 MiB reads (copy-based
 // ZUFS_OP_READ and zero-copy GET_MULTY/PUT_MULTY) and writes (ZUFS_OP_WRITE),
-// random offsets in a 256 MiB file. Numbers are for comparison within one
+// random offsets in a 256 MiB file; first, what the shim's request counters
+// (zufusectl stats) add per FUSE request, alone and around a 4 KiB write. Numbers are for comparison within one
 // run; nothing here is asserted by tests.
 //
 // Then tier 2 (--t2=0 skips it): a 64 MiB image with a 1 GiB T2 file next
@@ -21,6 +22,7 @@
 // copy READ answered with an inline IOM_T2_READ_LEN (a cold read, no
 // promotion: random reads of blocks not read lately).
 #include <fcntl.h>
+#include <linux/fuse.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel_shim/stats.h"
 #include "kernel_shim/vfs.h"
 #include "server/server.h"
 
@@ -73,6 +76,37 @@ Result run(const char *name, size_t bs, int ms, Fn &&fn)
 			    .count();
 	return {name, bs, ops, ns / ops};
 }
+
+// A FUSE WRITE request and its reply as the transport sees them, for the
+// counters' hooks.
+struct WireRequest {
+	struct {
+		fuse_in_header in;
+		fuse_write_in w;
+	} req = {};
+	fuse_out_header out = {};
+	fuse_write_out wo = {};
+	uint64_t unique = 0;
+
+	void begin(uint64_t pos, uint32_t len)
+	{
+		req.in.len = sizeof(req);
+		req.in.opcode = FUSE_WRITE;
+		req.in.unique = ++unique;
+		req.in.nodeid = 2;
+		req.w.offset = pos;
+		req.w.size = len;
+		zuf::stats::begin(&req, sizeof(req));
+	}
+	void end(uint32_t written)
+	{
+		out.unique = unique;
+		out.len = sizeof(out) + sizeof(wo);
+		wo.size = written;
+		iovec iov[2] = { { &out, sizeof(out) }, { &wo, sizeof(wo) } };
+		zuf::stats::end(iov, 2);
+	}
+};
 
 // The tier-2 passes (see the top of the file).
 int t2_bench(const std::string &image, std::vector<Result> *results)
@@ -223,6 +257,24 @@ int main(int argc, char **argv)
 				return 1;
 			}
 		}
+		// What the shim's request counters (kernel_shim/stats.h) add
+		// to each FUSE request: begin() on the request, end() on its
+		// reply, as fuse_wire.cc calls them; alone and around a write.
+		WireRequest wr;
+		results.push_back(run("counters (stats.h)", 4096, ms,
+				      [&](uint64_t pos) {
+					      wr.begin(pos, 4096);
+					      wr.end(4096);
+					      return 0;
+				      }));
+		results.push_back(run("write + counters", 4096, ms,
+				      [&](uint64_t pos) {
+					      wr.begin(pos, 4096);
+					      iovec v{buf.data(), 4096};
+					      ssize_t n = vfs.write(*f, {&v, 1}, pos);
+					      wr.end(uint32_t(n));
+					      return n;
+				      }));
 		for (size_t bs : {size_t(4096), size_t(1) << 20}) {
 			results.push_back(run("write", bs, ms, [&](uint64_t pos) {
 				iovec v{buf.data(), bs};

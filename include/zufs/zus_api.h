@@ -257,6 +257,9 @@ enum e_zufs_operation {
 	 * zufs_ioc_iomap_done) without giving it a number in the enum; zufuse
 	 * places it after NOOP. */
 	ZUFS_OP_IOM_DONE = 32,
+	/* zufuse: the server's counters for zufusectl (struct
+	 * zufs_ioc_stats, in the zufuse extensions at the end). */
+	ZUFS_OP_STATS = 33,
 
 	ZUFS_OP_MAX_OPT,
 };
@@ -767,6 +770,36 @@ struct zufs_ioc_IO {
 	__u64 iom_e[ZUFS_WRITE_OP_SPACE]; /* One tier_up for WRITE or GB */
 };
 
+/* ~~~ zufuse extensions (no seed counterpart) ~~~ */
+
+/*
+ * zufuse: ZUFS_OP_STATS - what `zufusectl stats` shows of the server: space
+ * on each tier and counters since mount. The shim sends it from its control
+ * thread, never on a request path, and keeps any "since reset" baseline
+ * itself (the server's counters only grow). Block counts are in 4 KiB
+ * blocks; a field the file system does not keep is left 0. Fields are only
+ * ever added at the end, before the reserved tail shrinks.
+ */
+struct zufs_ioc_stats {
+	struct zufs_ioc_hdr hdr;
+	/* IN */
+	struct zus_sb_info *zus_sbi;
+	/* OUT: space */
+	__u64 t1_blocks; /* data blocks on pmem (T1) */
+	__u64 t1_free;
+	__u64 t2_blocks; /* tier-2 blocks (0: no T2) */
+	__u64 t2_used;
+	__u64 inodes;
+	__u64 inodes_free;
+	/* OUT: counters since mount */
+	__u64 evictions;       /* blocks moved T1 -> T2 */
+	__u64 sync_evictions;  /* of those, moved by a writer that ran short */
+	__u64 promotions;      /* blocks moved T2 -> T1 */
+	__u64 cold_reads;      /* T2 blocks read in place, not promoted */
+	__u64 journal_commits; /* metadata transactions committed */
+	__u64 reserved[9];
+};
+
 #ifdef __cplusplus
 } /* extern "C" */
 
@@ -813,6 +846,8 @@ static_assert(offsetof(struct zufs_ioc_clone, copied) == 72);
 static_assert(offsetof(struct zufs_ioc_xattr, value_size) == 36);
 static_assert(offsetof(struct zufs_ioc_xattr, name) == 40);
 static_assert(IOM_UNMAP == 9 && IOM_NUM_LEGAL_OPT == 10);
+static_assert(sizeof(struct zufs_ioc_stats) == 24 + 8 + 20 * 8);
+static_assert(offsetof(struct zufs_ioc_stats, journal_commits) == 112);
 static_assert(ZUFS_OP_READ == 14 && ZUFS_OP_WRITE == 16 &&
 	      ZUFS_OP_GET_MULTY == 29 && ZUFS_OP_PUT_MULTY == 30);
 #endif

@@ -583,6 +583,10 @@ int FuseFrontend::mount(const char *mountpoint)
 			std::fprintf(stderr, "zufuse: %s\n",
 				     (uring ? note : msg).c_str());
 	}
+	// Canonical before the mount: afterwards the path leads into it.
+	char *real = realpath(mountpoint, nullptr);
+	std::string canonical = real ? real : mountpoint;
+	free(real);
 	if (fuse_session_mount(se_, mountpoint))
 		return -EIO;
 	mounted_ = true;
@@ -593,6 +597,12 @@ int FuseFrontend::mount(const char *mountpoint)
 	}
 	if (uring)
 		start_uring();
+	std::string why;
+	control_ = ControlThread::start(canonical, *fs_.vfs, &why);
+	if (!control_)
+		std::fprintf(stderr, "zufuse: no control socket (%s): zufusectl "
+				     "cannot reach this mount\n",
+			     why.c_str());
 	return 0;
 }
 
@@ -630,6 +640,7 @@ int FuseFrontend::loop(bool single_thread)
 
 void FuseFrontend::unmount()
 {
+	control_.reset(); // before the Vfs goes: it asks the server
 	if (mounted_)
 		fuse_session_unmount(se_);
 	mounted_ = false;

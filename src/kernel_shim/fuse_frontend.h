@@ -15,6 +15,7 @@
 
 #include <memory>
 
+#include "kernel_shim/control_thread.h"
 #include "kernel_shim/fuse_notifier.h"
 #include "kernel_shim/fuse_uring.h"
 #include "kernel_shim/vfs.h"
@@ -49,7 +50,8 @@ class FuseFrontend {
 	bool create(fuse_args *args);
 	// fuse_session_mount + signal handlers (SIGINT/SIGTERM/SIGHUP);
 	// with opts.uring, the io_uring queues too (or one line on stderr
-	// saying why not, and /dev/fuse alone).
+	// saying why not, and /dev/fuse alone); then the control socket for
+	// zufusectl (control_thread.h; without it, one line on stderr).
 	int mount(const char *mountpoint);
 	// Serve until unmounted (fusermount3 -u, umount) or signalled.
 	int loop(bool single_thread);
@@ -66,6 +68,7 @@ class FuseFrontend {
 	bool mounted_ = false;
 	bool signals_ = false;
 	std::unique_ptr<uring::Rings> rings_;
+	std::unique_ptr<ControlThread> control_;
 };
 
 } // namespace zuf

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "kernel_shim/stats.h"
+
 namespace zuf::wire {
 
 namespace {
@@ -88,6 +90,7 @@ bool patch_init_reply(struct iovec *iov, int count)
 
 ssize_t wire_writev(int fd, struct iovec *iov, int count, void *)
 {
+	stats::end(iov, count); // the reply is ready: the request is done
 	if (t_sink && count >= 1 && iov[0].iov_len >= sizeof(fuse_out_header)) {
 		fuse_out_header out;
 		std::memcpy(&out, iov[0].iov_base, sizeof(out));
@@ -135,6 +138,7 @@ bool kill_suidgid()
 void note_request(const void *req, size_t n)
 {
 	t_kill_suidgid = false;
+	stats::begin(req, n);
 	if (n < sizeof(fuse_in_header))
 		return;
 	const char *p = static_cast<const char *>(req);

@@ -19,6 +19,9 @@
 //     and send the replies of requests that came through the ring to the
 //     ring entry (a thread-local ReplySink) instead of /dev/fuse.
 //
+//  4. Count every request and time it, from reading it to handing over
+//     its reply (stats.h), and write its debug line when asked.
+//
 // INIT itself may arrive by splice, past the read hook; its reply is the
 // first reply the session writes, which is how it is recognised. If the
 // kernel did not offer KILLPRIV_V2 it ignores the bit, never sets the kill

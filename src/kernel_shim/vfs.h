@@ -176,6 +176,9 @@ class Vfs final : private iomap::Unmapper {
 			    int oflags = 0);
 	int fsync(uint64_t ino, bool datasync);
 	int statfs(struct statvfs *out);
+	// zufuse's ZUFS_OP_STATS: the server's space and counters (for
+	// zufusectl; never called on a request path).
+	int server_stats(zufs_ioc_stats *out);
 
 	// vfs_posix.cc. Extended attributes by full name ("user.x"); buf
 	// empty: the size only; -ERANGE when buf is too small. listxattr

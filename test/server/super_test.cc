@@ -185,3 +185,37 @@ TEST_CASE("check_image finds a clean image clean and a damaged one damaged", "[s
 	CHECK(zus::check_image(fs.path, &report) == 1);
 	CHECK(report == "inode " + std::to_string(ino) + ": i_nlink 5, 1 names\n");
 }
+
+TEST_CASE("ZUFS_OP_STATS: space and journal commits", "[server][runtime]")
+{
+	Fs fs;
+	REQUIRE(fs.mount() == 0);
+	auto stats = [&] {
+		zufs_ioc_stats st{};
+		st.hdr.operation = ZUFS_OP_STATS;
+		st.zus_sbi = fs.sbi;
+		REQUIRE(fs.dispatch(&st.hdr, sizeof(st)) == 0);
+		return st;
+	};
+	zufs_ioc_stats before = stats();
+	CHECK(before.t1_blocks > 0);
+	CHECK(before.t1_free <= before.t1_blocks);
+	CHECK(before.t2_blocks == 0);
+	CHECK(before.inodes > before.inodes_free);
+
+	for (int i = 0; i < 10; ++i)
+		REQUIRE(fs.create(fs.root, "f" + std::to_string(i), S_IFREG | 0644) == 0);
+	zufs_ioc_stats after = stats();
+	// Each create is one committed transaction (at least).
+	CHECK(after.journal_commits >= before.journal_commits + 10);
+	CHECK(after.inodes_free == before.inodes_free - 10);
+	CHECK(after.evictions == 0);
+
+	// A message too short for the struct, or a foreign cookie.
+	zufs_ioc_stats st{};
+	st.hdr.operation = ZUFS_OP_STATS;
+	st.zus_sbi = fs.sbi;
+	CHECK(fs.dispatch(&st.hdr, sizeof(st) - 8) == -EINVAL);
+	st.zus_sbi = reinterpret_cast<zus_sb_info *>(&st);
+	CHECK(fs.dispatch(&st.hdr, sizeof(st)) == -EINVAL);
+}

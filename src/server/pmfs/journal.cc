@@ -78,6 +78,14 @@ Lane &Journal::lane_for_this_thread()
 	return lanes_[mine % nlanes_];
 }
 
+uint64_t Journal::commits() const
+{
+	uint64_t n = 0;
+	for (uint32_t i = 0; i < nlanes_; ++i)
+		n += lanes_[i].commits.load(std::memory_order_relaxed);
+	return n;
+}
+
 // Roll one live lane back: collect its valid records, undo newest first.
 int Journal::recover()
 {
@@ -336,6 +344,8 @@ int Tx::commit(zus_inode_info *owner)
 	lane_.head->active_seq = 0;
 	sbi_.persist.persist(lane_.head, sizeof(*lane_.head));
 	state_ = State::kDone;
+	lane_.commits.store(lane_.commits.load(std::memory_order_relaxed) + 1,
+			    std::memory_order_relaxed); // we hold lane_.mu
 	settle_orphans(true);
 	for (int i = 0; i < lane_.nbits; ++i)
 		if (!lane_.bits[i].set)

@@ -28,6 +28,7 @@
 #ifndef ZUS_PMFS_JOURNAL_H
 #define ZUS_PMFS_JOURNAL_H
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -66,6 +67,9 @@ struct Lane {
 	char *area = nullptr; // records start here
 	size_t cap = 0;
 	uint32_t counter = 0;
+	// Transactions committed on this lane (written under mu, read by
+	// Journal::commits() without it).
+	std::atomic<uint64_t> commits{0};
 
 	// The running transaction (valid while mu is held).
 	size_t used = 0;
@@ -105,6 +109,8 @@ class Journal {
 	// number of transactions rolled back.
 	int recover();
 	Lane &lane_for_this_thread();
+	// Transactions committed since mount, all lanes (zufusectl stats).
+	uint64_t commits() const;
 
   private:
 	zus_sb_info *sbi_ = nullptr;

@@ -451,6 +451,30 @@ int op_statfs(zufs_ioc_hdr *hdr, zufs::page_list)
 	return 0;
 }
 
+// zufuse's ZUFS_OP_STATS: space per tier and the counters since mount.
+int op_stats(zufs_ioc_hdr *hdr, zufs::page_list)
+{
+	auto *st = reinterpret_cast<zufs_ioc_stats *>(hdr);
+	zus_sb_info *sbi = st->zus_sbi;
+	if (!sbi || sbi->magic != zus_sb_info::kMagic)
+		return -EINVAL;
+	st->t1_blocks = sbi->balloc.data_blocks();
+	st->t1_free = sbi->balloc.free_blocks();
+	uint64_t t2_blocks = 0, t2_free = 0;
+	tier_statfs(*sbi, &t2_blocks, &t2_free); // adds T2's blocks, free
+	st->t2_blocks = t2_blocks;
+	st->t2_used = t2_blocks - t2_free;
+	st->inodes = sbi->sb->s_inode_count;
+	st->inodes_free = sbi->icache->free_inodes();
+	TierStats ts = tier_stats(*sbi);
+	st->evictions = ts.evicted + ts.sync_evicted;
+	st->sync_evictions = ts.sync_evicted;
+	st->promotions = ts.promoted;
+	st->cold_reads = ts.cold_reads;
+	st->journal_commits = sbi->journal.commits();
+	return 0;
+}
+
 int op_sync(zufs_ioc_hdr *hdr, zufs::page_list)
 {
 	auto *zs = reinterpret_cast<zufs_ioc_sync *>(hdr);

@@ -16,6 +16,7 @@ namespace zus::pmfs {
 // mount.cc: super and inode ops
 int op_statfs(zufs_ioc_hdr *hdr, zufs::page_list pages);
 int op_sync(zufs_ioc_hdr *hdr, zufs::page_list pages);
+int op_stats(zufs_ioc_hdr *hdr, zufs::page_list pages); // zufuse
 int op_evict_inode(zufs_ioc_hdr *hdr, zufs::page_list pages);
 
 // namei.cc

@@ -45,6 +45,7 @@ void pmfs_fill_ops(OpTable &t)
 	set(ZUFS_OP_GET_MULTY, op_get_multy, offsetof(zufs_ioc_IO, iom_e));
 	set(ZUFS_OP_PUT_MULTY, op_put_multy, offsetof(zufs_ioc_IO, iom_e));
 	set(ZUFS_OP_IOM_DONE, op_iom_done, sizeof(zufs_ioc_iomap_done));
+	set(ZUFS_OP_STATS, op_stats, sizeof(zufs_ioc_stats));
 }
 
 } // namespace zus

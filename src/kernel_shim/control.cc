@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: BSD-3-Clause
+#include "kernel_shim/control.h"
+
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+namespace zuf::control {
+
+namespace {
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string unescape(const std::string &s)
+{
+	std::string out;
+	for (size_t i = 0; i < s.size(); ++i) {
+		if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' &&
+		    s[i + 1] <= '7') {
+			out += char((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 +
+				    (s[i + 3] - '0'));
+			i += 3;
+		} else {
+			out += s[i];
+		}
+	}
+	return out;
+}
+
+struct Line {
+	dev_t dev = 0;
+	std::string mountpoint, fstype, source, super_opts;
+};
+
+std::vector<Line> mountinfo()
+{
+	std::vector<Line> out;
+	std::ifstream in("/proc/self/mountinfo");
+	std::string text;
+	while (std::getline(in, text)) {
+		std::istringstream ss(text);
+		std::vector<std::string> f;
+		for (std::string w; ss >> w;)
+			f.push_back(w);
+		size_t dash = 6;
+		while (dash < f.size() && f[dash] != "-")
+			++dash;
+		if (dash + 2 >= f.size())
+			continue;
+		unsigned maj, min;
+		if (std::sscanf(f[2].c_str(), "%u:%u", &maj, &min) != 2)
+			continue;
+		Line l;
+		l.dev = makedev(maj, min);
+		l.mountpoint = unescape(f[4]);
+		l.fstype = f[dash + 1];
+		l.source = unescape(f[dash + 2]);
+		if (dash + 3 < f.size())
+			l.super_opts = f[dash + 3];
+		out.push_back(std::move(l));
+	}
+	return out;
+}
+
+} // namespace
+
+std::string socket_dir()
+{
+	if (geteuid() == 0)
+		return "/run/zufuse";
+	const char *xdg = std::getenv("XDG_RUNTIME_DIR");
+	return xdg && *xdg ? std::string(xdg) + "/zufuse" : std::string();
+}
+
+std::string socket_path(const std::string &dir, dev_t dev)
+{
+	return dir + "/" + std::to_string(major(dev)) + ":" +
+	       std::to_string(minor(dev)) + ".sock";
+}
+
+dev_t fuse_mount_dev(const std::string &mountpoint)
+{
+	dev_t dev = 0;
+	for (const Line &l : mountinfo())
+		if (l.mountpoint == mountpoint &&
+		    l.fstype.compare(0, 4, "fuse") == 0)
+			dev = l.dev; // later lines are mounted on top
+	return dev;
+}
+
+bool mount_of_dev(dev_t dev, MountEntry *out)
+{
+	bool found = false;
+	for (const Line &l : mountinfo()) {
+		if (l.dev != dev)
+			continue;
+		out->fstype = l.fstype;
+		out->mountpoint = l.mountpoint;
+		out->source = l.source;
+		out->user_id = -1;
+		size_t at = l.super_opts.find("user_id=");
+		if (at != std::string::npos)
+			out->user_id = std::atol(l.super_opts.c_str() + at + 8);
+		found = true;
+	}
+	return found;
+}
+
+} // namespace zuf::control
