@@ -78,7 +78,9 @@ struct _zu_dir {
 	__le64 parent;
 };
 
-/* Times in a zus_inode are nanoseconds since the epoch. */
+/* Times in a zus_inode are nanoseconds since the epoch, signed (stored in
+ * the __le64 as two's complement, as zuf's timespec_to_zt does): a time
+ * before 1970 is negative. Compare and divide them as __s64. */
 struct zus_inode {
 	__le16 i_flags;
 	__le16 i_mode;

@@ -35,9 +35,17 @@ dev_t decode_dev(uint32_t dev)
 		       (dev & 0xff) | ((dev >> 12) & 0xfff00));
 }
 
-timespec ns_to_ts(uint64_t ns)
+// zus_inode times are signed (before 1970 is negative), as timespec is;
+// tv_nsec stays in [0, 1e9) as the kernel keeps it.
+timespec ns_to_ts(uint64_t stored)
 {
-	return { time_t(ns / 1000000000ULL), long(ns % 1000000000ULL) };
+	int64_t ns = int64_t(stored);
+	int64_t sec = ns / 1000000000LL, rem = ns % 1000000000LL;
+	if (rem < 0) {
+		rem += 1000000000LL;
+		--sec;
+	}
+	return { time_t(sec), long(rem) };
 }
 
 // Names are 1..ZUFS_NAME_LEN bytes, no '/' or NUL, not "." or "..".

@@ -132,9 +132,11 @@ void touch_atime(const zus_sb_info &sbi, zus_inode *zi)
 	if (sbi.noatime || sbi.ro)
 		return;
 	constexpr uint64_t kDay = 24ULL * 3600 * 1000000000ULL;
-	uint64_t atime = __atomic_load_n(&zi->i_atime, __ATOMIC_RELAXED);
-	uint64_t now = now_ns();
-	if (atime > zi->i_mtime && atime > zi->i_ctime && now - atime < kDay)
+	// Times are signed (zus_api.h): compare them as such.
+	int64_t atime = int64_t(__atomic_load_n(&zi->i_atime, __ATOMIC_RELAXED));
+	int64_t now = int64_t(now_ns());
+	if (!sbi.strictatime && atime > int64_t(zi->i_mtime) &&
+	    atime > int64_t(zi->i_ctime) && now - atime < int64_t(kDay))
 		return;
 	__atomic_store_n(&zi->i_atime, now, __ATOMIC_RELAXED);
 }

@@ -151,6 +151,8 @@ struct Options {
 	bool ro = false;
 	bool acl = true;      // as ext4: "noacl" turns POSIX ACLs off
 	bool noatime = false; // "noatime": reads leave atime (else relatime)
+	bool strictatime = false; // "strictatime": every read sets it
+	bool nodiratime = false;  // "nodiratime": readdir leaves it
 	uint64_t t2size = 0; // bytes of the shim's T2 store (tier.h)
 };
 
@@ -200,8 +202,16 @@ int parse_options(const zufs_ioc_mount &m, Options *o, std::string *err)
 			o->acl = false;
 		} else if (key == "noatime" && eq == opt.npos) {
 			o->noatime = true;
-		} else if (key == "relatime" && eq == opt.npos) {
+			o->strictatime = false;
+		} else if (key == "strictatime" && eq == opt.npos) {
 			o->noatime = false;
+			o->strictatime = true;
+		} else if (key == "relatime" && eq == opt.npos) {
+			o->noatime = o->strictatime = false;
+		} else if (key == "nodiratime" && eq == opt.npos) {
+			o->nodiratime = true;
+		} else if (key == "diratime" && eq == opt.npos) {
+			o->nodiratime = false;
 		} else if (key == "rw" && eq == opt.npos) {
 			o->ro = false;
 		} else {
@@ -267,6 +277,8 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 	sbi->ro = o.ro;
 	sbi->acl = o.acl;
 	sbi->noatime = o.noatime;
+	sbi->strictatime = o.strictatime;
+	sbi->nodiratime = o.nodiratime;
 	sbi->zuf = zuf;
 	sbi->t2_blocks = o.t2size >> kBlockShift;
 	img.release(&sbi->fd, &sbi->base, &sbi->map_len);

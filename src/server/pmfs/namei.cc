@@ -559,7 +559,7 @@ int op_readdir(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		return -EINVAL;
 	zus_sb_info &sbi = *dir->sbi;
 	std::shared_lock ns(sbi.ns_lock);
-	{ // iterate_dir's file_accessed()
+	if (!sbi.nodiratime) { // iterate_dir's file_accessed()
 		std::shared_lock lk(dir->rw);
 		touch_atime(sbi, dir->zi);
 	}
