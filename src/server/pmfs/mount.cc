@@ -21,6 +21,7 @@
 #include <string_view>
 
 #include "server/crc32c.h"
+#include "server/pmfs/bmap.h"
 #include "server/pmfs/format.h"
 #include "server/pmfs/inode.h"
 #include "server/pmfs/ops.h"
@@ -374,7 +375,9 @@ int op_statfs(zufs_ioc_hdr *hdr, zufs::page_list)
 	f.f_blocks = sbi->balloc.data_blocks();
 	f.f_bfree = f.f_bavail = sbi->balloc.free_blocks();
 	tier_statfs(*sbi, &f.f_blocks, &f.f_bfree); // capacity is T1 + T2
-	f.f_bavail = f.f_bfree;
+	// Available: what one fallocate can get, the nodes that map it
+	// counted (generic/103 allocates f_bavail - 512 KiB in one go).
+	f.f_bavail = bmap_max_data(f.f_bfree);
 	f.f_files = sbi->sb->s_inode_count;
 	f.f_ffree = sbi->icache->free_inodes();
 	f.f_namelen = ZUFS_NAME_LEN;
