@@ -54,11 +54,17 @@ void reply_entry(fuse_req_t req, const Entry &e)
 
 // -o dirsync (and sync): a namespace change is durable before the reply,
 // as the kernel's IS_DIRSYNC file systems do it. err: the change's result.
+// chattr +D on the directory does the same for it.
 int dirsync(fuse_req_t req, int err, fuse_ino_t dir, fuse_ino_t dir2 = 0)
 {
 	FuseFs &f = fs(req);
-	if (err || !f.opts.dirsync)
+	if (err)
 		return err;
+	uint32_t fl = 0, fl2 = 0;
+	if (!f.opts.dirsync && (f.vfs->getflags(dir, &fl) ||
+				!(fl & FS_DIRSYNC_FL)) &&
+	    (!dir2 || f.vfs->getflags(dir2, &fl2) || !(fl2 & FS_DIRSYNC_FL)))
+		return 0;
 	err = f.vfs->fsync(dir, false);
 	if (!err && dir2 && dir2 != dir)
 		err = f.vfs->fsync(dir2, false);
@@ -73,6 +79,9 @@ void zf_init(void *userdata, fuse_conn_info *conn)
 	conn->time_gran = 1;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	// chattr/lsattr on directories too (FS_IOC_GETFLAGS through ioctl).
+	if (conn->capable & FUSE_CAP_IOCTL_DIR)
+		conn->want |= FUSE_CAP_IOCTL_DIR;
 	// POSIX ACLs: the kernel checks them (read through GETXATTR) and
 	// leaves the umask to the Vfs, which applies it or the parent's
 	// default ACL (posix_acl_create).
@@ -169,6 +178,13 @@ void zf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 				     now_ns() :
 				     ts_ns(attr->st_mtim);
 	}
+
+	// utimes(NULL): each time given is "now" (libfuse sets ATIME with
+	// ATIME_NOW).
+	a.touch = !((to_set & FUSE_SET_ATTR_ATIME) &&
+		    !(to_set & FUSE_SET_ATTR_ATIME_NOW)) &&
+		  !((to_set & FUSE_SET_ATTR_MTIME) &&
+		    !(to_set & FUSE_SET_ATTR_MTIME_NOW));
 
 	// FUSE_HANDLE_KILLPRIV_V2 (fuse_wire.h): the kernel leaves killing
 	// privileges on truncate and chown to us; it never asks along with a
