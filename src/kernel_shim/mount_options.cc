@@ -123,8 +123,8 @@ constexpr VfsOption kVfsOptions[] = {
 	{ "sync", MS_SYNCHRONOUS, true, true },
 	{ "async", MS_SYNCHRONOUS, false, true },
 	{ "dirsync", MS_DIRSYNC, true, true },
-	{ "noatime", MS_NOATIME, true, true },
-	{ "atime", MS_NOATIME, false, true },
+	{ "noatime", MS_NOATIME, true, false }, // the last atime option:
+	{ "atime", MS_NOATIME, false, false },	// parse_command_line
 	{ "nodiratime", MS_NODIRATIME, true, false },
 	{ "diratime", MS_NODIRATIME, false, false },
 	{ "strictatime", MS_STRICTATIME, true, false },
@@ -315,6 +315,9 @@ bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 			return false;
 		}
 	}
+	// The atime mode that won goes to the kernel's mount too.
+	if (cl->noatime)
+		cl->fuse_opts.push_back("noatime");
 	if (cl->help || cl->version)
 		return true;
 	// mount(8) -o remount runs the helper as "zufuse SOURCE MOUNTPOINT

@@ -122,6 +122,12 @@ TEST_CASE("options: command line", "[options]")
 		CHECK_FALSE(c2.noatime);
 		CHECK(c2.fuse_opts.empty());
 		CHECK(c2.ms_flags == MS_RELATIME);
+		zuf::CommandLine c3;
+		REQUIRE(parse({ "/mnt", "--pmem=/i", "-o", "relatime",
+				"-o", "noatime" },
+			      &c3, &err));
+		CHECK(c3.fuse_opts == std::vector<std::string>{ "noatime" });
+		CHECK(zuf::server_options(c3) == "pmem=/i,noatime");
 	}
 	SECTION("remount: as mount.fuse3 runs it, no --pmem needed")
 	{
