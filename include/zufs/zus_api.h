@@ -70,7 +70,27 @@ static inline zu_dpp_t zu_enc_dpp_t_bn(__u64 bn, unsigned pool)
 	return zu_enc_dpp_t(bn << 3, pool);
 }
 
+/* zus_inode->i_flags: the VFS inode flags a file system keeps (zuf copies
+ * them into the inode's S_* flags and enforces them, as the VFS does for
+ * ext4). Bits 0..6 are the kernel's S_* values of the seed's time;
+ * immutable has its own bit. */
+#define ZUFS_S_SYNC 0x0001    /* S_SYNC: writes are synchronous */
+#define ZUFS_S_NOATIME 0x0002 /* S_NOATIME */
+#define ZUFS_S_APPEND 0x0004  /* S_APPEND: append-only */
+#define ZUFS_S_DIRSYNC 0x0040 /* S_DIRSYNC */
 #define ZUFS_S_IMMUTABLE 04000
+/* zufuse: flags the kernel keeps in the file system only, for tools
+ * (chattr +d, +T; +s, +u, +c: kept as ext4 keeps them, with no effect) */
+#define ZUFS_S_SECRM 0x0100
+#define ZUFS_S_UNRM 0x0200
+#define ZUFS_S_COMPR 0x0400
+#define ZUFS_S_NODUMP 0x1000
+#define ZUFS_S_TOPDIR 0x2000
+/* zufuse: every VFS bit; a file system may use the others for itself */
+#define ZUFS_S_VFS_MASK                                                        \
+	(ZUFS_S_SYNC | ZUFS_S_NOATIME | ZUFS_S_APPEND | ZUFS_S_DIRSYNC |       \
+	 ZUFS_S_IMMUTABLE | ZUFS_S_SECRM | ZUFS_S_UNRM | ZUFS_S_COMPR |        \
+	 ZUFS_S_NODUMP | ZUFS_S_TOPDIR)
 #define ZUFS_INODE_SIZE 128 /* must be power of two */
 
 struct _zu_dir {
@@ -78,7 +98,9 @@ struct _zu_dir {
 	__le64 parent;
 };
 
-/* Times in a zus_inode are nanoseconds since the epoch. */
+/* Times in a zus_inode are nanoseconds since the epoch, signed (stored in
+ * the __le64 as two's complement, as zuf's timespec_to_zt does): a time
+ * before 1970 is negative. Compare and divide them as __s64. */
 struct zus_inode {
 	__le16 i_flags;
 	__le16 i_mode;
@@ -359,7 +381,10 @@ struct zufs_ioc_dentry {
 };
 
 /* ZUFS_OP_RENAME: new_zus_ii is the inode the new name points to now (NULL
- * if none); it loses that name in the same atomic step. flags: RENAME_*. */
+ * if none); it loses that name in the same atomic step. flags: RENAME_*.
+ * zufuse: RENAME_WHITEOUT (not with EXCHANGE) leaves the old name pointing
+ * at a new whiteout (a character device 0/0 owned by root) in that same
+ * step; the shim has checked CAP_MKNOD (the kernel does). */
 struct zufs_ioc_rename {
 	struct zufs_ioc_hdr hdr;
 	/* IN */
@@ -427,7 +452,10 @@ struct zufs_ioc_mmap_close {
 
 /* ZUFS_OP_SETATTR: zuf_attr is a mask of STATX_* bits. On ZUFS, zuf writes
  * the new values into the zus_inode itself before the call; the shim never
- * writes server memory, so zufuse carries the values in the message. */
+ * writes server memory, so zufuse carries the values in the message.
+ * ZUFS_STATX_FLAGS (zuf's chattr): the ZUFS_S_VFS_MASK bits of i_flags
+ * become i_flags (the shim has checked who may; ctime = now). */
+#define ZUFS_STATX_FLAGS 0x20000000
 struct zufs_ioc_attr {
 	struct zufs_ioc_hdr hdr;
 	/* IN */
@@ -442,7 +470,7 @@ struct zufs_ioc_attr {
 	__u32 mode;
 	__u32 uid;
 	__u32 gid;
-	__u32 pad2;
+	__u32 i_flags; /* zufuse: ZUFS_S_* (ZUFS_STATX_FLAGS); was padding */
 	/* OUT (zufuse): range of pages whose backing changed (truncate) */
 	__u64 unmap_offset;
 	__u64 unmap_len; /* 0: nothing; ~0ULL: to EOF */
@@ -844,6 +872,9 @@ static_assert(EZUFS_RETRY == 531);
 static_assert(offsetof(struct zufs_ioc_seek, offset_out) == 48);
 static_assert(offsetof(struct zufs_ioc_clone, copied) == 72);
 static_assert(offsetof(struct zufs_ioc_xattr, value_size) == 36);
+static_assert(offsetof(struct zufs_ioc_attr, i_flags) == 84 &&
+	      sizeof(struct zufs_ioc_attr) == 104);
+static_assert((ZUFS_S_VFS_MASK & 0xc000) == 0); /* pmfs's own bits */
 static_assert(offsetof(struct zufs_ioc_xattr, name) == 40);
 static_assert(IOM_UNMAP == 9 && IOM_NUM_LEGAL_OPT == 10);
 static_assert(sizeof(struct zufs_ioc_stats) == 24 + 8 + 20 * 8);

@@ -52,6 +52,25 @@ void reply_entry(fuse_req_t req, const Entry &e)
 		f.vfs->forget(e.ino, 1);
 }
 
+// -o dirsync (and sync): a namespace change is durable before the reply,
+// as the kernel's IS_DIRSYNC file systems do it. err: the change's result.
+// chattr +D on the directory does the same for it.
+int dirsync(fuse_req_t req, int err, fuse_ino_t dir, fuse_ino_t dir2 = 0)
+{
+	FuseFs &f = fs(req);
+	if (err)
+		return err;
+	uint32_t fl = 0, fl2 = 0;
+	if (!f.opts.dirsync && (f.vfs->getflags(dir, &fl) ||
+				!(fl & FS_DIRSYNC_FL)) &&
+	    (!dir2 || f.vfs->getflags(dir2, &fl2) || !(fl2 & FS_DIRSYNC_FL)))
+		return 0;
+	err = f.vfs->fsync(dir, false);
+	if (!err && dir2 && dir2 != dir)
+		err = f.vfs->fsync(dir2, false);
+	return err;
+}
+
 // ~~~ handlers: each short, each replying exactly once ~~~
 
 void zf_init(void *userdata, fuse_conn_info *conn)
@@ -60,6 +79,9 @@ void zf_init(void *userdata, fuse_conn_info *conn)
 	conn->time_gran = 1;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	// chattr/lsattr on directories too (FS_IOC_GETFLAGS through ioctl).
+	if (conn->capable & FUSE_CAP_IOCTL_DIR)
+		conn->want |= FUSE_CAP_IOCTL_DIR;
 	// POSIX ACLs: the kernel checks them (read through GETXATTR) and
 	// leaves the umask to the Vfs, which applies it or the parent's
 	// default ACL (posix_acl_create).
@@ -157,6 +179,13 @@ void zf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 				     ts_ns(attr->st_mtim);
 	}
 
+	// utimes(NULL): each time given is "now" (libfuse sets ATIME with
+	// ATIME_NOW).
+	a.touch = !((to_set & FUSE_SET_ATTR_ATIME) &&
+		    !(to_set & FUSE_SET_ATTR_ATIME_NOW)) &&
+		  !((to_set & FUSE_SET_ATTR_MTIME) &&
+		    !(to_set & FUSE_SET_ATTR_MTIME_NOW));
+
 	// FUSE_HANDLE_KILLPRIV_V2 (fuse_wire.h): the kernel leaves killing
 	// privileges on truncate and chown to us; it never asks along with a
 	// mode change.
@@ -180,6 +209,10 @@ void zf_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	Entry e;
 	int err = fs(req).vfs->mknod(parent, name, mode, rdev, ctx->uid,
 				     ctx->gid, &e, ctx->umask);
+	if (int serr = dirsync(req, err, parent); serr && !err) {
+		fs(req).vfs->forget(e.ino, 1);
+		err = serr;
+	}
 	if (err)
 		return (void)fuse_reply_err(req, -err);
 	reply_entry(req, e);
@@ -192,6 +225,10 @@ void zf_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	int err =
 		fs(req).vfs->mkdir(parent, name, mode, ctx->uid, ctx->gid, &e,
 				   ctx->umask);
+	if (int serr = dirsync(req, err, parent); serr && !err) {
+		fs(req).vfs->forget(e.ino, 1);
+		err = serr;
+	}
 	if (err)
 		return (void)fuse_reply_err(req, -err);
 	reply_entry(req, e);
@@ -204,6 +241,10 @@ void zf_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	Entry e;
 	int err = fs(req).vfs->symlink(parent, name, link, ctx->uid, ctx->gid,
 				       &e);
+	if (int serr = dirsync(req, err, parent); serr && !err) {
+		fs(req).vfs->forget(e.ino, 1);
+		err = serr;
+	}
 	if (err)
 		return (void)fuse_reply_err(req, -err);
 	reply_entry(req, e);
@@ -223,6 +264,10 @@ void zf_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 {
 	Entry e;
 	int err = fs(req).vfs->link(ino, newparent, newname, &e);
+	if (int serr = dirsync(req, err, newparent); serr && !err) {
+		fs(req).vfs->forget(e.ino, 1);
+		err = serr;
+	}
 	if (err)
 		return (void)fuse_reply_err(req, -err);
 	reply_entry(req, e);
@@ -230,19 +275,21 @@ void zf_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 
 void zf_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -fs(req).vfs->unlink(parent, name));
+	fuse_reply_err(req,
+		       -dirsync(req, fs(req).vfs->unlink(parent, name), parent));
 }
 
 void zf_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -fs(req).vfs->rmdir(parent, name));
+	fuse_reply_err(req,
+		       -dirsync(req, fs(req).vfs->rmdir(parent, name), parent));
 }
 
 void zf_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	       fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
-	fuse_reply_err(req, -fs(req).vfs->rename(parent, name, newparent,
-						 newname, flags));
+	int err = fs(req).vfs->rename(parent, name, newparent, newname, flags);
+	fuse_reply_err(req, -dirsync(req, err, parent, newparent));
 }
 
 // What an open tells the kernel about caching.
@@ -250,7 +297,7 @@ void set_open_flags(FuseFs &f, fuse_file_info *fi)
 {
 	if (f.opts.direct_io)
 		fi->direct_io = 1;
-	else if (!(fi->flags & O_DIRECT))
+	else if (!(fi->flags & O_DIRECT) && !f.opts.strictatime)
 		fi->keep_cache = 1; // we invalidate what changes under it
 }
 
@@ -276,6 +323,10 @@ void zf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	Entry e;
 	int err = f.vfs->mknod(parent, name, S_IFREG | (mode & 07777), 0,
 			       ctx->uid, ctx->gid, &e, ctx->umask);
+	if (int serr = dirsync(req, err, parent); serr && !err) {
+		f.vfs->forget(e.ino, 1);
+		err = serr;
+	}
 	if (err)
 		return (void)fuse_reply_err(req, -err);
 

@@ -27,6 +27,11 @@ struct FrontendOptions {
 	double timeout = 86400.0; // entry/attr: the shim is the only path
 	unsigned max_threads = 0; // multi-threaded loop (0: libfuse default)
 	bool uring = false;	  // also serve over io_uring (fuse_uring.h)
+	// -o strictatime: every read reaches the server (which sets atime),
+	// so an open does not keep the cached pages.
+	bool strictatime = false;
+	// -o dirsync / -o sync: a namespace change is durable at return.
+	bool dirsync = false;
 };
 
 // What the handlers reach through fuse_req_userdata().

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "kernel_shim/fuse_posix.h"
 
+#include <linux/fs.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -127,8 +128,47 @@ void zf_copy_file_range(fuse_req_t req, fuse_ino_t, off_t off_in,
 
 } // namespace
 
+// chattr/lsattr: the kernel's fileattr_get/set reach FUSE as these four
+// ioctls (fuse_priv_ioctl, on a file it opened itself), with the caller's
+// rights already checked (vfs_fileattr_set). Other ioctls: ENOTTY.
+void zf_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *,
+	      fuse_file_info *, unsigned, const void *in_buf, size_t in_bufsz,
+	      size_t out_bufsz)
+{
+	Vfs &vfs = *fs(req).vfs;
+	int err;
+	if (cmd == FS_IOC_GETFLAGS && out_bufsz >= sizeof(uint32_t)) {
+		uint32_t flags;
+		if ((err = vfs.getflags(ino, &flags)))
+			return (void)fuse_reply_err(req, -err);
+		return (void)fuse_reply_ioctl(req, 0, &flags, sizeof(flags));
+	}
+	if (cmd == FS_IOC_SETFLAGS && in_bufsz >= sizeof(uint32_t)) {
+		uint32_t flags;
+		std::memcpy(&flags, in_buf, sizeof(flags));
+		if ((err = vfs.setflags(ino, flags)))
+			return (void)fuse_reply_err(req, -err);
+		return (void)fuse_reply_ioctl(req, 0, nullptr, 0);
+	}
+	if (cmd == FS_IOC_FSGETXATTR && out_bufsz >= sizeof(fsxattr)) {
+		fsxattr fa;
+		if ((err = vfs.fsgetxattr(ino, &fa)))
+			return (void)fuse_reply_err(req, -err);
+		return (void)fuse_reply_ioctl(req, 0, &fa, sizeof(fa));
+	}
+	if (cmd == FS_IOC_FSSETXATTR && in_bufsz >= sizeof(fsxattr)) {
+		fsxattr fa;
+		std::memcpy(&fa, in_buf, sizeof(fa));
+		if ((err = vfs.fssetxattr(ino, fa)))
+			return (void)fuse_reply_err(req, -err);
+		return (void)fuse_reply_ioctl(req, 0, nullptr, 0);
+	}
+	fuse_reply_err(req, ENOTTY);
+}
+
 void add_posix_ops(fuse_lowlevel_ops &ops)
 {
+	ops.ioctl = zf_ioctl;
 	ops.setxattr = zf_setxattr;
 	ops.getxattr = zf_getxattr;
 	ops.listxattr = zf_listxattr;

@@ -90,6 +90,29 @@ class InodeCache {
 	Shard shards_[kShards];
 };
 
+// A pinned inode for one operation (InodeCache::get(ino, Ref::pin)).
+class PinnedInode {
+  public:
+	PinnedInode(InodeCache &c, uint64_t ino)
+	    : c_(c), i_(c.get(ino, Ref::pin))
+	{
+	}
+	~PinnedInode()
+	{
+		if (i_)
+			c_.put(i_, Ref::pin);
+	}
+	PinnedInode(const PinnedInode &) = delete;
+	PinnedInode &operator=(const PinnedInode &) = delete;
+	Inode *operator->() const { return i_; }
+	Inode *get() const { return i_; }
+	explicit operator bool() const { return i_; }
+
+  private:
+	InodeCache &c_;
+	Inode *i_;
+};
+
 } // namespace zuf
 
 #endif // ZUF_INODE_CACHE_H

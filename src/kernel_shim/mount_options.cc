@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "kernel_shim/mount_options.h"
 
+#include <sys/mount.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
@@ -45,14 +48,18 @@ const char kUsage[] =
 	"    -f                 stay in the foreground\n"
 	"    -s                 single-threaded FUSE loop\n"
 	"    -d                 FUSE debug output (implies -f)\n"
-	"    -o OPT[,OPT...]    mount options: ro, sync, acl (default: POSIX\n"
-	"                       ACLs) / noacl, noatime (default: relatime),\n"
-	"                       commit=SECONDS (an image on a disk file: work\n"
-	"                       older than this reaches the disk; default 5,\n"
-	"                       0: only at fsync/O_DSYNC/unmount), and\n"
-	"                       the VFS and FUSE ones (nodev, nosuid, noexec,\n"
-	"                       allow_other, ...); mounted by root: allow_other,\n"
-	"                       dev and suid unless allow_root, nodev, nosuid.\n"
+	"    -o OPT[,OPT...]    mount options: the standard ones (defaults,\n"
+	"                       ro/rw, sync/async, dirsync, noatime,\n"
+	"                       relatime (default), strictatime, atime,\n"
+	"                       nodiratime/diratime, lazytime, nosuid,\n"
+	"                       nodev, noexec, ...), acl (default: POSIX\n"
+	"                       ACLs) / noacl, commit=SECONDS (an image on a\n"
+	"                       disk file: work older than this reaches the\n"
+	"                       disk; default 5, 0: only at fsync/O_DSYNC/\n"
+	"                       unmount); remount,OPTS changes the flags of\n"
+	"                       the zufuse on MOUNTPOINT (e.g. remount,ro);\n"
+	"                       mounted by root: allow_other, dev and suid\n"
+	"                       unless allow_root, nodev, nosuid.\n"
 	"                       fstab's own (defaults, noauto, user, users,\n"
 	"                       nofail, _netdev, comment=, x-*) are ignored\n"
 	"    -h, --help         print this help and exit\n"
@@ -233,8 +240,60 @@ bool take_zufuse_opts(std::string_view opts, CommandLine *cl, std::string *rest,
 	return true;
 }
 
-// -o values we also act on. They still go to FUSE, except the ones only
-// zufuse knows (acl, noacl): the rest of opts is returned.
+// The standard VFS mount options: the MS_* bit each sets or clears, and
+// whether libfuse 3.14's mount takes it (the others zufuse honours itself
+// and keeps from libfuse, which would refuse them).
+struct VfsOption {
+	std::string_view name;
+	unsigned long flag;
+	bool set;
+	bool to_fuse;
+};
+constexpr VfsOption kVfsOptions[] = {
+	{ "ro", MS_RDONLY, true, true },
+	{ "rw", MS_RDONLY, false, true },
+	{ "nosuid", MS_NOSUID, true, true },
+	{ "suid", MS_NOSUID, false, true },
+	{ "nodev", MS_NODEV, true, true },
+	{ "dev", MS_NODEV, false, true },
+	{ "noexec", MS_NOEXEC, true, true },
+	{ "exec", MS_NOEXEC, false, true },
+	{ "sync", MS_SYNCHRONOUS, true, true },
+	{ "async", MS_SYNCHRONOUS, false, true },
+	{ "dirsync", MS_DIRSYNC, true, true },
+	{ "noatime", MS_NOATIME, true, false }, // the last atime option:
+	{ "atime", MS_NOATIME, false, false },	// parse_command_line
+	{ "nodiratime", MS_NODIRATIME, true, false },
+	{ "diratime", MS_NODIRATIME, false, false },
+	{ "strictatime", MS_STRICTATIME, true, false },
+	{ "nostrictatime", MS_STRICTATIME, false, false },
+	{ "relatime", MS_RELATIME, true, false },
+	{ "norelatime", MS_RELATIME, false, false },
+	{ "lazytime", MS_LAZYTIME, true, false },
+	{ "nolazytime", MS_LAZYTIME, false, false },
+	{ "defaults", 0, false, false },
+};
+
+// Apply one VFS option; false if o is not one.
+bool note_vfs_opt(std::string_view o, CommandLine *cl, bool *to_fuse)
+{
+	for (const VfsOption &v : kVfsOptions) {
+		if (v.name != o)
+			continue;
+		if (v.set)
+			cl->ms_flags |= v.flag;
+		else
+			cl->ms_flags &= ~v.flag;
+		*to_fuse = v.to_fuse;
+		return true;
+	}
+	return false;
+}
+
+// -o values. The VFS options update cl (the server and the shim honour
+// them); what libfuse's mount knows still goes to FUSE, the rest, and the
+// ones only zufuse knows (acl, noacl, remount), are kept from it: the rest
+// of opts is returned.
 std::string note_fuse_opts(std::string_view opts, CommandLine *cl)
 {
 	std::string rest;
@@ -242,18 +301,7 @@ std::string note_fuse_opts(std::string_view opts, CommandLine *cl)
 		size_t comma = opts.find(',');
 		std::string_view o = opts.substr(0, comma);
 		opts = comma == opts.npos ? "" : opts.substr(comma + 1);
-		if (o == "ro")
-			cl->read_only = true;
-		else if (o == "rw")
-			cl->read_only = false;
-		else if (o == "sync")
-			cl->sync = true;
-		else if (o == "async")
-			cl->sync = false;
-		else if (o == "noatime")
-			cl->noatime = true;
-		else if (o == "atime" || o == "relatime")
-			cl->noatime = false;
+		bool to_fuse = true;
 		if (o == "acl" || o == "noacl") {
 			cl->acl = o == "acl";
 			continue;
@@ -265,8 +313,31 @@ std::string note_fuse_opts(std::string_view opts, CommandLine *cl)
 			cl->commit_s = !v.empty() && !*end && s >= 0 && s <= 3600 ? int(s) : -2;
 			continue;
 		}
-		if (o == "relatime")
-			continue; // zufuse's default; FUSE does not take it
+		if (o == "remount") {
+			cl->remount = true;
+			continue;
+		}
+		if (note_vfs_opt(o, cl, &to_fuse)) {
+			const unsigned long f = cl->ms_flags;
+			cl->read_only = f & MS_RDONLY;
+			cl->sync = f & MS_SYNCHRONOUS;
+			cl->dirsync = f & MS_DIRSYNC;
+			cl->nodiratime = f & MS_NODIRATIME;
+			// The last atime option wins, as in the kernel:
+			// noatime, strictatime, else relatime.
+			if (o == "noatime" || o == "atime" ||
+			    o == "strictatime" || o == "relatime") {
+				cl->noatime = o == "noatime";
+				cl->strictatime = o == "strictatime";
+				cl->ms_flags &= ~(MS_NOATIME | MS_STRICTATIME |
+						  MS_RELATIME);
+				cl->ms_flags |= o == "noatime"	   ? MS_NOATIME
+						: o == "strictatime" ? MS_STRICTATIME
+								     : MS_RELATIME;
+			}
+			if (!to_fuse)
+				continue;
+		}
 		if (!rest.empty())
 			rest += ',';
 		rest += o;
@@ -414,13 +485,18 @@ bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 	} else if (positional.size() == 1) {
 		cl->mountpoint = positional[0];
 	}
+	// The atime mode that won goes to the kernel's mount too.
+	if (cl->noatime)
+		cl->fuse_opts.push_back("noatime");
 	if (cl->help || cl->version)
 		return true;
+	// mount(8) -o remount runs the helper as "zufuse SOURCE MOUNTPOINT
+	// -o remount,...": IMAGE MOUNTPOINT like a mount, above.
 	if (cl->mountpoint.empty()) {
 		*error = "missing MOUNTPOINT (see --help)";
 		return false;
 	}
-	if (cl->pmem.empty()) {
+	if (cl->pmem.empty() && !cl->remount) {
 		*error = "missing IMAGE (zufuse IMAGE MOUNTPOINT, or --pmem=PATH; see --help)";
 		return false;
 	}
@@ -452,7 +528,26 @@ std::string server_options(const CommandLine &cl)
 		o += ",commit=bad"; // the server names it
 	else if (cl.commit_s >= 0)
 		o += ",commit=" + std::to_string(cl.commit_s);
+	if (!cl.noatime && cl.strictatime)
+		o += ",strictatime";
+	if (cl.nodiratime)
+		o += ",nodiratime";
 	return o;
+}
+
+int remount(const CommandLine &cl, std::string *error)
+{
+	// The kernel's FUSE accepts a remount through mount(2) and applies
+	// the sb flags (ro, sync, dirsync, lazytime) and the mount's flags
+	// (nosuid, nodev, noexec, the atime ones); it takes no FUSE options
+	// then and keeps the source.
+	unsigned long flags = MS_REMOUNT | cl.ms_flags;
+	if (::mount(nullptr, cl.mountpoint.c_str(), nullptr, flags, nullptr)) {
+		int err = errno;
+		*error = "remount " + cl.mountpoint + ": " + std::strerror(err);
+		return -err;
+	}
+	return 0;
 }
 
 } // namespace zuf

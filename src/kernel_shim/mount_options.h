@@ -32,6 +32,16 @@ struct CommandLine {
 	bool acl = true;		    // -o acl (default) / -o noacl
 	bool noatime = false;		    // -o noatime (default: relatime)
 	int commit_s = -1; // -o commit=SECONDS (file back-end; -1: default)
+	bool strictatime = false;	    // -o strictatime: every read
+	bool nodiratime = false;	    // -o nodiratime: readdir leaves it
+	bool dirsync = false;		    // -o dirsync: namespace ops durable
+	// -o remount[,...]: change the flags of the zufuse mounted on
+	// MOUNTPOINT (remount()) instead of mounting.
+	bool remount = false;
+	// The MS_* flags the standard VFS options given ask for (ro, nosuid,
+	// nodev, noexec, sync, dirsync, noatime, nodiratime, strictatime,
+	// lazytime), for a remount.
+	unsigned long ms_flags = 0;
 	std::vector<std::string> fuse_opts; // each -o value, minus ours
 };
 
@@ -44,7 +54,13 @@ bool parse_size(std::string_view text, uint64_t *bytes);
 bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 			std::string *error);
 
-// "pmem=PATH[,size=BYTES][,mkfs][,ro][,noacl][,noatime][,commit=S]" for the
+// -o remount: mount(2) with MS_REMOUNT and cl.ms_flags on cl.mountpoint.
+// FUSE takes a remount as the VFS's (sb and mount flags: ro, nosuid,
+// noexec, ...); the server is not told. 0, or -errno and *error.
+int remount(const CommandLine &cl, std::string *error);
+
+// "pmem=PATH[,size=BYTES][,mkfs][,ro][,noacl][,noatime|strictatime]
+// [,nodiratime][,commit=S]" for the
 // server. (The shim adds "t2size=BYTES" itself once it has opened the T2
 // store: Vfs::mount.)
 std::string server_options(const CommandLine &cl);

@@ -14,6 +14,7 @@
 #include <ctime>
 #include <vector>
 
+#include "kernel_shim/inode_flags.h"
 #include "kernel_shim/log.h"
 
 namespace zuf {
@@ -35,9 +36,17 @@ dev_t decode_dev(uint32_t dev)
 		       (dev & 0xff) | ((dev >> 12) & 0xfff00));
 }
 
-timespec ns_to_ts(uint64_t ns)
+// zus_inode times are signed (before 1970 is negative), as timespec is;
+// tv_nsec stays in [0, 1e9) as the kernel keeps it.
+timespec ns_to_ts(uint64_t stored)
 {
-	return { time_t(ns / 1000000000ULL), long(ns % 1000000000ULL) };
+	int64_t ns = int64_t(stored);
+	int64_t sec = ns / 1000000000LL, rem = ns % 1000000000LL;
+	if (rem < 0) {
+		rem += 1000000000LL;
+		--sec;
+	}
+	return { time_t(sec), long(rem) };
 }
 
 // Names are 1..ZUFS_NAME_LEN bytes, no '/' or NUL, not "." or "..".
@@ -331,6 +340,16 @@ int Vfs::setattr(uint64_t ino, const SetAttr &attr, struct stat *out)
 			return -EISDIR;
 		if ((attr.mask & STATX_SIZE) && !S_ISREG(mode))
 			return -EINVAL;
+		// notify_change: an immutable or append-only inode keeps its
+		// mode, owner, size and times; only "now" (utimes(NULL)) may
+		// touch an append-only one.
+		const uint16_t zf = zi_flags(inode.get());
+		if ((zf & (ZUFS_S_IMMUTABLE | ZUFS_S_APPEND)) &&
+		    ((attr.mask & (STATX_MODE | STATX_UID | STATX_GID |
+				   STATX_SIZE)) ||
+		     ((attr.mask & (STATX_ATIME | STATX_MTIME)) &&
+		      (!attr.touch || (zf & ZUFS_S_IMMUTABLE)))))
+			return -EPERM;
 
 		zufs_ioc_attr ioc = {};
 		ioc.hdr.operation = ZUFS_OP_SETATTR;
@@ -374,6 +393,8 @@ int Vfs::new_inode(uint64_t parent, std::string_view name, mode_t mode,
 		return -ENOTDIR;
 	if (opts_.read_only)
 		return -EROFS;
+	if (dz.i_flags & ZUFS_S_IMMUTABLE) // no MAY_WRITE on it
+		return -EPERM;
 
 	// BSD group semantics under a setgid directory (inode_init_owner).
 	if (dz.i_mode & S_ISGID) {
@@ -516,7 +537,10 @@ int Vfs::link(uint64_t ino, uint64_t newparent, std::string_view newname,
 	Inode *inode = cache_.get(ino, Ref::kernel);
 	if (!inode)
 		return -ESTALE;
-	if (S_ISDIR(mode_of(inode))) {
+	// vfs_link: no directories, no immutable or append-only source, and
+	// no new name in an immutable directory.
+	if (S_ISDIR(mode_of(inode)) || may_change(inode) ||
+	    is_immutable(dir.get())) {
 		cache_.put(inode, Ref::kernel);
 		return -EPERM;
 	}
@@ -560,6 +584,10 @@ int Vfs::remove(uint64_t parent, std::string_view name, bool dir)
 		return -ENOTDIR;
 	if (!dir && is_dir)
 		return -EISDIR;
+	// may_delete: the directory (no MAY_WRITE when immutable, no removal
+	// when append-only) and the victim.
+	if ((err = may_change(pdir.get())) || (err = may_change(child.get())))
+		return err;
 
 	zufs_ioc_dentry ioc = {};
 	ioc.hdr.operation = ZUFS_OP_REMOVE_DENTRY;
@@ -582,9 +610,10 @@ int Vfs::rmdir(uint64_t parent, std::string_view name)
 int Vfs::rename(uint64_t parent, std::string_view name, uint64_t newparent,
 		std::string_view newname, unsigned flags)
 {
-	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT))
 		return -EINVAL;
-	if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE))
+	if ((flags & RENAME_EXCHANGE) &&
+	    (flags & (RENAME_NOREPLACE | RENAME_WHITEOUT)))
 		return -EINVAL;
 	int err = check_name(name);
 	if (!err)
@@ -627,6 +656,14 @@ int Vfs::rename(uint64_t parent, std::string_view name, uint64_t newparent,
 	} else if (flags & RENAME_EXCHANGE) {
 		return -ENOENT;
 	}
+	// may_delete of the old name (and of the new one it replaces, or of
+	// both names for an exchange); may_create in an immutable new dir.
+	if ((err = may_change(odir.get())) ||
+	    (err = may_change(old_inode.get())) || is_immutable(ndir.get()))
+		return err ? err : -EPERM;
+	if (new_inode &&
+	    ((err = may_change(ndir.get())) || (err = may_change(new_inode.get()))))
+		return err;
 
 	zufs_ioc_rename ioc = {};
 	ioc.hdr.operation = ZUFS_OP_RENAME;
@@ -732,6 +769,14 @@ int Vfs::open(uint64_t ino, int flags, std::unique_ptr<File> *out)
 		return -EISDIR;
 	if (writes && opts_.read_only)
 		return -EROFS;
+	// may_open: an immutable file opens for reading only, an append-only
+	// one for writing only with O_APPEND, never with O_TRUNC.
+	const uint16_t zf = zi_flags(inode);
+	if ((writes || (flags & O_TRUNC)) &&
+	    ((zf & ZUFS_S_IMMUTABLE) ||
+	     ((zf & ZUFS_S_APPEND) &&
+	      (!(flags & O_APPEND) || (flags & O_TRUNC)))))
+		return -EPERM;
 	if ((flags & O_TRUNC) && writes && S_ISREG(mode)) {
 		SetAttr attr;
 		attr.mask = STATX_SIZE;
@@ -808,9 +853,14 @@ ssize_t Vfs::write(File &f, std::span<const iovec> iov, uint64_t pos,
 		return -EROFS;
 	if ((f.flags_ & O_ACCMODE) == O_RDONLY && !(oflags & O_ACCMODE))
 		return -EBADF;
+	// Opened before chattr +i. chattr +S: every write is synchronous.
+	const uint16_t zf = zi_flags(f.inode_);
+	if (zf & ZUFS_S_IMMUTABLE)
+		return -EPERM;
 
 	IovIter ii(iov);
-	uint64_t flags = write_io_flags(f.flags_ | oflags, opts_.sync);
+	uint64_t flags = write_io_flags(f.flags_ | oflags,
+					opts_.sync || (zf & ZUFS_S_SYNC));
 	return rw_write(io_target(f.inode_), ii, pos, flags);
 }
 

@@ -19,6 +19,7 @@
 #ifndef ZUF_VFS_H
 #define ZUF_VFS_H
 
+#include <linux/fs.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
@@ -70,6 +71,7 @@ struct SetAttr {
 	uint64_t size = 0;
 	uint64_t atime_ns = 0;
 	uint64_t mtime_ns = 0;
+	bool touch = false; // the times are "now" (utimes(NULL)), not given
 };
 
 struct DirEntry {
@@ -151,7 +153,8 @@ class Vfs final : private iomap::Unmapper {
 		 Entry *out);
 	int unlink(uint64_t parent, std::string_view name);
 	int rmdir(uint64_t parent, std::string_view name);
-	// flags: RENAME_NOREPLACE / RENAME_EXCHANGE
+	// flags: RENAME_NOREPLACE / RENAME_EXCHANGE / RENAME_WHITEOUT (the
+	// caller, the kernel, has checked CAP_MKNOD)
 	int rename(uint64_t parent, std::string_view name, uint64_t newparent,
 		   std::string_view newname, unsigned flags);
 	// Entries from cookie pos (0: start, "." and ".." first).
@@ -193,6 +196,14 @@ class Vfs final : private iomap::Unmapper {
 	int fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t len);
 	// SEEK_DATA / SEEK_HOLE only: the new offset or -errno (-ENXIO).
 	int64_t lseek(uint64_t ino, uint64_t offset, int whence);
+	// vfs_flags.cc: chattr/lsattr. FS_*_FL flags (FS_IOC_GETFLAGS/
+	// SETFLAGS) and their fsxattr form; the caller (the kernel) has
+	// checked ownership and CAP_LINUX_IMMUTABLE. -EOPNOTSUPP for a flag
+	// not kept, -EPERM to change another flag of an immutable inode.
+	int getflags(uint64_t ino, uint32_t *fs_flags);
+	int setflags(uint64_t ino, uint32_t fs_flags);
+	int fsgetxattr(uint64_t ino, struct fsxattr *fa);
+	int fssetxattr(uint64_t ino, const struct fsxattr &fa);
 	// copy_file_range(2) inside the server (ZUFS_OP_COPY): bytes copied.
 	ssize_t copy_file_range(File &in, uint64_t off_in, File &out,
 				uint64_t off_out, size_t len, unsigned flags);

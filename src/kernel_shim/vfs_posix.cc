@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "kernel_shim/log.h"
+#include "kernel_shim/inode_flags.h"
 #include "kernel_shim/vfs.h"
 #include "zufs/posix_acl.h"
 
@@ -27,27 +28,6 @@ namespace zuf {
 
 namespace {
 
-// A pinned inode for one operation.
-class PinnedInode {
-  public:
-	PinnedInode(InodeCache &c, uint64_t ino)
-	    : c_(c), i_(c.get(ino, Ref::pin))
-	{
-	}
-	~PinnedInode()
-	{
-		if (i_)
-			c_.put(i_, Ref::pin);
-	}
-	PinnedInode(const PinnedInode &) = delete;
-	PinnedInode &operator=(const PinnedInode &) = delete;
-	Inode *operator->() const { return i_; }
-	explicit operator bool() const { return i_; }
-
-  private:
-	InodeCache &c_;
-	Inode *i_;
-};
 
 // The page descriptors of [p, p + len): page-aligned addresses, the data
 // at *offset in the first page.
@@ -118,6 +98,8 @@ int Vfs::setxattr(uint64_t ino, std::string_view name, std::string_view value,
 		return -ESTALE;
 	if (opts_.read_only)
 		return -EROFS;
+	if (int perm = may_change(inode.get())) // xattr_permission
+		return perm;
 	zufs_ioc_xattr x = {};
 	x.hdr.operation = ZUFS_OP_XATTR_SET;
 	x.zus_ii = inode->zus_ii;
@@ -142,6 +124,8 @@ int Vfs::removexattr(uint64_t ino, std::string_view name)
 		return -ESTALE;
 	if (opts_.read_only)
 		return -EROFS;
+	if (int perm = may_change(inode.get())) // xattr_permission
+		return perm;
 	zufs_ioc_xattr x = {};
 	x.hdr.operation = ZUFS_OP_XATTR_SET;
 	x.zus_ii = inode->zus_ii;
@@ -292,6 +276,11 @@ int Vfs::fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t len)
 		return -EINVAL;
 	if (offset + len < offset)
 		return -EFBIG;
+	// vfs_fallocate: nothing on an immutable file; an append-only one
+	// may only be extended without changing its size.
+	if (is_immutable(inode.get()) ||
+	    (may_change(inode.get()) && (mode & ~FALLOC_FL_KEEP_SIZE)))
+		return -EPERM;
 	zufs_ioc_IO io = {};
 	io.hdr.operation = ZUFS_OP_FALLOCATE;
 	io.zus_ii = inode->zus_ii;
@@ -338,6 +327,8 @@ ssize_t Vfs::copy_file_range(File &in, uint64_t off_in, File &out,
 		return -EBADF;
 	if (opts_.read_only)
 		return -EROFS;
+	if (is_immutable(out.inode_))
+		return -EPERM;
 	zufs_ioc_clone c = {};
 	c.hdr.operation = ZUFS_OP_COPY;
 	c.src_zus_ii = in.inode_->zus_ii;

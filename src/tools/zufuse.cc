@@ -164,6 +164,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
+	if (cl.remount) // -o remount,...: the mounted zufuse's flags
+		return zuf::remount(cl, &error) ? fail(error) : 0;
+
 	// Everything that would stop the mount is checked before the image is
 	// created, formatted or grown.
 	struct stat st;
@@ -243,6 +246,8 @@ int main(int argc, char **argv)
 	{
 		zuf::FrontendOptions fopts;
 		fopts.direct_io = cl.direct_io;
+		fopts.strictatime = cl.strictatime;
+		fopts.dirsync = cl.dirsync || cl.sync;
 		// FUSE over io_uring only when asked for: its pinned ring threads
 		// win when the application is pinned too (taskset: 108K against
 		// 50K 4K O_DIRECT reads/s here) and lose when it migrates (39K);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // The zufuse command line (src/kernel_shim/mount_options.cc).
 #include <catch2/catch.hpp>
+#include <sys/mount.h>
 
 #include <string>
 #include <vector>
@@ -135,6 +136,50 @@ TEST_CASE("options: command line", "[options]")
 		CHECK(err == "mount option 'mkfs' takes no value");
 		CHECK_FALSE(parse({ "/img", "/mnt", "--pmem=/other" }, &c2, &err));
 		CHECK(err.starts_with("two images"));
+	}
+	SECTION("standard VFS options: honoured, kept from libfuse where "
+		"it refuses them")
+	{
+		REQUIRE(parse({ "/mnt", "--pmem=/i", "-o",
+				"defaults,nodiratime,strictatime,lazytime,"
+				"dirsync,noexec,nosuid,diratime,nodiratime" },
+			      &cl, &err));
+		CHECK(cl.fuse_opts ==
+		      std::vector<std::string>{ "dirsync,noexec,nosuid" });
+		CHECK(cl.strictatime);
+		CHECK(cl.nodiratime);
+		CHECK(cl.dirsync);
+		CHECK(zuf::server_options(cl) ==
+		      "pmem=/i,strictatime,nodiratime");
+		CHECK(cl.ms_flags == (MS_NODIRATIME | MS_STRICTATIME |
+				      MS_LAZYTIME | MS_DIRSYNC | MS_NOEXEC |
+				      MS_NOSUID));
+		zuf::CommandLine c2; // the last atime option wins
+		REQUIRE(parse({ "/mnt", "--pmem=/i", "-o",
+				"strictatime,noatime,relatime" },
+			      &c2, &err));
+		CHECK_FALSE(c2.strictatime);
+		CHECK_FALSE(c2.noatime);
+		CHECK(c2.fuse_opts.empty());
+		CHECK(c2.ms_flags == MS_RELATIME);
+		zuf::CommandLine c3;
+		REQUIRE(parse({ "/mnt", "--pmem=/i", "-o", "relatime",
+				"-o", "noatime" },
+			      &c3, &err));
+		CHECK(c3.fuse_opts == std::vector<std::string>{ "noatime" });
+		CHECK(zuf::server_options(c3) == "pmem=/i,noatime");
+	}
+	SECTION("remount: as mount.fuse3 runs it, no --pmem needed")
+	{
+		REQUIRE(parse({ "/img", "/mnt", "-o", "remount,ro,dev,suid" },
+			      &cl, &err));
+		CHECK(cl.remount);
+		CHECK(cl.mountpoint == "/mnt");
+		CHECK(cl.ms_flags == MS_RDONLY);
+		zuf::CommandLine c2;
+		REQUIRE(parse({ "/mnt", "-o", "remount,rw,noexec" }, &c2, &err));
+		CHECK(c2.mountpoint == "/mnt");
+		CHECK(c2.ms_flags == MS_NOEXEC);
 	}
 	SECTION("help and version need nothing else")
 	{

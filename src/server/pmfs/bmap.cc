@@ -27,6 +27,30 @@ inline uint32_t slot_at(uint64_t idx, uint32_t lvl)
 
 } // namespace
 
+uint64_t bmap_nodes_for(uint64_t n)
+{
+	if (n <= 1) // height 0: the root slot holds the block itself
+		return 0;
+	uint64_t nodes = 0;
+	for (uint64_t level = n; level > 1;) {
+		level = (level + kFanout - 1) >> kFanoutShift;
+		nodes += level;
+	}
+	return nodes;
+}
+
+uint64_t bmap_max_data(uint64_t free)
+{
+	// n + nodes(n) grows by 1 or a little more per block: start from
+	// the estimate n = free * 512 / 513 and step to the exact answer.
+	uint64_t n = free - free / (kFanout + 1);
+	while (n > 0 && n + bmap_nodes_for(n) > free)
+		--n;
+	while (n + 1 + bmap_nodes_for(n + 1) <= free)
+		++n;
+	return n;
+}
+
 uint64_t bmap_lookup(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx)
 {
 	uint64_t node = zi->i_on_disk.a[0];

@@ -41,6 +41,13 @@ uint64_t bmap_seek(const zus_sb_info &sbi, const zus_inode *zi, uint64_t from,
 // Largest file block index + 1 the tree can map.
 inline constexpr uint64_t kMaxFileBlocks = 1ULL << (kFanoutShift * kMaxHeight);
 
+// Radix nodes a tree needs to map file blocks [0, n).
+uint64_t bmap_nodes_for(uint64_t n);
+// The most data blocks one file can map from free blocks, counting the
+// nodes of its tree: what a single fallocate of a new file can get
+// (statfs's f_bavail).
+uint64_t bmap_max_data(uint64_t free);
+
 class BmapTx {
   public:
 	BmapTx(zus_sb_info &sbi, Tx &tx, const zus_inode *zi);

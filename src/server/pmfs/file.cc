@@ -129,12 +129,15 @@ int write_holes(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
 // inode, never at the cost of a read.
 void touch_atime(const zus_sb_info &sbi, zus_inode *zi)
 {
-	if (sbi.noatime || sbi.ro)
+	if (sbi.noatime || sbi.ro ||
+	    (zi->i_flags & (ZUFS_S_NOATIME | ZUFS_S_IMMUTABLE))) // chattr +A, +i
 		return;
 	constexpr uint64_t kDay = 24ULL * 3600 * 1000000000ULL;
-	uint64_t atime = __atomic_load_n(&zi->i_atime, __ATOMIC_RELAXED);
-	uint64_t now = now_ns();
-	if (atime > zi->i_mtime && atime > zi->i_ctime && now - atime < kDay)
+	// Times are signed (zus_api.h): compare them as such.
+	int64_t atime = int64_t(__atomic_load_n(&zi->i_atime, __ATOMIC_RELAXED));
+	int64_t now = int64_t(now_ns());
+	if (!sbi.strictatime && atime > int64_t(zi->i_mtime) &&
+	    atime > int64_t(zi->i_ctime) && now - atime < int64_t(kDay))
 		return;
 	__atomic_store_n(&zi->i_atime, now, __ATOMIC_RELAXED);
 }
@@ -611,6 +614,9 @@ int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list)
 			zi->i_atime = ia->atime;
 		if (mask & STATX_MTIME)
 			zi->i_mtime = ia->mtime;
+		if (mask & ZUFS_STATX_FLAGS)
+			zi->i_flags = (zi->i_flags & ~ZUFS_S_VFS_MASK) |
+				      (ia->i_flags & ZUFS_S_VFS_MASK);
 		// Any size change request sets mtime/ctime, even to the same size:
 		// open(O_TRUNC) of an empty file must (POSIX), and it arrives as
 		// the same SIZE-only SETATTR as truncate(2) (which tmpfs leaves

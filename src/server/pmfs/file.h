@@ -30,7 +30,8 @@ int unshare_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t first,
 
 // relatime (the kernel's relatime_need_update, tmpfs's and ext4's
 // default): an access (READ, GET_MULTY, READDIR) sets atime when it is not
-// newer than mtime or ctime, or is a day old; never with "noatime". Caller
+// newer than mtime or ctime, or is a day old; never with "noatime", always
+// with "strictatime" (READDIR: never with "nodiratime"). Caller
 // holds the inode's rwlock (shared is enough).
 void touch_atime(const zus_sb_info &sbi, zus_inode *zi);
 

@@ -21,6 +21,7 @@
 #include <string_view>
 
 #include "server/crc32c.h"
+#include "server/pmfs/bmap.h"
 #include "server/pmfs/format.h"
 #include "server/pmfs/inode.h"
 #include "server/pmfs/ops.h"
@@ -156,6 +157,8 @@ struct Options {
 	bool ro = false;
 	bool acl = true;      // as ext4: "noacl" turns POSIX ACLs off
 	bool noatime = false; // "noatime": reads leave atime (else relatime)
+	bool strictatime = false; // "strictatime": every read sets it
+	bool nodiratime = false;  // "nodiratime": readdir leaves it
 	uint64_t t2size = 0; // bytes of the shim's T2 store (tier.h)
 	unsigned commit_s = 5; // "commit=": file back-end commit interval
 };
@@ -216,8 +219,16 @@ int parse_options(const zufs_ioc_mount &m, Options *o, std::string *err)
 			o->acl = false;
 		} else if (key == "noatime" && eq == opt.npos) {
 			o->noatime = true;
-		} else if (key == "relatime" && eq == opt.npos) {
+			o->strictatime = false;
+		} else if (key == "strictatime" && eq == opt.npos) {
 			o->noatime = false;
+			o->strictatime = true;
+		} else if (key == "relatime" && eq == opt.npos) {
+			o->noatime = o->strictatime = false;
+		} else if (key == "nodiratime" && eq == opt.npos) {
+			o->nodiratime = true;
+		} else if (key == "diratime" && eq == opt.npos) {
+			o->nodiratime = false;
 		} else if (key == "rw" && eq == opt.npos) {
 			o->ro = false;
 		} else {
@@ -328,6 +339,8 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 	sbi->ro = o.ro;
 	sbi->acl = o.acl;
 	sbi->noatime = o.noatime;
+	sbi->strictatime = o.strictatime;
+	sbi->nodiratime = o.nodiratime;
 	sbi->zuf = zuf;
 	sbi->t2_blocks = o.t2size >> kBlockShift;
 	img.release(&sbi->fd, &sbi->base, &sbi->map_len, &sbi->file_image);
@@ -441,7 +454,9 @@ int op_statfs(zufs_ioc_hdr *hdr, zufs::page_list)
 	f.f_blocks = sbi->balloc.data_blocks();
 	f.f_bfree = f.f_bavail = sbi->balloc.free_blocks();
 	tier_statfs(*sbi, &f.f_blocks, &f.f_bfree); // capacity is T1 + T2
-	f.f_bavail = f.f_bfree;
+	// Available: what one fallocate can get, the nodes that map it
+	// counted (generic/103 allocates f_bavail - 512 KiB in one go).
+	f.f_bavail = bmap_max_data(f.f_bfree);
 	f.f_files = sbi->sb->s_inode_count;
 	f.f_ffree = sbi->icache->free_inodes();
 	f.f_namelen = ZUFS_NAME_LEN;

@@ -407,11 +407,13 @@ int op_rename(zufs_ioc_hdr *hdr, zufs::page_list)
 		return -EXDEV;
 	if (sbi.ro)
 		return -EROFS;
-	if (zr->flags & ~uint64_t(RENAME_NOREPLACE | RENAME_EXCHANGE))
+	if (zr->flags &
+	    ~uint64_t(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT))
 		return -EINVAL;
 	const bool noreplace = zr->flags & RENAME_NOREPLACE;
 	const bool exchange = zr->flags & RENAME_EXCHANGE;
-	if (noreplace && exchange)
+	const bool whiteout = zr->flags & RENAME_WHITEOUT;
+	if (exchange && (noreplace || whiteout))
 		return -EINVAL;
 	std::string_view oname, nname;
 	if ((err = check_name(zr->old_d_str, &oname)) ||
@@ -471,30 +473,48 @@ int op_rename(zufs_ioc_hdr *hdr, zufs::page_list)
 	locks.add(tgt);
 	locks.lock();
 
+	// RENAME_WHITEOUT (overlayfs): the old name is left pointing at a new
+	// whiteout, a character device 0/0, in the rename's transaction.
+	uint64_t wino = 0;
+	if (whiteout && !(wino = sbi.icache->alloc_ino()))
+		return -ENOSPC;
+	auto fail = [&](int e) {
+		if (wino)
+			sbi.icache->release_ino(wino);
+		return e;
+	};
+	zus_inode *wzi = wino ? sbi.zi_of(wino) : nullptr;
+
 	Tx tx(sbi);
 	DirAdd plan;
+	if (wzi && (err = tx.log(wzi, sizeof(*wzi))))
+		return fail(err);
 	if ((err = tx.log(src->zi, sizeof(zus_inode))) ||
 	    (tgt && (err = tx.log(tgt->zi, sizeof(zus_inode)))) ||
 	    (err = tx.log(odir->zi, sizeof(zus_inode))) ||
 	    (err = tx.log(ndir->zi, sizeof(zus_inode))))
-		return err;
+		return fail(err);
 	if (exchange) {
 		if ((err = dir_prepare_retarget(tx, sbi, odir, oslot)) ||
 		    (err = dir_prepare_retarget(tx, sbi, ndir, nslot)))
-			return err;
+			return fail(err);
 	} else {
-		if ((err = dir_prepare_remove(tx, sbi, odir, oslot)))
-			return err;
+		if (whiteout)
+			err = dir_prepare_retarget(tx, sbi, odir, oslot);
+		else
+			err = dir_prepare_remove(tx, sbi, odir, oslot);
+		if (err)
+			return fail(err);
 		if (tgt)
 			err = dir_prepare_retarget(tx, sbi, ndir, nslot);
 		else
 			err = dir_prepare_add(tx, sbi, ndir, nname, &plan);
 		if (err)
-			return err;
+			return fail(err);
 		// The replaced inode's last name: an orphan until freed.
 		if (tgt && (tgt_dir || tgt->zi->i_nlink <= 1) &&
 		    (err = sbi.icache->orphans().add(tx, tgt->ino)))
-			return err;
+			return fail(err);
 	}
 	if ((err = tx.ready()))
 		return err;
@@ -518,7 +538,19 @@ int op_rename(zufs_ioc_hdr *hdr, zufs::page_list)
 		}
 		tgt->zi->i_ctime = now;
 	} else {
-		dir_apply_remove(sbi, odir, oslot);
+		if (wzi) { // owned by root, as the caller has CAP_MKNOD
+			const uint64_t gen = wzi->i_generation + 1;
+			*wzi = zus_inode{};
+			wzi->i_mode = S_IFCHR;
+			wzi->i_nlink = 1;
+			wzi->i_rdev = 0; // WHITEOUT_DEV
+			wzi->i_atime = wzi->i_mtime = wzi->i_ctime = now;
+			wzi->i_generation = gen;
+			wzi->i_ino = wino; // last: allocated from here on
+			dir_apply_retarget(sbi, odir, oslot, wino, DT_CHR);
+		} else {
+			dir_apply_remove(sbi, odir, oslot);
+		}
 		if (tgt) {
 			dir_apply_retarget(sbi, ndir, nslot, src->ino, dt_of(szi->i_mode));
 			if (tgt_dir) {
@@ -559,7 +591,7 @@ int op_readdir(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		return -EINVAL;
 	zus_sb_info &sbi = *dir->sbi;
 	std::shared_lock ns(sbi.ns_lock);
-	{ // iterate_dir's file_accessed()
+	if (!sbi.nodiratime) { // iterate_dir's file_accessed()
 		std::shared_lock lk(dir->rw);
 		touch_atime(sbi, dir->zi);
 	}

@@ -84,6 +84,8 @@ struct zus_sb_info {
 	bool ro = false;
 	bool acl = false; // POSIX ACLs (default; mount option "noacl": off)
 	bool noatime = false; // mount option "noatime": no relatime updates
+	bool strictatime = false; // "strictatime": every access sets atime
+	bool nodiratime = false;  // "nodiratime": readdir never sets it
 	std::atomic<bool> crashed{false}; // test crash simulation
 	zufs::ZufCalls *zuf = nullptr;
 	uint64_t t2_blocks = 0; // the shim's T2 store ("t2size="), 0: none
