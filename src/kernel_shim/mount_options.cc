@@ -16,6 +16,13 @@ const char kUsage[] =
 	"    --size=SIZE        create PATH with SIZE bytes (or grow it);\n"
 	"                       SIZE takes K, M, G or T suffixes (1024-based)\n"
 	"    --mkfs             format PATH if it is not a zufuse image\n"
+	"    --fs=NAME          mount a zus file system (a plugin written\n"
+	"                       against zus.h) instead of pmfs: loads\n"
+	"                       /usr/lib/zufs/libNAME.so, else libNAME.so from\n"
+	"                       the library path, else NAME as a path; PATH\n"
+	"                       must be formatted by that file system's mkfs\n"
+	"                       (not with --mkfs, --size or --t2)\n"
+	"    --list-fs          list the zus file systems zufuse can find\n"
 	"    --t2=PATH[,SIZE]   tier 2: a block device or a file (created or\n"
 	"                       grown to SIZE): cold blocks move there when\n"
 	"                       pmem runs low and come back when accessed;\n"
@@ -188,6 +195,15 @@ bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 				*error = "bad T2 size '" + v + "' (e.g. 1G)";
 				return false;
 			}
+		} else if (is(arg, "--fs")) {
+			if (!value(&i, arg, "--fs", &cl->fs))
+				return false;
+			if (cl->fs.empty()) {
+				*error = "--fs needs a file system name or path";
+				return false;
+			}
+		} else if (arg == "--list-fs") {
+			cl->list_fs = true;
 		} else if (arg == "--mkfs") {
 			cl->mkfs = true;
 		} else if (arg == "--direct-io") {
@@ -232,7 +248,7 @@ bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 			return false;
 		}
 	}
-	if (cl->help || cl->version)
+	if (cl->help || cl->version || cl->list_fs)
 		return true;
 	if (cl->mountpoint.empty()) {
 		*error = "missing MOUNTPOINT (see --help)";
@@ -244,6 +260,12 @@ bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 	}
 	if (cl->t2_size && cl->t2.empty()) {
 		*error = "--t2-size needs --t2=PATH";
+		return false;
+	}
+	if (!cl->fs.empty() && (cl->mkfs || cl->size || !cl->t2.empty())) {
+		*error = "--fs=" + cl->fs +
+			 ": format the image with that file system's mkfs "
+			 "(--mkfs, --size and --t2 are for pmfs)";
 		return false;
 	}
 	if (cl->pmem.find(',') != std::string::npos) {
