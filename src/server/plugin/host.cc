@@ -18,6 +18,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string_view>
+#include <unordered_map>
 
 #include "zufs/zus_api.h"
 // The plugin's view of the seed's messages, named apart (zus/zus_api.h).
@@ -220,6 +221,22 @@ class PluginServer final : public zufs::Channel {
 	int is_pmem_ = 0;
 	bool sbi_fini_ok_ = false; // sbi_init ran: sbi_fini undoes it
 	std::mutex rename_mu_; // the VFS's s_vfs_rename_mutex
+	// The inode cache zuf had in the kernel: a linked inode the shim let
+	// go stays here (its zii alive) until it is looked up again or the
+	// file system is unmounted, as the VFS keeps clean inodes; a seed
+	// plugin's iget of an inode it evicted is then never needed.
+	std::mutex parked_mu_;
+	std::unordered_map<uint64_t, zus_inode_info *> parked_;
+	zus_inode_info *unpark(uint64_t ino)
+	{
+		std::lock_guard lk(parked_mu_);
+		auto it = parked_.find(ino);
+		if (it == parked_.end())
+			return nullptr;
+		zus_inode_info *zii = it->second;
+		parked_.erase(it);
+		return zii;
+	}
 };
 
 // ~~~ mount ~~~
@@ -446,6 +463,10 @@ void PluginServer::teardown()
 {
 	if (sbi_) {
 		zus_fs_info *zfi = sbi_->zfi;
+		for (auto &[ino, zii] : parked_)
+			if (zii->op->evict)
+				zii->op->evict(zii);
+		parked_.clear();
 		// The root stays the plugin's (zus never evicted z_root).
 		delete root_;
 		root_ = nullptr;
@@ -614,13 +635,19 @@ int PluginServer::evict(zufs_ioc_evict_inode *ioc, bool free)
 	if (h == root_)
 		return 0; // the mount's
 	zus_inode_info *zii = h->zii;
+	delete h;
 	if (free) {
 		if (sbi_->op->free_inode)
 			sbi_->op->free_inode(zii);
-	} else if (zii->op->evict) {
-		zii->op->evict(zii);
+		return 0;
 	}
-	delete h;
+	if (!(ioc->flags & ZI_LOOKUP_RACE) && zii->zi->i_nlink) {
+		std::lock_guard lk(parked_mu_);
+		if (parked_.emplace(zii->zi->i_ino, zii).second)
+			return 0;
+	}
+	if (zii->op->evict)
+		zii->op->evict(zii);
 	return 0;
 }
 
@@ -641,12 +668,13 @@ int PluginServer::lookup(zufs_ioc_lookup *ioc)
 		ino = sbi_->op->lookup(dir->zii, str);
 	if (!ino)
 		return -ENOENT;
-	zus_inode_info *zii = zus_iget(sbi_, ino);
+	zus_inode_info *zii = unpark(ino);
+	if (!zii)
+		zii = zus_iget(sbi_, ino);
 	if (!zii)
 		return -ENOENT;
 	if (!zii_ok(zii) || zii->zi->i_ino != ino) {
-		if (zii->op && zii->op->evict)
-			zii->op->evict(zii);
+		// Not given back: evict() of a zii this broken may crash.
 		char line[96];
 		snprintf(line, sizeof(line),
 			 "iget(%lu) answered an inode outside pmem or of "
@@ -759,6 +787,11 @@ int PluginServer::readdir(zufs_ioc_readdir *ioc, zufs::page_list pages)
 		if (!len)
 			break;
 		uint32_t next = off + zufs_dir_entry_len(len);
+		// "." and "..": zuf's (the root's ".." is itself)
+		if (len <= 2 && zde->zstr.name[0] == '.' &&
+		    (len == 1 || zde->zstr.name[1] == '.') && !zde->ino)
+			zde->ino = len == 1 || dir == root_ ? dir->zii->zi->i_ino
+							  : dir->zii->zi->i_dir.parent;
 		if (off + E_ZDE_HDR_SIZE + len > end || !zde->ino ||
 		    memchr(zde->zstr.name, '/', len) ||
 		    memchr(zde->zstr.name, 0, len))
@@ -830,6 +863,10 @@ int PluginServer::io(zufs_ioc_IO *ioc, zufs::page_list pages, bool write)
 		ioc->wr_unmap = r.wr_unmap;
 	else
 		ioc->ra = r.ra;
+	// An iomap the plugin answered (or -EZUFS_RETRY's): the shim checks
+	// and executes it (iom_max stays the shim's).
+	ioc->ziom.iom_n = r.ziom.iom_n;
+	std::memcpy(ioc->iom_e, r.iom_e, sizeof(r.iom_e));
 	return err;
 }
 
