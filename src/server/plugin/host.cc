@@ -872,7 +872,8 @@ int PluginServer::io(zufs_ioc_IO *ioc, zufs::page_list pages, bool write)
 
 // zufuse's GET_MULTY (the pages of [filepos, filepos + len)) as the seed's
 // GET_BLOCK, one page at a time; each block number checked against T1.
-// Without get_block: ZUFS_GBF_READ, the shim reads by copy.
+// Without get_block, or when it answers -ENOTSUP (toyfs for what is not a
+// regular file): ZUFS_GBF_READ, the shim reads by copy (READ).
 int PluginServer::get_multy(zufs_ioc_IO *ioc)
 {
 	HostInode *h = hi(ioc->zus_ii);
@@ -904,6 +905,10 @@ int PluginServer::get_multy(zufs_ioc_IO *ioc)
 		if (!err && (g.gp_block.pmem_bn >= blocks ||
 			     (g.gp_block.pmem_bn && g.gp_block.pmem_bn < 1)))
 			err = bad("get_block answered a block outside T1");
+		if ((err == -ENOTSUP || err == -EOPNOTSUPP) && !n) {
+			ioc->gp_block.ret_flags = ZUFS_GBF_READ; // copy it
+			return 0;
+		}
 		if (err) {
 			if (!n)
 				return err;
