@@ -11,7 +11,7 @@ ZUFUSE_BUILD=${ZUFUSE_BUILD:-$ZUFUSE_ROOT/build}
 # (scripts/fuzz.sh, which also uses python3 to write its seed corpus).
 ZUFUSE_PACKAGES=(libfuse3-dev fuse3 libpmem-dev libboost1.81-dev liburing-dev
 	catch2 meson ninja-build pkg-config g++ fio clang-14
-	libclang-rt-14-dev python3)
+	libclang-rt-14-dev python3 uuid-dev)
 
 zf_say() { printf '==> %s\n' "$*"; }
 zf_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
