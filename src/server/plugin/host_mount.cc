@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <string_view>
@@ -21,6 +22,21 @@
 namespace zus::plugin {
 
 // ~~~ mount ~~~
+
+namespace {
+
+// A plugin's ZU_IOC_IOMAP_EXEC (libzus's _zus_iom_ioc_exec_submit) goes to
+// the shim of the one mount this process serves.
+std::atomic<zufs::ZufCalls *> g_zuf{ nullptr };
+
+int iomap_exec_hook(zus_sb_info *sbi, zufs_ioc_iomap_exec *ioc)
+{
+	(void)sbi;
+	zufs::ZufCalls *zuf = g_zuf.load();
+	return zuf ? zuf->iomap_exec(ioc) : -ENOTSUP;
+}
+
+} // namespace
 
 int PluginServer::map_image(const std::string &path, std::string *why)
 {
@@ -236,12 +252,14 @@ int PluginServer::do_mount(zufs_ioc_mount &m)
 	m.zmi._zi = offset_of(root->zi);
 	m.zmi.fs_caps = 0; // ACLs stay the kernel's business (no SB_POSIXACL)
 	m.zmi.s_blocksize_bits = PAGE_SHIFT;
-	zus_host_set_iomap_exec(nullptr);
+	g_zuf.store(zuf_);
+	zus_host_set_iomap_exec(iomap_exec_hook);
 	return 0;
 }
 
 void PluginServer::teardown()
 {
+	g_zuf.store(nullptr);
 	if (sbi_) {
 		zus_fs_info *zfi = sbi_->zfi;
 		for (auto &[ino, zii] : parked_)

@@ -514,8 +514,7 @@ int PluginServer::get_multy(zufs_ioc_IO *ioc)
 		g.gp_block.rw = 0;
 		g.gp_block.pmem_bn = 0;
 		int err = sane(get(h->zii, &g), "get_block");
-		if (!err && (g.gp_block.pmem_bn >= blocks ||
-			     (g.gp_block.pmem_bn && g.gp_block.pmem_bn < 1)))
+		if (!err && g.gp_block.pmem_bn >= blocks)
 			err = bad("get_block answered a block outside T1");
 		if ((err == -ENOTSUP || err == -EOPNOTSUPP) && !n) {
 			ioc->gp_block.ret_flags = ZUFS_GBF_READ; // copy it
