@@ -48,7 +48,16 @@ const char kUsage[] =
 	"    -h, --help         print this help and exit\n"
 	"    -V, --version      print the version and exit\n"
 	"\n"
-	"Unmount: fusermount3 -u MOUNTPOINT (or umount, SIGINT, SIGTERM).\n";
+	"Unmount: fusermount3 -u MOUNTPOINT (or umount, SIGINT, SIGTERM).\n"
+	"\n"
+	"Debugging aids (environment, for tests):\n"
+	"    ZUFUSE_FAULT_T2=RULE[;RULE...]  make tier-2 transfers fail as a\n"
+	"                       failing device would; the request that needed\n"
+	"                       one gets EIO. RULE is read|write|any[:KEY,...]:\n"
+	"                       error (default), short (half moves, then an\n"
+	"                       error), stall=MS (wait, then go on), after=N\n"
+	"                       (let N pass), next=N (hit N), prob=P, seed=S;\n"
+	"                       e.g. 'read:next=1' or 'any:stall=3000,next=2'\n";
 
 bool parse_size(std::string_view text, uint64_t *bytes)
 {
