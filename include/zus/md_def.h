@@ -44,7 +44,7 @@
 extern "C" {
 #endif
 
-#define MDT_SIZE 4096
+#define MDT_SIZE 2048 /* the seed's: toyfs keeps two tables in its first page */
 
 /* md_dev_id.blocks: the low 60 bits are blocks, the high 4 the NUMA node */
 #define MD_DEV_NUMA_SHIFT 60
