@@ -2,7 +2,7 @@
 /*
  * _pr.h - the print helpers of a zus file system: ERROR and INFO always
  * (to stderr), DBG when bit 0 of g_DBGMASK is set (libzus reads it from
- * the environment variable ZUS_DBGMASK at load; zufuse -d sets it).
+ * the environment variable ZUS_DBGMASK when it is loaded).
  */
 #ifndef ZUS__PR_H
 #define ZUS__PR_H

@@ -189,8 +189,10 @@ struct mdt_check {
 
 /* libzus (md.c) */
 short md_calc_csum(struct md_dev_table *mdt);
-/* The table at mdt (with its copy at mdt + MDT_SIZE when mdt_copy) is
- * good for mc; false with one line in *why (when why is not NULL). */
+/* The table at mdt is good for mc (magic, version, checksum, device list,
+ * a 2 MiB-aligned size); with mc->holder set a bad table is replaced by its
+ * copy at mdt + MDT_SIZE when that one is good. False with a line on
+ * stderr (unless mc->silent). */
 bool md_mdt_check(struct md_dev_table *mdt, struct md_dev_table *main_mdt,
 		  struct block_device *bdev, struct mdt_check *mc);
 int md_init_from_pmem_info(struct multi_devices *md);
