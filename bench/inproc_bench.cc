@@ -38,6 +38,7 @@
 
 #include "kernel_shim/stats.h"
 #include "kernel_shim/vfs.h"
+#include "server/plugin/host.h"
 #include "server/server.h"
 
 namespace {
@@ -209,26 +210,42 @@ int main(int argc, char **argv)
 	std::string image = "/dev/shm/zufuse-inproc.pmem";
 	int ms = 1000;
 	bool t2 = true;
+	std::string fs; // --fs=LIB: a zus plugin on a formatted --image
 	for (int i = 1; i < argc; ++i) {
 		if (!strncmp(argv[i], "--image=", 8))
 			image = argv[i] + 8;
+		else if (!strncmp(argv[i], "--fs=", 5))
+			fs = argv[i] + 5;
 		else if (!strncmp(argv[i], "--ms=", 5))
 			ms = atoi(argv[i] + 5);
 		else if (!strcmp(argv[i], "--t2=0"))
 			t2 = false;
 		else {
-			fprintf(stderr, "usage: %s [--image=PATH] [--ms=N] [--t2=0]\n",
+			fprintf(stderr, "usage: %s [--image=PATH] [--ms=N] [--t2=0]"
+					" [--fs=LIB (IMAGE formatted by its mkfs)]\n",
 				argv[0]);
 			return 2;
 		}
 	}
-	unlink(image.c_str());
-
-	auto server = zus::make_server();
+	std::unique_ptr<zufs::Channel> server;
 	zuf::VfsOptions opts;
-	opts.server_options = "pmem=" + image + ",size=" +
-			      std::to_string(kFileSize + (128ULL << 20)) +
-			      ",mkfs";
+	if (!fs.empty()) {
+		zus::plugin::Plugin plugin;
+		std::string lerr;
+		if (zus::plugin::load_plugin(fs, &plugin, &lerr)) {
+			fprintf(stderr, "inproc_bench: %s\n", lerr.c_str());
+			return 1;
+		}
+		server = zus::plugin::make_plugin_server(plugin, nullptr);
+		opts.server_options = "pmem=" + image;
+		t2 = false;
+	} else {
+		unlink(image.c_str());
+		server = zus::make_server();
+		opts.server_options = "pmem=" + image + ",size=" +
+				      std::to_string(kFileSize + (128ULL << 20)) +
+				      ",mkfs";
+	}
 	zuf::Vfs vfs(*server, opts);
 	std::string err;
 	if (vfs.mount(&err)) {
@@ -295,8 +312,10 @@ int main(int argc, char **argv)
 		}
 	}
 	vfs.forget(e.ino, 1);
+	vfs.unlink(1, "f");
 	vfs.umount();
-	unlink(image.c_str());
+	if (fs.empty())
+		unlink(image.c_str());
 	if (t2 && t2_bench(image, &results))
 		return 1;
 

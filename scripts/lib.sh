@@ -15,7 +15,7 @@ ZUFUSE_BUILD=${ZUFUSE_BUILD:-$ZUFUSE_ROOT/build}
 # and draws its chart with gnuplot (gnuplot-nox: no X11).
 ZUFUSE_PACKAGES=(libfuse3-dev fuse3 libpmem-dev libboost1.81-dev liburing-dev
 	catch2 meson ninja-build pkg-config g++ fio clang-14
-	libclang-rt-14-dev python3 libblkid-dev e2fsprogs gnuplot-nox)
+	libclang-rt-14-dev python3 libblkid-dev e2fsprogs gnuplot-nox uuid-dev)
 
 zf_say() { printf '==> %s\n' "$*"; }
 zf_die() { printf 'error: %s\n' "$*" >&2; exit 1; }

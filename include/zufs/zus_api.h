@@ -186,6 +186,7 @@ enum {
 	ZUFS_FSC_NIO_WRITES = 0x0004,
 };
 
+#ifndef ZUS_PLUGIN_SDK /* zufuse's mount; plugins see the seed's (zus/zus_api.h) */
 struct zufs_mount_info {
 	/* IN */
 	struct zus_fs_info *zus_zfi;
@@ -236,6 +237,7 @@ struct zufs_ioc_mount {
 	char errmsg[256];
 	struct zufs_mount_info zmi; /* must be last (po is var len) */
 };
+#endif /* !ZUS_PLUGIN_SDK */
 
 /* Operations sent from zuf to zus. */
 enum e_zufs_operation {
@@ -405,7 +407,11 @@ struct zufs_ioc_readdir {
 	struct zufs_ioc_hdr hdr;
 	/* IN */
 	struct zus_inode_info *dir_ii;
+#ifdef ZUS_PLUGIN_SDK
+	loff_t pos; /* the seed's type, same size */
+#else
 	__u64 pos;
+#endif
 
 	/* OUT */
 	__u8 more;
@@ -434,6 +440,7 @@ static inline unsigned zufs_dir_entry_len(__u8 name_len)
  * lives in the zus_inode itself (i_size bytes of i_symlink); a longer one
  * (up to ZUFS_MAX_SYMLINK - 1 bytes) in pool memory the server names here.
  * The shim reads i_size bytes at _dpp after a bounds check. */
+#ifndef ZUS_PLUGIN_SDK /* plugins: get_symlink() op */
 struct zufs_ioc_get_link {
 	struct zufs_ioc_hdr hdr;
 	/* IN */
@@ -442,6 +449,7 @@ struct zufs_ioc_get_link {
 	/* OUT */
 	zu_dpp_t _dpp;
 };
+#endif /* !ZUS_PLUGIN_SDK */
 
 struct zufs_ioc_mmap_close {
 	struct zufs_ioc_hdr hdr;
@@ -456,6 +464,7 @@ struct zufs_ioc_mmap_close {
  * ZUFS_STATX_FLAGS (zuf's chattr): the ZUFS_S_VFS_MASK bits of i_flags
  * become i_flags (the shim has checked who may; ctime = now). */
 #define ZUFS_STATX_FLAGS 0x20000000
+#ifndef ZUS_PLUGIN_SDK /* plugins: setattr() op */
 struct zufs_ioc_attr {
 	struct zufs_ioc_hdr hdr;
 	/* IN */
@@ -475,6 +484,7 @@ struct zufs_ioc_attr {
 	__u64 unmap_offset;
 	__u64 unmap_len; /* 0: nothing; ~0ULL: to EOF */
 };
+#endif /* !ZUS_PLUGIN_SDK */
 
 /* ZUFS_OP_SYNC */
 enum ZUFS_SYNC_FLAGS {
@@ -582,6 +592,7 @@ enum ZUFS_XATTR_FLAGS {
  * transaction. SETATTR of STATX_MODE rewrites a stored access ACL's
  * owner, mask (or group) and other entries in its transaction.
  */
+#ifndef ZUS_PLUGIN_SDK /* plugins see the seed's shape */
 struct zufs_ioc_xattr {
 	struct zufs_ioc_hdr hdr;
 	/* IN */
@@ -594,6 +605,7 @@ struct zufs_ioc_xattr {
 	/* IN (zufuse) */
 	char name[ZUFS_NAME_LEN + 1];
 };
+#endif /* !ZUS_PLUGIN_SDK */
 
 /* ~~~~ iomap structures ~~~~
  * Returned in a zufs_ioc_IO and passed at ZU_IOC_IOMAP_EXEC: a NONE
@@ -871,11 +883,13 @@ static_assert(ZUS_API_MAP_MAX_SIZE == 4 * 1024 * 1024);
 static_assert(EZUFS_RETRY == 531);
 static_assert(offsetof(struct zufs_ioc_seek, offset_out) == 48);
 static_assert(offsetof(struct zufs_ioc_clone, copied) == 72);
+#ifndef ZUS_PLUGIN_SDK
 static_assert(offsetof(struct zufs_ioc_xattr, value_size) == 36);
 static_assert(offsetof(struct zufs_ioc_attr, i_flags) == 84 &&
 	      sizeof(struct zufs_ioc_attr) == 104);
 static_assert((ZUFS_S_VFS_MASK & 0xc000) == 0); /* pmfs's own bits */
 static_assert(offsetof(struct zufs_ioc_xattr, name) == 40);
+#endif
 static_assert(IOM_UNMAP == 9 && IOM_NUM_LEGAL_OPT == 10);
 static_assert(sizeof(struct zufs_ioc_stats) == 24 + 8 + 20 * 8);
 static_assert(offsetof(struct zufs_ioc_stats, journal_commits) == 112);

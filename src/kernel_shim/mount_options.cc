@@ -30,6 +30,13 @@ const char kUsage[] =
 	"                       SIZE takes K, M, G or T suffixes (1024-based)\n"
 	"    --mkfs             format IMAGE if it holds no file system (an image\n"
 	"                       with any file system libblkid knows is refused)\n"
+	"    --fs=NAME          mount a zus file system (a plugin written\n"
+	"                       against zus.h) instead of pmfs: loads\n"
+	"                       /usr/lib/zufs/libNAME.so, else libNAME.so from\n"
+	"                       the library path, else NAME as a path; PATH\n"
+	"                       must be formatted by that file system's mkfs\n"
+	"                       (not with --mkfs, --size or --t2)\n"
+	"    --list-fs          list the zus file systems zufuse can find\n"
 	"    --t2=PATH[,SIZE]   tier 2: a block device or a file (created or\n"
 	"                       grown to SIZE): cold blocks move there when\n"
 	"                       pmem runs low and come back when accessed;\n"
@@ -217,6 +224,10 @@ bool take_zufuse_opts(std::string_view opts, CommandLine *cl, std::string *rest,
 			if (!flag())
 				return false;
 			cl->mkfs = true;
+		} else if (key == "fs") {
+			if (!need_value())
+				return false;
+			cl->fs = val;
 		} else if (key == "direct_io") {
 			if (!flag())
 				return false;
@@ -415,6 +426,15 @@ bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 				*error = "bad T2 size '" + v + "' (e.g. 1G)";
 				return false;
 			}
+		} else if (is(arg, "--fs")) {
+			if (!value(&i, arg, "--fs", &cl->fs))
+				return false;
+			if (cl->fs.empty()) {
+				*error = "--fs needs a file system name or path";
+				return false;
+			}
+		} else if (arg == "--list-fs") {
+			cl->list_fs = true;
 		} else if (arg == "--mkfs") {
 			cl->mkfs = true;
 		} else if (arg == "--direct-io") {
@@ -488,7 +508,7 @@ bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 	// The atime mode that won goes to the kernel's mount too.
 	if (cl->noatime)
 		cl->fuse_opts.push_back("noatime");
-	if (cl->help || cl->version)
+	if (cl->help || cl->version || cl->list_fs)
 		return true;
 	// mount(8) -o remount runs the helper as "zufuse SOURCE MOUNTPOINT
 	// -o remount,...": IMAGE MOUNTPOINT like a mount, above.
@@ -502,6 +522,12 @@ bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 	}
 	if (cl->t2_size && cl->t2.empty()) {
 		*error = "--t2-size needs --t2=PATH";
+		return false;
+	}
+	if (!cl->fs.empty() && (cl->mkfs || cl->size || !cl->t2.empty())) {
+		*error = "--fs=" + cl->fs +
+			 ": format the image with that file system's mkfs "
+			 "(--mkfs, --size and --t2 are for pmfs)";
 		return false;
 	}
 	if (cl->pmem.find(',') != std::string::npos) {

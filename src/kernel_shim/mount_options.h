@@ -15,6 +15,8 @@ namespace zuf {
 struct CommandLine {
 	std::string mountpoint;
 	std::string pmem;
+	std::string fs;	      // --fs=NAME: a zus file system (plugin); "" = pmfs
+	bool list_fs = false; // --list-fs
 	uint64_t size = 0; // 0: not given
 	std::string t2;	      // --t2=PATH: the tier-2 store ("" = none)
 	uint64_t t2_size = 0; // --t2-size / --t2=PATH,SIZE (0: as it is)

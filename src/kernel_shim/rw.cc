@@ -78,8 +78,10 @@ int IO_dispatch_retry(const IoTarget &t, zufs_ioc_IO *io, uint32_t iom_cap,
 		int err = sane_err(io->hdr.err);
 		if (!err && inline_iomap && io->ziom.iom_n) {
 			zufs_iomap ziom = io->ziom;
-			if (!iomap_fits(ziom, iom_cap))
+			if (!iomap_fits(ziom, iom_cap)) {
+				io->last_pos = io->filepos; // nothing known good
 				return -EIO;
+			}
 			iomap::ExecEnv env;
 			env.pools = t.pools;
 			env.app_pages = pages;

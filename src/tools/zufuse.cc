@@ -28,6 +28,7 @@
 #include "kernel_shim/fuse_frontend.h"
 #include "kernel_shim/mount_options.h"
 #include "kernel_shim/vfs.h"
+#include "server/plugin/host.h"
 #include "server/server.h"
 
 namespace {
@@ -164,8 +165,19 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
+	if (cl.list_fs) {
+		for (const std::string &line : zus::plugin::list_plugins())
+			std::printf("%s\n", line.c_str());
+		return 0;
+	}
 	if (cl.remount) // -o remount,...: the mounted zufuse's flags
 		return zuf::remount(cl, &error) ? fail(error) : 0;
+
+	// --fs: the plugin is loaded (and its register_fs run) before FUSE
+	// or a fork, so a missing or broken library is one line and exit 1.
+	zus::plugin::Plugin plugin;
+	if (!cl.fs.empty() && zus::plugin::load_plugin(cl.fs, &plugin, &error))
+		return fail(error);
 
 	// Everything that would stop the mount is checked before the image is
 	// created, formatted or grown.
@@ -234,7 +246,9 @@ int main(int argc, char **argv)
 			    std::strerror(errno));
 
 	zuf::ZufCallsProxy calls;
-	std::unique_ptr<zufs::Channel> server = zus::make_server(&calls);
+	std::unique_ptr<zufs::Channel> server =
+		cl.fs.empty() ? zus::make_server(&calls)
+			      : zus::plugin::make_plugin_server(plugin, &calls);
 	zuf::FuseNotifier notifier;
 	zuf::Vfs vfs(*server,
 		     { zuf::server_options(cl), cl.sync, cl.read_only, cl.t2,

@@ -271,11 +271,38 @@ class RandOps {
 	File files_[k_files];
 };
 
-void run_seed(const std::vector<std::string> &mount_args, bool direct_io_mount,
+// Built with -DRANDOPS_PLUGIN (meson: integration_plugin_randops): the
+// file system is examplefs, a zus plugin, formatted by its mkfs and
+// mounted with --fs (no fsck.zufs for it).
+#ifdef RANDOPS_PLUGIN
+std::vector<std::string> plugin_args(const zit::Mount &m,
+				     std::vector<std::string> args)
+{
+	const char *mkfs = getenv("EXAMPLEFS_MKFS"), *lib = getenv("EXAMPLEFS_LIB");
+	REQUIRE((mkfs && lib));
+	zit::RunResult f = zit::run_cmd({ mkfs, m.image(), "256" },
+					m.scratch().dir());
+	INFO(f.out << f.err);
+	REQUIRE(f.status == 0);
+	args.push_back(std::string("--fs=") + lib);
+	return args;
+}
+#undef CHECK_FSCK_CLEAN
+#define CHECK_FSCK_CLEAN(m) (void)(m)
+#else
+std::vector<std::string> plugin_args(const zit::Mount &,
+				     std::vector<std::string> args)
+{
+	return args;
+}
+#endif
+
+void run_seed(const std::vector<std::string> &args, bool direct_io_mount,
 	      uint64_t seed, uint64_t ops)
 {
 	INFO("reproduce with ZUFUSE_SEED=" << seed << " ZUFUSE_OPS=" << ops);
 	zit::Mount m("256M");
+	const std::vector<std::string> mount_args = plugin_args(m, args);
 	REQUIRE_MOUNT(m, mount_args);
 	{
 		RandOps r(m, seed, direct_io_mount);
