@@ -463,7 +463,7 @@ struct zufs_ioc_mmap_close {
  * writes server memory, so zufuse carries the values in the message.
  * ZUFS_STATX_FLAGS (zuf's chattr): the ZUFS_S_VFS_MASK bits of i_flags
  * become i_flags (the shim has checked who may; ctime = now). */
-#define ZUFS_STATX_FLAGS 0x20000000
+#define ZUFS_STATX_FLAGS 0x20000000U
 #ifndef ZUS_PLUGIN_SDK /* plugins: setattr() op */
 struct zufs_ioc_attr {
 	struct zufs_ioc_hdr hdr;

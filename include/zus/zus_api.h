@@ -63,7 +63,6 @@ extern "C" {
 /* All device sizes and offsets are multiples of 2 MiB. */
 #define ZUFS_ALLOC_MASK (1024 * 1024 * 2 - 1)
 
-#define ZUFS_STATX_FLAGS 0x20000000U
 #define ZUFS_STATX_VERSION 0x40000000U
 
 /* ~~~ register (zus_register_one) ~~~ */
