@@ -32,8 +32,11 @@ command -v "$CXX_FUZZ" >/dev/null ||
 
 mkdir -p "$OUT/corpus" "$OUT/artifacts"
 exe=$OUT/iomap_executor_fuzz
-srcs=("$ROOT"/src/iomap/builder.cc "$ROOT"/src/iomap/executor.cc
-	"$ROOT"/src/iomap/t2.cc "$ROOT"/test/fuzz/iomap_executor_fuzz.cc)
+# Every source of iomap_lib (src/iomap/meson.build), and the fault layer
+# it may use.
+srcs=("$ROOT"/src/iomap/*.cc)
+[[ -d $ROOT/src/fault ]] && srcs+=("$ROOT"/src/fault/*.cc)
+srcs+=("$ROOT"/test/fuzz/iomap_executor_fuzz.cc)
 hdrs=("$ROOT"/src/iomap/*.h "$ROOT"/include/zufs/*.h)
 
 # Rebuild when a source or header is newer than the binary.

@@ -27,7 +27,8 @@ if ((stale)); then
 	echo "==> building $exe"
 	"$CXX_FUZZ" -std=c++20 -O1 -g -Wall -Wextra -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -D_GNU_SOURCE \
-		-I"$ROOT/include" -I"$ROOT/src" "${srcs[@]}" -lpmem -lpthread -o "$exe"
+		-I"$ROOT/include" -I"$ROOT/src" $(pkg-config --cflags blkid) \
+		"${srcs[@]}" -lpmem -lpthread $(pkg-config --libs blkid) -o "$exe"
 fi
 # Seeds (test/fuzz/image_mount_fuzz.cc: byte 0 picks the clean or the
 # crashed template, then patch records): each template untouched, a future
