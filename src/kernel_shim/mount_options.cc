@@ -154,7 +154,11 @@ bool ignored_option(std::string_view o)
 	for (std::string_view k : kIgnoredOptions)
 		if (o == k)
 			return true;
-	return o.starts_with("comment=") || o.starts_with("x-");
+	// The kernel's own FUSE mount options, which /proc/mounts shows and
+	// mount(8) hands back on "mount -o remount": libfuse sets them itself.
+	return o.starts_with("comment=") || o.starts_with("x-") ||
+	       o.starts_with("user_id=") || o.starts_with("group_id=") ||
+	       o.starts_with("rootmode=");
 }
 
 bool fuse_option(std::string_view o)

@@ -171,7 +171,9 @@ TEST_CASE("options: command line", "[options]")
 	}
 	SECTION("remount: as mount.fuse3 runs it, no --pmem needed")
 	{
-		REQUIRE(parse({ "/img", "/mnt", "-o", "remount,ro,dev,suid" },
+		REQUIRE(parse({ "/img", "/mnt", "-o",
+				"remount,ro,dev,suid,user_id=0,group_id=0,"
+				"rootmode=40000,default_permissions,allow_other" },
 			      &cl, &err));
 		CHECK(cl.remount);
 		CHECK(cl.mountpoint == "/mnt");
