@@ -41,7 +41,16 @@ const char kUsage[] =
 	"    -h, --help         print this help and exit\n"
 	"    -V, --version      print the version and exit\n"
 	"\n"
-	"Unmount: fusermount3 -u MOUNTPOINT (or umount, SIGINT, SIGTERM).\n";
+	"Unmount: fusermount3 -u MOUNTPOINT (or umount, SIGINT, SIGTERM).\n"
+	"\n"
+	"Debugging aids (environment, for tests):\n"
+	"    ZUFUSE_FAULT_PMEM=RULE[;RULE...]  inject media errors into copies\n"
+	"                       to and from the image, as a SIGBUS would: the\n"
+	"                       request fails with EIO. RULE is\n"
+	"                       write|read|meta|any[:KEY=VALUE,...], after=N\n"
+	"                       (let N pass), next=N (fail N), prob=P,\n"
+	"                       seed=S, at=OFF[+LEN] (image bytes); e.g.\n"
+	"                       'write:after=2,next=1' or 'read:at=64M+4K'\n";
 
 bool parse_size(std::string_view text, uint64_t *bytes)
 {

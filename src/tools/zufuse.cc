@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fault/inject.h"
 #include "kernel_shim/fuse_frontend.h"
 #include "kernel_shim/mount_options.h"
 #include "kernel_shim/vfs.h"
@@ -106,6 +107,10 @@ int main(int argc, char **argv)
 			    ZUFS_MINOR_VERSION, fuse_pkgversion());
 		return 0;
 	}
+
+	// Debugging aid (--help): media faults injected for tests.
+	if (zufs::fault::set_rules_from_env(zufs::fault::kPmemFaultEnv, &error))
+		return fail(error);
 
 	struct stat st;
 	if (stat(cl.mountpoint.c_str(), &st))

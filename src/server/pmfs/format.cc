@@ -7,9 +7,12 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <random>
@@ -28,6 +31,44 @@ int fail(std::string *err, const std::string &path, int e, const std::string &wh
 {
 	*err = "image " + path + ": " + why;
 	return e;
+}
+
+std::string mib(uint64_t bytes)
+{
+	char b[32];
+	snprintf(b, sizeof(b), "%.1f MiB", double(bytes) / (1 << 20));
+	return b;
+}
+
+// Allocate every block of the image file's first want bytes (growing it to
+// want), so that no store into the mapping can meet a full file system: a
+// sparse image turns "disk full" into a SIGBUS in the middle of a write.
+// Refuses, changing nothing, when the file system cannot hold it.
+int reserve_blocks(int fd, const struct stat &st, uint64_t want, const std::string &path,
+		   std::string *err)
+{
+	const uint64_t allocated = uint64_t(st.st_blocks) * 512;
+	if (allocated >= want && uint64_t(st.st_size) >= want)
+		return 0;
+	const uint64_t need = want > allocated ? want - allocated : 0;
+	auto shortfall = [&] {
+		struct statvfs v;
+		uint64_t avail = fstatvfs(fd, &v) == 0 ? uint64_t(v.f_bavail) * v.f_frsize : 0;
+		return fail(err, path, -ENOSPC,
+			    "the file system under it cannot hold the image: " + mib(need) +
+				    " to allocate, " + mib(avail) + " free (short by " +
+				    mib(need > avail ? need - avail : 0) + ")");
+	};
+	struct statvfs v;
+	if (fstatvfs(fd, &v) == 0 && need > uint64_t(v.f_bavail) * v.f_frsize)
+		return shortfall();
+	int e = posix_fallocate(fd, 0, off_t(want));
+	if (e == ENOSPC || e == EDQUOT)
+		return shortfall();
+	if (e)
+		return fail(err, path, -e,
+			    "cannot allocate its blocks: " + std::string(strerror(e)));
+	return 0;
 }
 
 } // namespace
@@ -50,7 +91,7 @@ void Image::release(int *fd, char **b, size_t *l)
 	len = 0;
 }
 
-int Image::open(const std::string &path, uint64_t size, std::string *err)
+int Image::open(const std::string &path, uint64_t size, std::string *err, bool reserve)
 {
 	if (size && size < kMinImage)
 		return fail(err, path, -EINVAL,
@@ -77,12 +118,18 @@ int Image::open(const std::string &path, uint64_t size, std::string *err)
 	uint64_t have = 0;
 	if (S_ISREG(st.st_mode)) {
 		have = st.st_size;
-		if (size > have) {
-			int e = created ? posix_fallocate(fd_, 0, size) : EOPNOTSUPP;
-			if (e && ftruncate(fd_, size) < 0)
-				return fail(err, path, -errno,
-					    std::string("cannot size: ") + strerror(errno));
-			have = size;
+		const uint64_t want = std::max(have, size);
+		if (reserve || want > have) {
+			if (int e = reserve_blocks(fd_, st, want, path, err)) {
+				// Nothing left behind: no new file, no longer one.
+				if (created)
+					::unlink(path.c_str());
+				else if (want > have && ftruncate(fd_, off_t(have)) < 0)
+					*err += "; cannot shrink it back: " +
+						std::string(strerror(errno));
+				return e;
+			}
+			have = want;
 		}
 	} else if (S_ISBLK(st.st_mode)) {
 		if (ioctl(fd_, BLKGETSIZE64, &have) < 0)

@@ -20,7 +20,13 @@ class Image {
 	Image &operator=(const Image &) = delete;
 
 	// size != 0: create a missing file of that size, grow a smaller one.
-	int open(const std::string &path, uint64_t size, std::string *err);
+	// An image file gets all its blocks allocated when it is created or
+	// grown and, with reserve, when it is opened (an old sparse image): a
+	// file system too full for it is refused with the shortfall in *err,
+	// and nothing is changed (a file created here is removed again).
+	// Devices are left as they are.
+	int open(const std::string &path, uint64_t size, std::string *err,
+		 bool reserve = true);
 	// Hand the fd and the mapping over (to the mount).
 	void release(int *fd, char **base, size_t *len);
 

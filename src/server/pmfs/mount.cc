@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 
+#include "fault/guard.h"
 #include "server/crc32c.h"
 #include "server/pmfs/format.h"
 #include "server/pmfs/inode.h"
@@ -33,8 +34,10 @@ zus_sb_info::zus_sb_info() = default;
 zus_sb_info::~zus_sb_info()
 {
 	icache.reset();
-	if (base)
+	if (base) {
+		zufs::fault::unregister_mapping(base);
 		pmem_unmap(base, map_len);
+	}
 	if (fd >= 0)
 		close(fd); // drops the flock
 	magic = 0;
@@ -238,7 +241,7 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 		return fail(e);
 
 	Image img;
-	if ((e = img.open(o.pmem, o.size, &err)))
+	if ((e = img.open(o.pmem, o.size, &err, /*reserve=*/!o.ro)))
 		return fail(e);
 	if (!has_magic(img.base)) {
 		if (!o.mkfs && !img.created) {
@@ -272,6 +275,9 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 	img.release(&sbi->fd, &sbi->base, &sbi->map_len);
 	sbi->sb = reinterpret_cast<pmfs_super *>(sbi->base);
 	sbi->persist.init(sbi->base, sbi->map_len);
+	// A SIGBUS in a data copy fails that request (fault/guard.h).
+	zufs::fault::register_mapping(sbi->base, sbi->map_len, sbi->fd,
+				      sbi->sb->s_data_blk * kBlockSize, o.pmem.c_str());
 
 	zus_inode *rzi = sbi->zi_of(kRootIno);
 	if (rzi->i_ino != kRootIno || !S_ISDIR(rzi->i_mode)) {
@@ -341,6 +347,16 @@ void umount(std::unique_ptr<zus_sb_info> sbi)
 	sbi->persist.sync_all();
 	if (!sbi->ro)
 		seal_super(*sbi, kStateClean);
+}
+
+void stop_after_media_fault(zus_sb_info &sbi)
+{
+	if (!sbi.crashed.exchange(true))
+		fprintf(stderr,
+			"zufuse: image %s: media fault inside a transaction: the mount now "
+			"answers every request with EIO; unmount it, the next mount rolls "
+			"the transaction back\n",
+			sbi.path.c_str());
 }
 
 void sync_fs(zus_sb_info &sbi)
