@@ -11,6 +11,7 @@
 #include "fault/inject.h"
 #include "harness.h"
 #include "server/pmfs/format.h"
+#include "server/pmfs/pmfs.h"
 
 using namespace ztest;
 
@@ -48,11 +49,15 @@ TEST_CASE("an injected fault fails one write; the image stays consistent", "[ser
 	REQUIRE(fs.write(f, 0, a) == 0);
 	{
 		Rules r("write:next=1");
-		// Into a hole: the new block is never linked.
+		const uint64_t free0 = fs.sbi->balloc.free_blocks();
+		// Into a hole: the new block is never linked, and never handed
+		// out again during this mount.
 		CHECK(fs.write(f, 8192, b) == -EIO);
 		CHECK(f.zi->i_size == 8192);
 		CHECK(fs.check().errors == 0);
+		CHECK(fs.sbi->balloc.free_blocks() == free0 - 1);
 		CHECK(fs.write(f, 8192, b) == 0); // the next one works
+		CHECK(fs.sbi->balloc.free_blocks() == free0 - 2);
 		// In place: fails, the next one works.
 		Rules r2("write:next=1");
 		CHECK(fs.write(f, 0, b) == -EIO);

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <linux/stat.h>
 
@@ -65,10 +66,11 @@ uint64_t add_blocks(uint64_t cur, int64_t delta)
 
 // Fill a run of holes starting at file position pos (block aligned or not)
 // with new blocks: at most kWriteBatch blocks, one transaction. *bytes is
-// what was written. Extends i_size within the transaction.
-int write_holes(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
-		uint64_t pos, uint64_t len, uint64_t *bytes, uint64_t *first_idx,
-		uint64_t *nblocks)
+// what was written. Extends i_size within the transaction. *bad: a new
+// block that met a media fault (the transaction then aborts).
+int write_holes_tx(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
+		   uint64_t pos, uint64_t len, uint64_t *bytes, uint64_t *first_idx,
+		   uint64_t *nblocks, uint64_t *bad)
 {
 	zus_inode *zi = ii->zi;
 	uint64_t idx = pos >> kBlockShift;
@@ -116,6 +118,8 @@ int write_holes(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
 				sbi.persist.memset_nodrain(blk + boff + n, 0,
 							   kBlockSize - boff - n);
 		});
+		if (err)
+			*bad = bn;
 		if (err || (err = bt.insert(idx + i, bn)))
 			return err; // the cursor moved, but nothing is linked
 		done += n;
@@ -136,6 +140,23 @@ int write_holes(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
 	*first_idx = idx;
 	*nblocks = got;
 	return 0;
+}
+
+// write_holes_tx(); a block that met a media fault is not handed out again
+// during this mount (the next write gets another one).
+int write_holes(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
+		uint64_t pos, uint64_t len, uint64_t *bytes, uint64_t *first_idx,
+		uint64_t *nblocks)
+{
+	uint64_t bad = 0;
+	int err = write_holes_tx(sbi, ii, src, pos, len, bytes, first_idx, nblocks, &bad);
+	if (bad && sbi.balloc.quarantine(bad)) // released by the aborted transaction
+		fprintf(stderr,
+			"zufuse: image %s: block %llu (offset 0x%llx) taken out of use until "
+			"unmount after a media fault\n",
+			sbi.path.c_str(), (unsigned long long)bad,
+			(unsigned long long)(bad << kBlockShift));
+	return err;
 }
 
 } // namespace
