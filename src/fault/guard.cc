@@ -2,6 +2,7 @@
 #include "fault/guard.h"
 
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -25,6 +26,9 @@ thread_local Caught t_caught = {};
 namespace {
 
 thread_local bool t_injecting = false;
+thread_local bool t_unguarded = false;
+std::atomic<int> g_failed_slots{0}; // registered mappings with a replaced page
+std::atomic<uint64_t> g_replaced{0};
 
 // Registered mappings. The handler reads them, so a slot is published by
 // its base (release) after the other fields are written.
@@ -34,6 +38,7 @@ struct Slot {
 	int fd = -1;
 	uint64_t data_off = 0;
 	char name[240] = {};
+	std::atomic<bool> failed{false};
 };
 constexpr int kSlots = 8;
 Slot g_slots[kSlots];
@@ -44,10 +49,10 @@ std::atomic<uint64_t> g_logged{0};
 struct sigaction g_prev;
 std::once_flag g_installed;
 
-const Slot *slot_of(const void *addr)
+Slot *slot_of(const void *addr)
 {
 	const uintptr_t a = reinterpret_cast<uintptr_t>(addr);
-	for (const Slot &s : g_slots) {
+	for (Slot &s : g_slots) {
 		uintptr_t b = s.base.load(std::memory_order_acquire);
 		if (b && a >= b && a - b < s.len)
 			return &s;
@@ -85,17 +90,36 @@ void on_sigbus(int sig, siginfo_t *si, void *uc)
 		g_caught.fetch_add(1, std::memory_order_relaxed);
 		siglongjmp(f->env, 1);
 	}
-	// Not inside a guarded copy: a store in the middle of a metadata
-	// update cannot be abandoned safely. Say where, then die as before.
+	// Not inside a guarded copy: a metadata access in the middle of a
+	// transaction cannot be abandoned. Replace the page with zeros so it
+	// can finish, and stop the file system (guard.h); else die as before.
 	const int saved = errno;
 	Line l;
-	if (const Slot *s = slot_of(si->si_addr)) {
+	if (Slot *s = slot_of(si->si_addr)) {
 		uint64_t off = uintptr_t(si->si_addr) - s->base.load(std::memory_order_relaxed);
+		const uintptr_t page = uintptr_t(si->si_addr) & ~uintptr_t(4095);
+		long p = si->si_code > 0 ? syscall(SYS_mmap, page, 4096, PROT_READ | PROT_WRITE,
+						   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)
+					 : -1;
+		const bool replaced = uintptr_t(p) == page;
 		l.str("zufuse: image ");
 		l.str(s->name);
 		l.str(": media fault (SIGBUS) at offset ");
 		l.hex(off);
 		l.str(off < s->data_off ? " (metadata area)" : " (data area)");
+		if (replaced) {
+			t_unguarded = true;
+			if (!s->failed.exchange(true))
+				g_failed_slots.fetch_add(1, std::memory_order_release);
+			l.str(" outside a guarded copy: the page reads as zeros now; the request "
+			      "fails with EIO and the file system stops\n");
+			if (g_replaced.fetch_add(1, std::memory_order_relaxed) < 100) {
+				ssize_t w = write(2, l.buf, l.n);
+				(void)w;
+			}
+			errno = saved;
+			return; // the access restarts on the zero page
+		}
 		l.str(" outside a guarded copy: stopping; the journal recovers at the next mount\n");
 	} else {
 		l.str("zufuse: SIGBUS at address ");
@@ -158,8 +182,11 @@ void unregister_mapping(const void *base)
 {
 	std::lock_guard lk(g_slots_mu);
 	for (Slot &s : g_slots)
-		if (s.base.load(std::memory_order_relaxed) == reinterpret_cast<uintptr_t>(base))
+		if (s.base.load(std::memory_order_relaxed) == reinterpret_cast<uintptr_t>(base)) {
 			s.base.store(0, std::memory_order_release);
+			if (s.failed.exchange(false))
+				g_failed_slots.fetch_sub(1, std::memory_order_relaxed);
+		}
 }
 
 uint64_t image_offset(const void *addr)
@@ -169,6 +196,16 @@ uint64_t image_offset(const void *addr)
 }
 
 uint64_t caught_count() { return g_caught.load(std::memory_order_relaxed); }
+
+bool take_thread_fault()
+{
+	if (!t_unguarded) [[likely]]
+		return false;
+	t_unguarded = false;
+	return true;
+}
+
+bool media_failed() { return g_failed_slots.load(std::memory_order_relaxed) > 0; }
 
 namespace detail {
 

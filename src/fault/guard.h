@@ -18,10 +18,15 @@
 //    that means (a write that was not linked yet is simply aborted).
 //  - Nesting is allowed (the innermost guard catches).
 //
-// A SIGBUS outside any guard (metadata stores, which cannot be abandoned in
-// the middle of a transaction) is not survivable: the handler logs one
-// line naming the offset and the area, then lets the signal kill the
-// process as before (the journal rolls back at the next mount).
+// A SIGBUS outside any guard (metadata, which cannot be abandoned in the
+// middle of a transaction with its locks held) cannot fail just one copy.
+// In a registered mapping the handler puts an anonymous zero page over the
+// faulting page, so the thread finishes what it was doing against it, and
+// marks the media failed: the server then fails that request with -EIO
+// (take_thread_fault()) and the file system stops (media_failed()); the
+// journal rolls back at the next mount. One line names the offset and the
+// area. Anywhere else (or if the page cannot be replaced) the signal kills
+// the process as before.
 //
 // Both the server (copies into and out of pmem) and the shim (a reply
 // copied out of the mapping into an io_uring buffer) use it; the handler is
@@ -96,6 +101,11 @@ int guarded(Access a, const void *at, size_t len, const char *what, Fn &&fn)
 	detail::t_frame = frame.prev;
 	return 0;
 }
+
+// Did this thread meet an unguarded fault since the last call? (clears it)
+bool take_thread_fault();
+// Has any registered mapping had an unguarded fault (a page replaced)?
+bool media_failed();
 
 // The image offset of addr in a registered mapping, or UINT64_MAX.
 uint64_t image_offset(const void *addr);

@@ -240,6 +240,35 @@ TEST_CASE("an image file shrunk under a running mount: EIO there, every other fi
 	REQUIRE_UNMOUNT(m);
 }
 
+TEST_CASE("a lost metadata page stops the file system, not zufuse", "[media]")
+{
+	zit::Mount m("32M");
+	REQUIRE_MOUNT(m);
+	const std::string a = zit::pattern(3, 50000);
+	REQUIRE(zit::write_file(m.path("a"), a));
+	uint64_t wrote = 0;
+	REQUIRE(fill(m.path("b"), &wrote, true) == ENOSPC);
+	REQUIRE(truncate(m.image().c_str(), 24 << 20) == 0);
+	// Truncating b reads its block map (partly in the lost range) inside a
+	// transaction.
+	errno = 0;
+	CHECK(truncate(m.path("b").c_str(), 0) == -1);
+	CHECK(errno == EIO);
+	CHECK(zit::is_mounted(m.mnt()));
+	AlignedBuf buf = aligned(65536, 0);
+	CHECK(direct_io(m.path("a"), false, 0, buf.get(), 65536) == -EIO); // stopped
+	CHECK(m.log().find("the mount now answers every request with EIO") != std::string::npos);
+	REQUIRE(truncate(m.image().c_str(), 32 << 20) == 0);
+	REQUIRE_UNMOUNT(m); // zufuse is alive and exits 0
+	zit::RunResult f = zit::run_cmd({ zit::fsck_path(), m.image(), "-y" }, m.scratch().dir(), 300);
+	INFO("fsck -y: " << f.status << "\n" << f.out << f.err);
+	CHECK((f.status == 0 || f.status == 1));
+	CHECK_FSCK_CLEAN(m);
+	REQUIRE_MOUNT(m);
+	CHECK(zit::read_file(m.path("a")) == a);
+	REQUIRE_UNMOUNT(m);
+}
+
 TEST_CASE("injected media errors (ZUFUSE_FAULT_PMEM) fail one request each", "[media]")
 {
 	zit::Mount m("64M");

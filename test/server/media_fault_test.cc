@@ -126,6 +126,38 @@ TEST_CASE("an image file shrunk under the mount: EIO there, the rest served", "[
 	CHECK(c.report.find("inode " + std::to_string(a.zi->i_ino)) == std::string::npos);
 }
 
+TEST_CASE("a lost block-map page outside a guarded copy stops the mount, not the process",
+	  "[server][fault]")
+{
+	Fs fs(32ULL << 20);
+	REQUIRE(fs.mount() == 0);
+	Inode a, b;
+	REQUIRE(fs.create(fs.root, "a", S_IFREG | 0644, &a) == 0);
+	REQUIRE(fs.create(fs.root, "b", S_IFREG | 0644, &b) == 0);
+	const std::string da(5000, 'a');
+	REQUIRE(fs.write(a, 0, da) == 0);
+	std::string blk(4096, 'b');
+	uint64_t pos = 0;
+	while (fs.write(b, pos, blk) == 0)
+		pos += 4096;
+	REQUIRE(truncate(fs.path.c_str(), 24 << 20) == 0);
+	// Truncating b walks its block map (leaves in the lost range) inside
+	// a transaction: the pages become zeros, the request fails, and the
+	// file system answers EIO from now on.
+	CHECK(fs.setattr(b, STATX_SIZE, 0) == -EIO);
+	int err = 0;
+	fs.read(a, 0, 5000, 0, &err);
+	CHECK(err == -EIO);
+	REQUIRE(fs.umount() == 0);
+	REQUIRE(truncate(fs.path.c_str(), 32 << 20) == 0);
+	REQUIRE(fs.mount("") == 0); // recovery rolls back what was in flight
+	REQUIRE(fs.lookup(fs.root, "a", &a) == 0);
+	CHECK(same(fs.read(a, 0, 5000), da));
+	auto c = fs.check();
+	INFO(c.report);
+	CHECK(c.report.find("inode " + std::to_string(a.zi->i_ino)) == std::string::npos);
+}
+
 TEST_CASE("images are allocated, not sparse, and an old sparse one is reserved", "[server][fault]")
 {
 	const std::string path = temp_image();

@@ -142,6 +142,11 @@ zus_inode_info *ii_cookie(zus_inode_info *ii, int *err)
 		*err = -EIO;
 		return nullptr;
 	}
+	if (zufs::fault::media_failed()) [[unlikely]] { // a page of metadata lost
+		stop_after_media_fault(*ii->sbi);
+		*err = -EIO;
+		return nullptr;
+	}
 	return ii;
 }
 
@@ -341,6 +346,8 @@ void umount(std::unique_ptr<zus_sb_info> sbi)
 	// delivers all of them before it sends UMOUNT).
 	tier_stop(*sbi); // the evictor finishes its migrations first
 	drain_iomap_jobs(*sbi);
+	if (zufs::fault::media_failed())
+		stop_after_media_fault(*sbi);
 	if (sbi->crashed) // a simulated crash: leave the media exactly as it is
 		return;
 	sbi->icache->drop_all();
@@ -353,9 +360,9 @@ void stop_after_media_fault(zus_sb_info &sbi)
 {
 	if (!sbi.crashed.exchange(true))
 		fprintf(stderr,
-			"zufuse: image %s: media fault inside a transaction: the mount now "
-			"answers every request with EIO; unmount it, the next mount rolls "
-			"the transaction back\n",
+			"zufuse: image %s: media fault in metadata: the mount now answers "
+			"every request with EIO; unmount it, the next mount rolls back what "
+			"was in flight (then run fsck.zufs)\n",
 			sbi.path.c_str());
 }
 

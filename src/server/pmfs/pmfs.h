@@ -160,9 +160,10 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf,
 void umount(std::unique_ptr<zus_sb_info> sbi);
 // Make everything written to the mount durable (SYNC).
 void sync_fs(zus_sb_info &sbi);
-// A media fault (fault/guard.h) inside a transaction that is past ready():
-// the live mount cannot undo it, so it stops (crashed: every request gets
-// -EIO) and says so in one line; the next mount's recovery rolls it back.
+// A media fault (fault/guard.h) inside a transaction that is past ready(),
+// or outside any guard: the live mount cannot undo it, so it stops
+// (crashed: every request gets -EIO) and says so in one line; the next
+// mount's recovery rolls back what was in flight.
 void stop_after_media_fault(zus_sb_info &sbi);
 
 } // namespace zus::pmfs
