@@ -727,7 +727,22 @@ struct __zufs_get_put_block {
 };
 
 /* ZUFS_OP_READ / ZUFS_OP_WRITE / ZUFS_OP_PRE_READ
- * and ZUFS_OP_GET_BLOCK(MULTY) / ZUFS_OP_PUT_BLOCK(MULTY) */
+ * and ZUFS_OP_GET_BLOCK(MULTY) / ZUFS_OP_PUT_BLOCK(MULTY)
+ *
+ * zufuse: a -EZUFS_RETRY answer may carry a token in ziom.iomb (a cookie
+ * the shim never dereferences; NULL: none). The shim executes the iomap
+ * and sends the request again with its IN fields as they were, ziom.iomb
+ * set to the token and hdr.err 0 - so the token comes back only after the
+ * iomap ran to the end, and only with the request it was handed to (a
+ * later request, even in the same message, has NULL there). When the
+ * iomap fails (a T2 error, short transfer, or an iomap the shim refuses)
+ * or RETRY repeats too often, the shim sends the request once more with
+ * the token and hdr.err = the negative errno (IN: the seed's
+ * EZUF_RETRY_DONE), so the server can undo what it prepared for the iomap
+ * (pmfs: the T1 blocks of a promotion); the server answers hdr.err
+ * unchanged and the application gets that error. A server that sets no
+ * token never sees either. No layout changes: iomb is the seed's field.
+ */
 struct zufs_ioc_IO {
 	struct zufs_ioc_hdr hdr;
 
@@ -788,6 +803,8 @@ static_assert(offsetof(struct zufs_ioc_IO, gp_block) == 48);
 static_assert(offsetof(struct zufs_ioc_IO, last_pos) == 72);
 static_assert(offsetof(struct zufs_ioc_IO, ziom) == 80);
 static_assert(offsetof(struct zufs_ioc_IO, iom_e) == 96);
+static_assert(offsetof(struct zufs_iomap, iomb) == 0); /* the RETRY token */
+static_assert(offsetof(struct zufs_ioc_IO, ziom.iomb) == 80);
 static_assert(sizeof(struct zufs_ioc_IO) == 96 + 13 * 8);
 static_assert(ZUS_API_MAP_MAX_SIZE == 4 * 1024 * 1024);
 static_assert(EZUFS_RETRY == 531);

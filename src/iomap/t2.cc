@@ -11,6 +11,7 @@
 // block or call back into the device without stalling the io thread. A
 // random_access_file is only ever touched by the thread running its context.
 #include "iomap/t2.h"
+#include "iomap/t2_fault.h"
 
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -22,8 +23,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -270,6 +273,10 @@ struct T2Device::Impl {
 		   bool async)
 	{
 		for (const Run &r : b->runs) {
+			if (T2Fault ft = t2_fault_hit(r.write);
+			    ft.kind != T2FaultKind::kNone &&
+			    inject(f, b, r, ft, async))
+				continue;
 			auto h = [this, b, &r,
 				  async](boost::system::error_code ec, size_t) {
 				run_done(b, r, ec, async);
@@ -282,6 +289,50 @@ struct T2Device::Impl {
 				asio::async_read_at(f, r.offset, b->run_bufs(r),
 						    transfer_whole_run, h);
 		}
+	}
+
+	// A fault of t2_fault.h for run r: a stall waits here (the thread
+	// that issues the run: the caller's lane, or the io thread for async
+	// batches, as a hung device holds its queue) and lets the run go on;
+	// an error completes it failed without I/O; a short transfer moves
+	// its first half and then fails. True when the run is taken care of.
+	bool inject(asio::random_access_file &f, const std::shared_ptr<Batch> &b,
+		    const Run &r, T2Fault ft, bool async)
+	{
+		const boost::system::error_code eio(EIO,
+						    boost::system::system_category());
+		if (ft.kind == T2FaultKind::kStall) {
+			std::this_thread::sleep_for(
+				std::chrono::milliseconds(ft.stall_ms));
+			return false;
+		}
+		size_t total = 0;
+		for (const asio::mutable_buffer &m : b->run_bufs(r))
+			total += m.size();
+		size_t half = total / kT2BlockSize / 2 * kT2BlockSize;
+		if (ft.kind == T2FaultKind::kError || !half) {
+			asio::post(f.get_executor(), [this, b, &r, async, eio] {
+				run_done(b, r, eio, async);
+			});
+			return true;
+		}
+		auto part = std::make_shared<std::vector<asio::mutable_buffer>>();
+		for (const asio::mutable_buffer &m : b->run_bufs(r)) {
+			size_t k = std::min(m.size(), half);
+			if (!k)
+				break;
+			part->emplace_back(m.data(), k);
+			half -= k;
+		}
+		auto h = [this, b, &r, async, part,
+			  eio](boost::system::error_code, size_t) {
+			run_done(b, r, eio, async);
+		};
+		if (r.write)
+			asio::async_write_at(f, r.offset, *part, transfer_whole_run, h);
+		else
+			asio::async_read_at(f, r.offset, *part, transfer_whole_run, h);
+		return true;
 	}
 
 	void start_async(const std::shared_ptr<Batch> &b)
@@ -429,6 +480,13 @@ int T2Device::open(const std::string &path, uint64_t size_bytes,
 	// Asio reports a missing io_uring (old kernel, seccomp, sysctl
 	// kernel.io_uring_disabled) by throwing: it stops here.
 	try {
+		// Tests' faults (t2_fault.h): a bad rule refuses the T2.
+		std::string why;
+		if (int err = set_t2_faults_from_env(&why)) {
+			if (msg)
+				*msg = std::string(kT2FaultEnv) + ": " + why;
+			return err;
+		}
 		std::unique_ptr<Impl> impl;
 		int err = open_impl(path, size_bytes, &impl, msg);
 		if (err)

@@ -50,7 +50,14 @@ const char kUsage[] =
 	"                       write|read|meta|any[:KEY=VALUE,...], after=N\n"
 	"                       (let N pass), next=N (fail N), prob=P,\n"
 	"                       seed=S, at=OFF[+LEN] (image bytes); e.g.\n"
-	"                       'write:after=2,next=1' or 'read:at=64M+4K'\n";
+	"                       'write:after=2,next=1' or 'read:at=64M+4K'\n"
+	"    ZUFUSE_FAULT_T2=RULE[;RULE...]  make tier-2 transfers fail as a\n"
+	"                       failing device would; the request that needed\n"
+	"                       one gets EIO. RULE is read|write|any[:KEY,...]:\n"
+	"                       error (default), short (half moves, then an\n"
+	"                       error), stall=MS (wait, then go on), after=N\n"
+	"                       (let N pass), next=N (hit N), prob=P, seed=S;\n"
+	"                       e.g. 'read:next=1' or 'any:stall=3000,next=2'\n";
 
 bool parse_size(std::string_view text, uint64_t *bytes)
 {

@@ -44,6 +44,23 @@ bool iomap_fits(const zufs_iomap &ziom, uint32_t iom_cap)
 	return true;
 }
 
+// The iomap of a RETRY answer did not run (or not to the end): a server
+// that handed a token with it (ziom.iomb) hears so, by the request sent
+// again with hdr.err = err (the seed's EZUF_RETRY_DONE), so it can undo what
+// it prepared for the iomap. Returns err, whatever the server answers.
+int retry_failed(const IoTarget &t, zufs_ioc_IO *io, const std::byte *in,
+		 zus_iomap_build *token, int err, zufs::page_list pages)
+{
+	if (!token)
+		return err;
+	std::memcpy(io, in, kIoHead);
+	io->ziom.iomb = token;
+	io->hdr.err = err;
+	t.channel->dispatch(&io->hdr, pages);
+	io->last_pos = io->filepos; // nothing of this chunk was done
+	return err;
+}
+
 // _IO_dispatch + rw_overflow_handler: send io, executing any iomap the
 // server answers with -EZUFS_RETRY and sending io again (with its IN fields
 // as they were) until the server answers something else.
@@ -81,11 +98,11 @@ int IO_dispatch_retry(const IoTarget &t, zufs_ioc_IO *io, uint32_t iom_cap,
 		if (!iomap_fits(ziom, iom_cap) || !ziom.iom_n ||
 		    !_zufs_iom_pop(io->ziom.iom_e)) {
 			zuf_err("ZUSfs violating API: RETRY without an iomap");
-			return -EIO;
+			return retry_failed(t, io, in, ziom.iomb, -EIO, pages);
 		}
 		if (tries == kMaxRetries) {
 			zuf_err("still RETRY after %d iomaps", tries);
-			return -EIO;
+			return retry_failed(t, io, in, ziom.iomb, -EIO, pages);
 		}
 		iomap::ExecEnv env;
 		env.pools = t.pools;
@@ -95,8 +112,11 @@ int IO_dispatch_retry(const IoTarget &t, zufs_ioc_IO *io, uint32_t iom_cap,
 		env.t2 = t.t2;
 		err = iomap::execute(io->ziom.iom_e, ziom.iom_n, env);
 		if (err)
-			return err;
+			return retry_failed(t, io, in, ziom.iomb, err, pages);
+		// Sent again as it was, with the server's token: the iomap
+		// of its answer has run (zus_api.h, zufs_ioc_IO).
 		std::memcpy(io, in, kIoHead);
+		io->ziom.iomb = ziom.iomb;
 	}
 }
 
@@ -242,7 +262,10 @@ ssize_t zufs_IO(const IoTarget &t, Readahead *ra, int operation, IovIter &ii,
 			break;
 	}
 
-	if (pos == start_pos)
+	// A READ that failed part way fails whole: over FUSE a short read
+	// means EOF (the kernel would shrink its i_size), and the bytes after
+	// the fault are not there.
+	if (pos == start_pos || (err && operation == ZUFS_OP_READ))
 		return err;
 	return pos - start_pos;
 }
@@ -443,7 +466,7 @@ ssize_t rw_read_mapped(const IoTarget &t, size_t size, uint64_t pos,
 	const uint64_t from = pos + out.bytes_;
 	if ((ret_flags & ZUFS_GBF_READ) && from < pos + size) {
 		ssize_t n = out.read_rest(t, from, pos + size - from, flags);
-		if (n < 0 && !out.bytes_) {
+		if (n < 0) { // not a short read: that would read as EOF
 			out.release();
 			return n;
 		}

@@ -5,7 +5,7 @@
 //
 // Every operation becomes one or more zufs_ioc_* messages through
 // zufs::Channel::dispatch; the answers are checked before use. The FUSE
-// frontend (fuse_ops.h) is a thin adapter over this class; tests and the
+// frontend (fuse_frontend.h) is a thin adapter over this class; tests and the
 // in-process benchmark drive it directly.
 //
 // Contract:

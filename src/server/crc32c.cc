@@ -67,4 +67,9 @@ uint32_t crc32c(uint32_t crc, const void *data, size_t len)
 	return ~crc32c_sw(~crc, p, len);
 }
 
+uint32_t crc32c_software(uint32_t crc, const void *data, size_t len)
+{
+	return ~crc32c_sw(~crc, static_cast<const uint8_t *>(data), len);
+}
+
 } // namespace zus

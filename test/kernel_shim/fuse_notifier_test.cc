@@ -78,4 +78,16 @@ TEST_CASE("notifier: never started drops quietly", "[notifier]")
 		zuf::FuseNotifier::RequestScope scope(n);
 		n.invalidate(2, 0, 0);
 	}
+	// What was raised before start() was dropped, not kept for later: a
+	// notifier started now sends only what comes after.
+	Sent sent;
+	n.start([&](uint64_t ino, uint64_t, uint64_t) {
+		std::lock_guard l(sent.lock);
+		sent.inos.push_back(ino);
+		return 0;
+	});
+	n.invalidate(3, 0, 0);
+	REQUIRE(sent.wait(1));
+	n.stop();
+	CHECK(sent.inos == std::vector<uint64_t>{ 3 });
 }

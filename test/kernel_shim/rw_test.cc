@@ -194,6 +194,19 @@ TEST_CASE("rw: partial progress", "[rw]")
 		CHECK(fx.write(*f, buf.p, total, 0) ==
 		      ssize_t(ZUS_API_MAP_MAX_SIZE + 3 * PAGE_SIZE));
 	}
+	SECTION("a READ failing in the second chunk: the error")
+	{
+		REQUIRE(fx.write(*f, buf.p, total, 0) == ssize_t(total));
+		fx.srv.hook = [&](zufs_ioc_hdr *hdr, zufs::page_list) {
+			if (hdr->operation != ZUFS_OP_READ || ++calls < 2)
+				return false;
+			auto *io = reinterpret_cast<zufs_ioc_IO *>(hdr);
+			io->last_pos = io->filepos + 3 * PAGE_SIZE;
+			hdr->err = -EIO;
+			return true;
+		};
+		CHECK(fx.read(*f, buf.p, total, 0) == -EIO);
+	}
 	SECTION("error before any byte: the error")
 	{
 		fx.srv.hook = [&](zufs_ioc_hdr *hdr, zufs::page_list) {
@@ -319,6 +332,86 @@ TEST_CASE("rw: RETRY executes the iomap and re-dispatches", "[rw][retry]")
 		};
 		CHECK(fx.write(*f, b.data(), 100, 0) == -EIO);
 		CHECK(fx.inval.calls.empty());
+	}
+	// Issue 11: the server's token (ziom.iomb) of a RETRY answer comes
+	// back only with the re-dispatch after its iomap ran; a failed iomap
+	// is reported by a re-dispatch with hdr.err < 0 and the token.
+	auto *const token = reinterpret_cast<zus_iomap_build *>(0x4242);
+	SECTION("RETRY token: returned after a good iomap")
+	{
+		seen.clear();
+		dispatches = 0;
+		fx.srv.hook = [&](zufs_ioc_hdr *hdr, zufs::page_list) {
+			if (hdr->operation != ZUFS_OP_WRITE)
+				return false;
+			auto *io = reinterpret_cast<zufs_ioc_IO *>(hdr);
+			seen.push_back(*io);
+			if (++dispatches > 1)
+				return false;
+			put_unmap(io, 1, 1);
+			io->ziom.iomb = token;
+			hdr->err = -EZUFS_RETRY;
+			return true;
+		};
+		CHECK(fx.write(*f, b.data(), 100, 50) == 100);
+		REQUIRE(seen.size() == 2);
+		CHECK(seen[0].ziom.iomb == nullptr);
+		CHECK(seen[1].ziom.iomb == token);
+		CHECK(seen[1].hdr.err == 0);
+		// The next request does not bring it.
+		fx.srv.hook = [&](zufs_ioc_hdr *hdr, zufs::page_list) {
+			if (is_io(hdr))
+				seen.push_back(*reinterpret_cast<zufs_ioc_IO *>(hdr));
+			return false;
+		};
+		CHECK(fx.write(*f, b.data(), 100, 50) == 100);
+		REQUIRE(seen.size() == 3);
+		CHECK(seen[2].ziom.iomb == nullptr);
+	}
+	SECTION("RETRY token: a failed iomap is reported, -EIO")
+	{
+		seen.clear();
+		dispatches = 0;
+		fx.srv.hook = [&](zufs_ioc_hdr *hdr, zufs::page_list) {
+			if (!is_io(hdr))
+				return false;
+			auto *io = reinterpret_cast<zufs_ioc_IO *>(hdr);
+			seen.push_back(*io);
+			++dispatches;
+			if (hdr->err) { // the report: answer it as pmfs does
+				return true;
+			}
+			put_unmap(io, 1000, 1); // refused by the executor
+			io->ziom.iomb = token;
+			hdr->err = -EZUFS_RETRY;
+			return true;
+		};
+		CHECK(fx.write(*f, b.data(), 100, 0) == -EIO);
+		REQUIRE(seen.size() == 2);
+		CHECK(seen[1].ziom.iomb == token);
+		CHECK(seen[1].hdr.err == -EIO);
+		CHECK(seen[1].filepos == 0);
+		CHECK(seen[1].hdr.len == 100);
+	}
+	SECTION("RETRY token: RETRY forever is reported too")
+	{
+		seen.clear();
+		fx.srv.hook = [&](zufs_ioc_hdr *hdr, zufs::page_list) {
+			if (!is_io(hdr))
+				return false;
+			auto *io = reinterpret_cast<zufs_ioc_IO *>(hdr);
+			seen.push_back(*io);
+			if (hdr->err)
+				return true;
+			put_unmap(io, 0, 1);
+			io->ziom.iomb = token;
+			hdr->err = -EZUFS_RETRY;
+			return true;
+		};
+		CHECK(fx.write(*f, b.data(), 100, 0) == -EIO);
+		REQUIRE(seen.size() == size_t(zuf::kMaxRetries + 2));
+		CHECK(seen.back().hdr.err == -EIO);
+		CHECK(seen.back().ziom.iomb == token);
 	}
 }
 
@@ -591,7 +684,8 @@ TEST_CASE("rw: GET_MULTY with ZUFS_GBF_READ reads the rest by READ",
 		CHECK(mr.iov().empty());
 		CHECK(fx.srv.ios.empty());
 	}
-	SECTION("the READ failing after a prefix: the prefix only")
+	SECTION("the READ failing after a prefix: the error (a short read "
+		"would read as EOF over FUSE)")
 	{
 		cut = PAGE_SIZE;
 		auto inner = fx.srv.hook;
@@ -602,9 +696,8 @@ TEST_CASE("rw: GET_MULTY with ZUFS_GBF_READ reads the rest by READ",
 			}
 			return inner(hdr, p);
 		};
-		CHECK(fx.vfs.read_mapped(*f, size, 100, mr) ==
-		      ssize_t(PAGE_SIZE - 100));
-		CHECK(mr.copied() == 0);
+		CHECK(fx.vfs.read_mapped(*f, size, 100, mr) == -EIO);
+		CHECK(mr.iov().empty());
 		mr.release();
 		CHECK(fx.srv.pinned == 0);
 	}

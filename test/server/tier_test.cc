@@ -20,6 +20,7 @@
 #include "iomap/executor.h"
 #include "iomap/t2.h"
 #include "server/pmfs/bmap.h"
+#include "server/pmfs/journal.h"
 #include "server/pmfs/pmfs.h"
 #include "server/pmfs/tier.h"
 
@@ -265,8 +266,10 @@ struct TierFile {
 	// One READ/WRITE, re-dispatched after each RETRY iomap.
 	int io(int op, uint64_t pos, ztest::Buf &b, uint64_t *last)
 	{
+		zus_iomap_build *token = nullptr; // of the last RETRY answer
 		for (int tries = 0; tries < 8; ++tries) {
 			zufs_ioc_IO io{};
+			io.ziom.iomb = token;
 			io.hdr.operation = uint16_t(op);
 			io.hdr.offset = b.offset;
 			io.hdr.len = uint32_t(b.len);
@@ -289,6 +292,7 @@ struct TierFile {
 			if (err != -EZUFS_RETRY)
 				return err;
 			++retries;
+			token = io.ziom.iomb;
 			REQUIRE(io.ziom.iom_n > 0);
 			REQUIRE(io.ziom.iom_n <= ZUFS_WRITE_OP_SPACE);
 			iomap::ExecEnv env;
@@ -410,14 +414,17 @@ TEST_CASE("tier: a block on T2 is read, partly written, truncated", "[tier]")
 		std::vector<uint64_t> msg((offsetof(zufs_ioc_IO, iom_e) + kMax * 8) / 8);
 		auto *io = reinterpret_cast<zufs_ioc_IO *>(msg.data());
 		int err = -EZUFS_RETRY;
+		zus_iomap_build *token = nullptr;
 		for (int tries = 0; tries < 4 && err == -EZUFS_RETRY; ++tries) {
 			std::memset(msg.data(), 0, msg.size() * 8);
+			io->ziom.iomb = token;
 			io->hdr.operation = ZUFS_OP_GET_MULTY;
 			io->hdr.len = uint32_t(data.size());
 			io->zus_ii = t.f.ii;
 			io->ziom.iom_max = kMax;
 			err = t.fs.dispatch(&io->hdr, msg.size() * 8);
 			if (err == -EZUFS_RETRY) {
+				token = io->ziom.iomb;
 				iomap::ExecEnv env;
 				env.pools = t.zuf.pools;
 				env.t2 = t.zuf.t2.get();
@@ -773,8 +780,10 @@ int get_multy(TierFile &t, std::vector<uint64_t> &msg, uint64_t pos, uint32_t le
 	const uint32_t cap = std::max<uint32_t>((len + 4095) / 4096 + 1, ZUFS_WRITE_OP_SPACE);
 	msg.assign((offsetof(zufs_ioc_IO, iom_e) + cap * 8) / 8, 0);
 	auto *io = reinterpret_cast<zufs_ioc_IO *>(msg.data());
+	zus_iomap_build *token = nullptr; // of the last RETRY answer
 	for (int tries = 0; tries < 8; ++tries) {
 		std::fill(msg.begin(), msg.end(), 0);
+		io->ziom.iomb = token;
 		io->hdr.operation = ZUFS_OP_GET_MULTY;
 		io->hdr.len = len;
 		io->zus_ii = t.f.ii;
@@ -785,6 +794,7 @@ int get_multy(TierFile &t, std::vector<uint64_t> &msg, uint64_t pos, uint32_t le
 		if (err != -EZUFS_RETRY)
 			return err;
 		++t.retries;
+		token = io->ziom.iomb;
 		iomap::ExecEnv env;
 		env.pools = t.zuf.pools;
 		env.t2 = t.zuf.t2.get();
@@ -1116,6 +1126,155 @@ TEST_CASE("tier: a promotion is committed only by the request it was handed "
 	put_multy(t, a);
 	put_multy(t, b);
 	CHECK(t.read(0, 4 * 4096) == data);
+	auto r = t.fs.check();
+	INFO(r.report);
+	CHECK(r.errors == 0);
+}
+
+// Issue 11: the shim failed a promotion's IOM_T2_ZUSMEM_READ (T2 down) and
+// said nothing; the same thread's next request reuses the same message
+// address. It must not be taken for the promotion's owner: that would
+// commit a T1 block never filled and free the T2 copy.
+TEST_CASE("tier: a promotion whose iomap failed is never committed", "[tier]")
+{
+	TierFile t;
+	std::string data = ztest::pattern(4 * 4096, 91);
+	t.write(0, data);
+	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 1) == 0);
+	const uint64_t t2_before = zus::pmfs::t2_used(*t.fs.sbi);
+	const uint64_t free_before = t.free_t1();
+
+	zufs_ioc_IO io; // one message slot, reused as rw.cc's stack slot is
+	ztest::Buf b(4096);
+	auto send = [&](zus_iomap_build *token, int in_err) {
+		std::memset(&io, 0, sizeof(io));
+		io.hdr.operation = ZUFS_OP_READ;
+		io.hdr.len = 4096;
+		io.hdr.err = in_err;
+		io.zus_ii = t.f.ii;
+		io.filepos = 4096;
+		io.last_pos = 4096;
+		io.ziom.iom_max = ZUFS_WRITE_OP_SPACE;
+		io.ziom.iomb = token;
+		return t.fs.dispatch(&io.hdr, sizeof(io), b.list());
+	};
+	// The first request: RETRY, with a ZUSMEM_READ the shim then fails.
+	REQUIRE(send(nullptr, 0) == -EZUFS_RETRY);
+	REQUIRE(io.ziom.iom_n > 0);
+	zus_iomap_build *token = io.ziom.iomb;
+	CHECK(token != nullptr);
+
+	SECTION("the next request in the same slot reads the real bytes")
+	{
+		std::memset(b.data(), 0x77, 4096);
+		int err = send(nullptr, 0);
+		if (err == 0 && io.ziom.iom_n) { // a cold read: run it
+			iomap::ExecEnv env;
+			env.pools = t.zuf.pools;
+			env.app_pages = b.list();
+			env.t2 = t.zuf.t2.get();
+			REQUIRE(iomap::execute(io.iom_e, io.ziom.iom_n, env) == 0);
+		}
+		REQUIRE(err == 0);
+		CHECK(ztest::same(b.str(), data.substr(4096, 4096)));
+		CHECK(t.on_t2(1)); // not promoted by someone else's iomap
+		// The failure reported late still drops the promotion.
+		CHECK(send(token, -EIO) == -EIO);
+	}
+	SECTION("the shim reports the failure: nothing moves")
+	{
+		CHECK(send(token, -EIO) == -EIO);
+		CHECK(t.on_t2(1));
+		CHECK(zus::pmfs::t2_used(*t.fs.sbi) == t2_before);
+		CHECK(t.free_t1() == free_before); // the T1 block went back
+		// A stale or forged token later commits nothing either.
+		CHECK(send(token, 0) == -EZUFS_RETRY);
+		CHECK(io.ziom.iomb != token);
+		CHECK(send(io.ziom.iomb, -EIO) == -EIO);
+	}
+	CHECK(t.on_t2(1));
+	CHECK(zus::pmfs::t2_used(*t.fs.sbi) == t2_before);
+	CHECK(ztest::same(t.read(0, data.size()), data));
+	auto r = t.fs.check();
+	INFO(r.report);
+	CHECK(r.errors == 0);
+}
+
+// Issue 11 (T1 + T2 filling up under concurrency corrupted the image): a
+// transaction that drops T2 leaves (truncate, punch, unlink) and then
+// aborts (ENOSPC for a node, a full lane) must leave their T2 blocks
+// allocated: freed at once, another file's eviction took them while the
+// leaves still named them (fsck: T2 blocks owned by two inodes).
+TEST_CASE("tier: T2 blocks dropped by a transaction are free only at commit",
+	  "[tier]")
+{
+	TierFile t;
+	std::string data = ztest::pattern(4 * 4096, 17);
+	t.write(0, data);
+	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 1) == 0);
+	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 2) == 0);
+	REQUIRE(zus::pmfs::t2_used(*t.fs.sbi) == 2);
+	{
+		std::unique_lock lk(t.f.ii->rw);
+		zus::pmfs::Tx tx(*t.fs.sbi);
+		zus::pmfs::BmapTx bt(*t.fs.sbi, tx, t.f.zi);
+		bool done = false;
+		REQUIRE(bt.truncate(0, 256, &done) == 0);
+		CHECK(done);
+		CHECK(zus::pmfs::t2_used(*t.fs.sbi) == 2); // not before commit
+	} // aborted: the leaves stay
+	CHECK(zus::pmfs::t2_used(*t.fs.sbi) == 2);
+	CHECK(t.on_t2(1));
+	CHECK(t.on_t2(2));
+	CHECK(ztest::same(t.read(0, data.size()), data));
+	REQUIRE(t.fs.setattr(t.f, STATX_SIZE, 0) == 0);
+	CHECK(zus::pmfs::t2_used(*t.fs.sbi) == 0);
+	auto r = t.fs.check();
+	INFO(r.report);
+	CHECK(r.errors == 0);
+}
+
+// A promotion whose request has not come back (a T2 that stalls) is taken
+// over by a waiting request after a while; the T1 block it was reading
+// into is not reused until its token comes back.
+TEST_CASE("tier: a stalled promotion's T1 block is not reused when taken over",
+	  "[tier]")
+{
+	TierFile t;
+	std::string data = ztest::pattern(4 * 4096, 23);
+	t.write(0, data);
+	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 1) == 0);
+	// A: RETRY with a ZUSMEM_READ into t1; its shim is "stalled".
+	zufs_ioc_IO a{};
+	ztest::Buf ab(4096);
+	a.hdr.operation = ZUFS_OP_READ;
+	a.hdr.len = 4096;
+	a.zus_ii = t.f.ii;
+	a.filepos = 4096;
+	a.last_pos = 4096;
+	a.ziom.iom_max = ZUFS_WRITE_OP_SPACE;
+	REQUIRE(t.fs.dispatch(&a.hdr, sizeof(a), ab.list()) == -EZUFS_RETRY);
+	REQUIRE(_zufs_iom_opt_type(&a.iom_e[0]) == IOM_T2_ZUSMEM_READ);
+	const char *a_t1 = reinterpret_cast<const char *>(uintptr_t(a.iom_e[1]));
+	zus_iomap_build *a_token = a.ziom.iomb;
+	const uint64_t free_before = t.free_t1();
+
+	// B writes part of that block: it waits, takes over, promotes it
+	// itself into another T1 block.
+	t.write(4096 + 8, "takeover");
+	CHECK_FALSE(t.on_t2(1));
+	CHECK(t.fs.sbi->blk(zus::pmfs::bmap_leaf(*t.fs.sbi, t.f.zi, 1)) != a_t1);
+	// A's block is still out of the allocator (the stalled read may land).
+	CHECK(t.free_t1() < free_before);
+	// A comes back (its iomap failed): now its block goes back.
+	const uint64_t free_mid = t.free_t1();
+	a.hdr.err = -EIO;
+	a.ziom.iomb = a_token;
+	CHECK(t.fs.dispatch(&a.hdr, sizeof(a), ab.list()) == -EIO);
+	CHECK(t.free_t1() == free_mid + 1);
+	std::string want = data;
+	want.replace(4096 + 8, 8, "takeover");
+	CHECK(ztest::same(t.read(0, want.size()), want));
 	auto r = t.fs.check();
 	INFO(r.report);
 	CHECK(r.errors == 0);

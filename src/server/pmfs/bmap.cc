@@ -228,10 +228,8 @@ int BmapTx::free_block(uint64_t bn, bool data)
 {
 	if (data)
 		--blocks_delta;
-	if (data && t2_leaf_valid(sbi_, bn)) { // a tier-2 block
-		t2_free(sbi_, bn & ~kT2Leaf);
-		return 0;
-	}
+	if (data && t2_leaf_valid(sbi_, bn)) // a tier-2 block, at commit
+		return tx_.free_t2(bn & ~kT2Leaf);
 	// A shared data block loses one owner instead (refc.h). A count read
 	// as 0 without the lock is exact unless this transaction itself
 	// changed it (it holds the lock then).

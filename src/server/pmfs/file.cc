@@ -284,6 +284,8 @@ int op_read(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	zus_inode_info *ii = io_ii(io, &err);
 	if (!ii)
 		return err;
+	if (hdr->err < 0 && io->ziom.iomb) // our RETRY's iomap failed (tier.h)
+		return tier_retry_failed(ii, io);
 	if (hdr->len > ZUS_API_MAP_MAX_SIZE || !pages_cover(pages, hdr->offset, hdr->len))
 		return -EINVAL;
 	zus_sb_info &sbi = *ii->sbi;
@@ -313,8 +315,8 @@ int op_read(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		if ((err = lookup(sbi, zi, at >> kBlockShift, &bn)))
 			break;
 		const char *s = bn ? sbi.blk(bn) + boff : nullptr;
-		// A media fault fails the rest of the read: the bytes before
-		// it are answered (a short read), the next read gets the error.
+		// A media fault fails the read (the shim fails it whole: over
+		// FUSE a short read would read as EOF).
 		err = guarded(Access::kRead, s, n, "read", [&] {
 			dst.walk(n, [&](char *p, size_t k) {
 				if (s) {
@@ -330,7 +332,7 @@ int op_read(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		done += n;
 	}
 	io->last_pos = pos + done;
-	return done ? 0 : err;
+	return err;
 }
 
 int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
@@ -343,6 +345,8 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	zus_inode_info *ii = io_ii(io, &err);
 	if (!ii)
 		return err;
+	if (hdr->err < 0 && io->ziom.iomb) // our RETRY's iomap failed (tier.h)
+		return tier_retry_failed(ii, io);
 	zus_sb_info &sbi = *ii->sbi;
 	if (sbi.ro)
 		return -EROFS;
@@ -456,6 +460,8 @@ int op_get_multy(zufs_ioc_hdr *hdr, zufs::page_list)
 		return err;
 	if (!multy_fits(io))
 		return -EINVAL;
+	if (hdr->err < 0 && io->ziom.iomb) // our RETRY's iomap failed (tier.h)
+		return tier_retry_failed(ii, io);
 	io->ziom.iom_n = 0;
 	io->gp_block.ret_flags = 0;
 	zus_sb_info &sbi = *ii->sbi;
@@ -464,7 +470,9 @@ int op_get_multy(zufs_ioc_hdr *hdr, zufs::page_list)
 		len = 0;
 	// A cold T2 block is not promoted: map up to it, the shim READs the
 	// rest (ZUFS_GBF_READ) and the READ reads it from T2 (tier.h).
-	if (uint64_t cut = len ? tier_map_cut(ii, io) : UINT64_MAX; cut != UINT64_MAX) {
+	// Not on the re-dispatch of a promotion (a token): that one commits.
+	if (uint64_t cut = len && !io->ziom.iomb ? tier_map_cut(ii, io) : UINT64_MAX;
+	    cut != UINT64_MAX) {
 		io->gp_block.ret_flags = ZUFS_GBF_READ;
 		if (!(len = cut - io->filepos))
 			return 0; // nothing pinned

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "server/pmfs/journal.h"
+#include "server/pmfs/tier.h"
 
 #include <atomic>
 #include <cerrno>
@@ -134,6 +135,7 @@ Tx::Tx(zus_sb_info &sbi)
 	lane_.used = 0;
 	lane_.last_rec = nullptr;
 	lane_.nranges = lane_.nbits = lane_.nstores = lane_.norphan_ops = 0;
+	lane_.nt2_frees = 0;
 	lane_.head->active_seq = seq_;
 	sbi_.persist.flush(lane_.head, sizeof(*lane_.head));
 }
@@ -282,6 +284,14 @@ int Tx::note_orphan(uint32_t idx, bool add)
 	return 0;
 }
 
+int Tx::free_t2(uint64_t t2)
+{
+	if (lane_.nt2_frees == Lane::kMaxT2Frees) [[unlikely]]
+		return -ENOSPC;
+	lane_.t2_frees[lane_.nt2_frees++] = t2;
+	return 0;
+}
+
 void Tx::settle_orphans(bool committed)
 {
 	for (int i = 0; i < lane_.norphan_ops; ++i)
@@ -322,6 +332,11 @@ int Tx::commit(zus_inode_info *owner)
 	for (int i = 0; i < lane_.nbits; ++i)
 		if (!lane_.bits[i].set)
 			sbi_.release_blocks(owner, lane_.bits[i].bn, lane_.bits[i].n);
+	// Not before: a T2 block reused while the leaf naming it could still
+	// be rolled back (an abort, a crash) would be owned twice.
+	for (int i = 0; i < lane_.nt2_frees; ++i)
+		t2_free(sbi_, lane_.t2_frees[i]);
+	lane_.nt2_frees = 0;
 	return 0;
 }
 

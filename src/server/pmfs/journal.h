@@ -91,6 +91,11 @@ struct Lane {
 		bool add;
 	} orphan_ops[kMaxOrphanOps];
 	int norphan_ops = 0;
+	// T2 blocks whose leaves this transaction drops: back to the T2
+	// allocator only when it commits (tier.h).
+	static constexpr int kMaxT2Frees = 1024;
+	uint64_t t2_frees[kMaxT2Frees];
+	int nt2_frees = 0;
 };
 
 class Journal {
@@ -125,6 +130,9 @@ class Tx {
 	// Orphan-table entry idx is filled (add) or cleared by this
 	// transaction (OrphanTable only): -ENOSPC when too many.
 	int note_orphan(uint32_t idx, bool add);
+	// T2 block t2 is free once this transaction commits (an abort keeps
+	// it: the leaf naming it stays). -ENOSPC when too many.
+	int free_t2(uint64_t t2);
 
 	// Phase 2: 0, or -EIO after a simulated crash.
 	int ready();

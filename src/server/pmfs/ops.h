@@ -13,7 +13,7 @@ struct zus_sb_info;
 
 namespace zus::pmfs {
 
-// super.cc / inode ops
+// mount.cc: super and inode ops
 int op_statfs(zufs_ioc_hdr *hdr, zufs::page_list pages);
 int op_sync(zufs_ioc_hdr *hdr, zufs::page_list pages);
 int op_evict_inode(zufs_ioc_hdr *hdr, zufs::page_list pages);

@@ -221,11 +221,16 @@ struct TierState {
 	std::atomic<uint64_t> used{0};
 	struct Promo {
 		uint64_t t2, t1;
-		// The request it was handed to: the address of its message,
-		// which the shim re-dispatches as it is (rw.cc). Only that
-		// request knows its shim has run the ZUSMEM_READ into t1.
-		const void *owner;
+		// The token of the RETRY answer that handed it out
+		// (zufs_iomap.iomb, zus_api.h): the shim sends it back only
+		// with the re-dispatch that follows a successful iomap, so
+		// only that request knows the ZUSMEM_READ into t1 has run.
+		uint64_t token;
 	};
+	uint64_t next_token = 0; // the last token handed out (mu)
+	// T1 blocks of promotions taken over from a request that had not come
+	// back (token -> t1): reused only once that token comes back.
+	std::multimap<uint64_t, uint64_t> quarantine;
 	// (ino, file block) -> promotion whose ZUSMEM_READ was handed out.
 	std::map<std::pair<uint64_t, uint64_t>, Promo> promos;
 	std::condition_variable promo_cv; // a promotion was taken out of promos
@@ -264,7 +269,7 @@ struct TierState {
 	uint32_t slots_used = 0; // bit per slot (ev_mu)
 
 	std::atomic<uint64_t> evicted{0}, sync_evicted{0}, promoted{0},
-		cold_reads{0}, aborted{0}, pre_read{0};
+		cold_reads{0}, aborted{0}, pre_read{0}, failed_promotions{0};
 };
 
 namespace {
@@ -296,6 +301,56 @@ int t2_read_len_op(zufs_iomap &ziom, uint64_t t2, uint64_t page, uint64_t n)
 	e[2] = n;
 	ziom.iom_n += 3;
 	return 0;
+}
+
+// A promotion token travels as the zufs_iomap.iomb cookie of the RETRY
+// answer and of the re-dispatch (never dereferenced by anyone).
+uint64_t promo_token(const zufs_ioc_IO *io)
+{
+	return uint64_t(reinterpret_cast<uintptr_t>(io->ziom.iomb));
+}
+
+zus_iomap_build *token_cookie(uint64_t token)
+{
+	return reinterpret_cast<zus_iomap_build *>(uintptr_t(token));
+}
+
+// A promotion taken out of ts.promos before its owner came back: its T1
+// block goes back now if the request taking it out is the owner (mine:
+// its token; the shim is done with it), else only when the owner's token
+// comes back (release_stale), never before: a stalled T2 read may still
+// land in it. ts.mu held.
+void quarantine(zus_sb_info &sbi, TierState &ts, const TierState::Promo &p,
+		uint64_t mine)
+{
+	if (mine && p.token == mine)
+		sbi.balloc.release(p.t1, 1);
+	else
+		ts.quarantine.emplace(p.token, p.t1);
+}
+
+// The request holding token is back (its iomap ran, or failed and was
+// reported): its promotions in [first, last] that were not committed
+// (the leaf moved meanwhile: truncate, fallocate) and its quarantined T1
+// blocks go back to the allocator.
+void release_stale(zus_sb_info &sbi, TierState &ts, const zus_inode *zi,
+		   uint64_t ino, uint64_t first, uint64_t last, uint64_t token)
+{
+	std::lock_guard g(ts.mu);
+	auto [q0, q1] = ts.quarantine.equal_range(token);
+	for (auto q = q0; q != q1; ++q)
+		sbi.balloc.release(q->second, 1);
+	ts.quarantine.erase(q0, q1);
+	for (auto it = ts.promos.lower_bound({ ino, first });
+	     it != ts.promos.end() && it->first.first == ino && it->first.second <= last;) {
+		if (it->second.token != token ||
+		    t2_leaf_valid(sbi, bmap_leaf(sbi, zi, it->first.second))) {
+			++it;
+			continue;
+		}
+		sbi.balloc.release(it->second.t1, 1);
+		it = ts.promos.erase(it);
+	}
 }
 
 TierState &tier_of(zus_sb_info &sbi)
@@ -910,16 +965,19 @@ void tier_stop(zus_sb_info &sbi)
 	// What tiering did in this mount, for the log (and the mounted tests:
 	// the stats have no other way out of the server).
 	TierStats st = tier_stats(sbi);
-	if (st.evicted || st.sync_evicted || st.promoted || st.cold_reads)
+	if (st.evicted || st.sync_evicted || st.promoted || st.cold_reads ||
+	    st.failed_promotions)
 		fprintf(stderr,
 			"zufuse: tier: evicted %llu (sync %llu), promoted %llu "
-			"(pre-read %llu), cold reads %llu, aborted %llu, t2 used %llu\n",
+			"(pre-read %llu), cold reads %llu, aborted %llu, failed "
+			"promotions %llu, t2 used %llu\n",
 			(unsigned long long)st.evicted,
 			(unsigned long long)st.sync_evicted,
 			(unsigned long long)st.promoted,
 			(unsigned long long)st.pre_read,
 			(unsigned long long)st.cold_reads,
 			(unsigned long long)st.aborted,
+			(unsigned long long)st.failed_promotions,
 			(unsigned long long)st.t2_used);
 }
 
@@ -981,6 +1039,7 @@ TierStats tier_stats(zus_sb_info &sbi)
 	s.cold_reads = ts.cold_reads.load();
 	s.pre_read = ts.pre_read.load();
 	s.aborted = ts.aborted.load();
+	s.failed_promotions = ts.failed_promotions.load();
 	s.t2_used = ts.used.load();
 	std::lock_guard g(ts.ev_mu);
 	s.in_flight = ts.in_flight;
@@ -1030,6 +1089,11 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		return 0;
 	TierState &ts = tier_of(sbi);
 	const bool write = io->hdr.operation == ZUFS_OP_WRITE;
+	// The token this request brings back: its shim ran the iomap of our
+	// last RETRY answer to it (0: none). The answer below may hand out a
+	// new one.
+	const uint64_t token = promo_token(io);
+	uint64_t handed_token = 0;
 	if (ii->ino <= ts.nino) { // heat, lock-free
 		Heat &h = ts.heat[ii->ino];
 		if (!h.ref.load(std::memory_order_relaxed))
@@ -1072,6 +1136,8 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 	// waits for the other request to commit it (wait_for below).
 	bool busy = false;
 	int err;
+	if (token) // our shim is done with the iomap of that token
+		release_stale(sbi, ts, zi, ii->ino, first, last, token);
 	for (uint64_t idx = first; idx <= last; ++idx) {
 		uint64_t v = bmap_leaf(sbi, zi, idx);
 		if (!t2_leaf_valid(sbi, v))
@@ -1080,7 +1146,7 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		std::unique_lock g(ts.mu);
 		auto it = ts.promos.find({ii->ino, idx});
 		bool others = false;
-		if (it != ts.promos.end() && it->second.owner != io) {
+		if (it != ts.promos.end() && (!token || it->second.token != token)) {
 			others = true;
 		} else if (it != ts.promos.end()) {
 			TierState::Promo p = it->second;
@@ -1128,10 +1194,15 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 			continue; // committing only; the next round promotes
 		// A run of blocks consecutive on T2 goes in one op, into
 		// blocks consecutive on T1.
+		// Not into a block whose promotion another request holds: its
+		// shim may be reading T2 into that T1 block right now.
 		uint64_t n = 1;
+		g.lock();
 		while (idx + n <= last && n < ZUS_API_MAP_MAX_PAGES &&
-		       bmap_leaf(sbi, zi, idx + n) == (kT2Leaf | (t2 + n)))
+		       bmap_leaf(sbi, zi, idx + n) == (kT2Leaf | (t2 + n)) &&
+		       !ts.promos.count({ ii->ino, idx + n }))
 			++n;
+		g.unlock();
 		BlockAlloc::Run run;
 		int nruns = 0;
 		uint64_t got = sbi.balloc.alloc(n, &run, 1, &nruns);
@@ -1146,13 +1217,15 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 			continue;
 		}
 		g.lock();
+		if (!handed_token)
+			handed_token = ++ts.next_token;
 		for (uint64_t k = 0; k < got; ++k) {
 			auto old = ts.promos.find({ii->ino, idx + k});
-			if (old != ts.promos.end()) { // stale, from a failed round
-				sbi.balloc.release(old->second.t1, 1);
+			if (old != ts.promos.end()) { // ours, stale
+				quarantine(sbi, ts, old->second, token);
 				ts.promos.erase(old);
 			}
-			ts.promos[{ii->ino, idx + k}] = {t2 + k, run.bn + k, io};
+			ts.promos[{ii->ino, idx + k}] = {t2 + k, run.bn + k, handed_token};
 		}
 		g.unlock();
 		handed.emplace_back(idx, got);
@@ -1177,20 +1250,24 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		io->ziom.iom_n = 0;
 		return tier_promote_range_locked(ii, first, last);
 	}
-	if (retry)
+	if (retry) {
+		io->ziom.iomb = token_cookie(handed_token);
 		return -EZUFS_RETRY;
+	}
 	if (busy) {
 		// Wait, without the inode's lock, for the other request to commit
 		// (or drop) its promotions of our blocks, then prepare again. A
-		// request that never comes back (its shim failed the iomap) is
-		// taken over after kPromoWait: its T2 read has ended by then.
+		// request that has not come back after kPromoWait (a T2 that
+		// stalls) is taken over: its T1 blocks are quarantined, not
+		// reused, until its token comes back (its shim may still be
+		// reading T2 into them).
 		io->ziom.iom_n = 0;
 		lk.unlock();
 		auto mine = [&] {
 			auto it = ts.promos.lower_bound({ ii->ino, first });
 			for (; it != ts.promos.end() && it->first.first == ii->ino &&
 			       it->first.second <= last; ++it)
-				if (it->second.owner != io)
+				if (!token || it->second.token != token)
 					return false;
 			return true;
 		};
@@ -1199,11 +1276,11 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 			auto it = ts.promos.lower_bound({ ii->ino, first });
 			while (it != ts.promos.end() && it->first.first == ii->ino &&
 			       it->first.second <= last) {
-				if (it->second.owner == io) {
+				if (token && it->second.token == token) {
 					++it;
 					continue;
 				}
-				sbi.balloc.release(it->second.t1, 1);
+				quarantine(sbi, ts, it->second, token);
 				it = ts.promos.erase(it);
 			}
 		}
@@ -1225,6 +1302,36 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		ts.cold_reads.fetch_add(cold[k].n, std::memory_order_relaxed);
 	}
 	return 0;
+}
+
+int tier_retry_failed(zus_inode_info *ii, const zufs_ioc_IO *io)
+{
+	zus_sb_info &sbi = *ii->sbi;
+	const int err = io->hdr.err;
+	const uint64_t token = promo_token(io);
+	if (!sbi.t2_blocks || !token)
+		return err;
+	TierState &ts = tier_of(sbi);
+	{
+		// The T1 blocks were never filled: back to the allocator; the
+		// leaves still name T2, which keeps its copy.
+		std::lock_guard g(ts.mu);
+		auto [q0, q1] = ts.quarantine.equal_range(token);
+		for (auto q = q0; q != q1; ++q)
+			sbi.balloc.release(q->second, 1);
+		ts.quarantine.erase(q0, q1);
+		for (auto it = ts.promos.begin(); it != ts.promos.end();) {
+			if (it->second.token != token) {
+				++it;
+				continue;
+			}
+			sbi.balloc.release(it->second.t1, 1);
+			it = ts.promos.erase(it);
+			ts.failed_promotions.fetch_add(1, std::memory_order_relaxed);
+		}
+	}
+	ts.promo_cv.notify_all();
+	return err;
 }
 
 bool tier_raced(zus_inode_info *ii, const zufs_ioc_IO *io, uint64_t first,

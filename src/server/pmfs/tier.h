@@ -90,10 +90,15 @@ int op_iom_done(zufs_ioc_hdr *hdr, zufs::page_list pages);
 //
 // Promotion (READ, WRITE, GET_MULTY of a T2 block): tier_prepare()
 // allocates T1 blocks, answers -EZUFS_RETRY with IOM_T2_ZUSMEM_READ into
-// them, and remembers the promotion; when the shim re-dispatches the
-// request, the leaf is repointed to the T1 block in one transaction (the
-// T1 bit set, the T2 block freed) and the op goes on. A crash between the
-// two leaves the leaf on T2 (the T1 bit never became persistent).
+// them and a fresh token in ziom.iomb, and remembers the promotion under
+// that token; when the shim has run the iomap it re-dispatches the request
+// with the token, and only then is the leaf repointed to the T1 block in
+// one transaction (the T1 bit set, the T2 block freed) and the op goes on.
+// A request without the token (another one, even in the same message slot)
+// never commits it. When the iomap failed the shim re-dispatches with
+// hdr.err < 0 and the token (tier_retry_failed): the T1 blocks go back and
+// the leaf stays on T2. A crash between the two leaves the leaf on T2 (the
+// T1 bit never became persistent).
 //
 // Cold reads: a whole, page-aligned T2 block of a ZUFS_IO_RAND READ not
 // cold-read lately, or of any READ while free T1 is below the low
@@ -174,6 +179,7 @@ struct TierStats {
 	uint64_t evicted = 0, sync_evicted = 0, promoted = 0, cold_reads = 0;
 	uint64_t pre_read = 0; // of promoted, by pre-read
 	uint64_t aborted = 0; // async migrations dropped (a write raced them)
+	uint64_t failed_promotions = 0; // blocks whose T2 read the shim failed
 	uint64_t t2_used = 0;
 	int in_flight = 0;
 };
@@ -199,6 +205,12 @@ uint64_t t2_used(zus_sb_info &sbi);
 // error.
 int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		 uint64_t first, uint64_t last);
+// READ, WRITE or GET_MULTY re-dispatched with io->hdr.err < 0 (IN) and
+// io->ziom.iomb set: the shim could not run the iomap of our -EZUFS_RETRY
+// answer that carried that token (a T2 error, short read or stall). Every
+// promotion handed out under it is dropped (its T1 block freed, the leaf
+// left on T2, which keeps the copy). Returns io->hdr.err, the answer.
+int tier_retry_failed(zus_inode_info *ii, const zufs_ioc_IO *io);
 // With ii->rw held (after tier_prepare): true when a block of [first,
 // last] went to T2 since (an eviction committed between the two) and is
 // not one of the cold reads io->ziom carries. The op must unlock and
