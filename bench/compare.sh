@@ -12,6 +12,9 @@
 #                thread per CPU), when the kernel has FUSE io_uring
 #                (/sys/module/fuse/parameters/enable_uring; as root zufuse
 #                sets it to Y)
+#   zufuse-disk  as zufuse-mt, on an image file in DISK_DIR (an ordinary
+#                disk: the file back-end, persist_file.h); not in the
+#                default TARGETS
 # and prints one table (IOPS, MB/s, mean latency) with zufuse's ratio to
 # nullfs_ll (same loop type) and to passthrough_ll, also written as CSV to
 # bench/results/compare-DATE.csv (and the table as .txt). Then, if built,
@@ -28,6 +31,7 @@
 #   BUILD=build          meson build dir holding zufuse
 #   NULLFS_SRC=../shared/bench/nullfs_ll.c (relative to the repo root)
 #   INPROC=0             skip the in-process benchmark
+#   DISK_DIR=/var/tmp    where zufuse-disk's image goes (not tmpfs)
 # Needs root, /dev/fuse, fio, a C compiler and libfuse3-dev. Numbers move
 # between runs and machines: compare only within one run.
 set -euo pipefail
@@ -106,9 +110,11 @@ unmount_fs() {
 	fi
 }
 
+DISK_IMG_DIR=""
 cleanup() {
 	unmount_fs
 	rm -rf "$SCRATCH"
+	[[ -z $DISK_IMG_DIR ]] || rm -rf "$DISK_IMG_DIR"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -138,14 +144,19 @@ mount_target() {
 	passthrough)
 		start_fs "$TOOLS/passthrough_ll" -o "source=$SCRATCH/ptsrc" "$MNT" -f
 		FILE=$MNT/f ;;
-	zufuse-st | zufuse-mt | zufuse-uring)
-		rm -f "$SCRATCH/img.pmem"
+	zufuse-st | zufuse-mt | zufuse-uring | zufuse-disk)
+		local img=$SCRATCH/img.pmem
+		if [[ $1 == zufuse-disk ]]; then
+			DISK_IMG_DIR=$(mktemp -d "${DISK_DIR:-/var/tmp}/zufuse-bench.XXXXXX")
+			img=$DISK_IMG_DIR/img.pmem
+		fi
+		rm -f "$img"
 		local st=()
 		[[ $1 == zufuse-st ]] && st=(-s)
-		[[ $1 == zufuse-mt ]] && st=(--no-uring)
+		[[ $1 == zufuse-mt || $1 == zufuse-disk ]] && st=(--no-uring)
 		[[ $1 == zufuse-uring ]] && st=(--uring)
 		# shellcheck disable=SC2086
-		start_fs "$BUILD/zufuse" "$MNT" --pmem="$SCRATCH/img.pmem" \
+		start_fs "$BUILD/zufuse" "$MNT" --pmem="$img" \
 			--size=1G -f "${st[@]}" ${ZUFUSE_OPTS:-}
 		# Without kernel support zufuse says so and serves /dev/fuse.
 		if [[ $1 == zufuse-uring ]] && grep -q "/dev/fuse" "$SCRATCH/fs.log"; then
@@ -205,6 +216,10 @@ for t in $TARGETS; do
 	done
 	clear_target "$t"
 	unmount_fs
+	if [[ -n $DISK_IMG_DIR ]]; then
+		rm -rf "$DISK_IMG_DIR"
+		DISK_IMG_DIR=""
+	fi
 done
 
 # --- table and CSV ------------------------------------------------------------
@@ -212,7 +227,7 @@ done
 	echo "# zufuse bench/compare.sh $STAMP: $(uname -r), $(nproc) CPUs, $(fio --version)," \
 		"zufuse $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')," \
 		"RUNTIME=${RUNTIME}s SIZE=$SIZE ZUFUSE_OPTS='${ZUFUSE_OPTS:-}'"
-	echo "job,numjobs,target,iops,mb_s,lat_us,x_nullfs,x_passthrough"
+	echo "job,numjobs,target,iops,mb_s,lat_us,x_nullfs,x_passthrough,x_shm"
 	# Rows grouped by job (in JOBS order) and numjobs, targets in run order.
 	awk -F, -v jobs="$JOBS" '
 	BEGIN { nj = split(jobs, j, " "); for (i = 1; i <= nj; i++) order[j[i]] = i }
@@ -220,26 +235,27 @@ done
 	END {
 		for (r = 1; r <= n; r++) {
 			split(rows[r], f, ",")
-			key = f[1] "," f[2]; xn = ""; xp = ""
+			key = f[1] "," f[2]; xn = ""; xp = ""; xd = ""
 			if (f[3] ~ /^zufuse/ && f[4] != "") {
 				ref = (f[3] == "zufuse-st") ? "nullfs-st" : "nullfs-mt"
+				if (f[3] == "zufuse-disk" && iops[key ",zufuse-mt"] > 0) xd = sprintf("%.2f", f[4] / iops[key ",zufuse-mt"])
 				if (iops[key "," ref] > 0) xn = sprintf("%.2f", f[4] / iops[key "," ref])
 				if (iops[key ",passthrough"] > 0) xp = sprintf("%.2f", f[4] / iops[key ",passthrough"])
 			}
-			printf "%04d,%04d,%04d,%s,%s,%s\n", order[f[1]], f[2], r, rows[r], xn, xp
+			printf "%04d,%04d,%04d,%s,%s,%s,%s\n", order[f[1]], f[2], r, rows[r], xn, xp, xd
 		}
 	}' "$RAW" | sort | cut -d, -f4-
 } >"$CSV"
 
 {
 	head -n1 "$CSV"
-	echo "(x_nullfs: zufuse IOPS / nullfs_ll IOPS with the same loop type, nullfs-mt for zufuse-uring; x_passthrough: / passthrough_ll)"
+	echo "(x_nullfs: zufuse IOPS / nullfs_ll IOPS with the same loop type, nullfs-mt for zufuse-uring; x_passthrough: / passthrough_ll; x_shm: zufuse-disk / zufuse-mt)"
 	tail -n +2 "$CSV" | awk -F, '
-	NR == 1 { printf "%-28s %3s %-12s %10s %9s %10s %9s %9s\n", "job", "nj", "target", "IOPS", "MB/s", "lat_us", "x_nullfs", "x_pt"; next }
+	NR == 1 { printf "%-28s %3s %-12s %10s %9s %10s %9s %9s %7s\n", "job", "nj", "target", "IOPS", "MB/s", "lat_us", "x_nullfs", "x_pt", "x_shm"; next }
 	{
 		if (prev != "" && prev != $1 "," $2) print ""
 		prev = $1 "," $2
-		printf "%-28s %3s %-12s %10s %9s %10s %9s %9s\n", $1, $2, $3, $4, $5, $6, $7, $8
+		printf "%-28s %3s %-12s %10s %9s %10s %9s %9s %7s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9
 	}'
 } | tee "$TXT"
 say "CSV: $CSV"

@@ -2,6 +2,7 @@
 #include "kernel_shim/mount_options.h"
 
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 
 namespace zuf {
@@ -35,7 +36,10 @@ const char kUsage[] =
 	"    -s                 single-threaded FUSE loop\n"
 	"    -d                 FUSE debug output (implies -f)\n"
 	"    -o OPT[,OPT...]    mount options: ro, sync, acl (default: POSIX\n"
-	"                       ACLs) / noacl, noatime (default: relatime);\n"
+	"                       ACLs) / noacl, noatime (default: relatime),\n"
+	"                       commit=SECONDS (an image on a disk file: work\n"
+	"                       older than this reaches the disk; default 5,\n"
+	"                       0: only at fsync/O_DSYNC/unmount);\n"
 	"                       mounted by root: allow_other, dev and suid\n"
 	"                       unless allow_root, nodev, nosuid\n"
 	"    -h, --help         print this help and exit\n"
@@ -124,6 +128,13 @@ std::string note_fuse_opts(std::string_view opts, CommandLine *cl)
 			cl->noatime = false;
 		if (o == "acl" || o == "noacl") {
 			cl->acl = o == "acl";
+			continue;
+		}
+		if (o.substr(0, 7) == "commit=") { // checked by the server
+			std::string v(o.substr(7));
+			char *end = nullptr;
+			long s = strtol(v.c_str(), &end, 10);
+			cl->commit_s = !v.empty() && !*end && s >= 0 && s <= 3600 ? int(s) : -2;
 			continue;
 		}
 		if (o == "relatime")
@@ -282,6 +293,10 @@ std::string server_options(const CommandLine &cl)
 		o += ",noacl";
 	if (cl.noatime)
 		o += ",noatime";
+	if (cl.commit_s == -2)
+		o += ",commit=bad"; // the server names it
+	else if (cl.commit_s >= 0)
+		o += ",commit=" + std::to_string(cl.commit_s);
 	return o;
 }
 

@@ -31,6 +31,7 @@ struct CommandLine {
 	bool sync = false;		    // from -o sync
 	bool acl = true;		    // -o acl (default) / -o noacl
 	bool noatime = false;		    // -o noatime (default: relatime)
+	int commit_s = -1; // -o commit=SECONDS (file back-end; -1: default)
 	std::vector<std::string> fuse_opts; // each -o value, minus ours
 };
 
@@ -43,7 +44,7 @@ bool parse_size(std::string_view text, uint64_t *bytes);
 bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 			std::string *error);
 
-// "pmem=PATH[,size=BYTES][,mkfs][,ro][,noacl][,noatime]" for the
+// "pmem=PATH[,size=BYTES][,mkfs][,ro][,noacl][,noatime][,commit=S]" for the
 // server. (The shim adds "t2size=BYTES" itself once it has opened the T2
 // store: Vfs::mount.)
 std::string server_options(const CommandLine &cl);

@@ -3,9 +3,14 @@
 
 #include <libpmem.h>
 
+#include "server/persist_file.h"
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <vector>
 
 namespace zus {
 
@@ -84,11 +89,41 @@ thread_local PendingRanges t_pending;
 
 void set_persist_hook(PersistHook hook) { g_hook.store(hook); }
 
+namespace {
+std::mutex g_memory_mu;
+std::vector<std::pair<const char *, size_t>> g_memory;
+} // namespace
+
+void note_memory_mapping(const void *base, size_t len, bool add)
+{
+	std::lock_guard g(g_memory_mu);
+	const char *b = static_cast<const char *>(base);
+	if (add) {
+		g_memory.emplace_back(b, len);
+		return;
+	}
+	std::erase_if(g_memory, [&](auto &r) { return r.first == b; });
+}
+
+namespace {
+bool is_memory_mapping(const void *p)
+{
+	const char *c = static_cast<const char *>(p);
+	std::lock_guard g(g_memory_mu);
+	for (auto &[b, n] : g_memory)
+		if (c >= b && c < b + n)
+			return true;
+	return false;
+}
+} // namespace
+
 void Persist::init(void *base, size_t size)
 {
 	base_ = base;
 	size_ = size;
-	is_pmem_ = pmem_is_pmem(base, size);
+	file_ = FileImage::find(base);
+	memory_ = !file_ && is_memory_mapping(base);
+	is_pmem_ = !file_ && !memory_ && pmem_is_pmem(base, size);
 }
 
 void Persist::flush(const void *addr, size_t len)
@@ -100,6 +135,12 @@ void Persist::flush(const void *addr, size_t len)
 		pmem_flush(addr, len);
 		return;
 	}
+	if (file_) {
+		file_->mark(addr, len);
+		return;
+	}
+	if (memory_)
+		return;
 	uintptr_t s = reinterpret_cast<uintptr_t>(addr) & ~(kPage - 1);
 	uintptr_t e = (reinterpret_cast<uintptr_t>(addr) + len + kPage - 1) &
 		      ~(kPage - 1);
@@ -114,8 +155,23 @@ void Persist::drain()
 	notify(PersistEvent::DRAIN, nullptr, 0);
 	if (is_pmem_)
 		pmem_drain();
-	else
+	else if (!file_ && !memory_)
 		t_pending.sync();
+}
+
+void Persist::drain_durable()
+{
+	drain();
+	if (file_)
+		file_->commit();
+}
+
+void Persist::flush_lazy(const void *addr, size_t len)
+{
+	if (is_pmem_)
+		flush(addr, len);
+	else if (file_)
+		file_->mark(addr, len);
 }
 
 void Persist::memcpy_nodrain(void *dst, const void *src, size_t len)
@@ -127,7 +183,14 @@ void Persist::memcpy_nodrain(void *dst, const void *src, size_t len)
 		return;
 	}
 	// msync makes the page cache durable; CPU cache flushes are useless
-	// here, but a non-temporal copy still spares the cache.
+	// here, but a non-temporal copy still spares the cache. Without a
+	// drain (file, memory) nothing fences such stores before another
+	// thread reads them (the file back-end's commit): plain stores.
+	if (file_ || memory_) {
+		memcpy(dst, src, len);
+		flush(dst, len);
+		return;
+	}
 	pmem_memcpy(dst, src, len,
 		    PMEM_F_MEM_NODRAIN | PMEM_F_MEM_NONTEMPORAL |
 			    PMEM_F_MEM_NOFLUSH);
@@ -142,7 +205,10 @@ void Persist::memset_nodrain(void *dst, int c, size_t len)
 		notify(PersistEvent::FLUSH, dst, len);
 		return;
 	}
-	pmem_memset(dst, c, len, PMEM_F_MEM_NODRAIN | PMEM_F_MEM_NOFLUSH);
+	if (file_ || memory_)
+		memset(dst, c, len);
+	else
+		pmem_memset(dst, c, len, PMEM_F_MEM_NODRAIN | PMEM_F_MEM_NOFLUSH);
 	flush(dst, len);
 }
 
@@ -154,19 +220,47 @@ void Persist::memcpy_lazy(void *dst, const void *src, size_t len)
 		notify(PersistEvent::FLUSH, dst, len);
 		return;
 	}
+	if (file_ || memory_) { // then marked: a commit that takes it sees the copy
+		memcpy(dst, src, len);
+		if (file_)
+			file_->mark_data(dst, len);
+		return;
+	}
 	pmem_memcpy(dst, src, len,
 		    PMEM_F_MEM_NODRAIN | PMEM_F_MEM_NONTEMPORAL |
 			    PMEM_F_MEM_NOFLUSH);
 }
 
-void Persist::sync_all()
+int Persist::sync_all()
 {
 	notify(PersistEvent::SYNC_ALL, base_, size_);
 	if (is_pmem_) {
 		pmem_drain();
-		return;
+		return 0;
 	}
-	pmem_msync(base_, size_);
+	if (file_)
+		return file_->commit();
+	if (memory_)
+		return 0;
+	return pmem_msync(base_, size_) ? -EIO : 0;
+}
+
+void Persist::set_commit_barrier(std::function<void(bool)> fn)
+{
+	if (file_)
+		file_->set_barrier(std::move(fn));
+}
+
+void Persist::track_allocation(const void *bitmap, uint64_t nbits)
+{
+	if (file_)
+		file_->track_allocation(bitmap, nbits);
+}
+
+void Persist::start_commit_timer(unsigned interval_ms)
+{
+	if (file_)
+		file_->start_timer(interval_ms);
 }
 
 } // namespace zus

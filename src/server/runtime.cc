@@ -123,7 +123,7 @@ int format_image(const std::string &path, uint64_t size, bool force, std::string
 int check_image(const std::string &path, std::string *report)
 {
 	pmfs::Image img;
-	int e = img.open(path, 0, report, /*reserve=*/false); // fsck changes nothing
+	int e = img.open(path, 0, report, true); // ro: fsck -n changes nothing
 	if (e)
 		return e;
 	pmfs::CheckResult r = pmfs::check_mapping(img.base, img.len);

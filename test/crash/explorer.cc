@@ -10,10 +10,14 @@
 
 #include <catch2/catch.hpp>
 #include <cstring>
+#include <atomic>
 #include <mutex>
 #include <random>
+#include <thread>
 
 #include "server/persist.h"
+#include "server/persist_file.h"
+#include "server/pmfs/pmfs.h"
 
 using namespace ztest;
 
@@ -742,6 +746,323 @@ Stats explore(const Workload &w, const Options &o)
 				if (st.failures <= uint64_t(o.max_failures_reported)) {
 					std::string at = first < w.ops.size() ? w.ops[first].name : "end";
 					st.first_failure += w.name + ": fence " + std::to_string(k) +
+							    " variant " + std::to_string(v) + " (op '" +
+							    at + "'): " + fail + "\n";
+				}
+			}
+		}
+	}
+	return st;
+}
+
+} // namespace zcrash
+
+// ---- the file back-end -------------------------------------------------
+
+namespace zcrash {
+
+namespace {
+
+struct DiskEv {
+	int which; // 0 image, 1 journal
+	bool sync;
+	uint64_t off;
+	std::string bytes;
+};
+
+struct DiskRecorder {
+	std::mutex mu;
+	bool on = false;
+	std::vector<DiskEv> log;
+} g_disk;
+
+void record_disk(zus::DiskEvent ev, int which, uint64_t off, const void *buf, size_t n)
+{
+	std::lock_guard lk(g_disk.mu);
+	if (!g_disk.on)
+		return;
+	if (ev == zus::DiskEvent::SYNC)
+		g_disk.log.push_back({which, true, 0, {}});
+	else
+		g_disk.log.push_back({which, false, off, std::string(static_cast<const char *>(buf), n)});
+}
+
+// A position in the log: a marker event, so that an operation that wrote
+// nothing still ends strictly before the commit that follows it.
+size_t disk_pos()
+{
+	std::lock_guard lk(g_disk.mu);
+	g_disk.log.push_back({-1, false, 0, {}});
+	return g_disk.log.size() - 1;
+}
+
+std::string read_whole(const std::string &path)
+{
+	std::string out;
+	int fd = open(path.c_str(), O_RDONLY);
+	if (fd < 0)
+		return out;
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		out.append(buf, n);
+	close(fd);
+	return out;
+}
+
+void write_whole(const std::string &path, const std::string &data)
+{
+	int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	REQUIRE(fd >= 0);
+	REQUIRE(pwrite(fd, data.data(), data.size(), 0) == ssize_t(data.size()));
+	close(fd);
+}
+
+void apply(std::string *file, uint64_t off, const char *p, size_t n)
+{
+	if (file->size() < off + n)
+		file->resize(off + n, '\0');
+	memcpy(file->data() + off, p, n);
+}
+
+// A crash after no working copy survived (a reboot): remove the one a
+// previous mount of a file with the same inode number might have left.
+void drop_shadow(const std::string &image)
+{
+	struct stat st;
+	if (stat(image.c_str(), &st))
+		return;
+	char shadow[96];
+	snprintf(shadow, sizeof(shadow), "/dev/shm/zufuse-shadow.%llx.%llx",
+		 static_cast<unsigned long long>(st.st_dev),
+		 static_cast<unsigned long long>(st.st_ino));
+	unlink(shadow);
+}
+
+void sync_fs_op(Fs &fs)
+{
+	zufs_ioc_sync s{};
+	s.hdr.operation = ZUFS_OP_SYNC;
+	s.zus_ii = fs.root.ii;
+	REQUIRE(fs.dispatch(&s.hdr, sizeof(s)) == 0);
+}
+
+} // namespace
+
+Stats explore_file(const Workload &w, const Options &o, const std::string &disk_dir,
+		   int commit_every, bool timer)
+{
+	Stats st;
+	Model model;
+	std::vector<Model> states;
+	std::vector<size_t> start, end;
+	struct Span {
+		size_t start, end;
+	};
+	std::vector<Span> commits; // a commit that returned: [start, end) of the log
+	const std::string rec_path = disk_dir + "/explore-rec.img";
+	const std::string crash_path = disk_dir + "/explore-crash.img";
+	std::string start_img, start_jrn;
+	{
+		Fs fs(kImage);
+		::unlink(fs.path.c_str());
+		fs.path = rec_path;
+		::unlink(rec_path.c_str());
+		drop_shadow(rec_path);
+		REQUIRE(fs.mount("mkfs,commit=0") == 0);
+		REQUIRE(fs.sbi->persist.is_file());
+		for (auto &op : w.setup)
+			op.run(fs, model);
+		sync_fs_op(fs);
+		for (auto &[p, n] : model)
+			n.unsure.assign(n.data.size(), false);
+		start_img = read_whole(rec_path);
+		start_jrn = read_whole(rec_path + ".journal");
+		{
+			std::lock_guard lk(g_disk.mu);
+			g_disk.log.clear();
+			g_disk.on = true;
+		}
+		zus::set_disk_hook(record_disk);
+		states.push_back(model);
+		// The timer, in the middle of operations: commits from another
+		// thread, as fast as they come (each waits for the lanes).
+		std::mutex commits_mu;
+		std::atomic<bool> stop{false};
+		std::thread committer;
+		if (timer)
+			committer = std::thread([&] {
+				while (!stop.load()) {
+					size_t s = disk_pos();
+					fs.sbi->persist.sync_all();
+					size_t e = disk_pos();
+					std::lock_guard g(commits_mu);
+					commits.push_back({s, e});
+					usleep(100);
+				}
+			});
+		for (size_t i = 0; i < w.ops.size(); ++i) {
+			start.push_back(disk_pos());
+			w.ops[i].run(fs, model);
+			end.push_back(disk_pos());
+			states.push_back(model);
+			bool synced = false; // a commit inside the op (sync, O_DSYNC)
+			{
+				std::lock_guard lk(g_disk.mu);
+				for (size_t e = start.back(); e < end.back(); ++e)
+					synced |= g_disk.log[e].which >= 0 && g_disk.log[e].sync;
+			}
+			// With commits racing, a sync seen inside an operation may
+			// belong to a commit that started before it and ends after
+			// it: only an operation that syncs itself is a commit.
+			const std::string &nm = w.ops[i].name;
+			if (timer && nm.rfind("dsync ", 0) != 0 && nm != "sync")
+				synced = false;
+			std::lock_guard g(commits_mu);
+			if (synced)
+				commits.push_back({start.back(), end.back()});
+			if (!timer && (i + 1) % commit_every == 0) { // the timer
+				size_t s = disk_pos();
+				sync_fs_op(fs);
+				commits.push_back({s, disk_pos()});
+			}
+		}
+		stop = true;
+		if (committer.joinable())
+			committer.join();
+		zus::set_disk_hook(nullptr);
+		{
+			std::lock_guard lk(g_disk.mu);
+			g_disk.on = false;
+		}
+		for (auto &[h, f] : g_open)
+			fs.evict(f, 0, f.zi->i_nlink ? ZUFS_OP_EVICT_INODE : ZUFS_OP_FREE_INODE);
+		g_open.clear();
+		fs.umount();
+	}
+	::unlink(rec_path.c_str());
+	::unlink((rec_path + ".journal").c_str());
+	const std::vector<DiskEv> &log = g_disk.log;
+	if (getenv("ZUFS_CRASH_DUMP")) {
+		for (size_t i = 0; i < log.size(); ++i)
+			fprintf(stderr, "%zu: %s %d off %llu len %zu\n", i, log[i].sync ? "SYNC" : "W",
+				log[i].which, (unsigned long long)log[i].off, log[i].bytes.size());
+		for (auto &c : commits)
+			fprintf(stderr, "commit [%zu, %zu)\n", c.start, c.end);
+		for (size_t i = 0; i < start.size(); ++i)
+			fprintf(stderr, "op %zu %s [%zu, %zu)\n", i, w.ops[i].name.c_str(), start[i], end[i]);
+	}
+
+	// Crash points: every fdatasync (not yet done) and the end.
+	std::vector<size_t> points;
+	for (size_t i = 0; i < log.size(); ++i)
+		if (log[i].which >= 0 && log[i].sync)
+			points.push_back(i);
+	points.push_back(log.size());
+	st.fences = points.size();
+
+	std::mt19937 rng(o.seed);
+	QuietStderr quiet;
+	for (size_t c : points) {
+		// Per file: the writes before its last fdatasync are durable,
+		// the later ones pending (by 4 KiB page).
+		size_t last_sync[2] = {0, 0};
+		bool any_sync[2] = {false, false};
+		for (size_t e = 0; e < c; ++e)
+			if (log[e].which >= 0 && log[e].sync) {
+				last_sync[log[e].which] = e;
+				any_sync[log[e].which] = true;
+			}
+		struct Piece {
+			size_t ev, at, n;
+		};
+		std::vector<Piece> pending;
+		std::string durable[2] = {start_img, start_jrn};
+		for (size_t e = 0; e < c; ++e) {
+			const DiskEv &ev = log[e];
+			if (ev.sync || ev.which < 0)
+				continue;
+			if (any_sync[ev.which] && e < last_sync[ev.which]) {
+				apply(&durable[ev.which], ev.off, ev.bytes.data(), ev.bytes.size());
+				continue;
+			}
+			for (size_t at = 0; at < ev.bytes.size();) {
+				size_t n = std::min<size_t>(ev.bytes.size() - at, 4096 - (ev.off + at) % 4096);
+				pending.push_back({e, at, n});
+				at += n;
+			}
+		}
+		// Oracle: every op that ended before a commit that returned
+		// (by c) started; ops that started before c may be in.
+		size_t first = 0;
+		for (const Span &s : commits)
+			if (s.end <= c) {
+				size_t k = 0;
+				while (k < end.size() && end[k] <= s.start)
+					++k;
+				first = std::max(first, k);
+			}
+		size_t last = first;
+		while (last < start.size() && start[last] < c)
+			++last;
+
+		int variants = pending.empty() ? 1 : 2 + o.samples;
+		for (int v = 0; v < variants; ++v) {
+			std::string files[2] = {durable[0], durable[1]};
+			for (const Piece &p : pending)
+				if (v == 1 || (v >= 2 && (rng() & 1))) {
+					const DiskEv &ev = log[p.ev];
+					apply(&files[ev.which], ev.off + p.at, ev.bytes.data() + p.at, p.n);
+				}
+			++st.states;
+			std::string fail;
+			{
+				::unlink(crash_path.c_str());
+				write_whole(crash_path, files[0]);
+				write_whole(crash_path + ".journal", files[1]);
+				drop_shadow(crash_path);
+				Fs fs(kImage);
+				::unlink(fs.path.c_str());
+				fs.path = crash_path;
+				if (fs.mount("ro,commit=0")) {
+					fail = "read-only mount failed: " + fs.errmsg;
+				} else {
+					auto r = fs.check();
+					if (r.orphan_table_errors)
+						fail = "orphan table before recovery: " + r.report;
+					fs.umount();
+				}
+				if (!fail.empty()) {
+				} else if (fs.mount("commit=0")) {
+					fail = "mount failed: " + fs.errmsg;
+				} else {
+					auto r = fs.check();
+					if (r.errors)
+						fail = "fsck: " + r.report;
+					Model got;
+					std::string why;
+					read_tree(fs, fs.root, "", &got, &why);
+					if (!why.empty())
+						fail += why;
+					std::string best;
+					bool ok = false;
+					for (size_t j = first; j <= last && !ok; ++j) {
+						std::string d = compare(got, states[j], states, j, last);
+						ok = d.empty();
+						best += (best.empty() ? "" : " | ") +
+							("state " + std::to_string(j) + ": ") + d;
+					}
+					if (!ok)
+						fail += "oracle: " + best;
+				}
+			}
+			::unlink(crash_path.c_str());
+			::unlink((crash_path + ".journal").c_str());
+			if (!fail.empty()) {
+				++st.failures;
+				if (st.failures <= uint64_t(o.max_failures_reported)) {
+					std::string at = first < w.ops.size() ? w.ops[first].name : "end";
+					st.first_failure += w.name + ": disk event " + std::to_string(c) +
 							    " variant " + std::to_string(v) + " (op '" +
 							    at + "'): " + fail + "\n";
 				}

@@ -67,6 +67,22 @@ struct Options {
 
 Stats explore(const Workload &w, const Options &o);
 
+// The same workload on the file back-end (server/persist_file.h): the image
+// is a file in disk_dir, mounted with commit=0 (no timer), and the explorer
+// commits (sync_all) after every commit_every-th operation, as the timer
+// would. Recorded: every pwrite and fdatasync of the image and of its
+// journal (zus::set_disk_hook). A crash at any fdatasync (and at the end)
+// leaves each file as its writes before its last fdatasync plus any subset
+// (4 KiB pages) of its later writes. Each crash state's files are copied to
+// a new image (no working copy in /dev/shm: as after a reboot), mounted
+// read-only (the journal applied in memory), then read-write (replayed),
+// checked with fsck and against the oracle: every operation that ended
+// before a commit that returned is there; later ones all-or-nothing.
+// timer: instead, a thread commits over and over while the operations run
+// (commits in the middle of operations; the recording differs run to run).
+Stats explore_file(const Workload &w, const Options &o, const std::string &disk_dir,
+		   int commit_every = 2, bool timer = false);
+
 // Helpers for workloads (they REQUIRE success).
 ztest::Inode resolve(ztest::Fs &fs, const std::string &path); // a reference
 void put(ztest::Fs &fs, ztest::Inode i);

@@ -249,12 +249,33 @@ Mount::Mount(std::string size) : size_(std::move(size))
 	mkdir(mnt_.c_str(), 0755);
 }
 
+Mount::Mount(std::string size, const std::string &image_dir) : Mount(std::move(size))
+{
+	std::string tmpl = image_dir + "/zufuse-it.XXXXXX";
+	if (mkdtemp(tmpl.data())) {
+		image_dir_ = tmpl;
+		image_ = image_dir_ + "/img.pmem";
+	}
+}
+
 Mount::~Mount()
 {
 	if (pid_ > 0)
 		unmount();
 	if (is_mounted(mnt_))
 		clear_dead_mount(mnt_);
+	if (image_dir_.empty())
+		return;
+	struct stat st;
+	if (stat(image_.c_str(), &st) == 0) { // a working copy left by a kill
+		char shadow[96];
+		snprintf(shadow, sizeof(shadow), "/dev/shm/zufuse-shadow.%llx.%llx",
+			 static_cast<unsigned long long>(st.st_dev),
+			 static_cast<unsigned long long>(st.st_ino));
+		unlink(shadow);
+	}
+	std::error_code ec;
+	fs::remove_all(image_dir_, ec);
 }
 
 std::vector<std::string> Mount::args(const std::vector<std::string> &extra,

@@ -78,6 +78,10 @@ class Mount {
 	// @size: passed as --size=SIZE on mount() when the image does not
 	// exist yet ("" for none).
 	explicit Mount(std::string size = "256M");
+	// The image in a new directory under image_dir (removed at the end,
+	// with the image's journal and working copy): e.g. a disk directory,
+	// for the file back-end (persist_file.h).
+	Mount(std::string size, const std::string &image_dir);
 	~Mount(); // unmounts (if mounted) and removes the scratch dir
 
 	Mount(const Mount &) = delete;
@@ -120,6 +124,7 @@ class Mount {
 	int reap(int timeout_ms);
 
 	Scratch scratch_;
+	std::string image_dir_; // "" when the image is in scratch_
 	std::string size_;
 	std::string image_;
 	std::string mnt_;

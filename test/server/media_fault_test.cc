@@ -175,7 +175,7 @@ TEST_CASE("images are allocated, not sparse, and an old sparse one is reserved",
 	REQUIRE(truncate(path.c_str(), 48 << 20) == 0);
 	{
 		zus::pmfs::Image img;
-		REQUIRE(img.open(path, 0, &err, /*reserve=*/false) == 0);
+		REQUIRE(img.open(path, 0, &err, /*ro=*/true) == 0);
 	}
 	CHECK(allocated(path) < (1 << 20));
 	{

@@ -621,7 +621,7 @@ int fsck_image(const std::string &path, bool repair,
 	{
 		Image img;
 		std::string err;
-		if (img.open(path, 0, &err)) {
+		if (img.open(path, 0, &err, !repair)) {
 			*report = err + "\n";
 			return 8;
 		}

@@ -427,7 +427,9 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 			sbi.persist.flush(zi, 64);
 		else
 			sbi.persist.flush_lazy(zi, 64);
-		if (dsync || sbi.persist.is_pmem())
+		if (dsync)
+			sbi.persist.drain_durable();
+		else if (sbi.persist.is_pmem())
 			sbi.persist.drain();
 	}
 	io->last_pos = pos + done;

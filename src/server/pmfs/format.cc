@@ -6,8 +6,10 @@
 #include <linux/fs.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -75,23 +77,28 @@ int reserve_blocks(int fd, const struct stat &st, uint64_t want, const std::stri
 
 Image::~Image()
 {
-	if (base)
+	if (file) {
+		file.reset(); // commits; owns the mapping
+	} else if (base) {
+		note_memory_mapping(base, len, false);
 		pmem_unmap(base, len);
+	}
 	if (fd_ >= 0)
 		::close(fd_);
 }
 
-void Image::release(int *fd, char **b, size_t *l)
+void Image::release(int *fd, char **b, size_t *l, std::unique_ptr<FileImage> *f)
 {
 	*fd = fd_;
 	*b = base;
 	*l = len;
+	*f = std::move(file);
 	fd_ = -1;
 	base = nullptr;
 	len = 0;
 }
 
-int Image::open(const std::string &path, uint64_t size, std::string *err, bool reserve)
+int Image::open(const std::string &path, uint64_t size, std::string *err, bool ro)
 {
 	if (size && size < kMinImage)
 		return fail(err, path, -EINVAL,
@@ -119,7 +126,7 @@ int Image::open(const std::string &path, uint64_t size, std::string *err, bool r
 	if (S_ISREG(st.st_mode)) {
 		have = st.st_size;
 		const uint64_t want = std::max(have, size);
-		if (reserve || want > have) {
+		if (!ro || want > have) {
 			if (int e = reserve_blocks(fd_, st, want, path, err)) {
 				// Nothing left behind: no new file, no longer one.
 				if (created)
@@ -150,6 +157,25 @@ int Image::open(const std::string &path, uint64_t size, std::string *err, bool r
 	if (len < kMinImage)
 		return fail(err, path, -EINVAL,
 			    "too small (" + std::to_string(len) + " bytes, minimum 16 MiB)");
+	struct statfs sf;
+	if (!is_pmem && !fstatfs(fd_, &sf) && (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC))
+		note_memory_mapping(base, len, true);
+	else if (!is_pmem && FileImage::wanted(fd_)) {
+		std::string why;
+		int e = FileImage::open(fd_, path, len, ro, &file, &why);
+		if (e == -ENOSPC) { // no room for the working copy: msync, slow
+			fprintf(stderr, "zufuse: image %s: %s: every transaction is msynced "
+					"instead (slow)\n", path.c_str(), why.c_str());
+			return 0;
+		}
+		if (e)
+			return fail(err, path, e, why);
+		pmem_unmap(base, len);
+		base = file->base();
+		if (!file->recovered().empty())
+			fprintf(stderr, "zufuse: image %s: %s\n", path.c_str(),
+				file->recovered().c_str());
+	}
 	return 0;
 }
 

@@ -6,12 +6,19 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "server/persist_file.h"
 
 namespace zus::pmfs {
 
 // An image opened, locked (flock LOCK_EX|LOCK_NB, held until close) and
-// mapped with pmem_map_file. Errors are one line: "image PATH: reason".
+// mapped: with pmem_map_file, or -- an ordinary file on a disk -- as the
+// working copy of the persistence module's file back-end (persist_file.h:
+// the mapping is then that working copy, and closing the Image commits it).
+// ro: nothing is ever written to the file (a file back-end maps a private
+// copy). Errors are one line: "image PATH: reason".
 class Image {
   public:
 	Image() = default;
@@ -21,18 +28,19 @@ class Image {
 
 	// size != 0: create a missing file of that size, grow a smaller one.
 	// An image file gets all its blocks allocated when it is created or
-	// grown and, with reserve, when it is opened (an old sparse image): a
+	// grown and, unless ro, when it is opened (an old sparse image): a
 	// file system too full for it is refused with the shortfall in *err,
 	// and nothing is changed (a file created here is removed again).
 	// Devices are left as they are.
-	int open(const std::string &path, uint64_t size, std::string *err,
-		 bool reserve = true);
-	// Hand the fd and the mapping over (to the mount).
-	void release(int *fd, char **base, size_t *len);
+	int open(const std::string &path, uint64_t size, std::string *err, bool ro = false);
+	// Hand the fd, the mapping and the file back-end (or nullptr) over (to
+	// the mount).
+	void release(int *fd, char **base, size_t *len, std::unique_ptr<FileImage> *file);
 
 	char *base = nullptr;
 	size_t len = 0;
 	bool created = false;
+	std::unique_ptr<FileImage> file; // the file back-end, if it applies
 
   private:
 	int fd_ = -1;

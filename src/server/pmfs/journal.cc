@@ -61,6 +61,14 @@ void Journal::init(zus_sb_info *sbi)
 		lanes_[i].cap = uint64_t(sbi->sb->s_lane_blocks) * kBlockSize -
 				sizeof(pmfs_lane_head);
 	}
+	// The file back-end's commits copy the image out only while no
+	// transaction is running (every lane held): a consistent image, as a
+	// crash on pmem between transactions. A lane holder never waits for
+	// another lane, so taking them in order cannot deadlock.
+	sbi->persist.set_commit_barrier([this](bool enter) {
+		for (uint32_t i = 0; i < nlanes_; ++i)
+			enter ? lanes_[i].mu.lock() : lanes_[nlanes_ - 1 - i].mu.unlock();
+	});
 }
 
 Lane &Journal::lane_for_this_thread()

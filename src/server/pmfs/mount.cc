@@ -34,8 +34,13 @@ zus_sb_info::zus_sb_info() = default;
 zus_sb_info::~zus_sb_info()
 {
 	icache.reset();
-	if (base) {
+	persist.set_commit_barrier(nullptr); // the lanes go with the journal
+	if (base)
 		zufs::fault::unregister_mapping(base);
+	if (file_image)
+		file_image.reset(); // a last commit, unless abandoned; unmaps
+	else if (base) {
+		zus::note_memory_mapping(base, map_len, false);
 		pmem_unmap(base, map_len);
 	}
 	if (fd >= 0)
@@ -160,6 +165,7 @@ struct Options {
 	bool acl = true;      // as ext4: "noacl" turns POSIX ACLs off
 	bool noatime = false; // "noatime": reads leave atime (else relatime)
 	uint64_t t2size = 0; // bytes of the shim's T2 store (tier.h)
+	unsigned commit_s = 5; // "commit=": file back-end commit interval
 };
 
 int parse_options(const zufs_ioc_mount &m, Options *o, std::string *err)
@@ -198,6 +204,16 @@ int parse_options(const zufs_ioc_mount &m, Options *o, std::string *err)
 				return -EINVAL;
 			}
 			o->t2size = s;
+		} else if (key == "commit" && !val.empty()) {
+			std::string v(val);
+			char *end;
+			errno = 0;
+			unsigned long s = strtoul(v.c_str(), &end, 10);
+			if (errno || *end || v[0] == '-' || s > 3600) {
+				*err = "bad commit '" + v + "' (seconds, 0 to 3600)";
+				return -EINVAL;
+			}
+			o->commit_s = static_cast<unsigned>(s);
 		} else if (key == "mkfs" && eq == opt.npos) {
 			o->mkfs = true;
 		} else if (key == "ro" && eq == opt.npos) {
@@ -246,7 +262,7 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 		return fail(e);
 
 	Image img;
-	if ((e = img.open(o.pmem, o.size, &err, /*reserve=*/!o.ro)))
+	if ((e = img.open(o.pmem, o.size, &err, o.ro)))
 		return fail(e);
 	if (!has_magic(img.base)) {
 		if (!o.mkfs && !img.created) {
@@ -277,11 +293,13 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 	sbi->noatime = o.noatime;
 	sbi->zuf = zuf;
 	sbi->t2_blocks = o.t2size >> kBlockShift;
-	img.release(&sbi->fd, &sbi->base, &sbi->map_len);
+	img.release(&sbi->fd, &sbi->base, &sbi->map_len, &sbi->file_image);
 	sbi->sb = reinterpret_cast<pmfs_super *>(sbi->base);
 	sbi->persist.init(sbi->base, sbi->map_len);
-	// A SIGBUS in a data copy fails that request (fault/guard.h).
-	zufs::fault::register_mapping(sbi->base, sbi->map_len, sbi->fd,
+	// A SIGBUS in a data copy fails that request (fault/guard.h). The fd
+	// tells a shrunk or full image file from a media error; the file
+	// back-end maps a working copy instead, which the fd does not describe.
+	zufs::fault::register_mapping(sbi->base, sbi->map_len, sbi->file_image ? -1 : sbi->fd,
 				      sbi->sb->s_data_blk * kBlockSize, o.pmem.c_str());
 
 	zus_inode *rzi = sbi->zi_of(kRootIno);
@@ -309,6 +327,7 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 		seal_super(*sbi, kStateDirty);
 	}
 	sbi->balloc.init(sbi.get());
+	sbi->persist.track_allocation(sbi->blk(sbi->sb->s_bitmap_blk), sbi->nblocks());
 	sbi->icache = std::make_unique<InodeCache>(sbi.get());
 	int orphans = sbi->icache->scan_at_mount(was_clean && !recovered);
 	if (recovered || orphans || !was_clean) {
@@ -336,6 +355,7 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 	m.errmsg[0] = 0;
 	m.hdr.err = 0;
 	tier_start(*sbi, &m.pools[1]); // the evictor (pool 1: its bounce)
+	sbi->persist.start_commit_timer(o.commit_s * 1000);
 	*out = std::move(sbi);
 	return 0;
 }
@@ -348,8 +368,11 @@ void umount(std::unique_ptr<zus_sb_info> sbi)
 	drain_iomap_jobs(*sbi);
 	if (zufs::fault::media_failed())
 		stop_after_media_fault(*sbi);
-	if (sbi->crashed) // a simulated crash: leave the media exactly as it is
+	if (sbi->crashed) { // a simulated crash: leave the media exactly as it is
+		if (sbi->file_image)
+			sbi->file_image->abandon(); // as a kill -9 would
 		return;
+	}
 	sbi->icache->drop_all();
 	sbi->persist.sync_all();
 	if (!sbi->ro)
@@ -366,9 +389,9 @@ void stop_after_media_fault(zus_sb_info &sbi)
 			sbi.path.c_str());
 }
 
-void sync_fs(zus_sb_info &sbi)
+int sync_fs(zus_sb_info &sbi)
 {
-	sbi.persist.sync_all();
+	return sbi.persist.sync_all();
 }
 
 int op_statfs(zufs_ioc_hdr *hdr, zufs::page_list)
@@ -403,8 +426,7 @@ int op_sync(zufs_ioc_hdr *hdr, zufs::page_list)
 	zus_inode_info *ii = ii_cookie(zs->zus_ii, &err);
 	if (!ii)
 		return err;
-	sync_fs(*ii->sbi);
-	return 0;
+	return sync_fs(*ii->sbi);
 }
 
 int op_evict_inode(zufs_ioc_hdr *hdr, zufs::page_list)

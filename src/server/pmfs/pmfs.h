@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "server/persist.h"
+#include "server/persist_file.h"
 #include "server/pmfs/balloc.h"
 #include "server/pmfs/journal.h"
 #include "server/pmfs/layout.h"
@@ -95,6 +96,9 @@ struct zus_sb_info {
 	// Tier-2 allocator and promotions in flight (tier.h), made on first use.
 	std::shared_ptr<zus::pmfs::TierState> tier;
 
+	// The file back-end's working copy (persist_file.h), when the image is
+	// an ordinary disk file: it owns the mapping at base.
+	std::unique_ptr<zus::FileImage> file_image;
 	zus::Persist persist;
 	zus::pmfs::Journal journal;
 	zus::pmfs::BlockAlloc balloc;
@@ -158,8 +162,8 @@ uint64_t now_ns();
 int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf,
 	  std::unique_ptr<zus_sb_info> *out);
 void umount(std::unique_ptr<zus_sb_info> sbi);
-// Make everything written to the mount durable (SYNC).
-void sync_fs(zus_sb_info &sbi);
+// Make everything written to the mount durable (SYNC): 0 or -EIO.
+int sync_fs(zus_sb_info &sbi);
 // A media fault (fault/guard.h) inside a transaction that is past ready(),
 // or outside any guard: the live mount cannot undo it, so it stops
 // (crashed: every request gets -EIO) and says so in one line; the next

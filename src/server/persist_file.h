@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: BSD-3-Clause
+//
+// persist_file.h - the file back-end of the persistence module: an image on
+// an ordinary disk file, fast and safe when the power goes.
+//
+// The kernel writes dirty pages of a shared file mapping back in any order
+// at any time, so pmfs cannot work on a mapping of the disk file and still
+// order its undo log against its in-place updates without one msync per
+// step. Instead:
+//
+//  - The working copy ("shadow") is a file in /dev/shm named after the
+//    image's identity (device and inode). pmfs maps it and works on it as on
+//    pmem. tmpfs pages are never written to the disk image, and they outlive
+//    the process: a kill -9 of zufuse loses nothing (the next mount takes the
+//    shadow over, rolls back the live undo lanes, as on pmem).
+//  - The persistence module marks every page it is told about (flush, copy,
+//    set) in a dirty bitmap that lives in the shadow too (so it also
+//    survives a kill -9).
+//  - At a commit point (fsync, fdatasync, O_DSYNC, sync/syncfs, a timer of
+//    5 s, unmount) the pmfs journal's lanes are quiesced (the commit
+//    barrier: no transaction is half-way, so the shadow is a consistent
+//    image, the same as a crash state on pmem), the dirty pages are copied
+//    out with pwrite and the barrier is released:
+//      * a page whose block was free in the last committed image ("fresh":
+//        nothing committed can reach it) goes straight home, as ext4's
+//        ordered mode writes data before the metadata that points at it;
+//      * so does file data overwritten in place (mark_data) in a block
+//        that kept its owner, as ext4 writes such data in place;
+//      * every other page goes to a redo journal, the file IMAGE.journal:
+//        one transaction (head, page numbers, pages, one crc32c over them).
+//    Then: fdatasync(image) (the fresh pages, and the previous checkpoint,
+//    before this transaction can be replayed), write the head,
+//    fdatasync(journal): the commit is durable. Then the journal's pages are
+//    written home (checkpoint) and fdatasync(image) again, before the next
+//    transaction may overwrite the journal.
+//  - After an OS crash (no shadow): the journal's transaction, if its crc
+//    checks, is replayed home, and a new shadow is copied from the image
+//    (sparse: holes stay holes). At most the last commit interval of
+//    unsynced work is lost; the image is always a committed state.
+//  - Read-only opens never write: a private mapping of the shadow, or of the
+//    image with the journal applied in memory.
+//
+// Nothing here knows pmfs's format beyond two facts it is told: the commit
+// barrier (set_barrier) and where the allocation bitmap is
+// (track_allocation; bit n set: page n is in use).
+//
+// Thread safety: mark() from any thread, lock-free. commit() from any
+// thread; commits are serialized, and a commit covers every page marked
+// before it started.
+#ifndef ZUS_PERSIST_FILE_H
+#define ZUS_PERSIST_FILE_H
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace zus {
+
+// What a crash harness sees of the file back-end's disk I/O (set_disk_hook):
+// every pwrite (which: 0 the image, 1 its journal; off, bytes) and every
+// fdatasync (which).
+enum class DiskEvent { WRITE, SYNC };
+using DiskHook = void (*)(DiskEvent ev, int which, uint64_t off, const void *buf,
+			  size_t len);
+void set_disk_hook(DiskHook hook);
+
+class FileImage {
+  public:
+	// Is fd (an image opened O_RDWR) on a file system where the file
+	// back-end applies (a regular file, not tmpfs)? ZUFUSE_FILE_BACKEND=0
+	// in the environment turns it off (every flush an msync, as before).
+	static bool wanted(int fd);
+	// Open the working copy of the image file fd (len bytes; fd stays the
+	// caller's). path names the image in messages and the journal
+	// (path + ".journal"). On error: negative errno and *err.
+	static int open(int fd, const std::string &path, size_t len, bool ro,
+			std::unique_ptr<FileImage> *out, std::string *err);
+	// Unmounted cleanly (not abandoned, not read-only): a last commit, the
+	// checkpoint, then the shadow and the journal are removed.
+	~FileImage();
+	FileImage(const FileImage &) = delete;
+	FileImage &operator=(const FileImage &) = delete;
+
+	char *base() const { return base_; }
+	size_t len() const { return len_; }
+	// What open() had to do ("" when the image was clean): for the mount's
+	// message.
+	const std::string &recovered() const { return recovered_; }
+	// The FileImage whose working copy holds addr, or nullptr.
+	static FileImage *find(const void *addr);
+
+	// Pages [addr, addr+len) changed: the next commit writes them.
+	void mark(const void *addr, size_t len);
+	// The same for file data overwritten in place in a block its file
+	// owned since the last commit (no metadata depends on it): the commit
+	// writes such a page home directly unless mark() also named it.
+	void mark_data(const void *addr, size_t len);
+	// Make every change marked so far durable. 0 or -errno (-EIO).
+	int commit();
+	// Called with true before a commit copies pages out (the caller then
+	// makes no change that could leave the image inconsistent), false after.
+	void set_barrier(std::function<void(bool enter)> fn);
+	// The allocation bitmap (bit n set: page n in use), for "fresh" pages.
+	void track_allocation(const void *bitmap, uint64_t nbits);
+	// Commit every interval_ms (and when much is dirty) from a thread.
+	void start_timer(unsigned interval_ms);
+	// A simulated crash: leave the shadow as it is (a kill -9).
+	void abandon() { abandoned_ = true; }
+
+	struct Stats {
+		uint64_t commits = 0, journaled = 0, home = 0; // pages
+	};
+	Stats stats() const;
+
+  private:
+	FileImage() = default;
+	int open_rw(std::string *err);
+	int open_ro(std::string *err);
+	int commit_locked();
+	void checkpoint(const std::vector<uint64_t> &pages);
+	bool adopt_shadow();
+	int build_shadow(std::string *err);
+	void note_image_written();
+	void set_bitmaps(uint64_t toff, uint64_t bm);
+	void mark_in(uint64_t *bits, const void *addr, size_t len);
+	void timer_loop(unsigned interval_ms);
+	void stop_timer();
+
+	std::string path_, shadow_path_, journal_path_;
+	int fd_ = -1, jfd_ = -1;
+	bool ro_ = false, abandoned_ = false, failed_ = false;
+	dev_t dev_ = 0;
+	ino_t ino_ = 0;
+	char *base_ = nullptr; // the shadow mapping: image, trailer, bitmaps
+	size_t len_ = 0;       // image bytes
+	size_t map_len_ = 0;   // the whole shadow mapping
+	uint64_t npages_ = 0;
+	struct Trailer *trailer_ = nullptr;
+	uint64_t *live_ = nullptr;	 // dirty since the last barrier
+	uint64_t *committing_ = nullptr; // taken by a commit not yet durable
+	uint64_t *data_live_ = nullptr;	 // the same for mark_data()
+	uint64_t *data_committing_ = nullptr;
+	uint64_t nwords_ = 0;
+	std::string recovered_;
+
+	std::mutex commit_mu_;
+	std::function<void(bool)> barrier_;
+	const uint64_t *alloc_ = nullptr; // in the shadow
+	uint64_t alloc_bits_ = 0;
+	std::vector<uint64_t> committed_alloc_; // alloc_ as last committed
+	uint64_t seq_ = 0;
+	Stats stats_;
+
+	std::atomic<uint64_t> dirty_new_{0};
+	std::mutex timer_mu_;
+	std::condition_variable timer_cv_;
+	bool timer_stop_ = false, timer_kick_ = false;
+	std::thread timer_;
+};
+
+} // namespace zus
+
+#endif // ZUS_PERSIST_FILE_H
