@@ -9,9 +9,12 @@ ZUFUSE_BUILD=${ZUFUSE_BUILD:-$ZUFUSE_ROOT/build}
 # What the build, the tests and the benchmarks need. clang-14 and
 # libclang-rt-14-dev build the libFuzzer target that test.sh runs
 # (scripts/fuzz.sh, which also uses python3 to write its seed corpus).
+# libblkid-dev: mkfs.zufs and zufuse --mkfs refuse to format over a file
+# system or partition table it recognises; e2fsprogs: the tests make ext4
+# images to see them refused.
 ZUFUSE_PACKAGES=(libfuse3-dev fuse3 libpmem-dev libboost1.81-dev liburing-dev
 	catch2 meson ninja-build pkg-config g++ fio clang-14
-	libclang-rt-14-dev python3)
+	libclang-rt-14-dev python3 libblkid-dev e2fsprogs)
 
 zf_say() { printf '==> %s\n' "$*"; }
 zf_die() { printf 'error: %s\n' "$*" >&2; exit 1; }

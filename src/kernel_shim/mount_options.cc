@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "kernel_shim/mount_options.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
@@ -8,21 +9,30 @@
 namespace zuf {
 
 const char kUsage[] =
-	"usage: zufuse MOUNTPOINT --pmem=PATH [options]\n"
+	"usage: zufuse IMAGE MOUNTPOINT [options]\n"
+	"       zufuse MOUNTPOINT --pmem=IMAGE [options]\n"
+	"       mount -t fuse.zufuse IMAGE MOUNTPOINT [-o OPT,...]\n"
 	"\n"
-	"Mount the zufuse file system (ZUFS on FUSE) in PATH on MOUNTPOINT.\n"
+	"Mount the zufuse file system (ZUFS on FUSE) in IMAGE on MOUNTPOINT.\n"
+	"Every option below is also an -o option without its dashes (-o size=1G,\n"
+	"-o t2=PATH,t2_size=4G, -o mkfs, -o direct_io, -o uring), as mount(8) and\n"
+	"/etc/fstab pass them (type fuse.zufuse).\n"
 	"\n"
 	"options:\n"
-	"    --pmem=PATH        pmem image: a file or a device (required)\n"
-	"    --size=SIZE        create PATH with SIZE bytes (or grow it);\n"
+	"    --pmem=PATH        pmem image: a file or a device (or the IMAGE\n"
+	"                       argument)\n"
+	"    --size=SIZE        create IMAGE with SIZE bytes, or grow it and its\n"
+	"                       file system (online, as resize2fs; up to 16 times\n"
+	"                       its mkfs size); a smaller SIZE is refused.\n"
 	"                       SIZE takes K, M, G or T suffixes (1024-based)\n"
-	"    --mkfs             format PATH if it is not a zufuse image\n"
+	"    --mkfs             format IMAGE if it holds no file system (an image\n"
+	"                       with any file system libblkid knows is refused)\n"
 	"    --t2=PATH[,SIZE]   tier 2: a block device or a file (created or\n"
 	"                       grown to SIZE): cold blocks move there when\n"
 	"                       pmem runs low and come back when accessed;\n"
 	"                       capacity is pmem + T2. An image with blocks on\n"
 	"                       T2 mounts only with its T2 again\n"
-	"    --t2-size=SIZE     the same as --t2=PATH,SIZE\n"
+	"    --t2-size=SIZE     the same as --t2=PATH,SIZE (-o t2_size=SIZE)\n"
 	"    --direct-io        no page cache: every open is FOPEN_DIRECT_IO\n"
 	"                       (shared mmap then fails with ENODEV)\n"
 	"    --uring            serve FUSE over io_uring: threads pinned to\n"
@@ -39,13 +49,18 @@ const char kUsage[] =
 	"                       ACLs) / noacl, noatime (default: relatime),\n"
 	"                       commit=SECONDS (an image on a disk file: work\n"
 	"                       older than this reaches the disk; default 5,\n"
-	"                       0: only at fsync/O_DSYNC/unmount);\n"
-	"                       mounted by root: allow_other, dev and suid\n"
-	"                       unless allow_root, nodev, nosuid\n"
+	"                       0: only at fsync/O_DSYNC/unmount), and\n"
+	"                       the VFS and FUSE ones (nodev, nosuid, noexec,\n"
+	"                       allow_other, ...); mounted by root: allow_other,\n"
+	"                       dev and suid unless allow_root, nodev, nosuid.\n"
+	"                       fstab's own (defaults, noauto, user, users,\n"
+	"                       nofail, _netdev, comment=, x-*) are ignored\n"
 	"    -h, --help         print this help and exit\n"
 	"    -V, --version      print the version and exit\n"
 	"\n"
-	"Unmount: fusermount3 -u MOUNTPOINT (or umount, SIGINT, SIGTERM).\n"
+	"Unmount: umount MOUNTPOINT or fusermount3 -u MOUNTPOINT (or SIGINT,\n"
+	"SIGTERM). A tool that finds the image still held by the zufuse that\n"
+	"was just unmounted waits for it (up to 10 s).\n"
 	"\n"
 	"Debugging aids (environment, for tests):\n"
 	"    ZUFUSE_FAULT_PMEM=RULE[;RULE...]  inject media errors into copies\n"
@@ -104,6 +119,126 @@ bool parse_size(std::string_view text, uint64_t *bytes)
 }
 
 namespace {
+
+// fstab and mount(8) conventions that mean nothing to zufuse: accepted
+// and dropped, silently (mount(8) drops most of them itself; zufuse run
+// by hand or by mount.fuse3 may still see them). comment= and x-* too.
+constexpr std::string_view kIgnoredOptions[] = {
+	"defaults", "auto", "noauto", "user", "nouser", "users", "owner",
+	"group", "nofail", "_netdev", "loop",
+};
+
+// What may go on to FUSE (libfuse 3.14's mount and session options, and
+// the VFS flags): anything else is refused here, in zufuse's words.
+constexpr std::string_view kFuseOptions[] = {
+	"allow_other", "allow_root", "auto_unmount", "default_permissions",
+	"blkdev", "debug", "rw", "ro", "suid", "nosuid", "dev", "nodev",
+	"exec", "noexec", "async", "sync", "dirsync", "atime", "noatime",
+	"diratime", "nodiratime", "relatime", "norelatime", "strictatime",
+	"nostrictatime", "lazytime", "nolazytime", "symfollow", "nosymfollow",
+};
+constexpr std::string_view kFuseValueOptions[] = {
+	"fsname=", "subtype=", "max_read=", "blksize=", "context=",
+	"fscontext=", "defcontext=", "rootcontext=",
+};
+
+bool ignored_option(std::string_view o)
+{
+	for (std::string_view k : kIgnoredOptions)
+		if (o == k)
+			return true;
+	return o.starts_with("comment=") || o.starts_with("x-");
+}
+
+bool fuse_option(std::string_view o)
+{
+	for (std::string_view k : kFuseOptions)
+		if (o == k)
+			return true;
+	for (std::string_view k : kFuseValueOptions)
+		if (o.starts_with(k) && o.size() > k.size())
+			return true;
+	return false;
+}
+
+// The -o options that are zufuse's own command-line options (key[=value],
+// '_' or '-' alike) and the ignored ones are taken out of opts; the rest
+// is returned. False (and *error) for a bad value.
+bool take_zufuse_opts(std::string_view opts, CommandLine *cl, std::string *rest,
+		      std::string *error)
+{
+	while (!opts.empty()) {
+		size_t comma = opts.find(',');
+		std::string_view o = opts.substr(0, comma);
+		opts = comma == opts.npos ? "" : opts.substr(comma + 1);
+		size_t eq = o.find('=');
+		std::string key(o.substr(0, eq));
+		std::string val(eq == o.npos ? "" : o.substr(eq + 1));
+		for (char &c : key)
+			if (c == '-')
+				c = '_';
+		auto need_value = [&] {
+			if (eq == o.npos || val.empty())
+				*error = "mount option '" + key + "' needs a value (" + key +
+					 "=...)";
+			return !val.empty();
+		};
+		auto flag = [&] {
+			if (eq != o.npos)
+				*error = "mount option '" + key + "' takes no value";
+			return eq == o.npos;
+		};
+		if (o.empty() || ignored_option(o))
+			continue;
+		if (key == "pmem") {
+			if (!need_value())
+				return false;
+			cl->pmem = val;
+		} else if (key == "size") {
+			if (!need_value())
+				return false;
+			if (!parse_size(val, &cl->size)) {
+				*error = "bad size '" + val +
+					 "' (a number with an optional K, M, G or T suffix, e.g. 1G)";
+				return false;
+			}
+		} else if (key == "t2") {
+			if (!need_value())
+				return false;
+			cl->t2 = val;
+		} else if (key == "t2_size" || key == "t2size") {
+			if (!need_value())
+				return false;
+			if (!parse_size(val, &cl->t2_size)) {
+				*error = "bad T2 size '" + val + "' (e.g. 1G)";
+				return false;
+			}
+		} else if (key == "mkfs") {
+			if (!flag())
+				return false;
+			cl->mkfs = true;
+		} else if (key == "direct_io") {
+			if (!flag())
+				return false;
+			cl->direct_io = true;
+		} else if (key == "uring") {
+			if (!flag())
+				return false;
+			cl->uring = true;
+			cl->no_uring = false;
+		} else if (key == "no_uring") {
+			if (!flag())
+				return false;
+			cl->no_uring = true;
+			cl->uring = false;
+		} else {
+			if (!rest->empty())
+				*rest += ',';
+			*rest += o;
+		}
+	}
+	return true;
+}
 
 // -o values we also act on. They still go to FUSE, except the ones only
 // zufuse knows (acl, noacl): the rest of opts is returned.
@@ -171,6 +306,7 @@ bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 		       (arg.starts_with(name) && arg[name.size()] == '=');
 	};
 
+	std::vector<std::string> positional;
 	for (int i = 1; i < argc; ++i) {
 		std::string_view arg = argv[i];
 		std::string v;
@@ -244,20 +380,46 @@ bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 				*error = "option '-o' needs a value";
 				return false;
 			}
-			v = note_fuse_opts(v, cl);
+			std::string rest;
+			if (!take_zufuse_opts(v, cl, &rest, error))
+				return false;
+			v = note_fuse_opts(rest, cl);
+			for (size_t at = 0; at < v.size();) {
+				size_t comma = std::min(v.find(',', at), v.size());
+				std::string_view o = std::string_view(v).substr(at, comma - at);
+				if (!o.empty() && !fuse_option(o)) {
+					*error = "unknown mount option '" + std::string(o) +
+						 "' (see --help)";
+					return false;
+				}
+				at = comma + 1;
+			}
 			if (!v.empty())
 				cl->fuse_opts.push_back(v);
 		} else if (arg.starts_with("-") && arg != "-") {
 			*error = "unknown option '" + std::string(arg) +
 				 "' (see --help)";
 			return false;
-		} else if (cl->mountpoint.empty()) {
-			cl->mountpoint = arg;
+		} else if (positional.size() < 2) {
+			positional.emplace_back(arg);
 		} else {
 			*error = "unexpected argument '" + std::string(arg) +
-				 "' (one MOUNTPOINT only; see --help)";
+				 "' (IMAGE and MOUNTPOINT only; see --help)";
 			return false;
 		}
+	}
+	// zufuse IMAGE MOUNTPOINT (as mount.fuse3 runs it) or zufuse MOUNTPOINT
+	// --pmem=IMAGE.
+	if (positional.size() == 2) {
+		if (!cl->pmem.empty() && cl->pmem != positional[0]) {
+			*error = "two images: '" + positional[0] + "' and --pmem=" + cl->pmem +
+				 " (see --help)";
+			return false;
+		}
+		cl->pmem = positional[0];
+		cl->mountpoint = positional[1];
+	} else if (positional.size() == 1) {
+		cl->mountpoint = positional[0];
 	}
 	if (cl->help || cl->version)
 		return true;
@@ -266,7 +428,7 @@ bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 		return false;
 	}
 	if (cl->pmem.empty()) {
-		*error = "missing --pmem=PATH (see --help)";
+		*error = "missing IMAGE (zufuse IMAGE MOUNTPOINT, or --pmem=PATH; see --help)";
 		return false;
 	}
 	if (cl->t2_size && cl->t2.empty()) {

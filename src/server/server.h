@@ -24,6 +24,19 @@ std::unique_ptr<zufs::Channel> make_server(zufs::ZufCalls *zuf = nullptr);
 // Returns 0 or a negative errno with a one-line *err.
 int format_image(const std::string &path, uint64_t size, bool force, std::string *err);
 
+// mkfs.zufs: format_image with e2fsprogs' manners. Nothing is created,
+// grown or written before every check has passed: an image that holds a
+// file system (a zufuse one, or any that libblkid recognises) or a
+// partition table is refused unless force; dry_run only says what would be
+// done. *said gets one line: what was (or would be) made.
+struct FormatRequest {
+	uint64_t size = 0; // bytes; 0: the image's size (it must exist)
+	bool force = false;
+	bool dry_run = false;
+};
+int format_image(const std::string &path, const FormatRequest &req, std::string *err,
+		 std::string *said);
+
 // fsck (read-only): check the image at path (locked while checking). Returns
 // the number of problems found (0: clean), each one line in *report, or a
 // negative errno with a one-line *report when the image cannot be checked.
@@ -39,8 +52,18 @@ int check_image(const std::string &path, std::string *report);
 // 4 errors left uncorrected, 8 operational error (the image cannot be
 // opened, or is locked); *report gets one line per problem or repair.
 // progress(done, total), if given, is called during the long scans.
+// sum, if given, gets what was checked (checked false: nothing was).
+struct FsckSummary {
+	bool checked = false;
+	uint64_t bytes = 0;			// the file system's size
+	uint64_t inodes = 0, inodes_used = 0;	// inode table
+	uint64_t files = 0, dirs = 0;		// of the inodes in use
+	uint64_t t1_blocks = 0, t1_used = 0;	// data blocks on pmem
+	uint64_t t2_blocks = 0, t2_used = 0;	// blocks on tier 2
+};
 int fsck_image(const std::string &path, bool repair,
-	       void (*progress)(uint64_t done, uint64_t total), std::string *report);
+	       void (*progress)(uint64_t done, uint64_t total), std::string *report,
+	       FsckSummary *sum = nullptr);
 
 } // namespace zus
 

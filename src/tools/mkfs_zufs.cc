@@ -1,84 +1,94 @@
 // SPDX-License-Identifier: BSD-3-Clause
 //
-// mkfs.zufs IMAGE [--size=SIZE] [--force] - format a zufuse image with the
-// same code as `zufuse --mkfs` (zus::format_image). A missing IMAGE is
-// created with SIZE bytes; an image that already holds a file system is
-// refused unless --force; a mounted (locked) image is always refused.
+// mkfs.zufs - format a zufuse image with the same code as `zufuse --mkfs`
+// (zus::format_image), with mke2fs's manners: an image that holds a file
+// system (zufuse's or any libblkid recognises) or a partition table is
+// refused unless -F; nothing is created or changed before a refusal; -n
+// says what would be done. A mounted (locked) image is always refused.
+// Exit: 0 formatted (or -n), 1 refused or failed, 8 bad usage.
 #include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <string>
+#include <string_view>
 
+#include "kernel_shim/mount_options.h"
 #include "server/server.h"
 
 namespace {
 
-int usage(FILE *f)
-{
-	std::fprintf(f, "usage: mkfs.zufs IMAGE [--size=SIZE] [--force]\n"
-			"  --size=SIZE  create IMAGE with SIZE bytes (K, M, G, T suffixes; "
-			"minimum 16M) or grow it\n"
-			"  --force      format even if IMAGE already holds a file system\n");
-	return f == stderr ? 8 : 0;
-}
+const char kUsage[] =
+	"usage: mkfs.zufs [-F] [-n] [-q] [--size=SIZE] IMAGE [SIZE]\n"
+	"\n"
+	"Format IMAGE (a file, created if missing, or a device) as a zufuse\n"
+	"file system.\n"
+	"\n"
+	"  -s, --size=SIZE  the image's size: create it with SIZE bytes, or grow\n"
+	"                   it (with -F: also shrink it); K, M, G, T suffixes\n"
+	"                   (1024-based), minimum 16M. Default: IMAGE's size\n"
+	"  -F, --force      format even over a file system or a partition table\n"
+	"  -n, --dry-run    say what would be done; change nothing\n"
+	"  -q, --quiet      print nothing but errors\n"
+	"  -V, --version    print the version and exit\n"
+	"  -h, --help       print this help and exit\n"
+	"\n"
+	"exit: 0 formatted (or -n), 1 refused or failed, 8 bad usage\n";
 
-bool parse_size(const char *s, uint64_t *out)
+int usage_error(const std::string &line)
 {
-	char *end;
-	errno = 0;
-	if (*s == '-' || !*s)
-		return false;
-	unsigned long long v = std::strtoull(s, &end, 10);
-	if (errno || end == s)
-		return false;
-	int shift = 0;
-	switch (*end) {
-	case 'K': case 'k': shift = 10; ++end; break;
-	case 'M': case 'm': shift = 20; ++end; break;
-	case 'G': case 'g': shift = 30; ++end; break;
-	case 'T': case 't': shift = 40; ++end; break;
-	default: break;
-	}
-	if (*end || (shift && v > (~0ULL >> shift)))
-		return false;
-	*out = v << shift;
-	return true;
+	std::fprintf(stderr, "mkfs.zufs: %s (see --help)\n", line.c_str());
+	return 8;
 }
 
 } // namespace
 
 int main(int argc, char **argv)
 {
-	std::string image;
-	uint64_t size = 0;
-	bool force = false;
+	std::string image, size_text;
+	zus::FormatRequest req;
+	bool quiet = false;
 	for (int i = 1; i < argc; ++i) {
-		const char *a = argv[i];
-		if (!std::strcmp(a, "--force") || !std::strcmp(a, "-f")) {
-			force = true;
-		} else if (!std::strncmp(a, "--size=", 7)) {
-			if (!parse_size(a + 7, &size)) {
-				std::fprintf(stderr, "mkfs.zufs: bad size '%s'\n", a + 7);
-				return 8;
-			}
-		} else if (!std::strcmp(a, "-h") || !std::strcmp(a, "--help")) {
-			return usage(stdout);
-		} else if (a[0] == '-' || !image.empty()) {
-			std::fprintf(stderr, "mkfs.zufs: unexpected argument '%s'\n", a);
-			return usage(stderr);
-		} else {
+		std::string_view a = argv[i];
+		if (a == "-F" || a == "--force" || a == "-f") {
+			req.force = true;
+		} else if (a == "-n" || a == "--dry-run") {
+			req.dry_run = true;
+		} else if (a == "-q" || a == "--quiet") {
+			quiet = true;
+		} else if (a.starts_with("--size=")) {
+			size_text = a.substr(7);
+		} else if (a == "--size" || a == "-s") {
+			if (i + 1 >= argc)
+				return usage_error("option '" + std::string(a) + "' needs a value");
+			size_text = argv[++i];
+		} else if (a == "-h" || a == "--help") {
+			std::fputs(kUsage, stdout);
+			return 0;
+		} else if (a == "-V" || a == "--version") {
+			std::printf("mkfs.zufs %s\n", ZUFUSE_VERSION);
+			return 0;
+		} else if (a.starts_with("-") && a != "-") {
+			return usage_error("unknown option '" + std::string(a) + "'");
+		} else if (image.empty()) {
 			image = a;
+		} else if (size_text.empty()) {
+			size_text = a; // mke2fs's DEVICE [FS-SIZE]
+		} else {
+			return usage_error("unexpected argument '" + std::string(a) + "'");
 		}
 	}
 	if (image.empty())
-		return usage(stderr);
-	std::string err;
-	int e = zus::format_image(image, size, force, &err);
-	if (e) {
+		return usage_error("missing IMAGE");
+	if (!size_text.empty() && !zuf::parse_size(size_text, &req.size))
+		return usage_error("bad size '" + size_text +
+				   "' (a number with an optional K, M, G or T suffix, e.g. 512M)");
+
+	std::string err, said;
+	if (zus::format_image(image, req, &err, &said)) {
 		std::fprintf(stderr, "mkfs.zufs: %s\n", err.c_str());
 		return 1;
 	}
-	std::printf("mkfs.zufs: formatted %s\n", image.c_str());
+	if (!quiet || req.dry_run)
+		std::printf("mkfs.zufs: %s\n", said.c_str());
 	return 0;
 }

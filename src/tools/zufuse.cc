@@ -17,7 +17,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -88,6 +91,60 @@ class Daemon {
 	bool active_ = false;
 };
 
+// "TYPE from SOURCE" if path is a mount point (/proc/self/mountinfo), or "".
+std::string mounted_on(const std::string &path)
+{
+	char *real = realpath(path.c_str(), nullptr);
+	if (!real)
+		return "";
+	std::string want = real;
+	free(real);
+	std::ifstream in("/proc/self/mountinfo");
+	std::string line, found;
+	while (std::getline(in, line)) {
+		size_t dash = line.find(" - ");
+		if (dash == std::string::npos)
+			continue;
+		std::istringstream head(line.substr(0, dash)), tail(line.substr(dash + 3));
+		std::string id, parent, devno, root, mnt, type, source;
+		head >> id >> parent >> devno >> root >> mnt;
+		tail >> type >> source;
+		std::string unesc;
+		for (size_t i = 0; i < mnt.size(); ++i) {
+			if (mnt[i] == '\\' && i + 3 < mnt.size()) {
+				unesc += char((mnt[i + 1] - '0') * 64 + (mnt[i + 2] - '0') * 8 +
+					      (mnt[i + 3] - '0'));
+				i += 3;
+			} else {
+				unesc += mnt[i];
+			}
+		}
+		if (unesc == want)
+			found = type + " from " + source; // the last: the top one
+	}
+	return found;
+}
+
+// path made absolute (its directory resolved; the file may not exist yet).
+std::string absolute(const std::string &path)
+{
+	if (char *real = realpath(path.c_str(), nullptr)) {
+		std::string r = real;
+		free(real);
+		return r;
+	}
+	size_t slash = path.rfind('/');
+	std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+	if (dir.empty())
+		dir = "/";
+	char *real = realpath(dir.c_str(), nullptr);
+	if (!real)
+		return path;
+	std::string r = real;
+	free(real);
+	return (r == "/" ? "" : r) + "/" + path.substr(slash + 1);
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -112,6 +169,8 @@ int main(int argc, char **argv)
 	if (zufs::fault::set_rules_from_env(zufs::fault::kPmemFaultEnv, &error))
 		return fail(error);
 
+	// Everything that would stop the mount is checked before the image is
+	// created, formatted or grown.
 	struct stat st;
 	if (stat(cl.mountpoint.c_str(), &st))
 		return fail("mountpoint " + cl.mountpoint + ": " +
@@ -119,6 +178,22 @@ int main(int argc, char **argv)
 	if (!S_ISDIR(st.st_mode))
 		return fail("mountpoint " + cl.mountpoint + ": " +
 			    std::strerror(ENOTDIR));
+	std::string busy = mounted_on(cl.mountpoint);
+	if (!busy.empty())
+		return fail("mountpoint " + cl.mountpoint + ": already mounted (" + busy +
+			    "); unmount it first");
+	// fusermount3 mounts for a user only on a mount point it may write.
+	if (geteuid() != 0 && access(cl.mountpoint.c_str(), W_OK))
+		return fail("mountpoint " + cl.mountpoint + ": " + std::strerror(errno) +
+			    " (a user mounts only where it may write)");
+	int devfuse = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (devfuse < 0)
+		return fail(std::string("/dev/fuse: ") + std::strerror(errno) +
+			    (errno == ENOENT ? " (modprobe fuse)" : ""));
+	close(devfuse);
+	// The mount's source names the image by its absolute path: tools that
+	// find the image locked look for it in /proc/self/mountinfo.
+	cl.pmem = absolute(cl.pmem);
 
 	// FUSE's own arguments: the user's -o first, then ours.
 	std::vector<std::string> fargs = { argv[0] };

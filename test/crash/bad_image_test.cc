@@ -73,9 +73,16 @@ TEST_CASE("bad image: torn superblock write", "[crash][badimage]")
 	REQUIRE(fs.umount() == 0);
 	std::string report;
 	CHECK(zus::fsck_image(fs.path, false, nullptr, &report) == 0);
-	// Both copies torn: refused.
+	// Both copies in block 0 torn: the copy in the last block restores.
 	write_at(fs.path, 0, &torn, 64);
 	write_at(fs.path, 2048, &torn, 64);
+	REQUIRE(fs.mount("") == 0);
+	REQUIRE(fs.umount() == 0);
+	CHECK(zus::fsck_image(fs.path, false, nullptr, &report) == 0);
+	// Every copy torn: refused.
+	write_at(fs.path, 0, &torn, 64);
+	write_at(fs.path, 2048, &torn, 64);
+	write_at(fs.path, off_t(s.s_size), &torn, 64);
 	CHECK(fs.mount("") == -EINVAL);
 	CHECK(fs.errmsg == pre + "corrupt superblock (checksum mismatch)");
 	CHECK(zus::fsck_image(fs.path, true, nullptr, &report) == 4);
@@ -86,7 +93,14 @@ TEST_CASE("bad image: wrong magic", "[crash][badimage]")
 	Fs fs;
 	std::string pre = fresh(fs);
 	uint64_t junk = 0x1122334455667788ULL;
+	// Only block 0's primary: its backup restores it.
 	write_at(fs.path, 0, &junk, 8);
+	REQUIRE(fs.mount("") == 0);
+	REQUIRE(fs.umount() == 0);
+	// No copy left anywhere: refused.
+	const uint64_t tail = read_super(fs.path).s_size;
+	for (uint64_t off : { uint64_t(0), uint64_t(2048), tail })
+		write_at(fs.path, off_t(off), &junk, 8);
 	CHECK(fs.mount("") == -EINVAL);
 	CHECK(fs.errmsg == pre + "bad magic, not a zufuse image (use --mkfs to format)");
 }
@@ -129,8 +143,9 @@ TEST_CASE("bad image: superblock says more than the image holds", "[crash][badim
 	s.s_nblocks *= 2;
 	write_super_both(fs.path, s);
 	CHECK(fs.mount("") == -EINVAL);
-	CHECK(fs.errmsg == pre + "truncated (" + std::to_string(real) + " bytes, formatted for " +
-				   std::to_string(real * 2) + ")");
+	// The image is the file system and the copy of the superblock after it.
+	CHECK(fs.errmsg == pre + "truncated (" + std::to_string(real + 4096) +
+				   " bytes, formatted for " + std::to_string(real * 2) + ")");
 }
 
 TEST_CASE("bad image: truncated while unmounted", "[crash][badimage]")
@@ -139,7 +154,8 @@ TEST_CASE("bad image: truncated while unmounted", "[crash][badimage]")
 	std::string pre = fresh(fs);
 	REQUIRE(truncate(fs.path.c_str(), 20ULL << 20) == 0);
 	CHECK(fs.mount_opts("pmem=" + fs.path) == -EINVAL);
-	CHECK(fs.errmsg == pre + "truncated (20971520 bytes, formatted for 33554432)");
+	CHECK(fs.errmsg == pre + "truncated (20971520 bytes, formatted for " +
+				   std::to_string((32 << 20) - 4096) + ")");
 	REQUIRE(truncate(fs.path.c_str(), 1ULL << 20) == 0);
 	CHECK(fs.mount_opts("pmem=" + fs.path) == -EINVAL);
 	CHECK(fs.errmsg == pre + "too small (1048576 bytes, minimum 16 MiB)");

@@ -15,9 +15,12 @@
 #include <random>
 #include <thread>
 
+#include "iomap/executor.h"
+#include "iomap/t2.h"
 #include "server/persist.h"
 #include "server/persist_file.h"
 #include "server/pmfs/pmfs.h"
+#include "server/pmfs/tier.h"
 
 using namespace ztest;
 
@@ -91,6 +94,103 @@ size_t log_pos()
 	std::lock_guard lk(g_rec.mu);
 	g_rec.capture_stores();
 	return g_rec.log.size();
+}
+
+// Tier 2 of a workload (Workload::t2_blocks): the shim's part, iomaps
+// executed through src/iomap against a T2 file, and the T2 snapshots.
+struct T2Zuf final : zufs::ZufCalls {
+	std::string path;
+	uint64_t blocks = 0;
+	std::unique_ptr<iomap::T2Device> t2;
+	zufs::Channel *srv = nullptr;
+	std::vector<zufs_pool_info> pools;
+	bool snapshots = false;
+	// (log position, T2 content after an iomap that ran then)
+	std::vector<std::pair<size_t, std::string>> snaps;
+
+	std::string content() const { return zit_read(path); }
+	static std::string zit_read(const std::string &p)
+	{
+		std::string all;
+		int fd = open(p.c_str(), O_RDONLY);
+		char buf[65536];
+		for (ssize_t n; fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0;)
+			all.append(buf, size_t(n));
+		if (fd >= 0)
+			close(fd);
+		return all;
+	}
+	void put(const std::string &bytes) const
+	{
+		int fd = open(path.c_str(), O_WRONLY);
+		REQUIRE(fd >= 0);
+		REQUIRE(pwrite(fd, bytes.data(), bytes.size(), 0) == ssize_t(bytes.size()));
+		close(fd);
+	}
+	void snap()
+	{
+		if (snapshots)
+			snaps.emplace_back(log_pos(), content());
+	}
+	// Mounted: pmem and the evictor's bounce pool, as the shim learns them.
+	void set_pools(Fs &fs)
+	{
+		pools = { zufs_pool_info{ uint64_t(uintptr_t(fs.base)), fs.pool_size } };
+		zufs_pool_info b = zus::pmfs::tier_pool(*fs.sbi);
+		if (b.size)
+			pools.push_back(b);
+	}
+	int iomap_exec(zufs_ioc_iomap_exec *ioc) override
+	{
+		iomap::ExecEnv env;
+		env.pools = pools;
+		env.t2 = t2.get();
+		int err;
+		if (ioc->wait_for_done) {
+			err = iomap::execute(ioc->ziom.iom_e, ioc->ziom.iom_n, env);
+			snap();
+		} else {
+			zus_sb_info *sbi = ioc->zus_sbi;
+			zus_iomap_build *iomb = ioc->ziom.iomb;
+			err = iomap::execute_async(
+				ioc->ziom.iom_e, ioc->ziom.iom_n, env,
+				[this, sbi, iomb](int result) {
+					snap();
+					zufs_ioc_iomap_done d = {};
+					d.hdr.operation = ZUFS_OP_IOM_DONE;
+					d.hdr.in_len = sizeof(d);
+					d.hdr.err = result;
+					d.zus_sbi = sbi;
+					d.iomb = iomb;
+					srv->dispatch(&d.hdr, {});
+				});
+			if (!err)
+				return 0;
+		}
+		ioc->hdr.err = err;
+		return err;
+	}
+};
+
+// The T2 of the workload running now (nullptr: none).
+T2Zuf *g_t2 = nullptr;
+
+// Mount options for fs: the workload's T2 size, when it has one.
+std::string with_t2(const std::string &opts)
+{
+	if (!g_t2)
+		return opts;
+	std::string t = "t2size=" + std::to_string(g_t2->blocks * 4096);
+	return opts.empty() ? t : opts + "," + t;
+}
+
+// fs talks to g_t2 (before its first mount).
+void attach_t2(Fs &fs)
+{
+	if (!g_t2)
+		return;
+	fs.srv = zus::make_server(g_t2);
+	g_t2->srv = fs.srv.get();
 }
 
 // Silence the recovery lines of hundreds of mounts.
@@ -427,6 +527,78 @@ Op op_truncate(const std::string &path, uint64_t size)
 		}};
 }
 
+Op op_evict(const std::string &path, uint64_t idx, bool may_fail)
+{
+	return {"evict " + path + " block " + std::to_string(idx), [=](Fs &fs, Model &) {
+			Inode f = resolve(fs, path);
+			int err = zus::pmfs::tier_evict_block(f.ii, idx);
+			put(fs, f);
+			if (!(may_fail && err == -ENOSPC))
+				REQUIRE(err == 0);
+		}};
+}
+
+Op op_make_room(uint64_t want)
+{
+	return {"make room " + std::to_string(want), [=](Fs &fs, Model &) {
+			zus::pmfs::tier_make_room(*fs.sbi, want);
+		}};
+}
+
+Op op_read(const std::string &path, uint64_t pos, uint64_t len, bool cold)
+{
+	return {std::string(cold ? "cold " : "") + "read " + path + " " + std::to_string(pos) +
+			"+" + std::to_string(len),
+		[=](Fs &fs, Model &m) {
+			Inode f = resolve(fs, path);
+			const std::string &want = m[path].data;
+			std::string expect = pos < want.size() ? want.substr(pos, len) : "";
+			std::string got;
+			if (!cold) {
+				got = fs.read(f, pos, len);
+			} else {
+				// As the shim sends a random READ: room for an iomap,
+				// which it executes into the request's pages.
+				Buf b(len, uint32_t(pos % 4096));
+				zufs_ioc_IO io{};
+				io.hdr.operation = ZUFS_OP_READ;
+				io.hdr.offset = b.offset;
+				io.hdr.len = uint32_t(len);
+				io.zus_ii = f.ii;
+				io.filepos = pos;
+				io.last_pos = pos;
+				io.flags = ZUFS_IO_RAND;
+				io.ziom.iom_max = ZUFS_WRITE_OP_SPACE;
+				const zufs_ioc_IO in = io;
+				int err;
+				// A block read lately promotes: RETRY, its iomap, again
+				// with the token (rw.cc).
+				for (int tries = 0; (err = fs.dispatch(&io.hdr, sizeof(io), b.list())) ==
+							    -EZUFS_RETRY && tries < 4;
+				     ++tries) {
+					iomap::ExecEnv env;
+					env.pools = g_t2->pools;
+					env.t2 = g_t2->t2.get();
+					REQUIRE(iomap::execute(io.iom_e, io.ziom.iom_n, env) == 0);
+					zus_iomap_build *token = io.ziom.iomb;
+					io = in;
+					io.ziom.iomb = token;
+				}
+				REQUIRE(err == 0);
+				if (io.ziom.iom_n) {
+					iomap::ExecEnv env;
+					env.pools = g_t2->pools;
+					env.app_pages = b.list();
+					env.t2 = g_t2->t2.get();
+					REQUIRE(iomap::execute(io.iom_e, io.ziom.iom_n, env) == 0);
+				}
+				got = std::string(b.data(), io.last_pos - pos);
+			}
+			put(fs, f);
+			REQUIRE(got == expect);
+		}};
+}
+
 Op op_sync()
 {
 	return {"sync", [](Fs &fs, Model &m) {
@@ -607,9 +779,30 @@ Stats explore(const Workload &w, const Options &o)
 	std::vector<Model> states; // states[j]: after ops[0..j)
 	std::vector<size_t> start, end;
 	std::vector<char> base_img;
+	std::unique_ptr<T2Zuf> t2;
+	if (w.t2_blocks) {
+		t2 = std::make_unique<T2Zuf>();
+		t2->path = "/dev/shm/zufs-crash-t2-" + std::to_string(getpid());
+		t2->blocks = w.t2_blocks;
+		unlink(t2->path.c_str());
+		REQUIRE(iomap::T2Device::open(t2->path, w.t2_blocks * 4096, &t2->t2) == 0);
+	}
+	g_t2 = t2.get();
+	struct Clear {
+		~Clear()
+		{
+			if (g_t2)
+				unlink(g_t2->path.c_str());
+			g_t2 = nullptr;
+		}
+	} clear;
+	std::string t2_base; // T2 when recording starts
 	{
 		Fs fs(kImage);
-		REQUIRE(fs.mount() == 0);
+		attach_t2(fs);
+		REQUIRE(fs.mount(with_t2("mkfs")) == 0);
+		if (g_t2)
+			g_t2->set_pools(fs);
 		for (auto &op : w.setup)
 			op.run(fs, model);
 		zufs_ioc_sync s{};
@@ -629,6 +822,10 @@ Stats explore(const Workload &w, const Options &o)
 			g_rec.on = true;
 		}
 		zus::set_persist_hook(record);
+		if (g_t2) {
+			t2_base = g_t2->content();
+			g_t2->snapshots = true;
+		}
 		states.push_back(model);
 		for (auto &op : w.ops) {
 			start.push_back(log_pos());
@@ -637,6 +834,8 @@ Stats explore(const Workload &w, const Options &o)
 			states.push_back(model);
 		}
 		zus::set_persist_hook(nullptr);
+		if (g_t2)
+			g_t2->snapshots = false;
 		{
 			std::lock_guard lk(g_rec.mu);
 			g_rec.on = false;
@@ -700,15 +899,23 @@ Stats explore(const Workload &w, const Options &o)
 			}
 			++st.states;
 			std::string fail;
+			if (g_t2) { // T2 as it was when fence k+1 came
+				const std::string *t = &t2_base;
+				for (auto &[pos, bytes] : g_t2->snaps)
+					if (pos < next)
+						t = &bytes;
+				g_t2->put(*t);
+			}
 			{
 				Fs fs(kImage);
+				attach_t2(fs);
 				int fd = open(fs.path.c_str(), O_WRONLY);
 				if (pwrite(fd, img.data(), img.size(), 0) != ssize_t(img.size()))
 					FAIL("cannot write the crash image");
 				close(fd);
 				// Journal rolled back, nothing finished (read-only):
 				// the orphan table lists all that recovery must do.
-				if (fs.mount("ro")) {
+				if (fs.mount(with_t2("ro"))) {
 					fail = "read-only mount failed: " + fs.errmsg;
 				} else {
 					auto r = fs.check();
@@ -717,9 +924,11 @@ Stats explore(const Workload &w, const Options &o)
 					fs.umount();
 				}
 				if (!fail.empty()) {
-				} else if (fs.mount("")) {
+				} else if (fs.mount(with_t2(""))) {
 					fail = "mount failed: " + fs.errmsg;
 				} else {
+					if (g_t2)
+						g_t2->set_pools(fs);
 					auto r = fs.check();
 					if (r.errors)
 						fail = "fsck: " + r.report;

@@ -52,6 +52,13 @@ struct Workload {
 	std::string name;
 	std::vector<Op> setup; // run before recording starts
 	std::vector<Op> ops;   // recorded and explored
+	// > 0: the file system has a tier 2 of this many blocks (a file in
+	// /dev/shm, iomaps executed through src/iomap as the shim does). T2
+	// is not in the recorded image: its content is snapshotted after each
+	// iomap, and a crash image at fence k is mounted with the T2 as it
+	// was when fence k+1 came (writes racing the crash may have landed;
+	// a T2 block reused before the free that allowed it is durable shows).
+	uint64_t t2_blocks = 0;
 };
 
 struct Stats {
@@ -118,6 +125,17 @@ Op op_truncate_open(const std::string &handle, uint64_t size);
 // linked) and linkat() of an open handle to a new name.
 Op op_tmpfile(const std::string &handle);
 Op op_link_open(const std::string &handle, const std::string &to);
+// Tier 2 (Workload::t2_blocks): move block idx of path to T2 (the test
+// hook: a synchronous IOMAP_EXEC, then the leaf switch); -ENOSPC (T2 full)
+// is accepted when may_fail. The content does not change.
+Op op_evict(const std::string &path, uint64_t idx, bool may_fail = false);
+// tier_make_room: evict cold blocks until want T1 blocks are free.
+Op op_make_room(uint64_t want);
+// READ of [pos, pos+len) checked against the model: a server-internal
+// read promotes the T2 blocks it touches (a synchronous IOMAP_EXEC, then
+// the leaf back to T1); cold (ZUFS_IO_RAND, with iomap room): served from
+// T2 in place by IOM_T2_READ_LEN, nothing moves.
+Op op_read(const std::string &path, uint64_t pos, uint64_t len, bool cold = false);
 
 } // namespace zcrash
 

@@ -297,6 +297,79 @@ TEST_CASE("crash states, file back-end: commits racing the operations", "[crash]
 		 1, true);
 }
 
+// Tier 2 (issue 11): blocks evicted to T2 (the leaf switch and the T1
+// free in one transaction), promoted back by reads and partial writes,
+// read cold from T2 in place, and a T2 running full, freed by a truncate
+// and filled again (a T2 block must not be reused before the free is
+// durable: the T2 snapshot of each crash state shows it).
+namespace {
+std::vector<Op> tier_file(const std::string &name, int blocks, unsigned seed)
+{
+	return {op_create(name), op_write(name, 0, data(size_t(blocks) * 4096, seed), true)};
+}
+std::vector<Op> concat(std::vector<Op> a, const std::vector<Op> &b)
+{
+	a.insert(a.end(), b.begin(), b.end());
+	return a;
+}
+} // namespace
+
+TEST_CASE("crash states: tier 2 eviction", "[crash][tier]")
+{
+	Workload w{"tier-evict", concat(base_tree(), tier_file("t", 8, 31)),
+		   {op_evict("t", 0), op_evict("t", 1), op_evict("t", 5),
+		    op_evict("f", 1), op_write("t", 4096 + 10, data(100, 32), false),
+		    op_make_room(3500), op_truncate("t", 5000), op_unlink("d/g")},
+		   256};
+	run(w);
+}
+
+TEST_CASE("crash states: tier 2 promotion", "[crash][tier]")
+{
+	Workload w{"tier-promote",
+		   concat(tier_file("t", 8, 41),
+			  {op_evict("t", 1), op_evict("t", 2), op_evict("t", 3),
+			   op_evict("t", 6)}),
+		   {op_read("t", 0, 3 * 4096), op_write("t", 6 * 4096 + 5, data(10, 42), true),
+		    op_evict("t", 0), op_read("t", 0, 8 * 4096),
+		    op_fallocate("t", 0, 0, 12 * 4096)},
+		   256};
+	run(w);
+}
+
+TEST_CASE("crash states: tier 2 cold reads", "[crash][tier]")
+{
+	Workload w{"tier-cold",
+		   concat(tier_file("t", 6, 51),
+			  {op_evict("t", 2), op_evict("t", 4)}),
+		   {op_read("t", 2 * 4096, 4096, true), op_read("t", 4 * 4096, 4096, true),
+		    op_write("t", 4 * 4096 + 7, data(9, 52), false),
+		    op_read("t", 2 * 4096, 4096, true), op_evict("t", 0),
+		    op_read("t", 0, 4096, true), op_truncate("t", 3 * 4096)},
+		   256};
+	run(w);
+}
+
+TEST_CASE("crash states: tier 2 running full", "[crash][tier]")
+{
+	// 16 T2 blocks, 15 usable (block 0 never is).
+	std::vector<Op> ops;
+	for (int i = 0; i < 12; ++i)
+		ops.push_back(op_evict("a", uint64_t(i)));
+	for (int i = 0; i < 3; ++i)
+		ops.push_back(op_evict("b", uint64_t(i)));
+	ops.push_back(op_evict("b", 3, true)); // T2 full: ENOSPC
+	ops.push_back(op_truncate("a", 4096 + 100)); // frees 10 T2 blocks
+	for (int i = 3; i < 8; ++i)
+		ops.push_back(op_evict("b", uint64_t(i)));
+	ops.push_back(op_write("a", 8192, data(3000, 63), true));
+	ops.push_back(op_unlink("b"));
+	ops.push_back(op_evict("a", 2, true));
+	Workload w{"tier-full", concat(tier_file("a", 12, 61), tier_file("b", 8, 62)), ops,
+		   16};
+	run(w);
+}
+
 // Not run by default (hidden tag): the mount recovery time of a 1 GiB image
 // killed with a busy journal. Several threads each run a large allocating
 // write; the transaction hook stops every one of them after its

@@ -67,6 +67,17 @@ void flip_byte(const std::string &image, off_t off)
 	REQUIRE(f.good());
 }
 
+// s_size of the image's superblock: where its copy in the last block is.
+off_t super_size(const std::string &image)
+{
+	std::ifstream f(image, std::ios::binary);
+	uint64_t size = 0;
+	f.seekg(16); // pmfs_super: magic, version, state, then s_size
+	f.read(reinterpret_cast<char *>(&size), sizeof(size));
+	REQUIRE(f.good());
+	return off_t(size);
+}
+
 // The pid of a zufuse serving @mnt (its command line names it), or -1.
 pid_t find_daemon(const std::string &mnt)
 {
@@ -198,30 +209,35 @@ TEST_CASE("image problems: one line, non-zero exit, image untouched", "[cli]")
 		require_one_line_refusal(r, m);
 		CHECK(zit::read_file(m.image()) == before);
 	}
-	SECTION("corrupt superblock")
+	// The superblock has copies: at 2048 in block 0 and in the image's
+	// last block (src/server/pmfs/format.h). With all three damaged the
+	// image is refused and left as it is.
+	SECTION("corrupt superblock and its copies")
 	{
 		make_image(m);
+		const off_t tail = super_size(m.image());
 		{
 			std::fstream f(m.image(), std::ios::in | std::ios::out |
 							  std::ios::binary);
-			f.seekp(0);
 			std::string junk = zit::pattern(99, 64);
-			f.write(junk.data(), std::streamsize(junk.size()));
+			for (off_t off : { off_t(0), off_t(2048), tail }) {
+				f.seekp(off);
+				f.write(junk.data(), std::streamsize(junk.size()));
+			}
 		}
 		std::string before = zit::read_file(m.image());
 		auto r = run_zufuse(m, {});
 		require_one_line_refusal(r, m);
 		CHECK(zit::read_file(m.image()) == before);
 	}
-	// Block 0 holds the superblock at 0 and a backup copy at 2048 (see
-	// src/server/pmfs/format.h), written one after the other, so a torn
-	// superblock write leaves one valid copy. Byte 40 is inside the
-	// checksummed struct (s_journal_blk).
-	SECTION("one flipped byte in the superblock and in its backup")
+	// Byte 40 is inside the checksummed struct (s_journal_blk).
+	SECTION("one flipped byte in the superblock and in each copy")
 	{
 		make_image(m);
+		const off_t tail = super_size(m.image());
 		flip_byte(m.image(), 40);
 		flip_byte(m.image(), 2048 + 40);
+		flip_byte(m.image(), tail + 40);
 		std::string before = zit::read_file(m.image());
 		auto r = run_zufuse(m, {});
 		require_one_line_refusal(r, m);
@@ -339,13 +355,7 @@ TEST_CASE("daemon mode reports a refused image in its exit status", "[cli]")
 {
 	zit::Mount m("64M");
 	make_image(m);
-	{
-		std::fstream f(m.image(),
-			       std::ios::in | std::ios::out | std::ios::binary);
-		std::string junk = zit::pattern(7, 64);
-		f.write(junk.data(), std::streamsize(junk.size()));
-	}
-	auto r = run_zufuse(m, {}, false);
+	auto r = run_zufuse(m, { "--mkfs" }, false); // already formatted
 	require_one_line_refusal(r, m);
 }
 

@@ -83,7 +83,7 @@ TEST_CASE("options: command line", "[options]")
 	SECTION("errors are one line")
 	{
 		CHECK_FALSE(parse({ "/mnt" }, &cl, &err));
-		CHECK(err == "missing --pmem=PATH (see --help)");
+		CHECK(err == "missing IMAGE (zufuse IMAGE MOUNTPOINT, or --pmem=PATH; see --help)");
 		CHECK_FALSE(parse({ "--pmem=/i" }, &cl, &err));
 		CHECK(err == "missing MOUNTPOINT (see --help)");
 		CHECK_FALSE(
@@ -95,6 +95,46 @@ TEST_CASE("options: command line", "[options]")
 		CHECK_FALSE(parse({ "/a", "/b", "--pmem=/i" }, &cl, &err));
 		CHECK_FALSE(parse({ "/a", "--pmem=/i,x" }, &cl, &err));
 		CHECK(err.find('\n') == std::string::npos);
+	}
+	SECTION("IMAGE MOUNTPOINT and -o key=value, as mount.fuse3 passes them")
+	{
+		REQUIRE(parse({ "/img", "/mnt", "-o",
+				"rw,size=1G,mkfs,t2=/t2,t2_size=4G,direct_io,uring,noacl,"
+				"nodev" },
+			      &cl, &err));
+		CHECK(cl.pmem == "/img");
+		CHECK(cl.mountpoint == "/mnt");
+		CHECK(cl.size == (1ULL << 30));
+		CHECK(cl.mkfs);
+		CHECK(cl.t2 == "/t2");
+		CHECK(cl.t2_size == (4ULL << 30));
+		CHECK(cl.direct_io);
+		CHECK(cl.uring);
+		CHECK_FALSE(cl.acl);
+		REQUIRE(cl.fuse_opts.size() == 1);
+		CHECK(cl.fuse_opts[0] == "rw,nodev");
+		zuf::CommandLine c2;
+		REQUIRE(parse({ "/mnt", "-o", "pmem=/img,no-uring" }, &c2, &err));
+		CHECK(c2.pmem == "/img");
+		CHECK(c2.no_uring);
+	}
+	SECTION("fstab's own options are ignored; an unknown one is refused")
+	{
+		REQUIRE(parse({ "/img", "/mnt", "-o",
+				"defaults,noauto,user,users,nofail,_netdev,"
+				"x-systemd.automount,comment=systemd.x,noexec" },
+			      &cl, &err));
+		REQUIRE(cl.fuse_opts.size() == 1);
+		CHECK(cl.fuse_opts[0] == "noexec");
+		zuf::CommandLine c2;
+		CHECK_FALSE(parse({ "/img", "/mnt", "-o", "rw,frob" }, &c2, &err));
+		CHECK(err == "unknown mount option 'frob' (see --help)");
+		CHECK_FALSE(parse({ "/img", "/mnt", "-o", "size=abc" }, &c2, &err));
+		CHECK(err.starts_with("bad size 'abc'"));
+		CHECK_FALSE(parse({ "/img", "/mnt", "-o", "mkfs=1" }, &c2, &err));
+		CHECK(err == "mount option 'mkfs' takes no value");
+		CHECK_FALSE(parse({ "/img", "/mnt", "--pmem=/other" }, &c2, &err));
+		CHECK(err.starts_with("two images"));
 	}
 	SECTION("help and version need nothing else")
 	{

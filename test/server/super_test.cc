@@ -54,8 +54,10 @@ TEST_CASE("a corrupt superblock is refused", "[server][super]")
 	pmfs_super s = read_super(fs.path);
 	uint64_t bad = s.s_nblocks ^ 1;
 	poke(fs.path, offsetof(pmfs_super, s_nblocks), &bad, sizeof(bad));
-	// Both copies (the backup alone would be used to restore the primary).
+	// Every copy (any valid one would be used to restore the primary):
+	// block 0's two, and the one in the last block.
 	poke(fs.path, 2048 + offsetof(pmfs_super, s_nblocks), &bad, sizeof(bad));
+	poke(fs.path, off_t(s.s_size) + offsetof(pmfs_super, s_nblocks), &bad, sizeof(bad));
 	CHECK(fs.mount("") == -EINVAL);
 	CHECK(fs.errmsg == "image " + fs.path + ": corrupt superblock (checksum mismatch)");
 	poke(fs.path, offsetof(pmfs_super, s_nblocks), &s.s_nblocks, sizeof(bad));
@@ -133,7 +135,7 @@ TEST_CASE("format_image formats, refuses a formatted image unless forced", "[ser
 	unlink(fs.path.c_str());
 	REQUIRE(zus::format_image(fs.path, 32ULL << 20, false, &err) == 0);
 	CHECK(zus::format_image(fs.path, 0, false, &err) == -EEXIST);
-	CHECK(err == "image " + fs.path + ": already formatted (use --force to overwrite)");
+	CHECK(err == "image " + fs.path + ": holds a zufuse file system; refusing to format it (use --force)");
 	REQUIRE(fs.mount("") == 0);
 	Inode f;
 	REQUIRE(fs.create(fs.root, "a", S_IFREG | 0600, &f) == 0);

@@ -335,6 +335,32 @@ int op_read(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	return err;
 }
 
+namespace {
+
+// A WRITE found no T1 block for a hole although tier_prepare made room
+// (concurrent writers took it): with T2 room left, move cold blocks out
+// (no inode lock may be held for that) and go on; a block of [at, last]
+// an eviction moved meanwhile comes back first. True: lk is held again,
+// go on.
+bool make_room_unlocked(zus_inode_info *ii, zufs_ioc_IO *io,
+			std::unique_lock<std::shared_mutex> &lk, uint64_t at,
+			uint64_t last, uint64_t bytes)
+{
+	zus_sb_info &sbi = *ii->sbi;
+	if (!sbi.t2_blocks || !t2_free_blocks(sbi))
+		return false;
+	lk.unlock();
+	tier_make_room(sbi, (bytes >> kBlockShift) + 64);
+	lk.lock();
+	// Blocks of the rest that went to T2 meanwhile come back now.
+	if (tier_raced(ii, io, at >> kBlockShift, last >> kBlockShift) &&
+	    tier_promote_range_locked(ii, at >> kBlockShift, last >> kBlockShift))
+		return false;
+	return sbi.balloc.free_blocks() > 0;
+}
+
+} // namespace
+
 int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 {
 	auto *io = reinterpret_cast<zufs_ioc_IO *>(hdr);
@@ -373,6 +399,7 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 
 	PageCursor src(pages, hdr->offset);
 	uint64_t done = 0;
+	int room_tries = 0;
 	while (done < len) {
 		uint64_t at = pos + done;
 		uint64_t boff = at & (kBlockSize - 1);
@@ -407,7 +434,15 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 			continue;
 		}
 		uint64_t bytes, first, nb;
-		if ((err = write_holes(sbi, ii, src, at, len - done, &bytes, &first, &nb)))
+		const PageCursor src_at = src; // write_holes may have used some
+		err = write_holes(sbi, ii, src, at, len - done, &bytes, &first, &nb);
+		if (err == -ENOSPC && room_tries++ < 16 &&
+		    make_room_unlocked(ii, io, lk, at, pos + len - 1, len - done)) {
+			err = 0;
+			src = src_at;
+			continue; // T1 taken by other writers meanwhile: room made
+		}
+		if (err)
 			break;
 		done += bytes;
 		if (first < old_pages) { // cached zero pages of a hole changed
@@ -484,8 +519,16 @@ int op_get_multy(zufs_ioc_hdr *hdr, zufs::page_list)
 		lk.lock();
 	else if ((err = tier_prepare_lock(ii, io, io->ziom.iom_max,
 					  io->filepos >> kBlockShift,
-					  (io->filepos + len - 1) >> kBlockShift, lk)))
-		return err;
+					  (io->filepos + len - 1) >> kBlockShift, lk))) {
+		if (err != -ENOSPC)
+			return err;
+		// No T1 to promote into (T1 and T2 full): the shim reads it
+		// all by READ, which reads T2 blocks in place (tier.h).
+		io->ziom.iom_n = 0;
+		io->last_pos = io->filepos;
+		io->gp_block.ret_flags = ZUFS_GBF_READ;
+		return 0;
+	}
 	zus_inode *zi = ii->zi;
 	uint64_t pos = io->filepos;
 	uint64_t size = zi->i_size;

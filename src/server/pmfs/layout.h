@@ -11,6 +11,13 @@
 //   [orphan_blk, +orphan_blocks)        orphan table (see below)
 //   [refc_blk, +refc_blocks)            share counts, 1 byte/block (below)
 //   [data_blk, nblocks)                 data: file blocks, radix nodes, dirs
+//   block nblocks (the last)            a copy of the superblock, when
+//                                       s_flags has kSuperTailCopy
+//
+// The bitmap and the share counts are sized at mkfs for kGrowthRoom times
+// the formatted size, so an image can grow in place (resize.cc) up to
+// min(s_bitmap_blocks * 32768, s_refc_blocks * 4096) blocks; the inode
+// table keeps its mkfs size.
 //
 // Inodes: ino = slot + 1; ino 1 is the root directory. A slot is free when
 // its i_ino is 0 (i_generation survives reuse).
@@ -50,7 +57,14 @@ enum SuperState : uint32_t { kStateClean = 1, kStateDirty = 2 };
 // s_flags. kSuperOrphanFull: the orphan table was full when an inode had to
 // be recorded, so it may not list every orphan: the next mount scans the
 // whole inode table instead (then clears the flag).
-enum SuperFlags : uint32_t { kSuperOrphanFull = 1 };
+// kSuperTailCopy: the block after the file system (block s_nblocks, the
+// last of the image) holds a copy of the superblock, far from block 0, so
+// that a wiped block 0 can be restored (mkfs sets it; images made before
+// it have only the copies in block 0).
+enum SuperFlags : uint32_t { kSuperOrphanFull = 1, kSuperTailCopy = 2 };
+// mkfs sizes the bitmap and the share counts for this many times the
+// formatted size (their cost: 16 bits + 16 bytes per 4 KiB block, 0.4%).
+inline constexpr uint64_t kGrowthRoom = 16;
 
 struct pmfs_super {
 	uint64_t s_magic;

@@ -240,6 +240,63 @@ int parse_options(const zufs_ioc_mount &m, Options *o, std::string *err)
 	return 0;
 }
 
+std::string bytes(uint64_t n)
+{
+	return std::to_string(n) + " bytes";
+}
+
+// Open, lock and map the image, creating, formatting or growing it as the
+// options ask -- and refusing before anything is written: another file
+// system in it (libblkid), a --size smaller than it, a growth its format
+// cannot describe.
+int open_image(const Options &o, Image *img, std::string *err)
+{
+	int e = img->open_locked(o.pmem, o.size, err);
+	if (e == -ENOENT)
+		*err += " (give --size to create it)";
+	if (e)
+		return e;
+	const std::string pre = "image " + o.pmem + ": ";
+	pmfs_super head{};
+	const bool ours = img->read_head(&head, sizeof(head)) && head.s_magic == kMagic;
+	if (!img->created && img->size && o.size && o.size < img->size) {
+		*err = pre + "--size " + bytes(o.size) + " is smaller than the image (" +
+		       bytes(img->size) + "); a file system cannot shrink";
+		return -EINVAL;
+	}
+	if (!ours && !img->created) {
+		std::string other = img->foreign_signature();
+		if (!other.empty()) {
+			*err = pre + "holds " + other +
+			       ", not a zufuse image (mkfs.zufs --force formats over it)";
+			return -EINVAL;
+		}
+	}
+	if (ours && o.mkfs) {
+		*err = pre + "already formatted; refusing --mkfs (use mkfs.zufs --force)";
+		return -EEXIST;
+	}
+	if (ours && o.size > img->size) {
+		std::string why;
+		if (o.ro) {
+			*err = pre + "cannot grow to " + bytes(o.size) + " on a read-only mount";
+			return -EROFS;
+		}
+		if (!validate_super(head, o.size, &why) && (e = check_growth(head, o.size, &why))) {
+			*err = pre + why;
+			return e;
+		}
+	}
+	if ((e = img->grow_file(o.pmem, o.size, err)) || (e = img->map(o.pmem, err, o.ro)))
+		return e;
+	if (!ours) {
+		if (!o.mkfs && !img->created)
+			return 0; // recover_super restores a copy, or says "bad magic"
+		format_mapping(img->base, img->len);
+	}
+	return 0;
+}
+
 void seal_super(zus_sb_info &sbi, uint32_t state)
 {
 	sbi.sb->s_state = state;
@@ -262,20 +319,8 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 		return fail(e);
 
 	Image img;
-	if ((e = img.open(o.pmem, o.size, &err, o.ro)))
+	if ((e = open_image(o, &img, &err)))
 		return fail(e);
-	if (!has_magic(img.base)) {
-		if (!o.mkfs && !img.created) {
-			err = "image " + o.pmem +
-			      ": bad magic, not a zufuse image (use --mkfs to format)";
-			return fail(-EINVAL);
-		}
-		format_mapping(img.base, img.len);
-	} else if (o.mkfs) {
-		err = "image " + o.pmem +
-		      ": already formatted; refusing --mkfs (use mkfs.zufs --force)";
-		return fail(-EEXIST);
-	}
 	std::string why;
 	bool restored = false;
 	if ((e = recover_super(img.base, img.len, !o.ro, &restored, &why))) {
@@ -317,6 +362,19 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 	sbi->balloc.bind(sbi.get());
 	sbi->journal.init(sbi.get());
 	int recovered = sbi->journal.recover();
+	// --size larger than the file system: grow it (resize.cc), before the
+	// allocator and the tiers size themselves from it.
+	if (o.size && !o.ro && sbi->sb->s_nblocks < sbi->map_len / kBlockSize - 1) {
+		const uint64_t before = sbi->sb->s_size;
+		if ((e = grow_fs(sbi->base, sbi->map_len, &why))) {
+			err = "image " + o.pmem + ": " + why;
+			return fail(e);
+		}
+		if (sbi->sb->s_size != before)
+			fprintf(stderr, "zufuse: image %s: file system grown from %llu to %llu bytes\n",
+				o.pmem.c_str(), (unsigned long long)before,
+				(unsigned long long)sbi->sb->s_size);
+	}
 	// Tier 2: the T2 this image needs, and its allocator (tier.h).
 	if ((e = tier_mount(*sbi, &why))) {
 		err = "image " + o.pmem + ": " + why;

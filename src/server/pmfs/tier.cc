@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: BSD-3-Clause
 //
-// tier.cc - out-of-band iomaps (ZU_IOC_IOMAP_EXEC) and their IOM_DONE;
-// blocks on T2: the T2 allocator (rebuilt at mount from the trees),
-// promotion, cold reads, and the evictor (a clock over per-inode heat;
-// async migrations committed only after IOM_DONE, cancelled by a write
-// that raced them).
+// tier.cc - blocks on T2: where a block lives, promotion (owned by a token,
+// tier.h), cold reads, and the evictor (a clock over per-inode heat; async
+// migrations committed only after IOM_DONE, cancelled by a write that
+// raced them). The T2 allocator is t2_alloc.cc, the out-of-band iomaps
+// (IOMAP_EXEC, IOM_DONE) iomap_jobs.cc.
 #include "server/pmfs/tier.h"
 
 #include <sys/stat.h>
@@ -26,155 +26,15 @@
 #include "server/pmfs/journal.h"
 #include "server/pmfs/pmfs.h"
 #include "server/pmfs/refc.h"
-
-zus_iomap_build::zus_iomap_build(uint32_t max_entries)
-    : msg((sizeof(zufs_ioc_iomap_exec) + size_t(max_entries) * 8 + 7) / 8)
-{
-	ioc()->ziom.iom_max = max_entries;
-	ioc()->ziom.iomb = this;
-}
-
-namespace zus::pmfs {
-
-namespace {
-
-std::mutex g_create_mu; // creation of sbi.iom_jobs only
-
-IomapJobs &jobs_of(zus_sb_info &sbi)
-{
-	std::lock_guard g(g_create_mu);
-	if (!sbi.iom_jobs)
-		sbi.iom_jobs = std::make_shared<IomapJobs>();
-	return *sbi.iom_jobs;
-}
-
-void fill_header(zus_sb_info &sbi, IomapJob &job, bool wait)
-{
-	zufs_ioc_iomap_exec *ioc = job.ioc();
-	ioc->hdr.in_len = job.msg.size() * 8 > UINT16_MAX ?
-				  UINT16_MAX :
-				  uint16_t(job.msg.size() * 8);
-	ioc->hdr.out_max = ioc->hdr.in_len;
-	ioc->hdr.err = 0;
-	ioc->zus_sbi = &sbi;
-	ioc->wait_for_done = wait;
-	ioc->ziom.iomb = &job;
-}
-
-} // namespace
-
-std::unique_ptr<IomapJob> make_iomap_job(uint32_t max_entries)
-{
-	return std::make_unique<IomapJob>(max_entries);
-}
-
-int exec_sync(zus_sb_info &sbi, IomapJob &job)
-{
-	if (!sbi.zuf)
-		return -EOPNOTSUPP;
-	fill_header(sbi, job, true);
-	int err = sbi.zuf->iomap_exec(job.ioc());
-	return err ? err : job.ioc()->hdr.err;
-}
-
-int IomapJobs::submit(zus_sb_info &sbi, std::unique_ptr<IomapJob> job,
-		      std::function<void(int)> done)
-{
-	if (!sbi.zuf)
-		return -EOPNOTSUPP;
-	IomapJob *j = job.get();
-	fill_header(sbi, *j, false);
-	j->done = std::move(done);
-	{
-		// In the table before the shim sees it: IOM_DONE may come
-		// back on another thread before iomap_exec returns.
-		std::lock_guard g(mu_);
-		jobs_.emplace(j, std::move(job));
-	}
-	int err = sbi.zuf->iomap_exec(j->ioc());
-	if (err) {
-		std::lock_guard g(mu_);
-		jobs_.erase(j);
-		cv_.notify_all();
-	}
-	return err;
-}
-
-int IomapJobs::complete(zus_iomap_build *iomb, int result)
-{
-	std::unique_ptr<IomapJob> job;
-	{
-		std::lock_guard g(mu_);
-		auto it = jobs_.find(iomb);
-		if (it == jobs_.end())
-			return -EINVAL;
-		job = std::move(it->second);
-		jobs_.erase(it);
-	}
-	if (job->done)
-		job->done(result);
-	job.reset();
-	std::lock_guard g(mu_);
-	cv_.notify_all();
-	return 0;
-}
-
-void IomapJobs::drain()
-{
-	std::unique_lock g(mu_);
-	cv_.wait(g, [&] { return jobs_.empty(); });
-}
-
-size_t IomapJobs::in_flight()
-{
-	std::lock_guard g(mu_);
-	return jobs_.size();
-}
-
-int exec_async(zus_sb_info &sbi, std::unique_ptr<IomapJob> job,
-	       std::function<void(int)> done)
-{
-	return jobs_of(sbi).submit(sbi, std::move(job), std::move(done));
-}
-
-void drain_iomap_jobs(zus_sb_info &sbi)
-{
-	std::shared_ptr<IomapJobs> jobs;
-	{
-		std::lock_guard g(g_create_mu);
-		jobs = sbi.iom_jobs;
-	}
-	if (jobs)
-		jobs->drain();
-}
-
-int op_iom_done(zufs_ioc_hdr *hdr, zufs::page_list)
-{
-	auto *d = reinterpret_cast<zufs_ioc_iomap_done *>(hdr);
-	zus_sb_info *sbi = d->zus_sbi;
-	// hdr.err is IN here (the iomap's result); the answer goes in it too.
-	int result = d->hdr.err;
-	if (!sbi || sbi->magic != zus_sb_info::kMagic) {
-		d->hdr.err = -EINVAL;
-		return -EINVAL;
-	}
-	std::shared_ptr<IomapJobs> jobs;
-	{
-		std::lock_guard g(g_create_mu);
-		jobs = sbi->iom_jobs;
-	}
-	int err = jobs ? jobs->complete(d->iomb, result) : -EINVAL;
-	d->hdr.err = err;
-	return err;
-}
-
-} // namespace zus::pmfs
+#include "server/pmfs/t2_alloc.h"
 
 namespace zus::pmfs {
 
 // ---- Where a block lives ---------------------------------------------------
 
 namespace {
+
+std::mutex g_tier_mu; // creation of sbi.tier
 
 // Per-inode heat (TierState::heat, indexed by ino): set on every READ,
 // WRITE and GET_MULTY with relaxed atomics on the inode's own entry (no
@@ -215,10 +75,8 @@ constexpr int kMaxInFlight = 4;		   // async migrations at once
 } // namespace
 
 struct TierState {
-	std::mutex mu; // bits, cursor, promos
-	std::vector<uint64_t> bits; // T2 allocation bitmap (DRAM)
-	uint64_t cursor = 1;
-	std::atomic<uint64_t> used{0};
+	std::mutex mu; // alloc, promos
+	T2Alloc alloc; // used()/nfree() without mu
 	struct Promo {
 		uint64_t t2, t1;
 		// The token of the RETRY answer that handed it out
@@ -355,10 +213,10 @@ void release_stale(zus_sb_info &sbi, TierState &ts, const zus_inode *zi,
 
 TierState &tier_of(zus_sb_info &sbi)
 {
-	std::lock_guard g(g_create_mu);
+	std::lock_guard g(g_tier_mu);
 	if (!sbi.tier) {
 		auto ts = std::make_shared<TierState>();
-		ts->bits.assign((sbi.t2_blocks + 63) / 64, 0);
+		ts->alloc.init(sbi.t2_blocks);
 		ts->nino = sbi.sb->s_inode_count;
 		ts->heat = std::make_unique<Heat[]>(ts->nino + 1);
 		ts->recent = std::make_unique<std::atomic<uint64_t>[]>(kRecent);
@@ -372,44 +230,32 @@ TierState &tier_of(zus_sb_info &sbi)
 	return *sbi.tier;
 }
 
-bool t2_bit(const TierState &ts, uint64_t b)
-{
-	return (ts.bits[b / 64] >> (b % 64)) & 1;
-}
-
 std::atomic<uint64_t> &recent_slot(TierState &ts, uint64_t t2)
 {
 	return ts.recent[(t2 * 0x9e3779b97f4a7c15ULL) >> 52];
 }
 
-// One free T2 block (never block 0: a leaf of kT2Leaf alone would look
-// like a mapped nothing), 0 when full. ts.mu held. A block cold-read
-// lately is not reused while the filter remembers it: the shim may still
-// be reading it for a READ answered just before the block was freed.
-uint64_t t2_alloc_locked(TierState &ts, uint64_t nblocks)
-{
-	for (uint64_t k = 0; k < nblocks; ++k) {
-		uint64_t b = (ts.cursor + k) % nblocks;
-		if (b == 0 || t2_bit(ts, b) ||
-		    recent_slot(ts, b).load(std::memory_order_relaxed) == b + 1)
-			continue;
-		ts.bits[b / 64] |= 1ULL << (b % 64);
-		ts.cursor = b + 1;
-		ts.used.fetch_add(1, std::memory_order_relaxed);
-		return b;
-	}
-	return 0;
-}
-
 // T2 blocks for every move (consecutive when the allocator can); the
-// moves that got none are dropped. Returns how many got one.
-size_t t2_alloc_moves(zus_sb_info &sbi, TierState &ts, std::vector<Move> &mv)
+// moves that got none are dropped. Returns how many got one: 0 at once
+// when T2 is full (t2_alloc.h: no scan). A block cold-read lately is not
+// reused while the filter remembers it: the shim may still be reading it
+// for a READ answered just before the block was freed.
+size_t t2_alloc_moves(zus_sb_info &, TierState &ts, std::vector<Move> &mv)
 {
-	std::lock_guard g(ts.mu);
-	size_t k = 0;
-	for (; k < mv.size(); ++k)
-		if (!(mv[k].t2 = t2_alloc_locked(ts, sbi.t2_blocks)))
-			break;
+	if (mv.empty() || !ts.alloc.nfree()) {
+		mv.clear();
+		return 0;
+	}
+	std::vector<uint64_t> got(mv.size());
+	size_t k;
+	{
+		std::lock_guard g(ts.mu);
+		k = ts.alloc.alloc(mv.size(), got.data(), [&](uint64_t b) {
+			return recent_slot(ts, b).load(std::memory_order_relaxed) == b + 1;
+		});
+	}
+	for (size_t i = 0; i < k; ++i)
+		mv[i].t2 = got[i];
 	mv.resize(k);
 	return k;
 }
@@ -720,7 +566,7 @@ void evictor(zus_sb_info &sbi, TierState &ts)
 		else if (avail >= ts.high)
 			active = false;
 		if (active && ts.in_flight < kMaxInFlight &&
-		    ts.used.load(std::memory_order_relaxed) + 1 < sbi.t2_blocks) {
+		    ts.alloc.nfree()) {
 			lk.unlock();
 			bool ok = issue(sbi, ts);
 			lk.lock();
@@ -820,14 +666,27 @@ void pre_read(zus_inode_info *ii, TierState &ts, uint64_t from, uint64_t n)
 // while T1 is short of room; only whole pages that line up with the
 // request's pages (an IOM_T2_READ writes whole pages). filepos, len,
 // page_off (hdr.offset) and flags are the READ's.
+bool whole_page(uint64_t filepos, uint64_t len, uint64_t page_off, uint64_t idx,
+		uint64_t size)
+{
+	uint64_t pos = idx << kBlockShift;
+	uint64_t end = std::min<uint64_t>(filepos + len, size);
+	return pos >= filepos && pos + kBlockSize <= end &&
+	       (page_off + (pos - filepos)) % kBlockSize == 0;
+}
+
+// Can block idx be served by an IOM_T2_READ into the READ's pages (a whole
+// page of the file that lines up with a page of the request)?
+bool whole_page(const zufs_ioc_IO *io, uint64_t idx, uint64_t size)
+{
+	return whole_page(io->filepos, io->hdr.len, io->hdr.offset, idx, size);
+}
+
 bool cold_read(zus_sb_info &sbi, TierState &ts, uint64_t filepos, uint64_t len,
 	       uint64_t page_off, uint64_t flags, uint64_t idx, uint64_t t2,
 	       uint64_t size)
 {
-	uint64_t pos = idx << kBlockShift;
-	uint64_t end = std::min<uint64_t>(filepos + len, size);
-	if (pos < filepos || pos + kBlockSize > end ||
-	    (page_off + (pos - filepos)) % kBlockSize)
+	if (!whole_page(filepos, len, page_off, idx, size))
 		return false;
 	if (sbi.balloc.free_blocks() < ts.low)
 		return true;
@@ -857,17 +716,19 @@ void t2_free(zus_sb_info &sbi, uint64_t t2)
 {
 	TierState &ts = tier_of(sbi);
 	std::lock_guard g(ts.mu);
-	if (t2 >= sbi.t2_blocks || !t2_bit(ts, t2))
-		return;
-	ts.bits[t2 / 64] &= ~(1ULL << (t2 % 64));
-	ts.used.fetch_sub(1, std::memory_order_relaxed);
+	ts.alloc.free(t2);
 }
 
 uint64_t t2_used(zus_sb_info &sbi)
 {
 	if (!sbi.t2_blocks)
 		return 0;
-	return tier_of(sbi).used.load(std::memory_order_relaxed);
+	return tier_of(sbi).alloc.used();
+}
+
+uint64_t t2_free_blocks(zus_sb_info &sbi)
+{
+	return sbi.t2_blocks ? tier_of(sbi).alloc.nfree() : 0;
 }
 
 int tier_mount(zus_sb_info &sbi, std::string *why)
@@ -895,13 +756,8 @@ int tier_mount(zus_sb_info &sbi, std::string *why)
 					    ++bad;
 					    return;
 				    }
-				    uint64_t b = v & ~kT2Leaf;
-				    if (t2_bit(ts, b)) {
+				    if (!ts.alloc.mark(v & ~kT2Leaf))
 					    ++twice;
-					    return;
-				    }
-				    ts.bits[b / 64] |= 1ULL << (b % 64);
-				    ts.used.fetch_add(1, std::memory_order_relaxed);
 			    });
 	}
 	if (!sbi.t2_blocks) {
@@ -951,7 +807,7 @@ void tier_stop(zus_sb_info &sbi)
 {
 	std::shared_ptr<TierState> ts;
 	{
-		std::lock_guard g(g_create_mu);
+		std::lock_guard g(g_tier_mu);
 		ts = sbi.tier;
 	}
 	if (!ts || !ts->thread.joinable())
@@ -1006,8 +862,11 @@ uint64_t tier_map_cut(zus_inode_info *ii, const zufs_ioc_IO *io)
 	if (!sbi.t2_blocks || !io->hdr.len)
 		return UINT64_MAX;
 	TierState &ts = tier_of(sbi);
-	if (!ts.used.load(std::memory_order_relaxed) || !(io->flags & ZUFS_IO_RAND))
-		return UINT64_MAX; // sequential reads promote (and pre-read)
+	// Sequential reads promote (and pre-read), unless T1 is short and
+	// T2 full: then nothing can make room, and a read must not fail.
+	const bool stuck = sbi.balloc.free_blocks() < ts.low && !ts.alloc.nfree();
+	if (!ts.alloc.used() || (!(io->flags & ZUFS_IO_RAND) && !stuck))
+		return UINT64_MAX;
 	std::shared_lock lk(ii->rw);
 	const zus_inode *zi = ii->zi;
 	const uint64_t size = zi->i_size;
@@ -1040,7 +899,7 @@ TierStats tier_stats(zus_sb_info &sbi)
 	s.pre_read = ts.pre_read.load();
 	s.aborted = ts.aborted.load();
 	s.failed_promotions = ts.failed_promotions.load();
-	s.t2_used = ts.used.load();
+	s.t2_used = ts.alloc.used();
 	std::lock_guard g(ts.ev_mu);
 	s.in_flight = ts.in_flight;
 	return s;
@@ -1056,18 +915,27 @@ uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want)
 			    !sbi.crashed.load(std::memory_order_relaxed);
 	     ++round) {
 		Migration m;
+		if (!ts.alloc.nfree()) // T2 full: ENOSPC now, not after a scan
+			break;
 		if (!pick_any(sbi, ts, kEvictBatch, &m, true))
 			break;
 		uint64_t done = 0;
-		if (t2_alloc_moves(sbi, ts, m.moves)) {
+		if (!t2_alloc_moves(sbi, ts, m.moves)) {
+			unbusy(sbi, m);
+			break; // nothing T2 may hand out now
+		}
+		{
 			// The copy and the switch under the lock: no write can
 			// come between them.
 			std::unique_lock lk(m.ii->rw);
 			auto job = write_job(sbi, m.moves);
 			int err = exec_sync(sbi, *job);
-			if (err) {
+			if (err) { // T2 failing: stop here (the caller's ENOSPC)
 				for (const Move &mv : m.moves)
 					t2_free(sbi, mv.t2);
+				lk.unlock();
+				unbusy(sbi, m);
+				break;
 			} else {
 				commit_moves(m.ii, m.moves, &done);
 			}
@@ -1075,7 +943,7 @@ uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want)
 		unbusy(sbi, m);
 		moved += done;
 		ts.sync_evicted.fetch_add(done, std::memory_order_relaxed);
-		if (!done && ts.used.load(std::memory_order_relaxed) + 1 >= sbi.t2_blocks)
+		if (!done && !ts.alloc.nfree())
 			break; // T2 full
 	}
 	return moved;
@@ -1103,10 +971,10 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 	// Capacity is T1 + T2: a WRITE (or a promotion) short of T1 blocks
 	// moves cold ones out first, synchronously (no lock held here).
 	const uint64_t need = last - first + 1 + 16;
-	if (sbi.balloc.free_blocks() < need && ts.used.load() + 1 < sbi.t2_blocks &&
-	    (write || ts.used.load(std::memory_order_relaxed)))
+	if (sbi.balloc.free_blocks() < need && ts.alloc.nfree() &&
+	    (write || ts.alloc.used()))
 		tier_make_room(sbi, need + kEvictBatch);
-	if (!ts.used.load(std::memory_order_relaxed))
+	if (!ts.alloc.used())
 		return 0;
 	std::unique_lock lk(ii->rw);
 	zus_inode *zi = ii->zi;
@@ -1172,18 +1040,24 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 				continue;
 			}
 		}
-		if (read && (others || cold_read(sbi, ts, io, idx, t2, size))) {
+		// A cold read of block idx into the answer; false: no room.
+		auto add_cold = [&] {
 			uint64_t page = (io->hdr.offset + ((idx << kBlockShift) - io->filepos)) >>
 					kBlockShift;
 			if (ncold && cold[ncold - 1].t2 + cold[ncold - 1].n == t2 &&
 			    cold[ncold - 1].page + cold[ncold - 1].n == page) {
 				++cold[ncold - 1].n;
-				continue;
+				return true;
 			}
 			if (ncold < max_cold) {
 				cold[ncold++] = { t2, page, 1 };
-				continue;
+				return true;
 			}
+			return false;
+		};
+		if (read && (others || cold_read(sbi, ts, io, idx, t2, size))) {
+			if (add_cold())
+				continue;
 			if (others) {
 				busy = true;
 				continue;
@@ -1207,6 +1081,9 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		int nruns = 0;
 		uint64_t got = sbi.balloc.alloc(n, &run, 1, &nruns);
 		if (!got) {
+			// No T1 for it: a READ still reads it, from T2.
+			if (read && whole_page(io, idx, size) && add_cold())
+				continue;
 			nospc = true;
 			continue;
 		}
@@ -1338,7 +1215,7 @@ bool tier_raced(zus_inode_info *ii, const zufs_ioc_IO *io, uint64_t first,
 		uint64_t last)
 {
 	zus_sb_info &sbi = *ii->sbi;
-	if (!sbi.t2_blocks || !tier_of(sbi).used.load(std::memory_order_relaxed))
+	if (!sbi.t2_blocks || !tier_of(sbi).alloc.used())
 		return false;
 	const zus_inode *zi = ii->zi;
 	const bool read = io->hdr.operation == ZUFS_OP_READ;
@@ -1394,7 +1271,7 @@ int tier_promote_locked(zus_inode_info *ii, uint64_t idx)
 int tier_promote_range_locked(zus_inode_info *ii, uint64_t first, uint64_t last)
 {
 	zus_sb_info &sbi = *ii->sbi;
-	if (!sbi.t2_blocks || !tier_of(sbi).used.load(std::memory_order_relaxed))
+	if (!sbi.t2_blocks || !tier_of(sbi).alloc.used())
 		return 0;
 	zus_inode *zi = ii->zi;
 	// At most kEvictBatch blocks per IOMAP_EXEC, moved back together.

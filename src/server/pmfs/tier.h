@@ -195,6 +195,7 @@ bool t2_leaf_valid(const zus_sb_info &sbi, uint64_t v);
 void t2_free(zus_sb_info &sbi, uint64_t t2);
 // T2 blocks in use, and free.
 uint64_t t2_used(zus_sb_info &sbi);
+uint64_t t2_free_blocks(zus_sb_info &sbi);
 
 // Before an op touches file blocks [first, last] of ii (no lock held):
 // records the access (heat), makes room on T1 if needed; then 0 when none
