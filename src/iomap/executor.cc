@@ -18,6 +18,7 @@
 #include <cstring>
 #include <vector>
 
+#include "fault/guard.h"
 #include "iomap/builder.h"
 #include "iomap/t2.h"
 
@@ -86,7 +87,7 @@ struct Work {
 	std::vector<Unmap> unmaps;
 };
 
-void run_t1(std::span<const Work::T1Copy> t1);
+int run_t1(std::span<const Work::T1Copy> t1);
 
 // Walks an iomap copy. check() only checks (and fills the verdict); the
 // later walks trust the verdict of that check and gather or do the work.
@@ -350,7 +351,7 @@ class Walker {
 		if (phase_ == kCollectAll)
 			work_->t1.push_back(c);
 		else if (phase_ == kRunT1AndUnmaps)
-			run_t1({ &c, 1 });
+			return run_t1({ &c, 1 });
 		return 0;
 	}
 
@@ -429,16 +430,24 @@ int copy_iomap(const uint64_t *iom_e, uint32_t iom_n, uint64_t *copy,
 	return 0;
 }
 
-void run_t1(std::span<const Work::T1Copy> t1)
+// A media fault in a pmem block (fault/guard.h) fails the request: -EIO.
+int run_t1(std::span<const Work::T1Copy> t1)
 {
 	for (const Work::T1Copy &c : t1) {
-		if (!c.block)
+		if (!c.block) {
 			memset(c.app, 0, kPage);
-		else if (c.to_block)
-			memcpy(c.block, c.app, kPage);
-		else
-			memcpy(c.app, c.block, kPage);
+			continue;
+		}
+		const auto a = c.to_block ? zufs::fault::Access::kWrite : zufs::fault::Access::kRead;
+		if (int err = zufs::fault::guarded(a, c.block, kPage, "T1 copy of an iomap", [&] {
+			    if (c.to_block)
+				    memcpy(c.block, c.app, kPage);
+			    else
+				    memcpy(c.app, c.block, kPage);
+		    }))
+			return err;
 	}
+	return 0;
 }
 
 void run_unmaps(const std::vector<Work::Unmap> &unmaps, Unmapper *u)
@@ -520,7 +529,7 @@ static int execute_async_checked(const uint64_t *iom_e, uint32_t iom_n,
 	return env.t2->rw_async(
 		std::move(t2), [work, unmapper, done = std::move(done)](int r) {
 			if (!r)
-				run_t1(work->t1);
+				r = run_t1(work->t1);
 			if (!work->unmaps.empty())
 				run_unmaps(work->unmaps, unmapper);
 			done(r);

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "fault/guard.h"
 #include "kernel_shim/fuse_wire.h"
 
 namespace zuf::uring {
@@ -183,8 +184,18 @@ class Entry final : public wire::ReplySink {
 		}
 		size_t at = 0;
 		for (int i = 1; i < count; ++i) { // may alias the payload
-			std::memmove(payload_ + at, iov[i].iov_base,
-				     iov[i].iov_len);
+			// A zero-copy read reply points into pmem: a media
+			// fault there (fault/guard.h) answers EIO.
+			int err = zufs::fault::guarded(
+				zufs::fault::Access::kRead, iov[i].iov_base, iov[i].iov_len,
+				"read reply", [&] {
+					std::memmove(payload_ + at, iov[i].iov_base,
+						     iov[i].iov_len);
+				});
+			if (err) {
+				reply_error(out.unique, err);
+				return ssize_t(sizeof(out) + total);
+			}
 			at += iov[i].iov_len;
 		}
 		set_reply(out, uint32_t(total));

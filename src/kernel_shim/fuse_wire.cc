@@ -12,6 +12,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "fault/guard.h"
+#include "fault/inject.h"
 #include "kernel_shim/stats.h"
 
 namespace zuf::wire {
@@ -88,6 +90,49 @@ bool patch_init_reply(struct iovec *iov, int count)
 	return true;
 }
 
+// A zero-copy read reply points into the pmem mapping (fuse_frontend.cc).
+// When a page of it cannot be read (a media error, an image shrunk under
+// the mount) the kernel's copy fails: writev returns EFAULT and the kernel
+// itself answers the request with EIO. Find and log the page (the probe
+// faults under the guard, which logs the image offset).
+void log_reply_fault(const struct iovec *iov, int count)
+{
+	for (int i = 1; i < count; ++i) {
+		const char *p = static_cast<const char *>(iov[i].iov_base);
+		if (!iov[i].iov_len || zufs::fault::image_offset(p) == UINT64_MAX)
+			continue;
+		const char *end = p + iov[i].iov_len;
+		for (const char *q = p; q < end;
+		     q = reinterpret_cast<const char *>((uintptr_t(q) | 4095) + 1)) {
+			if (zufs::fault::guarded(zufs::fault::Access::kRead, nullptr, 0,
+						 "read reply (the kernel answers EIO)",
+						 [&] { (void)*static_cast<const volatile char *>(q); }))
+				return;
+		}
+	}
+}
+
+// Injected faults (inject.h) for replies from the mapping: answer EIO, as
+// the kernel does for a reply it cannot copy. True if it did.
+bool inject_reply_fault(int fd, const struct iovec *iov, int count)
+{
+	for (int i = 1; i < count; ++i) {
+		if (!iov[i].iov_len || zufs::fault::image_offset(iov[i].iov_base) == UINT64_MAX)
+			continue;
+		if (zufs::fault::guarded(zufs::fault::Access::kRead, iov[i].iov_base,
+					 iov[i].iov_len, "read reply", [] {})) {
+			fuse_out_header out;
+			std::memcpy(&out, iov[0].iov_base, sizeof(out));
+			out.len = sizeof(out);
+			out.error = -EIO;
+			ssize_t n = write(fd, &out, sizeof(out));
+			(void)n;
+			return true;
+		}
+	}
+	return false;
+}
+
 ssize_t wire_writev(int fd, struct iovec *iov, int count, void *)
 {
 	stats::end(iov, count); // the reply is ready: the request is done
@@ -100,7 +145,15 @@ ssize_t wire_writev(int fd, struct iovec *iov, int count, void *)
 	bool uring = false;
 	if (!g_init_replied.load(std::memory_order_acquire))
 		uring = patch_init_reply(iov, count);
+	if (zufs::fault::rules_active() && count > 1 &&
+	    iov[0].iov_len >= sizeof(fuse_out_header) && inject_reply_fault(fd, iov, count))
+		return ssize_t(iov[0].iov_len); // answered; libfuse sees no error
 	ssize_t n = writev(fd, iov, count);
+	if (n < 0 && errno == EFAULT) {
+		const int e = errno;
+		log_reply_fault(iov, count);
+		errno = e;
+	}
 	// The kernel has processed INIT (fc->initialized) once the write
 	// returns: the ring can register now.
 	if (uring && n >= 0) {

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "fault/guard.h"
 #include "server/pmfs/check.h"
 #include "server/pmfs/format.h"
 #include "server/pmfs/ops.h"
@@ -91,6 +92,10 @@ int Runtime::dispatch(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		err = sync_all_mounts(hdr);
 	} else {
 		err = ops_[hdr->operation].fn(hdr, pages);
+		// It met a media fault outside a guarded copy (fault/guard.h):
+		// what it did may not be on media.
+		if (zufs::fault::take_thread_fault()) [[unlikely]]
+			err = -EIO;
 	}
 	hdr->err = err;
 	return err;
@@ -173,7 +178,7 @@ int format_image(const std::string &path, const FormatRequest &req, std::string 
 int check_image(const std::string &path, std::string *report)
 {
 	pmfs::Image img;
-	int e = img.open(path, 0, report, true);
+	int e = img.open(path, 0, report, true); // ro: fsck -n changes nothing
 	if (e)
 		return e;
 	pmfs::CheckResult r = pmfs::check_mapping(img.base, img.len);

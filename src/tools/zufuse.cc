@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fault/inject.h"
 #include "kernel_shim/fuse_frontend.h"
 #include "kernel_shim/mount_options.h"
 #include "kernel_shim/vfs.h"
@@ -177,6 +178,10 @@ int main(int argc, char **argv)
 	// or a fork, so a missing or broken library is one line and exit 1.
 	zus::plugin::Plugin plugin;
 	if (!cl.fs.empty() && zus::plugin::load_plugin(cl.fs, &plugin, &error))
+		return fail(error);
+
+	// Debugging aid (--help): media faults injected for tests.
+	if (zufs::fault::set_rules_from_env(zufs::fault::kPmemFaultEnv, &error))
 		return fail(error);
 
 	// Everything that would stop the mount is checked before the image is

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <string>
 #include <sys/types.h>
+#include <utility>
 #include <vector>
 
 namespace zit {
@@ -88,6 +89,9 @@ class Mount {
 
 	const std::string &mnt() const { return mnt_; }
 	const std::string &image() const { return image_; }
+	// Use @path as the image instead of the scratch's img.pmem (before
+	// mount(); the caller removes it).
+	void set_image(std::string path) { image_ = std::move(path); }
 	std::string path(const std::string &rel) const
 	{
 		return mnt_ + "/" + rel;

@@ -174,6 +174,23 @@ void BlockAlloc::release(uint64_t bn, uint64_t n)
 	}
 }
 
+bool BlockAlloc::quarantine(uint64_t bn)
+{
+	if (bn < first_ || bn >= last_)
+		return false;
+	Group &g = group_of(bn);
+	{
+		std::lock_guard lk(g.mu);
+		uint64_t b = bn - g.first;
+		if (g.used[b / 64] & (1ULL << (b % 64)))
+			return false;
+		g.used[b / 64] |= 1ULL << (b % 64);
+		--g.nfree;
+	}
+	free_.fetch_sub(1, std::memory_order_relaxed);
+	return true;
+}
+
 int claim_runs(Tx &tx, BlockAlloc &ba, const BlockAlloc::Run *runs,
 	       int nruns)
 {

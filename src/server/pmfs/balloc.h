@@ -43,6 +43,10 @@ class BlockAlloc {
 	uint64_t alloc(uint64_t n, Run *out, int max_runs, int *nruns);
 	uint64_t alloc_one(); // 0 when full
 	void release(uint64_t bn, uint64_t n);
+	// Take free block bn out of use until umount (a media fault there:
+	// fault/guard.h); the persistent bitmap keeps it free. False if it
+	// was not free (or not a data block).
+	bool quarantine(uint64_t bn);
 
 	uint64_t free_blocks() const { return free_.load(std::memory_order_relaxed); }
 	uint64_t data_blocks() const { return last_ - first_; }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "fault/guard.h"
 #include "server/pmfs/pmfs.h"
 #include "server/pmfs/refc.h"
 #include "server/pmfs/tier.h"
@@ -110,7 +111,12 @@ int BmapTx::new_node(uint64_t *bn)
 		return err;
 	}
 	// Zeroed in place; flushed by finish() and made durable by ready().
-	sbi_.persist.memset_nodrain(sbi_.blk(b), 0, kBlockSize);
+	// A media fault aborts the transaction (b is released with it).
+	err = zufs::fault::guarded(zufs::fault::Access::kMeta, sbi_.blk(b), kBlockSize,
+				   "new index block",
+				   [&] { sbi_.persist.memset_nodrain(sbi_.blk(b), 0, kBlockSize); });
+	if (err)
+		return err;
 	fresh_[nfresh_++] = b;
 	*bn = b;
 	return 0;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <memory>
 
+#include "fault/guard.h"
 #include "server/pmfs/bmap.h"
 #include "server/pmfs/pmfs.h"
 
@@ -139,7 +140,13 @@ int dir_prepare_add(Tx &tx, zus_sb_info &sbi, zus_inode_info *dir,
 		sbi.balloc.release(bn, 1);
 		return err;
 	}
-	sbi.persist.memset_nodrain(sbi.blk(bn), 0, kBlockSize);
+	// A media fault aborts the transaction (bn is released with it).
+	if ((err = zufs::fault::guarded(zufs::fault::Access::kMeta, sbi.blk(bn), kBlockSize,
+					"new directory block", [&] {
+						sbi.persist.memset_nodrain(sbi.blk(bn), 0,
+									   kBlockSize);
+					})))
+		return err;
 	BmapTx bt(sbi, tx, dzi);
 	if ((err = bt.insert(ix.nblocks, bn)))
 		return err;

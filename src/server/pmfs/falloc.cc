@@ -31,6 +31,7 @@
 #include <memory>
 #include <vector>
 
+#include "fault/guard.h"
 #include "server/pmfs/bmap.h"
 #include "server/pmfs/file.h"
 #include "server/pmfs/ops.h"
@@ -66,9 +67,11 @@ int zero_in_block(zus_sb_info &sbi, zus_inode_info *ii, uint64_t idx, uint64_t f
 	if (err)
 		return err;
 	uint64_t bn = bmap_lookup(sbi, ii->zi, idx);
-	if (bn)
-		sbi.persist.memset_nodrain(sbi.blk(bn) + from, 0, to - from);
-	return 0;
+	if (!bn)
+		return 0;
+	char *p = sbi.blk(bn) + from;
+	return zufs::fault::guarded(zufs::fault::Access::kWrite, p, to - from, "zeroing",
+				    [&] { sbi.persist.memset_nodrain(p, 0, to - from); });
 }
 
 // Free the whole blocks of [off, end) and zero the partial ones.
@@ -143,8 +146,15 @@ int alloc_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t off, uint64_t end
 		for (int r = 0; r < nruns; ++r) {
 			for (uint64_t k = 0; k < runs[r].n; ++k, ++i) {
 				uint64_t bn = runs[r].bn + k;
-				sbi.persist.memset_nodrain(sbi.blk(bn), 0, kBlockSize);
-				if ((err = bt.insert(h + i, bn)))
+				// A media fault aborts the transaction: nothing
+				// is linked yet.
+				err = zufs::fault::guarded(
+					zufs::fault::Access::kWrite, sbi.blk(bn), kBlockSize,
+					"preallocation", [&] {
+						sbi.persist.memset_nodrain(sbi.blk(bn), 0,
+									   kBlockSize);
+					});
+				if (err || (err = bt.insert(h + i, bn)))
 					return err;
 			}
 		}

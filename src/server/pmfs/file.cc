@@ -16,9 +16,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <linux/stat.h>
 
+#include "fault/guard.h"
 #include "server/pages.h"
 #include "server/pmfs/bmap.h"
 #include "server/pmfs/file.h"
@@ -30,6 +32,9 @@
 #include "server/pmfs/xattr.h"
 
 namespace zus::pmfs {
+
+using zufs::fault::Access;
+using zufs::fault::guarded;
 
 namespace {
 
@@ -45,6 +50,14 @@ zus_inode_info *io_ii(zufs_ioc_IO *io, int *err)
 	return ii;
 }
 
+// bmap_lookup under the guard: block-map blocks live among the data blocks,
+// so a lost range of the image can take them too; the request fails.
+int lookup(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx, uint64_t *bn)
+{
+	return guarded(Access::kRead, nullptr, 0, "block-map lookup",
+		       [&] { *bn = bmap_lookup(sbi, zi, idx); });
+}
+
 uint64_t add_blocks(uint64_t cur, int64_t delta)
 {
 	int64_t v = int64_t(cur) + delta * int64_t(kSectorsPerBlock);
@@ -53,10 +66,11 @@ uint64_t add_blocks(uint64_t cur, int64_t delta)
 
 // Fill a run of holes starting at file position pos (block aligned or not)
 // with new blocks: at most kWriteBatch blocks, one transaction. *bytes is
-// what was written. Extends i_size within the transaction.
-int write_holes(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
-		uint64_t pos, uint64_t len, uint64_t *bytes, uint64_t *first_idx,
-		uint64_t *nblocks)
+// what was written. Extends i_size within the transaction. *bad: a new
+// block that met a media fault (the transaction then aborts).
+int write_holes_tx(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
+		   uint64_t pos, uint64_t len, uint64_t *bytes, uint64_t *first_idx,
+		   uint64_t *nblocks, uint64_t *bad)
 {
 	zus_inode *zi = ii->zi;
 	uint64_t idx = pos >> kBlockShift;
@@ -90,17 +104,23 @@ int write_holes(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
 		char *blk = sbi.blk(bn);
 		uint64_t boff = (pos + done) & (kBlockSize - 1);
 		uint64_t n = std::min(kBlockSize - boff, len - done);
-		if (boff)
-			sbi.persist.memset_nodrain(blk, 0, boff);
-		char *dst = blk + boff;
-		src.walk(n, [&](char *p, size_t k) {
-			sbi.persist.memcpy_nodrain(dst, p, k);
-			dst += k;
+		// A media fault (guard.h) in a block nothing links yet: the
+		// transaction aborts and the request fails, nothing changed.
+		err = guarded(Access::kWrite, blk, kBlockSize, "write into a new block", [&] {
+			if (boff)
+				sbi.persist.memset_nodrain(blk, 0, boff);
+			char *dst = blk + boff;
+			src.walk(n, [&](char *p, size_t k) {
+				sbi.persist.memcpy_nodrain(dst, p, k);
+				dst += k;
+			});
+			if (boff + n < kBlockSize)
+				sbi.persist.memset_nodrain(blk + boff + n, 0,
+							   kBlockSize - boff - n);
 		});
-		if (boff + n < kBlockSize)
-			sbi.persist.memset_nodrain(blk + boff + n, 0,
-						   kBlockSize - boff - n);
-		if ((err = bt.insert(idx + i, bn)))
+		if (err)
+			*bad = bn;
+		if (err || (err = bt.insert(idx + i, bn)))
 			return err; // the cursor moved, but nothing is linked
 		done += n;
 	}
@@ -120,6 +140,23 @@ int write_holes(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
 	*first_idx = idx;
 	*nblocks = got;
 	return 0;
+}
+
+// write_holes_tx(); a block that met a media fault is not handed out again
+// during this mount (the next write gets another one).
+int write_holes(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
+		uint64_t pos, uint64_t len, uint64_t *bytes, uint64_t *first_idx,
+		uint64_t *nblocks)
+{
+	uint64_t bad = 0;
+	int err = write_holes_tx(sbi, ii, src, pos, len, bytes, first_idx, nblocks, &bad);
+	if (bad && sbi.balloc.quarantine(bad)) // released by the aborted transaction
+		fprintf(stderr,
+			"zufuse: image %s: block %llu (offset 0x%llx) taken out of use until "
+			"unmount after a media fault\n",
+			sbi.path.c_str(), (unsigned long long)bad,
+			(unsigned long long)(bad << kBlockShift));
+	return err;
 }
 
 } // namespace
@@ -179,8 +216,11 @@ int unshare_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t first,
 				++r, k = 0;
 			// Written before the transaction links it; its first
 			// drain makes the copy durable (ordered, as a hole fill).
-			sbi.persist.memcpy_nodrain(sbi.blk(bn), sbi.blk(old[i]), kBlockSize);
-			if ((err = bt.replace(at[i], bn)) || (err = bt.put_leaf(old[i])))
+			err = guarded(Access::kWrite, sbi.blk(bn), kBlockSize, "copy on write", [&] {
+				sbi.persist.memcpy_nodrain(sbi.blk(bn), sbi.blk(old[i]),
+							   kBlockSize);
+			});
+			if (err || (err = bt.replace(at[i], bn)) || (err = bt.put_leaf(old[i])))
 				return err; // the transaction aborts: nothing changed
 		}
 		bt.finish();
@@ -269,24 +309,33 @@ int op_read(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	uint64_t len = std::min<uint64_t>(hdr->len, size - pos);
 
 	PageCursor dst(pages, hdr->offset);
-	for (uint64_t done = 0; done < len;) {
+	uint64_t done = 0;
+	while (done < len) {
 		uint64_t at = pos + done;
 		uint64_t boff = at & (kBlockSize - 1);
 		uint64_t n = std::min(kBlockSize - boff, len - done);
-		uint64_t bn = bmap_lookup(sbi, zi, at >> kBlockShift);
+		uint64_t bn;
+		if ((err = lookup(sbi, zi, at >> kBlockShift, &bn)))
+			break;
 		const char *s = bn ? sbi.blk(bn) + boff : nullptr;
-		dst.walk(n, [&](char *p, size_t k) {
-			if (s) {
-				memcpy(p, s, k);
-				s += k;
-			} else {
-				memset(p, 0, k);
-			}
+		// A media fault fails the read (the shim fails it whole: over
+		// FUSE a short read would read as EOF).
+		err = guarded(Access::kRead, s, n, "read", [&] {
+			dst.walk(n, [&](char *p, size_t k) {
+				if (s) {
+					memcpy(p, s, k);
+					s += k;
+				} else {
+					memset(p, 0, k);
+				}
+			});
 		});
+		if (err)
+			break;
 		done += n;
 	}
-	io->last_pos = pos + len;
-	return 0;
+	io->last_pos = pos + done;
+	return err;
 }
 
 namespace {
@@ -358,7 +407,9 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		uint64_t at = pos + done;
 		uint64_t boff = at & (kBlockSize - 1);
 		uint64_t n = std::min(kBlockSize - boff, len - done);
-		uint64_t bn = bmap_lookup(sbi, zi, at >> kBlockShift);
+		uint64_t bn;
+		if ((err = lookup(sbi, zi, at >> kBlockShift, &bn)))
+			break;
 		if (bn && refc_shared(sbi, bn)) { // copy on write (refc.h)
 			// The shared blocks of the rest of the request, in batches.
 			if ((err = unshare_range(sbi, ii, at >> kBlockShift,
@@ -369,13 +420,19 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		}
 		if (bn) {
 			char *dst = sbi.blk(bn) + boff;
-			src.walk(n, [&](char *p, size_t k) {
-				if (tracked)
-					sbi.persist.memcpy_nodrain(dst, p, k);
-				else
-					sbi.persist.memcpy_lazy(dst, p, k);
-				dst += k;
+			// A media fault: this block may hold part of the new bytes,
+			// as a disk sector that failed a write; the request stops.
+			err = guarded(Access::kWrite, dst, n, "write", [&] {
+				src.walk(n, [&](char *p, size_t k) {
+					if (tracked)
+						sbi.persist.memcpy_nodrain(dst, p, k);
+					else
+						sbi.persist.memcpy_lazy(dst, p, k);
+					dst += k;
+				});
 			});
+			if (err)
+				break;
 			done += n;
 			continue;
 		}
@@ -490,9 +547,13 @@ int op_get_multy(zufs_ioc_hdr *hdr, zufs::page_list)
 		end = (first + n) << kBlockShift;
 	}
 	__u64 *e = io->ziom.iom_e;
-	for (uint64_t i = 0; i < n; ++i)
-		_zufs_iom_enc_type_val(&e[i], IOM_T1_READ,
-				       zu_enc_dpp_t_bn(bmap_lookup(sbi, zi, first + i), 0));
+	if ((err = guarded(Access::kRead, nullptr, 0, "block-map lookup", [&] {
+		     for (uint64_t i = 0; i < n; ++i)
+			     _zufs_iom_enc_type_val(
+				     &e[i], IOM_T1_READ,
+				     zu_enc_dpp_t_bn(bmap_lookup(sbi, zi, first + i), 0));
+	     })))
+		return err;
 	ii->pins.fetch_add(1, std::memory_order_acq_rel);
 	io->ziom.iom_n = static_cast<__u32>(n);
 	io->last_pos = end;
@@ -601,8 +662,14 @@ int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list)
 			return err;
 		if ((err = tx.ready()))
 			return err;
-		if (tail)
-			sbi.persist.memset_nodrain(tail, 0, tail_len);
+		// Past ready() a fault cannot be undone in the live mount: stop
+		// it as a crash would; the next mount rolls the change back.
+		if (tail && (err = guarded(Access::kWrite, tail, tail_len, "truncation", [&] {
+				     sbi.persist.memset_nodrain(tail, 0, tail_len);
+			     }))) {
+			stop_after_media_fault(sbi);
+			return err;
+		}
 		if (mask & STATX_MODE)
 			zi->i_mode = (zi->i_mode & S_IFMT) | (ia->mode & ~S_IFMT & 07777);
 		acl.apply(zi);

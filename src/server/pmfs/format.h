@@ -40,7 +40,11 @@ class Image {
 	// The first n bytes of the image file (before it is mapped): false if
 	// short.
 	bool read_head(void *buf, size_t n) const;
-	// Grow a regular file to want bytes (a device cannot grow).
+	// Grow a regular file to want bytes (a device cannot grow), with all
+	// its blocks allocated (posix_fallocate): a file system that cannot
+	// hold it is refused with the shortfall in *err, and nothing is left
+	// changed (a file created by open_locked is removed again). map()
+	// allocates an older sparse image's blocks the same way, unless ro.
 	int grow_file(const std::string &path, uint64_t want, std::string *err);
 	// Make a regular file exactly want bytes (mkfs only: shrinking
 	// discards what was past want). 0 keeps it as it is.

@@ -11,9 +11,11 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -35,6 +37,45 @@ int fail(std::string *err, const std::string &path, int e, const std::string &wh
 	*err = "image " + path + ": " + why;
 	return e;
 }
+
+std::string mib(uint64_t bytes)
+{
+	char b[32];
+	snprintf(b, sizeof(b), "%.1f MiB", double(bytes) / (1 << 20));
+	return b;
+}
+
+// Allocate every block of the image file's first want bytes (growing it to
+// want), so that no store into the mapping can meet a full file system: a
+// sparse image turns "disk full" into a SIGBUS in the middle of a write.
+// Refuses, changing nothing, when the file system cannot hold it.
+int reserve_blocks(int fd, const struct stat &st, uint64_t want, const std::string &path,
+		   std::string *err)
+{
+	const uint64_t allocated = uint64_t(st.st_blocks) * 512;
+	if (allocated >= want && uint64_t(st.st_size) >= want)
+		return 0;
+	const uint64_t need = want > allocated ? want - allocated : 0;
+	auto shortfall = [&] {
+		struct statvfs v;
+		uint64_t avail = fstatvfs(fd, &v) == 0 ? uint64_t(v.f_bavail) * v.f_frsize : 0;
+		return fail(err, path, -ENOSPC,
+			    "the file system under it cannot hold the image: " + mib(need) +
+				    " to allocate, " + mib(avail) + " free (short by " +
+				    mib(need > avail ? need - avail : 0) + ")");
+	};
+	struct statvfs v;
+	if (fstatvfs(fd, &v) == 0 && need > uint64_t(v.f_bavail) * v.f_frsize)
+		return shortfall();
+	int e = posix_fallocate(fd, 0, off_t(want));
+	if (e == ENOSPC || e == EDQUOT)
+		return shortfall();
+	if (e)
+		return fail(err, path, -e,
+			    "cannot allocate its blocks: " + std::string(strerror(e)));
+	return 0;
+}
+
 
 // /proc/self/mountinfo escapes ' ', '\t', '\n' and '\\' as \ooo.
 std::string unescape(const std::string &s)
@@ -181,9 +222,18 @@ int Image::grow_file(const std::string &path, uint64_t want, std::string *err)
 		return fail(err, path, -EINVAL,
 			    "a device of " + std::to_string(size) + " bytes cannot grow to " +
 				    std::to_string(want));
-	int e = created ? posix_fallocate(fd_, 0, want) : EOPNOTSUPP;
-	if (e && ftruncate(fd_, want) < 0)
-		return fail(err, path, -errno, std::string("cannot size: ") + strerror(errno));
+	// Allocated, not sparse (reserve_blocks); refused, with nothing left
+	// behind, when the file system cannot hold it.
+	struct stat st;
+	if (fstat(fd_, &st) < 0)
+		return fail(err, path, -errno, strerror(errno));
+	if (int e = reserve_blocks(fd_, st, want, path, err)) {
+		if (created)
+			::unlink(path.c_str());
+		else if (ftruncate(fd_, off_t(size)) < 0)
+			*err += "; cannot shrink it back: " + std::string(strerror(errno));
+		return e;
+	}
 	size = want;
 	return 0;
 }
@@ -203,6 +253,11 @@ int Image::map(const std::string &path, std::string *err, bool ro)
 	if (size && size < kMinImage)
 		return fail(err, path, -EINVAL,
 			    "too small (" + std::to_string(size) + " bytes, minimum 16 MiB)");
+	// An image file an older zufuse left sparse gets its blocks now.
+	struct stat st;
+	if (regular && !ro && fstat(fd_, &st) == 0)
+		if (int e = reserve_blocks(fd_, st, uint64_t(st.st_size), path, err))
+			return e;
 	int is_pmem = 0;
 	base = static_cast<char *>(pmem_map_file(path.c_str(), 0, 0, 0, &len, &is_pmem));
 	if (!base)

@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 
+#include "fault/guard.h"
 #include "server/crc32c.h"
 #include "server/pmfs/bmap.h"
 #include "server/pmfs/format.h"
@@ -35,6 +36,8 @@ zus_sb_info::~zus_sb_info()
 {
 	icache.reset();
 	persist.set_commit_barrier(nullptr); // the lanes go with the journal
+	if (base)
+		zufs::fault::unregister_mapping(base);
 	if (file_image)
 		file_image.reset(); // a last commit, unless abandoned; unmaps
 	else if (base) {
@@ -142,6 +145,11 @@ zus_inode_info *ii_cookie(zus_inode_info *ii, int *err)
 		return nullptr;
 	}
 	if (ii->sbi->crashed.load(std::memory_order_relaxed)) [[unlikely]] {
+		*err = -EIO;
+		return nullptr;
+	}
+	if (zufs::fault::media_failed()) [[unlikely]] { // a page of metadata lost
+		stop_after_media_fault(*ii->sbi);
 		*err = -EIO;
 		return nullptr;
 	}
@@ -346,6 +354,11 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 	img.release(&sbi->fd, &sbi->base, &sbi->map_len, &sbi->file_image);
 	sbi->sb = reinterpret_cast<pmfs_super *>(sbi->base);
 	sbi->persist.init(sbi->base, sbi->map_len);
+	// A SIGBUS in a data copy fails that request (fault/guard.h). The fd
+	// tells a shrunk or full image file from a media error; the file
+	// back-end maps a working copy instead, which the fd does not describe.
+	zufs::fault::register_mapping(sbi->base, sbi->map_len, sbi->file_image ? -1 : sbi->fd,
+				      sbi->sb->s_data_blk * kBlockSize, o.pmem.c_str());
 
 	zus_inode *rzi = sbi->zi_of(kRootIno);
 	if (rzi->i_ino != kRootIno || !S_ISDIR(rzi->i_mode)) {
@@ -424,6 +437,8 @@ void umount(std::unique_ptr<zus_sb_info> sbi)
 	// delivers all of them before it sends UMOUNT).
 	tier_stop(*sbi); // the evictor finishes its migrations first
 	drain_iomap_jobs(*sbi);
+	if (zufs::fault::media_failed())
+		stop_after_media_fault(*sbi);
 	if (sbi->crashed) { // a simulated crash: leave the media exactly as it is
 		if (sbi->file_image)
 			sbi->file_image->abandon(); // as a kill -9 would
@@ -433,6 +448,16 @@ void umount(std::unique_ptr<zus_sb_info> sbi)
 	sbi->persist.sync_all();
 	if (!sbi->ro)
 		seal_super(*sbi, kStateClean);
+}
+
+void stop_after_media_fault(zus_sb_info &sbi)
+{
+	if (!sbi.crashed.exchange(true))
+		fprintf(stderr,
+			"zufuse: image %s: media fault in metadata: the mount now answers "
+			"every request with EIO; unmount it, the next mount rolls back what "
+			"was in flight (then run fsck.zufs)\n",
+			sbi.path.c_str());
 }
 
 int sync_fs(zus_sb_info &sbi)

@@ -86,7 +86,10 @@ struct zus_sb_info {
 	bool noatime = false; // mount option "noatime": no relatime updates
 	bool strictatime = false; // "strictatime": every access sets atime
 	bool nodiratime = false;  // "nodiratime": readdir never sets it
-	std::atomic<bool> crashed{false}; // test crash simulation
+	// A simulated crash (tests), or a media fault inside a transaction
+	// (stop_after_media_fault): every request gets -EIO until umount,
+	// which leaves the media as it is for the next mount's recovery.
+	std::atomic<bool> crashed{false};
 	zufs::ZufCalls *zuf = nullptr;
 	uint64_t t2_blocks = 0; // the shim's T2 store ("t2size="), 0: none
 	// Async IOMAP_EXECs in flight (tier.h), completed by IOM_DONE.
@@ -163,6 +166,11 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf,
 void umount(std::unique_ptr<zus_sb_info> sbi);
 // Make everything written to the mount durable (SYNC): 0 or -EIO.
 int sync_fs(zus_sb_info &sbi);
+// A media fault (fault/guard.h) inside a transaction that is past ready(),
+// or outside any guard: the live mount cannot undo it, so it stops
+// (crashed: every request gets -EIO) and says so in one line; the next
+// mount's recovery rolls back what was in flight.
+void stop_after_media_fault(zus_sb_info &sbi);
 
 } // namespace zus::pmfs
 
