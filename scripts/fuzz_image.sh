@@ -17,6 +17,7 @@ esac
 mkdir -p "$OUT/image-corpus" "$OUT/image-artifacts"
 exe=$OUT/image_mount_fuzz
 srcs=($(sed -n "s|^ *'\(.*\.cc\)',*$|$ROOT/src/server/\1|p" "$ROOT/src/server/meson.build"))
+[[ -d $ROOT/src/fault ]] && srcs+=("$ROOT"/src/fault/*.cc) # the server's SIGBUS guard
 srcs+=("$ROOT/test/fuzz/image_mount_fuzz.cc")
 stale=0
 [[ -x $exe ]] || stale=1
