@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel_shim/fuse_extra.h"
 #include "kernel_shim/fuse_posix.h"
 #include "kernel_shim/fuse_wire.h"
 #include "kernel_shim/log.h"
@@ -288,7 +289,9 @@ void zf_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 void zf_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	       fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
-	int err = fs(req).vfs->rename(parent, name, newparent, newname, flags);
+	const fuse_ctx *ctx = fuse_req_ctx(req);
+	int err = fs(req).vfs->rename(parent, name, newparent, newname, flags,
+				      ctx->uid, ctx->gid);
 	fuse_reply_err(req, -dirsync(req, err, parent, newparent));
 }
 
@@ -642,9 +645,12 @@ int FuseFrontend::mount(const char *mountpoint)
 		return -EIO;
 	mounted_ = true;
 	if (int err = wire::install(se_); err) {
-		zuf_err("custom fuse i/o: %s (killpriv_v2 and io_uring off)",
+		zuf_err("custom fuse i/o: %s (killpriv_v2, io_uring, "
+			"O_TMPFILE and statx btime off)",
 			strerror(-err));
 		uring = false;
+	} else {
+		install_extra_ops(&fs_);
 	}
 	if (uring)
 		start_uring();

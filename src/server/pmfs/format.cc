@@ -97,6 +97,7 @@ void format_mapping(char *base, size_t len)
 	root->i_atime = root->i_mtime = root->i_ctime = s.s_mkfs_time;
 	root->i_generation = 1;
 	root->i_dir.parent = kRootIno;
+	init_ext(root, nullptr, s.s_mkfs_time);
 	p.flush(root, sizeof(*root));
 	p.drain();
 

@@ -39,6 +39,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <sys/stat.h>
+
 #include "zufs/zus_api.h"
 
 namespace zus::pmfs {
@@ -165,6 +167,32 @@ inline constexpr uint16_t kZiTruncating = 0x8000; // blocks past i_size to free
 // fallocate(KEEP_SIZE) may have mapped blocks past i_size (zeroed; freed by
 // the next truncation to or below i_size).
 inline constexpr uint16_t kZiPrealloc = 0x4000;
+
+// zus_inode.i_x (ZUFS_ZI_EXT, zus_api.h): birth time, project id, extent
+// size hint. Every inode pmfs creates has it, so a new inline symlink is
+// shorter than kInlineSymlinkMax; inodes of older images do not (no birth
+// time; an inline symlink of up to 31 bytes), and get it when a project id
+// or extent size hint is set (never on a symlink). No version change: an
+// older zufuse reads such an image and ignores i_x.
+inline constexpr uint32_t kInlineSymlinkMax = 24;
+
+// i_x of a new inode born at now in directory dir (null: the root):
+// PROJINHERIT passes the project id on (and itself to a new directory),
+// a directory's extent size hint passes to what is created in it.
+inline void init_ext(zus_inode *zi, const zus_inode *dir, uint64_t now)
+{
+	zi->i_flags |= ZUFS_ZI_EXT;
+	zi->i_x.i_btime = now;
+	if (!dir || !(dir->i_flags & ZUFS_ZI_EXT) || S_ISLNK(zi->i_mode))
+		return;
+	if (dir->i_flags & ZUFS_S_PROJINHERIT) {
+		zi->i_x.i_projid = dir->i_x.i_projid;
+		if (S_ISDIR(zi->i_mode))
+			zi->i_flags |= ZUFS_S_PROJINHERIT;
+	}
+	if (S_ISDIR(zi->i_mode) || S_ISREG(zi->i_mode))
+		zi->i_x.i_extsize = dir->i_x.i_extsize;
+}
 
 // Extended attributes: zus_inode.i_xattr is 0 or the block number of a
 // pmfs_xattr_head. The set is one byte stream of records (pmfs_xattr_rec,

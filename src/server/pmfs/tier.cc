@@ -786,8 +786,11 @@ void tier_start(zus_sb_info &sbi, zufs_pool_info *pool)
 	if (!sbi.t2_blocks || !sbi.zuf || sbi.ro)
 		return;
 	TierState &ts = tier_of(sbi);
+	if (ts.thread.joinable())
+		return;
 	const size_t len = kMaxInFlight * kEvictBatch * kBlockSize;
-	ts.bounce.reset(static_cast<char *>(aligned_alloc(kBlockSize, len)));
+	if (!ts.bounce) // kept across a read-only remount: the shim knows it
+		ts.bounce.reset(static_cast<char *>(aligned_alloc(kBlockSize, len)));
 	if (!ts.bounce)
 		return; // no evictor: WRITEs short of T1 still evict (sync)
 	*pool = { uint64_t(uintptr_t(ts.bounce.get())), len };
