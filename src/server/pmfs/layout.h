@@ -46,7 +46,12 @@
 namespace zus::pmfs {
 
 inline constexpr uint64_t kMagic = 0x4d50455355465a5aULL; // "ZZFUSEPM"
-inline constexpr uint32_t kVersion = 3; // 2: orphan table, s_t2_blocks; 3: share counts
+// 2: orphan table, s_t2_blocks; 3: share counts; 4: zus_inode.i_x (birth
+// time, project id, extent size hint; inline symlinks shorter than 24
+// bytes). A version 3 image mounts and becomes 4 at its first read-write
+// mount, so that an older zufuse refuses it rather than misread a symlink.
+inline constexpr uint32_t kVersion = 4;
+inline constexpr uint32_t kMinVersion = 3;
 inline constexpr uint32_t kBlockShift = 12;
 inline constexpr uint64_t kBlockSize = 1ULL << kBlockShift;
 inline constexpr uint64_t kMinImage = 16ULL << 20;
@@ -172,8 +177,7 @@ inline constexpr uint16_t kZiPrealloc = 0x4000;
 // size hint. Every inode pmfs creates has it, so a new inline symlink is
 // shorter than kInlineSymlinkMax; inodes of older images do not (no birth
 // time; an inline symlink of up to 31 bytes), and get it when a project id
-// or extent size hint is set (never on a symlink). No version change: an
-// older zufuse reads such an image and ignores i_x.
+// or extent size hint is set (never on a symlink). Version 4 (kVersion).
 inline constexpr uint32_t kInlineSymlinkMax = 24;
 
 // i_x of a new inode born at now in directory dir (null: the root):
