@@ -41,7 +41,6 @@ int op_clone(zufs_ioc_hdr *hdr, zufs::page_list)
 
 namespace {
 
-constexpr uint64_t kSectors = kBlockSize / 512;
 constexpr uint64_t kShareBatch = 64; // blocks shared per transaction
 
 // COPY's sharing step: dst's blocks from pos_out point at src's blocks from
@@ -117,13 +116,8 @@ int share_blocks(zus_inode_info *src, zus_inode_info *dst, uint64_t pos_in,
 	}
 	if (!k)
 		return 0;
-	bt.finish();
-	if ((err = tx.ready()))
+	if ((err = bt.close(dz, int64_t(added))))
 		return err;
-	dz->i_on_disk.a[0] = bt.root;
-	dz->i_on_disk.a[1] = bt.height;
-	int64_t b = int64_t(dz->i_blocks) + (int64_t(added) + bt.blocks_delta) * int64_t(kSectors);
-	dz->i_blocks = b < 0 ? 0 : uint64_t(b);
 	const uint64_t bytes = std::min(k << kBlockShift, end_in - pos_in);
 	if (pos_out + bytes > dz->i_size)
 		dz->i_size = pos_out + bytes;

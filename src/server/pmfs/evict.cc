@@ -136,11 +136,8 @@ int commit_moves(zus_inode_info *ii, std::vector<Move> &mv, uint64_t *done,
 		}
 		if (err)
 			break; // the Tx aborts: nothing of this batch happened
-		bt.finish();
-		if ((err = tx.ready()))
+		if ((err = bt.close(zi)))
 			break;
-		zi->i_on_disk.a[0] = bt.root;
-		zi->i_on_disk.a[1] = bt.height;
 		if ((err = tx.commit(ii)))
 			break;
 		for (size_t k = at; k < end; ++k)

@@ -31,7 +31,6 @@ namespace zus::pmfs {
 
 namespace {
 
-constexpr uint64_t kSectors = kBlockSize / 512;
 constexpr uint64_t kMaxBytes = kMaxFileBlocks << kBlockShift;
 
 // Zero [from, to) inside file block idx if it is mapped (a shared block is
@@ -83,13 +82,8 @@ int punch_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t off, uint64_t end
 		bool done;
 		if ((err = bt.punch(from, to, kTruncBatch, &done)))
 			return err;
-		bt.finish();
-		if ((err = tx.ready()))
+		if ((err = bt.close(zi)))
 			return err;
-		zi->i_on_disk.a[0] = bt.root;
-		zi->i_on_disk.a[1] = bt.height;
-		int64_t b = int64_t(zi->i_blocks) + bt.blocks_delta * int64_t(kSectors);
-		zi->i_blocks = b < 0 ? 0 : uint64_t(b);
 		if ((err = tx.commit(ii)))
 			return err;
 		if (done)
@@ -136,12 +130,8 @@ int alloc_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t off, uint64_t end
 					return err;
 			}
 		}
-		bt.finish();
-		if ((err = tx.ready()))
+		if ((err = bt.close(zi, int64_t(got))))
 			return err;
-		zi->i_on_disk.a[0] = bt.root;
-		zi->i_on_disk.a[1] = bt.height;
-		zi->i_blocks += (got + bt.blocks_delta) * kSectors;
 		if (((h + got) << kBlockShift) > ((zi->i_size + kBlockSize - 1) & ~(kBlockSize - 1)))
 			zi->i_flags |= kZiPrealloc; // until i_size covers them
 		if ((err = tx.commit(ii)))

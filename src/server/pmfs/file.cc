@@ -39,8 +39,6 @@ using zufs::fault::guarded;
 
 namespace {
 
-constexpr uint64_t kSectorsPerBlock = kBlockSize / 512;
-
 zus_inode_info *io_ii(zufs_ioc_IO *io, int *err)
 {
 	zus_inode_info *ii = ii_cookie(io->zus_ii, err);
@@ -57,12 +55,6 @@ int lookup(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx, uint64_t *
 {
 	return guarded(Access::kRead, nullptr, 0, "block-map lookup",
 		       [&] { *bn = bmap_lookup(sbi, zi, idx); });
-}
-
-uint64_t add_blocks(uint64_t cur, int64_t delta)
-{
-	int64_t v = int64_t(cur) + delta * int64_t(kSectorsPerBlock);
-	return v < 0 ? 0 : uint64_t(v);
 }
 
 // Fill a run of holes starting at file position pos (block aligned or not)
@@ -125,13 +117,8 @@ int write_holes_tx(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
 			return err; // the cursor moved, but nothing is linked
 		done += n;
 	}
-	bt.finish();
-	if ((err = tx.ready()))
+	if ((err = bt.close(zi, int64_t(got))))
 		return err;
-
-	zi->i_on_disk.a[0] = bt.root;
-	zi->i_on_disk.a[1] = bt.height;
-	zi->i_blocks = add_blocks(zi->i_blocks, int64_t(got) + bt.blocks_delta);
 	if (pos + done > zi->i_size)
 		zi->i_size = pos + done;
 	zi->i_mtime = zi->i_ctime = now_ns();
@@ -234,12 +221,8 @@ int unshare_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t first,
 			if (err || (err = bt.replace(at[i], bn)) || (err = bt.put_leaf(old[i])))
 				return err; // the transaction aborts: nothing changed
 		}
-		bt.finish();
-		if ((err = tx.ready()))
+		if ((err = bt.close(zi, int64_t(n)))) // i_blocks: the same count
 			return err;
-		zi->i_on_disk.a[0] = bt.root;
-		zi->i_on_disk.a[1] = bt.height;
-		zi->i_blocks = add_blocks(zi->i_blocks, n + bt.blocks_delta); // same count
 		if ((err = tx.commit(ii)))
 			return err;
 		if (cow_first) {
@@ -269,12 +252,8 @@ int free_blocks_from(zus_sb_info &sbi, zus_inode_info *ii, uint64_t from,
 		if (done && (free_inode || zi->i_nlink) &&
 		    (err = sbi.icache->orphans().remove(tx, ii->ino)))
 			return err;
-		bt.finish();
-		if ((err = tx.ready()))
+		if ((err = bt.close(zi)))
 			return err;
-		zi->i_on_disk.a[0] = bt.root;
-		zi->i_on_disk.a[1] = bt.height;
-		zi->i_blocks = add_blocks(zi->i_blocks, bt.blocks_delta);
 		if (done) // nothing is mapped past EOF any more
 			zi->i_flags &= ~(kZiTruncating | kZiPrealloc);
 		if (done && free_inode) { // the slot goes in the same step

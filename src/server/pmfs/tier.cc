@@ -108,11 +108,8 @@ int commit_promotion(zus_inode_info *ii, uint64_t idx, uint64_t t2, uint64_t t1)
 	BmapTx bt(sbi, tx, zi);
 	if ((err = bt.replace(idx, t1)))
 		return err;
-	bt.finish();
-	if ((err = tx.ready()))
+	if ((err = bt.close(zi)))
 		return err;
-	zi->i_on_disk.a[0] = bt.root;
-	zi->i_on_disk.a[1] = bt.height;
 	if ((err = tx.commit(ii)))
 		return err;
 	t2_free(sbi, t2);
