@@ -11,7 +11,8 @@
 #                ships them; skipped otherwise)
 #   zufuse-st    build/zufuse -s on a 1 GiB image in /dev/shm
 #   zufuse-mt    build/zufuse --no-uring (libfuse's multi-threaded loop)
-#   zufuse-uring build/zufuse --uring, when the kernel has FUSE io_uring
+#   zufuse-uring build/zufuse --uring (the default transport), when the
+#                kernel has FUSE io_uring
 #   zufuse-disk  as zufuse-mt, on an image file in DISK_DIR (an ordinary
 #                disk: the file back-end, persist_file.h); not in the
 #                default TARGETS
