@@ -6,7 +6,7 @@
 // the queue of the CPU that issued it (qid = cpu); a thread pinned to that
 // CPU serves it, so a synchronous caller and its server share a CPU and no
 // other CPU is woken. The threads run SCHED_IDLE, so that the caller, woken
-// by the reply, stays on that CPU (fuse_uring.cc, place_thread).
+// by the reply, stays on that CPU (fuse_uring.cc, pin_thread).
 //
 // Life cycle (FuseFrontend): create() after the session is mounted and
 // before its loop runs: it starts two threads per possible CPU, pinned to
