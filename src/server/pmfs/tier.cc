@@ -786,6 +786,9 @@ void tier_start(zus_sb_info &sbi, zufs_pool_info *pool)
 	if (!sbi.t2_blocks || !sbi.zuf || sbi.ro)
 		return;
 	TierState &ts = tier_of(sbi);
+	// Freeing must not need space: a shrinking truncate or a punch whose
+	// partial block is on T2 brings it back into the reserve (balloc.h).
+	sbi.balloc.set_reserve(std::min<uint64_t>(64, sbi.balloc.data_blocks() / 64));
 	const size_t len = kMaxInFlight * kEvictBatch * kBlockSize;
 	ts.bounce.reset(static_cast<char *>(aligned_alloc(kBlockSize, len)));
 	if (!ts.bounce)
@@ -911,7 +914,13 @@ uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want)
 		return 0;
 	TierState &ts = tier_of(sbi);
 	uint64_t moved = 0;
-	for (int round = 0; round < 64 && sbi.balloc.free_blocks() < want &&
+	// With a Hold on this thread (balloc.h) the blocks freed here are
+	// its own: evict until it holds want, whatever others take meanwhile.
+	auto short_of_room = [&] {
+		return sbi.balloc.holding() ? sbi.balloc.held_here() < want
+					    : sbi.balloc.free_blocks() < want;
+	};
+	for (int round = 0; round < 64 && short_of_room() &&
 			    !sbi.crashed.load(std::memory_order_relaxed);
 	     ++round) {
 		Migration m;
@@ -949,6 +958,14 @@ uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want)
 	return moved;
 }
 
+void tier_room_for_metadata(zus_sb_info &sbi)
+{
+	constexpr uint64_t kMetaBlocks = 8; // what one namespace op may take
+	if (sbi.t2_blocks && sbi.balloc.available() < kMetaBlocks &&
+	    t2_free_blocks(sbi))
+		tier_make_room(sbi, kMetaBlocks);
+}
+
 int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		 uint64_t first, uint64_t last)
 {
@@ -971,7 +988,7 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 	// Capacity is T1 + T2: a WRITE (or a promotion) short of T1 blocks
 	// moves cold ones out first, synchronously (no lock held here).
 	const uint64_t need = last - first + 1 + 16;
-	if (sbi.balloc.free_blocks() < need && ts.alloc.nfree() &&
+	if (sbi.balloc.available() < need && ts.alloc.nfree() &&
 	    (write || ts.alloc.used()))
 		tier_make_room(sbi, need + kEvictBatch);
 	if (!ts.alloc.used())
