@@ -20,6 +20,7 @@
 #include <shared_mutex>
 #include <thread>
 
+#include "fault/guard.h"
 #include "server/pmfs/bmap.h"
 #include "server/pmfs/format.h"
 #include "server/pmfs/inode.h"
@@ -293,6 +294,28 @@ void persist_t2_size(zus_sb_info &sbi, TierState &ts)
 	write_super(sbi.base, sbi.map_len, sbi.sb);
 }
 
+// The evictor's copy of T1 block bn into its bounce slot. A media fault
+// there (fault/guard.h: a poisoned page, an image shrunk under the mount)
+// fails the eviction of that block only: it stays on T1, where a read of
+// it fails as before; false then.
+bool bounce_copy(zus_sb_info &sbi, char *dst, uint64_t bn)
+{
+	return !zufs::fault::guarded(zufs::fault::Access::kRead, sbi.blk(bn), kBlockSize,
+				     "copy for eviction (the block stays on T1)",
+				     [&] { memcpy(dst, sbi.blk(bn), kBlockSize); });
+}
+
+// Does T1 block bn still hold what bounce holds (no write raced its
+// migration)? A media fault reading it: no (the block stays on T1).
+bool same_as_bounce(zus_sb_info &sbi, uint64_t bn, const char *bounce)
+{
+	bool same = false;
+	zufs::fault::guarded(zufs::fault::Access::kRead, sbi.blk(bn), kBlockSize,
+			     "check after eviction (the block stays on T1)",
+			     [&] { same = !memcmp(sbi.blk(bn), bounce, kBlockSize); });
+	return same;
+}
+
 // With ii->rw held exclusively, the T2 copies durable: switch each move's
 // leaf to its T2 block and free its T1 block, kCommitBatch per
 // transaction. A move whose leaf no longer names its T1 block (truncated,
@@ -323,8 +346,8 @@ int commit_moves(zus_inode_info *ii, std::vector<Move> &mv, uint64_t *done,
 		for (size_t k = at; k < end && !err; ++k) {
 			if (bmap_leaf(sbi, zi, mv[k].idx) != mv[k].t1 ||
 			    refc_shared(sbi, mv[k].t1) || // shared meanwhile (COPY)
-			    (bounce && memcmp(sbi.blk(mv[k].t1),
-					      bounce + k * kBlockSize, kBlockSize))) {
+			    (bounce && !same_as_bounce(sbi, mv[k].t1,
+						       bounce + k * kBlockSize))) {
 				t2_free(sbi, mv[k].t2);
 				mv[k].t2 = 0;
 				continue;
@@ -395,13 +418,12 @@ void collect(zus_sb_info &sbi, TierState &ts, zus_inode_info *ii, Heat &h,
 			continue;
 		}
 		uint64_t v = bmap_leaf(sbi, zi, idx);
-		// A shared block (refc.h) stays on T1: its other owners map it.
-		if (sbi.valid_data_bn(v) && !refc_shared(sbi, v)) {
-			if (m->bounce)
-				memcpy(m->bounce + m->moves.size() * kBlockSize,
-				       sbi.blk(v), kBlockSize);
+		// A shared block (refc.h) stays on T1: its other owners map it;
+		// so does one whose copy meets a media fault (bounce_copy).
+		if (sbi.valid_data_bn(v) && !refc_shared(sbi, v) &&
+		    (!m->bounce ||
+		     bounce_copy(sbi, m->bounce + m->moves.size() * kBlockSize, v)))
 			m->moves.push_back({ idx, v, 0 });
-		}
 		++idx;
 	}
 	h.cursor = idx;
