@@ -1041,6 +1041,7 @@ TEST_CASE("tier: a shrinking truncate or a punch on a full T1 + T2 works",
 	t.write(0, data);
 	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 1) == 0);
 	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 2) == 0);
+	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 3) == 0); // partial, last
 	// Fill T1 and T2 with another file until ENOSPC.
 	ztest::Inode g;
 	REQUIRE(t.fs.create(t.fs.root, "fill", S_IFREG | 0644, &g) == 0);
@@ -1069,6 +1070,17 @@ TEST_CASE("tier: a shrinking truncate or a punch on a full T1 + T2 works",
 	REQUIRE(t.fs.sbi->balloc.available() < 64);
 	REQUIRE(t.on_t2(1));
 	REQUIRE(t.on_t2(2));
+	REQUIRE(t.on_t2(3));
+
+	// A READ needs no space either, the partial last block included
+	// (served from T2 into the request's page).
+	{
+		ztest::Buf b(4 * 4096);
+		uint64_t last = 0;
+		CHECK(t.io(ZUFS_OP_READ, 0, b, &last) == 0);
+		CHECK(last == data.size());
+		CHECK(std::string(b.data(), data.size()) == data);
+	}
 
 	std::string want = data;
 	// A punch inside block 1 (on T2): that block comes back, zeroed there.

@@ -691,9 +691,11 @@ void pre_read(zus_inode_info *ii, TierState &ts, uint64_t from, uint64_t n)
 bool whole_page(uint64_t filepos, uint64_t len, uint64_t page_off, uint64_t idx,
 		uint64_t size)
 {
+	// The file's partial last block too, when the request's pages hold
+	// its whole page: the answer stops at i_size (so a READ of it never
+	// needs a T1 block: with T1 and T2 full it is no ENOSPC).
 	uint64_t pos = idx << kBlockShift;
-	uint64_t end = std::min<uint64_t>(filepos + len, size);
-	return pos >= filepos && pos + kBlockSize <= end &&
+	return pos >= filepos && pos < size && pos + kBlockSize <= filepos + len &&
 	       (page_off + (pos - filepos)) % kBlockSize == 0;
 }
 
