@@ -505,7 +505,7 @@ TierStats tier_stats(zus_sb_info &sbi)
 	return s;
 }
 
-uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want)
+uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want, int *t2_err)
 {
 	if (!sbi.t2_blocks || !sbi.zuf || sbi.ro)
 		return 0;
@@ -536,7 +536,9 @@ uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want)
 			std::unique_lock lk(m.ii->rw);
 			auto job = write_job(sbi, m.moves);
 			int err = exec_sync(sbi, *job);
-			if (err) { // T2 failing: stop here (the caller's ENOSPC)
+			if (err) { // T2 failing: stop here (the caller's error)
+				if (t2_err)
+					*t2_err = err;
 				for (const Move &mv : m.moves)
 					t2_free(sbi, mv.t2);
 				lk.unlock();

@@ -337,19 +337,25 @@ namespace {
 // and go on; a block of [at, last] an eviction moved meanwhile comes back
 // first. True: lk is held again and the request owns more blocks than
 // before, go on. False: nothing could move (T2 full, T2 failing, every
-// block pinned): a real ENOSPC. Each true adds to what the request holds,
-// and a failed attempt gives its blocks back to it, so retrying ends.
+// block pinned): a real ENOSPC, or *err = the T2's error (EIO) when a
+// T2 write failed. Each true adds to what the request holds, and a failed
+// attempt gives its blocks back to it, so retrying ends.
 bool make_room_unlocked(zus_inode_info *ii, zufs_ioc_IO *io,
 			std::unique_lock<std::shared_mutex> &lk, uint64_t at,
-			uint64_t last, uint64_t bytes)
+			uint64_t last, uint64_t bytes, int *err)
 {
 	zus_sb_info &sbi = *ii->sbi;
 	if (!sbi.t2_blocks || !t2_free_blocks(sbi))
 		return false;
 	const uint64_t before = sbi.balloc.held_here();
+	int t2_err = 0;
 	lk.unlock();
-	tier_make_room(sbi, before + (bytes >> kBlockShift) + 64);
+	tier_make_room(sbi, before + (bytes >> kBlockShift) + 64, &t2_err);
 	lk.lock();
+	if (t2_err && sbi.balloc.held_here() == before) {
+		*err = t2_err;
+		return false;
+	}
 	// Blocks of the rest that went to T2 meanwhile come back now.
 	if (tier_raced(ii, io, at >> kBlockShift, last >> kBlockShift) &&
 	    tier_promote_range_locked(ii, at >> kBlockShift, last >> kBlockShift))
@@ -436,7 +442,7 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		const PageCursor src_at = src; // write_holes may have used some
 		err = write_holes(sbi, ii, src, at, len - done, &bytes, &first, &nb);
 		if (err == -ENOSPC &&
-		    make_room_unlocked(ii, io, lk, at, pos + len - 1, len - done)) {
+		    make_room_unlocked(ii, io, lk, at, pos + len - 1, len - done, &err)) {
 			err = 0;
 			src = src_at;
 			continue; // T1 taken by other writers meanwhile: room made

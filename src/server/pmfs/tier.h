@@ -174,7 +174,8 @@ void tier_statfs(zus_sb_info &sbi, uint64_t *blocks, uint64_t *bfree);
 // GET_MULTY pins. No inode lock may be held. Returns the blocks moved.
 // With a BlockAlloc::Hold on this thread the freed blocks are its own and
 // "want" counts what it holds (a WRITE cannot lose the room it made).
-uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want);
+// *t2_err (if given): the T2's error when a T2 write failed.
+uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want, int *t2_err = nullptr);
 // A namespace op about to need a few T1 blocks (a directory block, a
 // symlink's, an ACL's), with a BlockAlloc::Hold on this thread and no lock
 // held: when fewer than that are available and T2 has room, evict into
