@@ -102,8 +102,11 @@ void BlockAlloc::init(zus_sb_info *sbi)
 
 void BlockAlloc::set_reserve(uint64_t n)
 {
-	reserve_target_ = n;
-	reserve_.fetch_add(int64_t(take(avail_, n)), std::memory_order_relaxed);
+	reserve_target_ = n; // (called again at a remount: only the difference)
+	const int64_t cur = reserve_.load(std::memory_order_relaxed);
+	if (int64_t(n) > cur)
+		reserve_.fetch_add(int64_t(take(avail_, uint64_t(int64_t(n) - cur))),
+				   std::memory_order_relaxed);
 }
 
 uint64_t BlockAlloc::take(std::atomic<int64_t> &c, uint64_t n)
