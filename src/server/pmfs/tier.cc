@@ -444,8 +444,20 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		g.unlock();
 		return tier_prepare(ii, io, cap, first, last);
 	}
-	if (nospc)
+	if (nospc) {
+		// Other requests took the T1 room seen above: make room into
+		// this request's Hold (no lock held) and prepare again, as long
+		// as that adds to what it holds (nothing was handed out yet).
+		const uint64_t held = sbi.balloc.held_here();
+		if (sbi.balloc.holding() && ts.alloc.nfree()) {
+			io->ziom.iom_n = 0;
+			lk.unlock();
+			tier_make_room(sbi, held + need + kEvictBatch);
+			if (sbi.balloc.held_here() > held)
+				return tier_prepare(ii, io, cap, first, last);
+		}
 		return -ENOSPC;
+	}
 	// The re-dispatch of a small sequential read that promoted: pre-read
 	// (a 1 MiB request gains nothing from it: tier.h).
 	if (committed && !write && !(io->flags & ZUFS_IO_RAND) &&
