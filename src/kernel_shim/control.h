@@ -18,7 +18,9 @@
 //   "debug [WORDS]\n"           -> text: "debug: CLASSES (lines to SINK)\n",
 //                                  or "error: ...\n"; WORDS as
 //                                  stats::parse_mask takes them
-//   "remount OPTS\n"            -> "ok\n" or "error: ...\n": the kernel
+//   "remount OPTS\n"            -> "ok\n", "unsupported: ...\n" (a file
+//                                  system without remount) or
+//                                  "error: ...\n": the kernel
 //                                  took a remount (zufuse -o remount);
 //                                  tell the server (ZUFS_M_REMOUNT) its
 //                                  options OPTS ("noatime,commit=5"...)

@@ -251,7 +251,10 @@ std::string ControlThread::remount_reply(const std::string &options)
 	if (!options.empty())
 		o += "," + options;
 	std::string why;
-	if (vfs_.remount(o, me.read_only, &why))
+	int err = vfs_.remount(o, me.read_only, &why);
+	if (err == -EOPNOTSUPP) // a zus plugin without remount: not an error
+		return "unsupported: " + why + "\n";
+	if (err)
 		return "error: " + why + "\n";
 	return "ok\n";
 }

@@ -609,6 +609,10 @@ int tell_server(const std::string &mountpoint, const CommandLine &cl,
 	reply = reply.substr(0, reply.find('\n'));
 	if (reply == "ok")
 		return 0;
+	if (reply.rfind("unsupported: ", 0) == 0) { // the file system has none
+		*why = reply.substr(13);
+		return -EOPNOTSUPP;
+	}
 	*why = reply.rfind("error: ", 0) == 0 ? reply.substr(7) : reply;
 	return -EINVAL;
 }
