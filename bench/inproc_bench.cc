@@ -236,7 +236,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "inproc_bench: %s\n", lerr.c_str());
 			return 1;
 		}
-		server = zus::plugin::make_plugin_server(plugin, nullptr);
+		server = zus::plugin::make_server(plugin, nullptr);
 		opts.server_options = "pmem=" + image;
 		t2 = false;
 	} else {

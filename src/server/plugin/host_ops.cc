@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 //
-// host_ops.cc - PluginServer's dispatch: zufuse's zus-vfs.c. One zufuse
+// host_ops.cc - PluginMount's handlers: zufuse's zus-vfs.c. One zufuse
 // message in, the seed's plugin call out, the answer checked and
 // translated back.
 #include <fcntl.h>
@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "server/plugin/plugin_server.h"
+#include "server/plugin/host_mount.h"
 
 namespace zus::plugin {
 
@@ -104,81 +104,7 @@ const char *xattr_prefix(unsigned type)
 
 } // namespace
 
-// ~~~ dispatch: one zufuse message, one seed call ~~~
-
-int PluginServer::dispatch(zufs_ioc_hdr *hdr, zufs::page_list pages)
-{
-	if (!hdr)
-		return -EINVAL;
-	int err;
-	if (!sbi_) {
-		err = -EIO;
-	} else {
-		switch (hdr->operation) {
-		case ZUFS_OP_STATFS:
-			err = statfs(reinterpret_cast<zufs_ioc_statfs *>(hdr));
-			break;
-		case ZUFS_OP_NEW_INODE:
-			err = new_inode(reinterpret_cast<zufs_ioc_new_inode *>(hdr),
-					pages);
-			break;
-		case ZUFS_OP_FREE_INODE:
-		case ZUFS_OP_EVICT_INODE:
-			err = evict(reinterpret_cast<zufs_ioc_evict_inode *>(hdr),
-				    hdr->operation == ZUFS_OP_FREE_INODE);
-			break;
-		case ZUFS_OP_LOOKUP:
-			err = lookup(reinterpret_cast<zufs_ioc_lookup *>(hdr));
-			break;
-		case ZUFS_OP_ADD_DENTRY:
-		case ZUFS_OP_REMOVE_DENTRY:
-			err = dentry(reinterpret_cast<zufs_ioc_dentry *>(hdr),
-				     hdr->operation == ZUFS_OP_ADD_DENTRY);
-			break;
-		case ZUFS_OP_RENAME:
-			err = rename(reinterpret_cast<zufs_ioc_rename *>(hdr));
-			break;
-		case ZUFS_OP_READDIR:
-			err = readdir(reinterpret_cast<zufs_ioc_readdir *>(hdr), pages);
-			break;
-		case ZUFS_OP_READ:
-		case ZUFS_OP_WRITE:
-			err = io(reinterpret_cast<zufs_ioc_IO *>(hdr), pages,
-				 hdr->operation == ZUFS_OP_WRITE);
-			break;
-		case ZUFS_OP_GET_MULTY:
-			err = get_multy(reinterpret_cast<zufs_ioc_IO *>(hdr));
-			break;
-		case ZUFS_OP_PUT_MULTY:
-			err = put_multy(reinterpret_cast<zufs_ioc_IO *>(hdr));
-			break;
-		case ZUFS_OP_SETATTR:
-			err = setattr(reinterpret_cast<zufs_ioc_attr *>(hdr));
-			break;
-		case ZUFS_OP_SYNC:
-			err = sync(reinterpret_cast<zufs_ioc_sync *>(hdr));
-			break;
-		case ZUFS_OP_FALLOCATE:
-			err = fallocate(reinterpret_cast<zufs_ioc_IO *>(hdr));
-			break;
-		case ZUFS_OP_LLSEEK:
-			err = seek(reinterpret_cast<zufs_ioc_seek *>(hdr));
-			break;
-		case ZUFS_OP_XATTR_GET:
-		case ZUFS_OP_XATTR_SET:
-		case ZUFS_OP_XATTR_LIST:
-			err = xattr(reinterpret_cast<zufs_ioc_xattr *>(hdr), pages);
-			break;
-		default: // CLONE, COPY, IOCTL, FIEMAP...: the kernel falls back
-			err = -EOPNOTSUPP;
-			break;
-		}
-	}
-	hdr->err = err;
-	return err;
-}
-
-int PluginServer::statfs(zufs_ioc_statfs *ioc)
+int PluginMount::statfs(zufs_ioc_statfs *ioc)
 {
 	if (!sbi_->op->statfs)
 		return -EOPNOTSUPP;
@@ -192,7 +118,7 @@ int PluginServer::statfs(zufs_ioc_statfs *ioc)
 
 // zus-vfs.c's _new_inode, with zuf's part: the new zus_inode's times, a
 // symlink's target in it (short) or at app_ptr (long), the parent's times.
-int PluginServer::new_inode(zufs_ioc_new_inode *ioc, zufs::page_list pages)
+int PluginMount::new_inode(zufs_ioc_new_inode *ioc, zufs::page_list pages)
 {
 	HostInode *dir = hi(ioc->dir_ii);
 	if (!dir || ioc->acl_access_len || ioc->acl_default_len)
@@ -239,7 +165,7 @@ int PluginServer::new_inode(zufs_ioc_new_inode *ioc, zufs::page_list pages)
 // FREE_INODE (last reference, no links) and EVICT_INODE (last reference,
 // or ZI_LOOKUP_RACE: the duplicate of a racing lookup): as zus, the one
 // calls sbi->op->free_inode, the other zii->op->evict.
-int PluginServer::evict(zufs_ioc_evict_inode *ioc, bool free)
+int PluginMount::evict(zufs_ioc_evict_inode *ioc, bool free)
 {
 	HostInode *h = hi(ioc->zus_ii);
 	if (!h)
@@ -263,7 +189,7 @@ int PluginServer::evict(zufs_ioc_evict_inode *ioc, bool free)
 	return 0;
 }
 
-int PluginServer::lookup(zufs_ioc_lookup *ioc)
+int PluginMount::lookup(zufs_ioc_lookup *ioc)
 {
 	HostInode *dir = hi(ioc->dir_ii);
 	zufs_str *str = &ioc->str;
@@ -300,7 +226,7 @@ int PluginServer::lookup(zufs_ioc_lookup *ioc)
 
 // link(2) (ADD) and unlink/rmdir (REMOVE): the directory and the inode
 // locked as the VFS does, their times as zuf kept them.
-int PluginServer::dentry(zufs_ioc_dentry *ioc, bool add)
+int PluginMount::dentry(zufs_ioc_dentry *ioc, bool add)
 {
 	HostInode *dir = hi(ioc->zus_dir_ii), *h = hi(ioc->zus_ii);
 	if (!dir || !h || dir == h)
@@ -322,7 +248,7 @@ int PluginServer::dentry(zufs_ioc_dentry *ioc, bool add)
 // The rename lock, then both directories (in address order) and the
 // inodes. A replaced target loses its name first (REMOVE_DENTRY): the
 // seed's file systems add the new name only where there is none.
-int PluginServer::rename(zufs_ioc_rename *ioc)
+int PluginMount::rename(zufs_ioc_rename *ioc)
 {
 	HostInode *od = hi(ioc->old_dir_ii), *nd = hi(ioc->new_dir_ii);
 	HostInode *oi = hi(ioc->old_zus_ii), *ni = hi(ioc->new_zus_ii);
@@ -371,7 +297,7 @@ int PluginServer::rename(zufs_ioc_rename *ioc)
 // zufuse's records carry the cookie that resumes after each entry; a seed
 // plugin writes each entry's own position and the next one in zir->pos
 // (zuf's readdir). Records are checked, then their positions shifted.
-int PluginServer::readdir(zufs_ioc_readdir *ioc, zufs::page_list pages)
+int PluginMount::readdir(zufs_ioc_readdir *ioc, zufs::page_list pages)
 {
 	HostInode *dir = hi(ioc->dir_ii);
 	if (!dir)
@@ -436,7 +362,7 @@ int PluginServer::readdir(zufs_ioc_readdir *ioc, zufs::page_list pages)
 // READ (shared) and WRITE (exclusive): the application's bytes at app_ptr;
 // last_pos must stay inside [filepos, filepos + len]. A write moves
 // mtime and ctime, as file_update_time() did.
-int PluginServer::io(zufs_ioc_IO *ioc, zufs::page_list pages, bool write)
+int PluginMount::io(zufs_ioc_IO *ioc, zufs::page_list pages, bool write)
 {
 	HostInode *h = hi(ioc->zus_ii);
 	if (!h)
@@ -486,7 +412,7 @@ int PluginServer::io(zufs_ioc_IO *ioc, zufs::page_list pages, bool write)
 // GET_BLOCK, one page at a time; each block number checked against T1.
 // Without get_block, or when it answers -ENOTSUP (toyfs for what is not a
 // regular file): ZUFS_GBF_READ, the shim reads by copy (READ).
-int PluginServer::get_multy(zufs_ioc_IO *ioc)
+int PluginMount::get_multy(zufs_ioc_IO *ioc)
 {
 	HostInode *h = hi(ioc->zus_ii);
 	if (!h)
@@ -534,7 +460,7 @@ int PluginServer::get_multy(zufs_ioc_IO *ioc)
 	return 0;
 }
 
-int PluginServer::put_multy(zufs_ioc_IO *ioc)
+int PluginMount::put_multy(zufs_ioc_IO *ioc)
 {
 	HostInode *h = hi(ioc->zus_ii);
 	if (!h)
@@ -562,7 +488,7 @@ int PluginServer::put_multy(zufs_ioc_IO *ioc)
 // zuf wrote the new attributes into the zus_inode, ctime always, mtime
 // too on a truncate, then asked the plugin to make them (and the size)
 // so: setattr(zii, STATX bits, truncate_size).
-int PluginServer::setattr(zufs_ioc_attr *ioc)
+int PluginMount::setattr(zufs_ioc_attr *ioc)
 {
 	HostInode *h = hi(ioc->zus_ii);
 	if (!h)
@@ -606,15 +532,20 @@ int PluginServer::setattr(zufs_ioc_attr *ioc)
 	return 0;
 }
 
-int PluginServer::sync(zufs_ioc_sync *ioc)
+// The whole file system: the mapping.
+int PluginMount::sync_fs()
+{
+	if (!is_pmem_)
+		pmem_msync(base_, t1_len_);
+	return 0;
+}
+
+int PluginMount::sync(zufs_ioc_sync *ioc)
 {
 	ioc->write_unmapped = 0;
 	HostInode *h = hi(ioc->zus_ii);
-	if (!h) { // the whole file system: the mapping
-		if (!is_pmem_)
-			pmem_msync(base_, t1_len_);
-		return 0;
-	}
+	if (!h)
+		return sync_fs();
 	if (!h->zii->op->sync)
 		return 0;
 	zufs_ioc_range r = {};
@@ -631,7 +562,7 @@ int PluginServer::sync(zufs_ioc_sync *ioc)
 
 // zufuse's FALLOCATE (an IO message: filepos, last_pos = end, flags =
 // mode) as the seed's zufs_ioc_range.
-int PluginServer::fallocate(zufs_ioc_IO *ioc)
+int PluginMount::fallocate(zufs_ioc_IO *ioc)
 {
 	HostInode *h = hi(ioc->zus_ii);
 	if (!h)
@@ -665,7 +596,7 @@ int PluginServer::fallocate(zufs_ioc_IO *ioc)
 
 // SEEK_DATA / SEEK_HOLE. A seed plugin may leave offset_out at -1 for
 // "none": no data is -ENXIO, no hole before EOF is EOF.
-int PluginServer::seek(zufs_ioc_seek *ioc)
+int PluginMount::seek(zufs_ioc_seek *ioc)
 {
 	HostInode *h = hi(ioc->zus_ii);
 	if (!h)
@@ -694,7 +625,7 @@ int PluginServer::seek(zufs_ioc_seek *ioc)
 
 // zufuse's xattr message (name apart, value in the pages) as the seed's
 // (the full name and the value in one buffer after the header).
-int PluginServer::xattr(zufs_ioc_xattr *ioc, zufs::page_list pages)
+int PluginMount::xattr(zufs_ioc_xattr *ioc, zufs::page_list pages)
 {
 	HostInode *h = hi(ioc->zus_ii);
 	if (!h)
