@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <string_view>
@@ -250,6 +249,18 @@ void PluginMount::teardown()
 		close(fd_);
 		fd_ = -1;
 	}
+}
+
+int PluginMount::statfs(zufs_ioc_statfs *ioc)
+{
+	if (!sbi_->op->statfs)
+		return -EOPNOTSUPP;
+	zufs_ioc_statfs s = *ioc;
+	s.zus_sbi = sbi_;
+	int err = sane(sbi_->op->statfs(sbi_, &s), "statfs");
+	if (!err)
+		ioc->statfs_out = s.statfs_out;
+	return err;
 }
 
 } // namespace zus::plugin

@@ -2,8 +2,10 @@
 //
 // host_mount.h - private to src/server/plugin: PluginMount, one mounted
 // zus plugin served through the seed door (host_door.cc: the runtime's
-// handlers), split over host_mount.cc (mount, the device table, umount)
-// and host_ops.cc (one zufuse message, one seed call). HostInode is the
+// handlers), split over host_mount.cc (mount, the device table, umount,
+// statfs), host_namei.cc (inodes and names), host_file.cc (data and
+// attributes) and host_xattr.cc: one zufuse message, one seed call each,
+// with app_buf.h for the application's bytes. HostInode is the
 // cookie the shim holds for a plugin's zii; the mount's cookie is the
 // plugin's own zus_sb_info.
 #ifndef ZUS_PLUGIN_HOST_MOUNT_H
@@ -73,7 +75,7 @@ class PluginMount {
 	zus_sb_info *sbi() const { return sbi_; }
 	zufs::ZufCalls *zuf() const { return zuf_; }
 
-	// The seed door's handlers (host_ops.cc): one zufuse message each.
+	// The seed door's handlers: one zufuse message each.
 	int new_inode(zufs_ioc_new_inode *ioc, zufs::page_list pages);
 	int evict(zufs_ioc_evict_inode *ioc, bool free);
 	int lookup(zufs_ioc_lookup *ioc);
