@@ -90,7 +90,7 @@ bool patch_init_reply(struct iovec *iov, int count)
 	return true;
 }
 
-// A zero-copy read reply points into the pmem mapping (fuse_frontend.cc).
+// A zero-copy read reply points into the pmem mapping (fuse_file.cc).
 // When a page of it cannot be read (a media error, an image shrunk under
 // the mount) the kernel's copy fails: writev returns EFAULT and the kernel
 // itself answers the request with EIO. Find and log the page (the probe

@@ -183,7 +183,7 @@ class Vfs final : private iomap::Unmapper {
 	// zufusectl; never called on a request path).
 	int server_stats(zufs_ioc_stats *out);
 
-	// vfs_posix.cc. Extended attributes by full name ("user.x"); buf
+	// vfs_xattr.cc. Extended attributes by full name ("user.x"); buf
 	// empty: the size only; -ERANGE when buf is too small. listxattr
 	// shows trusted.* only to privileged callers.
 	int setxattr(uint64_t ino, std::string_view name,
@@ -192,7 +192,7 @@ class Vfs final : private iomap::Unmapper {
 			 std::span<char> buf);
 	ssize_t listxattr(uint64_t ino, std::span<char> buf, bool privileged);
 	int removexattr(uint64_t ino, std::string_view name);
-	// fallocate(2) modes FALLOC_FL_KEEP_SIZE/PUNCH_HOLE/ZERO_RANGE.
+	// vfs_file.cc. fallocate(2) modes FALLOC_FL_KEEP_SIZE/PUNCH_HOLE/ZERO_RANGE.
 	int fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t len);
 	// SEEK_DATA / SEEK_HOLE only: the new offset or -errno (-ENXIO).
 	int64_t lseek(uint64_t ino, uint64_t offset, int whence);
@@ -228,7 +228,7 @@ class Vfs final : private iomap::Unmapper {
 	int new_inode(uint64_t parent, std::string_view name, mode_t mode,
 		      dev_t rdev, uid_t uid, gid_t gid, Entry *out,
 		      std::string_view symlink = {}, mode_t umask = 0);
-	// posix_acl_create (vfs_posix.cc): dir's default ACL masks *mode and
+	// posix_acl_create (vfs_xattr.cc): dir's default ACL masks *mode and
 	// gives the ACLs of the new inode, else the umask applies.
 	int inherit_acls(Inode *dir, const zus_inode &dz, mode_t *mode,
 			 mode_t umask, std::string *access,

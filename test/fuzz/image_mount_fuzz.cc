@@ -213,7 +213,7 @@ struct Walk {
 		}
 	}
 
-	// readlink as the shim does it (vfs.cc): inline, or a pool-0 range.
+	// readlink as the shim does it (vfs_namei.cc): inline, or a pool-0 range.
 	void readlink(const zus_inode *z)
 	{
 		if (z->i_size == 0 || z->i_size > ZUFS_MAX_SYMLINK - 1)

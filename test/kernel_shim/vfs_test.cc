@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// The in-process VFS API and the inode cache (src/kernel_shim/vfs.cc,
+// The in-process VFS API and the inode cache (src/kernel_shim/vfs*.cc,
 // inode_cache.cc) against the fake server: references (EVICT / FREE /
 // LOOKUP_RACE sent exactly when expected), directory operations, readdir
 // cookies, mount errors, malformed answers.

@@ -145,6 +145,19 @@ int BmapTx::write(uint64_t *slot, uint64_t v)
 	return tx_.defer_store(slot, v);
 }
 
+int BmapTx::close(zus_inode *zi, int64_t added)
+{
+	finish();
+	if (int err = tx_.ready())
+		return err;
+	zi->i_on_disk.a[0] = root;
+	zi->i_on_disk.a[1] = height;
+	const int64_t b = int64_t(zi->i_blocks) +
+			  (added + blocks_delta) * int64_t(kBlockSize / 512);
+	zi->i_blocks = b < 0 ? 0 : uint64_t(b);
+	return 0;
+}
+
 void BmapTx::finish()
 {
 	for (int i = 0; i < nfresh_; ++i)

@@ -71,6 +71,11 @@ class BmapTx {
 	int put_leaf(uint64_t v) { return free_block(v, true); }
 	// Flush the new nodes: call before Tx::ready().
 	void finish();
+	// The end of the tree's changes, before Tx::commit: finish(),
+	// Tx::ready(), then zi's root and height, and its i_blocks moved by
+	// added (data blocks the caller linked) + blocks_delta, in 512-byte
+	// units, never below 0. 0, or Tx::ready()'s error (zi untouched).
+	int close(zus_inode *zi, int64_t added = 0);
 
 	uint64_t root = 0;
 	uint32_t height = 0;

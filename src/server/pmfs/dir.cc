@@ -1,5 +1,11 @@
 // SPDX-License-Identifier: BSD-3-Clause
+//
+// dir.cc - a directory's entries on pmem (dir.h) and READDIR (zuf's
+// directory.c), which lists them under the shared ns_lock.
 #include "server/pmfs/dir.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 
@@ -8,7 +14,10 @@
 #include <memory>
 
 #include "fault/guard.h"
+#include "server/pages.h"
 #include "server/pmfs/bmap.h"
+#include "server/pmfs/file.h"
+#include "server/pmfs/ops.h"
 #include "server/pmfs/pmfs.h"
 
 namespace zus::pmfs {
@@ -236,5 +245,74 @@ void dir_apply_retarget(zus_sb_info &sbi, zus_inode_info *dir, uint64_t slot,
 	de->ino = ino;
 	de->type = type;
 }
+
+int op_readdir(zufs_ioc_hdr *hdr, zufs::page_list pages)
+{
+	auto *rd = reinterpret_cast<zufs_ioc_readdir *>(hdr);
+	int err = 0;
+	rd->more = 0;
+	zus_inode_info *dir = dir_cookie(rd->dir_ii, &err);
+	if (!dir)
+		return err;
+	const uint32_t cap = hdr->len;
+	if (!pages_cover(pages, hdr->offset, cap))
+		return -EINVAL;
+	zus_sb_info &sbi = *dir->sbi;
+	std::shared_lock ns(sbi.ns_lock);
+	if (!sbi.nodiratime) { // iterate_dir's file_accessed()
+		std::shared_lock lk(dir->rw);
+		touch_atime(sbi, dir->zi);
+	}
+
+	PageCursor out(pages, hdr->offset);
+	uint32_t used = 0;
+	uint64_t pos = rd->pos;
+	bool full = false;
+	// One zufs_dir_entry; its pos is the cookie that resumes after it.
+	auto emit = [&](uint64_t ino, uint8_t type, uint64_t next, const char *name,
+			uint32_t nlen) {
+		uint32_t len = zufs_dir_entry_len(static_cast<__u8>(nlen));
+		if (used + len > cap) {
+			full = true;
+			return false;
+		}
+		alignas(8) char raw[sizeof(zufs_dir_entry)];
+		memset(raw, 0, len);
+		auto *de = reinterpret_cast<zufs_dir_entry *>(raw);
+		de->ino = ino;
+		de->type = type;
+		de->pos = next;
+		de->zstr.len = static_cast<__u8>(nlen);
+		memcpy(de->zstr.name, name, nlen);
+		const char *s = raw;
+		out.walk(len, [&](char *p, size_t n) {
+			memcpy(p, s, n);
+			s += n;
+		});
+		used += len;
+		pos = next;
+		return true;
+	};
+
+	bool go = true;
+	if (pos == 0)
+		go = emit(dir->ino, DT_DIR, 1, ".", 1);
+	if (go && pos <= 1) {
+		uint64_t parent = dir->zi->i_dir.parent ? dir->zi->i_dir.parent : dir->ino;
+		go = emit(parent, DT_DIR, 2, "..", 2);
+	}
+	if (go)
+		dir_for_each(sbi, dir->zi, pos - 2, [&](uint64_t slot, const pmfs_dentry *de) {
+			return emit(de->ino, de->type, slot + 3, de->name, de->name_len);
+		});
+	rd->more = full;
+	rd->pos = pos;
+	hdr->len = used;
+	// A zero-length name ends the list when the buffer is not full.
+	uint32_t tail = std::min<uint32_t>(cap - used, E_ZDE_HDR_SIZE);
+	out.walk(tail, [](char *p, size_t n) { memset(p, 0, n); });
+	return 0;
+}
+
 
 } // namespace zus::pmfs

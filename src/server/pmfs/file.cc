@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 //
-// file.cc - READ, WRITE, GET_MULTY/PUT_MULTY and SETATTR.
+// file.cc - READ, WRITE, GET_MULTY/PUT_MULTY and LLSEEK (SEEK_DATA/SEEK_HOLE).
 //
 // Hot paths (read/write/get/put of mapped blocks) take only the inode's
 // rwlock and allocate nothing. A write copies once, from the request pages
@@ -10,9 +10,10 @@
 // also makes the data durable: ordered data.
 //
 // A block shared by COPY (refc.h) is never written in place: WRITE and the
-// tail zeroing of a shrinking SETATTR first give the file its own copy
-// (unshare_range) and WRITE reports the pages in wr_unmap.
+// tail zeroing of a shrinking SETATTR (inode.cc) first give the file its
+// own copy (unshare_range) and WRITE reports the pages in wr_unmap.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -38,8 +39,6 @@ using zufs::fault::guarded;
 
 namespace {
 
-constexpr uint64_t kSectorsPerBlock = kBlockSize / 512;
-
 zus_inode_info *io_ii(zufs_ioc_IO *io, int *err)
 {
 	zus_inode_info *ii = ii_cookie(io->zus_ii, err);
@@ -56,12 +55,6 @@ int lookup(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx, uint64_t *
 {
 	return guarded(Access::kRead, nullptr, 0, "block-map lookup",
 		       [&] { *bn = bmap_lookup(sbi, zi, idx); });
-}
-
-uint64_t add_blocks(uint64_t cur, int64_t delta)
-{
-	int64_t v = int64_t(cur) + delta * int64_t(kSectorsPerBlock);
-	return v < 0 ? 0 : uint64_t(v);
 }
 
 // Fill a run of holes starting at file position pos (block aligned or not)
@@ -124,13 +117,8 @@ int write_holes_tx(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
 			return err; // the cursor moved, but nothing is linked
 		done += n;
 	}
-	bt.finish();
-	if ((err = tx.ready()))
+	if ((err = bt.close(zi, int64_t(got))))
 		return err;
-
-	zi->i_on_disk.a[0] = bt.root;
-	zi->i_on_disk.a[1] = bt.height;
-	zi->i_blocks = add_blocks(zi->i_blocks, int64_t(got) + bt.blocks_delta);
 	if (pos + done > zi->i_size)
 		zi->i_size = pos + done;
 	zi->i_mtime = zi->i_ctime = now_ns();
@@ -160,6 +148,16 @@ int write_holes(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
 }
 
 } // namespace
+
+zus_inode_info *file_ii(zus_inode_info *cookie, int *err)
+{
+	zus_inode_info *ii = ii_cookie(cookie, err);
+	if (ii && !S_ISREG(ii->zi->i_mode)) {
+		*err = S_ISDIR(ii->zi->i_mode) ? -EISDIR : -ENODEV;
+		return nullptr;
+	}
+	return ii;
+}
 
 // A plain store under the shared lock, not a transaction and not flushed:
 // atime becomes durable with the next transaction or sync that covers the
@@ -223,12 +221,8 @@ int unshare_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t first,
 			if (err || (err = bt.replace(at[i], bn)) || (err = bt.put_leaf(old[i])))
 				return err; // the transaction aborts: nothing changed
 		}
-		bt.finish();
-		if ((err = tx.ready()))
+		if ((err = bt.close(zi, int64_t(n)))) // i_blocks: the same count
 			return err;
-		zi->i_on_disk.a[0] = bt.root;
-		zi->i_on_disk.a[1] = bt.height;
-		zi->i_blocks = add_blocks(zi->i_blocks, n + bt.blocks_delta); // same count
 		if ((err = tx.commit(ii)))
 			return err;
 		if (cow_first) {
@@ -258,12 +252,8 @@ int free_blocks_from(zus_sb_info &sbi, zus_inode_info *ii, uint64_t from,
 		if (done && (free_inode || zi->i_nlink) &&
 		    (err = sbi.icache->orphans().remove(tx, ii->ino)))
 			return err;
-		bt.finish();
-		if ((err = tx.ready()))
+		if ((err = bt.close(zi)))
 			return err;
-		zi->i_on_disk.a[0] = bt.root;
-		zi->i_on_disk.a[1] = bt.height;
-		zi->i_blocks = add_blocks(zi->i_blocks, bt.blocks_delta);
 		if (done) // nothing is mapped past EOF any more
 			zi->i_flags &= ~(kZiTruncating | kZiPrealloc);
 		if (done && free_inode) { // the slot goes in the same step
@@ -590,122 +580,29 @@ int op_put_multy(zufs_ioc_hdr *hdr, zufs::page_list)
 	return 0;
 }
 
-int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list)
+int op_llseek(zufs_ioc_hdr *hdr, zufs::page_list)
 {
-	auto *ia = reinterpret_cast<zufs_ioc_attr *>(hdr);
+	auto *sk = reinterpret_cast<zufs_ioc_seek *>(hdr);
 	int err = 0;
-	ia->unmap_offset = ia->unmap_len = 0;
-	zus_inode_info *ii = ii_cookie(ia->zus_ii, &err);
+	sk->offset_out = 0;
+	zus_inode_info *ii = ii_cookie(sk->zus_ii, &err);
 	if (!ii)
 		return err;
-	zus_sb_info &sbi = *ii->sbi;
-	if (sbi.ro)
-		return -EROFS;
-	const uint32_t mask = ia->zuf_attr;
-	std::unique_lock lk(ii->rw);
-	zus_inode *zi = ii->zi;
-	bool shrink = false;
-	uint64_t new_size = zi->i_size;
-	if (mask & STATX_SIZE) {
-		if (S_ISDIR(zi->i_mode))
-			return -EISDIR;
-		if (!S_ISREG(zi->i_mode))
-			return -EINVAL;
-		if (ia->size > (kMaxFileBlocks << kBlockShift))
-			return -EFBIG;
-		new_size = ia->size;
-		shrink = new_size < zi->i_size;
-	}
-	const uint64_t keep_blocks = (new_size + kBlockSize - 1) >> kBlockShift;
-	// A truncation to or below i_size frees every block past the new EOF,
-	// fallocate(KEEP_SIZE)'s too (as tmpfs does).
-	const bool free_tail = (mask & STATX_SIZE) && new_size <= zi->i_size &&
-		bmap_seek(sbi, zi, keep_blocks, true) != UINT64_MAX;
-
-	// A partial last block on T2 comes back to T1 to have its tail zeroed,
-	// and a shared one is copied first (refc.h: same content, so a crash
-	// between the two steps loses nothing).
-	if (shrink && (new_size & (kBlockSize - 1)) &&
-	    ((err = tier_promote_locked(ii, new_size >> kBlockShift)) ||
-	     (err = unshare_range(sbi, ii, new_size >> kBlockShift,
-					   new_size >> kBlockShift))))
-		return err;
-	// chmod rewrites the access ACL (posix_acl_chmod) in the same step.
-	XattrSwap acl(sbi);
-	if ((mask & STATX_MODE) && (err = acl.chmod(zi, ia->mode & 07777)))
-		return err;
-	{ // the attributes, and the new size, in one transaction
-		Tx tx(sbi);
-		if ((err = tx.log(zi, sizeof(*zi))))
-			return err;
-		if (acl.pending() && (err = acl.claim(tx)))
-			return err;
-		// Bytes past EOF in the last block must read as zero if the file
-		// grows again. Logged, and zeroed only after ready(): a crash
-		// that rolls the size back must give the old bytes back too
-		// (found by the crash-state explorer).
-		char *tail = nullptr;
-		uint64_t tail_len = 0;
-		if (shrink && (new_size & (kBlockSize - 1))) {
-			uint64_t bn = bmap_lookup(sbi, zi, new_size >> kBlockShift);
-			uint64_t off = new_size & (kBlockSize - 1);
-			if (bn) {
-				tail = sbi.blk(bn) + off;
-				tail_len = kBlockSize - off;
-				if ((err = tx.log(tail, tail_len)))
-					return err;
-			}
-		}
-		// Blocks past the new EOF: recovery finishes the truncation if
-		// it is cut short (orphan table, inode.h).
-		if (free_tail && (err = sbi.icache->orphans().add(tx, ii->ino)))
-			return err;
-		if ((err = tx.ready()))
-			return err;
-		// Past ready() a fault cannot be undone in the live mount: stop
-		// it as a crash would; the next mount rolls the change back.
-		if (tail && (err = guarded(Access::kWrite, tail, tail_len, "truncation", [&] {
-				     sbi.persist.memset_nodrain(tail, 0, tail_len);
-			     }))) {
-			stop_after_media_fault(sbi);
-			return err;
-		}
-		if (mask & STATX_MODE)
-			zi->i_mode = (zi->i_mode & S_IFMT) | (ia->mode & ~S_IFMT & 07777);
-		acl.apply(zi);
-		if (mask & STATX_UID)
-			zi->i_uid = ia->uid;
-		if (mask & STATX_GID)
-			zi->i_gid = ia->gid;
-		if (mask & STATX_ATIME)
-			zi->i_atime = ia->atime;
-		if (mask & STATX_MTIME)
-			zi->i_mtime = ia->mtime;
-		if (mask & ZUFS_STATX_FLAGS)
-			zi->i_flags = (zi->i_flags & ~ZUFS_S_VFS_MASK) |
-				      (ia->i_flags & ZUFS_S_VFS_MASK);
-		// Any size change request sets mtime/ctime, even to the same size:
-		// open(O_TRUNC) of an empty file must (POSIX), and it arrives as
-		// the same SIZE-only SETATTR as truncate(2) (which tmpfs leaves
-		// alone when the size does not change).
-		if (mask & STATX_SIZE) {
-			zi->i_size = new_size;
-			if (!(mask & STATX_MTIME))
-				zi->i_mtime = now_ns();
-			if (free_tail)
-				zi->i_flags |= kZiTruncating;
-		}
-		zi->i_ctime = now_ns();
-		if ((err = tx.commit(ii)))
-			return err;
-	}
-
-	if (free_tail && (err = free_blocks_from(sbi, ii, keep_blocks)))
-		return err;
-	if (shrink) {
-		ia->unmap_offset = new_size;
-		ia->unmap_len = ~0ULL;
-	}
+	if (!S_ISREG(ii->zi->i_mode))
+		return -EINVAL;
+	if (sk->whence != SEEK_DATA && sk->whence != SEEK_HOLE)
+		return -EINVAL;
+	std::shared_lock lk(ii->rw);
+	const zus_inode *zi = ii->zi;
+	const uint64_t size = zi->i_size, off = sk->offset_in;
+	if (int64_t(off) < 0 || off >= size)
+		return -ENXIO;
+	const bool data = sk->whence == SEEK_DATA;
+	uint64_t idx = bmap_seek(*ii->sbi, zi, off >> kBlockShift, data);
+	uint64_t pos = idx == UINT64_MAX ? size : std::max(off, idx << kBlockShift);
+	if (data && pos >= size)
+		return -ENXIO;
+	sk->offset_out = std::min(pos, size);
 	return 0;
 }
 

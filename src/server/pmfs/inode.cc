@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: BSD-3-Clause
+//
+// inode.cc - the inode cache, the orphan table, and SETATTR (zuf's
+// inode.c: zuf_setattr).
 #include "server/pmfs/inode.h"
 
+#include <linux/stat.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -8,10 +12,14 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "fault/guard.h"
+#include "server/pmfs/bmap.h"
 #include "server/pmfs/dir.h"
 #include "server/pmfs/file.h"
 #include "server/pmfs/format.h"
+#include "server/pmfs/ops.h"
 #include "server/pmfs/pmfs.h"
+#include "server/pmfs/tier.h"
 #include "server/pmfs/xattr.h"
 
 zus_inode_info::zus_inode_info() = default;
@@ -385,5 +393,128 @@ int inode_free_media(zus_sb_info &sbi, zus_inode_info *ii)
 	sbi.icache->release_ino(ii->ino);
 	return 0;
 }
+
+using zufs::fault::Access;
+using zufs::fault::guarded;
+
+int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list)
+{
+	auto *ia = reinterpret_cast<zufs_ioc_attr *>(hdr);
+	int err = 0;
+	ia->unmap_offset = ia->unmap_len = 0;
+	zus_inode_info *ii = ii_cookie(ia->zus_ii, &err);
+	if (!ii)
+		return err;
+	zus_sb_info &sbi = *ii->sbi;
+	if (sbi.ro)
+		return -EROFS;
+	const uint32_t mask = ia->zuf_attr;
+	std::unique_lock lk(ii->rw);
+	zus_inode *zi = ii->zi;
+	bool shrink = false;
+	uint64_t new_size = zi->i_size;
+	if (mask & STATX_SIZE) {
+		if (S_ISDIR(zi->i_mode))
+			return -EISDIR;
+		if (!S_ISREG(zi->i_mode))
+			return -EINVAL;
+		if (ia->size > (kMaxFileBlocks << kBlockShift))
+			return -EFBIG;
+		new_size = ia->size;
+		shrink = new_size < zi->i_size;
+	}
+	const uint64_t keep_blocks = (new_size + kBlockSize - 1) >> kBlockShift;
+	// A truncation to or below i_size frees every block past the new EOF,
+	// fallocate(KEEP_SIZE)'s too (as tmpfs does).
+	const bool free_tail = (mask & STATX_SIZE) && new_size <= zi->i_size &&
+		bmap_seek(sbi, zi, keep_blocks, true) != UINT64_MAX;
+
+	// A partial last block on T2 comes back to T1 to have its tail zeroed,
+	// and a shared one is copied first (refc.h: same content, so a crash
+	// between the two steps loses nothing).
+	if (shrink && (new_size & (kBlockSize - 1)) &&
+	    ((err = tier_promote_locked(ii, new_size >> kBlockShift)) ||
+	     (err = unshare_range(sbi, ii, new_size >> kBlockShift,
+					   new_size >> kBlockShift))))
+		return err;
+	// chmod rewrites the access ACL (posix_acl_chmod) in the same step.
+	XattrSwap acl(sbi);
+	if ((mask & STATX_MODE) && (err = acl.chmod(zi, ia->mode & 07777)))
+		return err;
+	{ // the attributes, and the new size, in one transaction
+		Tx tx(sbi);
+		if ((err = tx.log(zi, sizeof(*zi))))
+			return err;
+		if (acl.pending() && (err = acl.claim(tx)))
+			return err;
+		// Bytes past EOF in the last block must read as zero if the file
+		// grows again. Logged, and zeroed only after ready(): a crash
+		// that rolls the size back must give the old bytes back too
+		// (found by the crash-state explorer).
+		char *tail = nullptr;
+		uint64_t tail_len = 0;
+		if (shrink && (new_size & (kBlockSize - 1))) {
+			uint64_t bn = bmap_lookup(sbi, zi, new_size >> kBlockShift);
+			uint64_t off = new_size & (kBlockSize - 1);
+			if (bn) {
+				tail = sbi.blk(bn) + off;
+				tail_len = kBlockSize - off;
+				if ((err = tx.log(tail, tail_len)))
+					return err;
+			}
+		}
+		// Blocks past the new EOF: recovery finishes the truncation if
+		// it is cut short (orphan table, inode.h).
+		if (free_tail && (err = sbi.icache->orphans().add(tx, ii->ino)))
+			return err;
+		if ((err = tx.ready()))
+			return err;
+		// Past ready() a fault cannot be undone in the live mount: stop
+		// it as a crash would; the next mount rolls the change back.
+		if (tail && (err = guarded(Access::kWrite, tail, tail_len, "truncation", [&] {
+				     sbi.persist.memset_nodrain(tail, 0, tail_len);
+			     }))) {
+			stop_after_media_fault(sbi);
+			return err;
+		}
+		if (mask & STATX_MODE)
+			zi->i_mode = (zi->i_mode & S_IFMT) | (ia->mode & ~S_IFMT & 07777);
+		acl.apply(zi);
+		if (mask & STATX_UID)
+			zi->i_uid = ia->uid;
+		if (mask & STATX_GID)
+			zi->i_gid = ia->gid;
+		if (mask & STATX_ATIME)
+			zi->i_atime = ia->atime;
+		if (mask & STATX_MTIME)
+			zi->i_mtime = ia->mtime;
+		if (mask & ZUFS_STATX_FLAGS)
+			zi->i_flags = (zi->i_flags & ~ZUFS_S_VFS_MASK) |
+				      (ia->i_flags & ZUFS_S_VFS_MASK);
+		// Any size change request sets mtime/ctime, even to the same size:
+		// open(O_TRUNC) of an empty file must (POSIX), and it arrives as
+		// the same SIZE-only SETATTR as truncate(2) (which tmpfs leaves
+		// alone when the size does not change).
+		if (mask & STATX_SIZE) {
+			zi->i_size = new_size;
+			if (!(mask & STATX_MTIME))
+				zi->i_mtime = now_ns();
+			if (free_tail)
+				zi->i_flags |= kZiTruncating;
+		}
+		zi->i_ctime = now_ns();
+		if ((err = tx.commit(ii)))
+			return err;
+	}
+
+	if (free_tail && (err = free_blocks_from(sbi, ii, keep_blocks)))
+		return err;
+	if (shrink) {
+		ia->unmap_offset = new_size;
+		ia->unmap_len = ~0ULL;
+	}
+	return 0;
+}
+
 
 } // namespace zus::pmfs

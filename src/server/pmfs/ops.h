@@ -13,7 +13,7 @@ struct zus_sb_info;
 
 namespace zus::pmfs {
 
-// mount.cc: super and inode ops
+// mount.cc: super ops, and inode ops but SETATTR
 int op_statfs(zufs_ioc_hdr *hdr, zufs::page_list pages);
 int op_sync(zufs_ioc_hdr *hdr, zufs::page_list pages);
 int op_stats(zufs_ioc_hdr *hdr, zufs::page_list pages); // zufuse
@@ -25,6 +25,8 @@ int op_lookup(zufs_ioc_hdr *hdr, zufs::page_list pages);
 int op_add_dentry(zufs_ioc_hdr *hdr, zufs::page_list pages);
 int op_remove_dentry(zufs_ioc_hdr *hdr, zufs::page_list pages);
 int op_rename(zufs_ioc_hdr *hdr, zufs::page_list pages);
+
+// dir.cc
 int op_readdir(zufs_ioc_hdr *hdr, zufs::page_list pages);
 
 // file.cc
@@ -32,11 +34,15 @@ int op_read(zufs_ioc_hdr *hdr, zufs::page_list pages);
 int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages);
 int op_get_multy(zufs_ioc_hdr *hdr, zufs::page_list pages);
 int op_put_multy(zufs_ioc_hdr *hdr, zufs::page_list pages);
+int op_llseek(zufs_ioc_hdr *hdr, zufs::page_list pages);
+
+// inode.cc
 int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list pages);
 
 // falloc.cc
 int op_fallocate(zufs_ioc_hdr *hdr, zufs::page_list pages);
-int op_llseek(zufs_ioc_hdr *hdr, zufs::page_list pages);
+
+// clone.cc
 int op_clone(zufs_ioc_hdr *hdr, zufs::page_list pages);
 int op_copy(zufs_ioc_hdr *hdr, zufs::page_list pages);
 
@@ -48,6 +54,10 @@ int op_xattr_list(zufs_ioc_hdr *hdr, zufs::page_list pages);
 // The mount a cookie belongs to: nullptr for a stale/garbage cookie, and
 // the op must answer -EINVAL. Also refuses a crashed mount (-EIO).
 zus_inode_info *ii_cookie(zus_inode_info *ii, int *err);
+// ii_cookie for a directory (else -ENOTDIR): namei.cc.
+zus_inode_info *dir_cookie(zus_inode_info *p, int *err);
+// ii_cookie for a regular file (else -EISDIR or -ENODEV): file.cc.
+zus_inode_info *file_ii(zus_inode_info *cookie, int *err);
 
 } // namespace zus::pmfs
 

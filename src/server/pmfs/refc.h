@@ -30,7 +30,7 @@
 //     them); a non-zero value may be stale-high (another owner may be
 //     dropping its leaf), so users re-read it under refc_mu (Tx::peek)
 //     before acting on it.
-//   - The tier evictor never moves a shared block to T2 (tier.cc); a
+//   - The tier evictor never moves a shared block to T2 (evict.cc); a
 //     shared leaf is always a T1 block.
 //   - i_blocks of every owner counts a shared block (as XFS/btrfs reflinks
 //     do); the allocator's free count (statfs) counts it once.

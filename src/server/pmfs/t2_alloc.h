@@ -12,7 +12,7 @@
 //    of full words, so a nearly full or full T2 costs O(blocks / 4096)
 //    word reads, never a bit-by-bit scan; it returns fewer than asked
 //    (0: none) only when no free block is left that skip() lets through.
-//  - Not thread-safe: the caller serializes alloc/free/mark (tier.cc:
+//  - Not thread-safe: the caller serializes alloc/free/mark (tier_state.h:
 //    TierState::mu); used()/nfree() may be read concurrently.
 #ifndef ZUS_PMFS_T2_ALLOC_H
 #define ZUS_PMFS_T2_ALLOC_H

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: BSD-3-Clause
 //
-// vfs_posix.cc - the rest of POSIX on the Vfs: extended attributes and
-// POSIX ACLs, fallocate, lseek SEEK_DATA/SEEK_HOLE and copy_file_range.
-// Each is one ZUFS_OP_* message (zus_api.h); values and lists travel in
-// page descriptors of the caller's buffer, never copied to the server.
+// vfs_xattr.cc - extended attributes and POSIX ACLs on the Vfs (zuf's
+// xattr.c and acl.c). Each is one ZUFS_OP_* message (zus_api.h); values and
+// lists travel in page descriptors of the caller's buffer, never copied to
+// the server.
 //
 // ACLs: the shim is the kernel. At create it does posix_acl_create (the
 // parent's default ACL read with XATTR_GET, the new inode's ACLs sent with
@@ -27,7 +27,6 @@
 namespace zuf {
 
 namespace {
-
 
 // The page descriptors of [p, p + len): page-aligned addresses, the data
 // at *offset in the first page.
@@ -263,90 +262,6 @@ int Vfs::inherit_acls(Inode *dir, const zus_inode &dz, mode_t *mode,
 	if (S_ISDIR(*mode))
 		*deflt = zufs::acl::to_xattr(def);
 	return 0;
-}
-
-int Vfs::fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t len)
-{
-	PinnedInode inode(cache_, ino);
-	if (!inode)
-		return -ESTALE;
-	if (opts_.read_only)
-		return -EROFS;
-	if (!len || int64_t(offset) < 0 || int64_t(len) < 0)
-		return -EINVAL;
-	if (offset + len < offset)
-		return -EFBIG;
-	// vfs_fallocate: nothing on an immutable file; an append-only one
-	// may only be extended without changing its size.
-	if (is_immutable(inode.get()) ||
-	    (may_change(inode.get()) && (mode & ~FALLOC_FL_KEEP_SIZE)))
-		return -EPERM;
-	zufs_ioc_IO io = {};
-	io.hdr.operation = ZUFS_OP_FALLOCATE;
-	io.zus_ii = inode->zus_ii;
-	io.filepos = offset;
-	io.last_pos = offset + len;
-	io.flags = static_cast<uint64_t>(mode);
-	int err = call(&io.hdr, sizeof(io));
-	if (err)
-		return err;
-	if (io.wr_unmap.len && inval_)
-		inval_->invalidate(ino,
-				   uint64_t(io.wr_unmap.offset) * PAGE_SIZE,
-				   uint64_t(io.wr_unmap.len) * PAGE_SIZE);
-	return 0;
-}
-
-int64_t Vfs::lseek(uint64_t ino, uint64_t offset, int whence)
-{
-	if (whence != SEEK_DATA && whence != SEEK_HOLE)
-		return -EINVAL;
-	PinnedInode inode(cache_, ino);
-	if (!inode)
-		return -ESTALE;
-	zufs_ioc_seek sk = {};
-	sk.hdr.operation = ZUFS_OP_LLSEEK;
-	sk.zus_ii = inode->zus_ii;
-	sk.offset_in = offset;
-	sk.whence = static_cast<uint32_t>(whence);
-	int err = call(&sk.hdr, sizeof(sk));
-	if (err)
-		return err;
-	if (int64_t(sk.offset_out) < 0)
-		return -EIO;
-	return int64_t(sk.offset_out);
-}
-
-ssize_t Vfs::copy_file_range(File &in, uint64_t off_in, File &out,
-			     uint64_t off_out, size_t len, unsigned flags)
-{
-	if (flags)
-		return -EINVAL;
-	if ((in.flags_ & O_ACCMODE) == O_WRONLY ||
-	    (out.flags_ & O_ACCMODE) == O_RDONLY)
-		return -EBADF;
-	if (opts_.read_only)
-		return -EROFS;
-	if (is_immutable(out.inode_))
-		return -EPERM;
-	zufs_ioc_clone c = {};
-	c.hdr.operation = ZUFS_OP_COPY;
-	c.src_zus_ii = in.inode_->zus_ii;
-	c.dst_zus_ii = out.inode_->zus_ii;
-	c.pos_in = off_in;
-	c.pos_out = off_out;
-	c.len = len;
-	int err = call(&c.hdr, sizeof(c));
-	if (err)
-		return err;
-	if (c.copied > len) {
-		zuf_err("COPY answered %lu of %zu bytes",
-			(unsigned long)c.copied, len);
-		return -EIO;
-	}
-	if (c.copied && inval_)
-		inval_->invalidate(out.inode_->ino, off_out, c.copied);
-	return static_cast<ssize_t>(c.copied);
 }
 
 } // namespace zuf

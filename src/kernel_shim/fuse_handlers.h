@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: BSD-3-Clause
+//
+// fuse_handlers.h - private to the FUSE handlers (fuse_namei.cc,
+// fuse_file.cc, fuse_dir.cc, fuse_xattr.cc; the session and INIT are
+// fuse_frontend.cc): thin adapters over the Vfs, each replying exactly once
+// on every path, and the helpers they share. Each file adds its handlers to
+// the op table (fuse_ops(), fuse_frontend.h).
+//
+// Not handled on purpose: getlk/setlk/flock (without handlers the kernel
+// keeps POSIX and flock locks itself, which is exact for one mount) and
+// access (default_permissions: the kernel checks permissions itself).
+#ifndef ZUF_FUSE_HANDLERS_H
+#define ZUF_FUSE_HANDLERS_H
+
+#include <fuse_lowlevel.h>
+
+#include <linux/fs.h>
+
+#include "kernel_shim/fuse_frontend.h"
+
+namespace zuf {
+
+using Scope = FuseNotifier::RequestScope;
+
+inline FuseFs &fs(fuse_req_t req)
+{
+	return *static_cast<FuseFs *>(fuse_req_userdata(req));
+}
+
+inline File &file_of(const fuse_file_info *fi)
+{
+	return *reinterpret_cast<File *>(fi->fh);
+}
+
+inline void reply_entry(fuse_req_t req, const Entry &e)
+{
+	FuseFs &f = fs(req);
+	fuse_entry_param p = {};
+	p.ino = e.ino;
+	p.generation = e.generation;
+	p.attr = e.attr;
+	p.attr_timeout = f.opts.timeout;
+	p.entry_timeout = f.opts.timeout;
+	// The kernel did not take the reference if the reply did not arrive.
+	if (fuse_reply_entry(req, &p))
+		f.vfs->forget(e.ino, 1);
+}
+
+// -o dirsync (and sync): a namespace change is durable before the reply,
+// as the kernel's IS_DIRSYNC file systems do it. err: the change's result.
+// chattr +D on the directory does the same for it.
+inline int dirsync(fuse_req_t req, int err, fuse_ino_t dir, fuse_ino_t dir2 = 0)
+{
+	FuseFs &f = fs(req);
+	if (err)
+		return err;
+	uint32_t fl = 0, fl2 = 0;
+	if (!f.opts.dirsync && (f.vfs->getflags(dir, &fl) ||
+				!(fl & FS_DIRSYNC_FL)) &&
+	    (!dir2 || f.vfs->getflags(dir2, &fl2) || !(fl2 & FS_DIRSYNC_FL)))
+		return 0;
+	err = f.vfs->fsync(dir, false);
+	if (!err && dir2 && dir2 != dir)
+		err = f.vfs->fsync(dir2, false);
+	return err;
+}
+
+void add_namei_ops(fuse_lowlevel_ops &ops); // fuse_namei.cc
+void add_file_ops(fuse_lowlevel_ops &ops);  // fuse_file.cc
+void add_dir_ops(fuse_lowlevel_ops &ops);   // fuse_dir.cc
+void add_xattr_ops(fuse_lowlevel_ops &ops); // fuse_xattr.cc
+
+} // namespace zuf
+
+#endif // ZUF_FUSE_HANDLERS_H

@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: BSD-3-Clause
+//
+// fuse_namei.cc - FUSE handlers of names and attributes (zuf's namei.c,
+// inode.c): lookup, forget, getattr, setattr, mknod, mkdir, symlink,
+// readlink, link, unlink, rmdir, rename.
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernel_shim/fuse_handlers.h"
+#include "kernel_shim/fuse_wire.h"
+#include "kernel_shim/log.h"
+
+namespace zuf {
+
+namespace {
+
+void zf_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	FuseFs &f = fs(req);
+	Entry e;
+	int err = f.vfs->lookup(parent, name, &e);
+	if (err == -ENOENT) { // negative entry: the shim is the only path
+		fuse_entry_param p = {};
+		p.entry_timeout = f.opts.timeout;
+		fuse_reply_entry(req, &p);
+		return;
+	}
+	if (err)
+		return (void)fuse_reply_err(req, -err);
+	reply_entry(req, e);
+}
+
+void zf_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	fs(req).vfs->forget(ino, nlookup);
+	fuse_reply_none(req);
+}
+
+void zf_forget_multi(fuse_req_t req, size_t count, fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; ++i)
+		fs(req).vfs->forget(forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+void zf_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info *)
+{
+	struct stat st;
+	int err = fs(req).vfs->getattr(ino, &st);
+	if (err)
+		return (void)fuse_reply_err(req, -err);
+	fuse_reply_attr(req, &st, fs(req).opts.timeout);
+}
+
+uint64_t ts_ns(const timespec &ts)
+{
+	return uint64_t(ts.tv_sec) * 1000000000ULL + ts.tv_nsec;
+}
+
+void zf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		fuse_file_info *)
+{
+	Scope scope(*fs(req).notifier);
+	SetAttr a;
+
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		a.mask |= STATX_MODE;
+		a.mode = attr->st_mode;
+	}
+	if (to_set & FUSE_SET_ATTR_UID) {
+		a.mask |= STATX_UID;
+		a.uid = attr->st_uid;
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
+		a.mask |= STATX_GID;
+		a.gid = attr->st_gid;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		a.mask |= STATX_SIZE;
+		a.size = attr->st_size;
+	}
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
+		a.mask |= STATX_ATIME;
+		a.atime_ns = (to_set & FUSE_SET_ATTR_ATIME_NOW) ?
+				     now_ns() :
+				     ts_ns(attr->st_atim);
+	}
+	// chown(f, -1, -1) and the like: only ctime changes (the server sets
+	// ctime on every SETATTR). Without a writeback cache the kernel does
+	// not say FATTR_CTIME; it sends a SETATTR with nothing else in it.
+	if ((to_set & FUSE_SET_ATTR_CTIME) || !(to_set & ~FUSE_SET_ATTR_CTIME))
+		a.mask |= STATX_CTIME;
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
+		a.mask |= STATX_MTIME;
+		a.mtime_ns = (to_set & FUSE_SET_ATTR_MTIME_NOW) ?
+				     now_ns() :
+				     ts_ns(attr->st_mtim);
+	}
+
+	// utimes(NULL): each time given is "now" (libfuse sets ATIME with
+	// ATIME_NOW).
+	a.touch = !((to_set & FUSE_SET_ATTR_ATIME) &&
+		    !(to_set & FUSE_SET_ATTR_ATIME_NOW)) &&
+		  !((to_set & FUSE_SET_ATTR_MTIME) &&
+		    !(to_set & FUSE_SET_ATTR_MTIME_NOW));
+
+	// FUSE_HANDLE_KILLPRIV_V2 (fuse_wire.h): the kernel leaves killing
+	// privileges on truncate and chown to us; it never asks along with a
+	// mode change.
+	bool kill = wire::kill_suidgid() && !(to_set & FUSE_SET_ATTR_MODE);
+	if (kill || (to_set & FUSE_SET_ATTR_SIZE)) {
+		if (int err = fs(req).vfs->remove_privs(ino, kill))
+			return (void)fuse_reply_err(req, -err);
+	}
+
+	struct stat st;
+	int err = fs(req).vfs->setattr(ino, a, &st);
+	if (err)
+		return (void)fuse_reply_err(req, -err);
+	fuse_reply_attr(req, &st, fs(req).opts.timeout);
+}
+
+void zf_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	      dev_t rdev)
+{
+	const fuse_ctx *ctx = fuse_req_ctx(req);
+	Entry e;
+	int err = fs(req).vfs->mknod(parent, name, mode, rdev, ctx->uid,
+				     ctx->gid, &e, ctx->umask);
+	if (int serr = dirsync(req, err, parent); serr && !err) {
+		fs(req).vfs->forget(e.ino, 1);
+		err = serr;
+	}
+	if (err)
+		return (void)fuse_reply_err(req, -err);
+	reply_entry(req, e);
+}
+
+void zf_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	const fuse_ctx *ctx = fuse_req_ctx(req);
+	Entry e;
+	int err =
+		fs(req).vfs->mkdir(parent, name, mode, ctx->uid, ctx->gid, &e,
+				   ctx->umask);
+	if (int serr = dirsync(req, err, parent); serr && !err) {
+		fs(req).vfs->forget(e.ino, 1);
+		err = serr;
+	}
+	if (err)
+		return (void)fuse_reply_err(req, -err);
+	reply_entry(req, e);
+}
+
+void zf_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		const char *name)
+{
+	const fuse_ctx *ctx = fuse_req_ctx(req);
+	Entry e;
+	int err = fs(req).vfs->symlink(parent, name, link, ctx->uid, ctx->gid,
+				       &e);
+	if (int serr = dirsync(req, err, parent); serr && !err) {
+		fs(req).vfs->forget(e.ino, 1);
+		err = serr;
+	}
+	if (err)
+		return (void)fuse_reply_err(req, -err);
+	reply_entry(req, e);
+}
+
+void zf_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	std::string target;
+	int err = fs(req).vfs->readlink(ino, &target);
+	if (err)
+		return (void)fuse_reply_err(req, -err);
+	fuse_reply_readlink(req, target.c_str());
+}
+
+void zf_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+	     const char *newname)
+{
+	Entry e;
+	int err = fs(req).vfs->link(ino, newparent, newname, &e);
+	if (int serr = dirsync(req, err, newparent); serr && !err) {
+		fs(req).vfs->forget(e.ino, 1);
+		err = serr;
+	}
+	if (err)
+		return (void)fuse_reply_err(req, -err);
+	reply_entry(req, e);
+}
+
+void zf_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req,
+		       -dirsync(req, fs(req).vfs->unlink(parent, name), parent));
+}
+
+void zf_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req,
+		       -dirsync(req, fs(req).vfs->rmdir(parent, name), parent));
+}
+
+void zf_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	int err = fs(req).vfs->rename(parent, name, newparent, newname, flags);
+	fuse_reply_err(req, -dirsync(req, err, parent, newparent));
+}
+
+} // namespace
+
+void add_namei_ops(fuse_lowlevel_ops &ops)
+{
+	ops.lookup = zf_lookup;
+	ops.forget = zf_forget;
+	ops.forget_multi = zf_forget_multi;
+	ops.getattr = zf_getattr;
+	ops.setattr = zf_setattr;
+	ops.mknod = zf_mknod;
+	ops.mkdir = zf_mkdir;
+	ops.symlink = zf_symlink;
+	ops.readlink = zf_readlink;
+	ops.link = zf_link;
+	ops.unlink = zf_unlink;
+	ops.rmdir = zf_rmdir;
+	ops.rename = zf_rename;
+}
+
+} // namespace zuf
