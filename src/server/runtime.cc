@@ -17,7 +17,9 @@ namespace {
 // every file system. A shorter message is -EINVAL before any handler.
 constexpr std::array<uint16_t, ZUFS_OP_MAX_OPT> kMinInLen = [] {
 	std::array<uint16_t, ZUFS_OP_MAX_OPT> t{};
-	auto set = [&](e_zufs_operation op, size_t len) { t[op] = uint16_t(len); };
+	auto set = [&](e_zufs_operation op, size_t len) {
+		t[op] = uint16_t(len);
+	};
 	set(ZUFS_OP_NOOP, sizeof(zufs_ioc_hdr));
 	set(ZUFS_OP_STATFS, sizeof(zufs_ioc_statfs));
 	set(ZUFS_OP_NEW_INODE, sizeof(zufs_ioc_new_inode));
@@ -78,8 +80,8 @@ int Runtime::mount(zufs_ioc_mount &m)
 	case ZUFS_M_UMOUNT:
 		return m.hdr.err = umount(m);
 	default:
-		snprintf(m.errmsg, sizeof(m.errmsg), "mount operation %u not supported",
-			 m.hdr.operation);
+		snprintf(m.errmsg, sizeof(m.errmsg),
+			 "mount operation %u not supported", m.hdr.operation);
 		return m.hdr.err = -EOPNOTSUPP;
 	}
 }
@@ -98,7 +100,8 @@ int Runtime::umount(zufs_ioc_mount &m)
 		}
 	}
 	if (!sbi) {
-		snprintf(m.errmsg, sizeof(m.errmsg), "umount: not a mounted file system");
+		snprintf(m.errmsg, sizeof(m.errmsg),
+			 "umount: not a mounted file system");
 		return -EINVAL;
 	}
 	door_.umount(sbi);

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "kernel_shim/vfs.h"
-#include "server/plugin/host.h"
 #include "libzus/zus_host.h"
+#include "server/plugin/host.h"
 #include "zufs/zus_api.h"
 
 namespace {
@@ -99,7 +99,7 @@ TEST_CASE("pmfs is a zus file system the loader finds, built in", "[door]")
 	REQUIRE(a.zfi != nullptr);
 	CHECK(a.zfi == b.zfi);
 	CHECK(zus_host_fs_find("pmfs") == a.zfi); // registered with libzus
-	CHECK(zus_host_ext(a.zfi) != nullptr);	   // with its extension
+	CHECK(zus_host_ext(a.zfi) != nullptr);	  // with its extension
 	CHECK(a.path == "built in");
 
 	const std::string img = image("pmfs");
@@ -127,11 +127,13 @@ TEST_CASE("several mounts in one process, each its own", "[door]")
 	INFO(err);
 	REQUIRE(r == 0);
 	// A second load of the library: the file system it registered.
-	REQUIRE(zus::plugin::load_plugin(env("EXAMPLEFS_LIB"), &again, &err) == 0);
+	REQUIRE(zus::plugin::load_plugin(env("EXAMPLEFS_LIB"), &again, &err) ==
+		0);
 	CHECK(again.zfi == ex.zfi);
 	REQUIRE(zus::plugin::load_plugin("pmfs", &pm, &err) == 0);
 
-	const std::string a = image("a"), b = image("b"), c = image("c"), p = image("p");
+	const std::string a = image("a"), b = image("b"), c = image("c"),
+			  p = image("p");
 	mkfs_examplefs(a);
 	mkfs_examplefs(b);
 	mkfs_examplefs(c);
@@ -143,7 +145,8 @@ TEST_CASE("several mounts in one process, each its own", "[door]")
 		auto ma = std::make_unique<Mounted>(*one, "pmem=" + a);
 		Mounted mb(*one, "pmem=" + b);
 		Mounted mc(*other, "pmem=" + c);
-		Mounted mp(*pmfs, "pmem=" + p + ",size=" + std::to_string(32 << 20) + ",mkfs");
+		Mounted mp(*pmfs, "pmem=" + p + ",size=" +
+					  std::to_string(32 << 20) + ",mkfs");
 		ma->put("x", "in a");
 		mb.put("x", "in b");
 		mc.put("y", "in c");

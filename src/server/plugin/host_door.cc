@@ -48,7 +48,8 @@ int iomap_exec_hook(zus_sb_info *sbi, zufs_ioc_iomap_exec *ioc)
 
 int door_mount(void *fs, zufs_ioc_mount &m, zufs::ZufCalls *zuf)
 {
-	auto pm = std::make_unique<PluginMount>(static_cast<zus_fs_info *>(fs), zuf);
+	auto pm = std::make_unique<PluginMount>(static_cast<zus_fs_info *>(fs),
+						zuf);
 	int err = pm->mount(m);
 	if (err)
 		return err;
@@ -81,13 +82,15 @@ int door_sync(zus_sb_info *sbi)
 	return pm ? pm->sync_fs() : -EINVAL;
 }
 
-template <typename Ioc> Ioc *as(zufs_ioc_hdr *hdr)
+template <typename Ioc>
+Ioc *as(zufs_ioc_hdr *hdr)
 {
 	return reinterpret_cast<Ioc *>(hdr);
 }
 
 // The mount of an inode cookie; none (a null cookie) is -EINVAL.
-template <typename Fn> int on(zus_inode_info *cookie, Fn fn)
+template <typename Fn>
+int on(zus_inode_info *cookie, Fn fn)
 {
 	HostInode *h = hi(cookie);
 	return h ? fn(*h->m) : -EINVAL;
@@ -105,9 +108,12 @@ Door make_door()
 	};
 	t[ZUFS_OP_NEW_INODE] = [](zufs_ioc_hdr *h, P pages) {
 		auto *ioc = as<zufs_ioc_new_inode>(h);
-		return on(ioc->dir_ii, [&](PluginMount &m) { return m.new_inode(ioc, pages); });
+		return on(ioc->dir_ii, [&](PluginMount &m) {
+			return m.new_inode(ioc, pages);
+		});
 	};
-	t[ZUFS_OP_FREE_INODE] = t[ZUFS_OP_EVICT_INODE] = [](zufs_ioc_hdr *h, P) {
+	t[ZUFS_OP_FREE_INODE] = t[ZUFS_OP_EVICT_INODE] = [](zufs_ioc_hdr *h,
+							    P) {
 		auto *ioc = as<zufs_ioc_evict_inode>(h);
 		if (!ioc->zus_ii)
 			return 0;
@@ -117,21 +123,27 @@ Door make_door()
 	};
 	t[ZUFS_OP_LOOKUP] = [](zufs_ioc_hdr *h, P) {
 		auto *ioc = as<zufs_ioc_lookup>(h);
-		return on(ioc->dir_ii, [&](PluginMount &m) { return m.lookup(ioc); });
+		return on(ioc->dir_ii,
+			  [&](PluginMount &m) { return m.lookup(ioc); });
 	};
-	t[ZUFS_OP_ADD_DENTRY] = t[ZUFS_OP_REMOVE_DENTRY] = [](zufs_ioc_hdr *h, P) {
+	t[ZUFS_OP_ADD_DENTRY] = t[ZUFS_OP_REMOVE_DENTRY] = [](zufs_ioc_hdr *h,
+							      P) {
 		auto *ioc = as<zufs_ioc_dentry>(h);
 		return on(ioc->zus_dir_ii, [&](PluginMount &m) {
-			return m.dentry(ioc, h->operation == ZUFS_OP_ADD_DENTRY);
+			return m.dentry(ioc,
+					h->operation == ZUFS_OP_ADD_DENTRY);
 		});
 	};
 	t[ZUFS_OP_RENAME] = [](zufs_ioc_hdr *h, P) {
 		auto *ioc = as<zufs_ioc_rename>(h);
-		return on(ioc->old_dir_ii, [&](PluginMount &m) { return m.rename(ioc); });
+		return on(ioc->old_dir_ii,
+			  [&](PluginMount &m) { return m.rename(ioc); });
 	};
 	t[ZUFS_OP_READDIR] = [](zufs_ioc_hdr *h, P pages) {
 		auto *ioc = as<zufs_ioc_readdir>(h);
-		return on(ioc->dir_ii, [&](PluginMount &m) { return m.readdir(ioc, pages); });
+		return on(ioc->dir_ii, [&](PluginMount &m) {
+			return m.readdir(ioc, pages);
+		});
 	};
 	t[ZUFS_OP_READ] = t[ZUFS_OP_WRITE] = [](zufs_ioc_hdr *h, P pages) {
 		auto *ioc = as<zufs_ioc_IO>(h);
@@ -141,34 +153,41 @@ Door make_door()
 	};
 	t[ZUFS_OP_GET_MULTY] = [](zufs_ioc_hdr *h, P) {
 		auto *ioc = as<zufs_ioc_IO>(h);
-		return on(ioc->zus_ii, [&](PluginMount &m) { return m.get_multy(ioc); });
+		return on(ioc->zus_ii,
+			  [&](PluginMount &m) { return m.get_multy(ioc); });
 	};
 	t[ZUFS_OP_PUT_MULTY] = [](zufs_ioc_hdr *h, P) {
 		auto *ioc = as<zufs_ioc_IO>(h);
-		return on(ioc->zus_ii, [&](PluginMount &m) { return m.put_multy(ioc); });
+		return on(ioc->zus_ii,
+			  [&](PluginMount &m) { return m.put_multy(ioc); });
 	};
 	t[ZUFS_OP_SETATTR] = [](zufs_ioc_hdr *h, P) {
 		auto *ioc = as<zufs_ioc_attr>(h);
-		return on(ioc->zus_ii, [&](PluginMount &m) { return m.setattr(ioc); });
+		return on(ioc->zus_ii,
+			  [&](PluginMount &m) { return m.setattr(ioc); });
 	};
 	// (SYNC without an inode is the runtime's: door_sync, every mount.)
 	t[ZUFS_OP_SYNC] = [](zufs_ioc_hdr *h, P) {
 		auto *ioc = as<zufs_ioc_sync>(h);
-		return on(ioc->zus_ii, [&](PluginMount &m) { return m.sync(ioc); });
+		return on(ioc->zus_ii,
+			  [&](PluginMount &m) { return m.sync(ioc); });
 	};
 	t[ZUFS_OP_FALLOCATE] = [](zufs_ioc_hdr *h, P) {
 		auto *ioc = as<zufs_ioc_IO>(h);
-		return on(ioc->zus_ii, [&](PluginMount &m) { return m.fallocate(ioc); });
+		return on(ioc->zus_ii,
+			  [&](PluginMount &m) { return m.fallocate(ioc); });
 	};
 	t[ZUFS_OP_LLSEEK] = [](zufs_ioc_hdr *h, P) {
 		auto *ioc = as<zufs_ioc_seek>(h);
-		return on(ioc->zus_ii, [&](PluginMount &m) { return m.seek(ioc); });
+		return on(ioc->zus_ii,
+			  [&](PluginMount &m) { return m.seek(ioc); });
 	};
-	t[ZUFS_OP_XATTR_GET] = t[ZUFS_OP_XATTR_SET] = t[ZUFS_OP_XATTR_LIST] =
-		[](zufs_ioc_hdr *h, P pages) {
+	t[ZUFS_OP_XATTR_GET] = t[ZUFS_OP_XATTR_SET] =
+		t[ZUFS_OP_XATTR_LIST] = [](zufs_ioc_hdr *h, P pages) {
 			auto *ioc = as<zufs_ioc_xattr>(h);
-			return on(ioc->zus_ii,
-				  [&](PluginMount &m) { return m.xattr(ioc, pages); });
+			return on(ioc->zus_ii, [&](PluginMount &m) {
+				return m.xattr(ioc, pages);
+			});
 		};
 	// CLONE, COPY, IOCTL, FIEMAP, STATS, IOM_DONE: not in the seed's
 	// vectors (-EOPNOTSUPP; the kernel falls back).
@@ -183,7 +202,8 @@ const Door &seed_door()
 	return door;
 }
 
-std::unique_ptr<zufs::Channel> make_server(const Plugin &fs, zufs::ZufCalls *zuf)
+std::unique_ptr<zufs::Channel> make_server(const Plugin &fs,
+					   zufs::ZufCalls *zuf)
 {
 	auto *ext = static_cast<const Door *>(zus_host_ext(fs.zfi));
 	return std::make_unique<Runtime>(ext ? *ext : seed_door(), fs.zfi, zuf);

@@ -24,7 +24,10 @@ int door_mount(void *, zufs_ioc_mount &m, zufs::ZufCalls *zuf)
 	return err;
 }
 
-void door_umount(zus_sb_info *sbi) { pmfs::umount(std::unique_ptr<zus_sb_info>(sbi)); }
+void door_umount(zus_sb_info *sbi)
+{
+	pmfs::umount(std::unique_ptr<zus_sb_info>(sbi));
+}
 
 int door_sync(zus_sb_info *sbi) { return pmfs::sync_fs(*sbi); }
 
