@@ -15,15 +15,10 @@ zf_build
 zf_check_fuse
 
 start=$SECONDS
-# The soak suite (integration_soak) is left out while it can still meet an
-# open bug (ENOSPC under contention with T2 room left; issue 11): run it
-# with `meson test -C build --suite soak` or scripts/soak.sh.
-suites=(--no-suite soak)
-(($# > 0)) && suites=()
-zf_say "meson test -C $ZUFUSE_BUILD --print-errorlogs ${suites[*]} $*"
+zf_say "meson test -C $ZUFUSE_BUILD --print-errorlogs $*"
 rc=0
 # meson prints its own summary (Ok/Fail/Timeout counts) at the end.
-meson test -C "$ZUFUSE_BUILD" --print-errorlogs "${suites[@]}" "$@" || rc=$?
+meson test -C "$ZUFUSE_BUILD" --print-errorlogs "$@" || rc=$?
 
 fuzz_rc=0
 runs=${ZUFUSE_FUZZ_RUNS:-20000}

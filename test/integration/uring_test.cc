@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: BSD-3-Clause
 //
-// uring_test.cc - zufuse --uring (src/kernel_shim/fuse_uring.h): FUSE over
-// io_uring with one pinned ring thread per CPU. The same kinds of checks as
-// the other integration tests, over the ring: fio --verify, many files
-// created, listed and removed, mmap, suid killed by a write, unmount
-// without a hang, SIGTERM and kill -9, remount and verify.
+// uring_test.cc - zufuse's two FUSE transports: io_uring (the default
+// where the kernel has it, src/kernel_shim/fuse_uring.h) and /dev/fuse
+// (--no-uring, -s). The same kinds of checks as the other integration
+// tests, over each: fio --verify, many files created, listed and removed,
+// mmap, suid killed by a write; over the rings also unmount without a
+// hang, SIGTERM and kill -9, remount and verify. (The other integration
+// tests run over the default, so /dev/fuse is exercised here.)
 //
 // Skipped (exit 77, with a message) when the kernel has no FUSE io_uring
 // (/sys/module/fuse/parameters/enable_uring). That the requests really
@@ -202,29 +204,35 @@ void served_by_rings(const std::vector<std::string> &args)
 
 } // namespace
 
-TEST_CASE("--uring: requests go through the per-CPU rings", "[uring]")
-{
-	served_by_rings({ "--uring" });
-}
-
-TEST_CASE("without --uring (or with --no-uring, -s) there are no rings",
+TEST_CASE("by default (and with --uring, or -s --uring) requests go "
+	  "through the per-CPU rings",
 	  "[uring]")
 {
-	const std::vector<std::vector<std::string>> runs = { {}, { "--no-uring" }, { "-s" } };
+	served_by_rings({});
+	served_by_rings({ "--uring" });
+	served_by_rings({ "-s", "--uring" });
+}
+
+TEST_CASE("with --no-uring or -s there are no rings", "[uring]")
+{
+	const std::vector<std::vector<std::string>> runs = { { "--no-uring" },
+							     { "-s" } };
 	for (const auto &args : runs) {
 		zit::Mount m("64M");
 		REQUIRE_MOUNT(m, args);
 		REQUIRE(zit::write_file(m.path("f"), zit::pattern(1, 8192)));
-		INFO((args.empty() ? "(default)" : args[0]));
+		INFO(args[0]);
 		CHECK(ring_threads(m.pid()).count == 0);
 		REQUIRE_UNMOUNT(m);
 	}
 }
 
-TEST_CASE("--uring: fio --verify=crc32c", "[uring]")
+namespace {
+
+void fio_verify(const std::vector<std::string> &transport)
 {
 	zit::Mount m("512M");
-	REQUIRE_MOUNT(m, { "--uring" });
+	REQUIRE_MOUNT(m, transport);
 	const std::vector<std::vector<std::string>> jobs = {
 		{ "--name=seq-1M-buffered", "--rw=write", "--bs=1M",
 		  "--size=64M" },
@@ -263,10 +271,10 @@ TEST_CASE("--uring: fio --verify=crc32c", "[uring]")
 	CHECK_FSCK_CLEAN(m);
 }
 
-TEST_CASE("--uring: create, readdir, unlink, mmap, kill suid", "[uring]")
+void namespace_and_mmap(const std::vector<std::string> &transport)
 {
 	zit::Mount m("256M");
-	REQUIRE_MOUNT(m, { "--uring" });
+	REQUIRE_MOUNT(m, transport);
 
 	// A few hundred files: create, list, remove.
 	const int n = 300;
@@ -328,7 +336,30 @@ TEST_CASE("--uring: create, readdir, unlink, mmap, kill suid", "[uring]")
 	CHECK_FSCK_CLEAN(m);
 }
 
-TEST_CASE("--uring: unmount, SIGTERM and kill -9 never hang; remount verifies",
+// The default transport (the rings) and /dev/fuse.
+const std::vector<std::vector<std::string>> kTransports = { {},
+							    { "--no-uring" } };
+
+TEST_CASE("fio --verify=crc32c over each transport", "[uring]")
+{
+	for (const auto &transport : kTransports) {
+		INFO((transport.empty() ? "(default)" : transport[0]));
+		fio_verify(transport);
+	}
+}
+
+TEST_CASE("create, readdir, unlink, mmap, kill suid over each transport",
+	  "[uring]")
+{
+	for (const auto &transport : kTransports) {
+		INFO((transport.empty() ? "(default)" : transport[0]));
+		namespace_and_mmap(transport);
+	}
+}
+
+} // namespace
+
+TEST_CASE("the rings: unmount, SIGTERM and kill -9 never hang; remount verifies",
 	  "[uring]")
 {
 	zit::Mount m("256M");
@@ -341,7 +372,7 @@ TEST_CASE("--uring: unmount, SIGTERM and kill -9 never hang; remount verifies",
 		"--size=16M",	"--verify_only=1", "--direct=1"
 	};
 
-	REQUIRE_MOUNT(m, { "--uring" });
+	REQUIRE_MOUNT(m);
 	auto r = fio(m, write_job);
 	INFO("write: " << r.err);
 	REQUIRE(r.status == 0);
@@ -355,7 +386,7 @@ TEST_CASE("--uring: unmount, SIGTERM and kill -9 never hang; remount verifies",
 	CHECK_FSCK_CLEAN(m);
 
 	// Remount over the rings: what was written is there.
-	REQUIRE_MOUNT(m, { "--uring" });
+	REQUIRE_MOUNT(m);
 	r = fio(m, verify_job);
 	INFO("verify after remount: " << r.err << r.out.substr(0, 2000));
 	CHECK(r.status == 0);
@@ -363,14 +394,68 @@ TEST_CASE("--uring: unmount, SIGTERM and kill -9 never hang; remount verifies",
 	CHECK_FSCK_CLEAN(m);
 
 	// kill -9 with the rings registered; the mount clears and the data
-	// is still there after a remount without --uring.
-	REQUIRE_MOUNT(m, { "--uring" });
+	// is still there after a remount over /dev/fuse.
+	REQUIRE_MOUNT(m);
 	REQUIRE(zit::write_file(m.path("x"), zit::pattern(3, 5000)));
 	REQUIRE(m.kill9());
-	REQUIRE_MOUNT(m);
+	REQUIRE_MOUNT(m, { "--no-uring" });
 	r = fio(m, verify_job);
 	INFO("verify after kill -9: " << r.err << r.out.substr(0, 2000));
 	CHECK(r.status == 0);
 	CHECK(zit::read_file(m.path("x")) == zit::pattern(3, 5000));
 	REQUIRE_UNMOUNT(m);
+}
+
+// A zero-copy read reply points into the pmem mapping and the ring thread
+// copies it into its ring entry (fuse_uring.cc) under the SIGBUS guard: a
+// media error there (ZUFUSE_FAULT_PMEM poisons one block of the image)
+// answers that read EIO; every other block reads right, the mount lives,
+// fsck is clean.
+TEST_CASE("--uring: a media error in a read reply copied into the ring is EIO",
+	  "[uring][fault]")
+{
+	zit::Mount m("64M");
+	const std::string data = zit::pattern(11, 1 << 20);
+	constexpr size_t kBad = 5; // the poisoned block of "a"
+	REQUIRE_MOUNT(m);
+	REQUIRE(zit::write_file(m.path("a"), data));
+	REQUIRE_UNMOUNT(m);
+	const size_t off = zit::read_file(m.image()).find(data.substr(kBad * 4096, 4096));
+	REQUIRE(off != std::string::npos);
+
+	const std::string rule = "read:at=" + std::to_string(off) + "+4K";
+	setenv("ZUFUSE_FAULT_PMEM", rule.c_str(), 1);
+	bool mounted = m.mount({ "--uring" });
+	unsetenv("ZUFUSE_FAULT_PMEM");
+	REQUIRE(mounted);
+	check_no_fallback(m);
+	// The rings are registered after the mount shows (see served_by_rings).
+	for (int i = 0; i < 100 && ring_threads(m.pid()).count < possible_cpus(); i++)
+		usleep(50 * 1000);
+	REQUIRE(ring_threads(m.pid()).count >= possible_cpus());
+
+	int fd = open(m.path("a").c_str(), O_RDONLY | O_DIRECT);
+	REQUIRE(fd >= 0);
+	char *buf = static_cast<char *>(aligned_alloc(4096, 4096));
+	size_t good = 0, eio = 0, other = 0;
+	for (size_t k = 0; k < data.size() / 4096; ++k) {
+		ssize_t n = pread(fd, buf, 4096, off_t(k * 4096));
+		if (n < 0 && errno == EIO && k == kBad)
+			++eio;
+		else if (n == 4096 && !memcmp(buf, data.data() + k * 4096, 4096))
+			++good;
+		else
+			++other;
+	}
+	free(buf);
+	close(fd);
+	INFO("zufuse log:\n" << m.log());
+	CHECK(eio == 1);
+	CHECK(good == data.size() / 4096 - 1);
+	CHECK(other == 0);
+	CHECK(m.log().find("read reply copied into the ring") != std::string::npos);
+	CHECK(zit::write_file(m.path("b"), "alive"));
+	CHECK(zit::read_file(m.path("b")) == "alive");
+	REQUIRE_UNMOUNT(m);
+	CHECK_FSCK_CLEAN(m);
 }
