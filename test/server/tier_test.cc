@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "harness.h"
-#include "iomap/builder.h"
+#include "zufs/iom_enc.h"
 #include "iomap/executor.h"
 #include "iomap/t2.h"
 #include "server/pmfs/bmap.h"
@@ -136,12 +136,12 @@ TEST_CASE("tier: sync IOMAP_EXEC moves pmem to T2 and back", "[tier]")
 	TierFs fs;
 	std::memset(fs.scratch(0), 0x5a, 4096);
 	auto job = zus::pmfs::make_iomap_job(8);
-	iomap::Builder b(job->ziom());
+	zufs::IomBuilder b(job->ziom());
 	REQUIRE(b.t2_zusmem_write(3, fs.scratch(0), 4096) == 0);
 	REQUIRE(zus::pmfs::exec_sync(*fs.sbi, *job) == 0);
 
 	auto back = zus::pmfs::make_iomap_job(8);
-	iomap::Builder rb(back->ziom());
+	zufs::IomBuilder rb(back->ziom());
 	REQUIRE(rb.t2_zusmem_read(3, fs.scratch(1), 4096) == 0);
 	REQUIRE(zus::pmfs::exec_sync(*fs.sbi, *back) == 0);
 	CHECK(std::memcmp(fs.scratch(0), fs.scratch(1), 4096) == 0);
@@ -156,7 +156,7 @@ TEST_CASE("tier: async IOMAP_EXEC completes by IOM_DONE, in order", "[tier]")
 	for (int i = 0; i < kN; ++i) {
 		std::memset(fs.scratch(i), i, 4096);
 		auto job = zus::pmfs::make_iomap_job(8);
-		iomap::Builder b(job->ziom());
+		zufs::IomBuilder b(job->ziom());
 		REQUIRE(b.t2_zusmem_write(100 + i, fs.scratch(i), 4096) == 0);
 		REQUIRE(zus::pmfs::exec_async(*fs.sbi, std::move(job),
 					      [&, i](int r) {
@@ -186,7 +186,7 @@ TEST_CASE("tier: refused async iomaps never complete; stray IOM_DONE",
 	TierFs fs;
 	int called = 0;
 	auto job = zus::pmfs::make_iomap_job(8);
-	iomap::Builder b(job->ziom());
+	zufs::IomBuilder b(job->ziom());
 	REQUIRE(b.t2_zusmem_write(1 << 20, fs.scratch(0), 4096) == 0); // > T2
 	CHECK(zus::pmfs::exec_async(*fs.sbi, std::move(job),
 				    [&](int) { ++called; }) == -EIO);
@@ -210,7 +210,7 @@ TEST_CASE("tier: a T2 error comes back as IOM_DONE -EIO", "[tier]")
 	REQUIRE(truncate(fs.t2path.c_str(), 4096) == 0);
 	std::atomic<int> result{1};
 	auto job = zus::pmfs::make_iomap_job(8);
-	iomap::Builder b(job->ziom());
+	zufs::IomBuilder b(job->ziom());
 	REQUIRE(b.t2_zusmem_read(100, fs.scratch(0), 4096) == 0);
 	int err = zus::pmfs::exec_async(*fs.sbi, std::move(job),
 					[&](int r) { result = r; });

@@ -26,6 +26,7 @@
 #include "server/pmfs/pmfs.h"
 #include "server/pmfs/refc.h"
 #include "server/pmfs/tier_state.h"
+#include "zufs/iom_enc.h"
 
 namespace zus::pmfs {
 
@@ -75,8 +76,8 @@ std::unique_ptr<IomapJob> write_job(zus_sb_info &sbi, const std::vector<Move> &m
 		while (i + n < mv.size() && src(i + n) == src(i) + n * kBlockSize &&
 		       mv[i + n].t2 == mv[i].t2 + n)
 			++n;
-		zusmem_op(job->ziom(), IOM_T2_ZUSMEM_WRITE, mv[i].t2, src(i),
-			  n * kBlockSize);
+		zufs::IomBuilder(job->ziom())
+			.t2_zusmem_write(mv[i].t2, src(i), n * kBlockSize);
 		i += n;
 	}
 	return job;

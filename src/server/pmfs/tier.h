@@ -6,8 +6,8 @@
 //
 // Contract:
 //  - An IomapJob (the ABI's zus_iomap_build, whose address is the iomb
-//    cookie) owns its zufs_ioc_iomap_exec message; fill it with an
-//    iomap::Builder over job->ziom().
+//    cookie) owns its zufs_ioc_iomap_exec message; fill it with a
+//    zufs::IomBuilder (zufs/iom_enc.h) over job->ziom().
 //  - exec_sync(): returns the shim's result (0 or a negative errno).
 //  - exec_async(): 0 = submitted, and done(result) runs exactly once, later,
 //    on the shim's completion thread, when IOM_DONE arrives (in submission
