@@ -716,7 +716,11 @@ TEST_CASE("tier: blocks pinned by GET_MULTY stay on T1", "[tier]")
 	REQUIRE(t.fs.dispatch(&io->hdr, msg.size() * 8) == 0);
 	CHECK(zus::pmfs::tier_evict_block(t.f.ii, 3) == -EBUSY);
 	zus::pmfs::tier_set_watermarks(*t.fs.sbi, UINT64_MAX / 2, UINT64_MAX / 2);
-	std::this_thread::sleep_for(std::chrono::milliseconds(300));
+	// A whole evictor pass began after the watermarks changed, and ended.
+	const uint64_t passes = zus::pmfs::tier_stats(*t.fs.sbi).passes;
+	REQUIRE(eventually([&] {
+		return zus::pmfs::tier_stats(*t.fs.sbi).passes >= passes + 2;
+	}));
 	for (uint64_t i = 0; i < 16; ++i)
 		CHECK_FALSE(t.on_t2(i));
 	io->hdr.operation = ZUFS_OP_PUT_MULTY;
@@ -1098,11 +1102,14 @@ TEST_CASE("tier: a promotion is committed only by the request it was handed "
 	std::vector<uint64_t> b;
 	std::atomic<bool> b_done{false};
 	int b_err = 1;
+	const uint64_t waits = zus::pmfs::tier_stats(*t.fs.sbi).promo_waits;
 	std::thread tb([&] {
 		b_err = get_multy(t, b, 4096, 4096, 0);
 		b_done = true;
 	});
-	std::this_thread::sleep_for(std::chrono::milliseconds(200));
+	REQUIRE(eventually([&] {
+		return zus::pmfs::tier_stats(*t.fs.sbi).promo_waits > waits;
+	}));
 	CHECK_FALSE(b_done.load());
 
 	// A's shim runs the iomap and sends A again: A commits.

@@ -368,6 +368,7 @@ void evictor(zus_sb_info &sbi, TierState &ts)
 		    ts.alloc.nfree()) {
 			lk.unlock();
 			bool ok = issue(sbi, ts);
+			ts.passes.fetch_add(1, std::memory_order_relaxed);
 			lk.lock();
 			if (ok)
 				continue;
@@ -475,6 +476,8 @@ TierStats tier_stats(zus_sb_info &sbi)
 	s.pre_read = ts.pre_read.load();
 	s.aborted = ts.aborted.load();
 	s.failed_promotions = ts.failed_promotions.load();
+	s.passes = ts.passes.load();
+	s.promo_waits = ts.promo_waits.load();
 	s.t2_used = ts.alloc.used();
 	std::lock_guard g(ts.ev_mu);
 	s.in_flight = ts.in_flight;

@@ -420,6 +420,7 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 			return true;
 		};
 		std::unique_lock g(ts.mu);
+		ts.promo_waits.fetch_add(1, std::memory_order_relaxed);
 		if (!ts.promo_cv.wait_for(g, kPromoWait, mine)) {
 			auto it = ts.promos.lower_bound({ ii->ino, first });
 			while (it != ts.promos.end() && it->first.first == ii->ino &&

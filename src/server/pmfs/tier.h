@@ -117,6 +117,9 @@ struct TierStats {
 	uint64_t pre_read = 0; // of promoted, by pre-read
 	uint64_t aborted = 0; // async migrations dropped (a write raced them)
 	uint64_t failed_promotions = 0; // blocks whose T2 read the shim failed
+	// Events tests wait for: evictor passes that looked for cold blocks
+	// (each ended), requests that waited for another's promotion.
+	uint64_t passes = 0, promo_waits = 0;
 	uint64_t t2_used = 0;
 	int in_flight = 0;
 };

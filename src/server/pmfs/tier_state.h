@@ -105,7 +105,8 @@ struct TierState {
 	uint32_t slots_used = 0; // bit per slot (ev_mu)
 
 	std::atomic<uint64_t> evicted{0}, sync_evicted{0}, promoted{0},
-		cold_reads{0}, aborted{0}, pre_read{0}, failed_promotions{0};
+		cold_reads{0}, aborted{0}, pre_read{0}, failed_promotions{0},
+		passes{0}, promo_waits{0};
 };
 
 // The tier state of sbi, created on first use.
