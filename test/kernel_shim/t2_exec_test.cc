@@ -154,6 +154,7 @@ TEST_CASE("t2: IOMAP_EXEC sync and async", "[t2][exec]")
 			REQUIRE(fx.vfs.iomap_exec(m.ioc()) == 0);
 		}
 		// Closing the T2 (as UMOUNT does) delivers every IOM_DONE.
+		f.reset(); // the kernel releases every file before umount
 		fx.vfs.umount();
 		REQUIRE(done.size() == kN);
 		for (int i = 0; i < kN; ++i) {
@@ -177,6 +178,7 @@ TEST_CASE("t2: IOMAP_EXEC sync and async", "[t2][exec]")
 		static char stack_page[PAGE_SIZE]; // not a registered pool
 		REQUIRE(wb.t2_zusmem_write(1, stack_page, PAGE_SIZE) == 0);
 		CHECK(fx.vfs.iomap_exec(w.ioc()) == -EIO);
+		f.reset(); // the kernel releases every file before umount
 		fx.vfs.umount();
 		CHECK(done.empty());
 	}
@@ -186,6 +188,7 @@ TEST_CASE("t2: IOMAP_EXEC sync and async", "[t2][exec]")
 		m.ioc()->zus_sbi = nullptr;
 		m.ioc()->wait_for_done = 1;
 		CHECK(fx.vfs.iomap_exec(m.ioc()) == -EINVAL);
+		f.reset(); // the kernel releases every file before umount
 		fx.vfs.umount();
 		m.ioc()->zus_sbi = sbi;
 		CHECK(fx.vfs.iomap_exec(m.ioc()) == -EINVAL);
