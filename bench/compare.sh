@@ -11,7 +11,8 @@
 #                ships them; skipped otherwise)
 #   zufuse-st    build/zufuse -s on a 1 GiB image in /dev/shm
 #   zufuse-mt    build/zufuse --no-uring (libfuse's multi-threaded loop)
-#   zufuse-uring build/zufuse --uring, when the kernel has FUSE io_uring
+#   zufuse-uring build/zufuse --uring (the default transport), when the
+#                kernel has FUSE io_uring
 #   zufuse-disk  as zufuse-mt, on an image file in DISK_DIR (an ordinary
 #                disk: the file back-end, persist_file.h); not in the
 #                default TARGETS
@@ -50,6 +51,9 @@
 #   BUILD=build          the meson build dir (zufuse, bench/nullfs_ll, ...)
 #   INPROC=0             skip the in-process benchmark
 #   DISK_DIR=/var/tmp    where zufuse-disk's image goes (not tmpfs)
+#   SCRATCH_PREFIX=/dev/shm/zufuse-bench  mount point, images, tmpfs
+#                        and passthrough_ll's source go in a new
+#                        directory PREFIX.XXXXXX (keep it on tmpfs)
 # Needs root, /dev/fuse, fio, python3, gnuplot (for the .svg; the rest works
 # without it) and a meson build (scripts/run.sh or ninja -C build). Numbers
 # move between runs and machines: compare only within one run.
@@ -102,7 +106,7 @@ done
 mkdir -p "$RESULTS"
 
 # --- scratch and clean-up ------------------------------------------------
-SCRATCH=$(mktemp -d /dev/shm/zufuse-bench.XXXXXX)
+SCRATCH=$(mktemp -d "${SCRATCH_PREFIX:-/dev/shm/zufuse-bench}.XXXXXX")
 MNT=$SCRATCH/mnt
 mkdir -p "$MNT" "$SCRATCH/tmpfs" "$SCRATCH/ptsrc"
 fs_pid=""

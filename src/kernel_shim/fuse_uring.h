@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: BSD-3-Clause
 //
-// fuse_uring.h - FUSE over io_uring (kernel 6.14+, fs/fuse/dev_uring.c):
-// one pinned server thread per CPU, the ZUFS answer to "which thread serves
-// a request". The kernel queues a request on the queue of the CPU that
-// issued it (qid = cpu); the thread pinned to that CPU serves it, so a
-// synchronous caller and its server share a CPU and no other CPU is woken.
+// fuse_uring.h - FUSE over io_uring (kernel 6.14+, fs/fuse/dev_uring.c),
+// zufuse's default transport: pinned server threads per CPU, the ZUFS
+// answer to "which thread serves a request". The kernel queues a request on
+// the queue of the CPU that issued it (qid = cpu); a thread pinned to that
+// CPU serves it, so a synchronous caller and its server share a CPU and no
+// other CPU is woken. The threads run SCHED_IDLE, so that the caller, woken
+// by the reply, stays on that CPU (fuse_uring.cc, pin_thread).
 //
 // Life cycle (FuseFrontend): create() after the session is mounted and
 // before its loop runs: it starts two threads per possible CPU, pinned to
@@ -27,7 +29,8 @@
 //
 // Teardown never hangs: when the connection goes away the kernel completes
 // every entry with an error and the threads end; stop() (and the
-// destructor) also ends them after the mount is gone, and joins them.
+// destructor) also ends them, through an eventfd every ring polls (the
+// threads wait with no timeout), and joins them.
 #ifndef ZUF_FUSE_URING_H
 #define ZUF_FUSE_URING_H
 

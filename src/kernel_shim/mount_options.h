@@ -22,8 +22,8 @@ struct CommandLine {
 	uint64_t t2_size = 0; // --t2-size / --t2=PATH,SIZE (0: as it is)
 	bool mkfs = false;
 	bool direct_io = false;
-	bool uring = false; // --uring: FUSE over io_uring (fuse_uring.h)
-	bool no_uring = false; // --no-uring (the default)
+	bool uring = false;    // --uring: io_uring even with -s
+	bool no_uring = false; // --no-uring: /dev/fuse only
 	bool foreground = false;
 	bool single_thread = false;
 	bool debug = false;

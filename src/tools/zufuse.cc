@@ -267,11 +267,10 @@ int main(int argc, char **argv)
 		fopts.direct_io = cl.direct_io;
 		fopts.strictatime = cl.strictatime;
 		fopts.dirsync = cl.dirsync || cl.sync;
-		// FUSE over io_uring only when asked for: its pinned ring threads
-		// win when the application is pinned too (taskset: 108K against
-		// 50K 4K O_DIRECT reads/s here) and lose when it migrates (39K);
-		// README, "FUSE over io_uring".
-		fopts.uring = cl.uring && !cl.no_uring;
+		// FUSE over io_uring wherever the kernel has it (fuse_uring.h;
+		// README, "FUSE transports"); /dev/fuse with --no-uring, and
+		// with -s unless --uring says otherwise.
+		fopts.uring = cl.uring || (!cl.no_uring && !cl.single_thread);
 		zuf::FuseFrontend frontend(vfs, notifier, fopts);
 		if (!frontend.create(&args)) { // libfuse said why
 			calls.attach(nullptr);

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: BSD-3-Clause
 //
-// uring_test.cc - zufuse --uring (src/kernel_shim/fuse_uring.h): FUSE over
-// io_uring with one pinned ring thread per CPU. The same kinds of checks as
-// the other integration tests, over the ring: fio --verify, many files
-// created, listed and removed, mmap, suid killed by a write, unmount
-// without a hang, SIGTERM and kill -9, remount and verify.
+// uring_test.cc - zufuse's two FUSE transports: io_uring (the default
+// where the kernel has it, src/kernel_shim/fuse_uring.h) and /dev/fuse
+// (--no-uring, -s). The same kinds of checks as the other integration
+// tests, over each: fio --verify, many files created, listed and removed,
+// mmap, suid killed by a write; over the rings also unmount without a
+// hang, SIGTERM and kill -9, remount and verify. (The other integration
+// tests run over the default, so /dev/fuse is exercised here.)
 //
 // Skipped (exit 77, with a message) when the kernel has no FUSE io_uring
 // (/sys/module/fuse/parameters/enable_uring). That the requests really
@@ -202,29 +204,35 @@ void served_by_rings(const std::vector<std::string> &args)
 
 } // namespace
 
-TEST_CASE("--uring: requests go through the per-CPU rings", "[uring]")
-{
-	served_by_rings({ "--uring" });
-}
-
-TEST_CASE("without --uring (or with --no-uring, -s) there are no rings",
+TEST_CASE("by default (and with --uring, or -s --uring) requests go "
+	  "through the per-CPU rings",
 	  "[uring]")
 {
-	const std::vector<std::vector<std::string>> runs = { {}, { "--no-uring" }, { "-s" } };
+	served_by_rings({});
+	served_by_rings({ "--uring" });
+	served_by_rings({ "-s", "--uring" });
+}
+
+TEST_CASE("with --no-uring or -s there are no rings", "[uring]")
+{
+	const std::vector<std::vector<std::string>> runs = { { "--no-uring" },
+							     { "-s" } };
 	for (const auto &args : runs) {
 		zit::Mount m("64M");
 		REQUIRE_MOUNT(m, args);
 		REQUIRE(zit::write_file(m.path("f"), zit::pattern(1, 8192)));
-		INFO((args.empty() ? "(default)" : args[0]));
+		INFO(args[0]);
 		CHECK(ring_threads(m.pid()).count == 0);
 		REQUIRE_UNMOUNT(m);
 	}
 }
 
-TEST_CASE("--uring: fio --verify=crc32c", "[uring]")
+namespace {
+
+void fio_verify(const std::vector<std::string> &transport)
 {
 	zit::Mount m("512M");
-	REQUIRE_MOUNT(m, { "--uring" });
+	REQUIRE_MOUNT(m, transport);
 	const std::vector<std::vector<std::string>> jobs = {
 		{ "--name=seq-1M-buffered", "--rw=write", "--bs=1M",
 		  "--size=64M" },
@@ -263,10 +271,10 @@ TEST_CASE("--uring: fio --verify=crc32c", "[uring]")
 	CHECK_FSCK_CLEAN(m);
 }
 
-TEST_CASE("--uring: create, readdir, unlink, mmap, kill suid", "[uring]")
+void namespace_and_mmap(const std::vector<std::string> &transport)
 {
 	zit::Mount m("256M");
-	REQUIRE_MOUNT(m, { "--uring" });
+	REQUIRE_MOUNT(m, transport);
 
 	// A few hundred files: create, list, remove.
 	const int n = 300;
@@ -328,7 +336,30 @@ TEST_CASE("--uring: create, readdir, unlink, mmap, kill suid", "[uring]")
 	CHECK_FSCK_CLEAN(m);
 }
 
-TEST_CASE("--uring: unmount, SIGTERM and kill -9 never hang; remount verifies",
+// The default transport (the rings) and /dev/fuse.
+const std::vector<std::vector<std::string>> kTransports = { {},
+							    { "--no-uring" } };
+
+TEST_CASE("fio --verify=crc32c over each transport", "[uring]")
+{
+	for (const auto &transport : kTransports) {
+		INFO((transport.empty() ? "(default)" : transport[0]));
+		fio_verify(transport);
+	}
+}
+
+TEST_CASE("create, readdir, unlink, mmap, kill suid over each transport",
+	  "[uring]")
+{
+	for (const auto &transport : kTransports) {
+		INFO((transport.empty() ? "(default)" : transport[0]));
+		namespace_and_mmap(transport);
+	}
+}
+
+} // namespace
+
+TEST_CASE("the rings: unmount, SIGTERM and kill -9 never hang; remount verifies",
 	  "[uring]")
 {
 	zit::Mount m("256M");
@@ -341,7 +372,7 @@ TEST_CASE("--uring: unmount, SIGTERM and kill -9 never hang; remount verifies",
 		"--size=16M",	"--verify_only=1", "--direct=1"
 	};
 
-	REQUIRE_MOUNT(m, { "--uring" });
+	REQUIRE_MOUNT(m);
 	auto r = fio(m, write_job);
 	INFO("write: " << r.err);
 	REQUIRE(r.status == 0);
@@ -355,7 +386,7 @@ TEST_CASE("--uring: unmount, SIGTERM and kill -9 never hang; remount verifies",
 	CHECK_FSCK_CLEAN(m);
 
 	// Remount over the rings: what was written is there.
-	REQUIRE_MOUNT(m, { "--uring" });
+	REQUIRE_MOUNT(m);
 	r = fio(m, verify_job);
 	INFO("verify after remount: " << r.err << r.out.substr(0, 2000));
 	CHECK(r.status == 0);
@@ -363,11 +394,11 @@ TEST_CASE("--uring: unmount, SIGTERM and kill -9 never hang; remount verifies",
 	CHECK_FSCK_CLEAN(m);
 
 	// kill -9 with the rings registered; the mount clears and the data
-	// is still there after a remount without --uring.
-	REQUIRE_MOUNT(m, { "--uring" });
+	// is still there after a remount over /dev/fuse.
+	REQUIRE_MOUNT(m);
 	REQUIRE(zit::write_file(m.path("x"), zit::pattern(3, 5000)));
 	REQUIRE(m.kill9());
-	REQUIRE_MOUNT(m);
+	REQUIRE_MOUNT(m, { "--no-uring" });
 	r = fio(m, verify_job);
 	INFO("verify after kill -9: " << r.err << r.out.substr(0, 2000));
 	CHECK(r.status == 0);
