@@ -91,11 +91,19 @@ static inline zu_dpp_t zu_enc_dpp_t_bn(__u64 bn, unsigned pool)
 #define ZUFS_S_COMPR 0x0400
 #define ZUFS_S_NODUMP 0x1000
 #define ZUFS_S_TOPDIR 0x2000
+/* zufuse: FS_XFLAG_PROJINHERIT (a directory's new inodes take its project
+ * id; its new directories the flag too) */
+#define ZUFS_S_PROJINHERIT 0x0010
 /* zufuse: every VFS bit; a file system may use the others for itself */
 #define ZUFS_S_VFS_MASK                                                        \
 	(ZUFS_S_SYNC | ZUFS_S_NOATIME | ZUFS_S_APPEND | ZUFS_S_DIRSYNC |       \
 	 ZUFS_S_IMMUTABLE | ZUFS_S_SECRM | ZUFS_S_UNRM | ZUFS_S_COMPR |        \
-	 ZUFS_S_NODUMP | ZUFS_S_TOPDIR)
+	 ZUFS_S_NODUMP | ZUFS_S_TOPDIR | ZUFS_S_PROJINHERIT)
+/* zufuse: the inode has i_x (below): a birth time, a project id and an
+ * extent size hint. Set by the file system when it creates the inode;
+ * inodes of older images have no birth time (as ext4's 128-byte inodes),
+ * and project id / extent size hint 0 until set. */
+#define ZUFS_ZI_EXT 0x0080
 #define ZUFS_INODE_SIZE 128 /* must be power of two */
 
 struct _zu_dir {
@@ -126,11 +134,27 @@ struct zus_inode {
 	__le64 i_generation;
 	/* 96 */ union {
 		__le32 i_rdev;
-		__u8 i_symlink[32]; /* if i_size < sizeof(i_symlink) */
+		__u8 i_symlink[32]; /* if i_size < zi_inline_symlink_max() */
 		__le64 i_sym_dpp;
 		struct _zu_dir i_dir;
+		/* zufuse, with ZUFS_ZI_EXT: the last 16 bytes, which only an
+		 * inline symlink of 24 bytes or more would use (with
+		 * ZUFS_ZI_EXT an inline symlink is shorter than 24 bytes).
+		 * A symlink keeps no projid/extsize (no fd for the ioctl). */
+		struct {
+			__u8 __x_pad[16];
+			__le32 i_projid;
+			__le32 i_extsize; /* bytes; a directory's is inherited */
+			__le64 i_btime;	  /* ns since the epoch, signed */
+		} i_x;
 	};
 };
+
+/* The longest symlink target kept in i_symlink, plus one. */
+static inline unsigned zi_inline_symlink_max(const struct zus_inode *zi)
+{
+	return (zi->i_flags & ZUFS_ZI_EXT) ? 24 : 32;
+}
 
 enum {
 	ZUS_API_MAP_MAX_PAGES = 1024,
@@ -403,6 +427,10 @@ struct zufs_ioc_rename {
 	struct zufs_str new_d_str;
 	__u64 time;
 	__u64 flags;
+	/* IN (zufuse): the caller's fsuid/fsgid, the owner of a whiteout
+	 * (RENAME_WHITEOUT; the shim applies a setgid directory's group) */
+	__u32 uid;
+	__u32 gid;
 };
 
 /* ZUFS_OP_READDIR: the server fills the pages ([hdr.offset, +hdr.len)) with
@@ -469,6 +497,10 @@ struct zufs_ioc_mmap_close {
  * ZUFS_STATX_FLAGS (zuf's chattr): the ZUFS_S_VFS_MASK bits of i_flags
  * become i_flags (the shim has checked who may; ctime = now). */
 #define ZUFS_STATX_FLAGS 0x20000000U
+/* zufuse: projid and extsize become i_x.i_projid, i_x.i_extsize (the
+ * server gives the inode ZUFS_ZI_EXT if it has none; -EOPNOTSUPP for a
+ * symlink or a file system without them) */
+#define ZUFS_STATX_FSX 0x10000000U
 #ifndef ZUS_PLUGIN_SDK /* plugins: setattr() op */
 struct zufs_ioc_attr {
 	struct zufs_ioc_hdr hdr;
@@ -488,6 +520,9 @@ struct zufs_ioc_attr {
 	/* OUT (zufuse): range of pages whose backing changed (truncate) */
 	__u64 unmap_offset;
 	__u64 unmap_len; /* 0: nothing; ~0ULL: to EOF */
+	/* IN (zufuse): ZUFS_STATX_FSX */
+	__u32 projid;
+	__u32 extsize;
 };
 #endif /* !ZUS_PLUGIN_SDK */
 
@@ -891,8 +926,11 @@ static_assert(offsetof(struct zufs_ioc_clone, copied) == 72);
 #ifndef ZUS_PLUGIN_SDK
 static_assert(offsetof(struct zufs_ioc_xattr, value_size) == 36);
 static_assert(offsetof(struct zufs_ioc_attr, i_flags) == 84 &&
-	      sizeof(struct zufs_ioc_attr) == 104);
+	      sizeof(struct zufs_ioc_attr) == 112);
 static_assert((ZUFS_S_VFS_MASK & 0xc000) == 0); /* pmfs's own bits */
+static_assert((ZUFS_S_VFS_MASK & ZUFS_ZI_EXT) == 0);
+static_assert(offsetof(struct zus_inode, i_x.i_projid) == 112 &&
+	      offsetof(struct zus_inode, i_x.i_btime) == 120);
 static_assert(offsetof(struct zufs_ioc_xattr, name) == 40);
 #endif
 static_assert(IOM_UNMAP == 9 && IOM_NUM_LEGAL_OPT == 10);

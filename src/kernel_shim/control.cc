@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "kernel_shim/control.h"
 
+#include <sys/socket.h>
 #include <sys/sysmacros.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -105,9 +110,54 @@ bool mount_of_dev(dev_t dev, MountEntry *out)
 		size_t at = l.super_opts.find("user_id=");
 		if (at != std::string::npos)
 			out->user_id = std::atol(l.super_opts.c_str() + at + 8);
+		out->read_only = l.super_opts == "ro" ||
+				 l.super_opts.compare(0, 3, "ro,") == 0;
 		found = true;
 	}
 	return found;
+}
+
+bool request(const std::string &path, const std::string &line,
+	     std::string *reply, std::string *err)
+{
+	sockaddr_un a = {};
+	a.sun_family = AF_UNIX;
+	if (path.size() >= sizeof(a.sun_path)) {
+		*err = path + ": path too long for a unix socket";
+		return false;
+	}
+	std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		*err = std::string("socket: ") + std::strerror(errno);
+		return false;
+	}
+	auto fail = [&] {
+		*err = path + ": " + std::strerror(errno);
+		close(fd);
+		return false;
+	};
+	if (connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof(a)))
+		return fail();
+	timeval tv = { 30, 0 }; // a read-only remount syncs first
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	const std::string out = line + "\n";
+	if (send(fd, out.data(), out.size(), MSG_NOSIGNAL) != ssize_t(out.size()))
+		return fail();
+	reply->clear();
+	char buf[4096];
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return fail();
+		if (n == 0)
+			break;
+		reply->append(buf, size_t(n));
+	}
+	close(fd);
+	return true;
 }
 
 } // namespace zuf::control

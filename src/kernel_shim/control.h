@@ -18,6 +18,14 @@
 //   "debug [WORDS]\n"           -> text: "debug: CLASSES (lines to SINK)\n",
 //                                  or "error: ...\n"; WORDS as
 //                                  stats::parse_mask takes them
+//   "remount OPTS\n"            -> "ok\n", "unsupported: ...\n" (a file
+//                                  system without remount) or
+//                                  "error: ...\n": the kernel
+//                                  took a remount (zufuse -o remount);
+//                                  tell the server (ZUFS_M_REMOUNT) its
+//                                  options OPTS ("noatime,commit=5"...)
+//                                  and the read-only state mountinfo
+//                                  shows now
 // Anything else -> "error: ...\n".
 #ifndef ZUF_CONTROL_H
 #define ZUF_CONTROL_H
@@ -71,8 +79,14 @@ dev_t fuse_mount_dev(const std::string &mountpoint);
 struct MountEntry {
 	std::string fstype, mountpoint, source;
 	long user_id = -1;
+	bool read_only = false; // the super block's "ro"
 };
 bool mount_of_dev(dev_t dev, MountEntry *out);
+
+// One request on the socket at @path: send @line (no newline), read the
+// whole answer. False with *err a one-line reason.
+bool request(const std::string &path, const std::string &line,
+	     std::string *reply, std::string *err);
 
 } // namespace zuf::control
 

@@ -124,13 +124,14 @@ std::unique_ptr<ControlThread> ControlThread::start(const std::string &mountpoin
 		close(fd);
 		return nullptr;
 	}
-	auto ct = std::make_unique<ControlThread>(vfs, fd, path);
+	auto ct = std::make_unique<ControlThread>(vfs, fd, path, dev);
 	ct->thread_ = std::thread([p = ct.get()] { p->run(); });
 	return ct;
 }
 
-ControlThread::ControlThread(Vfs &vfs, int fd, std::string path)
-    : vfs_(vfs), fd_(fd), path_(std::move(path)), mount_ns_(mono_ns()),
+ControlThread::ControlThread(Vfs &vfs, int fd, std::string path, dev_t dev)
+    : vfs_(vfs), fd_(fd), path_(std::move(path)), dev_(dev),
+      mount_ns_(mono_ns()),
       reset_ns_(mount_ns_)
 {
 }
@@ -191,6 +192,8 @@ void ControlThread::serve(int c)
 		reply = stats_reply(line == "stats reset");
 	else if (line == "debug" || line.rfind("debug ", 0) == 0)
 		reply = debug_reply(line.size() > 6 ? line.substr(6) : "");
+	else if (line == "remount" || line.rfind("remount ", 0) == 0)
+		reply = remount_reply(line.size() > 8 ? line.substr(8) : "");
 	else
 		reply = "error: unknown request '" + line + "'\n";
 	write_all(c, reply.data(), reply.size());
@@ -235,6 +238,25 @@ std::string ControlThread::stats_reply(bool reset)
 	out.append(reinterpret_cast<const char *>(recs.data()),
 		   recs.size() * sizeof(control::OpRecord));
 	return out;
+}
+
+// The read-only state is the kernel's, as mountinfo shows it now (not
+// the client's word); the options are the server's.
+std::string ControlThread::remount_reply(const std::string &options)
+{
+	control::MountEntry me;
+	if (!control::mount_of_dev(dev_, &me))
+		return "error: the mount is not in mountinfo\n";
+	std::string o = me.read_only ? "ro" : "rw";
+	if (!options.empty())
+		o += "," + options;
+	std::string why;
+	int err = vfs_.remount(o, me.read_only, &why);
+	if (err == -EOPNOTSUPP) // a zus plugin without remount: not an error
+		return "unsupported: " + why + "\n";
+	if (err)
+		return "error: " + why + "\n";
+	return "ok\n";
 }
 
 std::string ControlThread::debug_reply(const std::string &words)

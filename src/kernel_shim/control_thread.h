@@ -4,7 +4,8 @@
 // zufusectl on the mount's unix socket, one client at a time, off every
 // request path. It reads the shim's counters (stats.h), asks the server for
 // its own through the ABI (ZUFS_OP_STATS via Vfs::server_stats), keeps the
-// "since reset" baseline of both, and switches the debug log.
+// "since reset" baseline of both, switches the debug log, and tells the
+// server of a remount (Vfs::remount).
 //
 // Life cycle (FuseFrontend): start() once the FUSE mount is up (the socket
 // is named after the mount's device number); the destructor stops the
@@ -18,6 +19,8 @@
 #include <memory>
 #include <string>
 #include <thread>
+
+#include <sys/types.h>
 
 #include "zufs/zus_api.h"
 
@@ -39,17 +42,19 @@ class ControlThread {
 	const std::string &path() const { return path_; }
 
 	// Use start(); public for std::make_unique only.
-	ControlThread(Vfs &vfs, int fd, std::string path);
+	ControlThread(Vfs &vfs, int fd, std::string path, dev_t dev);
 
   private:
 	void run();
 	void serve(int client);
 	std::string stats_reply(bool reset);
 	std::string debug_reply(const std::string &words);
+	std::string remount_reply(const std::string &options);
 
 	Vfs &vfs_;
 	int fd_;
 	std::string path_;
+	dev_t dev_; // the mount's device number
 	std::atomic<bool> stop_{ false };
 	uint64_t mount_ns_;
 	uint64_t reset_ns_;

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel_shim/fuse_extra.h"
 #include "kernel_shim/fuse_handlers.h"
 #include "kernel_shim/fuse_wire.h"
 #include "kernel_shim/log.h"
@@ -127,9 +128,12 @@ int FuseFrontend::mount(const char *mountpoint)
 		return -EIO;
 	mounted_ = true;
 	if (int err = wire::install(se_); err) {
-		zuf_err("custom fuse i/o: %s (killpriv_v2 and io_uring off)",
+		zuf_err("custom fuse i/o: %s (killpriv_v2, io_uring, "
+			"O_TMPFILE and statx btime off)",
 			strerror(-err));
 		uring = false;
+	} else {
+		install_extra_ops(&fs_);
 	}
 	if (uring)
 		start_uring();

@@ -217,7 +217,9 @@ void zf_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 void zf_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	       fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
-	int err = fs(req).vfs->rename(parent, name, newparent, newname, flags);
+	const fuse_ctx *ctx = fuse_req_ctx(req);
+	int err = fs(req).vfs->rename(parent, name, newparent, newname, flags,
+				      ctx->uid, ctx->gid);
 	fuse_reply_err(req, -dirsync(req, err, parent, newparent));
 }
 

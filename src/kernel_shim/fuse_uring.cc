@@ -161,10 +161,12 @@ class Entry final : public wire::ReplySink {
 		wire::note_request(req, in.len);
 		replied_ = false;
 		wire::set_reply_sink(in.unique, this);
-		fuse_buf buf = {};
-		buf.size = in.len;
-		buf.mem = req;
-		fuse_session_process_buf(se, &buf);
+		if (!wire::serve_extra(req, in.len)) { // one libfuse knows
+			fuse_buf buf = {};
+			buf.size = in.len;
+			buf.mem = req;
+			fuse_session_process_buf(se, &buf);
+		}
 		wire::set_reply_sink(0, nullptr);
 		if (!replied_) // every request through the ring has a reply
 			reply_error(in.unique, -EIO);

@@ -37,6 +37,15 @@ std::atomic<bool> g_uring_offered{false};
 std::mutex g_uring_mutex; // g_uring_started, set before the loop starts
 std::function<void()> g_uring_started;
 
+// Extra ops by opcode (set before the loop starts, read-only after).
+constexpr uint32_t kMaxExtraOp = 64;
+struct Extra {
+	ExtraOp op = nullptr;
+	void *ctx = nullptr;
+};
+Extra g_extra[kMaxExtraOp];
+int g_fd = -1; // /dev/fuse, for replies to extra ops
+
 template <class T> bool arg_at(const char *buf, size_t n, T *out)
 {
 	if (n < sizeof(fuse_in_header) + sizeof(T))
@@ -60,12 +69,16 @@ void note_init(const char *p, size_t n)
 
 ssize_t wire_read(int fd, void *buf, size_t len, void *)
 {
-	ssize_t n = read(fd, buf, len);
-	if (n >= 0)
+	for (;;) {
+		ssize_t n = read(fd, buf, len);
+		if (n < 0) {
+			t_kill_suidgid = false;
+			return n;
+		}
 		note_request(buf, size_t(n));
-	else
-		t_kill_suidgid = false;
-	return n;
+		if (!serve_extra(buf, size_t(n)))
+			return n;
+	}
 }
 
 // The INIT reply: add our flags. True if it asks for io_uring.
@@ -180,7 +193,51 @@ int install(fuse_session *se)
 		.splice_receive = nullptr,
 		.splice_send = nullptr,
 	};
-	return fuse_session_custom_io(se, &io, fuse_session_fd(se));
+	g_fd = fuse_session_fd(se);
+	return fuse_session_custom_io(se, &io, g_fd);
+}
+
+void set_extra_op(uint32_t opcode, ExtraOp op, void *ctx)
+{
+	if (opcode < kMaxExtraOp)
+		g_extra[opcode] = { op, ctx };
+}
+
+bool serve_extra(const void *req, size_t len)
+{
+	fuse_in_header in;
+	if (len < sizeof(in))
+		return false;
+	std::memcpy(&in, req, sizeof(in));
+	if (in.opcode >= kMaxExtraOp || !g_extra[in.opcode].op)
+		return false;
+	const Extra &e = g_extra[in.opcode];
+	if (in.len != len) { // a short read: not a request we can parse
+		reply(in.unique, -EIO, nullptr, 0);
+		return true;
+	}
+	e.op(e.ctx, in, static_cast<const char *>(req) + sizeof(in),
+	     len - sizeof(in));
+	return true;
+}
+
+ssize_t reply(uint64_t unique, int err, const iovec *payload, int count)
+{
+	iovec iov[8];
+	if (count < 0 || count > 7) {
+		errno = EINVAL;
+		return -1;
+	}
+	fuse_out_header out = {};
+	out.unique = unique;
+	out.error = err;
+	out.len = sizeof(out);
+	iov[0] = { &out, sizeof(out) };
+	for (int i = 0; !err && i < count; ++i) {
+		iov[i + 1] = payload[i];
+		out.len += uint32_t(payload[i].iov_len);
+	}
+	return wire_writev(g_fd, iov, err ? 1 : count + 1, nullptr);
 }
 
 bool kill_suidgid()

@@ -21,6 +21,10 @@
 //
 //  4. Count every request and time it, from reading it to handing over
 //     its reply (stats.h), and write its debug line when asked.
+//  5. Serve the requests libfuse 3.14 does not know (FUSE_TMPFILE,
+//     FUSE_STATX: fuse_extra.h) before libfuse sees them: libfuse would
+//     answer ENOSYS, and the kernel would never send them again. The
+//     thread that read such a request serves it and reads the next one.
 //
 // INIT itself may arrive by splice, past the read hook; its reply is the
 // first reply the session writes, which is how it is recognised. If the
@@ -36,6 +40,8 @@
 
 #include <cstdint>
 #include <functional>
+
+struct fuse_in_header; // <linux/fuse.h>
 
 namespace zuf::wire {
 
@@ -68,6 +74,24 @@ void set_reply_sink(uint64_t unique, ReplySink *sink); // nullptr: none
 // once the kernel has taken the reply (so the connection is initialised),
 // @started runs on the thread that wrote it. Otherwise @started never runs.
 void want_uring(std::function<void()> started);
+
+// A request libfuse does not know, served on the thread that read it:
+// @arg is what follows the fuse_in_header (arg_len bytes). It replies
+// exactly once, with reply().
+using ExtraOp = void (*)(void *ctx, const fuse_in_header &in,
+			 const char *arg, size_t arg_len);
+// Serve @opcode with @op (before the session loop starts).
+void set_extra_op(uint32_t opcode, ExtraOp op, void *ctx);
+// A transport that reads requests itself (io_uring), after
+// note_request(): serve @req with its extra op if it has one. True if it
+// did (the reply went to this thread's ReplySink, or /dev/fuse).
+bool serve_extra(const void *req, size_t len);
+// The reply to an extra op's request @unique: -errno, or 0 and the
+// payload (the fuse_out_header is added). As writev(2): -1 with errno set
+// when the kernel did not take it (ENOENT: the request was interrupted),
+// so what the reply handed over (a reference, an open file) is not the
+// kernel's.
+ssize_t reply(uint64_t unique, int err, const iovec *payload, int count);
 
 } // namespace zuf::wire
 

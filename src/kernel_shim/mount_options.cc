@@ -6,8 +6,11 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+
+#include "kernel_shim/control.h"
 
 namespace zuf {
 
@@ -576,6 +579,48 @@ std::string server_options(const CommandLine &cl)
 	return o;
 }
 
+namespace {
+
+// What the server takes at a remount: the atime options and commit=
+// (read-only comes from the kernel's state, control.h).
+std::string remount_server_options(const CommandLine &cl)
+{
+	std::string o = cl.noatime ? "noatime" :
+			cl.strictatime ? "strictatime" : "relatime";
+	o += cl.nodiratime ? ",nodiratime" : ",diratime";
+	if (cl.commit_s >= 0)
+		o += ",commit=" + std::to_string(cl.commit_s);
+	return o;
+}
+
+// Tell the zufuse serving @mountpoint (canonical) of the remount, through
+// its control socket. 0, or -errno and *why.
+int tell_server(const std::string &mountpoint, const CommandLine &cl,
+		std::string *why)
+{
+	dev_t dev = control::fuse_mount_dev(mountpoint);
+	if (!dev) {
+		*why = "no FUSE mount on " + mountpoint;
+		return -ENOENT;
+	}
+	std::string reply;
+	if (!control::request(control::socket_path(control::socket_dir(), dev),
+			      "remount " + remount_server_options(cl), &reply,
+			      why))
+		return -ENOTCONN;
+	reply = reply.substr(0, reply.find('\n'));
+	if (reply == "ok")
+		return 0;
+	if (reply.rfind("unsupported: ", 0) == 0) { // the file system has none
+		*why = reply.substr(13);
+		return -EOPNOTSUPP;
+	}
+	*why = reply.rfind("error: ", 0) == 0 ? reply.substr(7) : reply;
+	return -EINVAL;
+}
+
+} // namespace
+
 int remount(const CommandLine &cl, std::string *error)
 {
 	// The kernel's FUSE accepts a remount through mount(2) and applies
@@ -588,6 +633,26 @@ int remount(const CommandLine &cl, std::string *error)
 		*error = "remount " + cl.mountpoint + ": " + std::strerror(err);
 		return -err;
 	}
+	// Then the server, as zuf tells zus (ZUFS_M_REMOUNT): read-only stops
+	// its background writers; the atime options are its own.
+	char *real = realpath(cl.mountpoint.c_str(), nullptr);
+	const std::string mp = real ? real : cl.mountpoint;
+	free(real);
+	std::string why;
+	int err = tell_server(mp, cl, &why);
+	if (err == -EINVAL && !(flags & MS_RDONLY)) {
+		// The server stays read-only (mounted so): so does the kernel.
+		::mount(nullptr, cl.mountpoint.c_str(), nullptr,
+			flags | MS_RDONLY, nullptr);
+		*error = "remount " + cl.mountpoint + " rw: " + why;
+		return err;
+	}
+	if (err)
+		std::fprintf(stderr,
+			     "zufuse: remounted %s, but its server was not told "
+			     "(%s): its atime options and background writers "
+			     "stay as they were\n",
+			     cl.mountpoint.c_str(), why.c_str());
 	return 0;
 }
 

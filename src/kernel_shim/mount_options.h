@@ -58,7 +58,11 @@ bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 
 // -o remount: mount(2) with MS_REMOUNT and cl.ms_flags on cl.mountpoint.
 // FUSE takes a remount as the VFS's (sb and mount flags: ro, nosuid,
-// noexec, ...); the server is not told. 0, or -errno and *error.
+// noexec, ...); then the running zufuse is told through its control socket
+// (control.h), which tells its server (ZUFS_M_REMOUNT). A server that
+// refuses rw (a mount made read-only) puts the kernel back to ro and the
+// remount fails; one that cannot be reached leaves a line on stderr. 0, or
+// -errno and *error.
 int remount(const CommandLine &cl, std::string *error);
 
 // "pmem=PATH[,size=BYTES][,mkfs][,ro][,noacl][,noatime|strictatime]

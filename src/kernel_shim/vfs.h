@@ -46,10 +46,32 @@
 
 namespace zuf {
 
+// A flag that one thread changes (a remount) while others read it;
+// copyable, so VfsOptions stays a value.
+class SharedFlag {
+  public:
+	SharedFlag(bool v = false) : v_(v) {}
+	SharedFlag(const SharedFlag &o) : v_(bool(o)) {}
+	SharedFlag &operator=(const SharedFlag &o)
+	{
+		v_.store(bool(o));
+		return *this;
+	}
+	SharedFlag &operator=(bool v)
+	{
+		v_.store(v);
+		return *this;
+	}
+	operator bool() const { return v_.load(std::memory_order_relaxed); }
+
+  private:
+	std::atomic<bool> v_;
+};
+
 struct VfsOptions {
 	std::string server_options; // "pmem=PATH,size=BYTES,mkfs,ro"
 	bool sync = false;	    // mounted sync: every write is DSYNC
-	bool read_only = false;
+	SharedFlag read_only = false; // changes at a remount
 	// Tier 2 (t2_exec.cc): opened at mount, its size told to the server
 	// as "t2size=BYTES"; "" = no T2 (every T2 op is refused).
 	std::string t2_path = {};
@@ -128,6 +150,12 @@ class Vfs final : private iomap::Unmapper {
 	int mount(std::string *errmsg);
 	// Drop every inode reference, then ZUFS_M_UMOUNT (image left clean).
 	int umount();
+	// ZUFS_M_REMOUNT, as zuf tells zus of mount(2) MS_REMOUNT: the
+	// server options ("ro" or "rw", the atime ones, commit=), after the
+	// kernel took the remount. On success the Vfs follows ro; on failure
+	// *errmsg is the server's one-line reason and nothing changed.
+	int remount(const std::string &server_options, bool ro,
+		    std::string *errmsg);
 	bool mounted() const { return mounted_; }
 	// The server keeps POSIX ACLs (ZUFS_FSC_ACL_ON at mount).
 	bool acl() const { return acl_; }
@@ -135,6 +163,8 @@ class Vfs final : private iomap::Unmapper {
 	int lookup(uint64_t parent, std::string_view name, Entry *out);
 	void forget(uint64_t ino, uint64_t nlookup);
 	int getattr(uint64_t ino, struct stat *out);
+	// Birth time (statx btime): -ENODATA for an inode that has none.
+	int btime(uint64_t ino, struct timespec *out);
 	int setattr(uint64_t ino, const SetAttr &attr, struct stat *out);
 
 	// umask: the caller's, applied here when the parent has no default
@@ -143,6 +173,11 @@ class Vfs final : private iomap::Unmapper {
 	int mknod(uint64_t parent, std::string_view name, mode_t mode,
 		  dev_t rdev, uid_t uid, gid_t gid, Entry *out,
 		  mode_t umask = 0);
+	// O_TMPFILE: a regular file with no name (i_nlink 0) in parent's
+	// file system, freed when its last reference goes unless link()
+	// gives it a name first; an orphan on media until then.
+	int tmpfile(uint64_t parent, mode_t mode, uid_t uid, gid_t gid,
+		    Entry *out, mode_t umask = 0);
 	int mkdir(uint64_t parent, std::string_view name, mode_t mode,
 		  uid_t uid, gid_t gid, Entry *out, mode_t umask = 0);
 	int symlink(uint64_t parent, std::string_view name,
@@ -154,9 +189,11 @@ class Vfs final : private iomap::Unmapper {
 	int unlink(uint64_t parent, std::string_view name);
 	int rmdir(uint64_t parent, std::string_view name);
 	// flags: RENAME_NOREPLACE / RENAME_EXCHANGE / RENAME_WHITEOUT (the
-	// caller, the kernel, has checked CAP_MKNOD)
+	// caller, the kernel, has checked CAP_MKNOD); a whiteout belongs to
+	// uid/gid, the caller's fsuid/fsgid.
 	int rename(uint64_t parent, std::string_view name, uint64_t newparent,
-		   std::string_view newname, unsigned flags);
+		   std::string_view newname, unsigned flags, uid_t uid = 0,
+		   gid_t gid = 0);
 	// Entries from cookie pos (0: start, "." and ".." first).
 	int readdir(uint64_t ino, uint64_t pos, const DirSink &sink);
 
@@ -227,7 +264,8 @@ class Vfs final : private iomap::Unmapper {
 			 Inode **out);
 	int new_inode(uint64_t parent, std::string_view name, mode_t mode,
 		      dev_t rdev, uid_t uid, gid_t gid, Entry *out,
-		      std::string_view symlink = {}, mode_t umask = 0);
+		      std::string_view symlink = {}, mode_t umask = 0,
+		      uint64_t flags = 0); // ZI_TMPFILE: no name
 	// posix_acl_create (vfs_xattr.cc): dir's default ACL masks *mode and
 	// gives the ACLs of the new inode, else the umask applies.
 	int inherit_acls(Inode *dir, const zus_inode &dz, mode_t *mode,

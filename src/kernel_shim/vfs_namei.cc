@@ -81,9 +81,9 @@ int Vfs::lookup(uint64_t parent, std::string_view name, Entry *out)
 
 int Vfs::new_inode(uint64_t parent, std::string_view name, mode_t mode,
 		   dev_t rdev, uid_t uid, gid_t gid, Entry *out,
-		   std::string_view symlink, mode_t umask)
+		   std::string_view symlink, mode_t umask, uint64_t flags)
 {
-	int err = check_name(name);
+	int err = (flags & ZI_TMPFILE) ? 0 : check_name(name);
 	if (err)
 		return err;
 	Pin dir(cache_, parent);
@@ -116,7 +116,9 @@ int Vfs::new_inode(uint64_t parent, std::string_view name, mode_t mode,
 	if (S_ISCHR(mode) || S_ISBLK(mode))
 		ioc.zi.i_rdev = encode_dev(rdev);
 	ioc.dir_ii = dir->zus_ii;
-	set_str(&ioc.str, name);
+	ioc.flags = flags;
+	if (!(flags & ZI_TMPFILE))
+		set_str(&ioc.str, name);
 
 	// A symlink's target travels in a page, like any data; so do the
 	// inherited ACLs (access, then default).
@@ -169,6 +171,13 @@ int Vfs::mknod(uint64_t parent, std::string_view name, mode_t mode, dev_t rdev,
 	return new_inode(parent, name, mode, rdev, uid, gid, out, {}, umask);
 }
 
+int Vfs::tmpfile(uint64_t parent, mode_t mode, uid_t uid, gid_t gid,
+		 Entry *out, mode_t umask)
+{
+	return new_inode(parent, {}, S_IFREG | (mode & 07777), 0, uid, gid, out,
+			 {}, umask, ZI_TMPFILE);
+}
+
 int Vfs::mkdir(uint64_t parent, std::string_view name, mode_t mode, uid_t uid,
 	       gid_t gid, Entry *out, mode_t umask)
 {
@@ -202,7 +211,7 @@ int Vfs::readlink(uint64_t ino, std::string *target)
 			(unsigned long)z.i_size);
 		return -EIO;
 	}
-	if (z.i_size < sizeof(z.i_symlink)) {
+	if (z.i_size < zi_inline_symlink_max(&z)) {
 		target->assign(reinterpret_cast<const char *>(z.i_symlink),
 			       z.i_size);
 		return 0;
@@ -309,7 +318,7 @@ int Vfs::rmdir(uint64_t parent, std::string_view name)
 }
 
 int Vfs::rename(uint64_t parent, std::string_view name, uint64_t newparent,
-		std::string_view newname, unsigned flags)
+		std::string_view newname, unsigned flags, uid_t uid, gid_t gid)
 {
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT))
 		return -EINVAL;
@@ -376,6 +385,9 @@ int Vfs::rename(uint64_t parent, std::string_view name, uint64_t newparent,
 	set_str(&ioc.new_d_str, newname);
 	ioc.time = now_ns();
 	ioc.flags = flags;
+	// The whiteout's owner: inode_init_owner() in the old directory.
+	ioc.uid = uid;
+	ioc.gid = (mode_of(odir.get()) & S_ISGID) ? snapshot(odir->zi).i_gid : gid;
 	return call(&ioc.hdr, sizeof(ioc));
 }
 

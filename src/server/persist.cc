@@ -263,4 +263,10 @@ void Persist::start_commit_timer(unsigned interval_ms)
 		file_->start_timer(interval_ms);
 }
 
+void Persist::stop_commit_timer()
+{
+	if (file_)
+		file_->stop_timer();
+}
+
 } // namespace zus

@@ -99,6 +99,8 @@ class Persist {
 	void set_commit_barrier(std::function<void(bool enter)> fn);
 	void track_allocation(const void *bitmap, uint64_t nbits);
 	void start_commit_timer(unsigned interval_ms);
+	// Stop it (a read-only remount); start_commit_timer starts it again.
+	void stop_commit_timer();
 
   private:
 	void *base_ = nullptr;

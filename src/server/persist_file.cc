@@ -685,6 +685,8 @@ void FileImage::stop_timer()
 		timer_cv_.notify_one();
 	}
 	timer_.join();
+	std::lock_guard g(timer_mu_);
+	timer_stop_ = false;
 }
 
 FileImage::Stats FileImage::stats() const { return stats_; }

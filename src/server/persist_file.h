@@ -113,6 +113,7 @@ class FileImage {
 	void track_allocation(const void *bitmap, uint64_t nbits);
 	// Commit every interval_ms (and when much is dirty) from a thread.
 	void start_timer(unsigned interval_ms);
+	void stop_timer(); // start_timer starts it again
 	// A simulated crash: leave the shadow as it is (a kill -9).
 	void abandon() { abandoned_ = true; }
 
@@ -133,7 +134,6 @@ class FileImage {
 	void set_bitmaps(uint64_t toff, uint64_t bm);
 	void mark_in(uint64_t *bits, const void *addr, size_t len);
 	void timer_loop(unsigned interval_ms);
-	void stop_timer();
 
 	std::string path_, shadow_path_, journal_path_;
 	int fd_ = -1, jfd_ = -1;

@@ -79,6 +79,14 @@ int Runtime::mount(zufs_ioc_mount &m)
 	}
 	case ZUFS_M_UMOUNT:
 		return m.hdr.err = umount(m);
+	case ZUFS_M_REMOUNT: {
+		std::lock_guard lk(mounts_mu_);
+		for (auto &sbi : mounts_)
+			if (sbi.get() == m.zmi.zus_sbi)
+				return m.hdr.err = pmfs::remount(*sbi, m);
+		snprintf(m.errmsg, sizeof(m.errmsg), "remount: not a mounted file system");
+		return m.hdr.err = -EINVAL;
+	}
 	default:
 		snprintf(m.errmsg, sizeof(m.errmsg),
 			 "mount operation %u not supported", m.hdr.operation);

@@ -114,8 +114,28 @@ TEST_CASE("bad image: future format version", "[crash][badimage]")
 	write_super_both(fs.path, s);
 	CHECK(fs.mount("") == -EINVAL);
 	CHECK(fs.errmsg == pre + "unsupported format version " +
-				   std::to_string(zus::pmfs::kVersion + 1) + " (this zufuse reads " +
+				   std::to_string(zus::pmfs::kVersion + 1) + " (this zufuse reads 3 to " +
 				   std::to_string(zus::pmfs::kVersion) + ")");
+}
+
+TEST_CASE("bad image: a version 3 image mounts and becomes version 4",
+	  "[crash][badimage]")
+{
+	static_assert(zus::pmfs::kVersion == 4 && zus::pmfs::kMinVersion == 3);
+	Fs fs;
+	fresh(fs);
+	pmfs_super s = read_super(fs.path);
+	s.s_version = 3;
+	write_super_both(fs.path, s);
+	REQUIRE(fs.mount("ro") == 0); // read-only: left as it is
+	REQUIRE(fs.umount() == 0);
+	CHECK(read_super(fs.path).s_version == 3);
+	REQUIRE(fs.mount("") == 0);
+	REQUIRE(fs.umount() == 0);
+	CHECK(read_super(fs.path).s_version == 4);
+	CHECK(read_super(fs.path, 2048).s_version == 4);
+	std::string report;
+	CHECK(zus::fsck_image(fs.path, false, nullptr, &report) == 0);
 }
 
 TEST_CASE("bad image: an older format version, whose superblock checksum "
@@ -129,7 +149,7 @@ TEST_CASE("bad image: an older format version, whose superblock checksum "
 	for (uint64_t off : { uint64_t(0), uint64_t(zus::pmfs::kSuperBackupOff) })
 		write_at(fs.path, off, &s, sizeof(s));
 	CHECK(fs.mount("") == -EINVAL);
-	CHECK(fs.errmsg == pre + "unsupported format version 1 (this zufuse reads " +
+	CHECK(fs.errmsg == pre + "unsupported format version 1 (this zufuse reads 3 to " +
 				   std::to_string(zus::pmfs::kVersion) + ")");
 }
 

@@ -97,6 +97,7 @@ void format_mapping(char *base, size_t len)
 	root->i_atime = root->i_mtime = root->i_ctime = s.s_mkfs_time;
 	root->i_generation = 1;
 	root->i_dir.parent = kRootIno;
+	init_ext(root, nullptr, s.s_mkfs_time);
 	p.flush(root, sizeof(*root));
 	p.drain();
 
@@ -167,7 +168,8 @@ int recover_super(char *base, size_t map_len, bool restore, bool *restored, std:
 	c.s_crc = 0;
 	const bool unreadable =
 		primary.s_magic == kMagic
-			? primary.s_version == kVersion && crc32c(0, &c, sizeof(c)) != primary.s_crc
+			? primary.s_version >= kMinVersion && primary.s_version <= kVersion &&
+				  crc32c(0, &c, sizeof(c)) != primary.s_crc
 			: !block0_foreign;
 	if (!unreadable)
 		return e; // another version, bad content, or another file system
@@ -218,9 +220,10 @@ int validate_super(const pmfs_super &s, size_t map_len, std::string *why)
 	}
 	// The version before the checksum: another version's superblock may
 	// have another size, so its checksum cannot be checked here.
-	if (s.s_version != kVersion) {
+	if (s.s_version < kMinVersion || s.s_version > kVersion) {
 		*why = "unsupported format version " + std::to_string(s.s_version) +
-		       " (this zufuse reads " + std::to_string(kVersion) + ")";
+		       " (this zufuse reads " + std::to_string(kMinVersion) + " to " +
+		       std::to_string(kVersion) + ")";
 		return -EINVAL;
 	}
 	pmfs_super c = s;

@@ -443,6 +443,9 @@ int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list)
 		new_size = ia->size;
 		shrink = new_size < zi->i_size;
 	}
+	// i_x shares its bytes with a long inline symlink (layout.h).
+	if ((mask & ZUFS_STATX_FSX) && S_ISLNK(zi->i_mode))
+		return -EOPNOTSUPP;
 	const uint64_t keep_blocks = (new_size + kBlockSize - 1) >> kBlockShift;
 	// A truncation to or below i_size frees every block past the new EOF,
 	// fallocate(KEEP_SIZE)'s too (as tmpfs does).
@@ -514,6 +517,11 @@ int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list)
 		if (mask & ZUFS_STATX_FLAGS)
 			zi->i_flags = (zi->i_flags & ~ZUFS_S_VFS_MASK) |
 				      (ia->i_flags & ZUFS_S_VFS_MASK);
+		if (mask & ZUFS_STATX_FSX) { // no birth time if it had none
+			zi->i_flags |= ZUFS_ZI_EXT;
+			zi->i_x.i_projid = ia->projid;
+			zi->i_x.i_extsize = ia->extsize;
+		}
 		// Any size change request sets mtime/ctime, even to the same size:
 		// open(O_TRUNC) of an empty file must (POSIX), and it arrives as
 		// the same SIZE-only SETATTR as truncate(2) (which tmpfs leaves

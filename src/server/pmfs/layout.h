@@ -39,12 +39,19 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <sys/stat.h>
+
 #include "zufs/zus_api.h"
 
 namespace zus::pmfs {
 
 inline constexpr uint64_t kMagic = 0x4d50455355465a5aULL; // "ZZFUSEPM"
-inline constexpr uint32_t kVersion = 3; // 2: orphan table, s_t2_blocks; 3: share counts
+// 2: orphan table, s_t2_blocks; 3: share counts; 4: zus_inode.i_x (birth
+// time, project id, extent size hint; inline symlinks shorter than 24
+// bytes). A version 3 image mounts and becomes 4 at its first read-write
+// mount, so that an older zufuse refuses it rather than misread a symlink.
+inline constexpr uint32_t kVersion = 4;
+inline constexpr uint32_t kMinVersion = 3;
 inline constexpr uint32_t kBlockShift = 12;
 inline constexpr uint64_t kBlockSize = 1ULL << kBlockShift;
 inline constexpr uint64_t kMinImage = 16ULL << 20;
@@ -165,6 +172,31 @@ inline constexpr uint16_t kZiTruncating = 0x8000; // blocks past i_size to free
 // fallocate(KEEP_SIZE) may have mapped blocks past i_size (zeroed; freed by
 // the next truncation to or below i_size).
 inline constexpr uint16_t kZiPrealloc = 0x4000;
+
+// zus_inode.i_x (ZUFS_ZI_EXT, zus_api.h): birth time, project id, extent
+// size hint. Every inode pmfs creates has it, so a new inline symlink is
+// shorter than kInlineSymlinkMax; inodes of older images do not (no birth
+// time; an inline symlink of up to 31 bytes), and get it when a project id
+// or extent size hint is set (never on a symlink). Version 4 (kVersion).
+inline constexpr uint32_t kInlineSymlinkMax = 24;
+
+// i_x of a new inode born at now in directory dir (null: the root):
+// PROJINHERIT passes the project id on (and itself to a new directory),
+// a directory's extent size hint passes to what is created in it.
+inline void init_ext(zus_inode *zi, const zus_inode *dir, uint64_t now)
+{
+	zi->i_flags |= ZUFS_ZI_EXT;
+	zi->i_x.i_btime = now;
+	if (!dir || !(dir->i_flags & ZUFS_ZI_EXT) || S_ISLNK(zi->i_mode))
+		return;
+	if (dir->i_flags & ZUFS_S_PROJINHERIT) {
+		zi->i_x.i_projid = dir->i_x.i_projid;
+		if (S_ISDIR(zi->i_mode))
+			zi->i_flags |= ZUFS_S_PROJINHERIT;
+	}
+	if (S_ISDIR(zi->i_mode) || S_ISREG(zi->i_mode))
+		zi->i_x.i_extsize = dir->i_x.i_extsize;
+}
 
 // Extended attributes: zus_inode.i_xattr is 0 or the block number of a
 // pmfs_xattr_head. The set is one byte stream of records (pmfs_xattr_rec,

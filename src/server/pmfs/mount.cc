@@ -171,7 +171,8 @@ struct Options {
 	unsigned commit_s = 5; // "commit=": file back-end commit interval
 };
 
-int parse_options(const zufs_ioc_mount &m, Options *o, std::string *err)
+int parse_options(const zufs_ioc_mount &m, Options *o, std::string *err,
+		  bool remount = false)
 {
 	const char *txt = m.zmi.po.mount_options;
 	size_t len = strnlen(txt, m.zmi.po.mount_options_len);
@@ -244,7 +245,7 @@ int parse_options(const zufs_ioc_mount &m, Options *o, std::string *err)
 			return -EINVAL;
 		}
 	}
-	if (o->pmem.empty()) {
+	if (o->pmem.empty() && !remount) {
 		*err = "missing pmem=PATH";
 		return -EINVAL;
 	}
@@ -345,6 +346,8 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 	auto sbi = std::make_unique<zus_sb_info>();
 	sbi->path = o.pmem;
 	sbi->ro = o.ro;
+	sbi->mounted_ro = o.ro;
+	sbi->commit_s = o.commit_s;
 	sbi->acl = o.acl;
 	sbi->noatime = o.noatime;
 	sbi->strictatime = o.strictatime;
@@ -395,6 +398,7 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 	}
 	if (!o.ro) {
 		sbi->sb->s_mount_gen++;
+		sbi->sb->s_version = kVersion; // layout.h: 3 becomes 4
 		seal_super(*sbi, kStateDirty);
 	}
 	sbi->balloc.init(sbi.get());
@@ -448,6 +452,52 @@ void umount(std::unique_ptr<zus_sb_info> sbi)
 	sbi->persist.sync_all();
 	if (!sbi->ro)
 		seal_super(*sbi, kStateClean);
+}
+
+int remount(zus_sb_info &sbi, zufs_ioc_mount &m)
+{
+	std::string err;
+	Options o;
+	o.commit_s = sbi.commit_s;
+	if (int e = parse_options(m, &o, &err, true)) {
+		snprintf(m.errmsg, sizeof(m.errmsg), "%s", err.c_str());
+		return e;
+	}
+	if (!o.ro && sbi.mounted_ro) {
+		snprintf(m.errmsg, sizeof(m.errmsg),
+			 "image %s was mounted read-only (mapped so): unmount it and "
+			 "mount it rw", sbi.path.c_str());
+		return -EROFS;
+	}
+	if (sbi.crashed)
+		return -EIO;
+	sbi.noatime = o.noatime;
+	sbi.strictatime = o.strictatime;
+	sbi.nodiratime = o.nodiratime;
+	const bool commit_changed = o.commit_s != sbi.commit_s;
+	sbi.commit_s = o.commit_s;
+	if (o.ro && !sbi.ro) {
+		// The kernel refused the remount while a file was open for
+		// writing; what is in flight finishes before the evictor stops.
+		sbi.ro = true;
+		tier_stop(sbi);
+		drain_iomap_jobs(sbi);
+		sbi.persist.stop_commit_timer();
+		seal_super(sbi, kStateClean);
+		if (int e = sbi.persist.sync_all())
+			return e;
+	} else if (!o.ro && sbi.ro) {
+		sbi.sb->s_mount_gen++;
+		seal_super(sbi, kStateDirty);
+		sbi.ro = false;
+		zufs_pool_info pool{}; // the bounce the shim knows stays
+		tier_start(sbi, &pool);
+		sbi.persist.start_commit_timer(sbi.commit_s * 1000);
+	} else if (!sbi.ro && commit_changed) {
+		sbi.persist.stop_commit_timer();
+		sbi.persist.start_commit_timer(sbi.commit_s * 1000);
+	}
+	return 0;
 }
 
 void stop_after_media_fault(zus_sb_info &sbi)

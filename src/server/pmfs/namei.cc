@@ -200,7 +200,9 @@ int op_new_inode(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	};
 	if ((err = tx.log(zi, sizeof(*zi))))
 		return fail(err);
-	if (symlen >= sizeof(zi->i_symlink)) {
+	// New inodes have ZUFS_ZI_EXT: a target of 24 bytes or more goes to
+	// a block.
+	if (symlen >= kInlineSymlinkMax) {
 		if (!(sym_bn = sbi.balloc.alloc_one()))
 			return fail(-ENOSPC);
 		if ((err = tx.bits(sym_bn, 1, true))) {
@@ -233,6 +235,7 @@ int op_new_inode(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	zi->i_gid = ni->zi.i_gid;
 	zi->i_atime = zi->i_mtime = zi->i_ctime = now;
 	zi->i_generation = gen;
+	init_ext(zi, dzi, now);
 	if (is_dir) {
 		zi->i_dir.parent = dir->ino;
 	} else if (S_ISCHR(mode) || S_ISBLK(mode)) {
@@ -545,14 +548,17 @@ int op_rename(zufs_ioc_hdr *hdr, zufs::page_list)
 		}
 		tgt->zi->i_ctime = now;
 	} else {
-		if (wzi) { // owned by root, as the caller has CAP_MKNOD
+		if (wzi) { // owned by the caller, as ext4's
 			const uint64_t gen = wzi->i_generation + 1;
 			*wzi = zus_inode{};
 			wzi->i_mode = S_IFCHR;
 			wzi->i_nlink = 1;
+			wzi->i_uid = zr->uid;
+			wzi->i_gid = zr->gid;
 			wzi->i_rdev = 0; // WHITEOUT_DEV
 			wzi->i_atime = wzi->i_mtime = wzi->i_ctime = now;
 			wzi->i_generation = gen;
+			init_ext(wzi, ozi, now);
 			wzi->i_ino = wino; // last: allocated from here on
 			dir_apply_retarget(sbi, odir, oslot, wino, DT_CHR);
 		} else {

@@ -85,11 +85,16 @@ struct zus_sb_info {
 	char *base = nullptr;
 	size_t map_len = 0;
 	zus::pmfs::pmfs_super *sb = nullptr;
-	bool ro = false;
+	// Read-only: mounted so (mounted_ro: the image is mapped read-only),
+	// or remounted so (remount(): no background writer runs). The atime
+	// options change at a remount too, while requests read them.
+	std::atomic<bool> ro{false};
+	bool mounted_ro = false;
 	bool acl = false; // POSIX ACLs (default; mount option "noacl": off)
-	bool noatime = false; // mount option "noatime": no relatime updates
-	bool strictatime = false; // "strictatime": every access sets atime
-	bool nodiratime = false;  // "nodiratime": readdir never sets it
+	std::atomic<bool> noatime{false}; // "noatime": no relatime updates
+	std::atomic<bool> strictatime{false}; // every access sets atime
+	std::atomic<bool> nodiratime{false};  // readdir never sets it
+	unsigned commit_s = 5; // "commit=": file back-end commit interval
 	// A simulated crash (tests), or a media fault inside a transaction
 	// (stop_after_media_fault): every request gets -EIO until umount,
 	// which leaves the media as it is for the next mount's recovery.
@@ -168,6 +173,13 @@ uint64_t now_ns();
 int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf,
 	  std::unique_ptr<zus_sb_info> *out);
 void umount(std::unique_ptr<zus_sb_info> sbi);
+// ZUFS_M_REMOUNT (zuf's remount: the flags and options of mount(2)
+// MS_REMOUNT): "ro" makes everything durable, stops the background writers
+// (evictor, commit timer) and marks the image clean; "rw" starts them
+// again (-EROFS for a mount made read-only: its image is mapped so); the
+// atime options and commit= change. Others are ignored, as the kernel's
+// FUSE ignores them at a remount.
+int remount(zus_sb_info &sbi, zufs_ioc_mount &m);
 // Make everything written to the mount durable (SYNC): 0 or -EIO.
 int sync_fs(zus_sb_info &sbi);
 // A media fault (fault/guard.h) inside a transaction that is past ready(),
