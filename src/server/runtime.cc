@@ -81,9 +81,16 @@ int Runtime::mount(zufs_ioc_mount &m)
 		return m.hdr.err = umount(m);
 	case ZUFS_M_REMOUNT: {
 		std::lock_guard lk(mounts_mu_);
-		for (auto &sbi : mounts_)
-			if (sbi.get() == m.zmi.zus_sbi)
-				return m.hdr.err = pmfs::remount(*sbi, m);
+		for (zus_sb_info *sbi : mounts_) {
+			if (sbi != m.zmi.zus_sbi)
+				continue;
+			if (!door_.remount) {
+				snprintf(m.errmsg, sizeof(m.errmsg),
+					 "the file system has no remount");
+				return m.hdr.err = -EOPNOTSUPP;
+			}
+			return m.hdr.err = door_.remount(sbi, m);
+		}
 		snprintf(m.errmsg, sizeof(m.errmsg), "remount: not a mounted file system");
 		return m.hdr.err = -EINVAL;
 	}

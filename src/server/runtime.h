@@ -54,6 +54,9 @@ struct Door {
 	// The handlers; nullptr: -EOPNOTSUPP. Each finds its mount from the
 	// cookies in the message.
 	OpTable ops{};
+	// ZUFS_M_REMOUNT (the options of mount(2) MS_REMOUNT in m.zmi.po)
+	// of a mount answered; nullptr: -EOPNOTSUPP.
+	int (*remount)(zus_sb_info *sbi, zufs_ioc_mount &m) = nullptr;
 };
 
 class Runtime final : public zufs::Channel {

@@ -31,10 +31,16 @@ void door_umount(zus_sb_info *sbi)
 
 int door_sync(zus_sb_info *sbi) { return pmfs::sync_fs(*sbi); }
 
+int door_remount(zus_sb_info *sbi, zufs_ioc_mount &m)
+{
+	return pmfs::remount(*sbi, m);
+}
+
 Door make_door()
 {
 	using namespace pmfs;
 	Door d{ door_mount, door_umount, door_sync };
+	d.remount = door_remount;
 	OpTable &t = d.ops;
 	t[ZUFS_OP_NOOP] = op_noop;
 	t[ZUFS_OP_STATFS] = op_statfs;
