@@ -17,16 +17,12 @@ zf_build
 zf_check_fuse
 
 start=$SECONDS
-# The soak suite (integration_soak) is left out while it can still meet an
-# open bug (ENOSPC under contention with T2 room left; issue 11): run it
-# with `meson test -C build --suite soak` or scripts/soak.sh.
-suites=(--no-suite soak)
 sanitize=${ZUFUSE_SANITIZE:-1}
-(($# > 0)) && suites=() sanitize=${ZUFUSE_SANITIZE:-0}
-zf_say "meson test -C $ZUFUSE_BUILD --print-errorlogs ${suites[*]} $*"
+(($# > 0)) && sanitize=${ZUFUSE_SANITIZE:-0}
+zf_say "meson test -C $ZUFUSE_BUILD --print-errorlogs $*"
 rc=0
 # meson prints its own summary (Ok/Fail/Timeout counts) at the end.
-meson test -C "$ZUFUSE_BUILD" --print-errorlogs "${suites[@]}" "$@" || rc=$?
+meson test -C "$ZUFUSE_BUILD" --print-errorlogs "$@" || rc=$?
 
 san_rc=0
 san_start=$SECONDS

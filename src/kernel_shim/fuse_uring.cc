@@ -191,7 +191,7 @@ class Entry final : public wire::ReplySink {
 			// fault there (fault/guard.h) answers EIO.
 			int err = zufs::fault::guarded(
 				zufs::fault::Access::kRead, iov[i].iov_base, iov[i].iov_len,
-				"read reply", [&] {
+				"read reply copied into the ring", [&] {
 					std::memmove(payload_ + at, iov[i].iov_base,
 						     iov[i].iov_len);
 				});

@@ -405,3 +405,57 @@ TEST_CASE("the rings: unmount, SIGTERM and kill -9 never hang; remount verifies"
 	CHECK(zit::read_file(m.path("x")) == zit::pattern(3, 5000));
 	REQUIRE_UNMOUNT(m);
 }
+
+// A zero-copy read reply points into the pmem mapping and the ring thread
+// copies it into its ring entry (fuse_uring.cc) under the SIGBUS guard: a
+// media error there (ZUFUSE_FAULT_PMEM poisons one block of the image)
+// answers that read EIO; every other block reads right, the mount lives,
+// fsck is clean.
+TEST_CASE("--uring: a media error in a read reply copied into the ring is EIO",
+	  "[uring][fault]")
+{
+	zit::Mount m("64M");
+	const std::string data = zit::pattern(11, 1 << 20);
+	constexpr size_t kBad = 5; // the poisoned block of "a"
+	REQUIRE_MOUNT(m);
+	REQUIRE(zit::write_file(m.path("a"), data));
+	REQUIRE_UNMOUNT(m);
+	const size_t off = zit::read_file(m.image()).find(data.substr(kBad * 4096, 4096));
+	REQUIRE(off != std::string::npos);
+
+	const std::string rule = "read:at=" + std::to_string(off) + "+4K";
+	setenv("ZUFUSE_FAULT_PMEM", rule.c_str(), 1);
+	bool mounted = m.mount({ "--uring" });
+	unsetenv("ZUFUSE_FAULT_PMEM");
+	REQUIRE(mounted);
+	check_no_fallback(m);
+	// The rings are registered after the mount shows (see served_by_rings).
+	for (int i = 0; i < 100 && ring_threads(m.pid()).count < possible_cpus(); i++)
+		usleep(50 * 1000);
+	REQUIRE(ring_threads(m.pid()).count >= possible_cpus());
+
+	int fd = open(m.path("a").c_str(), O_RDONLY | O_DIRECT);
+	REQUIRE(fd >= 0);
+	char *buf = static_cast<char *>(aligned_alloc(4096, 4096));
+	size_t good = 0, eio = 0, other = 0;
+	for (size_t k = 0; k < data.size() / 4096; ++k) {
+		ssize_t n = pread(fd, buf, 4096, off_t(k * 4096));
+		if (n < 0 && errno == EIO && k == kBad)
+			++eio;
+		else if (n == 4096 && !memcmp(buf, data.data() + k * 4096, 4096))
+			++good;
+		else
+			++other;
+	}
+	free(buf);
+	close(fd);
+	INFO("zufuse log:\n" << m.log());
+	CHECK(eio == 1);
+	CHECK(good == data.size() / 4096 - 1);
+	CHECK(other == 0);
+	CHECK(m.log().find("read reply copied into the ring") != std::string::npos);
+	CHECK(zit::write_file(m.path("b"), "alive"));
+	CHECK(zit::read_file(m.path("b")) == "alive");
+	REQUIRE_UNMOUNT(m);
+	CHECK_FSCK_CLEAN(m);
+}

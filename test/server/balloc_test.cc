@@ -5,7 +5,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <thread>
+#include <vector>
+
 #include "harness.h"
+#include "server/pmfs/balloc.h"
+#include "server/pmfs/pmfs.h"
 
 using namespace ztest;
 
@@ -72,4 +77,67 @@ TEST_CASE("inodes run out and come back", "[server][alloc]")
 	fs.statfs(&st);
 	CHECK(st.f_ffree == (n + 1) / 2);
 	CHECK(fs.create(fs.root, "one-more", S_IFREG | 0644) == 0);
+}
+
+// A request's own room (balloc.h): blocks freed by a thread under a Hold
+// (its synchronous eviction) go to that Hold; another thread cannot take
+// them, this one can; what is left goes back when the Hold ends. The
+// reserve is taken only inside a ReserveScope and refilled first.
+TEST_CASE("balloc: a Hold keeps the room its thread made; the reserve",
+	  "[server][alloc]")
+{
+	Fs fs(16ULL << 20);
+	REQUIRE(fs.mount() == 0);
+	zus::pmfs::BlockAlloc &ba = fs.sbi->balloc;
+	const uint64_t free0 = ba.free_blocks();
+	std::vector<zus::pmfs::BlockAlloc::Run> taken;
+	for (;;) {
+		zus::pmfs::BlockAlloc::Run r[8];
+		int n = 0;
+		if (!ba.alloc(256, r, 8, &n))
+			break;
+		taken.insert(taken.end(), r, r + n);
+	}
+	REQUIRE(ba.available() == 0);
+	REQUIRE(taken.size() >= 2);
+	auto other_thread_alloc = [&] {
+		uint64_t b = 0;
+		std::thread([&] { b = ba.alloc_one(); }).join();
+		return b;
+	};
+	const auto a = taken[0], b = taken[1];
+	REQUIRE(a.n >= 2);
+	{
+		zus::pmfs::BlockAlloc::Hold hold(ba);
+		ba.release(a.bn, 2); // what this request's eviction freed
+		CHECK(ba.held_here() == 2);
+		CHECK(other_thread_alloc() == 0); // not another request's
+		uint64_t mine = ba.alloc_one();
+		CHECK((mine == a.bn || mine == a.bn + 1));
+		CHECK(ba.held_here() == 1);
+	}
+	// The Hold ended: its last block is everyone's again.
+	uint64_t back = other_thread_alloc();
+	CHECK((back == a.bn || back == a.bn + 1));
+
+	// A reserve of 1: refilled first by a release, taken only in a scope.
+	ba.set_reserve(1);
+	ba.release(b.bn, 1);
+	CHECK(ba.reserved() == 1);
+	CHECK(ba.alloc_one() == 0);
+	{
+		zus::pmfs::BlockAlloc::ReserveScope scope;
+		CHECK(ba.alloc_one() == b.bn);
+	}
+	CHECK(ba.reserved() == 0);
+	ba.set_reserve(0);
+	// Everything back: the counts are whole again.
+	ba.release(a.bn, 2);
+	ba.release(b.bn, 1);
+	ba.release(a.bn + 2, a.n - 2);
+	ba.release(b.bn + 1, b.n - 1);
+	for (size_t i = 2; i < taken.size(); ++i)
+		ba.release(taken[i].bn, taken[i].n);
+	CHECK(ba.free_blocks() == free0);
+	CHECK(ba.available() == free0);
 }

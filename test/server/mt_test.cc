@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "harness.h"
+#include "server/pmfs/inode.h"
+#include "server/pmfs/pmfs.h"
 
 using namespace ztest;
 
@@ -109,4 +111,46 @@ TEST_CASE("threads change and read one namespace at once", "[server][mt]")
 	auto r = fs.check();
 	INFO(r.report);
 	CHECK(r.errors == 0);
+}
+
+// The last reference of an unlinked inode frees it on media after its
+// cache entry is released; meanwhile get() of its number (the evictor's
+// clock walks inode numbers, tier.cc) must not hand out a second
+// zus_inode_info for it: that one would have its own rw lock (racing the
+// free) and its put would free the inode again, maybe after the slot was
+// reused (tier_fill: files that lost their inode, leaked blocks).
+TEST_CASE("an inode being freed is not handed out again", "[server][mt]")
+{
+	Fs fs(64ULL << 20);
+	REQUIRE(fs.mount() == 0);
+	Inode f;
+	REQUIRE(fs.create(fs.root, "f", S_IFREG | 0644, &f) == 0);
+	REQUIRE(fs.write(f, 0, pattern(256 << 10, 5)) == 0);
+	REQUIRE(fs.dentry(ZUFS_OP_REMOVE_DENTRY, fs.root, f, "f") == 0);
+	REQUIRE(f.zi->i_nlink == 0);
+	zus_inode_info *ii = f.ii;
+	const uint64_t ino = ii->ino;
+	zus_inode_info *again = nullptr;
+	{
+		std::unique_lock hold(ii->rw); // the free waits for it
+		std::thread last([&] { fs.evict(f, 0, ZUFS_OP_FREE_INODE); });
+		// The last put has dropped the count (its entry is then gone
+		// or marked, under the shard lock get() takes too).
+		while (ii->refs.load() != 0)
+			std::this_thread::yield();
+		again = fs.sbi->icache->get(ino);
+		CHECK(again == nullptr);
+		hold.unlock();
+		last.join();
+	}
+	CHECK(f.zi->i_ino == 0); // freed, once
+	Inode g;
+	REQUIRE(fs.create(fs.root, "g", S_IFREG | 0644, &g) == 0);
+	REQUIRE(fs.write(g, 0, pattern(64 << 10, 6)) == 0);
+	CHECK(fs.read(g, 0, 64 << 10) == pattern(64 << 10, 6));
+	auto r = fs.check();
+	INFO(r.report);
+	CHECK(r.errors == 0);
+	fs.evict(g);
+	(void)again; // (before the fix: a second entry, left alone)
 }

@@ -4,6 +4,7 @@
 // sends IOM_DONE back through the server's channel, as the shim does.
 #include <catch2/catch.hpp>
 
+#include <linux/falloc.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -1031,6 +1032,85 @@ TEST_CASE("tier: many small files fill T1 + T2", "[tier]")
 	CHECK(r.errors == 0);
 	for (auto &f : files)
 		t.fs.evict(f);
+}
+
+// Freeing never needs space (issue 11): with T1 and T2 full, a punch and a
+// shrinking truncate whose partial block is on T2 bring that block back
+// (from the reserve for freeing operations, balloc.h) instead of ENOSPC.
+TEST_CASE("tier: a shrinking truncate or a punch on a full T1 + T2 works",
+	  "[tier]")
+{
+	TierFile t;
+	const std::string data = ztest::pattern(3 * 4096 + 100, 9);
+	t.write(0, data);
+	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 1) == 0);
+	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 2) == 0);
+	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 3) == 0); // partial, last
+	// Fill T1 and T2 with another file until ENOSPC.
+	ztest::Inode g;
+	REQUIRE(t.fs.create(t.fs.root, "fill", S_IFREG | 0644, &g) == 0);
+	std::swap(t.f, g);
+	int err = 0;
+	uint64_t at = 0;
+	auto fill = [&](uint64_t piece) {
+		for (err = 0; !err && at < (128ULL << 20);) {
+			ztest::Buf b(piece);
+			uint64_t last = 0;
+			err = t.io(ZUFS_OP_WRITE, at, b, &last);
+			at = last;
+		}
+	};
+	fill(1 << 20);
+	// The evictor's migrations in flight free some more T1: stop it, then
+	// fill what they left.
+	zus::pmfs::tier_set_watermarks(*t.fs.sbi, 0, 0);
+	REQUIRE(eventually([&] { return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0; }));
+	fill(16 << 10);
+	std::swap(t.f, g);
+	REQUIRE(err == -ENOSPC);
+	INFO("T1 available " << t.fs.sbi->balloc.available() << ", T2 free "
+			     << zus::pmfs::t2_free_blocks(*t.fs.sbi));
+	REQUIRE(zus::pmfs::t2_free_blocks(*t.fs.sbi) < 64);
+	REQUIRE(t.fs.sbi->balloc.available() < 64);
+	REQUIRE(t.on_t2(1));
+	REQUIRE(t.on_t2(2));
+	REQUIRE(t.on_t2(3));
+
+	// A READ needs no space either, the partial last block included
+	// (served from T2 into the request's page).
+	{
+		ztest::Buf b(4 * 4096);
+		uint64_t last = 0;
+		CHECK(t.io(ZUFS_OP_READ, 0, b, &last) == 0);
+		CHECK(last == data.size());
+		CHECK(std::string(b.data(), data.size()) == data);
+	}
+
+	std::string want = data;
+	// A punch inside block 1 (on T2): that block comes back, zeroed there.
+	zufs_ioc_IO io{};
+	io.hdr.operation = ZUFS_OP_FALLOCATE;
+	io.zus_ii = t.f.ii;
+	io.filepos = 4096 + 10;
+	io.last_pos = 4096 + 30;
+	io.flags = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+	CHECK(t.fs.dispatch(&io.hdr, sizeof(io)) == 0);
+	want.replace(4096 + 10, 20, 20, '\0');
+	// A truncate inside block 2 (on T2).
+	CHECK(t.fs.setattr(t.f, STATX_SIZE, 2 * 4096 + 50) == 0);
+	want.resize(2 * 4096 + 50);
+	CHECK_FALSE(t.on_t2(2));
+
+	// Room again, then every byte is checked.
+	REQUIRE(t.fs.setattr(g, STATX_SIZE, 0) == 0);
+	CHECK(t.read(0, 4 * 4096) == want);
+	REQUIRE(t.fs.setattr(t.f, STATX_SIZE, 3 * 4096) == 0); // the tail reads 0
+	want.resize(3 * 4096, '\0');
+	CHECK(t.read(0, 4 * 4096) == want);
+	auto r = t.fs.check();
+	INFO(r.report);
+	CHECK(r.errors == 0);
+	t.fs.evict(g);
 }
 
 // Blocks shared by COPY (server/pmfs/refc.h) stay on T1: the evictor and the

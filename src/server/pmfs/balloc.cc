@@ -24,6 +24,10 @@ uint32_t thread_slot()
 	return mine;
 }
 
+// The thread's Hold (of some mount) and whether it may use the reserve.
+thread_local BlockAlloc::Hold *t_hold = nullptr;
+thread_local bool t_use_reserve = false;
+
 } // namespace
 
 void BlockAlloc::persist_bits(uint64_t bn, uint64_t n, bool set)
@@ -91,6 +95,90 @@ void BlockAlloc::init(zus_sb_info *sbi)
 		total += g.nfree;
 	}
 	free_ = total;
+	avail_ = int64_t(total);
+	reserve_ = 0;
+	reserve_target_ = 0;
+}
+
+void BlockAlloc::set_reserve(uint64_t n)
+{
+	reserve_target_ = n; // (called again at a remount: only the difference)
+	const int64_t cur = reserve_.load(std::memory_order_relaxed);
+	if (int64_t(n) > cur)
+		reserve_.fetch_add(int64_t(take(avail_, uint64_t(int64_t(n) - cur))),
+				   std::memory_order_relaxed);
+}
+
+uint64_t BlockAlloc::take(std::atomic<int64_t> &c, uint64_t n)
+{
+	int64_t cur = c.load(std::memory_order_relaxed);
+	for (;;) {
+		if (cur <= 0 || !n)
+			return 0;
+		int64_t k = std::min<int64_t>(cur, int64_t(n));
+		if (c.compare_exchange_weak(cur, cur - k, std::memory_order_relaxed))
+			return uint64_t(k);
+	}
+}
+
+BlockAlloc::Hold *BlockAlloc::hold_here() const
+{
+	return t_hold && &t_hold->ba_ == this ? t_hold : nullptr;
+}
+
+uint64_t BlockAlloc::held_here() const
+{
+	Hold *h = hold_here();
+	return h ? h->n_ : 0;
+}
+
+uint64_t BlockAlloc::available() const
+{
+	int64_t a = avail_.load(std::memory_order_relaxed);
+	return (a > 0 ? uint64_t(a) : 0) + held_here();
+}
+
+void BlockAlloc::credit(uint64_t n)
+{
+	// The reserve first (at most its target: a Hold loses little), so a
+	// full file system that still evicts keeps it filled.
+	int64_t cur = reserve_.load(std::memory_order_relaxed);
+	while (n && cur < int64_t(reserve_target_)) {
+		int64_t k = std::min<int64_t>(int64_t(reserve_target_) - cur, int64_t(n));
+		if (reserve_.compare_exchange_weak(cur, cur + k, std::memory_order_relaxed))
+			n -= uint64_t(k);
+	}
+	if (Hold *h = hold_here())
+		h->n_ += n;
+	else
+		avail_.fetch_add(int64_t(n), std::memory_order_relaxed);
+}
+
+BlockAlloc::Hold::Hold(BlockAlloc &ba) : ba_(ba)
+{
+	if (!t_hold) {
+		t_hold = this;
+		active_ = true;
+	}
+}
+
+BlockAlloc::Hold::~Hold()
+{
+	if (!active_)
+		return;
+	t_hold = nullptr;
+	if (n_)
+		ba_.credit(n_); // to the reserve, then everyone
+}
+
+BlockAlloc::ReserveScope::ReserveScope() : prev_(t_use_reserve)
+{
+	t_use_reserve = true;
+}
+
+BlockAlloc::ReserveScope::~ReserveScope()
+{
+	t_use_reserve = prev_;
 }
 
 BlockAlloc::Group &BlockAlloc::group_of(uint64_t bn)
@@ -140,13 +228,33 @@ uint64_t BlockAlloc::alloc_in(Group &g, uint64_t n, Run *out, int max_runs,
 uint64_t BlockAlloc::alloc(uint64_t n, Run *out, int max_runs, int *nruns)
 {
 	*nruns = 0;
+	// The counts first (this thread's Hold, everyone's, the reserve if
+	// this thread may), then the bits.
+	Hold *h = hold_here();
+	const uint64_t from_hold = h ? std::min(n, h->n_) : 0;
+	if (h)
+		h->n_ -= from_hold;
+	const uint64_t from_avail = take(avail_, n - from_hold);
+	const uint64_t from_res =
+		t_use_reserve ? take(reserve_, n - from_hold - from_avail) : 0;
+	const uint64_t want = from_hold + from_avail + from_res;
 	uint64_t got = 0;
 	uint32_t home = thread_slot() % ngroups_;
-	for (uint32_t i = 0; i < ngroups_ && got < n && *nruns < max_runs; ++i) {
+	for (uint32_t i = 0; i < ngroups_ && got < want && *nruns < max_runs; ++i) {
 		Group &g = groups_[(home + i) % ngroups_];
-		got += alloc_in(g, n - got, out, max_runs, nruns);
+		got += alloc_in(g, want - got, out, max_runs, nruns);
 	}
 	free_.fetch_sub(got, std::memory_order_relaxed);
+	// Counts not used (max_runs reached) go back where they came from.
+	uint64_t back = want - got;
+	const uint64_t to_res = std::min(back, from_res);
+	reserve_.fetch_add(int64_t(to_res), std::memory_order_relaxed);
+	back -= to_res;
+	const uint64_t to_hold = std::min(back, from_hold);
+	if (h)
+		h->n_ += to_hold;
+	back -= to_hold;
+	avail_.fetch_add(int64_t(back), std::memory_order_relaxed);
 	return got;
 }
 
@@ -169,6 +277,7 @@ void BlockAlloc::release(uint64_t bn, uint64_t n)
 			g.nfree += cnt;
 		}
 		free_.fetch_add(cnt, std::memory_order_relaxed);
+		credit(cnt);
 		bn += cnt;
 		n -= cnt;
 	}
@@ -188,6 +297,12 @@ bool BlockAlloc::quarantine(uint64_t bn)
 		--g.nfree;
 	}
 	free_.fetch_sub(1, std::memory_order_relaxed);
+	// Its count: from this thread's Hold (where the aborted transaction
+	// released it), else from everyone's (which may go below zero a while).
+	if (Hold *h = hold_here(); h && h->n_)
+		--h->n_;
+	else
+		avail_.fetch_sub(1, std::memory_order_relaxed);
 	return true;
 }
 

@@ -19,6 +19,7 @@
 #include <shared_mutex>
 #include <thread>
 
+#include "fault/guard.h"
 #include "server/pmfs/bmap.h"
 #include "server/pmfs/format.h"
 #include "server/pmfs/inode.h"
@@ -95,6 +96,28 @@ void persist_t2_size(zus_sb_info &sbi, TierState &ts)
 	write_super(sbi.base, sbi.map_len, sbi.sb);
 }
 
+// The evictor's copy of T1 block bn into its bounce slot. A media fault
+// there (fault/guard.h: a poisoned page, an image shrunk under the mount)
+// fails the eviction of that block only: it stays on T1, where a read of
+// it fails as before; false then.
+bool bounce_copy(zus_sb_info &sbi, char *dst, uint64_t bn)
+{
+	return !zufs::fault::guarded(zufs::fault::Access::kRead, sbi.blk(bn), kBlockSize,
+				     "copy for eviction (the block stays on T1)",
+				     [&] { memcpy(dst, sbi.blk(bn), kBlockSize); });
+}
+
+// Does T1 block bn still hold what bounce holds (no write raced its
+// migration)? A media fault reading it: no (the block stays on T1).
+bool same_as_bounce(zus_sb_info &sbi, uint64_t bn, const char *bounce)
+{
+	bool same = false;
+	zufs::fault::guarded(zufs::fault::Access::kRead, sbi.blk(bn), kBlockSize,
+			     "check after eviction (the block stays on T1)",
+			     [&] { same = !memcmp(sbi.blk(bn), bounce, kBlockSize); });
+	return same;
+}
+
 // With ii->rw held exclusively, the T2 copies durable: switch each move's
 // leaf to its T2 block and free its T1 block, kCommitBatch per
 // transaction. A move whose leaf no longer names its T1 block (truncated,
@@ -125,8 +148,8 @@ int commit_moves(zus_inode_info *ii, std::vector<Move> &mv, uint64_t *done,
 		for (size_t k = at; k < end && !err; ++k) {
 			if (bmap_leaf(sbi, zi, mv[k].idx) != mv[k].t1 ||
 			    refc_shared(sbi, mv[k].t1) || // shared meanwhile (COPY)
-			    (bounce && memcmp(sbi.blk(mv[k].t1),
-					      bounce + k * kBlockSize, kBlockSize))) {
+			    (bounce && !same_as_bounce(sbi, mv[k].t1,
+						       bounce + k * kBlockSize))) {
 				t2_free(sbi, mv[k].t2);
 				mv[k].t2 = 0;
 				continue;
@@ -194,13 +217,12 @@ void collect(zus_sb_info &sbi, TierState &ts, zus_inode_info *ii, Heat &h,
 			continue;
 		}
 		uint64_t v = bmap_leaf(sbi, zi, idx);
-		// A shared block (refc.h) stays on T1: its other owners map it.
-		if (sbi.valid_data_bn(v) && !refc_shared(sbi, v)) {
-			if (m->bounce)
-				memcpy(m->bounce + m->moves.size() * kBlockSize,
-				       sbi.blk(v), kBlockSize);
+		// A shared block (refc.h) stays on T1: its other owners map it;
+		// so does one whose copy meets a media fault (bounce_copy).
+		if (sbi.valid_data_bn(v) && !refc_shared(sbi, v) &&
+		    (!m->bounce ||
+		     bounce_copy(sbi, m->bounce + m->moves.size() * kBlockSize, v)))
 			m->moves.push_back({ idx, v, 0 });
-		}
 		++idx;
 	}
 	h.cursor = idx;
@@ -403,6 +425,9 @@ void tier_start(zus_sb_info &sbi, zufs_pool_info *pool)
 	if (!sbi.t2_blocks || !sbi.zuf || sbi.ro)
 		return;
 	TierState &ts = tier_of(sbi);
+	// Freeing must not need space: a shrinking truncate or a punch whose
+	// partial block is on T2 brings it back into the reserve (balloc.h).
+	sbi.balloc.set_reserve(std::min<uint64_t>(64, sbi.balloc.data_blocks() / 64));
 	const size_t len = kMaxInFlight * kEvictBatch * kBlockSize;
 	ts.bounce.reset(static_cast<char *>(aligned_alloc(kBlockSize, len)));
 	if (!ts.bounce)
@@ -484,13 +509,19 @@ TierStats tier_stats(zus_sb_info &sbi)
 	return s;
 }
 
-uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want)
+uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want, int *t2_err)
 {
 	if (!sbi.t2_blocks || !sbi.zuf || sbi.ro)
 		return 0;
 	TierState &ts = tier_of(sbi);
 	uint64_t moved = 0;
-	for (int round = 0; round < 64 && sbi.balloc.free_blocks() < want &&
+	// With a Hold on this thread (balloc.h) the blocks freed here are
+	// its own: evict until it holds want, whatever others take meanwhile.
+	auto short_of_room = [&] {
+		return sbi.balloc.holding() ? sbi.balloc.held_here() < want
+					    : sbi.balloc.free_blocks() < want;
+	};
+	for (int round = 0; round < 64 && short_of_room() &&
 			    !sbi.crashed.load(std::memory_order_relaxed);
 	     ++round) {
 		Migration m;
@@ -509,7 +540,9 @@ uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want)
 			std::unique_lock lk(m.ii->rw);
 			auto job = write_job(sbi, m.moves);
 			int err = exec_sync(sbi, *job);
-			if (err) { // T2 failing: stop here (the caller's ENOSPC)
+			if (err) { // T2 failing: stop here (the caller's error)
+				if (t2_err)
+					*t2_err = err;
 				for (const Move &mv : m.moves)
 					t2_free(sbi, mv.t2);
 				lk.unlock();

@@ -141,6 +141,24 @@ int alloc_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t off, uint64_t end
 	return 0;
 }
 
+// Blocks on T2 that fallocate touches come back first: zeroing and
+// preallocating work on T1. A punch frees whole blocks where they are and
+// brings back only a partial block at an edge, from the reserve if T1 is
+// full (balloc.h): freeing must not fail for want of space.
+int promote_for(zus_inode_info *ii, uint64_t off, uint64_t end, bool punch)
+{
+	const uint64_t first = off >> kBlockShift, last = (end - 1) >> kBlockShift;
+	if (!punch)
+		return tier_promote_range_locked(ii, first, last);
+	BlockAlloc::ReserveScope reserve;
+	int err = 0;
+	if ((off & (kBlockSize - 1)) || (first == last && (end & (kBlockSize - 1))))
+		err = tier_promote_locked(ii, first);
+	if (!err && last != first && (end & (kBlockSize - 1)))
+		err = tier_promote_locked(ii, last);
+	return err;
+}
+
 } // namespace
 
 int op_fallocate(zufs_ioc_hdr *hdr, zufs::page_list)
@@ -169,18 +187,18 @@ int op_fallocate(zufs_ioc_hdr *hdr, zufs::page_list)
 		return -EFBIG;
 
 	// Capacity is T1 + T2 (tier.h): preallocation short of T1 moves cold
-	// blocks to T2 first, with no lock held, as a WRITE does.
+	// blocks to T2 first, with no lock held, as a WRITE does, into this
+	// request's Hold (balloc.h: no other request takes that room).
+	BlockAlloc::Hold hold(sbi.balloc);
 	if (!punch && sbi.t2_blocks) {
 		uint64_t want = ((end - 1) >> kBlockShift) - (off >> kBlockShift) + 17;
-		if (sbi.balloc.free_blocks() < want)
+		if (sbi.balloc.available() < want)
 			tier_make_room(sbi, want + 256);
 	}
 
 	std::unique_lock lk(ii->rw);
 	zus_inode *zi = ii->zi;
-	// Blocks on T2 come back first: zeroing and preallocating touch T1.
-	if ((err = tier_promote_range_locked(ii, off >> kBlockShift,
-					     (end - 1) >> kBlockShift)))
+	if ((err = promote_for(ii, off, end, punch)))
 		return err;
 	if (punch || zero) {
 		if ((err = punch_range(sbi, ii, off, end)))

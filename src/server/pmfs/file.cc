@@ -283,6 +283,7 @@ int op_read(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	if (hdr->len > ZUS_API_MAP_MAX_SIZE || !pages_cover(pages, hdr->offset, hdr->len))
 		return -EINVAL;
 	zus_sb_info &sbi = *ii->sbi;
+	BlockAlloc::Hold hold(sbi.balloc); // the room a promotion makes is its own
 	std::shared_lock lk(ii->rw, std::defer_lock);
 	if (!hdr->len)
 		lk.lock();
@@ -331,26 +332,36 @@ int op_read(zufs_ioc_hdr *hdr, zufs::page_list pages)
 
 namespace {
 
-// A WRITE found no T1 block for a hole although tier_prepare made room
-// (concurrent writers took it): with T2 room left, move cold blocks out
-// (no inode lock may be held for that) and go on; a block of [at, last]
-// an eviction moved meanwhile comes back first. True: lk is held again,
-// go on.
+// A WRITE found no T1 block for a hole (or its block-map nodes): with T2
+// room left, move cold blocks out (no inode lock may be held for that)
+// into the request's Hold (balloc.h), so no other writer can take them,
+// and go on; a block of [at, last] an eviction moved meanwhile comes back
+// first. True: lk is held again and the request owns more blocks than
+// before, go on. False: nothing could move (T2 full, T2 failing, every
+// block pinned): a real ENOSPC, or *err = the T2's error (EIO) when a
+// T2 write failed. Each true adds to what the request holds, and a failed
+// attempt gives its blocks back to it, so retrying ends.
 bool make_room_unlocked(zus_inode_info *ii, zufs_ioc_IO *io,
 			std::unique_lock<std::shared_mutex> &lk, uint64_t at,
-			uint64_t last, uint64_t bytes)
+			uint64_t last, uint64_t bytes, int *err)
 {
 	zus_sb_info &sbi = *ii->sbi;
 	if (!sbi.t2_blocks || !t2_free_blocks(sbi))
 		return false;
+	const uint64_t before = sbi.balloc.held_here();
+	int t2_err = 0;
 	lk.unlock();
-	tier_make_room(sbi, (bytes >> kBlockShift) + 64);
+	tier_make_room(sbi, before + (bytes >> kBlockShift) + 64, &t2_err);
 	lk.lock();
+	if (t2_err && sbi.balloc.held_here() == before) {
+		*err = t2_err;
+		return false;
+	}
 	// Blocks of the rest that went to T2 meanwhile come back now.
 	if (tier_raced(ii, io, at >> kBlockShift, last >> kBlockShift) &&
 	    tier_promote_range_locked(ii, at >> kBlockShift, last >> kBlockShift))
 		return false;
-	return sbi.balloc.free_blocks() > 0;
+	return sbi.balloc.held_here() > before;
 }
 
 } // namespace
@@ -378,6 +389,8 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		return 0;
 	if (pos + len < pos || ((pos + len - 1) >> kBlockShift) >= kMaxFileBlocks)
 		return -EFBIG;
+	// The room this WRITE makes on T1 (tier_make_room) is its own.
+	BlockAlloc::Hold hold(sbi.balloc);
 	std::unique_lock lk(ii->rw, std::defer_lock);
 	if ((err = tier_prepare_lock(ii, io, ZUFS_WRITE_OP_SPACE, pos >> kBlockShift,
 				     (pos + len - 1) >> kBlockShift, lk)))
@@ -393,7 +406,6 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 
 	PageCursor src(pages, hdr->offset);
 	uint64_t done = 0;
-	int room_tries = 0;
 	while (done < len) {
 		uint64_t at = pos + done;
 		uint64_t boff = at & (kBlockSize - 1);
@@ -430,8 +442,8 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		uint64_t bytes, first, nb;
 		const PageCursor src_at = src; // write_holes may have used some
 		err = write_holes(sbi, ii, src, at, len - done, &bytes, &first, &nb);
-		if (err == -ENOSPC && room_tries++ < 16 &&
-		    make_room_unlocked(ii, io, lk, at, pos + len - 1, len - done)) {
+		if (err == -ENOSPC &&
+		    make_room_unlocked(ii, io, lk, at, pos + len - 1, len - done, &err)) {
 			err = 0;
 			src = src_at;
 			continue; // T1 taken by other writers meanwhile: room made

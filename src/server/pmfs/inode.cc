@@ -262,6 +262,8 @@ zus_inode_info *InodeCache::get(uint64_t ino)
 	std::lock_guard lk(s.mu);
 	auto it = s.map.find(ino);
 	if (it != s.map.end()) {
+		if (it->second->dying) // being freed: its slot is not an inode
+			return nullptr;
 		it->second->refs.fetch_add(1, std::memory_order_relaxed);
 		return it->second.get();
 	}
@@ -281,19 +283,36 @@ zus_inode_info *InodeCache::get(uint64_t ino)
 void InodeCache::put(zus_inode_info *ii)
 {
 	std::unique_ptr<zus_inode_info> gone;
+	Shard &s = shard(ii->ino);
 	{
-		Shard &s = shard(ii->ino);
 		std::lock_guard lk(s.mu);
 		if (ii->refs.fetch_sub(1, std::memory_order_acq_rel) > 1)
 			return;
 		auto it = s.map.find(ii->ino);
 		if (it == s.map.end() || it->second.get() != ii)
 			return; // not ours: a double put
-		gone = std::move(it->second);
-		s.map.erase(it);
+		// An unlinked inode is freed with its entry still in the map,
+		// marked: get() of its number must not make a second one.
+		if (ii->zi->i_nlink == 0 && !sbi_->crashed && !sbi_->ro) {
+			ii->dying = true;
+		} else {
+			gone = std::move(it->second);
+			s.map.erase(it);
+		}
 	}
-	if (gone->zi->i_nlink == 0 && !sbi_->crashed && !sbi_->ro)
-		inode_free_media(*sbi_, gone.get());
+	if (gone)
+		return;
+	const bool freed = inode_free_media(*sbi_, ii) == 0;
+	{
+		std::lock_guard lk(s.mu);
+		auto it = s.map.find(ii->ino);
+		if (it != s.map.end() && it->second.get() == ii) {
+			gone = std::move(it->second);
+			s.map.erase(it);
+		}
+	}
+	if (freed) // only now may a create reuse the slot (and get() it)
+		release_ino(ii->ino);
 }
 
 void InodeCache::drop_all()
@@ -308,8 +327,8 @@ void InodeCache::drop_all()
 		}
 		for (auto &ii : all)
 			if (ii->zi->i_nlink == 0 && ii->ino != kRootIno &&
-			    !sbi_->crashed && !sbi_->ro)
-				inode_free_media(*sbi_, ii.get());
+			    !sbi_->crashed && !sbi_->ro && inode_free_media(*sbi_, ii.get()) == 0)
+				release_ino(ii->ino);
 	}
 	// A clean umount leaves the orphan table empty: finish what an error
 	// left behind (a truncation or a free that failed half way).
@@ -387,11 +406,7 @@ int inode_free_media(zus_sb_info &sbi, zus_inode_info *ii)
 	int err = xattr_free_all(sbi, ii);
 	if (err)
 		return err;
-	err = free_blocks_from(sbi, ii, 0, true);
-	if (err)
-		return err;
-	sbi.icache->release_ino(ii->ino);
-	return 0;
+	return free_blocks_from(sbi, ii, 0, true);
 }
 
 using zufs::fault::Access;
@@ -409,6 +424,11 @@ int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list)
 	if (sbi.ro)
 		return -EROFS;
 	const uint32_t mask = ia->zuf_attr;
+	// A truncate may bring a partial block back from T2: T1 room first
+	// (no lock held), else it comes from the reserve (below).
+	BlockAlloc::Hold hold(sbi.balloc);
+	if (mask & STATX_SIZE)
+		tier_room_for_metadata(sbi);
 	std::unique_lock lk(ii->rw);
 	zus_inode *zi = ii->zi;
 	bool shrink = false;
@@ -431,12 +451,15 @@ int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list)
 
 	// A partial last block on T2 comes back to T1 to have its tail zeroed,
 	// and a shared one is copied first (refc.h: same content, so a crash
-	// between the two steps loses nothing).
-	if (shrink && (new_size & (kBlockSize - 1)) &&
-	    ((err = tier_promote_locked(ii, new_size >> kBlockShift)) ||
-	     (err = unshare_range(sbi, ii, new_size >> kBlockShift,
-					   new_size >> kBlockShift))))
-		return err;
+	// between the two steps loses nothing). Freeing must not fail for
+	// want of space: that block may come from the reserve (balloc.h).
+	if (shrink && (new_size & (kBlockSize - 1))) {
+		BlockAlloc::ReserveScope reserve;
+		if ((err = tier_promote_locked(ii, new_size >> kBlockShift)) ||
+		    (err = unshare_range(sbi, ii, new_size >> kBlockShift,
+					 new_size >> kBlockShift)))
+			return err;
+	}
 	// chmod rewrites the access ACL (posix_acl_chmod) in the same step.
 	XattrSwap acl(sbi);
 	if ((mask & STATX_MODE) && (err = acl.chmod(zi, ia->mode & 07777)))

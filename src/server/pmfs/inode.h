@@ -102,7 +102,9 @@ class InodeCache {
 	OrphanTable &orphans() { return orphans_; }
 
 	// One more reference on ino's zus_inode_info (created on first use);
-	// nullptr when ino is not an allocated inode.
+	// nullptr when ino is not an allocated inode, or one whose last
+	// reference went and that is being freed (never a second
+	// zus_inode_info for one inode: the evictor's clock asks by number).
 	zus_inode_info *get(uint64_t ino);
 	// Drop one reference (see the header comment).
 	void put(zus_inode_info *ii);
@@ -148,7 +150,8 @@ class InodeCache {
 
 // Free blocks past i_size (an interrupted truncation) and clear the flag.
 int inode_finish_truncate(zus_sb_info &sbi, zus_inode_info *ii);
-// Free an unlinked inode on media: all blocks, then the slot.
+// Free an unlinked inode on media: all blocks, then the slot; 0 when done
+// (the caller then hands the number back: InodeCache::release_ino).
 int inode_free_media(zus_sb_info &sbi, zus_inode_info *ii);
 
 } // namespace zus::pmfs

@@ -480,8 +480,9 @@ int op_statfs(zufs_ioc_hdr *hdr, zufs::page_list)
 	f.f_bfree = f.f_bavail = sbi->balloc.free_blocks();
 	tier_statfs(*sbi, &f.f_blocks, &f.f_bfree); // capacity is T1 + T2
 	// Available: what one fallocate can get, the nodes that map it
-	// counted (generic/103 allocates f_bavail - 512 KiB in one go).
-	f.f_bavail = bmap_max_data(f.f_bfree);
+	// counted (generic/103 allocates f_bavail - 512 KiB in one go); the
+	// reserve for freeing operations is not (balloc.h, as ext4's).
+	f.f_bavail = bmap_max_data(f.f_bfree - std::min(f.f_bfree, sbi->balloc.reserved()));
 	f.f_files = sbi->sb->s_inode_count;
 	f.f_ffree = sbi->icache->free_inodes();
 	f.f_namelen = ZUFS_NAME_LEN;

@@ -20,6 +20,7 @@
 #include "server/pmfs/inode.h"
 #include "server/pmfs/ops.h"
 #include "server/pmfs/pmfs.h"
+#include "server/pmfs/tier.h"
 #include "server/pmfs/xattr.h"
 
 namespace zus::pmfs {
@@ -158,6 +159,8 @@ int op_new_inode(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	const bool is_dir = S_ISDIR(mode);
 	if (tmpfile && is_dir)
 		return -EINVAL;
+	BlockAlloc::Hold hold(sbi.balloc); // a directory block, a symlink's
+	tier_room_for_metadata(sbi);
 	uint32_t symlen = 0;
 	if (S_ISLNK(mode)) {
 		if (!hdr->len)
@@ -292,6 +295,8 @@ int op_add_dentry(zufs_ioc_hdr *hdr, zufs::page_list)
 		return -EXDEV;
 	if (S_ISDIR(ii->zi->i_mode))
 		return -EPERM;
+	BlockAlloc::Hold hold(sbi.balloc); // a directory block
+	tier_room_for_metadata(sbi);
 
 	std::unique_lock ns(sbi.ns_lock);
 	InodeLocks locks;
@@ -415,6 +420,8 @@ int op_rename(zufs_ioc_hdr *hdr, zufs::page_list)
 	const bool whiteout = zr->flags & RENAME_WHITEOUT;
 	if (exchange && (noreplace || whiteout))
 		return -EINVAL;
+	BlockAlloc::Hold hold(sbi.balloc); // a directory block
+	tier_room_for_metadata(sbi);
 	std::string_view oname, nname;
 	if ((err = check_name(zr->old_d_str, &oname)) ||
 	    (err = check_name(zr->new_d_str, &nname)))

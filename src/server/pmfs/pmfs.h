@@ -51,6 +51,10 @@ struct zus_inode_info {
 	zus_inode *zi = nullptr;
 	uint64_t ino = 0;
 	std::atomic<int64_t> refs{0};
+	// Its last reference went and it is being freed on media: get() of
+	// its number answers nullptr until the entry goes (InodeCache, under
+	// the shard lock).
+	bool dying = false;
 	std::shared_mutex rw;
 
 	// GET_MULTY pins (one per GET message that mapped pages, dropped by

@@ -155,9 +155,11 @@ void pre_read(zus_inode_info *ii, TierState &ts, uint64_t from, uint64_t n)
 bool whole_page(uint64_t filepos, uint64_t len, uint64_t page_off, uint64_t idx,
 		uint64_t size)
 {
+	// The file's partial last block too, when the request's pages hold
+	// its whole page: the answer stops at i_size (so a READ of it never
+	// needs a T1 block: with T1 and T2 full it is no ENOSPC).
 	uint64_t pos = idx << kBlockShift;
-	uint64_t end = std::min<uint64_t>(filepos + len, size);
-	return pos >= filepos && pos + kBlockSize <= end &&
+	return pos >= filepos && pos < size && pos + kBlockSize <= filepos + len &&
 	       (page_off + (pos - filepos)) % kBlockSize == 0;
 }
 
@@ -220,6 +222,14 @@ uint64_t tier_map_cut(zus_inode_info *ii, const zufs_ioc_IO *io)
 	return UINT64_MAX;
 }
 
+void tier_room_for_metadata(zus_sb_info &sbi)
+{
+	constexpr uint64_t kMetaBlocks = 8; // what one namespace op may take
+	if (sbi.t2_blocks && sbi.balloc.available() < kMetaBlocks &&
+	    t2_free_blocks(sbi))
+		tier_make_room(sbi, kMetaBlocks);
+}
+
 int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		 uint64_t first, uint64_t last)
 {
@@ -242,7 +252,7 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 	// Capacity is T1 + T2: a WRITE (or a promotion) short of T1 blocks
 	// moves cold ones out first, synchronously (no lock held here).
 	const uint64_t need = last - first + 1 + 16;
-	if (sbi.balloc.free_blocks() < need && ts.alloc.nfree() &&
+	if (sbi.balloc.available() < need && ts.alloc.nfree() &&
 	    (write || ts.alloc.used()))
 		tier_make_room(sbi, need + kEvictBatch);
 	if (!ts.alloc.used())
@@ -436,8 +446,20 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		g.unlock();
 		return tier_prepare(ii, io, cap, first, last);
 	}
-	if (nospc)
+	if (nospc) {
+		// Other requests took the T1 room seen above: make room into
+		// this request's Hold (no lock held) and prepare again, as long
+		// as that adds to what it holds (nothing was handed out yet).
+		const uint64_t held = sbi.balloc.held_here();
+		if (sbi.balloc.holding() && ts.alloc.nfree()) {
+			io->ziom.iom_n = 0;
+			lk.unlock();
+			tier_make_room(sbi, held + need + kEvictBatch);
+			if (sbi.balloc.held_here() > held)
+				return tier_prepare(ii, io, cap, first, last);
+		}
 		return -ENOSPC;
+	}
 	// The re-dispatch of a small sequential read that promoted: pre-read
 	// (a 1 MiB request gains nothing from it: tier.h).
 	if (committed && !write && !(io->flags & ZUFS_IO_RAND) &&

@@ -109,7 +109,15 @@ void tier_statfs(zus_sb_info &sbi, uint64_t *blocks, uint64_t *bfree);
 // IOMAP_EXEC) until free T1 >= want or nothing more can move: cold files
 // first, then hot ones outside their window, then any block not near
 // GET_MULTY pins. No inode lock may be held. Returns the blocks moved.
-uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want);
+// With a BlockAlloc::Hold on this thread the freed blocks are its own and
+// "want" counts what it holds (a WRITE cannot lose the room it made).
+// *t2_err (if given): the T2's error when a T2 write failed.
+uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want, int *t2_err = nullptr);
+// A namespace op about to need a few T1 blocks (a directory block, a
+// symlink's, an ACL's), with a BlockAlloc::Hold on this thread and no lock
+// held: when fewer than that are available and T2 has room, evict into
+// the Hold first, so T1 running full under load is not ENOSPC.
+void tier_room_for_metadata(zus_sb_info &sbi);
 // Tests and tuning: the watermarks, in free T1 blocks.
 void tier_set_watermarks(zus_sb_info &sbi, uint64_t low, uint64_t high);
 struct TierStats {
