@@ -7,8 +7,8 @@ ZUFUSE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ZUFUSE_BUILD=${ZUFUSE_BUILD:-$ZUFUSE_ROOT/build}
 
 # What the build, the tests and the benchmarks need. clang-14 and
-# libclang-rt-14-dev build the libFuzzer target that test.sh runs
-# (scripts/fuzz.sh, which also uses python3 to write its seed corpus).
+# libclang-rt-14-dev make the sanitized build (ASan, UBSan, libFuzzer) that
+# test.sh runs (build/sanitize: the unit tests and test/fuzz's targets).
 # libblkid-dev: mkfs.zufs and zufuse --mkfs refuse to format over a file
 # system or partition table it recognises; e2fsprogs: the tests make ext4
 # images to see them refused. bench/compare.sh reads fio's JSON with python3
@@ -40,22 +40,49 @@ zf_install_packages() {
 
 # zf_build [TARGET...]: meson setup on the first run, then ninja (which
 # re-runs meson by itself when a meson.build changed); no TARGET: everything.
-# A build dir that ninja cannot use any more (say, made by another meson
-# version) is reconfigured, then wiped.
+# A build dir made by another meson version, which ninja cannot use, is
+# reconfigured (or wiped) first; a failed build is reported once.
 zf_build() {
 	cd "$ZUFUSE_ROOT" || zf_die "cannot cd to $ZUFUSE_ROOT"
 	if [[ ! -f $ZUFUSE_BUILD/build.ninja ]]; then
 		meson setup "$ZUFUSE_BUILD" || zf_die "meson setup $ZUFUSE_BUILD failed"
-	fi
-	zf_say "building in $ZUFUSE_BUILD"
-	if ! ninja -C "$ZUFUSE_BUILD" "$@"; then
-		zf_say "build failed; reconfiguring $ZUFUSE_BUILD and trying again"
+	elif ! zf_made_by_this_meson "$ZUFUSE_BUILD"; then
+		zf_say "$ZUFUSE_BUILD was made by another meson; reconfiguring it"
 		{ meson setup --reconfigure "$ZUFUSE_BUILD" ||
 			meson setup --wipe "$ZUFUSE_BUILD"; } ||
 			zf_die "meson setup $ZUFUSE_BUILD failed"
-		ninja -C "$ZUFUSE_BUILD" "$@" || zf_die "build failed"
 	fi
+	zf_say "building in $ZUFUSE_BUILD"
+	ninja -C "$ZUFUSE_BUILD" "$@" || zf_die "build failed"
 	[[ -x $ZUFUSE_BUILD/zufuse ]] || zf_die "$ZUFUSE_BUILD/zufuse was not built"
+}
+
+# zf_made_by_this_meson DIR: the meson on PATH configured build dir DIR.
+zf_made_by_this_meson() {
+	local made
+	made=$(python3 -c 'import json, sys
+print(json.load(open(sys.argv[1]))["meson_version"]["full"])' \
+		"$1/meson-info/meson-info.json" 2>/dev/null) || return 1
+	[[ $made == "$(meson --version)" ]]
+}
+
+# zf_setup_sanitize: the sanitized build dir $ZUFUSE_SANITIZE_BUILD (clang-14,
+# ASan + UBSan; the libFuzzer targets are built there too), set up on the
+# first run, through ccache when it is installed. `meson test -C DIR --setup
+# sanitize` builds and runs its unit and fuzz suites; `ninja -C DIR TARGET`
+# builds one target.
+ZUFUSE_SANITIZE_BUILD=${ZUFUSE_SANITIZE_BUILD:-$ZUFUSE_BUILD/sanitize}
+zf_setup_sanitize() {
+	cd "$ZUFUSE_ROOT" || zf_die "cannot cd to $ZUFUSE_ROOT"
+	command -v clang++-14 >/dev/null ||
+		zf_die "clang++-14 not found (apt-get install clang-14 libclang-rt-14-dev)"
+	[[ -f $ZUFUSE_SANITIZE_BUILD/build.ninja ]] && return 0
+	local cc=
+	command -v ccache >/dev/null && cc='ccache '
+	CC="${cc}clang-14" CXX="${cc}clang++-14" meson setup \
+		-Db_sanitize=address,undefined -Db_lundef=false \
+		"$ZUFUSE_SANITIZE_BUILD" ||
+		zf_die "meson setup $ZUFUSE_SANITIZE_BUILD failed"
 }
 
 # zf_check_fuse: /dev/fuse and fusermount3 must be usable.

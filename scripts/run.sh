@@ -57,24 +57,21 @@ if [[ -z $pmem ]]; then
 fi
 
 mnt=$(realpath -m -- "$mnt")
-mnt_esc=$(sed 's/\\/\\134/g; s/ /\\040/g; s/\t/\\011/g' <<<"$mnt")
 
-# Already mounted here? In /proc/self/mountinfo field 5 is the mount point;
-# after the " - " separator come the file system type and the source.
-# zufuse mounts as type fuse.zufuse with the image path as source.
-line=$(M=$mnt_esc awk '$5 == ENVIRON["M"]' /proc/self/mountinfo | tail -n1)
+# Already mounted here? zufuse mounts as type fuse.zufuse with the image
+# path as source. (findmnt reads the mount table; it does not stat the
+# mount point, which a dead FUSE mount would answer with ENOTCONN.)
+type=$(findmnt -n -o FSTYPE --mountpoint "$mnt" | tail -n1 || true)
 # (opendir, not stat: stat can be answered from the kernel's attribute cache)
-if [[ $line == *" - fuse.zufuse "* ]] && ! timeout 10 ls -- "$mnt" >/dev/null 2>&1; then
+if [[ $type == fuse.zufuse ]] && ! timeout 10 ls -- "$mnt" >/dev/null 2>&1; then
 	# A mount whose daemon died (kill -9, crash): clear it, mount again.
 	zf_say "$mnt is a dead mount (its zufuse is gone); cleaning it up"
 	fusermount3 -u -- "$mnt" 2>/dev/null || umount -l -- "$mnt" ||
 		zf_die "cannot unmount the dead mount $mnt"
-	line=""
+	type=""
 fi
-if [[ -n $line ]]; then
-	type=$(sed 's/.* - //' <<<"$line" | cut -d' ' -f1)
-	src=$(sed 's/.* - //' <<<"$line" | cut -d' ' -f2)
-	src=$(printf '%b' "${src//\\/\\0}") # mountinfo escapes as \ooo
+if [[ -n $type ]]; then
+	src=$(findmnt -n -o SOURCE --mountpoint "$mnt" | tail -n1)
 	if [[ $type == fuse.zufuse ]]; then
 		if [[ $src -ef $pmem || $src == "$pmem" ]]; then
 			zf_say "$mnt is already a zufuse mount of $pmem; nothing to do"

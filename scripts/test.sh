@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # scripts/test.sh [meson test args] - install what is missing, build, and run
 # every test: `meson test` (suites unit and integration; integration mounts
-# real FUSE file systems, so run as root with /dev/fuse), then the fuzz smoke
-# runs (scripts/fuzz.sh: 20000 inputs into the iomap executor; and
-# scripts/fuzz_image.sh: corrupt images through mount; clang-14).
-# Prints meson's summary and exits non-zero on any failure.
-#   ZUFUSE_FUZZ_RUNS=0   skip the fuzz smoke run
-#   extra args go to meson test, e.g. scripts/test.sh --suite unit
+# real FUSE file systems, so run as root with /dev/fuse), then the sanitized
+# build (build/sanitize: clang-14, ASan + UBSan) with `meson test --setup
+# sanitize`: the unit tests and the libFuzzer targets' short runs (suite
+# fuzz: 20000 iomaps into the executor, 500 corrupt images through mount).
+# Prints meson's summaries and exits non-zero on any failure.
+#   ZUFUSE_SANITIZE=0   skip the sanitized build and its tests
+#   extra args go to the first meson test, e.g. scripts/test.sh --suite unit
+#   (and then the sanitized run is skipped unless ZUFUSE_SANITIZE=1)
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -15,21 +17,22 @@ zf_build
 zf_check_fuse
 
 start=$SECONDS
+sanitize=${ZUFUSE_SANITIZE:-1}
+(($# > 0)) && sanitize=${ZUFUSE_SANITIZE:-0}
 zf_say "meson test -C $ZUFUSE_BUILD --print-errorlogs $*"
 rc=0
 # meson prints its own summary (Ok/Fail/Timeout counts) at the end.
 meson test -C "$ZUFUSE_BUILD" --print-errorlogs "$@" || rc=$?
 
-fuzz_rc=0
-runs=${ZUFUSE_FUZZ_RUNS:-20000}
-if [[ $runs != 0 && -x $ZUFUSE_ROOT/scripts/fuzz.sh ]]; then
-	ZUFUSE_FUZZ_BUILD=$ZUFUSE_BUILD/fuzz "$ZUFUSE_ROOT/scripts/fuzz.sh" "$runs" ||
-		fuzz_rc=$?
-fi
-if [[ $runs != 0 && -x $ZUFUSE_ROOT/scripts/fuzz_image.sh ]]; then
-	# The image mount path: corrupt images refused or mounted safely.
-	ZUFUSE_FUZZ_BUILD=$ZUFUSE_BUILD/fuzz "$ZUFUSE_ROOT/scripts/fuzz_image.sh" 500 ||
-		fuzz_rc=$?
+san_rc=0
+san_start=$SECONDS
+if [[ $sanitize != 0 ]]; then
+	zf_setup_sanitize
+	zf_say "meson test -C $ZUFUSE_SANITIZE_BUILD --setup sanitize"
+	# Builds only what the unit and fuzz suites need, then runs them.
+	meson test -C "$ZUFUSE_SANITIZE_BUILD" --setup sanitize \
+		--print-errorlogs || san_rc=$?
+	zf_say "sanitized build and tests: $((SECONDS - san_start)) s"
 fi
 
 echo
@@ -37,10 +40,11 @@ if ((rc != 0)); then
 	printf 'FAILED: meson test exit %d; log: %s/meson-logs/testlog.txt\n' \
 		"$rc" "$ZUFUSE_BUILD" >&2
 fi
-if ((fuzz_rc != 0)); then
-	printf 'FAILED: fuzz smoke run exit %d\n' "$fuzz_rc" >&2
+if ((san_rc != 0)); then
+	printf 'FAILED: sanitized meson test exit %d; log: %s/meson-logs/testlog-sanitize.txt\n' \
+		"$san_rc" "$ZUFUSE_SANITIZE_BUILD" >&2
 fi
-if ((rc != 0 || fuzz_rc != 0)); then
+if ((rc != 0 || san_rc != 0)); then
 	exit 1
 fi
 zf_say "all tests passed in $((SECONDS - start)) s"

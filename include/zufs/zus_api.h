@@ -70,6 +70,11 @@ static inline zu_dpp_t zu_enc_dpp_t_bn(__u64 bn, unsigned pool)
 	return zu_enc_dpp_t(bn << 3, pool);
 }
 
+/* zufuse: in an iomap, pool 7 of a zu_dpp_t names the pages of the current
+ * request: zu_enc_dpp_t_bn(i, ZUFS_APP_POOL) is page i of them. Pools
+ * 0..6 are the pools the server registered (0 = pmem). */
+#define ZUFS_APP_POOL 7
+
 /* zus_inode->i_flags: the VFS inode flags a file system keeps (zuf copies
  * them into the inode's S_* flags and enforces them, as the VFS does for
  * ext4). Bits 0..6 are the kernel's S_* values of the seed's time;

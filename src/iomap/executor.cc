@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "fault/guard.h"
-#include "iomap/builder.h"
+#include "zufs/iom_enc.h"
 #include "iomap/t2.h"
 
 namespace iomap {
@@ -134,7 +134,7 @@ class Walker {
 				return 0;
 			if (type >= IOM_NUM_LEGAL_OPT)
 				return refuse(i, "unknown op type %u", type);
-			uint32_t size = op_size(type);
+			uint32_t size = zufs::iom_op_size(type);
 			if (size > iom_.size() - i)
 				return refuse(i,
 					      "op type %u (%u u64s) "
@@ -177,7 +177,7 @@ class Walker {
 	{
 		unsigned pool = zu_dpp_t_pool(t1);
 		uint64_t off = zu_dpp_t_val(t1);
-		if (pool >= env_.pools.size() || pool == kAppPool)
+		if (pool >= env_.pools.size() || pool == ZUFS_APP_POOL)
 			return nullptr;
 		const zufs_pool_info &p = env_.pools[pool];
 		if (!p.base || !p.size || !page_aligned(off) ||
@@ -244,7 +244,7 @@ class Walker {
 		}
 		if (!collecting_t2())
 			return 0;
-		if (zu_dpp_t_pool(t1) == kAppPool) {
+		if (zu_dpp_t_pool(t1) == ZUFS_APP_POOL) {
 			uint64_t first = zu_dpp_t_bn(t1);
 			for (uint64_t k = 0; k < n; k++)
 				push_t2(bn + k, app_page(first + k), write);
@@ -258,7 +258,7 @@ class Walker {
 
 	int check_t2_memory(size_t i, zu_dpp_t t1, uint64_t n)
 	{
-		if (zu_dpp_t_pool(t1) != kAppPool) {
+		if (zu_dpp_t_pool(t1) != ZUFS_APP_POOL) {
 			if (pool_pages(t1, n))
 				return 0;
 			return refuse(i,

@@ -17,7 +17,7 @@
 // What each op means here (zufuse's decisions where the seed is silent):
 //  - IOM_T2_READ/WRITE[_LEN]: t1 is a zu_dpp_t. Pools 0..6: a page-aligned
 //    byte offset in env.pools[pool] (0 = pmem), n pages contiguous there.
-//    Pool 7 (builder.h: kAppPool): zu_dpp_t_bn(t1) is an index into
+//    Pool 7 (ZUFS_APP_POOL): zu_dpp_t_bn(t1) is an index into
 //    env.app_pages; page i of the op uses app page index + i.
 //  - IOM_T2_ZUSMEM_READ/WRITE: zus_mem_ptr is an address in this process,
 //    page aligned; [ptr, ptr + round_up(len, 4096)) must lie inside one of

@@ -34,7 +34,8 @@ const char kUsage[] =
 	"    --mkfs             format IMAGE if it holds no file system (an image\n"
 	"                       with any file system libblkid knows is refused)\n"
 	"    --fs=NAME          mount a zus file system (a plugin written\n"
-	"                       against zus.h) instead of pmfs: loads\n"
+	"                       against zus.h) instead of pmfs (built in, the\n"
+	"                       default: --fs=pmfs): loads\n"
 	"                       /usr/lib/zufs/libNAME.so, else libNAME.so from\n"
 	"                       the library path, else NAME as a path; PATH\n"
 	"                       must be formatted by that file system's mkfs\n"
@@ -540,7 +541,8 @@ bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 		*error = "--t2-size needs --t2=PATH";
 		return false;
 	}
-	if (!cl->fs.empty() && (cl->mkfs || cl->size || !cl->t2.empty())) {
+	if (!cl->fs.empty() && cl->fs != "pmfs" &&
+	    (cl->mkfs || cl->size || !cl->t2.empty())) {
 		*error = "--fs=" + cl->fs +
 			 ": format the image with that file system's mkfs "
 			 "(--mkfs, --size and --t2 are for pmfs)";

@@ -16,6 +16,7 @@
 
 static pthread_mutex_t g_reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct zus_fs_info *g_fs[ZUS_LIBFS_MAX_NR];
+static const void *g_ext[ZUS_LIBFS_MAX_NR]; /* zufuse's extension, of g_fs[i] */
 static int g_nfs;
 static zus_host_iomap_exec_fn g_iomap_exec;
 
@@ -34,8 +35,10 @@ int zus_register_one(int fd, struct zus_fs_info *zfi)
 			err = -EEXIST;
 	if (!err && g_nfs == ZUS_LIBFS_MAX_NR)
 		err = -ENOSPC;
-	if (!err)
+	if (!err) {
+		g_ext[g_nfs] = NULL;
 		g_fs[g_nfs++] = zfi;
+	}
 	pthread_mutex_unlock(&g_reg_lock);
 	return err;
 }
@@ -84,6 +87,32 @@ int zus_host_fs_count(void)
 	n = g_nfs;
 	pthread_mutex_unlock(&g_reg_lock);
 	return n;
+}
+
+int zus_host_set_ext(struct zus_fs_info *zfi, const void *ext)
+{
+	int err = -ENOENT;
+
+	pthread_mutex_lock(&g_reg_lock);
+	for (int i = 0; i < g_nfs; ++i)
+		if (g_fs[i] == zfi) {
+			g_ext[i] = ext;
+			err = 0;
+		}
+	pthread_mutex_unlock(&g_reg_lock);
+	return err;
+}
+
+const void *zus_host_ext(const struct zus_fs_info *zfi)
+{
+	const void *ext = NULL;
+
+	pthread_mutex_lock(&g_reg_lock);
+	for (int i = 0; i < g_nfs; ++i)
+		if (g_fs[i] == zfi)
+			ext = g_ext[i];
+	pthread_mutex_unlock(&g_reg_lock);
+	return ext;
 }
 
 void zus_host_set_iomap_exec(zus_host_iomap_exec_fn fn)

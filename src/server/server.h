@@ -13,9 +13,11 @@
 
 namespace zus {
 
-// A server speaking the ZUFS ABI over zufs::Channel, with pmfs as its file
-// system. zuf (the shim's calls back into zuf, e.g. iomap execution) may be
-// null. The channel is thread-safe; it may hold several mounts.
+// A server speaking the ZUFS ABI over zufs::Channel: the runtime
+// (runtime.h) serving pmfs through its door, as zus::plugin::make_server()
+// (plugin/host.h) serves any zus file system the loader finds, pmfs
+// included. zuf (the shim's calls back into zuf, e.g. iomap execution) may
+// be null. The channel is thread-safe; it may hold several mounts.
 std::unique_ptr<zufs::Channel> make_server(zufs::ZufCalls *zuf = nullptr);
 
 // mkfs: format the image at path (created with size bytes if missing, grown

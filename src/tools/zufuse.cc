@@ -174,10 +174,11 @@ int main(int argc, char **argv)
 	if (cl.remount) // -o remount,...: the mounted zufuse's flags
 		return zuf::remount(cl, &error) ? fail(error) : 0;
 
-	// --fs: the plugin is loaded (and its register_fs run) before FUSE
-	// or a fork, so a missing or broken library is one line and exit 1.
-	zus::plugin::Plugin plugin;
-	if (!cl.fs.empty() && zus::plugin::load_plugin(cl.fs, &plugin, &error))
+	// The file system (--fs; pmfs, built in, without it) is loaded (and
+	// its register_fs run) before FUSE or a fork, so a missing or broken
+	// library is one line and exit 1.
+	zus::plugin::Plugin fs;
+	if (zus::plugin::load_plugin(cl.fs.empty() ? "pmfs" : cl.fs, &fs, &error))
 		return fail(error);
 
 	// Debugging aid (--help): media faults injected for tests.
@@ -251,9 +252,7 @@ int main(int argc, char **argv)
 			    std::strerror(errno));
 
 	zuf::ZufCallsProxy calls;
-	std::unique_ptr<zufs::Channel> server =
-		cl.fs.empty() ? zus::make_server(&calls)
-			      : zus::plugin::make_plugin_server(plugin, &calls);
+	std::unique_ptr<zufs::Channel> server = zus::plugin::make_server(fs, &calls);
 	zuf::FuseNotifier notifier;
 	zuf::Vfs vfs(*server,
 		     { zuf::server_options(cl), cl.sync, cl.read_only, cl.t2,

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -132,6 +133,28 @@ TEST_CASE("examplefs: fio --verify, 4K O_DIRECT and 1M", "[plugin][fio]")
 			     m.scratch().dir());
 	}
 	REQUIRE_UNMOUNT(m);
+}
+
+// One door (runtime.h): pmfs is a zus file system like the others, found
+// by name; --mkfs, --size and --t2 stay pmfs's.
+TEST_CASE("--fs=pmfs: pmfs by name, listed, with its own options",
+	  "[plugin]")
+{
+	zit::Mount m;
+	zit::RunResult l = zit::run_cmd({ zit::zufuse_path(), "--list-fs" },
+					m.scratch().dir());
+	CHECK(l.status == 0);
+	CHECK(l.out.find("pmfs (built in)") != std::string::npos);
+	REQUIRE_MOUNT(m, { "--fs=pmfs", "--mkfs", "--t2=" + m.image() + ".t2,64M" });
+	REQUIRE(zit::write_file(m.path("f"), "pmfs by name"));
+	REQUIRE(setxattr(m.path("f").c_str(), "user.door", "1", 1, 0) == 0);
+	REQUIRE_UNMOUNT(m);
+	REQUIRE_MOUNT(m, { "--fs=pmfs", "--t2=" + m.image() + ".t2" });
+	CHECK(zit::read_file(m.path("f")) == "pmfs by name");
+	char v[4] = {};
+	CHECK(getxattr(m.path("f").c_str(), "user.door", v, sizeof(v)) == 1);
+	REQUIRE_UNMOUNT(m);
+	unlink((m.image() + ".t2").c_str());
 }
 
 TEST_CASE("--fs: what cannot be mounted is one line and exit 1", "[plugin]")

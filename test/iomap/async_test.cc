@@ -9,7 +9,7 @@
 
 #include "fixture.h"
 
-using iomap::t1_pool;
+using zufs::iom_t1_pool;
 using iomap_test::Env;
 using iomap_test::Iomap;
 using iomap_test::Unmap;
@@ -58,7 +58,7 @@ TEST_CASE("async completions arrive in submission order (FIFO)")
 		log.done.clear();
 		Iomap a, b, c;
 		REQUIRE(a.b().t2_zusmem_write(0, big.get(), kBig * 4096) == 0);
-		REQUIRE(b.b().t2_write(3000, t1_pool(4096)) == 0);
+		REQUIRE(b.b().t2_write(3000, iom_t1_pool(4096)) == 0);
 		REQUIRE(c.b().unmap(1, 1) == 0); // no T2 at all
 		REQUIRE(iomap::execute_async(a.e(), a.n(), env, log.cb(1)) ==
 			0);
@@ -84,7 +84,7 @@ TEST_CASE("async: unmaps are reported before done; done runs once")
 	std::atomic<size_t> unmaps_seen{ 0 };
 	std::atomic<int> result{ 1 }; // Catch is not thread-safe: check later
 	Iomap m;
-	m.b().t2_write(5, t1_pool(0));
+	m.b().t2_write(5, iom_t1_pool(0));
 	m.b().unmap(0, 0);
 	REQUIRE(iomap::execute_async(m.e(), m.n(), t.env(), [&](int r) {
 			result = r;
@@ -106,8 +106,8 @@ TEST_CASE("async: done may call back into the executor")
 	Env t;
 	Log log;
 	Iomap first, second;
-	first.b().t2_write(8, t1_pool(2 * 4096));
-	second.b().t2_read(8, t1_pool(3 * 4096));
+	first.b().t2_write(8, iom_t1_pool(2 * 4096));
+	second.b().t2_read(8, iom_t1_pool(3 * 4096));
 	iomap::ExecEnv env = t.env();
 	REQUIRE(iomap::execute_async(first.e(), first.n(), env, [&](int r) {
 			// synchronous execution from the completion thread
@@ -139,7 +139,7 @@ TEST_CASE("a T2 error is -EIO and the device stays usable")
 	// Shrink the file behind the device's back: block 200 now reads EOF.
 	REQUIRE(::ftruncate(t.t2_fd(), 100 * 4096) == 0);
 	Iomap bad;
-	bad.b().t2_read(200, t1_pool(4 * 4096));
+	bad.b().t2_read(200, iom_t1_pool(4 * 4096));
 	bad.b().t1_read(zu_enc_dpp_t_bn(1, 0));
 	bad.b().unmap(0, 1);
 	std::string app0(t.app_page(0), 4096);
@@ -156,8 +156,8 @@ TEST_CASE("a T2 error is -EIO and the device stays usable")
 	CHECK(t.t2->stats().errors == 2);
 
 	Iomap good;
-	good.b().t2_write(7, t1_pool(0));
-	good.b().t2_read(7, t1_pool(4 * 4096));
+	good.b().t2_write(7, iom_t1_pool(0));
+	good.b().t2_read(7, iom_t1_pool(4 * 4096));
 	CHECK(iomap::execute(good.e(), good.n(), t.env()) == 0);
 }
 

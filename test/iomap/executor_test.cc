@@ -7,8 +7,8 @@
 
 #include "fixture.h"
 
-using iomap::t1_app_page;
-using iomap::t1_pool;
+using zufs::iom_t1_app_page;
+using zufs::iom_t1_pool;
 using iomap_test::Env;
 using iomap_test::Iomap;
 using iomap_test::Unmap;
@@ -26,12 +26,12 @@ TEST_CASE("T2 write then T2 read through pool 0 (IOM_T2_WRITE/READ)")
 	Env t;
 	Iomap m;
 	auto b = m.b();
-	REQUIRE(b.t2_write(3, t1_pool(5 * 4096)) == 0);
+	REQUIRE(b.t2_write(3, iom_t1_pool(5 * 4096)) == 0);
 	REQUIRE(run(m, t.env()) == 0);
 	CHECK(t.t2_block(3) == page_of(0x15));
 
 	Iomap r;
-	REQUIRE(r.b().t2_read(3, t1_pool(9 * 4096)) == 0);
+	REQUIRE(r.b().t2_read(3, iom_t1_pool(9 * 4096)) == 0);
 	REQUIRE(run(r, t.env()) == 0);
 	CHECK(mem(t.pmem_page(9)) == page_of(0x15));
 	CHECK(t.unmapper.taken().empty());
@@ -42,9 +42,9 @@ TEST_CASE("T2 LEN ops move runs of pool and request pages")
 	Env t;
 	Iomap m;
 	auto b = m.b();
-	REQUIRE(b.t2_write_len(10, t1_pool(2 * 4096), 3) == 0); // pmem 2..4
-	REQUIRE(b.t2_write_len(20, t1_app_page(1), 3) == 0);	// app 1..3
-	REQUIRE(b.t2_write_len(30, t1_pool(4096, 1), 2) == 0);	// zusmem 1,2
+	REQUIRE(b.t2_write_len(10, iom_t1_pool(2 * 4096), 3) == 0); // pmem 2..4
+	REQUIRE(b.t2_write_len(20, iom_t1_app_page(1), 3) == 0);	// app 1..3
+	REQUIRE(b.t2_write_len(30, iom_t1_pool(4096, 1), 2) == 0);	// zusmem 1,2
 	REQUIRE(run(m, t.env()) == 0);
 	for (int k = 0; k < 3; k++) {
 		CHECK(t.t2_block(10 + k) == page_of(0x12 + k));
@@ -55,8 +55,8 @@ TEST_CASE("T2 LEN ops move runs of pool and request pages")
 
 	// Read back: T2 10..12 into app 0..2 (an inline IOM_T2_READ answer)
 	Iomap r;
-	REQUIRE(r.b().t2_read_len(10, t1_app_page(0), 3) == 0);
-	REQUIRE(r.b().t2_read_len(20, t1_pool(40 * 4096), 3) == 0);
+	REQUIRE(r.b().t2_read_len(10, iom_t1_app_page(0), 3) == 0);
+	REQUIRE(r.b().t2_read_len(20, iom_t1_pool(40 * 4096), 3) == 0);
 	REQUIRE(run(r, t.env()) == 0);
 	for (int k = 0; k < 3; k++) {
 		CHECK(mem(t.app_page(k)) == page_of(0x12 + k));
@@ -141,11 +141,11 @@ TEST_CASE("all op types in one iomap: T2 first, then T1, then unmaps")
 	Iomap m;
 	auto b = m.b();
 	REQUIRE(b.unmap(0, 2) == 0);
-	REQUIRE(b.t2_read(70, t1_app_page(3)) == 0);
+	REQUIRE(b.t2_read(70, iom_t1_app_page(3)) == 0);
 	REQUIRE(b.t1_read(zu_enc_dpp_t_bn(1, 0)) == 0); // app0 <- pmem1
-	REQUIRE(b.t2_write(71, t1_pool(6 * 4096)) == 0);
-	REQUIRE(b.t2_write_len(72, t1_pool(0, 1), 1) == 0);
-	REQUIRE(b.t2_read_len(70, t1_pool(20 * 4096), 1) == 0);
+	REQUIRE(b.t2_write(71, iom_t1_pool(6 * 4096)) == 0);
+	REQUIRE(b.t2_write_len(72, iom_t1_pool(0, 1), 1) == 0);
+	REQUIRE(b.t2_read_len(70, iom_t1_pool(20 * 4096), 1) == 0);
 	REQUIRE(b.t2_zusmem_write(73, t.zusmem_page(5), 4096) == 0);
 	REQUIRE(b.t2_zusmem_read(70, t.zusmem_page(6), 4096) == 0);
 	REQUIRE(b.t1_write(zu_enc_dpp_t_bn(50, 0)) == 0); // app1 -> pmem50
@@ -178,9 +178,9 @@ TEST_CASE("many threads execute at once")
 				// write and the read are two iomaps.
 				Iomap m, r;
 				uint64_t bn = 100 + w * 10 + i % 10;
-				m.b().t2_write(bn, t1_pool(w * 4096));
+				m.b().t2_write(bn, iom_t1_pool(w * 4096));
 				m.b().unmap(0, 1);
-				r.b().t2_read(bn, t1_pool((10 + w) * 4096));
+				r.b().t2_read(bn, iom_t1_pool((10 + w) * 4096));
 				if (run(m, t.env()) != 0 ||
 				    run(r, t.env()) != 0)
 					bad++;

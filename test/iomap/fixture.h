@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "iomap/builder.h"
+#include "zufs/iom_enc.h"
 #include "iomap/executor.h"
 #include "iomap/t2.h"
 
@@ -193,7 +193,7 @@ struct Env {
 	uint64_t t2_blocks_ = 0;
 };
 
-// An iomap buffer of n u64s with its Builder.
+// An iomap buffer of n u64s with its IomBuilder.
 struct Iomap {
 	explicit Iomap(uint32_t max = 64) : buf(sizeof(zufs_iomap) / 8 + max)
 	{
@@ -206,7 +206,7 @@ struct Iomap {
 	}
 	__u64 *e() { return ziom()->iom_e; }
 	uint32_t n() { return ziom()->iom_n; }
-	iomap::Builder b() { return iomap::Builder(*ziom()); }
+	zufs::IomBuilder b() { return zufs::IomBuilder(*ziom()); }
 	std::vector<uint64_t> buf;
 };
 

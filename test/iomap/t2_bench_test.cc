@@ -52,7 +52,7 @@ void bench_t2(const Target &tg)
 	auto t0 = Clock::now();
 	for (uint64_t bn = 0; bn < kBlocks; bn += kPages) {
 		m.ziom()->iom_n = 0;
-		m.b().t2_write_len(bn, iomap::t1_app_page(0), kPages);
+		m.b().t2_write_len(bn, zufs::iom_t1_app_page(0), kPages);
 		REQUIRE(iomap::execute(m.e(), m.n(), env) == 0);
 	}
 	double wsec = seconds_since(t0);
@@ -61,7 +61,7 @@ void bench_t2(const Target &tg)
 	while (seconds_since(t0) < 1.0) {
 		for (uint64_t bn = 0; bn < kBlocks; bn += kPages) {
 			m.ziom()->iom_n = 0;
-			m.b().t2_read_len(bn, iomap::t1_app_page(0), kPages);
+			m.b().t2_read_len(bn, zufs::iom_t1_app_page(0), kPages);
 			REQUIRE(iomap::execute(m.e(), m.n(), env) == 0);
 		}
 		reps++;
@@ -74,7 +74,7 @@ void bench_t2(const Target &tg)
 	t0 = Clock::now();
 	while (seconds_since(t0) < 0.5) {
 		m.ziom()->iom_n = 0;
-		m.b().t2_read((n4k * 7919) % kBlocks, iomap::t1_app_page(0));
+		m.b().t2_read((n4k * 7919) % kBlocks, zufs::iom_t1_app_page(0));
 		REQUIRE(iomap::execute(m.e(), m.n(), env) == 0);
 		n4k++;
 	}

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "fixture.h"
-#include "iomap/builder.h"
+#include "zufs/iom_enc.h"
 #include "kernel_shim/mount_options.h"
 
 namespace {
@@ -124,7 +124,7 @@ TEST_CASE("t2: IOMAP_EXEC sync and async", "[t2][exec]")
 		ExecMsg m(16);
 		m.ioc()->zus_sbi = sbi;
 		m.ioc()->wait_for_done = 1;
-		iomap::Builder b(m.ioc()->ziom);
+		zufs::IomBuilder b(m.ioc()->ziom);
 		REQUIRE(b.t2_zusmem_write(10, src, PAGE_SIZE) == 0);
 		REQUIRE(fx.vfs.iomap_exec(m.ioc()) == 0);
 		CHECK(m.ioc()->hdr.err == 0);
@@ -132,7 +132,7 @@ TEST_CASE("t2: IOMAP_EXEC sync and async", "[t2][exec]")
 		ExecMsg r(16);
 		r.ioc()->zus_sbi = sbi;
 		r.ioc()->wait_for_done = 1;
-		iomap::Builder rb(r.ioc()->ziom);
+		zufs::IomBuilder rb(r.ioc()->ziom);
 		REQUIRE(rb.t2_zusmem_read(10, dst, PAGE_SIZE) == 0);
 		REQUIRE(fx.vfs.iomap_exec(r.ioc()) == 0);
 		CHECK(std::memcmp(dst, src, PAGE_SIZE) == 0);
@@ -147,13 +147,14 @@ TEST_CASE("t2: IOMAP_EXEC sync and async", "[t2][exec]")
 			m.ioc()->ziom.iomb =
 				reinterpret_cast<zus_iomap_build *>(
 					uintptr_t(0x1000 + i));
-			iomap::Builder b(m.ioc()->ziom);
+			zufs::IomBuilder b(m.ioc()->ziom);
 			REQUIRE(b.t2_zusmem_write(100 + i, src, PAGE_SIZE) ==
 				0);
 			// The message may go away at once: the iomap is copied.
 			REQUIRE(fx.vfs.iomap_exec(m.ioc()) == 0);
 		}
 		// Closing the T2 (as UMOUNT does) delivers every IOM_DONE.
+		f.reset(); // the kernel releases every file before umount
 		fx.vfs.umount();
 		REQUIRE(done.size() == kN);
 		for (int i = 0; i < kN; ++i) {
@@ -168,15 +169,16 @@ TEST_CASE("t2: IOMAP_EXEC sync and async", "[t2][exec]")
 	{
 		ExecMsg m(16);
 		m.ioc()->zus_sbi = sbi;
-		iomap::Builder b(m.ioc()->ziom);
+		zufs::IomBuilder b(m.ioc()->ziom);
 		REQUIRE(b.t2_zusmem_write(1 << 20, src, PAGE_SIZE) == 0); // > T2
 		CHECK(fx.vfs.iomap_exec(m.ioc()) == -EIO);
 		ExecMsg w(16);
 		w.ioc()->zus_sbi = sbi;
-		iomap::Builder wb(w.ioc()->ziom);
+		zufs::IomBuilder wb(w.ioc()->ziom);
 		static char stack_page[PAGE_SIZE]; // not a registered pool
 		REQUIRE(wb.t2_zusmem_write(1, stack_page, PAGE_SIZE) == 0);
 		CHECK(fx.vfs.iomap_exec(w.ioc()) == -EIO);
+		f.reset(); // the kernel releases every file before umount
 		fx.vfs.umount();
 		CHECK(done.empty());
 	}
@@ -186,6 +188,7 @@ TEST_CASE("t2: IOMAP_EXEC sync and async", "[t2][exec]")
 		m.ioc()->zus_sbi = nullptr;
 		m.ioc()->wait_for_done = 1;
 		CHECK(fx.vfs.iomap_exec(m.ioc()) == -EINVAL);
+		f.reset(); // the kernel releases every file before umount
 		fx.vfs.umount();
 		m.ioc()->zus_sbi = sbi;
 		CHECK(fx.vfs.iomap_exec(m.ioc()) == -EINVAL);
@@ -228,7 +231,7 @@ TEST_CASE("t2: READ served from T2, by RETRY (promotion) and inline",
 				return false; // second time: the real read
 			auto *io = reinterpret_cast<zufs_ioc_IO *>(hdr);
 			io->ziom.iom_n = 0;
-			iomap::Builder b(io->ziom);
+			zufs::IomBuilder b(io->ziom);
 			REQUIRE(b.t2_zusmem_read(5, blk0, PAGE_SIZE) == 0);
 			hdr->err = -EZUFS_RETRY;
 			return true;
@@ -246,8 +249,8 @@ TEST_CASE("t2: READ served from T2, by RETRY (promotion) and inline",
 			++reads;
 			auto *io = reinterpret_cast<zufs_ioc_IO *>(hdr);
 			io->ziom.iom_n = 0;
-			iomap::Builder b(io->ziom);
-			REQUIRE(b.t2_read(5, iomap::t1_app_page(0)) == 0);
+			zufs::IomBuilder b(io->ziom);
+			REQUIRE(b.t2_read(5, zufs::iom_t1_app_page(0)) == 0);
 			io->last_pos = io->filepos + io->hdr.len;
 			hdr->err = 0;
 			return true;
@@ -264,8 +267,8 @@ TEST_CASE("t2: READ served from T2, by RETRY (promotion) and inline",
 				return false;
 			auto *io = reinterpret_cast<zufs_ioc_IO *>(hdr);
 			io->ziom.iom_n = 0;
-			iomap::Builder b(io->ziom);
-			REQUIRE(b.t2_read(5, iomap::t1_app_page(3)) == 0);
+			zufs::IomBuilder b(io->ziom);
+			REQUIRE(b.t2_read(5, zufs::iom_t1_app_page(3)) == 0);
 			io->last_pos = io->filepos + io->hdr.len;
 			hdr->err = 0;
 			return true;
@@ -281,7 +284,7 @@ TEST_CASE("t2: READ served from T2, by RETRY (promotion) and inline",
 				return false;
 			auto *io = reinterpret_cast<zufs_ioc_IO *>(hdr);
 			io->ziom.iom_n = 0;
-			iomap::Builder b(io->ziom);
+			zufs::IomBuilder b(io->ziom);
 			REQUIRE(b.t2_zusmem_read(5, blk0, PAGE_SIZE) == 0);
 			hdr->err = -EZUFS_RETRY;
 			return true;
@@ -365,7 +368,7 @@ TEST_CASE("t2: RETRY round trip and T2 read cost", "[.bench]")
 		retry = false;
 		auto *io = reinterpret_cast<zufs_ioc_IO *>(hdr);
 		io->ziom.iom_n = 0;
-		iomap::Builder b(io->ziom);
+		zufs::IomBuilder b(io->ziom);
 		if (t2)
 			b.t2_zusmem_read(0, blk0, PAGE_SIZE);
 		else
@@ -392,8 +395,8 @@ TEST_CASE("t2: RETRY round trip and T2 read cost", "[.bench]")
 			return false;
 		auto *io = reinterpret_cast<zufs_ioc_IO *>(hdr);
 		io->ziom.iom_n = 0;
-		iomap::Builder b(io->ziom);
-		b.t2_read_len(0, iomap::t1_app_page(0), 256);
+		zufs::IomBuilder b(io->ziom);
+		b.t2_read_len(0, zufs::iom_t1_app_page(0), 256);
 		io->last_pos = io->filepos + io->hdr.len;
 		hdr->err = 0;
 		return true;

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "harness.h"
-#include "iomap/builder.h"
+#include "zufs/iom_enc.h"
 #include "iomap/executor.h"
 #include "iomap/t2.h"
 #include "server/pmfs/bmap.h"
@@ -137,12 +137,12 @@ TEST_CASE("tier: sync IOMAP_EXEC moves pmem to T2 and back", "[tier]")
 	TierFs fs;
 	std::memset(fs.scratch(0), 0x5a, 4096);
 	auto job = zus::pmfs::make_iomap_job(8);
-	iomap::Builder b(job->ziom());
+	zufs::IomBuilder b(job->ziom());
 	REQUIRE(b.t2_zusmem_write(3, fs.scratch(0), 4096) == 0);
 	REQUIRE(zus::pmfs::exec_sync(*fs.sbi, *job) == 0);
 
 	auto back = zus::pmfs::make_iomap_job(8);
-	iomap::Builder rb(back->ziom());
+	zufs::IomBuilder rb(back->ziom());
 	REQUIRE(rb.t2_zusmem_read(3, fs.scratch(1), 4096) == 0);
 	REQUIRE(zus::pmfs::exec_sync(*fs.sbi, *back) == 0);
 	CHECK(std::memcmp(fs.scratch(0), fs.scratch(1), 4096) == 0);
@@ -157,7 +157,7 @@ TEST_CASE("tier: async IOMAP_EXEC completes by IOM_DONE, in order", "[tier]")
 	for (int i = 0; i < kN; ++i) {
 		std::memset(fs.scratch(i), i, 4096);
 		auto job = zus::pmfs::make_iomap_job(8);
-		iomap::Builder b(job->ziom());
+		zufs::IomBuilder b(job->ziom());
 		REQUIRE(b.t2_zusmem_write(100 + i, fs.scratch(i), 4096) == 0);
 		REQUIRE(zus::pmfs::exec_async(*fs.sbi, std::move(job),
 					      [&, i](int r) {
@@ -187,7 +187,7 @@ TEST_CASE("tier: refused async iomaps never complete; stray IOM_DONE",
 	TierFs fs;
 	int called = 0;
 	auto job = zus::pmfs::make_iomap_job(8);
-	iomap::Builder b(job->ziom());
+	zufs::IomBuilder b(job->ziom());
 	REQUIRE(b.t2_zusmem_write(1 << 20, fs.scratch(0), 4096) == 0); // > T2
 	CHECK(zus::pmfs::exec_async(*fs.sbi, std::move(job),
 				    [&](int) { ++called; }) == -EIO);
@@ -211,7 +211,7 @@ TEST_CASE("tier: a T2 error comes back as IOM_DONE -EIO", "[tier]")
 	REQUIRE(truncate(fs.t2path.c_str(), 4096) == 0);
 	std::atomic<int> result{1};
 	auto job = zus::pmfs::make_iomap_job(8);
-	iomap::Builder b(job->ziom());
+	zufs::IomBuilder b(job->ziom());
 	REQUIRE(b.t2_zusmem_read(100, fs.scratch(0), 4096) == 0);
 	int err = zus::pmfs::exec_async(*fs.sbi, std::move(job),
 					[&](int r) { result = r; });
@@ -717,7 +717,11 @@ TEST_CASE("tier: blocks pinned by GET_MULTY stay on T1", "[tier]")
 	REQUIRE(t.fs.dispatch(&io->hdr, msg.size() * 8) == 0);
 	CHECK(zus::pmfs::tier_evict_block(t.f.ii, 3) == -EBUSY);
 	zus::pmfs::tier_set_watermarks(*t.fs.sbi, UINT64_MAX / 2, UINT64_MAX / 2);
-	std::this_thread::sleep_for(std::chrono::milliseconds(300));
+	// A whole evictor pass began after the watermarks changed, and ended.
+	const uint64_t passes = zus::pmfs::tier_stats(*t.fs.sbi).passes;
+	REQUIRE(eventually([&] {
+		return zus::pmfs::tier_stats(*t.fs.sbi).passes >= passes + 2;
+	}));
 	for (uint64_t i = 0; i < 16; ++i)
 		CHECK_FALSE(t.on_t2(i));
 	io->hdr.operation = ZUFS_OP_PUT_MULTY;
@@ -1178,11 +1182,14 @@ TEST_CASE("tier: a promotion is committed only by the request it was handed "
 	std::vector<uint64_t> b;
 	std::atomic<bool> b_done{false};
 	int b_err = 1;
+	const uint64_t waits = zus::pmfs::tier_stats(*t.fs.sbi).promo_waits;
 	std::thread tb([&] {
 		b_err = get_multy(t, b, 4096, 4096, 0);
 		b_done = true;
 	});
-	std::this_thread::sleep_for(std::chrono::milliseconds(200));
+	REQUIRE(eventually([&] {
+		return zus::pmfs::tier_stats(*t.fs.sbi).promo_waits > waits;
+	}));
 	CHECK_FALSE(b_done.load());
 
 	// A's shim runs the iomap and sends A again: A commits.

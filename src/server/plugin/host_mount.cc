@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 //
-// host_mount.cc - PluginServer's mount: the image mapped with libpmem, its
+// host_mount.cc - PluginMount's mount: the image mapped with libpmem, its
 // device table checked as zuf's mount did, sbi_alloc/sbi_init, the root;
 // and umount.
 #include <fcntl.h>
@@ -11,34 +11,18 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <string_view>
 #include <vector>
 
-#include "server/plugin/plugin_server.h"
+#include "server/plugin/host_mount.h"
 
 namespace zus::plugin {
 
 // ~~~ mount ~~~
 
-namespace {
-
-// A plugin's ZU_IOC_IOMAP_EXEC (libzus's _zus_iom_ioc_exec_submit) goes to
-// the shim of the one mount this process serves.
-std::atomic<zufs::ZufCalls *> g_zuf{ nullptr };
-
-int iomap_exec_hook(zus_sb_info *sbi, zufs_ioc_iomap_exec *ioc)
-{
-	(void)sbi;
-	zufs::ZufCalls *zuf = g_zuf.load();
-	return zuf ? zuf->iomap_exec(ioc) : -ENOTSUP;
-}
-
-} // namespace
-
-int PluginServer::map_image(const std::string &path, std::string *why)
+int PluginMount::map_image(const std::string &path, std::string *why)
 {
 	fd_ = open(path.c_str(), O_RDWR | O_CLOEXEC);
 	if (fd_ < 0) {
@@ -63,9 +47,9 @@ int PluginServer::map_image(const std::string &path, std::string *why)
 }
 
 // zuf's mount checks (md_mdt_check), each with its own line.
-int PluginServer::check_table(std::string *why)
+int PluginMount::check_table(std::string *why)
 {
-	const register_fs_info &rfi = p_.zfi->rfi;
+	const register_fs_info &rfi = zfi_->rfi;
 	auto *mdt = reinterpret_cast<md_dev_table *>(base_);
 	auto *copy = reinterpret_cast<md_dev_table *>(base_ + MDT_SIZE);
 	char line[200];
@@ -125,28 +109,7 @@ int PluginServer::check_table(std::string *why)
 	return 0;
 }
 
-int PluginServer::mount(zufs_ioc_mount &m)
-{
-	m.errmsg[0] = 0;
-	switch (m.hdr.operation) {
-	case ZUFS_M_MOUNT:
-		return m.hdr.err = do_mount(m);
-	case ZUFS_M_UMOUNT:
-		if (!sbi_ || m.zmi.zus_sbi != sbi_) {
-			snprintf(m.errmsg, sizeof(m.errmsg),
-				 "umount: not a mounted file system");
-			return m.hdr.err = -EINVAL;
-		}
-		teardown();
-		return m.hdr.err = 0;
-	default:
-		snprintf(m.errmsg, sizeof(m.errmsg),
-			 "mount operation %u not supported", m.hdr.operation);
-		return m.hdr.err = -EOPNOTSUPP;
-	}
-}
-
-int PluginServer::do_mount(zufs_ioc_mount &m)
+int PluginMount::mount(zufs_ioc_mount &m)
 {
 	if (sbi_) {
 		snprintf(m.errmsg, sizeof(m.errmsg), "already mounted");
@@ -165,7 +128,7 @@ int PluginServer::do_mount(zufs_ioc_mount &m)
 			snprintf(m.errmsg, sizeof(m.errmsg),
 				 "%s is not for --fs=%s (format with its own "
 				 "mkfs; no tier 2)",
-				 o == "mkfs" ? "--mkfs" : "--t2", p_.zfi->rfi.fsname);
+				 o == "mkfs" ? "--mkfs" : "--t2", zfi_->rfi.fsname);
 			return -EINVAL;
 		}
 		at = comma + 1;
@@ -181,7 +144,7 @@ int PluginServer::do_mount(zufs_ioc_mount &m)
 		return err;
 	}
 
-	zus_fs_info *zfi = p_.zfi;
+	zus_fs_info *zfi = zfi_;
 	zus_sb_info *sbi = zfi->op->sbi_alloc(zfi);
 	if (!sbi) {
 		snprintf(m.errmsg, sizeof(m.errmsg), "%s: sbi_alloc failed",
@@ -252,14 +215,11 @@ int PluginServer::do_mount(zufs_ioc_mount &m)
 	m.zmi._zi = offset_of(root->zi);
 	m.zmi.fs_caps = 0; // ACLs stay the kernel's business (no SB_POSIXACL)
 	m.zmi.s_blocksize_bits = PAGE_SHIFT;
-	g_zuf.store(zuf_);
-	zus_host_set_iomap_exec(iomap_exec_hook);
 	return 0;
 }
 
-void PluginServer::teardown()
+void PluginMount::teardown()
 {
-	g_zuf.store(nullptr);
 	if (sbi_) {
 		zus_fs_info *zfi = sbi_->zfi;
 		for (auto &[ino, zii] : parked_)
@@ -291,10 +251,16 @@ void PluginServer::teardown()
 	}
 }
 
-std::unique_ptr<zufs::Channel> make_plugin_server(const Plugin &plugin,
-						  zufs::ZufCalls *zuf)
+int PluginMount::statfs(zufs_ioc_statfs *ioc)
 {
-	return std::make_unique<PluginServer>(plugin, zuf);
+	if (!sbi_->op->statfs)
+		return -EOPNOTSUPP;
+	zufs_ioc_statfs s = *ioc;
+	s.zus_sbi = sbi_;
+	int err = sane(sbi_->op->statfs(sbi_, &s), "statfs");
+	if (!err)
+		ioc->statfs_out = s.statfs_out;
+	return err;
 }
 
 } // namespace zus::plugin

@@ -2,7 +2,9 @@
 //
 // loader.cc - find and load a zus file system library as zus's
 // fs-loader.c did: ZUS_LIBFS_DIR/libNAME.so, then libNAME.so on the
-// library path (dlopen's search), then NAME itself as a path.
+// library path (dlopen's search), then NAME itself as a path. pmfs is
+// built in: registered with libzus as any zus file system is, with its
+// door (runtime.h) as its zufuse extension.
 #include <dirent.h>
 #include <dlfcn.h>
 #include <sys/stat.h>
@@ -10,8 +12,11 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 
 #include "server/plugin/host.h"
+#include "server/runtime.h"
 #include "zufs/zus_api.h"
 #define ZUS_SEED_TAG(name) zus_seed_##name
 #include "zus/zus.h"
@@ -27,6 +32,33 @@ bool is_file(const std::string &p)
 	return !stat(p.c_str(), &st) && S_ISREG(st.st_mode);
 }
 
+// pmfs: its zus_fs_info (a name, no seed vectors) and its extension.
+zus_fs_info *builtin_pmfs()
+{
+	static const zus_zfi_operations no_zfi_op = {};
+	static const zus_sbi_operations no_sbi_op = {};
+	static zus_fs_info zfi = [] {
+		zus_fs_info z = {};
+		std::strcpy(z.rfi.fsname, "pmfs");
+		z.rfi.FS_magic = 0x55465a5aU; // its superblock magic's low half (no md table)
+		z.rfi.FS_ver_major = 1;
+		z.op = &no_zfi_op;
+		z.sbi_op = &no_sbi_op;
+		return z;
+	}();
+	static std::once_flag once;
+	std::call_once(once, [] {
+		if (!zus_register_one(-1, &zfi))
+			zus_host_set_ext(&zfi, &pmfs_door());
+	});
+	return zus_host_ext(&zfi) ? &zfi : nullptr;
+}
+
+// What each library registered: a second load gives the same file system
+// (its register_fs() would answer -EEXIST).
+std::mutex g_loaded_mu;
+std::map<void *, zus_fs_info *> g_loaded;
+
 // dlopen + register_fs; the file system registered by this library.
 int open_lib(const std::string &path, Plugin *out, std::string *err)
 {
@@ -37,6 +69,12 @@ int open_lib(const std::string &path, Plugin *out, std::string *err)
 		*err = std::string("cannot load ") + path + ": " +
 		       (e ? e : "unknown error");
 		return -ENOENT;
+	}
+	std::lock_guard lk(g_loaded_mu);
+	if (auto it = g_loaded.find(h); it != g_loaded.end()) {
+		dlclose(h); // the first load's reference stays
+		*out = { h, it->second, path };
+		return 0;
 	}
 	auto reg = reinterpret_cast<int (*)(int)>(dlsym(h, REGISTER_FS_NAME));
 	if (!reg) {
@@ -70,9 +108,8 @@ int open_lib(const std::string &path, Plugin *out, std::string *err)
 		       "free_inode)";
 		return -ENOEXEC;
 	}
-	out->handle = h;
-	out->zfi = zfi;
-	out->path = path;
+	g_loaded[h] = zfi;
+	*out = { h, zfi, path };
 	return 0;
 }
 
@@ -83,6 +120,14 @@ int load_plugin(const std::string &name, Plugin *out, std::string *err)
 	if (name.empty()) {
 		*err = "--fs needs a file system name or a library path";
 		return -EINVAL;
+	}
+	if (name == "pmfs") {
+		*out = { nullptr, builtin_pmfs(), "built in" };
+		if (!out->zfi) {
+			*err = "pmfs: cannot register it (the name is taken)";
+			return -EEXIST;
+		}
+		return 0;
 	}
 	if (name.find('/') == std::string::npos) {
 		std::string lib = "lib" + name + ".so";

@@ -27,6 +27,7 @@
 #include "server/pmfs/pmfs.h"
 #include "server/pmfs/refc.h"
 #include "server/pmfs/tier_state.h"
+#include "zufs/iom_enc.h"
 
 namespace zus::pmfs {
 
@@ -76,8 +77,8 @@ std::unique_ptr<IomapJob> write_job(zus_sb_info &sbi, const std::vector<Move> &m
 		while (i + n < mv.size() && src(i + n) == src(i) + n * kBlockSize &&
 		       mv[i + n].t2 == mv[i].t2 + n)
 			++n;
-		zusmem_op(job->ziom(), IOM_T2_ZUSMEM_WRITE, mv[i].t2, src(i),
-			  n * kBlockSize);
+		zufs::IomBuilder(job->ziom())
+			.t2_zusmem_write(mv[i].t2, src(i), n * kBlockSize);
 		i += n;
 	}
 	return job;
@@ -389,6 +390,7 @@ void evictor(zus_sb_info &sbi, TierState &ts)
 		    ts.alloc.nfree()) {
 			lk.unlock();
 			bool ok = issue(sbi, ts);
+			ts.passes.fetch_add(1, std::memory_order_relaxed);
 			lk.lock();
 			if (ok)
 				continue;
@@ -502,6 +504,8 @@ TierStats tier_stats(zus_sb_info &sbi)
 	s.pre_read = ts.pre_read.load();
 	s.aborted = ts.aborted.load();
 	s.failed_promotions = ts.failed_promotions.load();
+	s.passes = ts.passes.load();
+	s.promo_waits = ts.promo_waits.load();
 	s.t2_used = ts.alloc.used();
 	std::lock_guard g(ts.ev_mu);
 	s.in_flight = ts.in_flight;

@@ -31,6 +31,7 @@
 #include "server/pmfs/refc.h"
 #include "server/pmfs/tier.h"
 #include "server/pmfs/xattr.h"
+#include "zufs/iom_enc.h"
 
 namespace zus::pmfs {
 
@@ -548,16 +549,17 @@ int op_get_multy(zufs_ioc_hdr *hdr, zufs::page_list)
 		n = io->ziom.iom_max;
 		end = (first + n) << kBlockShift;
 	}
-	__u64 *e = io->ziom.iom_e;
+	io->ziom.iom_n = 0;
+	zufs::IomBuilder iom(io->ziom);
 	if ((err = guarded(Access::kRead, nullptr, 0, "block-map lookup", [&] {
 		     for (uint64_t i = 0; i < n; ++i)
-			     _zufs_iom_enc_type_val(
-				     &e[i], IOM_T1_READ,
-				     zu_enc_dpp_t_bn(bmap_lookup(sbi, zi, first + i), 0));
-	     })))
+			     iom.t1_read(zu_enc_dpp_t_bn(
+				     bmap_lookup(sbi, zi, first + i), 0));
+	     }))) {
+		io->ziom.iom_n = 0;
 		return err;
+	}
 	ii->pins.fetch_add(1, std::memory_order_acq_rel);
-	io->ziom.iom_n = static_cast<__u32>(n);
 	io->last_pos = end;
 	return 0;
 }

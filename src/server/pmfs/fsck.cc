@@ -164,4 +164,16 @@ int fsck_image(const std::string &path, bool repair,
 	return 1 + (after.errors ? 3 : 0);
 }
 
+// fsck -n (read-only).
+int check_image(const std::string &path, std::string *report)
+{
+	pmfs::Image img;
+	int e = img.open(path, 0, report, true); // ro: fsck -n changes nothing
+	if (e)
+		return e;
+	pmfs::CheckResult r = pmfs::check_mapping(img.base, img.len);
+	*report = r.report;
+	return r.errors > INT32_MAX ? INT32_MAX : static_cast<int>(r.errors);
+}
+
 } // namespace zus

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// ops_table.cc - pmfs's entries in the runtime's op table.
-#include <cstddef>
+// ops_table.cc - pmfs's door into the runtime (runtime.h): its mount,
+// umount, sync of a whole mount and its handlers, which take zufuse's
+// messages as the shim sends them.
+#include <memory>
 
 #include "server/pmfs/ops.h"
+#include "server/pmfs/pmfs.h"
 #include "server/pmfs/tier.h"
 #include "server/runtime.h"
 
@@ -12,40 +15,67 @@ namespace {
 
 int op_noop(zufs_ioc_hdr *, zufs::page_list) { return 0; }
 
-} // namespace
+int door_mount(void *, zufs_ioc_mount &m, zufs::ZufCalls *zuf)
+{
+	std::unique_ptr<zus_sb_info> sbi;
+	int err = pmfs::mount(m, zuf, &sbi);
+	if (!err)
+		sbi.release(); // the runtime's until door_umount (m.zmi.zus_sbi)
+	return err;
+}
 
-void pmfs_fill_ops(OpTable &t)
+void door_umount(zus_sb_info *sbi)
+{
+	pmfs::umount(std::unique_ptr<zus_sb_info>(sbi));
+}
+
+int door_sync(zus_sb_info *sbi) { return pmfs::sync_fs(*sbi); }
+
+int door_remount(zus_sb_info *sbi, zufs_ioc_mount &m)
+{
+	return pmfs::remount(*sbi, m);
+}
+
+Door make_door()
 {
 	using namespace pmfs;
-	auto set = [&](e_zufs_operation op, auto fn, size_t len) {
-		t[op] = {fn, static_cast<uint16_t>(len)};
-	};
-	set(ZUFS_OP_NOOP, op_noop, sizeof(zufs_ioc_hdr));
-	set(ZUFS_OP_STATFS, op_statfs, sizeof(zufs_ioc_statfs));
-	set(ZUFS_OP_NEW_INODE, op_new_inode, sizeof(zufs_ioc_new_inode));
-	set(ZUFS_OP_FREE_INODE, op_evict_inode, sizeof(zufs_ioc_evict_inode));
-	set(ZUFS_OP_EVICT_INODE, op_evict_inode, sizeof(zufs_ioc_evict_inode));
-	set(ZUFS_OP_LOOKUP, op_lookup, sizeof(zufs_ioc_lookup));
-	set(ZUFS_OP_ADD_DENTRY, op_add_dentry, sizeof(zufs_ioc_dentry));
-	set(ZUFS_OP_REMOVE_DENTRY, op_remove_dentry, sizeof(zufs_ioc_dentry));
-	set(ZUFS_OP_RENAME, op_rename, sizeof(zufs_ioc_rename));
-	set(ZUFS_OP_READDIR, op_readdir, sizeof(zufs_ioc_readdir));
-	set(ZUFS_OP_READ, op_read, sizeof(zufs_ioc_IO));
-	set(ZUFS_OP_WRITE, op_write, sizeof(zufs_ioc_IO));
-	set(ZUFS_OP_SETATTR, op_setattr, sizeof(zufs_ioc_attr));
-	set(ZUFS_OP_SYNC, op_sync, sizeof(zufs_ioc_sync));
-	set(ZUFS_OP_FALLOCATE, op_fallocate, sizeof(zufs_ioc_IO));
-	set(ZUFS_OP_LLSEEK, op_llseek, sizeof(zufs_ioc_seek));
-	set(ZUFS_OP_CLONE, op_clone, sizeof(zufs_ioc_clone));
-	set(ZUFS_OP_COPY, op_copy, sizeof(zufs_ioc_clone));
-	set(ZUFS_OP_XATTR_GET, op_xattr_get, sizeof(zufs_ioc_xattr));
-	set(ZUFS_OP_XATTR_SET, op_xattr_set, sizeof(zufs_ioc_xattr));
-	set(ZUFS_OP_XATTR_LIST, op_xattr_list, sizeof(zufs_ioc_xattr));
-	// The multy messages carry ziom.iom_max entries: checked by the op.
-	set(ZUFS_OP_GET_MULTY, op_get_multy, offsetof(zufs_ioc_IO, iom_e));
-	set(ZUFS_OP_PUT_MULTY, op_put_multy, offsetof(zufs_ioc_IO, iom_e));
-	set(ZUFS_OP_IOM_DONE, op_iom_done, sizeof(zufs_ioc_iomap_done));
-	set(ZUFS_OP_STATS, op_stats, sizeof(zufs_ioc_stats));
+	Door d{ door_mount, door_umount, door_sync };
+	d.remount = door_remount;
+	OpTable &t = d.ops;
+	t[ZUFS_OP_NOOP] = op_noop;
+	t[ZUFS_OP_STATFS] = op_statfs;
+	t[ZUFS_OP_NEW_INODE] = op_new_inode;
+	t[ZUFS_OP_FREE_INODE] = op_evict_inode;
+	t[ZUFS_OP_EVICT_INODE] = op_evict_inode;
+	t[ZUFS_OP_LOOKUP] = op_lookup;
+	t[ZUFS_OP_ADD_DENTRY] = op_add_dentry;
+	t[ZUFS_OP_REMOVE_DENTRY] = op_remove_dentry;
+	t[ZUFS_OP_RENAME] = op_rename;
+	t[ZUFS_OP_READDIR] = op_readdir;
+	t[ZUFS_OP_READ] = op_read;
+	t[ZUFS_OP_WRITE] = op_write;
+	t[ZUFS_OP_SETATTR] = op_setattr;
+	t[ZUFS_OP_SYNC] = op_sync;
+	t[ZUFS_OP_FALLOCATE] = op_fallocate;
+	t[ZUFS_OP_LLSEEK] = op_llseek;
+	t[ZUFS_OP_CLONE] = op_clone;
+	t[ZUFS_OP_COPY] = op_copy;
+	t[ZUFS_OP_XATTR_GET] = op_xattr_get;
+	t[ZUFS_OP_XATTR_SET] = op_xattr_set;
+	t[ZUFS_OP_XATTR_LIST] = op_xattr_list;
+	t[ZUFS_OP_GET_MULTY] = op_get_multy;
+	t[ZUFS_OP_PUT_MULTY] = op_put_multy;
+	t[ZUFS_OP_IOM_DONE] = op_iom_done;
+	t[ZUFS_OP_STATS] = op_stats;
+	return d;
+}
+
+} // namespace
+
+const Door &pmfs_door()
+{
+	static const Door door = make_door();
+	return door;
 }
 
 } // namespace zus

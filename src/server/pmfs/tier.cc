@@ -26,6 +26,7 @@
 #include "server/pmfs/pmfs.h"
 #include "server/pmfs/refc.h"
 #include "server/pmfs/tier_state.h"
+#include "zufs/iom_enc.h"
 
 namespace zus::pmfs {
 
@@ -367,8 +368,8 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 			nospc = true;
 			continue;
 		}
-		if (zusmem_op(io->ziom, IOM_T2_ZUSMEM_READ, t2, sbi.blk(run.bn),
-			      got * kBlockSize)) {
+		if (zufs::IomBuilder(io->ziom).t2_zusmem_read(
+			    t2, sbi.blk(run.bn), got * kBlockSize)) {
 			sbi.balloc.release(run.bn, got); // the iomap is full
 			full = true;
 			continue;
@@ -429,6 +430,7 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 			return true;
 		};
 		std::unique_lock g(ts.mu);
+		ts.promo_waits.fetch_add(1, std::memory_order_relaxed);
 		if (!ts.promo_cv.wait_for(g, kPromoWait, mine)) {
 			auto it = ts.promos.lower_bound({ ii->ino, first });
 			while (it != ts.promos.end() && it->first.first == ii->ino &&
@@ -465,7 +467,8 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		pre_read(ii, ts, last + 1, kPreRead);
 	// Only cold reads (or nothing) left: the answer carries them.
 	for (uint32_t k = 0; k < ncold; ++k) {
-		t2_read_len_op(io->ziom, cold[k].t2, cold[k].page, cold[k].n);
+		zufs::IomBuilder(io->ziom).t2_read_len(
+			cold[k].t2, zufs::iom_t1_app_page(cold[k].page), cold[k].n);
 		for (uint64_t b = cold[k].t2; b < cold[k].t2 + cold[k].n; ++b)
 			recent_slot(ts, b).store(b + 1, std::memory_order_relaxed);
 		ts.cold_reads.fetch_add(cold[k].n, std::memory_order_relaxed);
@@ -519,17 +522,21 @@ bool tier_raced(zus_inode_info *ii, const zufs_ioc_IO *io, uint64_t first,
 			continue;
 		if (!read || (idx << kBlockShift) < io->filepos)
 			return true;
-		// A cold read of it is in the answer (t2_read_len_op's ops)?
+		// A cold read of it is in the answer (tier_prepare's cold reads)?
 		uint64_t page = (io->hdr.offset + ((idx << kBlockShift) - io->filepos)) >>
 				kBlockShift;
 		uint64_t t2 = v & ~kT2Leaf;
 		bool covered = false;
 		const uint32_t n = std::min<uint32_t>(io->ziom.iom_n, ZUFS_WRITE_OP_SPACE);
-		for (uint32_t k = 0; k + 3 <= n && !covered; k += 3) {
+		for (uint32_t k = 0, step; k < n && !covered; k += step) {
 			const __u64 *e = &io->iom_e[k]; // a READ's room (ziom.iom_e)
-			uint64_t p0 = zu_dpp_t_bn(e[1]);
+			step = zufs::iom_op_size(_zufs_iom_opt_type(e));
+			if (k + step > n)
+				break;
+			auto *op = reinterpret_cast<const zufs_iom_t2_io_len *>(e);
+			uint64_t p0 = zu_dpp_t_bn(op->iom.t1_val);
 			covered = _zufs_iom_opt_type(e) == IOM_T2_READ_LEN &&
-				  page >= p0 && page < p0 + e[2] &&
+				  page >= p0 && page < p0 + op->num_pages &&
 				  t2 == _zufs_iom_first_val(e) + (page - p0);
 		}
 		if (!covered)
@@ -549,8 +556,8 @@ int tier_promote_locked(zus_inode_info *ii, uint64_t idx)
 	if (!t1)
 		return -ENOSPC;
 	auto job = make_iomap_job(8);
-	int err = zusmem_op(job->ziom(), IOM_T2_ZUSMEM_READ, t2, sbi.blk(t1),
-			    kBlockSize);
+	int err = zufs::IomBuilder(job->ziom())
+			  .t2_zusmem_read(t2, sbi.blk(t1), kBlockSize);
 	if (!err)
 		err = exec_sync(sbi, *job);
 	if (err) {
@@ -591,8 +598,9 @@ int tier_promote_range_locked(zus_inode_info *ii, uint64_t first, uint64_t last)
 			while (i + n < mv.size() && mv[i + n].t1 == mv[i].t1 + n &&
 			       mv[i + n].t2 == mv[i].t2 + n)
 				++n;
-			zusmem_op(job->ziom(), IOM_T2_ZUSMEM_READ, mv[i].t2,
-				  sbi.blk(mv[i].t1), n * kBlockSize);
+			zufs::IomBuilder(job->ziom())
+				.t2_zusmem_read(mv[i].t2, sbi.blk(mv[i].t1),
+						n * kBlockSize);
 			i += n;
 		}
 		int err = exec_sync(sbi, *job);

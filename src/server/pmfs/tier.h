@@ -6,8 +6,8 @@
 //
 // Contract:
 //  - An IomapJob (the ABI's zus_iomap_build, whose address is the iomb
-//    cookie) owns its zufs_ioc_iomap_exec message; fill it with an
-//    iomap::Builder over job->ziom().
+//    cookie) owns its zufs_ioc_iomap_exec message; fill it with a
+//    zufs::IomBuilder (zufs/iom_enc.h) over job->ziom().
 //  - exec_sync(): returns the shim's result (0 or a negative errno).
 //  - exec_async(): 0 = submitted, and done(result) runs exactly once, later,
 //    on the shim's completion thread, when IOM_DONE arrives (in submission
@@ -80,80 +80,17 @@ void drain_iomap_jobs(zus_sb_info &sbi);
 int op_iom_done(zufs_ioc_hdr *hdr, zufs::page_list pages);
 
 // ---- Where a block lives -------------------------------------------------
-// A radix-tree leaf (bmap.h) is a pmem block number or kT2Leaf | T2 block
-// number (regular files only). The T2 allocator is in DRAM (TierState),
-// rebuilt at mount by tier_mount() from every regular file's tree.
-// pmfs_super.s_t2_blocks is set to the T2's size (persisted) before the
-// first leaf of the image goes to T2; a mount whose T2 is smaller than
-// that is refused, and one without T2 too unless no T2 leaf is left (then
-// s_t2_blocks goes back to 0).
-//
-// Promotion (READ, WRITE, GET_MULTY of a T2 block): tier_prepare()
-// allocates T1 blocks, answers -EZUFS_RETRY with IOM_T2_ZUSMEM_READ into
-// them and a fresh token in ziom.iomb, and remembers the promotion under
-// that token; when the shim has run the iomap it re-dispatches the request
-// with the token, and only then is the leaf repointed to the T1 block in
-// one transaction (the T1 bit set, the T2 block freed) and the op goes on.
-// A request without the token (another one, even in the same message slot)
-// never commits it. When the iomap failed the shim re-dispatches with
-// hdr.err < 0 and the token (tier_retry_failed): the T1 blocks go back and
-// the leaf stays on T2. A crash between the two leaves the leaf on T2 (the
-// T1 bit never became persistent).
-//
-// Cold reads: a whole, page-aligned T2 block of a ZUFS_IO_RAND READ not
-// cold-read lately, or of any READ while free T1 is below the low
-// watermark, is answered inline with IOM_T2_READ_LEN into the request's
-// pages (the server zero-fills them first; the shim's executor overwrites
-// them after the answer). A second random read of it promotes.
-// GET_MULTY must map T1 blocks: when a ZUFS_IO_RAND GET_MULTY finds a
-// block the same filter calls cold (tier_map_cut), the answer maps only
-// the blocks before it and sets ZUFS_GBF_READ: the shim reads the rest
-// with a READ into page-aligned pages, which the cold read then serves
-// (zus_api.h). A sequential GET_MULTY always promotes (see pre-read),
-// even below the low watermark: a file read through is worth having on
-// T1, and the evictor makes the room.
-//
-// Pre-read (ZUFS_OP_PRE_READ's job, done without a message of its own):
-// when the re-dispatch of a sequential (not ZUFS_IO_RAND) READ or
-// GET_MULTY of fewer than 64 blocks commits its promotions, the file's
-// next 256 blocks (1 MiB) that are on T2 come back too, in that call, by
-// one synchronous IOMAP_EXEC (tier_promote_range_locked), so the next
-// requests find them on T1 instead of each taking a RETRY. A bigger
-// request already brings its whole run back in one RETRY op: measured
-// (bench/tier.sh T2-seq), pre-read did not help 1 MiB reads (it holds the
-// inode lock through a second synchronous T2 read) and helped 128 KiB
-// ones a little. Best effort: only while free T1
-// stays above the low watermark, and never past a block that has a
-// promotion handed out (the re-dispatch of its request commits it). The shim
-// reads the T2 block after the answer, with no lock: a T2 block freed
-// meanwhile is not reused while the cold-read filter (4096 entries,
-// direct mapped) still remembers it - a heuristic, not a pin.
-//
-// Eviction: below the low watermark of free T1 (10% of the data area, at
-// least 256 blocks) the evictor thread migrates blocks to T2 until the
-// high one (20%, at least 512): a clock over inodes with a per-inode
-// access bit (set lock-free by every I/O; second chance), then, when every
-// file is hot, blocks outside a window around each file's last access.
-// Up to 256 blocks per migration, 4 in flight: the blocks are copied
-// (under the inode's rw lock, shared) into a bounce slot in DRAM that the
-// server registers as pool 1, and written to T2 from there with
-// IOM_T2_ZUSMEM_WRITE by async IOMAP_EXEC. On IOM_DONE success, under the
-// inode's rw lock held exclusively, each block whose leaf still names the
-// same T1 block AND whose T1 content still equals its bounce copy (the
-// bytes now durable on T2) switches to T2 and its T1 block is freed, in
-// transactions of 64; any other block stays on T1 (a write raced it) and
-// its T2 block goes back. GET_MULTY pins are counted per inode, not per
-// block: the evictor keeps the blocks around an inode's last access while
-// pins are out (that is where the shim's mapped blocks are), and a T1
-// block freed while the inode has pins out is not reused before its last
-// PUT_MULTY (zus_sb_info::release_blocks), so a mapping the shim still
-// reads keeps its bytes in any case. A WRITE (or promotion) finding fewer free T1 blocks than it needs
-// evicts synchronously first (tier_make_room: copy and switch under the
-// inode's lock), so capacity is T1 + T2.
+// A radix-tree leaf (bmap.h) is a pmem block or kT2Leaf | T2 block number.
+// A READ/WRITE/GET_MULTY of a T2 block promotes it (an -EZUFS_RETRY answer
+// with IOM_T2_ZUSMEM_READ into new T1 blocks, committed when the request
+// comes back with its token), or, for a random READ, reads it in place
+// (IOM_T2_READ_LEN into the request's pages); below the low watermark the
+// evictor moves cold blocks to T2 by async IOMAP_EXEC. The whole design,
+// and why: docs/tiering.md.
 
 // Mount (after journal recovery, before anything changes a tree): the
-// T2 check above and the T2 allocator. 0, or -EINVAL and *why (one line,
-// without the "image PATH: " prefix).
+// T2 size check (docs/tiering.md) and the T2 allocator. 0, or -EINVAL and
+// *why (one line, without the "image PATH: " prefix).
 int tier_mount(zus_sb_info &sbi, std::string *why);
 // End of mount: start the evictor (a T2, a shim to execute iomaps, rw).
 // Its bounce buffer is a pool the shim must know: *pool (the mount
@@ -188,6 +125,9 @@ struct TierStats {
 	uint64_t pre_read = 0; // of promoted, by pre-read
 	uint64_t aborted = 0; // async migrations dropped (a write raced them)
 	uint64_t failed_promotions = 0; // blocks whose T2 read the shim failed
+	// Events tests wait for: evictor passes that looked for cold blocks
+	// (each ended), requests that waited for another's promotion.
+	uint64_t passes = 0, promo_waits = 0;
 	uint64_t t2_used = 0;
 	int in_flight = 0;
 };

@@ -105,7 +105,8 @@ struct TierState {
 	uint32_t slots_used = 0; // bit per slot (ev_mu)
 
 	std::atomic<uint64_t> evicted{0}, sync_evicted{0}, promoted{0},
-		cold_reads{0}, aborted{0}, pre_read{0}, failed_promotions{0};
+		cold_reads{0}, aborted{0}, pre_read{0}, failed_promotions{0},
+		passes{0}, promo_waits{0};
 };
 
 // The tier state of sbi, created on first use.
@@ -114,35 +115,6 @@ TierState &tier_of(zus_sb_info &sbi);
 inline std::atomic<uint64_t> &recent_slot(TierState &ts, uint64_t t2)
 {
 	return ts.recent[(t2 * 0x9e3779b97f4a7c15ULL) >> 52];
-}
-
-// IOM_T2_ZUSMEM_READ/WRITE (zus_api.h's encoding, as iomap::Builder writes
-// it; server_lib does not link iomap_lib). 0 or -ENOSPC (iomap full).
-inline int zusmem_op(zufs_iomap &ziom, ZUFS_IOM_TYPE type, uint64_t t2,
-	      const void *mem, uint64_t len)
-{
-	if (ziom.iom_n + 3 > ziom.iom_max)
-		return -ENOSPC;
-	__u64 *e = &ziom.iom_e[ziom.iom_n];
-	_zufs_iom_enc_type_val(&e[0], type, t2);
-	e[1] = reinterpret_cast<uintptr_t>(mem);
-	e[2] = len;
-	ziom.iom_n += 3;
-	return 0;
-}
-
-// IOM_T2_READ_LEN of n T2 blocks into the request's pages from page
-// `page` (builder.h: pool 7 = the request's pages).
-inline int t2_read_len_op(zufs_iomap &ziom, uint64_t t2, uint64_t page, uint64_t n)
-{
-	if (ziom.iom_n + 3 > ziom.iom_max)
-		return -ENOSPC;
-	__u64 *e = &ziom.iom_e[ziom.iom_n];
-	_zufs_iom_enc_type_val(&e[0], IOM_T2_READ_LEN, t2);
-	e[1] = zu_enc_dpp_t_bn(page, 7);
-	e[2] = n;
-	ziom.iom_n += 3;
-	return 0;
 }
 
 } // namespace zus::pmfs

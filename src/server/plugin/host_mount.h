@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: BSD-3-Clause
 //
-// plugin_server.h - private to src/server/plugin: the PluginServer class
-// (host.h's runtime for a zus plugin), split over host_mount.cc (mount,
-// the device table, umount) and host_ops.cc (one zufuse message, one seed
-// call). HostInode is the cookie the shim holds for a plugin's zii.
-#ifndef ZUS_PLUGIN_SERVER_H
-#define ZUS_PLUGIN_SERVER_H
+// host_mount.h - private to src/server/plugin: PluginMount, one mounted
+// zus plugin served through the seed door (host_door.cc: the runtime's
+// handlers), split over host_mount.cc (mount, the device table, umount,
+// statfs), host_namei.cc (inodes and names), host_file.cc (data and
+// attributes) and host_xattr.cc: one zufuse message, one seed call each,
+// with app_buf.h for the application's bytes. HostInode is the
+// cookie the shim holds for a plugin's zii; the mount's cookie is the
+// plugin's own zus_sb_info.
+#ifndef ZUS_PLUGIN_HOST_MOUNT_H
+#define ZUS_PLUGIN_HOST_MOUNT_H
 
 #include <cstdint>
 #include <cstdio>
@@ -47,9 +51,12 @@ inline int bad(const char *what)
 	return -EIO;
 }
 
+class PluginMount;
+
 // The shim's cookie for one plugin zii, with the VFS's i_rwsem.
 struct HostInode {
 	zus_inode_info *zii;
+	PluginMount *m; // its mount
 	std::shared_mutex rw;
 };
 
@@ -58,20 +65,35 @@ inline HostInode *hi(zus_inode_info *cookie)
 	return reinterpret_cast<HostInode *>(cookie);
 }
 
-class PluginServer final : public zufs::Channel {
+class PluginMount {
   public:
-	PluginServer(const Plugin &p, zufs::ZufCalls *zuf) : p_(p), zuf_(zuf) {}
-	~PluginServer() override
-	{
-		if (sbi_)
-			teardown();
-	}
+	PluginMount(zus_fs_info *zfi, zufs::ZufCalls *zuf) : zfi_(zfi), zuf_(zuf) {}
+	~PluginMount() { teardown(); }
 
-	int mount(zufs_ioc_mount &m) override;
-	int dispatch(zufs_ioc_hdr *hdr, zufs::page_list pages) override;
+	// ZUFS_M_MOUNT: m.zmi.zus_sbi answers the plugin's sbi.
+	int mount(zufs_ioc_mount &m);
+	zus_sb_info *sbi() const { return sbi_; }
+	zufs::ZufCalls *zuf() const { return zuf_; }
+
+	// The seed door's handlers: one zufuse message each.
+	int new_inode(zufs_ioc_new_inode *ioc, zufs::page_list pages);
+	int evict(zufs_ioc_evict_inode *ioc, bool free);
+	int lookup(zufs_ioc_lookup *ioc);
+	int dentry(zufs_ioc_dentry *ioc, bool add);
+	int rename(zufs_ioc_rename *ioc);
+	int readdir(zufs_ioc_readdir *ioc, zufs::page_list pages);
+	int io(zufs_ioc_IO *ioc, zufs::page_list pages, bool write);
+	int get_multy(zufs_ioc_IO *ioc);
+	int put_multy(zufs_ioc_IO *ioc);
+	int setattr(zufs_ioc_attr *ioc);
+	int sync(zufs_ioc_sync *ioc);
+	int sync_fs();
+	int fallocate(zufs_ioc_IO *ioc);
+	int seek(zufs_ioc_seek *ioc);
+	int xattr(zufs_ioc_xattr *ioc, zufs::page_list pages);
+	int statfs(zufs_ioc_statfs *ioc);
 
   private:
-	int do_mount(zufs_ioc_mount &m);
 	int map_image(const std::string &path, std::string *why);
 	int check_table(std::string *why);
 	void teardown();
@@ -92,7 +114,7 @@ class PluginServer final : public zufs::Channel {
 	{
 		if (!zii->sbi)
 			zii->sbi = sbi_;
-		return new HostInode{ zii, {} };
+		return new HostInode{ zii, this, {} };
 	}
 	zu_dpp_t offset_of(const zus_inode *zi) const
 	{
@@ -107,23 +129,7 @@ class PluginServer final : public zufs::Channel {
 		zi->i_ctime = t;
 	}
 
-	int new_inode(zufs_ioc_new_inode *ioc, zufs::page_list pages);
-	int evict(zufs_ioc_evict_inode *ioc, bool free);
-	int lookup(zufs_ioc_lookup *ioc);
-	int dentry(zufs_ioc_dentry *ioc, bool add);
-	int rename(zufs_ioc_rename *ioc);
-	int readdir(zufs_ioc_readdir *ioc, zufs::page_list pages);
-	int io(zufs_ioc_IO *ioc, zufs::page_list pages, bool write);
-	int get_multy(zufs_ioc_IO *ioc);
-	int put_multy(zufs_ioc_IO *ioc);
-	int setattr(zufs_ioc_attr *ioc);
-	int sync(zufs_ioc_sync *ioc);
-	int fallocate(zufs_ioc_IO *ioc);
-	int seek(zufs_ioc_seek *ioc);
-	int xattr(zufs_ioc_xattr *ioc, zufs::page_list pages);
-	int statfs(zufs_ioc_statfs *ioc);
-
-	Plugin p_;
+	zus_fs_info *zfi_;
 	zufs::ZufCalls *zuf_;
 	std::string path_;
 	int fd_ = -1;
@@ -155,4 +161,4 @@ class PluginServer final : public zufs::Channel {
 
 } // namespace zus::plugin
 
-#endif // ZUS_PLUGIN_SERVER_H
+#endif // ZUS_PLUGIN_HOST_MOUNT_H

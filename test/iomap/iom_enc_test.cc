@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-#include "iomap/builder.h"
+#include "zufs/iom_enc.h"
 
 #include <catch2/catch.hpp>
 
@@ -18,10 +18,10 @@ TEST_CASE("builder encodes every op type as zus_api.h lays it out")
 
 	REQUIRE(b.t1_write(zu_enc_dpp_t_bn(5, 0)) == 0);
 	REQUIRE(b.t1_read(zu_enc_dpp_t_bn(6, 1)) == 0);
-	REQUIRE(b.t2_write(7, iomap::t1_pool(8192)) == 0);
-	REQUIRE(b.t2_read(9, iomap::t1_app_page(2)) == 0);
-	REQUIRE(b.t2_write_len(10, iomap::t1_pool(4096, 1), 3) == 0);
-	REQUIRE(b.t2_read_len(11, iomap::t1_app_page(1), 2) == 0);
+	REQUIRE(b.t2_write(7, zufs::iom_t1_pool(8192)) == 0);
+	REQUIRE(b.t2_read(9, zufs::iom_t1_app_page(2)) == 0);
+	REQUIRE(b.t2_write_len(10, zufs::iom_t1_pool(4096, 1), 3) == 0);
+	REQUIRE(b.t2_read_len(11, zufs::iom_t1_app_page(1), 2) == 0);
 	REQUIRE(b.t2_zusmem_write(12, mem, 100) == 0);
 	REQUIRE(b.t2_zusmem_read(13, mem, 200) == 0);
 	REQUIRE(b.unmap(14, 15, 16) == 0);
@@ -48,7 +48,7 @@ TEST_CASE("builder encodes every op type as zus_api.h lays it out")
 	t2 = reinterpret_cast<const zufs_iom_t2_io *>(&e[i]);
 	CHECK(_zufs_iom_opt_type(&t2->t2_val) == IOM_T2_READ);
 	CHECK(_zufs_iom_first_val(&t2->t2_val) == 9);
-	CHECK(zu_dpp_t_pool(t2->t1_val) == iomap::kAppPool);
+	CHECK(zu_dpp_t_pool(t2->t1_val) == ZUFS_APP_POOL);
 	CHECK(zu_dpp_t_bn(t2->t1_val) == 2);
 	i += 2;
 
@@ -56,13 +56,13 @@ TEST_CASE("builder encodes every op type as zus_api.h lays it out")
 	memcpy(&len, &e[i], sizeof(len));
 	CHECK(type_of(len.iom.t2_val) == IOM_T2_WRITE_LEN);
 	CHECK(val_of(len.iom.t2_val) == 10);
-	CHECK(len.iom.t1_val == iomap::t1_pool(4096, 1));
+	CHECK(len.iom.t1_val == zufs::iom_t1_pool(4096, 1));
 	CHECK(len.num_pages == 3);
 	i += 3;
 	memcpy(&len, &e[i], sizeof(len));
 	CHECK(type_of(len.iom.t2_val) == IOM_T2_READ_LEN);
 	CHECK(val_of(len.iom.t2_val) == 11);
-	CHECK(len.iom.t1_val == iomap::t1_app_page(1));
+	CHECK(len.iom.t1_val == zufs::iom_t1_app_page(1));
 	CHECK(len.num_pages == 2);
 	i += 3;
 
@@ -100,13 +100,13 @@ TEST_CASE("builder encodes every op type as zus_api.h lays it out")
 
 TEST_CASE("builder op sizes match the ABI structs")
 {
-	CHECK(iomap::op_size(IOM_NONE) == 1);
-	CHECK(iomap::op_size(IOM_T1_READ) == 1);
-	CHECK(iomap::op_size(IOM_T2_READ) == 2);
-	CHECK(iomap::op_size(IOM_T2_READ_LEN) == 3);
-	CHECK(iomap::op_size(IOM_T2_ZUSMEM_READ) == 3);
-	CHECK(iomap::op_size(IOM_UNMAP) == 3);
-	CHECK(iomap::op_size(IOM_NUM_LEGAL_OPT) == 0);
+	CHECK(zufs::iom_op_size(IOM_NONE) == 1);
+	CHECK(zufs::iom_op_size(IOM_T1_READ) == 1);
+	CHECK(zufs::iom_op_size(IOM_T2_READ) == 2);
+	CHECK(zufs::iom_op_size(IOM_T2_READ_LEN) == 3);
+	CHECK(zufs::iom_op_size(IOM_T2_ZUSMEM_READ) == 3);
+	CHECK(zufs::iom_op_size(IOM_UNMAP) == 3);
+	CHECK(zufs::iom_op_size(IOM_NUM_LEGAL_OPT) == 0);
 }
 
 TEST_CASE("builder refuses to overflow iom_max and writes nothing")
@@ -116,7 +116,7 @@ TEST_CASE("builder refuses to overflow iom_max and writes nothing")
 	for (int i = 0; i < 4; i++)
 		m.e()[i] = 0xdeadbeefULL;
 	auto b = m.b();
-	REQUIRE(b.t2_write(1, iomap::t1_pool(0)) == 0); // 2 used
+	REQUIRE(b.t2_write(1, zufs::iom_t1_pool(0)) == 0); // 2 used
 	CHECK(b.room() == 2);
 	CHECK(b.unmap(0, 1) == -ENOSPC);
 	CHECK(b.t2_read_len(1, 0, 1) == -ENOSPC);
@@ -124,7 +124,7 @@ TEST_CASE("builder refuses to overflow iom_max and writes nothing")
 	CHECK(m.n() == 2);
 	CHECK(m.e()[2] == 0xdeadbeefULL);
 	CHECK(m.e()[3] == 0xdeadbeefULL);
-	REQUIRE(b.t2_read(2, iomap::t1_pool(0)) == 0); // full
+	REQUIRE(b.t2_read(2, zufs::iom_t1_pool(0)) == 0); // full
 	CHECK(b.room() == 0);
 	CHECK(b.t1_read(0) == -ENOSPC);
 	CHECK(b.terminate() == -ENOSPC);
@@ -146,10 +146,10 @@ TEST_CASE("builder fills the iomap of a zufs_ioc_IO answer")
 {
 	zufs_ioc_IO io{};
 	io.ziom.iom_max = ZUFS_WRITE_OP_SPACE;
-	iomap::Builder b(io.ziom);
+	zufs::IomBuilder b(io.ziom);
 	REQUIRE(b.unmap(3, 1) == 0);
-	REQUIRE(b.t2_read_len(5, iomap::t1_app_page(0), 4) == 0);
-	REQUIRE(b.t2_write(6, iomap::t1_pool(4096)) == 0);
+	REQUIRE(b.t2_read_len(5, zufs::iom_t1_app_page(0), 4) == 0);
+	REQUIRE(b.t2_write(6, zufs::iom_t1_pool(4096)) == 0);
 	REQUIRE(b.terminate() == 0);
 	CHECK(io.ziom.iom_n == 9);
 	CHECK(_zufs_iom_opt_type(&io.iom_e[0]) == IOM_UNMAP);
