@@ -132,9 +132,11 @@ bool request(const std::string &path, const std::string &line,
 		*err = std::string("socket: ") + std::strerror(errno);
 		return false;
 	}
-	auto fail = [&] {
-		*err = path + ": " + std::strerror(errno);
+	auto fail = [&] { // errno kept for the caller
+		const int e = errno;
+		*err = path + ": " + std::strerror(e);
 		close(fd);
+		errno = e;
 		return false;
 	};
 	if (connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof(a)))

@@ -84,7 +84,7 @@ struct MountEntry {
 bool mount_of_dev(dev_t dev, MountEntry *out);
 
 // One request on the socket at @path: send @line (no newline), read the
-// whole answer. False with *err a one-line reason.
+// whole answer. False with *err a one-line reason and errno set.
 bool request(const std::string &path, const std::string &line,
 	     std::string *reply, std::string *err);
 

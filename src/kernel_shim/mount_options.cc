@@ -2,6 +2,7 @@
 #include "kernel_shim/mount_options.h"
 
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -604,10 +605,17 @@ int tell_server(const std::string &mountpoint, const CommandLine &cl,
 		return -ENOENT;
 	}
 	std::string reply;
-	if (!control::request(control::socket_path(control::socket_dir(), dev),
-			      "remount " + remount_server_options(cl), &reply,
-			      why))
-		return -ENOTCONN;
+	const std::string path = control::socket_path(control::socket_dir(), dev);
+	// A zufuse that has just mounted opens its socket right after: wait
+	// for it (up to 5 s) rather than leave its server untold.
+	for (int tries = 0;; ++tries) {
+		if (control::request(path, "remount " + remount_server_options(cl),
+				     &reply, why))
+			break;
+		if ((errno != ENOENT && errno != ECONNREFUSED) || tries == 100)
+			return -ENOTCONN;
+		usleep(50 * 1000);
+	}
 	reply = reply.substr(0, reply.find('\n'));
 	if (reply == "ok")
 		return 0;

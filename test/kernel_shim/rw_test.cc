@@ -642,7 +642,7 @@ TEST_CASE("rw: GET_MULTY with ZUFS_GBF_READ reads the rest by READ",
 		CHECK(fx.srv.pinned == 1);
 		CHECK(mr.copied() == 2 * PAGE_SIZE);
 		REQUIRE(fx.srv.ios.size() == 1);
-		const IoRecord &r = fx.srv.ios[0];
+		const IoRecord r = fx.srv.ios[0]; // a copy: ios grows below
 		CHECK(r.op == ZUFS_OP_READ);
 		CHECK(r.filepos == PAGE_SIZE);
 		CHECK(r.len == 2 * PAGE_SIZE);
