@@ -386,7 +386,8 @@ int ring_init(io_uring *ring)
 
 // Where a queue's threads run. Pinned to the queue's CPU: the kernel
 // queues a request on the CPU that issued it, so its server is already
-// there. SCHED_IDLE: when a ring thread replies, the kernel wakes the
+// there. SCHED_IDLE (opt-in, see yield_cpu_to_callers below): when a ring
+// thread replies, the kernel wakes the
 // application from a CPU that then counts as idle (sched_idle_cpu), so the
 // scheduler keeps the application there instead of moving it to the other,
 // truly idle CPU and paying a cross-CPU wakeup on every request (what made
