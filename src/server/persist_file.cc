@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -35,6 +36,13 @@ std::mutex g_registry_mu;
 std::vector<FileImage *> g_registry;
 
 inline uint64_t round_page(uint64_t n) { return (n + kPage - 1) & ~(kPage - 1); }
+
+inline uint64_t now_ns()
+{
+	return std::chrono::duration_cast<std::chrono::nanoseconds>(
+		       std::chrono::steady_clock::now().time_since_epoch())
+		.count();
+}
 
 // All-or-nothing I/O (a short write to a disk file is an error here).
 bool pwrite_all(int fd, const void *buf, size_t n, uint64_t off)
@@ -433,10 +441,16 @@ FileImage::~FileImage()
 		if (stats_.commits)
 			fprintf(stderr,
 				"zufuse: image %s: %llu commits, %llu pages journaled, %llu "
-				"written home directly\n",
+				"written home directly; ms: lanes waited %llu, held %llu (max "
+				"%llu), writes+syncs %llu, checkpoints %llu\n",
 				path_.c_str(), static_cast<unsigned long long>(stats_.commits),
 				static_cast<unsigned long long>(stats_.journaled),
-				static_cast<unsigned long long>(stats_.home));
+				static_cast<unsigned long long>(stats_.home),
+				static_cast<unsigned long long>(stats_.wait_ns / 1000000),
+				static_cast<unsigned long long>(stats_.held_ns / 1000000),
+				static_cast<unsigned long long>(stats_.max_held_ns / 1000000),
+				static_cast<unsigned long long>(stats_.sync_ns / 1000000),
+				static_cast<unsigned long long>(stats_.ckpt_ns / 1000000));
 		if (e == 0 && !failed_) {
 			// Everything is home: the shadow and the journal go.
 			unlink(journal_path_.c_str());
@@ -530,8 +544,10 @@ int FileImage::commit_locked()
 		return 0;
 	if (failed_)
 		return -EIO;
+	const uint64_t t0 = now_ns();
 	if (barrier_)
 		barrier_(true);
+	const uint64_t t1 = now_ns();
 	// Under the barrier: take the dirty pages, copy them out.
 	dirty_new_.store(0, std::memory_order_relaxed);
 	// A page only overwritten in place (mark_data) and not otherwise
@@ -586,6 +602,10 @@ int FileImage::commit_locked()
 	}
 	if (barrier_)
 		barrier_(false);
+	const uint64_t t2 = now_ns();
+	stats_.wait_ns += t1 - t0;
+	stats_.held_ns += t2 - t1;
+	stats_.max_held_ns = std::max(stats_.max_held_ns, t2 - t1);
 	if (home.empty() && journal.empty())
 		return 0;
 
@@ -624,7 +644,10 @@ int FileImage::commit_locked()
 	++stats_.commits;
 	stats_.home += home.size();
 	stats_.journaled += journal.size();
+	const uint64_t t3 = now_ns();
+	stats_.sync_ns += t3 - t2;
 	checkpoint(journal);
+	stats_.ckpt_ns += now_ns() - t3;
 	return 0;
 }
 

@@ -119,6 +119,9 @@ class FileImage {
 
 	struct Stats {
 		uint64_t commits = 0, journaled = 0, home = 0; // pages
+		// Nanoseconds: waiting for the lanes, holding them (the request
+		// threads' pause), the fdatasyncs of the commit, the checkpoint.
+		uint64_t wait_ns = 0, held_ns = 0, max_held_ns = 0, sync_ns = 0, ckpt_ns = 0;
 	};
 	Stats stats() const;
 
