@@ -208,7 +208,9 @@ void zf_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	if (int err = fs(req).vfs->remove_privs(
 		    ino, fuse_req_ctx(req)->uid != 0))
 		return (void)fuse_reply_err(req, -err);
-	fuse_reply_err(req, -fs(req).vfs->fallocate(ino, mode, offset, length));
+	fuse_reply_err(req, -inode_sync(req,
+					fs(req).vfs->fallocate(ino, mode, offset, length),
+					ino));
 }
 
 void zf_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,

@@ -32,6 +32,9 @@ struct FrontendOptions {
 	bool strictatime = false;
 	// -o dirsync / -o sync: a namespace change is durable at return.
 	bool dirsync = false;
+	// -o sync: every change of an inode (attributes, xattrs, space) is
+	// durable at return, as every write is.
+	bool sync = false;
 };
 
 // What the handlers reach through fuse_req_userdata().

@@ -65,6 +65,21 @@ inline int dirsync(fuse_req_t req, int err, fuse_ino_t dir, fuse_ino_t dir2 = 0)
 	return err;
 }
 
+// -o sync, or chattr +S on the inode: its change (SETATTR, xattrs,
+// FALLOCATE) is durable at return, as ext4 makes every operation on an
+// IS_SYNC inode. A commit on an image on a disk file; on pmem the change
+// already is.
+inline int inode_sync(fuse_req_t req, int err, fuse_ino_t ino)
+{
+	FuseFs &f = fs(req);
+	if (err)
+		return err;
+	uint32_t fl = 0;
+	if (!f.opts.sync && (f.vfs->getflags(ino, &fl) || !(fl & FS_SYNC_FL)))
+		return 0;
+	return f.vfs->fsync(ino, false);
+}
+
 void add_namei_ops(fuse_lowlevel_ops &ops); // fuse_namei.cc
 void add_file_ops(fuse_lowlevel_ops &ops);  // fuse_file.cc
 void add_dir_ops(fuse_lowlevel_ops &ops);   // fuse_dir.cc

@@ -125,7 +125,7 @@ void zf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	}
 
 	struct stat st;
-	int err = fs(req).vfs->setattr(ino, a, &st);
+	int err = inode_sync(req, fs(req).vfs->setattr(ino, a, &st), ino);
 	if (err)
 		return (void)fuse_reply_err(req, -err);
 	fuse_reply_attr(req, &st, fs(req).opts.timeout);

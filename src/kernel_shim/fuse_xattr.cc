@@ -52,8 +52,9 @@ void zf_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (std::strcmp(name, "system.posix_acl_access") == 0 &&
 	    !in_group_or_capable(req, ino))
 		flags |= ZUFS_XATTR_ACL_KILL_SGID;
-	fuse_reply_err(
-		req, -fs(req).vfs->setxattr(ino, name, { value, size }, flags));
+	fuse_reply_err(req, -inode_sync(req,
+					fs(req).vfs->setxattr(ino, name, { value, size }, flags),
+					ino));
 }
 
 void zf_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
@@ -85,7 +86,7 @@ void zf_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 void zf_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	fuse_reply_err(req, -fs(req).vfs->removexattr(ino, name));
+	fuse_reply_err(req, -inode_sync(req, fs(req).vfs->removexattr(ino, name), ino));
 }
 
 } // namespace

@@ -266,6 +266,7 @@ int main(int argc, char **argv)
 		fopts.direct_io = cl.direct_io;
 		fopts.strictatime = cl.strictatime;
 		fopts.dirsync = cl.dirsync || cl.sync;
+		fopts.sync = cl.sync;
 		// FUSE over io_uring wherever the kernel has it (fuse_uring.h;
 		// README, "FUSE transports"); /dev/fuse with --no-uring, and
 		// with -s unless --uring says otherwise.

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -152,4 +153,52 @@ TEST_CASE("kill -9 zufuse on a disk-backed image", "[integration][crash][disk]")
 	int took_over = kill9_rounds(m, iters);
 	INFO(m.log());
 	CHECK(took_over == iters); // every kill left a working copy to take over
+}
+
+// -o sync on a disk-backed image: a metadata change is durable when it
+// returns (ext4 -o sync), not at the next commit. commit=0 (no timer):
+// then an OS crash, as zufuse killed and its working copy in /dev/shm gone
+// (what the image file and its journal hold is all the next mount sees).
+TEST_CASE("-o sync: chmod, truncate, xattrs durable at return on a disk image",
+	  "[integration][crash][disk]")
+{
+	const char *dir = getenv("ZUFUSE_DISK_DIR");
+	std::string disk = dir && *dir ? dir : "/var/tmp";
+	struct statfs sf;
+	if (statfs(disk.c_str(), &sf) || sf.f_type == TMPFS_MAGIC) {
+		WARN("no disk directory (" << disk << " is missing or tmpfs): skipped");
+		return;
+	}
+	Mount m("64M", disk);
+	REQUIRE(m.mount({"-o", "sync,commit=0"}));
+	const std::string f = m.mnt() + "/f";
+	REQUIRE(write_file(f, pattern(1, 10000)));
+	REQUIRE(chmod(f.c_str(), 0604) == 0);
+	REQUIRE(truncate(f.c_str(), 5000) == 0);
+	REQUIRE(setxattr(f.c_str(), "user.k", "v1", 2, 0) == 0);
+	REQUIRE(setxattr(f.c_str(), "user.gone", "x", 1, 0) == 0);
+	REQUIRE(removexattr(f.c_str(), "user.gone") == 0);
+	REQUIRE(m.kill9());
+	struct stat st;
+	REQUIRE(stat(m.image().c_str(), &st) == 0);
+	char shadow[96];
+	snprintf(shadow, sizeof(shadow), "/dev/shm/zufuse-shadow.%llx.%llx",
+		 static_cast<unsigned long long>(st.st_dev),
+		 static_cast<unsigned long long>(st.st_ino));
+	REQUIRE(unlink(shadow) == 0);
+
+	REQUIRE(m.mount({"-o", "commit=0"}));
+	REQUIRE(stat(f.c_str(), &st) == 0);
+	CHECK((st.st_mode & 07777) == 0604);
+	CHECK(st.st_size == 5000);
+	char v[8] = {};
+	CHECK(getxattr(f.c_str(), "user.k", v, sizeof(v)) == 2);
+	CHECK(std::string(v) == "v1");
+	CHECK(getxattr(f.c_str(), "user.gone", v, sizeof(v)) < 0);
+	bool ok = false;
+	CHECK(read_file(f, &ok) == pattern(1, 10000).substr(0, 5000));
+	REQUIRE(m.unmount() == 0);
+	RunResult r = m.fsck();
+	INFO(r.out << r.err);
+	CHECK(r.status == 0);
 }
