@@ -20,7 +20,7 @@
 //    5 s, unmount) the pmfs journal's lanes are quiesced (the commit
 //    barrier: no transaction is half-way, so the shadow is a consistent
 //    image, the same as a crash state on pmem), the dirty pages are copied
-//    out with pwrite and the barrier is released:
+//    out and the barrier is released (the fdatasyncs come after):
 //      * a page whose block was free in the last committed image ("fresh":
 //        nothing committed can reach it) goes straight home, as ext4's
 //        ordered mode writes data before the metadata that points at it;
@@ -28,11 +28,15 @@
 //        that kept its owner, as ext4 writes such data in place;
 //      * every other page goes to a redo journal, the file IMAGE.journal:
 //        one transaction (head, page numbers, pages, one crc32c over them).
-//    Then: fdatasync(image) (the fresh pages, and the previous checkpoint,
-//    before this transaction can be replayed), write the head,
-//    fdatasync(journal): the commit is durable. Then the journal's pages are
-//    written home (checkpoint) and fdatasync(image) again, before the next
-//    transaction may overwrite the journal.
+//    Home writes go in offset order, neighbours in one pwrite; journal
+//    pages are copied to memory (the stage). Then:
+//    fdatasync(image) (the fresh pages, and the previous checkpoint,
+//    before this transaction can be replayed or overwrite the journal the
+//    checkpoint came from), write the journal, fdatasync(journal): the
+//    commit is durable. Then the journal's pages are written home from
+//    the stage (checkpoint) with no fdatasync of their own: the next commit's first
+//    one makes them durable before it writes the journal, and until then
+//    the journal still holds them (unmount syncs them).
 //  - After an OS crash (no shadow): the journal's transaction, if its crc
 //    checks, is replayed home, and a new shadow is copied from the image
 //    (sparse: holes stay holes). At most the last commit interval of
@@ -130,7 +134,8 @@ class FileImage {
 	int open_rw(std::string *err);
 	int open_ro(std::string *err);
 	int commit_locked();
-	void checkpoint(const std::vector<uint64_t> &pages);
+	bool write_home(const uint64_t *pages, size_t n, const char *buf);
+	void checkpoint(const std::vector<uint64_t> &pages, const char *buf);
 	bool adopt_shadow();
 	int build_shadow(std::string *err);
 	void note_image_written();
@@ -161,6 +166,8 @@ class FileImage {
 	uint64_t alloc_bits_ = 0;
 	std::vector<uint64_t> committed_alloc_; // alloc_ as last committed
 	uint64_t seq_ = 0;
+	std::vector<char> stage_;    // a commit's pages (commit_locked)
+	bool ckpt_unsynced_ = false; // the last checkpoint awaits an fdatasync
 	Stats stats_;
 
 	std::atomic<uint64_t> dirty_new_{0};
