@@ -263,6 +263,15 @@ TEST_CASE("a plugin's malformed answer is EIO for that file, the mount lives",
 	REQUIRE(zit::write_file(m.path("good"), page));
 	CHECK(zit::read_file(m.path("good")) == page);
 	CHECK(zit::is_mounted(m.mnt()));
+	// Each malformed answer said so, in one line of zufuse's.
+	const std::string log = m.log();
+	for (const char *line :
+	     { "zufuse: plugin: write answered a last_pos outside the I/O\n",
+	       "zufuse: shim: iomap_fits: illegal iomap",
+	       "zufuse: plugin: read answered a last_pos outside the I/O\n",
+	       "zufuse: plugin: get_block answered a block outside T1\n",
+	       "zufuse: plugin: readdir answered a pos that does not advance\n" })
+		CHECK(log.find(line) != std::string::npos);
 	REQUIRE_UNMOUNT(m);
 }
 
