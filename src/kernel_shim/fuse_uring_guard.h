@@ -82,7 +82,10 @@ class IdleGuard {
 	// Ring thread @i put an SQE in its ring (a registration, a reply).
 	void prepared(unsigned i)
 	{
-		slots_[i].sqes.fetch_add(1, std::memory_order_release);
+		// Only ring thread i writes it: no locked instruction.
+		std::atomic<uint32_t> &n = slots_[i].sqes;
+		n.store(n.load(std::memory_order_relaxed) + 1,
+			std::memory_order_release);
 		if (asleep_.load(std::memory_order_relaxed)) [[unlikely]]
 			wake();
 	}
