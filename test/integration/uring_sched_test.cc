@@ -263,6 +263,7 @@ TEST_CASE("under a CPU hog on every CPU, every CPU's queue is served "
 			    << r.worst_ms << " ms, mean "
 			    << r.total_ms / kRounds << " ms; ring threads "
 			    << idle << "/" << all << " SCHED_IDLE before");
+		INFO("first failure: " << r.what);
 		REQUIRE(r.ok);
 		CHECK(r.total_ms / kRounds < kMeanBoundMs);
 		CHECK(r.worst_ms < kWorstBoundMs);
