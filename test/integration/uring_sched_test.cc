@@ -53,12 +53,13 @@ constexpr char kEnableParam[] = "/sys/module/fuse/parameters/enable_uring";
 	return true;
 }();
 
-// Under the hogs a round takes a few ms on average behind ordinary ring
-// threads (measured: 4-7 ms, worst 80 ms, at load 7); behind unguarded
-// SCHED_IDLE ones (ZUFUSE_URING_SCHED_IDLE=unguarded) 0.8 s on average,
-// as each request waits for the hog's turn to end.
+// Under the hogs a round takes a few ms on average with the guard
+// (measured: 4-10 ms, worst 80 ms, at load 7; 40 ms, worst 0.7 s, at load
+// 30, the machine shared); without it (ZUFUSE_URING_SCHED_IDLE=unguarded)
+// 0.8 s on average at load 7, as each request waits for the hog's turn to
+// end. The mean tells them apart; the worst case only bounds a stall.
 constexpr double kMeanBoundMs = 250;
-constexpr double kWorstBoundMs = 2000;
+constexpr double kWorstBoundMs = 5000;
 constexpr int kRounds = 20;
 // The whole run on one CPU gives up after this (then fails).
 constexpr auto kGiveUp = 20s;
