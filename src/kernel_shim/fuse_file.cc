@@ -239,7 +239,9 @@ void zf_copy_file_range(fuse_req_t req, fuse_ino_t, off_t off_in,
 
 // chattr/lsattr: the kernel's fileattr_get/set reach FUSE as these four
 // ioctls (fuse_priv_ioctl, on a file it opened itself), with the caller's
-// rights already checked (vfs_fileattr_set). Other ioctls: ENOTTY.
+// rights already checked (vfs_fileattr_set). Other ioctls: ENOTTY. The
+// reply of an ioctl carries no attributes: a change (ctime) drops the
+// kernel's cached ones before the reply.
 void zf_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *,
 	      fuse_file_info *, unsigned, const void *in_buf, size_t in_bufsz,
 	      size_t out_bufsz)
@@ -257,6 +259,7 @@ void zf_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *,
 		std::memcpy(&flags, in_buf, sizeof(flags));
 		if ((err = vfs.setflags(ino, flags)))
 			return (void)fuse_reply_err(req, -err);
+		fs(req).notifier->invalidate_attr_now(ino); // ctime moved
 		return (void)fuse_reply_ioctl(req, 0, nullptr, 0);
 	}
 	if (cmd == FS_IOC_FSGETXATTR && out_bufsz >= sizeof(fsxattr)) {
@@ -270,6 +273,7 @@ void zf_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *,
 		std::memcpy(&fa, in_buf, sizeof(fa));
 		if ((err = vfs.fssetxattr(ino, fa)))
 			return (void)fuse_reply_err(req, -err);
+		fs(req).notifier->invalidate_attr_now(ino);
 		return (void)fuse_reply_ioctl(req, 0, nullptr, 0);
 	}
 	fuse_reply_err(req, ENOTTY);

@@ -75,6 +75,21 @@ void FuseNotifier::invalidate(uint64_t ino, uint64_t offset, uint64_t len)
 	queue(&v, 1);
 }
 
+void FuseNotifier::invalidate_attr_now(uint64_t ino)
+{
+	Send send;
+	{
+		std::lock_guard lock(lock_);
+		if (stopping_ || !send_)
+			return;
+		send = send_;
+	}
+	// offset -1: the attributes, no page (fuse_reverse_inval_inode).
+	int err = send(ino, UINT64_MAX, 0);
+	if (err && err != -ENOENT)
+		zuf_err("inval attr ino %lu => %d", (unsigned long)ino, err);
+}
+
 void FuseNotifier::queue(const Inval *v, size_t n)
 {
 	{

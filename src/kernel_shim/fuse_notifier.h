@@ -41,6 +41,12 @@ class FuseNotifier final : public Invalidator {
 	void stop(); // pending invalidations are dropped
 
 	void invalidate(uint64_t ino, uint64_t offset, uint64_t len) override;
+	// The cached attributes of ino only, sent at once from the calling
+	// handler, before its reply: no page is touched, so no lock the
+	// kernel holds for the request is needed, and the caller's next stat
+	// (after the reply) asks again. For changes whose reply carries no
+	// attributes (chattr's ioctls change ctime).
+	void invalidate_attr_now(uint64_t ino);
 
 	// Declare first in a FUSE handler: what the handler invalidates is
 	// queued when it returns, i.e. after its reply.

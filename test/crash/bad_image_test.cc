@@ -118,24 +118,26 @@ TEST_CASE("bad image: future format version", "[crash][badimage]")
 				   std::to_string(zus::pmfs::kVersion) + ")");
 }
 
-TEST_CASE("bad image: a version 3 image mounts and becomes version 4",
+TEST_CASE("bad image: version 3 and 4 images mount and become version 5",
 	  "[crash][badimage]")
 {
-	static_assert(zus::pmfs::kVersion == 4 && zus::pmfs::kMinVersion == 3);
-	Fs fs;
-	fresh(fs);
-	pmfs_super s = read_super(fs.path);
-	s.s_version = 3;
-	write_super_both(fs.path, s);
-	REQUIRE(fs.mount("ro") == 0); // read-only: left as it is
-	REQUIRE(fs.umount() == 0);
-	CHECK(read_super(fs.path).s_version == 3);
-	REQUIRE(fs.mount("") == 0);
-	REQUIRE(fs.umount() == 0);
-	CHECK(read_super(fs.path).s_version == 4);
-	CHECK(read_super(fs.path, 2048).s_version == 4);
-	std::string report;
-	CHECK(zus::fsck_image(fs.path, false, nullptr, &report) == 0);
+	static_assert(zus::pmfs::kVersion == 5 && zus::pmfs::kMinVersion == 3);
+	for (uint32_t v : { 3u, 4u }) {
+		Fs fs;
+		fresh(fs);
+		pmfs_super s = read_super(fs.path);
+		s.s_version = v;
+		write_super_both(fs.path, s);
+		REQUIRE(fs.mount("ro") == 0); // read-only: left as it is
+		REQUIRE(fs.umount() == 0);
+		CHECK(read_super(fs.path).s_version == v);
+		REQUIRE(fs.mount("") == 0);
+		REQUIRE(fs.umount() == 0);
+		CHECK(read_super(fs.path).s_version == 5);
+		CHECK(read_super(fs.path, 2048).s_version == 5);
+		std::string report;
+		CHECK(zus::fsck_image(fs.path, false, nullptr, &report) == 0);
+	}
 }
 
 TEST_CASE("bad image: an older format version, whose superblock checksum "

@@ -337,6 +337,27 @@ TEST_CASE("crash states: tier 2 promotion", "[crash][tier]")
 	run(w);
 }
 
+// Unwritten blocks (bmap.h: fallocate's, issue 17): written into, past
+// EOF, shared by a copy and written there, zeroed again, evicted to T2
+// unwritten and written there. fsck's check that an unwritten block
+// holds zeros catches a write that reaches one before its conversion.
+TEST_CASE("crash states: writes into fallocated blocks", "[crash][tier]")
+{
+	Workload w{"unwritten",
+		   concat(base_tree(), {op_create("u")}),
+		   {op_fallocate("u", 0, 0, 16 * 4096),
+		    op_write("u", 5 * 4096 + 100, data(6000, 61), false),
+		    op_fallocate("u", FALLOC_FL_KEEP_SIZE, 16 * 4096, 8 * 4096),
+		    op_write("u", 18 * 4096, data(9000, 62), true),
+		    op_copy("u", 0, "f", 0, 8 * 4096),
+		    op_write("f", 4096 + 7, data(50, 63), false),
+		    op_fallocate("u", FALLOC_FL_ZERO_RANGE, 4 * 4096, 4 * 4096),
+		    op_evict("u", 12), op_write("u", 12 * 4096 + 1, data(10, 64), true),
+		    op_write("u", 0, data(20 * 4096, 65), false), op_truncate("u", 30000)},
+		   256};
+	run(w);
+}
+
 TEST_CASE("crash states: tier 2 cold reads", "[crash][tier]")
 {
 	Workload w{"tier-cold",

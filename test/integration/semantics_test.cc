@@ -565,6 +565,31 @@ TEST_CASE("semantics: chattr +A and nobody's rights",
 	REQUIRE_UNMOUNT(m);
 }
 
+TEST_CASE("semantics: chattr moves ctime, seen by the next stat (generic/277)",
+	  "[integration][semantics]")
+{
+	// The reply to chattr's ioctl carries no attributes: the kernel's
+	// cached ctime must be dropped before it, else stat shows the old one.
+	zit::Mount m("64M");
+	REQUIRE_MOUNT(m);
+	REQUIRE(make_file(m.path("f"), "abc") == 0);
+	struct stat st0, st1, st2;
+	REQUIRE(stat(m.path("f").c_str(), &st0) == 0);
+	REQUIRE(set_flags(m.path("f"), FS_NOATIME_FL) == 0);
+	REQUIRE(stat(m.path("f").c_str(), &st1) == 0);
+	CHECK(!same(st1.st_ctim, st0.st_ctim));
+	REQUIRE(set_flags(m.path("f"), 0, FS_NOATIME_FL) == 0);
+	REQUIRE(stat(m.path("f").c_str(), &st2) == 0);
+	CHECK(!same(st2.st_ctim, st1.st_ctim));
+	// And on media: the same after a remount.
+	REQUIRE_UNMOUNT(m);
+	REQUIRE_MOUNT(m);
+	struct stat st3;
+	REQUIRE(stat(m.path("f").c_str(), &st3) == 0);
+	CHECK(same(st3.st_ctim, st2.st_ctim));
+	REQUIRE_UNMOUNT(m);
+}
+
 TEST_CASE("semantics: renameat2(RENAME_WHITEOUT) (generic/078)",
 	  "[integration][semantics]")
 {

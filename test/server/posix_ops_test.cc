@@ -195,6 +195,76 @@ TEST_CASE("SEEK_DATA and SEEK_HOLE", "[server][posix]")
 	fs.evict(f);
 }
 
+// The map SEEK_DATA/SEEK_HOLE give of blocks [0, n): 'D' data, '.' hole
+// (a block's first byte: SEEK_DATA lands on it).
+std::string seek_map(Fs &fs, Inode f, uint64_t n)
+{
+	std::string m;
+	for (uint64_t b = 0; b < n; ++b)
+		m += seek(fs, f, b << 12, SEEK_DATA) == int64_t(b << 12) ? 'D' : '.';
+	return m;
+}
+
+TEST_CASE("SEEK_DATA/SEEK_HOLE: fallocated blocks are holes until written",
+	  "[server][posix]")
+{
+	Fs fs;
+	REQUIRE(fs.mount() == 0);
+	Inode f, g;
+	REQUIRE(fs.create(fs.root, "f", S_IFREG | 0644, &f) == 0);
+	REQUIRE(fs.create(fs.root, "g", S_IFREG | 0644, &g) == 0);
+	REQUIRE(falloc(fs, f, 0, 0, 16 * 4096) == 0);
+	CHECK(f.zi->i_size == 16 * 4096);
+	CHECK(f.zi->i_blocks == 16 * 8); // allocated
+	CHECK(seek(fs, f, 0, SEEK_DATA) == -ENXIO);
+	CHECK(seek(fs, f, 5000, SEEK_HOLE) == 5000);
+	CHECK(fs.read(f, 0, 16 * 4096) == std::string(16 * 4096, '\0'));
+	clean(fs);
+	// A write makes its blocks data, only them.
+	REQUIRE(fs.write(f, 5 * 4096 + 100, std::string(5000, 'w')) == 0);
+	CHECK(seek_map(fs, f, 16) == ".....DD.........");
+	CHECK(seek(fs, f, 0, SEEK_DATA) == 5 * 4096);
+	CHECK(seek(fs, f, 5 * 4096 + 200, SEEK_HOLE) == 7 * 4096);
+	std::string want(16 * 4096, '\0');
+	want.replace(5 * 4096 + 100, 5000, std::string(5000, 'w'));
+	CHECK(fs.read(f, 0, want.size()) == want);
+	// Preallocated past EOF, then written past EOF.
+	REQUIRE(falloc(fs, f, FALLOC_FL_KEEP_SIZE, 16 * 4096, 8 * 4096) == 0);
+	CHECK(f.zi->i_size == 16 * 4096);
+	REQUIRE(fs.write(f, 20 * 4096, "tail") == 0);
+	CHECK(seek_map(fs, f, 21) == ".....DD.............D");
+	// ZERO_RANGE: the whole blocks become unwritten again, the edges stay
+	// written (as on ext4).
+	REQUIRE(falloc(fs, f, FALLOC_FL_ZERO_RANGE, 5 * 4096 + 50, 4096) == 0);
+	CHECK(seek_map(fs, f, 21) == ".....DD.............D");
+	REQUIRE(falloc(fs, f, FALLOC_FL_ZERO_RANGE, 5 * 4096, 4096) == 0);
+	CHECK(seek_map(fs, f, 21) == "......D.............D");
+	clean(fs);
+	CHECK(fs.check().unwritten == 22);
+	// A clone shares unwritten blocks unwritten; a write into the shared
+	// block copies it and makes only the writer's copy data.
+	uint64_t copied;
+	REQUIRE(copy(fs, f, 0, g, 0, 16 * 4096, &copied) == 0);
+	CHECK(copied == 16 * 4096);
+	CHECK(seek_map(fs, g, 16) == "......D.........");
+	REQUIRE(fs.write(g, 2 * 4096, "x") == 0);
+	CHECK(seek_map(fs, g, 16) == "..D...D.........");
+	CHECK(seek_map(fs, f, 16) == "......D.........");
+	clean(fs);
+	// Kept across a remount; a truncation frees them.
+	REQUIRE(fs.remount() == 0);
+	REQUIRE(fs.lookup(fs.root, "f", &f) == 0);
+	REQUIRE(fs.lookup(fs.root, "g", &g) == 0);
+	CHECK(seek_map(fs, f, 21) == "......D.............D");
+	CHECK(seek_map(fs, g, 16) == "..D...D.........");
+	REQUIRE(fs.setattr(f, STATX_SIZE, 3 * 4096) == 0);
+	CHECK(f.zi->i_blocks == 3 * 8);
+	CHECK(seek(fs, f, 0, SEEK_DATA) == -ENXIO);
+	clean(fs);
+	fs.evict(f);
+	fs.evict(g);
+}
+
 TEST_CASE("COPY copies inside the server", "[server][posix]")
 {
 	Fs fs;

@@ -584,6 +584,62 @@ TEST_CASE("tier: fsck checks T2 leaves", "[tier]")
 	t.fs.evict(g);
 }
 
+TEST_CASE("tier: an unwritten block stays unwritten on T2 and back", "[tier]")
+{
+	TierFile t;
+	zufs_ioc_IO fa{};
+	fa.hdr.operation = ZUFS_OP_FALLOCATE;
+	fa.zus_ii = t.f.ii;
+	fa.filepos = 0;
+	fa.last_pos = 4 * 4096;
+	REQUIRE(t.fs.dispatch(&fa.hdr, sizeof(fa)) == 0);
+	t.write(3 * 4096, "d");
+	auto data_at = [&](uint64_t off) {
+		zufs_ioc_seek s{};
+		s.hdr.operation = ZUFS_OP_LLSEEK;
+		s.zus_ii = t.f.ii;
+		s.offset_in = off;
+		s.whence = SEEK_DATA;
+		int err = t.fs.dispatch(&s.hdr, sizeof(s));
+		return err ? int64_t(err) : int64_t(s.offset_out);
+	};
+	auto *sbi = t.fs.sbi;
+	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 1) == 0);
+	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 3) == 0);
+	CHECK(t.on_t2(1));
+	CHECK(zus::pmfs::bmap_unwritten(*sbi, t.f.zi, 1));
+	CHECK_FALSE(zus::pmfs::bmap_unwritten(*sbi, t.f.zi, 3));
+	CHECK(data_at(0) == 3 * 4096);
+	auto r = t.fs.check();
+	CHECK(r.errors == 0);
+	CHECK(r.unwritten == 3);
+	// Read back (promoted): zeros, still unwritten.
+	std::string want(4 * 4096, '\0');
+	want[3 * 4096] = 'd';
+	CHECK(t.read(0, want.size()) == want);
+	CHECK_FALSE(t.on_t2(1));
+	CHECK(zus::pmfs::bmap_unwritten(*sbi, t.f.zi, 1));
+	CHECK(data_at(0) == 3 * 4096);
+	// Evicted again, then written: promoted, then written data.
+	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 1) == 0);
+	t.write(4096 + 10, "w");
+	want[4096 + 10] = 'w';
+	CHECK(data_at(0) == 4096);
+	CHECK(t.read(0, want.size()) == want);
+	CHECK(t.fs.check().errors == 0);
+	// An unwritten leaf whose block holds data (block 3, on T1 since the
+	// read): fsck finds it.
+	REQUIRE(t.f.zi->i_on_disk.a[1] == 1);
+	uint64_t *slots = reinterpret_cast<uint64_t *>(sbi->blk(t.f.zi->i_on_disk.a[0]));
+	REQUIRE_FALSE(t.on_t2(3));
+	slots[3] |= zus::pmfs::kUnwrittenLeaf;
+	r = t.fs.check();
+	CHECK(r.errors == 1);
+	CHECK(r.report.find("an unwritten block that holds data") != std::string::npos);
+	slots[3] = zus::pmfs::leaf_block(slots[3]);
+	CHECK(t.fs.check().errors == 0);
+}
+
 TEST_CASE("tier: capacity is T1 + T2; a WRITE short of T1 evicts first",
 	  "[tier]")
 {

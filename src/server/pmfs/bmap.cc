@@ -52,12 +52,16 @@ uint64_t bmap_max_data(uint64_t free)
 	return n;
 }
 
-uint64_t bmap_lookup(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx)
+namespace {
+
+// The raw leaf of file block idx (kUnwrittenLeaf kept), unchecked; 0 when
+// the path to it is a hole or corrupt.
+uint64_t raw_leaf(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx)
 {
 	uint64_t node = zi->i_on_disk.a[0];
 	uint64_t h = zi->i_on_disk.a[1];
 	if (h == 0)
-		return idx == 0 && sbi.valid_data_bn(node) ? node : 0;
+		return idx == 0 ? node : 0;
 	if (h > kMaxHeight || (idx >> (kFanoutShift * h)) != 0)
 		return 0;
 	for (uint32_t lvl = static_cast<uint32_t>(h); lvl >= 1; --lvl) {
@@ -65,26 +69,33 @@ uint64_t bmap_lookup(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx)
 			return 0;
 		node = reinterpret_cast<const uint64_t *>(sbi.blk(node))[slot_at(idx, lvl)];
 	}
-	return sbi.valid_data_bn(node) ? node : 0;
+	return node;
+}
+
+} // namespace
+
+uint64_t bmap_lookup(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx,
+		     bool *unwritten)
+{
+	const uint64_t raw = raw_leaf(sbi, zi, idx);
+	const uint64_t v = leaf_block(raw);
+	const bool ok = sbi.valid_data_bn(v);
+	if (unwritten)
+		*unwritten = ok && (raw & kUnwrittenLeaf);
+	return ok ? v : 0;
 }
 
 uint64_t bmap_leaf(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx)
 {
-	uint64_t node = zi->i_on_disk.a[0];
-	uint64_t h = zi->i_on_disk.a[1];
-	auto leaf = [&](uint64_t v) {
-		return sbi.valid_data_bn(v) || t2_leaf_valid(sbi, v) ? v : 0;
-	};
-	if (h == 0)
-		return idx == 0 ? leaf(node) : 0;
-	if (h > kMaxHeight || (idx >> (kFanoutShift * h)) != 0)
-		return 0;
-	for (uint32_t lvl = static_cast<uint32_t>(h); lvl >= 1; --lvl) {
-		if (!sbi.valid_data_bn(node))
-			return 0;
-		node = reinterpret_cast<const uint64_t *>(sbi.blk(node))[slot_at(idx, lvl)];
-	}
-	return leaf(node);
+	uint64_t v = leaf_block(raw_leaf(sbi, zi, idx));
+	return sbi.valid_data_bn(v) || t2_leaf_valid(sbi, v) ? v : 0;
+}
+
+bool bmap_unwritten(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx)
+{
+	uint64_t v = raw_leaf(sbi, zi, idx);
+	return (v & kUnwrittenLeaf) &&
+	       (sbi.valid_data_bn(leaf_block(v)) || t2_leaf_valid(sbi, leaf_block(v)));
 }
 
 BmapTx::BmapTx(zus_sb_info &sbi, Tx &tx, const zus_inode *zi)
@@ -214,26 +225,51 @@ int BmapTx::insert(uint64_t idx, uint64_t bn)
 	return write(&slots(node)[slot_at(idx, 1)], bn);
 }
 
-int BmapTx::replace(uint64_t idx, uint64_t v)
+uint64_t *BmapTx::leaf_slot(uint64_t idx)
 {
 	if (root == 0 || idx >= kMaxFileBlocks || (idx >> (kFanoutShift * height)) != 0)
-		return -EINVAL;
-	if (height == 0) {
-		root = v;
-		return 0;
-	}
+		return nullptr;
+	if (height == 0)
+		return &root;
 	uint64_t node = root;
 	if (!sbi_.valid_data_bn(node))
-		return -EINVAL;
+		return nullptr;
 	for (uint32_t lvl = height; lvl > 1; --lvl) {
 		node = read(&slots(node)[slot_at(idx, lvl)]);
 		if (!sbi_.valid_data_bn(node))
-			return -EINVAL;
+			return nullptr;
 	}
-	uint64_t *slot = &slots(node)[slot_at(idx, 1)];
-	if (!read(slot))
+	return &slots(node)[slot_at(idx, 1)];
+}
+
+int BmapTx::replace(uint64_t idx, uint64_t v, bool keep_unwritten)
+{
+	uint64_t *slot = leaf_slot(idx);
+	if (!slot)
 		return -EINVAL;
-	return write(slot, v);
+	if (slot == &root) {
+		root = v | (keep_unwritten ? root & kUnwrittenLeaf : 0);
+		return 0;
+	}
+	const uint64_t old = read(slot);
+	if (!old)
+		return -EINVAL;
+	return write(slot, v | (keep_unwritten ? old & kUnwrittenLeaf : 0));
+}
+
+int BmapTx::mark_written(uint64_t idx)
+{
+	uint64_t *slot = leaf_slot(idx);
+	if (!slot)
+		return -EINVAL;
+	if (slot == &root) {
+		root &= ~kUnwrittenLeaf;
+		return 0;
+	}
+	const uint64_t old = read(slot);
+	if (!old)
+		return -EINVAL;
+	return old & kUnwrittenLeaf ? write(slot, old & ~kUnwrittenLeaf) : 0;
 }
 
 unsigned BmapTx::refc_locked_get(uint64_t bn)
@@ -298,6 +334,8 @@ int BmapTx::trunc_node(uint64_t node, uint32_t lvl, uint64_t base,
 		uint64_t v = read(slot);
 		if (!v)
 			continue;
+		if (lvl == 1)
+			v = leaf_block(v);
 		if (!sbi_.valid_data_bn(v) && !(lvl == 1 && t2_leaf_valid(sbi_, v))) { // corrupt pointer: drop it, free nothing
 			if ((err = write(slot, 0)))
 				return err;
@@ -331,8 +369,9 @@ int BmapTx::truncate(uint64_t from, uint64_t budget, bool *done)
 		return 0;
 	if (height == 0) {
 		if (from == 0) {
-			if ((sbi_.valid_data_bn(root) || t2_leaf_valid(sbi_, root)) &&
-			    (err = free_block(root, true)))
+			const uint64_t v = leaf_block(root);
+			if ((sbi_.valid_data_bn(v) || t2_leaf_valid(sbi_, v)) &&
+			    (err = free_block(v, true)))
 				return err;
 			root = 0;
 		}
@@ -366,8 +405,9 @@ int BmapTx::punch(uint64_t from, uint64_t to, uint64_t budget, bool *done)
 	if (height == 0) {
 		if (from == 0) {
 			int err;
-			if ((sbi_.valid_data_bn(root) || t2_leaf_valid(sbi_, root)) &&
-			    (err = free_block(root, true)))
+			const uint64_t v = leaf_block(root);
+			if ((sbi_.valid_data_bn(v) || t2_leaf_valid(sbi_, v)) &&
+			    (err = free_block(v, true)))
 				return err;
 			root = 0;
 		}
@@ -380,10 +420,29 @@ int BmapTx::punch(uint64_t from, uint64_t to, uint64_t budget, bool *done)
 
 namespace {
 
+// A leaf v is what want looks for.
+bool leaf_is(const zus_sb_info &sbi, uint64_t v, Seek want)
+{
+	const uint64_t b = leaf_block(v);
+	const bool mapped = sbi.valid_data_bn(b) || t2_leaf_valid(sbi, b);
+	switch (want) {
+	case Seek::kMapped:
+		return mapped;
+	case Seek::kUnmapped:
+		return !mapped;
+	case Seek::kData:
+		return mapped && !(v & kUnwrittenLeaf);
+	case Seek::kNoData:
+		return !mapped || (v & kUnwrittenLeaf);
+	}
+	return false;
+}
+
 // bmap_seek below node (level lvl >= 1, first index base).
 uint64_t seek_node(const zus_sb_info &sbi, uint64_t node, uint32_t lvl,
-		   uint64_t base, uint64_t from, bool want_data)
+		   uint64_t base, uint64_t from, Seek want)
 {
+	const bool want_hole = want == Seek::kUnmapped || want == Seek::kNoData;
 	uint64_t span = 1ULL << (kFanoutShift * (lvl - 1));
 	uint64_t s0 = from > base ? (from - base) / span : 0;
 	auto *slots = reinterpret_cast<const uint64_t *>(sbi.blk(node));
@@ -391,18 +450,17 @@ uint64_t seek_node(const zus_sb_info &sbi, uint64_t node, uint32_t lvl,
 		uint64_t child_base = base + s * span;
 		uint64_t start = std::max(child_base, from);
 		uint64_t v = slots[s];
-		bool mapped = sbi.valid_data_bn(v) || (lvl == 1 && t2_leaf_valid(sbi, v));
-		if (!mapped) {
-			if (!want_data)
-				return start;
-			continue;
-		}
 		if (lvl == 1) {
-			if (want_data)
+			if (leaf_is(sbi, v, want))
 				return start;
 			continue;
 		}
-		uint64_t r = seek_node(sbi, v, lvl - 1, child_base, start, want_data);
+		if (!sbi.valid_data_bn(v)) { // an empty subtree
+			if (want_hole)
+				return start;
+			continue;
+		}
+		uint64_t r = seek_node(sbi, v, lvl - 1, child_base, start, want);
 		if (r != UINT64_MAX)
 			return r;
 	}
@@ -412,24 +470,26 @@ uint64_t seek_node(const zus_sb_info &sbi, uint64_t node, uint32_t lvl,
 } // namespace
 
 uint64_t bmap_seek(const zus_sb_info &sbi, const zus_inode *zi, uint64_t from,
-		   bool want_data)
+		   Seek want)
 {
+	const bool want_hole = want == Seek::kUnmapped || want == Seek::kNoData;
 	if (from >= kMaxFileBlocks)
-		return want_data ? UINT64_MAX : from;
+		return want_hole ? from : UINT64_MAX;
 	uint64_t root = zi->i_on_disk.a[0];
 	uint64_t h = zi->i_on_disk.a[1];
-	bool mapped = sbi.valid_data_bn(root) || (h == 0 && t2_leaf_valid(sbi, root));
-	if (!mapped || h > kMaxHeight)
-		return want_data ? UINT64_MAX : from;
+	if (h > kMaxHeight)
+		return want_hole ? from : UINT64_MAX;
 	if (h == 0) {
-		if (want_data)
-			return from == 0 ? 0 : UINT64_MAX;
-		return from == 0 ? 1 : from;
+		if (from > 0)
+			return want_hole ? from : UINT64_MAX;
+		if (leaf_is(sbi, root, want))
+			return 0;
+		return want_hole ? 1 : UINT64_MAX;
 	}
-	if ((from >> (kFanoutShift * h)) != 0) // past what the tree covers
-		return want_data ? UINT64_MAX : from;
-	uint64_t r = seek_node(sbi, root, static_cast<uint32_t>(h), 0, from, want_data);
-	if (r == UINT64_MAX && !want_data) {
+	if (!sbi.valid_data_bn(root) || (from >> (kFanoutShift * h)) != 0)
+		return want_hole ? from : UINT64_MAX; // no tree, or past it
+	uint64_t r = seek_node(sbi, root, static_cast<uint32_t>(h), 0, from, want);
+	if (r == UINT64_MAX && want_hole) {
 		uint64_t end = 1ULL << (kFanoutShift * h); // the first index past the tree
 		return end < kMaxFileBlocks ? end : UINT64_MAX;
 	}

@@ -25,18 +25,42 @@ namespace zus::pmfs {
 // A leaf whose block lives on tier 2 (tier.h): kT2Leaf | T2 block number.
 // bmap_lookup() answers 0 for it (not a pmem block); bmap_leaf() gives it.
 inline constexpr uint64_t kT2Leaf = 1ULL << 62;
+// A leaf (pmem or T2) that fallocate allocated and no write has written
+// yet, as ext4's unwritten extents (format version 5): its block holds
+// zeros, and SEEK_DATA/SEEK_HOLE see a hole there. Only in the leaves of
+// regular files. bmap_lookup() and bmap_leaf() answer the block without
+// it; bmap_unwritten() tells it. The first WRITE clears it, in a
+// transaction committed before the data is copied in, so an unwritten
+// block never holds anything but zeros, whatever a crash interrupts.
+inline constexpr uint64_t kUnwrittenLeaf = 1ULL << 61;
+inline constexpr uint64_t leaf_block(uint64_t v) { return v & ~kUnwrittenLeaf; }
 
-// The raw leaf of file block idx: a pmem block, kT2Leaf|t2bn, or 0.
+// The leaf of file block idx: a pmem block, kT2Leaf|t2bn, or 0.
 uint64_t bmap_leaf(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx);
 
-// The pmem block holding file block idx, 0 for a hole.
-uint64_t bmap_lookup(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx);
+// The pmem block holding file block idx, 0 for a hole; *unwritten (when
+// asked) whether that block is unwritten.
+uint64_t bmap_lookup(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx,
+		     bool *unwritten = nullptr);
 
-// The first file block index >= from that is mapped (want_data) or a hole
-// (!want_data); UINT64_MAX when there is none below kMaxFileBlocks.
-// Skips whole empty subtrees. Same locking as bmap_lookup.
+// File block idx is mapped and unwritten (kUnwrittenLeaf).
+bool bmap_unwritten(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx);
+
+// What bmap_seek() looks for: a mapped block (data, written or not), a
+// hole (unmapped), or, for SEEK_DATA/SEEK_HOLE, written data and its
+// opposite (a hole or an unwritten block).
+enum class Seek { kMapped, kUnmapped, kData, kNoData };
+
+// The first file block index >= from that is what `want` says;
+// UINT64_MAX when there is none below kMaxFileBlocks. Skips whole empty
+// subtrees. Same locking as bmap_lookup.
 uint64_t bmap_seek(const zus_sb_info &sbi, const zus_inode *zi, uint64_t from,
-		   bool want_data);
+		   Seek want);
+inline uint64_t bmap_seek(const zus_sb_info &sbi, const zus_inode *zi, uint64_t from,
+			  bool want_data)
+{
+	return bmap_seek(sbi, zi, from, want_data ? Seek::kMapped : Seek::kUnmapped);
+}
 
 // Largest file block index + 1 the tree can map.
 inline constexpr uint64_t kMaxFileBlocks = 1ULL << (kFanoutShift * kMaxHeight);
@@ -52,7 +76,8 @@ class BmapTx {
   public:
 	BmapTx(zus_sb_info &sbi, Tx &tx, const zus_inode *zi);
 
-	// Map idx (a hole) to bn. 0, -ENOSPC (no blocks for nodes or log).
+	// Map idx (a hole) to bn (| kUnwrittenLeaf). 0, -ENOSPC (no blocks
+	// for nodes or log).
 	int insert(uint64_t idx, uint64_t bn);
 	// Free mapped blocks with index >= from, at most budget blocks.
 	// *done = nothing at or past from is mapped any more.
@@ -60,9 +85,12 @@ class BmapTx {
 	// Free mapped data blocks with index in [from, to) (a punched hole),
 	// at most budget; nodes stay. *done = nothing in the range is mapped.
 	int punch(uint64_t from, uint64_t to, uint64_t budget, bool *done);
-	// Set the leaf of mapped block idx to v (tier moves); -EINVAL if
-	// idx is not mapped.
-	int replace(uint64_t idx, uint64_t v);
+	// Set the leaf of mapped block idx to v (tier moves, copy on write:
+	// the old leaf's kUnwrittenLeaf is kept unless !keep_unwritten, when v
+	// says it); -EINVAL if idx is not mapped.
+	int replace(uint64_t idx, uint64_t v, bool keep_unwritten = true);
+	// Clear kUnwrittenLeaf of mapped block idx (a WRITE reaches it).
+	int mark_written(uint64_t idx);
 	// Share counts (refc.h). share: one more leaf will point at bn
 	// (count + 1); -EMLINK when its count is saturated (nothing changed).
 	int share(uint64_t bn);
@@ -88,6 +116,7 @@ class BmapTx {
 
   private:
 	uint64_t *slots(uint64_t bn) const;
+	uint64_t *leaf_slot(uint64_t idx);
 	int new_node(uint64_t *bn);
 	bool is_fresh(const uint64_t *slot) const;
 	uint64_t read(uint64_t *slot) const;

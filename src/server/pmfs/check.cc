@@ -207,6 +207,32 @@ class Checker {
 		return true;
 	}
 
+	// An unwritten leaf (bmap.h: kUnwrittenLeaf) *ref: only in a regular
+	// file, and its pmem block holds zeros. Repair makes it a written
+	// leaf (what the block holds stays readable).
+	void unwritten_ok(uint64_t ino, const uint64_t *ref)
+	{
+		const uint64_t b = leaf_block(*ref);
+		const char *why = nullptr;
+		if (!S_ISREG(zi(ino)->i_mode))
+			why = "an unwritten block in a file that is not regular";
+		else if (!(b & kT2Leaf) && b >= sb_->s_data_blk && b < sb_->s_nblocks &&
+			 !all_zero(blk(b), kBlockSize))
+			why = "an unwritten block that holds data";
+		if (!why)
+			++r_.unwritten;
+		else if (fixable("inode %lu: %s (block %lu)", ino, why, b & ~kT2Leaf))
+			*w(ref) = b;
+	}
+
+	static bool all_zero(const char *p, size_t n)
+	{
+		for (size_t i = 0; i < n; i += 8)
+			if (*reinterpret_cast<const uint64_t *>(p + i))
+				return false;
+		return true;
+	}
+
 	// Walk a tree from the pointer *ref; calls leaf(index, bn, ref) for
 	// each data block (bn may be a tier-2 leaf). A pointer that cannot be
 	// claimed is cleared when repairing (claim() reported it).
@@ -214,6 +240,10 @@ class Checker {
 	void walk(uint64_t ino, const uint64_t *ref, uint32_t lvl, uint64_t base, Fn leaf)
 	{
 		uint64_t node = *ref;
+		if (lvl == 0 && (node & kUnwrittenLeaf)) {
+			unwritten_ok(ino, ref);
+			node = leaf_block(node);
+		}
 		if (lvl == 0 && (node & kT2Leaf)) { // a block on tier 2
 			if (!claim_t2(ino, node)) {
 				if (wbase_)

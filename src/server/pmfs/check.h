@@ -32,6 +32,7 @@ struct CheckResult {
 	uint64_t inodes = 0, files = 0, dirs = 0;
 	uint64_t used_blocks = 0; // referenced data-area blocks
 	uint64_t t2_used = 0;	  // referenced T2 blocks
+	uint64_t unwritten = 0;	  // leaves fallocate made and nothing wrote
 	std::string report;	  // one line per problem (the first 100)
 };
 

@@ -95,8 +95,10 @@ int share_blocks(zus_inode_info *src, zus_inode_info *dst, uint64_t pos_in,
 		const uint64_t bn = bmap_lookup(sbi, sz, si + k);
 		if (!bn)
 			break; // a hole, or a block on T2: copied
+		// An unwritten source block (bmap.h) is shared unwritten.
+		const uint64_t v = bn | (bmap_unwritten(sbi, sz, si + k) ? kUnwrittenLeaf : 0);
 		const uint64_t old = bmap_leaf(sbi, dz, di + k);
-		if (old == bn)
+		if (old == bn && bmap_unwritten(sbi, dz, di + k) == bool(v & kUnwrittenLeaf))
 			continue; // already shared here
 		if (old & kT2Leaf)
 			break; // copied (a T2 free cannot be undone by an abort)
@@ -109,7 +111,7 @@ int share_blocks(zus_inode_info *src, zus_inode_info *dst, uint64_t pos_in,
 		if (old)
 			err = bt.put_leaf(old);
 		if (!err)
-			err = old ? bt.replace(di + k, bn) : bt.insert(di + k, bn);
+			err = old ? bt.replace(di + k, v, false) : bt.insert(di + k, v);
 		if (err)
 			return err; // the transaction aborts: nothing changed
 		++added;

@@ -3,7 +3,9 @@
 // falloc.cc - FALLOCATE. Messages in zus_api.h.
 //
 // fallocate allocates zeroed blocks (written before the transaction that
-// links them, made durable by its first drain, as write_holes does) and
+// links them, made durable by its first drain, as write_holes does),
+// linked as unwritten leaves (bmap.h: holes for SEEK_DATA/SEEK_HOLE, as
+// ext4's unwritten extents, until a WRITE reaches them), and
 // punches whole blocks out in bounded transactions (BmapTx::punch); the
 // partial blocks at the edges of a punched or zeroed range are zeroed in
 // place. Blocks allocated past i_size (KEEP_SIZE) are marked by kZiPrealloc
@@ -91,7 +93,7 @@ int punch_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t off, uint64_t end
 	}
 }
 
-// Map zeroed blocks into the holes of [off, end).
+// Map zeroed, unwritten blocks into the holes of [off, end).
 int alloc_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t off, uint64_t end)
 {
 	zus_inode *zi = ii->zi;
@@ -126,7 +128,7 @@ int alloc_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t off, uint64_t end
 						sbi.persist.memset_nodrain(sbi.blk(bn), 0,
 									   kBlockSize);
 					});
-				if (err || (err = bt.insert(h + i, bn)))
+				if (err || (err = bt.insert(h + i, bn | kUnwrittenLeaf)))
 					return err;
 			}
 		}

@@ -2,6 +2,10 @@
 //
 // file.cc - READ, WRITE, GET_MULTY/PUT_MULTY and LLSEEK (SEEK_DATA/SEEK_HOLE).
 //
+// Blocks fallocate linked are unwritten (bmap.h) and hold zeros: READ and
+// GET_MULTY read them as any block, LLSEEK sees holes, and the first WRITE
+// marks them written before copying into them.
+//
 // Hot paths (read/write/get/put of mapped blocks) take only the inode's
 // rwlock and allocate nothing. A write copies once, from the request pages
 // into pmem (non-temporal, no drain) and drains once per request. Writes into
@@ -52,10 +56,11 @@ zus_inode_info *io_ii(zufs_ioc_IO *io, int *err)
 
 // bmap_lookup under the guard: block-map blocks live among the data blocks,
 // so a lost range of the image can take them too; the request fails.
-int lookup(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx, uint64_t *bn)
+int lookup(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx, uint64_t *bn,
+	   bool *unwritten = nullptr)
 {
 	return guarded(Access::kRead, nullptr, 0, "block-map lookup",
-		       [&] { *bn = bmap_lookup(sbi, zi, idx); });
+		       [&] { *bn = bmap_lookup(sbi, zi, idx, unwritten); });
 }
 
 // Fill a run of holes starting at file position pos (block aligned or not)
@@ -364,6 +369,30 @@ bool make_room_unlocked(zus_inode_info *ii, zufs_ioc_IO *io,
 	return sbi.balloc.held_here() > before;
 }
 
+// The unwritten blocks (bmap.h) of [first, last] that follow first, at
+// most kWriteBatch, become written in one transaction, committed before
+// the WRITE copies anything into them: an unwritten block holds zeros
+// whatever a crash interrupts (a crash after the commit leaves written
+// zeros, as a write that never came).
+int mark_written(zus_sb_info &sbi, zus_inode_info *ii, uint64_t first, uint64_t last)
+{
+	zus_inode *zi = ii->zi;
+	Tx tx(sbi);
+	int err;
+	if ((err = tx.log(zi, sizeof(*zi))))
+		return err;
+	BmapTx bt(sbi, tx, zi);
+	bt.owner = ii;
+	for (uint64_t idx = first; idx <= last && idx - first < kWriteBatch &&
+				   bmap_unwritten(sbi, zi, idx);
+	     ++idx)
+		if ((err = bt.mark_written(idx)))
+			return err;
+	if ((err = bt.close(zi)))
+		return err;
+	return tx.commit(ii);
+}
+
 } // namespace
 
 int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
@@ -411,7 +440,8 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		uint64_t boff = at & (kBlockSize - 1);
 		uint64_t n = std::min(kBlockSize - boff, len - done);
 		uint64_t bn;
-		if ((err = lookup(sbi, zi, at >> kBlockShift, &bn)))
+		bool unwritten;
+		if ((err = lookup(sbi, zi, at >> kBlockShift, &bn, &unwritten)))
 			break;
 		if (bn && refc_shared(sbi, bn)) { // copy on write (refc.h)
 			// The shared blocks of the rest of the request, in batches.
@@ -421,6 +451,9 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 				break;
 			bn = bmap_lookup(sbi, zi, at >> kBlockShift);
 		}
+		if (unwritten && // fallocate's (bmap.h): data from now on
+		    (err = mark_written(sbi, ii, at >> kBlockShift, (pos + len - 1) >> kBlockShift)))
+			break;
 		if (bn) {
 			char *dst = sbi.blk(bn) + boff;
 			// A media fault: this block may hold part of the new bytes,
@@ -611,8 +644,10 @@ int op_llseek(zufs_ioc_hdr *hdr, zufs::page_list)
 	const uint64_t size = zi->i_size, off = sk->offset_in;
 	if (int64_t(off) < 0 || off >= size)
 		return -ENXIO;
+	// Unwritten blocks (bmap.h) are holes here, as on ext4.
 	const bool data = sk->whence == SEEK_DATA;
-	uint64_t idx = bmap_seek(*ii->sbi, zi, off >> kBlockShift, data);
+	uint64_t idx = bmap_seek(*ii->sbi, zi, off >> kBlockShift,
+				 data ? Seek::kData : Seek::kNoData);
 	uint64_t pos = idx == UINT64_MAX ? size : std::max(off, idx << kBlockShift);
 	if (data && pos >= size)
 		return -ENXIO;

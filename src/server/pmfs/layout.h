@@ -26,7 +26,9 @@
 // 512 block numbers each: zus_inode.i_on_disk.a[0] is the root block,
 // a[1] the height. Height 0: the root *is* the data block of file block 0
 // (tiny files need no node). Height h >= 1: the root node covers 512^h
-// blocks. Block number 0 means a hole (block 0 is the superblock).
+// blocks. Block number 0 means a hole (block 0 is the superblock). A leaf
+// may also be a tier-2 block (kT2Leaf) and may carry kUnwrittenLeaf
+// (bmap.h).
 //
 // Directories: data blocks hold 32-byte dentry slots (128 per block). An
 // entry (pmfs_dentry) takes ceil((16 + name_len) / 32) consecutive slots of
@@ -48,9 +50,11 @@ namespace zus::pmfs {
 inline constexpr uint64_t kMagic = 0x4d50455355465a5aULL; // "ZZFUSEPM"
 // 2: orphan table, s_t2_blocks; 3: share counts; 4: zus_inode.i_x (birth
 // time, project id, extent size hint; inline symlinks shorter than 24
-// bytes). A version 3 image mounts and becomes 4 at its first read-write
-// mount, so that an older zufuse refuses it rather than misread a symlink.
-inline constexpr uint32_t kVersion = 4;
+// bytes); 5: unwritten leaves (bmap.h: kUnwrittenLeaf, fallocated blocks
+// no write has reached). A version 3 or 4 image mounts and becomes 5 at its
+// first read-write mount, so that an older zufuse refuses it rather than
+// misread a symlink or take an unwritten leaf for a corrupt pointer.
+inline constexpr uint32_t kVersion = 5;
 inline constexpr uint32_t kMinVersion = 3;
 inline constexpr uint32_t kBlockShift = 12;
 inline constexpr uint64_t kBlockSize = 1ULL << kBlockShift;

@@ -398,7 +398,7 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 	}
 	if (!o.ro) {
 		sbi->sb->s_mount_gen++;
-		sbi->sb->s_version = kVersion; // layout.h: 3 becomes 4
+		sbi->sb->s_version = kVersion; // layout.h: 3 and 4 become 5
 		seal_super(*sbi, kStateDirty);
 	}
 	sbi->balloc.init(sbi.get());

@@ -136,7 +136,7 @@ void walk_leaves(const zus_sb_info &sbi, uint64_t node, uint32_t lvl, uint64_t b
 {
 	if (lvl == 0) {
 		if (node & kT2Leaf)
-			fn(base, node);
+			fn(base, leaf_block(node));
 		return;
 	}
 	if (!sbi.valid_data_bn(node))
