@@ -201,6 +201,9 @@ int op_fallocate(zufs_ioc_hdr *hdr, zufs::page_list)
 	if ((err = promote_for(ii, off, end, punch)))
 		return err;
 	if (punch || zero) {
+		// A punch frees: a shared block at an edge (copied first,
+		// refc.h) may come from the reserve; a zeroed range may not.
+		BlockAlloc::ReserveScope reserve(punch);
 		if ((err = punch_range(sbi, ii, off, end)))
 			return err;
 		uint64_t p0 = off >> kBlockShift, p1 = (end - 1) >> kBlockShift;
