@@ -526,10 +526,11 @@ int op_get_multy(zufs_ioc_hdr *hdr, zufs::page_list)
 	else if ((err = tier_prepare_lock(ii, io, io->ziom.iom_max,
 					  io->filepos >> kBlockShift,
 					  (io->filepos + len - 1) >> kBlockShift, lk))) {
-		if (err != -ENOSPC)
+		if (err != -ENOSPC && err != -EIO)
 			return err;
-		// No T1 to promote into (T1 and T2 full): the shim reads it
-		// all by READ, which reads T2 blocks in place (tier.h).
+		// No T1 to promote into (T1 and T2 full, or a T2 failing the
+		// writes that would make room): the shim reads it all by READ,
+		// which reads T2 blocks in place (tier.h) or says what failed.
 		io->ziom.iom_n = 0;
 		io->last_pos = io->filepos;
 		io->gp_block.ret_flags = ZUFS_GBF_READ;
