@@ -16,6 +16,16 @@
 #   zufuse-disk  as zufuse-mt, on an image file in DISK_DIR (an ordinary
 #                disk: the file back-end, persist_file.h); not in the
 #                default TARGETS
+#   zufuse-examplefs  the zus plugin examples/examplefs (--fs), formatted by
+#                its mkfs, on the transport of zufuse-uring (zufuse-mt
+#                without kernel io_uring); not in the default TARGETS
+#   zufuse-plugin     any zus plugin: PLUGIN=/path/libNAME.so, formatted by
+#                the shell command PLUGIN_MKFS (the image is $IMG, a 1 GiB
+#                file), e.g. for toyfs
+#                PLUGIN_MKFS='LD_LIBRARY_PATH=build ./mkfs.toyfs $(uuidgen) $IMG';
+#                transport as zufuse-examplefs; not in the default TARGETS
+#                (run them with zufuse-uring, or zufuse-mt, in TARGETS:
+#                x_pmfs is a plugin's IOPS over pmfs's on that transport)
 # Placements: "unpinned" (fio runs wherever the scheduler puts it) and
 # "pinned" (fio under taskset -c $PIN_CPU).
 # Jobs: every bench/jobs/NAME.fio (4K random read/write O_DIRECT, 4K
@@ -32,7 +42,8 @@
 # bench/results/: compare-DATE.csv (the table), .txt (as printed), .md (the
 # README's summary table), .svg (a chart of the table, drawn by gnuplot from
 # .dat and .gp). Then, unless INPROC=0, the in-process benchmark
-# (build/bench/inproc_bench: shim -> server without FUSE) as inproc-DATE.txt.
+# (build/bench/inproc_bench: shim -> server without FUSE) as inproc-DATE.txt,
+# and for each plugin target (--fs) as inproc-DATE-TARGET.txt.
 #
 # Environment (all optional):
 #   QUICK=1              a smoke run (about 2 minutes): RUNTIME=1 SIZE=64M
@@ -51,6 +62,8 @@
 #   BUILD=build          the meson build dir (zufuse, bench/nullfs_ll, ...)
 #   INPROC=0             skip the in-process benchmark
 #   DISK_DIR=/var/tmp    where zufuse-disk's image goes (not tmpfs)
+#   PLUGIN=, PLUGIN_MKFS= zufuse-plugin's library and format command
+#   INPROC_FILE_MB=256   the in-process benchmark's file of a plugin target
 #   SCRATCH_PREFIX=/dev/shm/zufuse-bench  mount point, images, tmpfs
 #                        and passthrough_ll's source go in a new
 #                        directory PREFIX.XXXXXX (keep it on tmpfs)
@@ -98,6 +111,21 @@ command -v fio >/dev/null || die "fio not found (apt-get install fio)"
 command -v python3 >/dev/null || die "python3 not found (apt-get install python3)"
 command -v taskset >/dev/null || die "taskset not found (util-linux)"
 [[ -c /dev/fuse ]] || die "/dev/fuse missing"
+EXAMPLEFS=$BUILD/examples/libexamplefs.so
+MKFS_EXAMPLEFS=$BUILD/examples/mkfs.examplefs
+PLUGIN_OPT=(--no-uring)
+[[ -e $URING_PARAM ]] && PLUGIN_OPT=(--uring)
+for t in $TARGETS; do
+	case $t in
+	zufuse-examplefs)
+		[[ -x $MKFS_EXAMPLEFS && -f $EXAMPLEFS ]] ||
+			die "$EXAMPLEFS or $MKFS_EXAMPLEFS not built (ninja -C build)" ;;
+	zufuse-plugin)
+		[[ -f ${PLUGIN:-} ]] || die "zufuse-plugin needs PLUGIN=/path/libNAME.so"
+		[[ -n ${PLUGIN_MKFS:-} ]] ||
+			die "zufuse-plugin needs PLUGIN_MKFS='a command formatting \$IMG'" ;;
+	esac
+done
 for bin in "$BUILD/zufuse" "$NULLFS" "$META"; do
 	[[ -x $bin ]] || die "$bin not built (scripts/run.sh, or: meson setup build && ninja -C build)"
 done
@@ -157,6 +185,18 @@ size_bytes() {
 	g | G) echo $((n << 30)) ;; *) echo "$1" ;; esac
 }
 
+# A zus plugin target's library, and a fresh 1 GiB image $2 its mkfs formatted.
+plugin_lib() { if [[ $1 == zufuse-examplefs ]]; then echo "$EXAMPLEFS"; else echo "$PLUGIN"; fi; }
+plugin_image() {
+	rm -f "$2"
+	truncate -s 1G "$2"
+	if [[ $1 == zufuse-examplefs ]]; then
+		"$MKFS_EXAMPLEFS" "$2" >"$SCRATCH/mkfs.log" 2>&1
+	else
+		IMG=$2 bash -c "$PLUGIN_MKFS" >"$SCRATCH/mkfs.log" 2>&1
+	fi || { cat "$SCRATCH/mkfs.log" >&2; die "$1: mkfs failed"; }
+}
+
 # Mount target $1; FILE: the fio file, DIR: where meta_bench works ("" none).
 mount_target() {
 	DIR=$MNT
@@ -192,6 +232,12 @@ mount_target() {
 			cat "$SCRATCH/fs.log" >&2
 			say "zufuse-uring fell back to /dev/fuse: its rows are zufuse-mt"
 		fi ;;
+	zufuse-examplefs | zufuse-plugin)
+		local img=$SCRATCH/img.plugin
+		plugin_image "$1" "$img"
+		# shellcheck disable=SC2086
+		start_fs "$BUILD/zufuse" "$MNT" --pmem="$img" --fs="$(plugin_lib "$1")" \
+			-f "${PLUGIN_OPT[@]}" ${ZUFUSE_OPTS:-} ;;
 	*) die "unknown target $1" ;;
 	esac
 }
@@ -208,6 +254,9 @@ skip_target() {
 }
 
 # --- runs -------------------------------------------------------------------
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+PLUGIN_NOTE=""
+[[ " $TARGETS " != *" zufuse-plugin "* ]] || PLUGIN_NOTE=" PLUGIN=$PLUGIN"
 RAW=$SCRATCH/raw.csv
 : >"$RAW"
 n_targets=0
@@ -275,7 +324,7 @@ for t in $TARGETS; do
 done
 
 # --- table, CSV, chart ----------------------------------------------------------
-HEADER="# zufuse bench/compare.sh $STAMP: $(uname -r), $(nproc) CPUs, $(fio --version), zufuse $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), RUNTIME=${RUNTIME}s SIZE=$SIZE PIN_CPU=$PIN_CPU ZUFUSE_OPTS='${ZUFUSE_OPTS:-}'"
+HEADER="# zufuse bench/compare.sh $STAMP: $(uname -r), $(nproc) CPUs, $(fio --version), zufuse $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), RUNTIME=${RUNTIME}s SIZE=$SIZE PIN_CPU=$PIN_CPU ZUFUSE_OPTS='${ZUFUSE_OPTS:-}'$PLUGIN_NOTE, load average $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 python3 "$REPORT" report "$RAW" "$HEADER" "$PREFIX"
 cat "$PREFIX.txt"
 say "CSV: $PREFIX.csv (README table: $PREFIX.md)"
@@ -297,4 +346,15 @@ if [[ ${INPROC:-1} != 0 && -x $INPROC_BIN ]]; then
 	"$INPROC_BIN" --image="$SCRATCH/inproc.pmem" | tee "$out" ||
 		say "in-process benchmark failed"
 	rm -f "$SCRATCH/inproc.pmem"
+	# The zus plugins among the targets, on images their mkfs formatted
+	# (INPROC_FILE_MB: the benchmark file's size; default 256).
+	for t in $TARGETS; do
+		[[ $t == zufuse-examplefs || $t == zufuse-plugin ]] || continue
+		say "in-process benchmark: $t ($(plugin_lib "$t"))"
+		plugin_image "$t" "$SCRATCH/inproc.plugin"
+		"$INPROC_BIN" --image="$SCRATCH/inproc.plugin" --fs="$(plugin_lib "$t")" \
+			${INPROC_FILE_MB:+--file-mb=$INPROC_FILE_MB} | tee "$RESULTS/inproc-$STAMP-$t.txt" ||
+			say "in-process benchmark of $t failed"
+		rm -f "$SCRATCH/inproc.plugin"
+	done
 fi

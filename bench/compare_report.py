@@ -17,16 +17,20 @@
 
 Ratios: x_nullfs is a zufuse target's IOPS over nullfs_ll's with the same
 loop (zufuse-st: nullfs-st; zufuse-mt and zufuse-uring: nullfs-mt), and
-x_passthrough over passthrough_ll's, and x_shm zufuse-disk's over
-zufuse-mt's (an image on a disk file against one in /dev/shm), in the same
-job, placement and numjobs.
+x_passthrough over passthrough_ll's, x_shm zufuse-disk's over
+zufuse-mt's (an image on a disk file against one in /dev/shm), and x_pmfs
+a zus plugin's (zufuse-examplefs, zufuse-plugin) over pmfs's on the same
+transport (zufuse-uring, else zufuse-mt), in the same job, placement and
+numjobs.
 """
 import json
 import os
 import sys
 
 LOOP_REF = {"zufuse-st": "nullfs-st", "zufuse-mt": "nullfs-mt",
-            "zufuse-uring": "nullfs-mt", "zufuse-disk": "nullfs-mt"}
+            "zufuse-uring": "nullfs-mt", "zufuse-disk": "nullfs-mt",
+            "zufuse-examplefs": "nullfs-mt", "zufuse-plugin": "nullfs-mt"}
+PLUGIN_TARGETS = ("zufuse-examplefs", "zufuse-plugin")
 
 
 def fio_row():
@@ -75,7 +79,7 @@ def ratios(rows):
     iops = {(r["job"], r["placement"], r["nj"], r["target"]): num(r["iops"])
             for r in rows}
     for r in rows:
-        r["x_nullfs"] = r["x_pt"] = r["x_shm"] = ""
+        r["x_nullfs"] = r["x_pt"] = r["x_shm"] = r["x_pmfs"] = ""
         mine = num(r["iops"])
         if not r["target"].startswith("zufuse") or not mine:
             continue
@@ -89,6 +93,9 @@ def ratios(rows):
         shm = iops.get(key + ("zufuse-mt",))
         if r["target"] == "zufuse-disk" and shm:
             r["x_shm"] = "%.2f" % (mine / shm)
+        pmfs = iops.get(key + ("zufuse-uring",)) or shm
+        if r["target"] in PLUGIN_TARGETS and pmfs:
+            r["x_pmfs"] = "%.2f" % (mine / pmfs)
 
 
 def ordered(rows):
@@ -109,24 +116,26 @@ def write_csv(rows, header, path):
     with open(path, "w") as fh:
         fh.write(header + "\n")
         fh.write("job,placement,numjobs,target,iops,mb_s,lat_us,"
-                 "x_nullfs,x_passthrough,x_shm\n")
+                 "x_nullfs,x_passthrough,x_shm,x_pmfs\n")
         for r in rows:
             fh.write(",".join([r["job"], r["placement"], r["nj"], r["target"],
                                r["iops"], r["mb_s"], r["lat_us"],
-                               r["x_nullfs"], r["x_pt"], r["x_shm"]]) + "\n")
+                               r["x_nullfs"], r["x_pt"], r["x_shm"],
+                               r["x_pmfs"]]) + "\n")
 
 
 def write_txt(rows, header, path):
-    fmt = "%-26s %-9s %3s %-13s %10s %9s %10s %9s %9s %7s\n"
+    fmt = "%-26s %-9s %3s %-16s %10s %9s %10s %9s %9s %7s %7s\n"
     with open(path, "w") as fh:
         fh.write(header + "\n")
         fh.write("(IOPS: operations/s for meta-* rows; unpinned: fio free "
                  "to run anywhere, pinned: fio under taskset -c PIN_CPU; "
                  "x_nullfs: zufuse / nullfs_ll with the same loop, nullfs-mt "
                  "for zufuse-uring; x_pt: zufuse / passthrough_ll; x_shm: "
-                 "zufuse-disk / zufuse-mt)\n")
+                 "zufuse-disk / zufuse-mt; x_pmfs: a zus plugin / pmfs on "
+                 "the same transport)\n")
         fh.write(fmt % ("job", "placement", "nj", "target", "IOPS", "MB/s",
-                        "lat_us", "x_nullfs", "x_pt", "x_shm"))
+                        "lat_us", "x_nullfs", "x_pt", "x_shm", "x_pmfs"))
         prev = None
         for r in rows:
             group = (r["job"], r["placement"], r["nj"])
@@ -136,7 +145,7 @@ def write_txt(rows, header, path):
             fh.write(fmt % (r["job"], r["placement"], r["nj"], r["target"],
                             r["iops"] or "-", r["mb_s"] or "-",
                             r["lat_us"] or "-", r["x_nullfs"], r["x_pt"],
-                            r["x_shm"]))
+                            r["x_shm"], r["x_pmfs"]))
 
 
 def write_md(rows, header, path):

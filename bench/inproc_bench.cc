@@ -5,10 +5,12 @@
 // same zufs::Channel that zufuse uses, on an image in /dev/shm.
 //
 //   build/bench/inproc_bench [--image=/dev/shm/zufuse-inproc.pmem] [--ms=1000]
+//       [--file-mb=256] [--t2=0] [--fs=LIB (a zus plugin; IMAGE formatted
+//       by its mkfs)]
 //
 // Prints mean latency per operation for 4 KiB and 1 MiB reads (copy-based
 // ZUFS_OP_READ and zero-copy GET_MULTY/PUT_MULTY) and writes (ZUFS_OP_WRITE),
-// random offsets in a 256 MiB file (mean_us: wall clock; cpu_us: the
+// random offsets in a 256 MiB file (--file-mb; mean_us: wall clock; cpu_us: the
 // thread's CPU time, less moved by a busy machine); first, what the shim's request counters
 // (zufusectl stats) add per FUSE request, alone and around a 4 KiB write. Numbers are for comparison within one
 // run; nothing here is asserted by tests.
@@ -46,7 +48,8 @@ namespace {
 
 using clk = std::chrono::steady_clock;
 
-constexpr uint64_t kFileSize = 256ULL << 20;
+// The benchmark file (--file-mb): random offsets inside it.
+uint64_t g_file_size = 256ULL << 20;
 
 struct Result {
 	const char *name;
@@ -67,7 +70,7 @@ template <typename Fn>
 Result run(const char *name, size_t bs, int ms, Fn &&fn)
 {
 	std::mt19937_64 rng(42);
-	uint64_t blocks = kFileSize / bs;
+	uint64_t blocks = std::max<uint64_t>(1, g_file_size / bs);
 	uint64_t ops = 0;
 	auto end = clk::now() + std::chrono::milliseconds(ms);
 	auto t0 = clk::now();
@@ -232,8 +235,11 @@ int main(int argc, char **argv)
 			ms = atoi(argv[i] + 5);
 		else if (!strcmp(argv[i], "--t2=0"))
 			t2 = false;
+		else if (!strncmp(argv[i], "--file-mb=", 10) && atoi(argv[i] + 10) > 0)
+			g_file_size = uint64_t(atoi(argv[i] + 10)) << 20;
 		else {
 			fprintf(stderr, "usage: %s [--image=PATH] [--ms=N] [--t2=0]"
+					" [--file-mb=N (default 256)]"
 					" [--fs=LIB (IMAGE formatted by its mkfs)]\n",
 				argv[0]);
 			return 2;
@@ -255,7 +261,7 @@ int main(int argc, char **argv)
 		unlink(image.c_str());
 		server = zus::make_server();
 		opts.server_options = "pmem=" + image + ",size=" +
-				      std::to_string(kFileSize + (128ULL << 20)) +
+				      std::to_string(g_file_size + (128ULL << 20)) +
 				      ",mkfs";
 	}
 	zuf::Vfs vfs(*server, opts);
@@ -279,7 +285,7 @@ int main(int argc, char **argv)
 		}
 		std::vector<char> buf(1 << 20, 'z');
 		// Fill the file so reads hit blocks, not holes.
-		for (uint64_t pos = 0; pos < kFileSize; pos += buf.size()) {
+		for (uint64_t pos = 0; pos < g_file_size; pos += buf.size()) {
 			iovec v{buf.data(), buf.size()};
 			if (vfs.write(*f, {&v, 1}, pos) != (ssize_t)buf.size()) {
 				fprintf(stderr, "inproc_bench: fill failed\n");

@@ -23,6 +23,7 @@ struct exfs_sb {
 	struct zus_sb_info zsbi; /* first: the host's view */
 	struct exfs_super *super;
 	pthread_mutex_t alloc_mu;
+	uint64_t next_bn; /* where block_alloc looks first (alloc_mu) */
 };
 
 static struct exfs_sb *SB(struct zus_sb_info *zsbi)
@@ -39,19 +40,28 @@ static uint8_t *bitmap(struct exfs_sb *sb)
 	return md_baddr(&sb->zsbi.md, sb->super->bitmap_bn);
 }
 
+/* Next fit: from just after the last block handed out, so a file that
+ * grows finds its next block at once (a search from the start each time
+ * made writing a new file quadratic in its size). */
 static uint64_t block_alloc(struct exfs_sb *sb)
 {
 	uint8_t *map = bitmap(sb);
+	const uint64_t first = sb->super->data_bn, end = sb->super->blocks;
 	uint64_t found = 0;
 
 	pthread_mutex_lock(&sb->alloc_mu);
-	for (uint64_t bn = sb->super->data_bn; bn < sb->super->blocks; ++bn) {
+	uint64_t bn = sb->next_bn >= first && sb->next_bn < end ? sb->next_bn
+								 : first;
+	for (uint64_t n = first < end ? end - first : 0; n; --n) {
 		if (!(map[bn / 8] & (1 << (bn % 8)))) {
 			map[bn / 8] |= (uint8_t)(1 << (bn % 8));
 			found = bn;
 			break;
 		}
+		if (++bn == end)
+			bn = first;
 	}
+	sb->next_bn = found + 1;
 	pthread_mutex_unlock(&sb->alloc_mu);
 	if (found)
 		memset(md_baddr(&sb->zsbi.md, found), 0, PAGE_SIZE);

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * movnt.h - persistence helpers for a zus file system: flush cache lines,
- * zero or copy into pmem durably. memcpy_to_pmem is libpmem's
- * pmem_memmove_persist (libzus links libpmem).
+ * zero or copy into pmem durably (libzus, with libpmem underneath).
  */
 #ifndef ZUS_MOVNT_H
 #define ZUS_MOVNT_H
@@ -40,7 +39,12 @@ static inline void memzero_nt(void *dst, size_t len)
 	_mm_sfence();
 }
 
-void *pmem_memmove_persist(void *pmemdest, const void *src, size_t len);
+/* Copy into pmem, durable at return: zus's pmem_memmove_persist, which
+ * libzus provides (as zus's libzus did), so -lzus alone links it into a
+ * plugin or its mkfs. libzus's is libpmem's underneath; the macro keeps
+ * the two apart in a program that links both. */
+void *zus_pmem_memmove_persist(void *pmemdest, const void *src, size_t len);
+#define pmem_memmove_persist zus_pmem_memmove_persist
 #define memcpy_to_pmem pmem_memmove_persist
 
 #ifdef __cplusplus

@@ -11,16 +11,28 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 
+#include <libpmem.h>
+
 #include "zus.h"
 
 unsigned long g_DBGMASK;
 
-static void flush_clflush(void *buf, uint32_t len)
+/* libpmem's flush (clwb, clflushopt or clflush: what the CPU has), then
+ * the fence. */
+static void flush_pmem(void *buf, uint32_t len)
 {
-	cl_flush(buf, len);
-	_mm_sfence();
+	pmem_flush(buf, len);
+	pmem_drain();
 }
-void (*cl_flush_opt)(void *buf, uint32_t len) = flush_clflush;
+void (*cl_flush_opt)(void *buf, uint32_t len) = flush_pmem;
+
+/* movnt.h's pmem_memmove_persist (memcpy_to_pmem): libpmem's, whose name
+ * movnt.h maps to this one. */
+#undef pmem_memmove_persist
+void *zus_pmem_memmove_persist(void *pmemdest, const void *src, size_t len)
+{
+	return pmem_memmove_persist(pmemdest, src, len);
+}
 
 __attribute__((constructor)) static void zus_lib_init(void)
 {

@@ -46,16 +46,24 @@
 #include <vector>
 
 #include "integration.h"
+#include "toyfs.h"
 #include "zufs/posix_acl.h"
 
 namespace {
 
 // The file system under test is examplefs, a zus plugin (--fs), built
-// with -DPOSIX_DIFF_PLUGIN (meson: integration_plugin_posix_diff).
+// with -DPOSIX_DIFF_PLUGIN (meson: integration_plugin_posix_diff); with
+// -DPOSIX_DIFF_TOYFS too, toyfs built from $TOYFS_SRC (toyfs.h; meson:
+// integration_plugin_toyfs_posix_diff).
 #ifdef POSIX_DIFF_PLUGIN
 constexpr bool g_plugin = true;
 #else
 constexpr bool g_plugin = false;
+#endif
+#ifdef POSIX_DIFF_TOYFS
+constexpr bool g_toyfs = true;
+#else
+constexpr bool g_toyfs = false;
 #endif
 
 const char *const kDirs[] = { "d1", "d2", "d1/d3" };
@@ -638,7 +646,8 @@ class Diff {
 				out << "/s" << st.st_size;
 			// POSIX_DIFF_NO_BLOCKS: for a plugin that counts
 			// i_blocks in its own units (toyfs: 1 per page)
-			if (S_ISREG(st.st_mode) && !getenv("POSIX_DIFF_NO_BLOCKS"))
+			if (S_ISREG(st.st_mode) && !g_toyfs &&
+			    !getenv("POSIX_DIFF_NO_BLOCKS"))
 				out << "/b" << st.st_blocks;
 			if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
 				out << "/r" << major(st.st_rdev) << ":"
@@ -802,7 +811,18 @@ TEST_CASE("differential: random syscalls on tmpfs and zufuse agree",
 	  "[integration][posix][diff]")
 {
 	zit::Mount m;
-#ifdef POSIX_DIFF_PLUGIN
+#if defined(POSIX_DIFF_TOYFS)
+	// toyfs from its unmodified sources (SKIP without them)
+	const std::string src = zit::toyfs_src_or_skip();
+	zit::RunResult b = zit::build_toyfs(src, m.scratch().dir());
+	INFO(b.err);
+	REQUIRE(b.status == 0);
+	b = zit::mkfs_toyfs(m.scratch().dir(), m.image(), 256 << 20);
+	INFO(b.out << b.err);
+	REQUIRE(b.status == 0);
+	REQUIRE_MOUNT(m, { "-o", "allow_other",
+			   "--fs=" + m.scratch().path("libtoyfs.so") });
+#elif defined(POSIX_DIFF_PLUGIN)
 	// examplefs (examples/): formatted by its mkfs, mounted with --fs
 	const char *mkfs = getenv("EXAMPLEFS_MKFS"), *lib = getenv("EXAMPLEFS_LIB");
 	REQUIRE((mkfs && lib));

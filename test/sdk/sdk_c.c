@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Every SDK header (include/zus) in a C (gnu11) plugin, built with -Wall
- * -Wextra -Werror; the run checks the helpers plugins inline.
+ * -Wextra -Werror; the run checks the helpers plugins inline, and that
+ * -lzus alone resolves what movnt.h declares.
  */
 #include "zus.h"
 #include "iom_enc.h"
 #include "b-minmax.h"
+#include "movnt.h"
 
 int main(void)
 {
@@ -33,5 +35,15 @@ int main(void)
 		;
 	if (!zir.more || min(3, 4) != 3 || max_t(long, 3, 4) != 4)
 		return 4;
+
+	/* movnt.h's copy and flush, linked with -lzus alone (toyfs's
+	 * file.c copies with pmem_memmove_persist) */
+	static char src[300] = "to pmem", dst[300];
+	if (memcpy_to_pmem(dst, src, sizeof(src)) != dst || strcmp(dst, src))
+		return 5;
+	cl_flush_opt(dst, sizeof(dst));
+	memzero_nt(dst, sizeof(dst));
+	if (dst[0] || dst[299])
+		return 6;
 	return 0;
 }

@@ -208,6 +208,7 @@ int PluginMount::mount(zufs_ioc_mount &m)
 		return -EIO;
 	}
 	root_ = wrap(root);
+	icache_[root_->ino] = { root_, 1 };
 	m.pools[0].base = reinterpret_cast<uintptr_t>(base_);
 	m.pools[0].size = t1_len_;
 	m.zmi.zus_sbi = sbi;
@@ -222,11 +223,16 @@ void PluginMount::teardown()
 {
 	if (sbi_) {
 		zus_fs_info *zfi = sbi_->zfi;
-		for (auto &[ino, zii] : parked_)
-			if (zii->op->evict)
-				zii->op->evict(zii);
-		parked_.clear();
-		// The root stays the plugin's (zus never evicted z_root).
+		// Parked inodes (and any the shim still held) are evicted;
+		// the root stays the plugin's (zus never evicted z_root).
+		for (auto &[ino, c] : icache_) {
+			if (c.h == root_)
+				continue;
+			if (c.h->zii->op->evict)
+				c.h->zii->op->evict(c.h->zii);
+			delete c.h;
+		}
+		icache_.clear();
 		delete root_;
 		root_ = nullptr;
 		if (sbi_fini_ok_ && zfi->op->sbi_fini)

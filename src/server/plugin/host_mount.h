@@ -57,6 +57,7 @@ class PluginMount;
 struct HostInode {
 	zus_inode_info *zii;
 	PluginMount *m; // its mount
+	uint64_t ino;	// its key in m's inode cache
 	std::shared_mutex rw;
 };
 
@@ -114,7 +115,7 @@ class PluginMount {
 	{
 		if (!zii->sbi)
 			zii->sbi = sbi_;
-		return new HostInode{ zii, this, {} };
+		return new HostInode{ zii, this, zii->zi->i_ino, {} };
 	}
 	zu_dpp_t offset_of(const zus_inode *zi) const
 	{
@@ -141,22 +142,42 @@ class PluginMount {
 	int is_pmem_ = 0;
 	bool sbi_fini_ok_ = false; // sbi_init ran: sbi_fini undoes it
 	std::mutex rename_mu_; // the VFS's s_vfs_rename_mutex
-	// The inode cache zuf had in the kernel: a linked inode the shim let
-	// go stays here (its zii alive) until it is looked up again or the
-	// file system is unmounted, as the VFS keeps clean inodes; a seed
-	// plugin's iget of an inode it evicted is then never needed.
-	std::mutex parked_mu_;
-	std::unordered_map<uint64_t, zus_inode_info *> parked_;
-	zus_inode_info *unpark(uint64_t ino)
+	// The inode cache zuf had in the kernel: one HostInode per inode, so
+	// a repeated lookup answers the cookie the shim already holds (zuf's
+	// iget found its inode; a seed plugin's iget is called once). refs
+	// counts the answers the shim holds (each lookup or create answer is
+	// one, each EVICT gives one back); at 0 a linked inode stays here,
+	// its zii alive, until it is looked up again or the file system is
+	// unmounted, as the VFS keeps clean inodes. The root is here from
+	// mount on with a reference of its own.
+	struct Cached {
+		HostInode *h;
+		uint64_t refs;
+	};
+	std::mutex icache_mu_;
+	std::unordered_map<uint64_t, Cached> icache_;
+	// The cached inode ino with one more answer held; nullptr if none.
+	HostInode *hold(uint64_t ino)
 	{
-		std::lock_guard lk(parked_mu_);
-		auto it = parked_.find(ino);
-		if (it == parked_.end())
+		std::lock_guard lk(icache_mu_);
+		auto it = icache_.find(ino);
+		if (it == icache_.end())
 			return nullptr;
-		zus_inode_info *zii = it->second;
-		parked_.erase(it);
-		return zii;
+		++it->second.refs;
+		return it->second.h;
 	}
+	bool cached(uint64_t ino)
+	{
+		std::lock_guard lk(icache_mu_);
+		return icache_.count(ino);
+	}
+	// A fresh zii (iget, new_inode) into the cache with one answer held.
+	// Another lookup that got there first wins: its HostInode is held
+	// and *dup is the zii to give back (evict).
+	HostInode *adopt(zus_inode_info *zii, zus_inode_info **dup);
+	// One answer given back; true when h was the last holder and left
+	// the cache (the caller then drops it), false while it stays.
+	bool give_back(HostInode *h, bool park);
 };
 
 } // namespace zus::plugin

@@ -43,6 +43,12 @@ int PluginMount::new_inode(zufs_ioc_new_inode *ioc, zufs::page_list pages)
 		sbi_->op->free_inode(zii);
 		return bad("new_inode answered an inode outside pmem");
 	}
+	if (cached(zii->zi->i_ino)) {
+		// Not freed: its zus_inode may be the live one's.
+		if (zii->op->evict)
+			zii->op->evict(zii);
+		return bad("new_inode answered the ino of a live inode");
+	}
 	if (!(n.flags & ZI_TMPFILE)) {
 		int err = sane(sbi_->op->add_dentry(dir->zii, zii, &n.str),
 			       "add_dentry");
@@ -53,33 +59,68 @@ int PluginMount::new_inode(zufs_ioc_new_inode *ioc, zufs::page_list pages)
 		}
 		touch(dir->zii->zi, true, t);
 	}
-	HostInode *h = wrap(zii);
+	zus_inode_info *dup;
+	HostInode *h = adopt(zii, &dup);
+	if (dup && dup->op->evict)
+		dup->op->evict(dup);
 	ioc->zus_ii = reinterpret_cast<zus_inode_info *>(h);
-	ioc->_zi = offset_of(zii->zi);
+	ioc->_zi = offset_of(h->zii->zi);
 	return 0;
 }
 
+HostInode *PluginMount::adopt(zus_inode_info *zii, zus_inode_info **dup)
+{
+	*dup = nullptr;
+	std::lock_guard lk(icache_mu_);
+	auto [it, fresh] = icache_.try_emplace(zii->zi->i_ino, Cached{ nullptr, 1 });
+	if (fresh) {
+		it->second.h = wrap(zii);
+		return it->second.h;
+	}
+	++it->second.refs;
+	if (it->second.h->zii != zii)
+		*dup = zii;
+	return it->second.h;
+}
+
+bool PluginMount::give_back(HostInode *h, bool park)
+{
+	std::lock_guard lk(icache_mu_);
+	auto it = icache_.find(h->ino);
+	if (it == icache_.end() || it->second.h != h)
+		return true; // never cached
+	if (it->second.refs > 1 || h == root_) {
+		// a duplicate answer (the root keeps the mount's reference)
+		if (it->second.refs > 1)
+			--it->second.refs;
+		return false;
+	}
+	if (park) {
+		it->second.refs = 0;
+		return false;
+	}
+	icache_.erase(it);
+	return true;
+}
+
 // FREE_INODE (last reference, no links) and EVICT_INODE (last reference,
-// or ZI_LOOKUP_RACE: the duplicate of a racing lookup): as zus, the one
-// calls sbi->op->free_inode, the other zii->op->evict.
+// or ZI_LOOKUP_RACE: the shim's duplicate of a cookie it holds): one
+// answer given back; at the last, as zus, the one calls
+// sbi->op->free_inode, the other parks a linked inode or zii->op->evict.
 int PluginMount::evict(zufs_ioc_evict_inode *ioc, bool free)
 {
 	HostInode *h = hi(ioc->zus_ii);
 	if (!h)
 		return 0;
-	if (h == root_)
-		return 0; // the mount's
 	zus_inode_info *zii = h->zii;
+	bool park = !free && !(ioc->flags & ZI_LOOKUP_RACE) && zii->zi->i_nlink;
+	if (!give_back(h, park))
+		return 0;
 	delete h;
 	if (free) {
 		if (sbi_->op->free_inode)
 			sbi_->op->free_inode(zii);
 		return 0;
-	}
-	if (!(ioc->flags & ZI_LOOKUP_RACE) && zii->zi->i_nlink) {
-		std::lock_guard lk(parked_mu_);
-		if (parked_.emplace(zii->zi->i_ino, zii).second)
-			return 0;
 	}
 	if (zii->op->evict)
 		zii->op->evict(zii);
@@ -103,21 +144,26 @@ int PluginMount::lookup(zufs_ioc_lookup *ioc)
 		ino = sbi_->op->lookup(dir->zii, str);
 	if (!ino)
 		return -ENOENT;
-	zus_inode_info *zii = unpark(ino);
-	if (!zii)
-		zii = zus_iget(sbi_, ino);
-	if (!zii)
-		return -ENOENT;
-	if (!zii_ok(zii) || zii->zi->i_ino != ino) {
-		// Not given back: evict() of a zii this broken may crash.
-		char line[96];
-		snprintf(line, sizeof(line),
-			 "iget(%lu) answered an inode outside pmem or of "
-			 "another ino", ino);
-		return bad(line);
+	HostInode *h = hold(ino); // cached: no iget (zuf's icache hit)
+	if (!h) {
+		zus_inode_info *zii = zus_iget(sbi_, ino);
+		if (!zii)
+			return -ENOENT;
+		if (!zii_ok(zii) || zii->zi->i_ino != ino) {
+			// Not given back: evict() of a zii this broken may crash.
+			char line[96];
+			snprintf(line, sizeof(line),
+				 "iget(%lu) answered an inode outside pmem or "
+				 "of another ino", ino);
+			return bad(line);
+		}
+		zus_inode_info *dup;
+		h = adopt(zii, &dup);
+		if (dup && dup->op->evict)
+			dup->op->evict(dup); // a racing lookup got there first
 	}
-	ioc->zus_ii = reinterpret_cast<zus_inode_info *>(wrap(zii));
-	ioc->_zi = offset_of(zii->zi);
+	ioc->zus_ii = reinterpret_cast<zus_inode_info *>(h);
+	ioc->_zi = offset_of(h->zii->zi);
 	return 0;
 }
 
