@@ -41,11 +41,51 @@ void InodeCache::evict(Inode *dying)
 	release(dying->zus_ii, unlinked, 0);
 
 	Shard &s = shard(dying->ino);
+	bool pending;
 	{
 		std::lock_guard lock(s.lock);
+		pending = dying->unlinked;
 		s.map.erase(dying->ino);
 	}
 	s.gone.notify_all();
+	if (pending) {
+		{
+			std::lock_guard g(free_mu_);
+			--pending_;
+			frees_.fetch_add(1, std::memory_order_release);
+		}
+		freed_.notify_all();
+	}
+}
+
+void InodeCache::mark_unlinked(Inode *inode)
+{
+	{
+		std::lock_guard lock(shard(inode->ino).lock);
+		if (inode->unlinked || inode->dying)
+			return;
+		inode->unlinked = true;
+	}
+	std::lock_guard g(free_mu_); // before evict() can count it freed:
+	++pending_;		     // the caller holds a reference
+	++marked_;
+}
+
+bool InodeCache::wait_for_free(uint64_t *seen,
+			       std::chrono::steady_clock::time_point deadline)
+{
+	std::unique_lock g(free_mu_);
+	auto freed = [&] { return frees_.load(std::memory_order_acquire) != *seen; };
+	if (!freed()) {
+		if (!pending_ || hopeless_ == marked_ + 1)
+			return false;
+		if (!freed_.wait_until(g, deadline, freed)) {
+			hopeless_ = marked_ + 1;
+			return false;
+		}
+	}
+	*seen = frees_.load(std::memory_order_acquire);
+	return true;
 }
 
 Inode *InodeCache::insert(zus_inode_info *zus_ii, const zus_inode *zi, Ref ref)

@@ -17,11 +17,19 @@
 //    get() does not see it, and a LOOKUP answer for the same ino waits until
 //    it is gone, so the server sees EVICT/FREE and the new reference in an
 //    order that matches the shim's (zuf: I_FREEING and iget's wait).
+//  - Frees still to come: an inode that lost its last name (mark_unlinked)
+//    is freed when its last reference goes, and FUSE drops those in the
+//    background, after the unlink's reply: a RELEASE (close(2) does not
+//    wait for it) and the FORGET the kernel queues on /dev/fuse when it
+//    evicts the inode. wait_for_free() lets a request that met ENOSPC wait
+//    for them, as ext4_should_retry_alloc waits for a journal commit.
 //
 // Thread-safe: sharded by ino; no lock is held while talking to the server.
 #ifndef ZUF_INODE_CACHE_H
 #define ZUF_INODE_CACHE_H
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -40,6 +48,7 @@ struct Inode {
 	uint64_t nlookup = 0;	// guarded by the shard lock
 	uint64_t pins = 0;	// guarded by the shard lock
 	bool dying = false;	// EVICT/FREE in flight; guarded by the lock
+	bool unlinked = false;	// counted in pending frees; guarded by the lock
 };
 
 // Which kind of reference a caller takes or drops.
@@ -71,6 +80,20 @@ class InodeCache {
 	// counts (the kernel does not forget at umount).
 	void evict_all();
 
+	// inode (a reference held) lost its last link: its FREE_INODE, when
+	// its references go, is a pending free (see above).
+	void mark_unlinked(Inode *inode);
+	// How many pending frees have completed so far.
+	uint64_t frees() const { return frees_.load(std::memory_order_acquire); }
+	// After an ENOSPC: wait until a pending free completes past *seen (a
+	// frees() taken before the request), then true with *seen updated.
+	// False at once when no free is pending, or when the last wait for
+	// the same set of pending frees found none completed by its deadline
+	// (files held open after their unlink free nothing until closed);
+	// false at deadline.
+	bool wait_for_free(uint64_t *seen,
+			   std::chrono::steady_clock::time_point deadline);
+
 	size_t size() const;
 
   private:
@@ -88,6 +111,14 @@ class InodeCache {
 
 	zufs::Channel &channel_;
 	Shard shards_[kShards];
+
+	// Pending frees (mark_unlinked): counts under free_mu_.
+	std::mutex free_mu_;
+	std::condition_variable freed_;
+	uint64_t pending_ = 0;	    // marked, not yet freed
+	uint64_t marked_ = 0;	    // ever marked: names the pending set
+	uint64_t hopeless_ = 0;	    // marked_ + 1 when a wait timed out
+	std::atomic<uint64_t> frees_{ 0 };
 };
 
 // A pinned inode for one operation (InodeCache::get(ino, Ref::pin)).

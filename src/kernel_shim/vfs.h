@@ -26,6 +26,8 @@
 #include <sys/uio.h>
 
 #include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -260,6 +262,28 @@ class Vfs final : private iomap::Unmapper {
 	class Pin;
 
 	int call(zufs_ioc_hdr *hdr, size_t size, zufs::page_list pages = {});
+	// ext4_should_retry_alloc: op() answered -ENOSPC while inodes that
+	// lost their last link wait for the kernel's RELEASE or FORGET to be
+	// freed (inode_cache.h, pending frees): wait for a free and try op
+	// again, at most kNospcRetries times and kFreeWait in all. op must
+	// send its message afresh each time.
+	template <typename Op> auto retry_nospc(Op op) -> decltype(op())
+	{
+		uint64_t seen = cache_.frees();
+		auto r = op();
+		const auto deadline = std::chrono::steady_clock::now() + kFreeWait;
+		for (int n = 0; r == -ENOSPC && n < kNospcRetries &&
+				cache_.wait_for_free(&seen, deadline);
+		     ++n)
+			r = op();
+		return r;
+	}
+	// A FORGET comes in ms; a loaded machine may delay it for seconds.
+	static constexpr auto kFreeWait = std::chrono::seconds(5);
+	static constexpr int kNospcRetries = 3;
+	// After a REMOVE_DENTRY or a RENAME over it: inode's free is pending
+	// if that took its last link.
+	void note_unlink(Inode *inode);
 	int lookup_inode(Inode *dir, std::string_view name, Ref ref,
 			 Inode **out);
 	int new_inode(uint64_t parent, std::string_view name, mode_t mode,

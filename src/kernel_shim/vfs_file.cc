@@ -130,10 +130,12 @@ ssize_t Vfs::write(File &f, std::span<const iovec> iov, uint64_t pos,
 	if (zf & ZUFS_S_IMMUTABLE)
 		return -EPERM;
 
-	IovIter ii(iov);
 	uint64_t flags = write_io_flags(f.flags_ | oflags,
 					opts_.sync || (zf & ZUFS_S_SYNC));
-	return rw_write(io_target(f.inode_), ii, pos, flags);
+	return retry_nospc([&] {
+		IovIter ii(iov);
+		return rw_write(io_target(f.inode_), ii, pos, flags);
+	});
 }
 
 int Vfs::fsync(uint64_t ino, bool datasync)
@@ -173,7 +175,11 @@ int Vfs::fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t len)
 	io.filepos = offset;
 	io.last_pos = offset + len;
 	io.flags = static_cast<uint64_t>(mode);
-	int err = call(&io.hdr, sizeof(io));
+	const zufs_ioc_IO sent = io;
+	int err = retry_nospc([&] {
+		io = sent;
+		return call(&io.hdr, sizeof(io));
+	});
 	if (err)
 		return err;
 	if (io.wr_unmap.len && inval_)
@@ -222,7 +228,11 @@ ssize_t Vfs::copy_file_range(File &in, uint64_t off_in, File &out,
 	c.pos_in = off_in;
 	c.pos_out = off_out;
 	c.len = len;
-	int err = call(&c.hdr, sizeof(c));
+	const zufs_ioc_clone sent = c;
+	int err = retry_nospc([&] {
+		c = sent;
+		return call(&c.hdr, sizeof(c));
+	});
 	if (err)
 		return err;
 	if (c.copied > len) {

@@ -145,7 +145,11 @@ int Vfs::new_inode(uint64_t parent, std::string_view name, mode_t mode,
 		ioc.hdr.len = n;
 		pl = { acl_pv.data(), acl_pv.size() };
 	}
-	err = call(&ioc.hdr, sizeof(ioc), pl);
+	const zufs_ioc_new_inode sent = ioc;
+	err = retry_nospc([&] {
+		ioc = sent;
+		return call(&ioc.hdr, sizeof(ioc), pl);
+	});
 	if (err)
 		return err;
 
@@ -260,7 +264,7 @@ int Vfs::link(uint64_t ino, uint64_t newparent, std::string_view newname,
 	ioc.zus_ii = inode->zus_ii;
 	ioc.zus_dir_ii = dir->zus_ii;
 	set_str(&ioc.str, newname);
-	err = call(&ioc.hdr, sizeof(ioc));
+	err = retry_nospc([&] { return call(&ioc.hdr, sizeof(ioc)); });
 	if (err) {
 		cache_.put(inode, Ref::kernel);
 		return err;
@@ -304,7 +308,16 @@ int Vfs::remove(uint64_t parent, std::string_view name, bool dir)
 	ioc.zus_ii = child->zus_ii;
 	ioc.zus_dir_ii = pdir->zus_ii;
 	set_str(&ioc.str, name);
-	return call(&ioc.hdr, sizeof(ioc));
+	if ((err = call(&ioc.hdr, sizeof(ioc))))
+		return err;
+	note_unlink(child.get());
+	return 0;
+}
+
+void Vfs::note_unlink(Inode *inode)
+{
+	if (__atomic_load_n(&inode->zi->i_nlink, __ATOMIC_ACQUIRE) == 0)
+		cache_.mark_unlinked(inode);
 }
 
 int Vfs::unlink(uint64_t parent, std::string_view name)
@@ -388,7 +401,11 @@ int Vfs::rename(uint64_t parent, std::string_view name, uint64_t newparent,
 	// The whiteout's owner: inode_init_owner() in the old directory.
 	ioc.uid = uid;
 	ioc.gid = (mode_of(odir.get()) & S_ISGID) ? snapshot(odir->zi).i_gid : gid;
-	return call(&ioc.hdr, sizeof(ioc));
+	if ((err = call(&ioc.hdr, sizeof(ioc))))
+		return err;
+	if (new_inode && !(flags & RENAME_EXCHANGE))
+		note_unlink(new_inode.get()); // replaced: its last name?
+	return 0;
 }
 
 } // namespace zuf

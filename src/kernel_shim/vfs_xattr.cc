@@ -108,7 +108,11 @@ int Vfs::setxattr(uint64_t ino, std::string_view name, std::string_view value,
 	zufs::page_list pl =
 		pages_of(value.data(), value.size(), pv, &x.hdr.offset);
 	x.hdr.len = static_cast<uint32_t>(value.size());
-	return call(&x.hdr, sizeof(x), value.empty() ? zufs::page_list{} : pl);
+	const zufs_ioc_xattr sent = x;
+	return retry_nospc([&] {
+		x = sent;
+		return call(&x.hdr, sizeof(x), value.empty() ? zufs::page_list{} : pl);
+	});
 }
 
 int Vfs::removexattr(uint64_t ino, std::string_view name)

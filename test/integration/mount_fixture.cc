@@ -123,6 +123,60 @@ struct InstallHandlers {
 	}
 } g_install_handlers;
 
+// Who keeps mnt busy (umount: EBUSY): every process whose cwd, root or an
+// open descriptor or mapping is inside it, and mounts on top of it. One
+// line each, for the log: a busy unmount then names its cause.
+std::string holders_of(const std::string &mnt)
+{
+	std::string out;
+	auto inside = [&](const std::string &p) {
+		return p == mnt || p.rfind(mnt + "/", 0) == 0;
+	};
+	std::error_code ec;
+	for (const auto &proc : fs::directory_iterator("/proc", ec)) {
+		const std::string pid = proc.path().filename().string();
+		if (pid.find_first_not_of("0123456789") != std::string::npos)
+			continue;
+		std::string comm = read_file(proc.path() / "comm");
+		if (!comm.empty() && comm.back() == '\n')
+			comm.pop_back();
+		auto note = [&](const std::string &what, const std::string &target) {
+			out += "--- busy: pid " + pid + " (" + comm + ") " + what +
+			       " -> " + target + "\n";
+		};
+		for (const char *link : { "cwd", "root" }) {
+			std::string t = fs::read_symlink(proc.path() / link, ec).string();
+			if (!ec && inside(t))
+				note(link, t);
+		}
+		std::error_code fec;
+		for (const auto &fd : fs::directory_iterator(proc.path() / "fd", fec)) {
+			std::string t = fs::read_symlink(fd.path(), ec).string();
+			if (!ec && inside(t))
+				note("fd " + fd.path().filename().string(), t);
+		}
+		std::istringstream maps(read_file(proc.path() / "maps"));
+		std::string line;
+		while (std::getline(maps, line)) {
+			size_t at = line.find(mnt);
+			if (at != std::string::npos && inside(line.substr(at))) {
+				note("mapping", line.substr(at));
+				break;
+			}
+		}
+	}
+	std::ifstream mi("/proc/self/mountinfo");
+	std::string line;
+	while (std::getline(mi, line)) {
+		std::istringstream ls(line);
+		std::string id, parent, dev, root, mp;
+		ls >> id >> parent >> dev >> root >> mp;
+		if (mp != mnt && inside(mp))
+			out += "--- busy: a mount on " + mp + "\n";
+	}
+	return out;
+}
+
 } // namespace
 
 std::string zufuse_path()
@@ -359,6 +413,11 @@ int Mount::reap(int timeout_ms)
 	return st;
 }
 
+std::string Mount::holders() const
+{
+	return holders_of(mnt_);
+}
+
 int Mount::unmount()
 {
 	if (pid_ <= 0)
@@ -370,7 +429,11 @@ int Mount::unmount()
 		if (r.status == 0 || !is_mounted(mnt_))
 			break;
 		std::ofstream(log_, std::ios::app)
-			<< "--- fusermount3 -u: " << r.err;
+			<< "--- fusermount3 -u: " << r.err
+			<< (i == 0 || i == 99 ? holders_of(mnt_) : "");
+		if (i == 0 && holders_of(mnt_).empty())
+			std::ofstream(log_, std::ios::app)
+				<< "--- busy: no process or mount found holding it\n";
 		sleep_ms(50);
 	}
 	return reap(30000);

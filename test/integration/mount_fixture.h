@@ -101,7 +101,13 @@ class Mount {
 	// Start zufuse -f in the background and wait for the mount.
 	bool mount(const std::vector<std::string> &extra = {});
 	// fusermount3 -u, then reap zufuse: its exit status (-1 on trouble).
+	// A busy mount (EBUSY) is retried for a few seconds; the log then
+	// names what holds it (holders()).
 	int unmount();
+	// What keeps the mount busy: one "--- busy: ..." line per process
+	// whose cwd, root, descriptor or mapping is inside it, and per mount
+	// on top of it; "" when nothing does.
+	std::string holders() const;
 	// SIGKILL zufuse and clean up the dead mount. True if the mount is gone.
 	bool kill9();
 	// Send @sig to zufuse and reap it: its exit status (-1 on timeout).

@@ -338,6 +338,11 @@ TEST_CASE("soak: 16 workers, T2 evicting and promoting", "[soak]")
 	CHECK(rss1 < rss_mid + rss_mid / 4 + 16 * 1024);
 	CHECK(fds1 <= std::max(fds0, fds_mid) + 8);
 
+	// Every worker and fio are reaped: nothing of the soak (nor zufuse
+	// itself) may hold the mount now, or the unmount meets EBUSY.
+	const std::string busy = m.holders();
+	INFO(busy);
+	CHECK(busy.empty());
 	REQUIRE_UNMOUNT(m);
 	printf("soak: %s\n", tier_line(m.log()).c_str());
 	CHECK(tier_line(m.log()).find("evicted") != std::string::npos);

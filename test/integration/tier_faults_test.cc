@@ -16,6 +16,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <algorithm>
@@ -105,6 +106,13 @@ ReadTally read_check(const std::string &path, uint64_t seed, size_t size,
 	return t;
 }
 
+// One line in the test log (meson keeps stdout): what the application saw.
+void print_tally(const char *what, const ReadTally &t)
+{
+	printf("tier faults: %s: %zu good, %zu EIO, %zu wrong, %zu other\n", what, t.good,
+	       t.eio, t.wrong, t.other);
+}
+
 #define INFO_TALLY(t)                                                          \
 	INFO("good " << (t).good << " eio " << (t).eio << " wrong "           \
 		     << (t).wrong << " other " << (t).other << " (errno "       \
@@ -157,11 +165,13 @@ TEST_CASE("tier faults: T2 truncated under the mount, then restored",
 	REQUIRE(truncate(t2path.c_str(), 0) == 0);
 
 	ReadTally seq = read_check(m.path("data"), 1, kData, false);
+	print_tally("T2 truncated, 64K buffered reads", seq);
 	INFO_TALLY(seq);
 	CHECK(seq.wrong == 0);
 	CHECK(seq.other == 0);
 	CHECK(seq.eio > 0); // the data was on T2
 	ReadTally rnd = read_check(m.path("data"), 1, kData, true, 7);
+	print_tally("T2 truncated, 4K O_DIRECT random reads", rnd);
 	INFO_TALLY(rnd);
 	CHECK(rnd.wrong == 0);
 	CHECK(rnd.other == 0);
@@ -172,6 +182,7 @@ TEST_CASE("tier faults: T2 truncated under the mount, then restored",
 	REQUIRE(zit::run_cmd({ "cp", "--sparse=always", saved, t2path },
 			     m.scratch().dir()).status == 0);
 	ReadTally after = read_check(m.path("data"), 1, kData, false);
+	print_tally("T2 restored, 64K buffered reads", after);
 	INFO_TALLY(after);
 	CHECK(after.good == kData / 65536);
 	REQUIRE_UNMOUNT(m);
@@ -205,6 +216,9 @@ TEST_CASE("tier faults: injected T2 read errors, short reads, stalls",
 		ReadTally seq = read_check(m.path("data"), 1, kData, false);
 		double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
 				   .count();
+		printf("tier faults: ZUFUSE_FAULT_T2=%s (%.1f s):\n", k.rules, s);
+		print_tally("  4K O_DIRECT random reads", rnd);
+		print_tally("  64K buffered reads", seq);
 		INFO_TALLY(rnd);
 		INFO_TALLY(seq);
 		CHECK(rnd.wrong + seq.wrong == 0);
@@ -241,7 +255,7 @@ TEST_CASE("tier faults: injected T2 write errors lose nothing written",
 	int fd = open(m.path("w").c_str(), O_CREAT | O_WRONLY, 0644);
 	REQUIRE(fd >= 0);
 	std::vector<bool> ok(48);
-	size_t failed = 0;
+	size_t failed = 0, eio = 0, enospc = 0;
 	for (size_t k = 0; k < ok.size(); ++k) {
 		std::string c = chunk_of(3, k);
 		// A short write (the server failed part way) sets no errno:
@@ -261,9 +275,14 @@ TEST_CASE("tier faults: injected T2 write errors lose nothing written",
 			INFO("chunk " << k << ": " << strerror(errno));
 			CHECK((errno == EIO || errno == ENOSPC));
 			++failed;
+			eio += errno == EIO;
+			enospc += errno == ENOSPC;
 		}
 	}
 	close(fd);
+	printf("tier faults: ZUFUSE_FAULT_T2=write:prob=0.3: %zu of %zu 1 MiB writes+fdatasync "
+	       "failed (%zu EIO, %zu ENOSPC)\n",
+	       failed, ok.size(), eio, enospc);
 	CHECK(failed < ok.size() / 2);
 	CHECK(alive(m));
 	REQUIRE_UNMOUNT(m);
@@ -278,6 +297,9 @@ TEST_CASE("tier faults: injected T2 write errors lose nothing written",
 			      buf != chunk_of(3, k)))
 			++wrong;
 	close(fd);
+	printf("tier faults: after a remount without faults: %zu of %zu acknowledged chunks "
+	       "wrong\n",
+	       wrong, size_t(std::count(ok.begin(), ok.end(), true)));
 	CHECK(wrong == 0);
 	REQUIRE_UNMOUNT(m);
 	CHECK_FSCK_CLEAN(m);
@@ -331,6 +353,7 @@ TEST_CASE("tier faults: a media error in the evictor's copy keeps that block on 
 	// Block by block: the poisoned one still fails (it stayed where the
 	// fault is), every other one is right.
 	ReadTally t = read_check(m.path("cold"), 4, kCold, true);
+	print_tally("media error in the evictor's copy, 4K O_DIRECT reads", t);
 	INFO_TALLY(t);
 	CHECK(t.eio == 1);
 	CHECK(t.good == kCold / 4096 - 1);

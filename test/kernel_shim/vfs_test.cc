@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <future>
 #include <set>
 #include <thread>
 
@@ -502,4 +503,67 @@ TEST_CASE("inode cache: a LOOKUP racing an EVICT waits for it", "[vfs][icache]")
 	CHECK(fx.srv.refs(ino) == 1);
 	fx.vfs.forget(ino, 1);
 	CHECK(fx.srv.refs(ino) == 0);
+}
+
+// An unlinked inode is freed when its last reference goes, and FUSE sends
+// those (RELEASE, FORGET) in the background, after the unlink's reply: a
+// request that meets ENOSPC meanwhile waits for that free and tries again
+// (Vfs::retry_nospc, as ext4_should_retry_alloc); with no free pending,
+// ENOSPC is answered at once (issue 11).
+TEST_CASE("vfs: ENOSPC waits for the free of an unlinked inode, then retries",
+	  "[vfs]")
+{
+	ShimFixture fx;
+	const uint64_t gone = fx.create("gone"); // the kernel's lookup held
+	const uint64_t g = fx.create("g");
+	auto file = fx.open(g);
+	std::atomic<bool> freed{ false };
+	std::atomic<int> enospc{ 0 };
+	std::promise<void> first_enospc;
+	fx.srv.hook = [&](zufs_ioc_hdr *hdr, zufs::page_list) {
+		if (hdr->operation == ZUFS_OP_FREE_INODE)
+			freed = true; // and the server frees it
+		if (hdr->operation != ZUFS_OP_WRITE || freed)
+			return false;
+		auto *io = reinterpret_cast<zufs_ioc_IO *>(hdr);
+		io->last_pos = io->filepos;
+		hdr->err = -ENOSPC;
+		if (enospc++ == 0)
+			first_enospc.set_value();
+		return true;
+	};
+	char buf[4096] = { 'x' };
+
+	SECTION("no free pending: ENOSPC at once")
+	{
+		CHECK(fx.write(*file, buf, sizeof(buf), 0) == -ENOSPC);
+		CHECK(enospc == 1);
+	}
+	SECTION("the FORGET of an unlinked inode comes after the write")
+	{
+		REQUIRE(fx.vfs.unlink(1, "gone") == 0);
+		CHECK(fx.srv.refs(gone) == 1); // not freed: the kernel holds it
+		ssize_t n = 0;
+		std::thread writer([&] { n = fx.write(*file, buf, sizeof(buf), 0); });
+		first_enospc.get_future().wait(); // the write met ENOSPC
+		fx.vfs.forget(gone, 1);		  // FREE_INODE: space comes back
+		writer.join();
+		CHECK(n == ssize_t(sizeof(buf)));
+		CHECK(enospc == 1);
+		CHECK(freed);
+	}
+	SECTION("unlinked while open: the RELEASE frees it")
+	{
+		auto held = fx.open(gone);
+		fx.vfs.forget(gone, 1); // the kernel's lookup goes first
+		REQUIRE(fx.vfs.unlink(1, "gone") == 0);
+		ssize_t n = 0;
+		std::thread writer([&] { n = fx.write(*file, buf, sizeof(buf), 0); });
+		first_enospc.get_future().wait();
+		held.reset(); // the RELEASE
+		writer.join();
+		CHECK(n == ssize_t(sizeof(buf)));
+		CHECK(freed);
+	}
+	file.reset();
 }

@@ -33,7 +33,11 @@ TEST_CASE("fill the device, ENOSPC, free, reuse", "[server][alloc]")
 	CHECK(got >= pos);
 	struct statfs64 full;
 	fs.statfs(&full);
-	CHECK(full.f_bfree == 0);
+	// Free: only the reserve for freeing operations (balloc.h), which
+	// f_bavail does not count.
+	CHECK(full.f_bfree == fs.sbi->balloc.reserved());
+	CHECK(fs.sbi->balloc.reserved() > 0);
+	CHECK(full.f_bavail == 0);
 	CHECK(same(fs.read(f, got - 4096, 4096), chunk.substr((got - 4096) % chunk.size(), 4096)));
 
 	// A new name still fits into the root's existing directory block.
@@ -89,7 +93,12 @@ TEST_CASE("balloc: a Hold keeps the room its thread made; the reserve",
 	Fs fs(16ULL << 20);
 	REQUIRE(fs.mount() == 0);
 	zus::pmfs::BlockAlloc &ba = fs.sbi->balloc;
+	// Every mount keeps one (1/64 of a small data area, at most 64).
+	CHECK(ba.reserved() == std::min<uint64_t>(64, ba.data_blocks() / 64));
+	ba.set_reserve(0); // gives it back to everyone
+	CHECK(ba.reserved() == 0);
 	const uint64_t free0 = ba.free_blocks();
+	REQUIRE(ba.available() == free0);
 	std::vector<zus::pmfs::BlockAlloc::Run> taken;
 	for (;;) {
 		zus::pmfs::BlockAlloc::Run r[8];

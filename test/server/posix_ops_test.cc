@@ -443,3 +443,60 @@ TEST_CASE("POSIX ACLs: set_acl semantics, chmod, NEW_INODE, noacl", "[server][po
 	REQUIRE(fs.umount() == 0);
 	unlink(fs.path.c_str());
 }
+
+// Freeing never needs space (issue 11), as on ext4: on a full file system
+// without a T2, a shrinking truncate to the middle of a block shared by
+// COPY, a punch inside one, and an xattr removal that rewrites the rest of
+// the set each need a new block (the copy, the new set) before the old one
+// goes; they take it from the reserve for freeing (balloc.h) instead of
+// answering ENOSPC.
+TEST_CASE("freeing on a full file system: truncate and punch into shared "
+	  "blocks, xattr removal", "[server][posix][refc]")
+{
+	Fs fs(16ULL << 20);
+	REQUIRE(fs.mount() == 0);
+	Inode a, b, c, fill;
+	REQUIRE(fs.create(fs.root, "a", S_IFREG | 0644, &a) == 0);
+	REQUIRE(fs.create(fs.root, "b", S_IFREG | 0644, &b) == 0);
+	REQUIRE(fs.create(fs.root, "c", S_IFREG | 0644, &c) == 0);
+	REQUIRE(fs.create(fs.root, "fill", S_IFREG | 0644, &fill) == 0);
+	const std::string d = pattern(8 * 4096, 31);
+	REQUIRE(fs.write(a, 0, d) == 0);
+	uint64_t copied = 0;
+	REQUIRE(copy(fs, a, 0, b, 0, d.size(), &copied) == 0); // all shared
+	REQUIRE(copied == d.size());
+	const std::string x1 = pattern(3000, 32), x2 = pattern(3000, 33);
+	REQUIRE(xset(fs, c, ZUFS_XF_USER, "one", x1) == 0); // a head and a block
+	REQUIRE(xset(fs, c, ZUFS_XF_USER, "two", x2) == 0);
+
+	// Full: 1 MiB writes, then 4 KiB ones, until ENOSPC.
+	uint64_t at = 0;
+	for (size_t piece : { size_t(1) << 20, size_t(4096) })
+		while (fs.write(fill, at, std::string(piece, 'f')) == 0)
+			at += piece;
+	REQUIRE(fs.write(fill, at, std::string(4096, 'f')) == -ENOSPC);
+	REQUIRE(fs.write(c, 0, "x") == -ENOSPC);
+
+	CHECK(fs.setattr(b, STATX_SIZE, 3 * 4096 + 100) == 0);
+	zufs_ioc_IO p{};
+	p.hdr.operation = ZUFS_OP_FALLOCATE;
+	p.zus_ii = a.ii;
+	p.filepos = 5 * 4096 + 10;
+	p.last_pos = 5 * 4096 + 30;
+	p.flags = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+	CHECK(fs.dispatch(&p.hdr, sizeof(p)) == 0);
+	CHECK(xset(fs, c, ZUFS_XF_USER, "one", "", ZUFS_XATTR_REMOVE) == 0);
+
+	std::string da = d;
+	std::fill(da.begin() + 5 * 4096 + 10, da.begin() + 5 * 4096 + 30, '\0');
+	CHECK(same(fs.read(a, 0, d.size()), da));
+	CHECK(same(fs.read(b, 0, d.size()), d.substr(0, 3 * 4096 + 100)));
+	std::string v;
+	uint32_t size = 0;
+	CHECK(xget(fs, c, ZUFS_XF_USER, "one", 4096, &v, &size) == -ENODATA);
+	REQUIRE(xget(fs, c, ZUFS_XF_USER, "two", 4096, &v, &size) == 0);
+	CHECK(v == x2);
+	clean(fs);
+	for (Inode i : { a, b, c, fill })
+		fs.evict(i);
+}

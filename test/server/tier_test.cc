@@ -20,6 +20,7 @@
 #include "zufs/iom_enc.h"
 #include "iomap/executor.h"
 #include "iomap/t2.h"
+#include "iomap/t2_fault.h"
 #include "server/pmfs/bmap.h"
 #include "server/pmfs/journal.h"
 #include "server/pmfs/pmfs.h"
@@ -1421,4 +1422,64 @@ TEST_CASE("tier: a stalled promotion's T1 block is not reused when taken over",
 	auto r = t.fs.check();
 	INFO(r.report);
 	CHECK(r.errors == 0);
+}
+
+// A WRITE into a block on T2 with T1 full needs room first, made by moving
+// cold blocks to T2; a T2 that fails those writes is that request's error
+// (EIO, issue 11), not ENOSPC: T2 has room. The block stays on T2 with its
+// bytes, and once T2 works again the same write goes in.
+TEST_CASE("tier: a promotion a failing T2 cannot make room for is EIO",
+	  "[tier][fault]")
+{
+	TierFile t;
+	const std::string data = ztest::pattern(4 * 4096, 61);
+	t.write(0, data);
+	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 1) == 0);
+	zus::pmfs::tier_set_watermarks(*t.fs.sbi, 0, 0); // no async evictor
+	REQUIRE(eventually([&] { return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0; }));
+	struct NoFaults { // whatever happens below
+		~NoFaults()
+		{
+			std::string why;
+			iomap::set_t2_faults("", &why);
+		}
+	} no_faults_after;
+	std::string why;
+	REQUIRE(iomap::set_t2_faults("write", &why) == 0);
+	// T1 filled by another file: with every T2 write failing nothing
+	// moves, so the fill stops when T1 has no block left.
+	ztest::Inode g;
+	REQUIRE(t.fs.create(t.fs.root, "fill", S_IFREG | 0644, &g) == 0);
+	std::swap(t.f, g);
+	uint64_t at = 0;
+	for (uint64_t piece : { uint64_t(1) << 20, uint64_t(16) << 10 }) {
+		for (int err = 0; !err;) {
+			ztest::Buf b(piece);
+			uint64_t last = at;
+			err = t.io(ZUFS_OP_WRITE, at, b, &last);
+			at = last;
+		}
+	}
+	std::swap(t.f, g);
+	INFO("T1 available " << t.fs.sbi->balloc.available() << ", T2 free "
+			     << zus::pmfs::t2_free_blocks(*t.fs.sbi));
+	REQUIRE(t.fs.sbi->balloc.available() < 17);
+	REQUIRE(zus::pmfs::t2_free_blocks(*t.fs.sbi) > 1000);
+
+	ztest::Buf b(10);
+	std::memcpy(b.data(), "XXXXXXXXXX", 10);
+	uint64_t last = 0;
+	CHECK(t.io(ZUFS_OP_WRITE, 4096 + 100, b, &last) == -EIO);
+	CHECK(t.on_t2(1));
+
+	REQUIRE(iomap::set_t2_faults("", &why) == 0);
+	CHECK(ztest::same(t.read(0, data.size()), data));
+	t.write(4096 + 100, "XXXXXXXXXX");
+	std::string want = data;
+	want.replace(4096 + 100, 10, "XXXXXXXXXX");
+	CHECK(ztest::same(t.read(0, data.size()), want));
+	auto r = t.fs.check();
+	INFO(r.report);
+	CHECK(r.errors == 0);
+	t.fs.evict(g);
 }

@@ -102,11 +102,14 @@ void BlockAlloc::init(zus_sb_info *sbi)
 
 void BlockAlloc::set_reserve(uint64_t n)
 {
-	reserve_target_ = n; // (called again at a remount: only the difference)
+	reserve_target_ = n; // (called again: only the difference moves)
 	const int64_t cur = reserve_.load(std::memory_order_relaxed);
 	if (int64_t(n) > cur)
 		reserve_.fetch_add(int64_t(take(avail_, uint64_t(int64_t(n) - cur))),
 				   std::memory_order_relaxed);
+	else if (int64_t(n) < cur)
+		avail_.fetch_add(int64_t(take(reserve_, uint64_t(cur - int64_t(n)))),
+				 std::memory_order_relaxed);
 }
 
 uint64_t BlockAlloc::take(std::atomic<int64_t> &c, uint64_t n)
@@ -171,9 +174,9 @@ BlockAlloc::Hold::~Hold()
 		ba_.credit(n_); // to the reserve, then everyone
 }
 
-BlockAlloc::ReserveScope::ReserveScope() : prev_(t_use_reserve)
+BlockAlloc::ReserveScope::ReserveScope(bool on) : prev_(t_use_reserve)
 {
-	t_use_reserve = true;
+	t_use_reserve = prev_ || on;
 }
 
 BlockAlloc::ReserveScope::~ReserveScope()

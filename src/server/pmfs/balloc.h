@@ -19,11 +19,12 @@
 //    takes from it first. So the room a WRITE made cannot be taken by
 //    other writers before the WRITE uses it; the rest goes back when the
 //    Hold ends.
-//  - the reserve (set_reserve: with a tier 2 only): blocks only an
-//    operation that frees space may take (a ReserveScope on its thread:
-//    a shrinking truncate or a punch bringing a partial block back from
-//    T2), as ext4 keeps reserved clusters, so freeing never fails with
-//    ENOSPC. Released blocks refill it first, before any Hold.
+//  - the reserve (set_reserve, at every mount: 64 blocks, fewer on a tiny
+//    image): blocks only an operation that frees space may take (a
+//    ReserveScope on its thread: a shrinking truncate or a punch whose
+//    partial block is shared (refc.h) or on T2, an xattr removed), as
+//    ext4 keeps reserved clusters, so freeing never fails with ENOSPC.
+//    Released blocks refill it first, before any Hold.
 //  - everyone else: the rest (available()).
 #ifndef ZUS_PMFS_BALLOC_H
 #define ZUS_PMFS_BALLOC_H
@@ -99,7 +100,8 @@ class BlockAlloc {
 	// While it lives, this thread's alloc() may take from the reserve.
 	class ReserveScope {
 	  public:
-		ReserveScope();
+		ReserveScope() : ReserveScope(true) {}
+		explicit ReserveScope(bool on); // on = false: no change
 		~ReserveScope();
 		ReserveScope(const ReserveScope &) = delete;
 		ReserveScope &operator=(const ReserveScope &) = delete;

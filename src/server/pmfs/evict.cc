@@ -427,9 +427,6 @@ void tier_start(zus_sb_info &sbi, zufs_pool_info *pool)
 	TierState &ts = tier_of(sbi);
 	if (ts.thread.joinable())
 		return;
-	// Freeing must not need space: a shrinking truncate or a punch whose
-	// partial block is on T2 brings it back into the reserve (balloc.h).
-	sbi.balloc.set_reserve(std::min<uint64_t>(64, sbi.balloc.data_blocks() / 64));
 	const size_t len = kMaxInFlight * kEvictBatch * kBlockSize;
 	if (!ts.bounce) // kept across a read-only remount: the shim knows it
 		ts.bounce.reset(static_cast<char *>(aligned_alloc(kBlockSize, len)));

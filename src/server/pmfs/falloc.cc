@@ -191,11 +191,14 @@ int op_fallocate(zufs_ioc_hdr *hdr, zufs::page_list)
 	// Capacity is T1 + T2 (tier.h): preallocation short of T1 moves cold
 	// blocks to T2 first, with no lock held, as a WRITE does, into this
 	// request's Hold (balloc.h: no other request takes that room).
+	// A T2 that fails those moves makes a preallocation short of T1 its
+	// error (EIO), not ENOSPC.
 	BlockAlloc::Hold hold(sbi.balloc);
+	int t2_err = 0;
 	if (!punch && sbi.t2_blocks) {
 		uint64_t want = ((end - 1) >> kBlockShift) - (off >> kBlockShift) + 17;
 		if (sbi.balloc.available() < want)
-			tier_make_room(sbi, want + 256);
+			tier_make_room(sbi, want + 256, &t2_err);
 	}
 
 	std::unique_lock lk(ii->rw);
@@ -203,6 +206,9 @@ int op_fallocate(zufs_ioc_hdr *hdr, zufs::page_list)
 	if ((err = promote_for(ii, off, end, punch)))
 		return err;
 	if (punch || zero) {
+		// A punch frees: a shared block at an edge (copied first,
+		// refc.h) may come from the reserve; a zeroed range may not.
+		BlockAlloc::ReserveScope reserve(punch);
 		if ((err = punch_range(sbi, ii, off, end)))
 			return err;
 		uint64_t p0 = off >> kBlockShift, p1 = (end - 1) >> kBlockShift;
@@ -214,7 +220,7 @@ int op_fallocate(zufs_ioc_hdr *hdr, zufs::page_list)
 		}
 	}
 	if (!punch && (err = alloc_range(sbi, ii, off, end)))
-		return err;
+		return err == -ENOSPC && t2_err ? t2_err : err;
 
 	// The new size and the times, in one step.
 	Tx tx(sbi);

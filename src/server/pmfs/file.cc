@@ -64,24 +64,27 @@ int lookup(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx, uint64_t *
 }
 
 // Fill a run of holes starting at file position pos (block aligned or not)
-// with new blocks: at most kWriteBatch blocks, one transaction. *bytes is
-// what was written. Extends i_size within the transaction. *bad: a new
-// block that met a media fault (the transaction then aborts).
+// with new blocks: at most max_blocks (<= kWriteBatch), one transaction.
+// *bytes is what was written. Extends i_size within the transaction.
+// *bad: a new block that met a media fault (the transaction then aborts).
+// *tried: the data blocks it got before an ENOSPC (a block-map node found
+// none left).
 int write_holes_tx(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
-		   uint64_t pos, uint64_t len, uint64_t *bytes, uint64_t *first_idx,
-		   uint64_t *nblocks, uint64_t *bad)
+		   uint64_t pos, uint64_t len, uint64_t max_blocks, uint64_t *bytes,
+		   uint64_t *first_idx, uint64_t *nblocks, uint64_t *bad, uint64_t *tried)
 {
 	zus_inode *zi = ii->zi;
 	uint64_t idx = pos >> kBlockShift;
 	uint64_t last = (pos + len - 1) >> kBlockShift;
 	uint64_t want = 1;
-	while (want < kWriteBatch && idx + want <= last &&
+	while (want < max_blocks && idx + want <= last &&
 	       !bmap_lookup(sbi, zi, idx + want))
 		++want;
 
 	BlockAlloc::Run runs[kWriteBatch];
 	int nruns;
 	uint64_t got = sbi.balloc.alloc(want, runs, kWriteBatch, &nruns);
+	*tried = got;
 	if (!got)
 		return -ENOSPC;
 
@@ -137,20 +140,29 @@ int write_holes_tx(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
 }
 
 // write_holes_tx(); a block that met a media fault is not handed out again
-// during this mount (the next write gets another one).
+// during this mount (the next write gets another one). When the data took
+// the last free blocks and a block-map node found none, fewer data blocks
+// go in, so that both fit: a full file system fills to its last block.
 int write_holes(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
 		uint64_t pos, uint64_t len, uint64_t *bytes, uint64_t *first_idx,
 		uint64_t *nblocks)
 {
-	uint64_t bad = 0;
-	int err = write_holes_tx(sbi, ii, src, pos, len, bytes, first_idx, nblocks, &bad);
-	if (bad && sbi.balloc.quarantine(bad)) // released by the aborted transaction
-		fprintf(stderr,
-			"zufuse: image %s: block %llu (offset 0x%llx) taken out of use until "
-			"unmount after a media fault\n",
-			sbi.path.c_str(), (unsigned long long)bad,
-			(unsigned long long)(bad << kBlockShift));
-	return err;
+	for (uint64_t max_blocks = kWriteBatch;;) {
+		const PageCursor at = src;
+		uint64_t bad = 0, tried = 0;
+		int err = write_holes_tx(sbi, ii, src, pos, len, max_blocks, bytes,
+					 first_idx, nblocks, &bad, &tried);
+		if (bad && sbi.balloc.quarantine(bad)) // released by the aborted tx
+			fprintf(stderr,
+				"zufuse: image %s: block %llu (offset 0x%llx) taken out of use "
+				"until unmount after a media fault\n",
+				sbi.path.c_str(), (unsigned long long)bad,
+				(unsigned long long)(bad << kBlockShift));
+		if (err != -ENOSPC || tried <= 1)
+			return err;
+		max_blocks = tried / 2;
+		src = at;
+	}
 }
 
 } // namespace
@@ -559,10 +571,11 @@ int op_get_multy(zufs_ioc_hdr *hdr, zufs::page_list)
 	else if ((err = tier_prepare_lock(ii, io, io->ziom.iom_max,
 					  io->filepos >> kBlockShift,
 					  (io->filepos + len - 1) >> kBlockShift, lk))) {
-		if (err != -ENOSPC)
+		if (err != -ENOSPC && err != -EIO)
 			return err;
-		// No T1 to promote into (T1 and T2 full): the shim reads it
-		// all by READ, which reads T2 blocks in place (tier.h).
+		// No T1 to promote into (T1 and T2 full, or a T2 failing the
+		// writes that would make room): the shim reads it all by READ,
+		// which reads T2 blocks in place (tier.h) or says what failed.
 		io->ziom.iom_n = 0;
 		io->last_pos = io->filepos;
 		io->gp_block.ret_flags = ZUFS_GBF_READ;

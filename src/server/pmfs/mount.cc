@@ -402,6 +402,10 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 		seal_super(*sbi, kStateDirty);
 	}
 	sbi->balloc.init(sbi.get());
+	// Freeing must not need space (balloc.h): a shrinking truncate or a
+	// punch inside a shared block (refc.h) or a block on T2, an xattr
+	// removed, take the few blocks they need from this reserve.
+	sbi->balloc.set_reserve(std::min<uint64_t>(64, sbi->balloc.data_blocks() / 64));
 	sbi->persist.track_allocation(sbi->blk(sbi->sb->s_bitmap_blk), sbi->nblocks());
 	sbi->icache = std::make_unique<InodeCache>(sbi.get());
 	int orphans = sbi->icache->scan_at_mount(was_clean && !recovered);

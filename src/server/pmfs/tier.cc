@@ -250,11 +250,13 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		h.last.store(first, std::memory_order_relaxed);
 	}
 	// Capacity is T1 + T2: a WRITE (or a promotion) short of T1 blocks
-	// moves cold ones out first, synchronously (no lock held here).
+	// moves cold ones out first, synchronously (no lock held here). A T2
+	// that fails those writes is this request's error (EIO), not ENOSPC.
 	const uint64_t need = last - first + 1 + 16;
+	int t2_err = 0;
 	if (sbi.balloc.available() < need && ts.alloc.nfree() &&
 	    (write || ts.alloc.used()))
-		tier_make_room(sbi, need + kEvictBatch);
+		tier_make_room(sbi, need + kEvictBatch, &t2_err);
 	if (!ts.alloc.used())
 		return 0;
 	std::unique_lock lk(ii->rw);
@@ -454,11 +456,13 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		if (sbi.balloc.holding() && ts.alloc.nfree()) {
 			io->ziom.iom_n = 0;
 			lk.unlock();
-			tier_make_room(sbi, held + need + kEvictBatch);
+			tier_make_room(sbi, held + need + kEvictBatch, &t2_err);
 			if (sbi.balloc.held_here() > held)
 				return tier_prepare(ii, io, cap, first, last);
 		}
-		return -ENOSPC;
+		// Nothing could move: T1 and T2 full (ENOSPC), or a T2 that
+		// fails its writes (its error); the blocks stay where they are.
+		return t2_err ? t2_err : -ENOSPC;
 	}
 	// The re-dispatch of a small sequential read that promoted: pre-read
 	// (a 1 MiB request gains nothing from it: tier.h).

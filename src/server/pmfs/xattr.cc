@@ -294,6 +294,10 @@ int op_xattr_set(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	std::string value(len, '\0');
 	if (len)
 		PageCursor(pages, x->hdr.offset).copy_out(value.data(), len);
+	// A removal rewrites the rest of the set into new blocks before the
+	// old ones go: on a full file system those come from the reserve
+	// (balloc.h), as freeing never fails with ENOSPC.
+	BlockAlloc::ReserveScope reserve(remove);
 
 	if (x->type == ZUFS_XF_SYSTEM) { // an ACL (msg_name checked)
 		zufs::acl::Acl acl;
