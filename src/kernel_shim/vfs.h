@@ -272,6 +272,8 @@ class Vfs final : private iomap::Unmapper {
 			 mode_t umask, std::string *access,
 			 std::string *deflt);
 	int remove(uint64_t parent, std::string_view name, bool dir);
+	int xattr_set(uint64_t ino, uint8_t type, std::string_view name,
+		      std::string_view value, uint16_t user_flags);
 	ssize_t xattr_get_common(uint64_t ino, int op, uint8_t type,
 				 std::string_view name, std::span<char> buf);
 	int readdir_page(Inode *dir, uint64_t *pos, const DirSink &sink,

@@ -92,23 +92,7 @@ int Vfs::setxattr(uint64_t ino, std::string_view name, std::string_view value,
 		return -EINVAL;
 	if (value.size() > XATTR_SIZE_MAX)
 		return -E2BIG;
-	PinnedInode inode(cache_, ino);
-	if (!inode)
-		return -ESTALE;
-	if (opts_.read_only)
-		return -EROFS;
-	if (int perm = may_change(inode.get())) // xattr_permission
-		return perm;
-	zufs_ioc_xattr x = {};
-	x.hdr.operation = ZUFS_OP_XATTR_SET;
-	x.zus_ii = inode->zus_ii;
-	set_xattr_name(&x, type, n);
-	x.user_flags = static_cast<uint16_t>(flags);
-	std::vector<void *> pv;
-	zufs::page_list pl =
-		pages_of(value.data(), value.size(), pv, &x.hdr.offset);
-	x.hdr.len = static_cast<uint32_t>(value.size());
-	return call(&x.hdr, sizeof(x), value.empty() ? zufs::page_list{} : pl);
+	return xattr_set(ino, type, n, value, static_cast<uint16_t>(flags));
 }
 
 int Vfs::removexattr(uint64_t ino, std::string_view name)
@@ -118,6 +102,13 @@ int Vfs::removexattr(uint64_t ino, std::string_view name)
 	int err = split_name(name, &type, &n);
 	if (err)
 		return err;
+	return xattr_set(ino, type, n, {}, ZUFS_XATTR_REMOVE);
+}
+
+// XATTR_SET of value (removexattr: ZUFS_XATTR_REMOVE, no value).
+int Vfs::xattr_set(uint64_t ino, uint8_t type, std::string_view name,
+		   std::string_view value, uint16_t user_flags)
+{
 	PinnedInode inode(cache_, ino);
 	if (!inode)
 		return -ESTALE;
@@ -128,9 +119,15 @@ int Vfs::removexattr(uint64_t ino, std::string_view name)
 	zufs_ioc_xattr x = {};
 	x.hdr.operation = ZUFS_OP_XATTR_SET;
 	x.zus_ii = inode->zus_ii;
-	set_xattr_name(&x, type, n);
-	x.user_flags = ZUFS_XATTR_REMOVE;
-	return call(&x.hdr, sizeof(x));
+	set_xattr_name(&x, type, name);
+	x.user_flags = user_flags;
+	if (value.empty())
+		return call(&x.hdr, sizeof(x));
+	std::vector<void *> pv;
+	zufs::page_list pl =
+		pages_of(value.data(), value.size(), pv, &x.hdr.offset);
+	x.hdr.len = static_cast<uint32_t>(value.size());
+	return call(&x.hdr, sizeof(x), pl);
 }
 
 // GET or LIST into buf (empty: the size only). Returns the size or -errno.
