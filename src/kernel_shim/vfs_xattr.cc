@@ -23,6 +23,7 @@
 #include "kernel_shim/inode_flags.h"
 #include "kernel_shim/vfs.h"
 #include "zufs/posix_acl.h"
+#include "zufs/xattr_ns.h"
 
 namespace zuf {
 
@@ -46,18 +47,9 @@ zufs::page_list pages_of(const char *p, size_t len, std::vector<void *> &pv,
 // "user.x" -> ZUFS_XF_USER, "x".
 int split_name(std::string_view full, uint8_t *type, std::string_view *name)
 {
-	static const struct {
-		std::string_view prefix;
-		uint8_t type;
-	} kinds[] = {
-		{ "user.", ZUFS_XF_USER },
-		{ "trusted.", ZUFS_XF_TRUSTED },
-		{ "security.", ZUFS_XF_SECURITY },
-		{ "system.", ZUFS_XF_SYSTEM },
-	};
 	if (full.size() > XATTR_NAME_MAX)
 		return -ERANGE;
-	for (const auto &k : kinds) {
+	for (const auto &k : zufs::xattr::kNamespaces) {
 		if (full.substr(0, k.prefix.size()) != k.prefix)
 			continue;
 		*type = k.type;
