@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "fs_helpers.h"
 #include "integration.h"
 #include "zufs/posix_acl.h"
 
@@ -456,31 +457,9 @@ TEST_CASE("acl: -o noacl answers EOPNOTSUPP and keeps the umask",
 	REQUIRE_UNMOUNT(m);
 }
 
-namespace {
-
-timespec atime_of(const std::string &p)
-{
-	struct stat st = {};
-	stat(p.c_str(), &st);
-	return st.st_atim;
-}
-
-bool same(const timespec &a, const timespec &b)
-{
-	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
-}
-
-void read_all(const std::string &p)
-{
-	char buf[4096];
-	int fd = open(p.c_str(), O_RDONLY);
-	while (fd >= 0 && read(fd, buf, sizeof(buf)) > 0) {
-	}
-	if (fd >= 0)
-		close(fd);
-}
-
-} // namespace
+using zit::atime_of;
+using zit::read_all;
+using zit::same;
 
 TEST_CASE("atime: relatime by default, noatime on request",
 	  "[integration][atime]")
