@@ -28,14 +28,8 @@ struct Rule {
 	std::atomic<uint64_t> failed{0};
 };
 
-struct RuleSet {
-	std::vector<std::unique_ptr<Rule>> rules;
-};
-
-std::atomic<RuleSet *> g_rules{nullptr};
+RuleSet<Rule> g_rules;
 std::atomic<uint64_t> g_injected{0};
-std::mutex g_graveyard_mu;
-std::vector<std::unique_ptr<RuleSet>> g_graveyard; // replaced sets live on
 
 uint64_t splitmix(uint64_t x)
 {
@@ -116,22 +110,7 @@ bool fires(Rule &r, Access a, uint64_t off, uint64_t len)
 
 int set_rules(std::string_view spec, std::string *err)
 {
-	std::vector<RuleText> text;
-	if (int e = parse_rules(spec, &text, err))
-		return e;
-	auto set = std::make_unique<RuleSet>();
-	for (const RuleText &t : text) {
-		auto r = std::make_unique<Rule>();
-		if (int e = make_rule(t, r.get(), err))
-			return e;
-		set->rules.push_back(std::move(r));
-	}
-	std::lock_guard lk(g_graveyard_mu);
-	RuleSet *p = set->rules.empty() ? nullptr : set.get();
-	if (p)
-		g_graveyard.push_back(std::move(set));
-	g_rules.store(p, std::memory_order_release);
-	return 0;
+	return g_rules.set(spec, make_rule, err);
 }
 
 int set_rules_from_env(const char *var, std::string *err)
@@ -147,18 +126,18 @@ int set_rules_from_env(const char *var, std::string *err)
 
 bool should_fail(Access a, uint64_t off, uint64_t len)
 {
-	RuleSet *set = g_rules.load(std::memory_order_acquire);
-	if (!set) [[likely]]
+	auto *rules = g_rules.current();
+	if (!rules) [[likely]]
 		return false;
 	bool fail = false;
-	for (auto &r : set->rules)
+	for (auto &r : *rules)
 		fail |= fires(*r, a, off, len);
 	if (fail)
 		g_injected.fetch_add(1, std::memory_order_relaxed);
 	return fail;
 }
 
-bool rules_active() { return g_rules.load(std::memory_order_relaxed) != nullptr; }
+bool rules_active() { return g_rules.active(); }
 
 uint64_t injected_count() { return g_injected.load(std::memory_order_relaxed); }
 

@@ -18,7 +18,10 @@
 #ifndef ZUFS_FAULT_RULES_H
 #define ZUFS_FAULT_RULES_H
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +54,51 @@ int bad_rule(std::string_view rule, std::string_view why, std::string *err);
 
 // N as above. False for anything else, or a value past 2^64 - 1.
 bool parse_number(std::string_view s, uint64_t *v);
+
+// The current rules of one layer, for lock-free readers: set() replaces
+// them at once; replaced ones stay allocated until exit (a reader may still
+// walk them).
+template <class Rule>
+class RuleSet {
+  public:
+	using List = std::vector<std::unique_ptr<Rule>>;
+
+	// Parse spec, make each rule with
+	// make(const RuleText &, Rule *, std::string *err) (0 or -EINVAL),
+	// then publish them: 0, or the error with nothing changed. "" clears.
+	template <class Make>
+	int set(std::string_view spec, Make make, std::string *err)
+	{
+		std::vector<RuleText> text;
+		if (int e = parse_rules(spec, &text, err))
+			return e;
+		auto list = std::make_unique<List>();
+		for (const RuleText &t : text) {
+			auto r = std::make_unique<Rule>();
+			if (int e = make(t, r.get(), err))
+				return e;
+			list->push_back(std::move(r));
+		}
+		std::lock_guard lk(mu_);
+		List *now = list->empty() ? nullptr : list.get();
+		if (now)
+			all_.push_back(std::move(list));
+		cur_.store(now, std::memory_order_release);
+		return 0;
+	}
+
+	// The rules now, nullptr when there are none.
+	List *current() const { return cur_.load(std::memory_order_acquire); }
+	bool active() const
+	{
+		return cur_.load(std::memory_order_relaxed) != nullptr;
+	}
+
+  private:
+	std::atomic<List *> cur_{ nullptr };
+	std::mutex mu_;
+	std::vector<std::unique_ptr<List>> all_; // every list set, until exit
+};
 
 } // namespace zufs::fault
 

@@ -34,13 +34,7 @@ struct Rule {
 	std::atomic<uint64_t> rng{ 1 };
 };
 
-struct RuleSet {
-	std::vector<std::unique_ptr<Rule>> rules;
-};
-
-std::atomic<RuleSet *> g_rules{ nullptr };
-std::mutex g_set_mu;
-std::vector<std::unique_ptr<RuleSet>> g_all; // kept until exit (g_set_mu)
+zufs::fault::RuleSet<Rule> g_rules;
 std::atomic<uint64_t> g_error{ 0 }, g_short{ 0 }, g_stall{ 0 };
 
 // A rule of the T2 layer: WHAT is read, write or any; its own keys are the
@@ -108,21 +102,7 @@ bool rule_hits(Rule &r)
 
 int set_t2_faults(std::string_view spec, std::string *err)
 {
-	std::vector<RuleText> text;
-	if (int e = parse_rules(spec, &text, err))
-		return e;
-	auto set = std::make_unique<RuleSet>();
-	for (const RuleText &t : text) {
-		auto r = std::make_unique<Rule>();
-		if (int e = make_rule(t, r.get(), err))
-			return e;
-		set->rules.push_back(std::move(r));
-	}
-	std::lock_guard g(g_set_mu);
-	RuleSet *now = set->rules.empty() ? nullptr : set.get();
-	g_all.push_back(std::move(set));
-	g_rules.store(now, std::memory_order_release);
-	return 0;
+	return g_rules.set(spec, make_rule, err);
 }
 
 int set_t2_faults_from_env(std::string *err)
@@ -135,11 +115,11 @@ int set_t2_faults_from_env(std::string *err)
 
 T2Fault t2_fault_hit(bool write)
 {
-	RuleSet *set = g_rules.load(std::memory_order_acquire);
-	if (!set)
+	auto *rules = g_rules.current();
+	if (!rules)
 		return {};
 	T2Fault hit;
-	for (auto &r : set->rules) {
+	for (auto &r : *rules) {
 		if (write ? !r->write : !r->read)
 			continue;
 		if (rule_hits(*r) && hit.kind == T2FaultKind::kNone)
