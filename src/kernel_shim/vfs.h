@@ -257,7 +257,7 @@ class Vfs final : private iomap::Unmapper {
 	size_t cached_inodes() const { return cache_.size(); }
 
   private:
-	class Pin;
+	using Pin = PinnedInode; // one pin for every operation
 
 	int call(zufs_ioc_hdr *hdr, size_t size, zufs::page_list pages = {});
 	int lookup_inode(Inode *dir, std::string_view name, Ref ref,
