@@ -8,12 +8,16 @@
 #define ZUFUSE_TEST_INTEGRATION_FS_HELPERS_H
 
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <ctime>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -56,6 +60,46 @@ inline timespec atime_of(const std::string &p)
 inline bool same(const timespec &a, const timespec &b)
 {
 	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+// Run fn in a child as uid and gid nobody (65534, no supplementary
+// groups); what it returns comes back through a pipe ("" when the child
+// died before it wrote).
+inline std::string as_nobody(const std::function<std::string()> &fn)
+{
+	constexpr uid_t kNobody = 65534;
+	int fds[2];
+	if (pipe(fds))
+		return "pipe failed";
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return "fork failed";
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		std::string r;
+		if (setgroups(0, nullptr) || setresgid(kNobody, kNobody, kNobody) ||
+		    setresuid(kNobody, kNobody, kNobody))
+			r = std::string("cannot drop privileges: ") +
+			    strerror(errno);
+		else
+			r = fn();
+		if (write(fds[1], r.data(), r.size()) < 0)
+			_exit(2);
+		_exit(0);
+	}
+	close(fds[1]);
+	std::string r;
+	char buf[4096];
+	ssize_t k;
+	while ((k = read(fds[0], buf, sizeof(buf))) > 0)
+		r.append(buf, size_t(k));
+	close(fds[0]);
+	int st;
+	waitpid(pid, &st, 0);
+	return r;
 }
 
 // An ext4 file system on a loop device under the scratch dir (made with
