@@ -12,5 +12,5 @@ cd "$ZUFUSE_ROOT" || zf_die "cannot cd to $ZUFUSE_ROOT"
 files=("$@")
 ((${#files[@]} > 0)) || mapfile -t files < <(zf_format_files)
 ((${#files[@]} > 0)) || zf_die "no sources to format"
-clang-format-14 --style=file -i "${files[@]}"
+clang-format-14 --style="file:$ZUFUSE_ROOT/.clang-format" -i "${files[@]}"
 zf_say "formatted ${#files[@]} files"
