@@ -16,6 +16,7 @@ files=("$@")
 
 bad=0
 for f in "${files[@]}"; do
+	[[ -f $f ]] || zf_die "$f: no such file"
 	if ! clang-format-14 --style="file:$ZUFUSE_ROOT/.clang-format" --dry-run -Werror "$f" >/dev/null 2>&1; then
 		printf '%s\n' "$f"
 		bad=$((bad + 1))
