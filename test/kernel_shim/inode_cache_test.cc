@@ -97,6 +97,25 @@ zus_inode zi_of(uint64_t ino, uint32_t nlink = 1)
 	return zi;
 }
 
+// A message as the tests compare it: operation, cookie, flags.
+struct Msg {
+	int op;
+	zus_inode_info *ii;
+	uint64_t flags;
+	bool operator==(const Msg &) const = default;
+};
+using Msgs = std::vector<Msg>;
+
+constexpr int kEvict = ZUFS_OP_EVICT_INODE, kFree = ZUFS_OP_FREE_INODE;
+
+Msgs sent(Recorder &ch)
+{
+	Msgs m;
+	for (const Sent &s : ch.log())
+		m.push_back({ s.op, s.ii, s.flags });
+	return m;
+}
+
 } // namespace
 
 TEST_CASE("inode cache: the last reference of either kind evicts, once",
@@ -118,14 +137,10 @@ TEST_CASE("inode cache: the last reference of either kind evicts, once",
 	CHECK(c.get(6, Ref::pin) == nullptr);
 
 	c.forget(5, 1); // the kernel forgets; the pin keeps it
-	CHECK(ch.log().empty());
+	CHECK(sent(ch).empty());
 	CHECK(c.size() == 1);
 	c.put(a, Ref::pin); // the last one
-	auto log = ch.log();
-	REQUIRE(log.size() == 1);
-	CHECK(log[0].op == ZUFS_OP_EVICT_INODE);
-	CHECK(log[0].ii == cookie(1));
-	CHECK(log[0].flags == 0);
+	CHECK(sent(ch) == Msgs{ { kEvict, cookie(1), 0 } });
 	CHECK(c.size() == 0);
 	CHECK(c.get(5, Ref::kernel) == nullptr);
 }
@@ -140,10 +155,7 @@ TEST_CASE("inode cache: an unlinked inode is freed, i_nlink read at the end",
 	REQUIRE(a);
 	zi.i_nlink = 0; // unlinked while cached
 	c.forget(7, 1);
-	auto log = ch.log();
-	REQUIRE(log.size() == 1);
-	CHECK(log[0].op == ZUFS_OP_FREE_INODE);
-	CHECK(log[0].ii == cookie(1));
+	CHECK(sent(ch) == Msgs{ { kFree, cookie(1), 0 } });
 }
 
 TEST_CASE("inode cache: counts add up; a duplicate answer goes back as "
@@ -157,18 +169,14 @@ TEST_CASE("inode cache: counts add up; a duplicate answer goes back as "
 	Inode *b = c.insert(cookie(1), &zi, Ref::kernel);
 	CHECK(a == b);
 	CHECK(a->nlookup == 2);
-	auto log = ch.log();
-	REQUIRE(log.size() == 1);
-	CHECK(log[0].op == ZUFS_OP_EVICT_INODE);
-	CHECK(log[0].flags == ZI_LOOKUP_RACE);
+	const Msg race1{ kEvict, cookie(1), ZI_LOOKUP_RACE };
+	CHECK(sent(ch) == Msgs{ race1 });
 
 	c.forget(9, 1);
-	CHECK(ch.log().size() == 1);
+	CHECK(sent(ch) == Msgs{ race1 });
 	c.forget(9, 1);
-	log = ch.log();
-	REQUIRE(log.size() == 2);
-	CHECK(log[1].op == ZUFS_OP_EVICT_INODE);
-	CHECK(log[1].flags == 0);
+	const Msg evict1{ kEvict, cookie(1), 0 };
+	CHECK(sent(ch) == Msgs{ race1, evict1 });
 
 	// forget(n) drops n at once; more than held is clamped (and logged).
 	a = c.insert(cookie(2), &zi, Ref::kernel);
@@ -177,10 +185,9 @@ TEST_CASE("inode cache: counts add up; a duplicate answer goes back as "
 	CHECK(a->nlookup == 3);
 	c.forget(9, 5);
 	CHECK(c.size() == 0);
-	log = ch.log();
-	REQUIRE(log.size() == 5); // two races, one evict
-	CHECK(log[4].flags == 0);
-	CHECK(log[4].ii == cookie(2));
+	const Msg race2{ kEvict, cookie(2), ZI_LOOKUP_RACE };
+	CHECK(sent(ch) ==
+	      Msgs{ race1, evict1, race2, race2, { kEvict, cookie(2), 0 } });
 }
 
 TEST_CASE("inode cache: ino 0 from the server is refused and given back",
@@ -191,10 +198,7 @@ TEST_CASE("inode cache: ino 0 from the server is refused and given back",
 	zus_inode zi = zi_of(0);
 	CHECK(c.insert(cookie(1), &zi, Ref::kernel) == nullptr);
 	CHECK(c.size() == 0);
-	auto log = ch.log();
-	REQUIRE(log.size() == 1);
-	CHECK(log[0].op == ZUFS_OP_EVICT_INODE);
-	CHECK(log[0].ii == cookie(1));
+	CHECK(sent(ch) == Msgs{ { kEvict, cookie(1), 0 } });
 }
 
 TEST_CASE("inode cache: racing lookups of one ino keep one server reference",
@@ -276,10 +280,8 @@ TEST_CASE("inode cache: a dying inode is invisible, and a new lookup waits "
 	REQUIRE(b);
 	CHECK(b->zus_ii == cookie(2)); // a new Inode, not the dying one
 	CHECK(b->nlookup == 1);
-	auto log = ch.log();
-	REQUIRE(log.size() == 1); // the EVICT only: no LOOKUP_RACE
-	CHECK(log[0].ii == cookie(1));
-	CHECK(log[0].seq < inserted_at);
+	CHECK(sent(ch) == Msgs{ { kEvict, cookie(1), 0 } }); // no LOOKUP_RACE
+	CHECK(ch.log()[0].seq < inserted_at);
 	c.forget(11, 1);
 	CHECK(c.size() == 0);
 }
@@ -320,12 +322,10 @@ TEST_CASE("inode cache: PinnedInode holds a pin for its scope",
 		CHECK(p.get() == a);
 		CHECK(a->pins == 1);
 		c.forget(4, 1);
-		CHECK(ch.log().empty()); // pinned
+		CHECK(sent(ch).empty()); // pinned
 		zuf::PinnedInode none(c, 99);
 		CHECK_FALSE(none);
 	}
-	auto log = ch.log();
-	REQUIRE(log.size() == 1);
-	CHECK(log[0].op == ZUFS_OP_EVICT_INODE);
+	CHECK(sent(ch) == Msgs{ { kEvict, cookie(1), 0 } });
 	CHECK(c.size() == 0);
 }
