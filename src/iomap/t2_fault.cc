@@ -20,7 +20,6 @@ namespace {
 
 using zufs::fault::bad_rule;
 using zufs::fault::parse_number;
-using zufs::fault::parse_rules;
 using zufs::fault::RuleText;
 
 struct Rule {
