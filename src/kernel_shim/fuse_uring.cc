@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "fault/guard.h"
+#include "kernel_shim/fuse_uring_guard.h"
 #include "kernel_shim/fuse_wire.h"
 
 namespace zuf::uring {
@@ -305,6 +306,7 @@ int enable(std::string *msg, std::string *note)
 
 struct Rings::Impl {
 	struct Worker { // a thread serving queue qid
+		unsigned id = 0; // in workers (and the guard's slots)
 		unsigned qid = 0;
 		unsigned index = 0; // 0 .. kThreadsPerQueue - 1
 		std::thread thread;
@@ -316,6 +318,7 @@ struct Rings::Impl {
 	int fuse_fd = -1;
 	int stop_fd = -1; // eventfd: written once by stop(), wakes every ring
 	std::vector<Worker> workers;
+	std::unique_ptr<IdleGuard> guard; // nullptr: ordinary threads
 
 	std::mutex mutex;
 	std::condition_variable cv;
@@ -369,37 +372,33 @@ io_uring_sqe *prep_cmd(io_uring *ring, int fd, uint32_t op,
 // A ring for one thread: SQE128 for the command area; single issuer with
 // deferred task work where the kernel has them (the thread runs the
 // kernel's completions itself, when it waits: 0.7 us less per request
-// than without them, measured).
-int ring_init(io_uring *ring)
+// than without them, measured), and IORING_SQ_TASKRUN in the ring's flags
+// while such work waits for the thread (what the guard looks at).
+// *taskrun_flag: the last one was granted.
+int ring_init(io_uring *ring, bool *taskrun_flag)
 {
-	io_uring_params p = {};
-	p.flags = IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
-		  IORING_SETUP_DEFER_TASKRUN;
-	int err = io_uring_queue_init_params(kRingDepth, ring, &p);
-	if (err == -EINVAL) {
-		p = {};
-		p.flags = IORING_SETUP_SQE128;
+	const unsigned tries[] = {
+		IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
+			IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+		IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
+			IORING_SETUP_DEFER_TASKRUN,
+		IORING_SETUP_SQE128,
+	};
+	int err = -EINVAL;
+	for (unsigned flags : tries) {
+		io_uring_params p = {};
+		p.flags = flags;
 		err = io_uring_queue_init_params(kRingDepth, ring, &p);
+		*taskrun_flag = flags & IORING_SETUP_TASKRUN_FLAG;
+		if (err != -EINVAL)
+			break;
 	}
 	return err;
 }
 
-// Where a queue's threads run. Pinned to the queue's CPU: the kernel
+// Where a queue's threads run: pinned to the queue's CPU. The kernel
 // queues a request on the CPU that issued it, so its server is already
-// there. SCHED_IDLE (opt-in, see yield_cpu_to_callers below): when a ring
-// thread replies, the kernel wakes the
-// application from a CPU that then counts as idle (sched_idle_cpu), so the
-// scheduler keeps the application there instead of moving it to the other,
-// truly idle CPU and paying a cross-CPU wakeup on every request (what made
-// an application free to migrate slower over the rings than over
-// /dev/fuse; README, "FUSE transports"). Any other task
-// that wants the CPU preempts the thread; a ring thread sleeps between
-// requests and is woken by the kernel, which places a sleeper with its
-// lag, so under load its requests are not starved (measured: a CPU hog
-// on the same CPU, in the same session, cost 4K reads 12% and 1 MiB
-// writes nothing, against SCHED_OTHER threads).
-// (SCHED_IDLE is set once the mount is up: setting up the entries at the
-// mount does not wait for a busy CPU.)
+// there. (Their policy is the guard's: fuse_uring_guard.h.)
 void pin_thread(unsigned qid)
 {
 	// A CPU that is possible but offline gets no requests; its queue
@@ -408,18 +407,6 @@ void pin_thread(unsigned qid)
 	CPU_ZERO(&set);
 	CPU_SET(qid, &set);
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-}
-
-// Off unless ZUFUSE_URING_SCHED_IDLE=1: on a loaded machine a SCHED_IDLE
-// ring thread's queue waited behind other work while the other queue went
-// on (a RELEASE starved behind the UNLINK and the write that needed the
-// space it frees: integration_posix_errors, an unmount "target is busy").
-void yield_cpu_to_callers()
-{
-	if (const char *e = getenv("ZUFUSE_URING_SCHED_IDLE"); !e || strcmp(e, "1"))
-		return;
-	sched_param sp = {};
-	pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
 }
 
 } // namespace
@@ -432,7 +419,8 @@ void Rings::Impl::run(Worker &q)
 	pin_thread(q.qid);
 
 	io_uring ring;
-	if (int err = ring_init(&ring)) {
+	bool taskrun_flag = false;
+	if (int err = ring_init(&ring, &taskrun_flag)) {
 		report(q, std::string("io_uring_setup: ") + std::strerror(-err));
 		return;
 	}
@@ -451,7 +439,12 @@ void Rings::Impl::run(Worker &q)
 		io_uring_queue_exit(&ring);
 		return;
 	}
-	yield_cpu_to_callers();
+	if (guard)
+		guard->attach(q.id, &ring, taskrun_flag);
+	auto prepared = [&] {
+		if (guard)
+			guard->prepared(q.id);
+	};
 
 	RingCmdReq cmd = {};
 	cmd.qid = uint16_t(q.qid);
@@ -462,6 +455,7 @@ void Rings::Impl::run(Worker &q)
 			return;
 		sqe->addr = reinterpret_cast<uintptr_t>(e->iov());
 		sqe->len = 2;
+		prepared();
 	};
 	for (auto &e : entries)
 		do_register(e.get());
@@ -470,6 +464,7 @@ void Rings::Impl::run(Worker &q)
 	io_uring_sqe *poll = io_uring_get_sqe(&ring);
 	io_uring_prep_poll_add(poll, stop_fd, POLLIN);
 	io_uring_sqe_set_data(poll, &kStopTag);
+	prepared();
 
 	unsigned live = entries.size();
 	bool registered = false;
@@ -523,13 +518,18 @@ void Rings::Impl::run(Worker &q)
 			e->serve(se);
 			cmd.commit_id = e->commit_id();
 			if (!prep_cmd(&ring, fuse_fd, kCmdCommitAndFetch, cmd,
-				      e))
+				      e)) {
 				--live; // cannot happen: SQ >= entries
-			else if (seen < ready)
+				continue;
+			}
+			prepared();
+			if (seen < ready)
 				io_uring_submit(&ring); // hold no reply back
 		}
 		io_uring_cq_advance(&ring, seen);
 	}
+	if (guard)
+		guard->detach(q.id);
 	// Cancels what is still registered: the kernel completes it.
 	io_uring_queue_exit(&ring);
 }
@@ -548,8 +548,11 @@ std::unique_ptr<Rings> Rings::create(fuse_session *se, std::string *err)
 	}
 	im.workers = std::vector<Impl::Worker>(possible_cpus() *
 					       kThreadsPerQueue);
+	im.guard = IdleGuard::create(im.workers.size(),
+				     IdleGuard::mode_from_env());
 	for (unsigned i = 0; i < im.workers.size(); ++i) {
 		Impl::Worker &w = im.workers[i];
+		w.id = i;
 		w.qid = i / kThreadsPerQueue;
 		w.index = i % kThreadsPerQueue;
 		w.thread = std::thread([&im, &w] { im.run(w); });
@@ -601,6 +604,7 @@ void Rings::stop()
 	for (Impl::Worker &q : impl_->workers)
 		if (q.thread.joinable())
 			q.thread.join();
+	impl_->guard.reset();
 	if (impl_->stop_fd >= 0)
 		close(impl_->stop_fd);
 	impl_->stop_fd = -1;

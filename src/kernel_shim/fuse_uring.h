@@ -6,7 +6,8 @@
 // the queue of the CPU that issued it (qid = cpu); a thread pinned to that
 // CPU serves it, so a synchronous caller and its server share a CPU and no
 // other CPU is woken. The threads run SCHED_IDLE, so that the caller, woken
-// by the reply, stays on that CPU (fuse_uring.cc, pin_thread).
+// by the reply, stays on that CPU, under a guard that makes a starved one
+// ordinary again (fuse_uring_guard.h).
 //
 // Life cycle (FuseFrontend): create() after the session is mounted and
 // before its loop runs: it starts two threads per possible CPU, pinned to

@@ -97,7 +97,11 @@ const char kUsage[] =
 	"                       error (default), short (half moves, then an\n"
 	"                       error), stall=MS (wait, then go on), after=N\n"
 	"                       (let N pass), next=N (hit N), prob=P, seed=S;\n"
-	"                       e.g. 'read:next=1' or 'any:stall=3000,next=2'\n";
+	"                       e.g. 'read:next=1' or 'any:stall=3000,next=2'\n"
+	"    ZUFUSE_URING_SCHED_IDLE=0|unguarded  io_uring threads ordinary\n"
+	"                       (0), or SCHED_IDLE without the guard that\n"
+	"                       makes a starved one ordinary (measurements\n"
+	"                       only); default: SCHED_IDLE, guarded\n";
 
 bool parse_size(std::string_view text, uint64_t *bytes)
 {
