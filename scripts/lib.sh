@@ -12,10 +12,12 @@ ZUFUSE_BUILD=${ZUFUSE_BUILD:-$ZUFUSE_ROOT/build}
 # libblkid-dev: mkfs.zufs and zufuse --mkfs refuse to format over a file
 # system or partition table it recognises; e2fsprogs: the tests make ext4
 # images to see them refused. bench/compare.sh reads fio's JSON with python3
-# and draws its chart with gnuplot (gnuplot-nox: no X11).
+# and draws its chart with gnuplot (gnuplot-nox: no X11). clang-format-14:
+# scripts/check_format.sh and format.sh (.clang-format).
 ZUFUSE_PACKAGES=(libfuse3-dev fuse3 libpmem-dev libboost1.81-dev liburing-dev
 	catch2 meson ninja-build pkg-config g++ fio clang-14
-	libclang-rt-14-dev python3 libblkid-dev e2fsprogs gnuplot-nox uuid-dev)
+	libclang-rt-14-dev python3 libblkid-dev e2fsprogs gnuplot-nox uuid-dev
+	clang-format-14)
 
 zf_say() { printf '==> %s\n' "$*"; }
 zf_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -90,4 +92,22 @@ zf_check_fuse() {
 	[[ -c /dev/fuse ]] || modprobe fuse 2>/dev/null || true
 	[[ -c /dev/fuse ]] || zf_die "/dev/fuse is missing (modprobe fuse; in a container: --device /dev/fuse --cap-add SYS_ADMIN)"
 	command -v fusermount3 >/dev/null || zf_die "fusermount3 not found (apt-get install fuse3)"
+}
+
+# zf_format_files: the C and C++ sources .clang-format lays out
+# (check_format.sh, format.sh), one per line, relative to the root: what git
+# tracks or would track, else every file. Left alone: include/zus/ and
+# include/zufs/zus_api.h (the seed's SDK and ABI headers in the seed's own
+# layout, kept line by line comparable with zus/zuf), src/views/ (links to
+# the folders themselves: each file is formatted once, where it lives).
+zf_format_files() {
+	local skip='^(include/zus/|include/zufs/zus_api\.h$|src/views/)'
+	if git -C "$ZUFUSE_ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+		git -C "$ZUFUSE_ROOT" ls-files --cached --others --exclude-standard \
+			-- '*.c' '*.cc' '*.h' | grep -Ev "$skip" | sort -u
+	else
+		(cd "$ZUFUSE_ROOT" && find . -path ./build -prune -o -type f \
+			\( -name '*.c' -o -name '*.cc' -o -name '*.h' \) -print |
+			sed 's|^\./||' | grep -Ev "$skip" | sort)
+	fi
 }

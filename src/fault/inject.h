@@ -7,7 +7,8 @@
 // at its first byte, which the guard turns into -EIO for the request. So a
 // test exercises the same path as a poisoned pmem page or a shrunk image.
 //
-// The rule language (ZUFUSE_FAULT_PMEM=..., parsed by set_rules), one or
+// The rule language (ZUFUSE_FAULT_PMEM=..., parsed by set_rules; the
+// syntax and the keys after, next, prob and seed are rules.h's), one or
 // more rules separated by ';':
 //
 //   WHAT[:KEY=VALUE[,KEY=VALUE...]]
@@ -26,7 +27,7 @@
 // e.g. "write:next=1", "read:at=64M+8K", "any:prob=0.01,seed=7",
 // "write:after=10,next=2;read:next=1".
 //
-// The T2 device's layer (ZUFUSE_FAULT_T2) uses the same style.
+// The T2 device's layer (ZUFUSE_FAULT_T2) uses the same language.
 //
 // Thread safety: should_fail() may run on any thread; set_rules() replaces
 // the rules atomically (the old ones stay allocated until exit).

@@ -7,15 +7,20 @@
 
 #include <atomic>
 #include <cerrno>
-#include <charconv>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <vector>
 
+#include "fault/rules.h"
+
 namespace iomap {
 
 namespace {
+
+using zufs::fault::bad_rule;
+using zufs::fault::parse_number;
+using zufs::fault::RuleText;
 
 struct Rule {
 	bool read = true, write = true;
@@ -28,77 +33,41 @@ struct Rule {
 	std::atomic<uint64_t> rng{ 1 };
 };
 
-struct RuleSet {
-	std::vector<std::unique_ptr<Rule>> rules;
-};
-
-std::atomic<RuleSet *> g_rules{ nullptr };
-std::mutex g_set_mu;
-std::vector<std::unique_ptr<RuleSet>> g_all; // kept until exit (g_set_mu)
+zufs::fault::RuleSet<Rule> g_rules;
 std::atomic<uint64_t> g_error{ 0 }, g_short{ 0 }, g_stall{ 0 };
 
-bool parse_u64(std::string_view v, uint64_t *out)
+// A rule of the T2 layer: WHAT is read, write or any; its own keys are the
+// kind of fault (error, short, stall=MS).
+int make_rule(const RuleText &t, Rule *r, std::string *err)
 {
-	auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), *out);
-	return ec == std::errc() && p == v.data() + v.size() && !v.empty();
-}
-
-int bad(std::string *err, std::string_view why, std::string_view rule)
-{
-	if (err)
-		*err = std::string(why) + " in rule '" + std::string(rule) + "'";
-	return -EINVAL;
-}
-
-int parse_rule(std::string_view text, Rule *r, std::string *err)
-{
-	size_t colon = text.find(':');
-	std::string_view what = text.substr(0, colon);
-	if (what == "read")
+	if (t.what == "read")
 		r->write = false;
-	else if (what == "write")
+	else if (t.what == "write")
 		r->read = false;
-	else if (what != "any")
-		return bad(err, "unknown transfer '" + std::string(what) +
+	else if (t.what != "any")
+		return bad_rule(t.text,
+				"unknown transfer '" + std::string(t.what) +
 					"' (read, write or any)",
-			   text);
-	if (colon == std::string_view::npos)
-		return 0;
-	std::string_view keys = text.substr(colon + 1);
-	while (!keys.empty()) {
-		size_t comma = keys.find(',');
-		std::string_view kv = keys.substr(0, comma);
-		keys = comma == std::string_view::npos ? std::string_view() :
-							 keys.substr(comma + 1);
-		size_t eq = kv.find('=');
-		std::string_view k = kv.substr(0, eq);
-		std::string_view v = eq == std::string_view::npos ?
-					     std::string_view() :
-					     kv.substr(eq + 1);
+				err);
+	r->after = t.after;
+	r->next = t.next;
+	r->has_next = t.has_next;
+	r->prob = t.prob;
+	r->rng = t.seed ? t.seed : 1;
+	for (const RuleText::Key &k : t.keys) {
 		uint64_t n = 0;
-		if (k == "error" && v.empty()) {
+		if (k.name == "error" && !k.has_value)
 			r->fault = { T2FaultKind::kError, 0 };
-		} else if (k == "short" && v.empty()) {
+		else if (k.name == "short" && !k.has_value)
 			r->fault = { T2FaultKind::kShort, 0 };
-		} else if (k == "stall" && parse_u64(v, &n) && n <= 600000) {
+		else if (k.name == "stall" && k.has_value &&
+			 parse_number(k.value, &n) && n <= 600000)
 			r->fault = { T2FaultKind::kStall, uint32_t(n) };
-		} else if (k == "after" && parse_u64(v, &n)) {
-			r->after = n;
-		} else if (k == "next" && parse_u64(v, &n)) {
-			r->next = n;
-			r->has_next = true;
-		} else if (k == "seed" && parse_u64(v, &n)) {
-			r->rng = n ? n : 1;
-		} else if (k == "prob") {
-			char *end = nullptr;
-			std::string s(v);
-			double p = std::strtod(s.c_str(), &end);
-			if (s.empty() || *end || p < 0 || p > 1)
-				return bad(err, "prob must be 0..1", text);
-			r->prob = p;
-		} else {
-			return bad(err, "bad key '" + std::string(kv) + "'", text);
-		}
+		else
+			return bad_rule(t.text,
+					"unknown key '" + std::string(k.name) +
+						"' (error, short, stall=MS)",
+					err);
 	}
 	return 0;
 }
@@ -132,24 +101,7 @@ bool rule_hits(Rule &r)
 
 int set_t2_faults(std::string_view spec, std::string *err)
 {
-	auto set = std::make_unique<RuleSet>();
-	while (!spec.empty()) {
-		size_t semi = spec.find(';');
-		std::string_view one = spec.substr(0, semi);
-		spec = semi == std::string_view::npos ? std::string_view() :
-							spec.substr(semi + 1);
-		if (one.empty())
-			continue;
-		auto r = std::make_unique<Rule>();
-		if (int e = parse_rule(one, r.get(), err))
-			return e;
-		set->rules.push_back(std::move(r));
-	}
-	std::lock_guard g(g_set_mu);
-	RuleSet *now = set->rules.empty() ? nullptr : set.get();
-	g_all.push_back(std::move(set));
-	g_rules.store(now, std::memory_order_release);
-	return 0;
+	return g_rules.set(spec, make_rule, err);
 }
 
 int set_t2_faults_from_env(std::string *err)
@@ -162,11 +114,11 @@ int set_t2_faults_from_env(std::string *err)
 
 T2Fault t2_fault_hit(bool write)
 {
-	RuleSet *set = g_rules.load(std::memory_order_acquire);
-	if (!set)
+	auto *rules = g_rules.current();
+	if (!rules)
 		return {};
 	T2Fault hit;
-	for (auto &r : set->rules) {
+	for (auto &r : *rules) {
 		if (write ? !r->write : !r->read)
 			continue;
 		if (rule_hits(*r) && hit.kind == T2FaultKind::kNone)

@@ -9,8 +9,9 @@
 // hangs for a while). Every kind reaches the iomap as the batch's -EIO or
 // as its delay, exactly as the real fault would.
 //
-// The rule language (ZUFUSE_FAULT_T2=..., as ZUFUSE_FAULT_PMEM's), one or
-// more rules separated by ';':
+// The rule language (ZUFUSE_FAULT_T2=..., as ZUFUSE_FAULT_PMEM's: the
+// syntax and after, next, prob and seed are fault/rules.h's), one or more
+// rules separated by ';':
 //
 //   WHAT[:KEY[=VALUE][,KEY[=VALUE]...]]
 //   WHAT       read (T2 -> memory), write (memory -> T2) or any; one

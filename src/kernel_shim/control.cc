@@ -97,28 +97,49 @@ dev_t fuse_mount_dev(const std::string &mountpoint)
 	return dev;
 }
 
+namespace {
+
+void fill_entry(const Line &l, MountEntry *out)
+{
+	out->fstype = l.fstype;
+	out->mountpoint = l.mountpoint;
+	out->source = l.source;
+	out->user_id = -1;
+	size_t at = l.super_opts.find("user_id=");
+	if (at != std::string::npos)
+		out->user_id = std::atol(l.super_opts.c_str() + at + 8);
+	out->read_only =
+		l.super_opts == "ro" || l.super_opts.compare(0, 3, "ro,") == 0;
+}
+
+} // namespace
+
 bool mount_of_dev(dev_t dev, MountEntry *out)
 {
 	bool found = false;
 	for (const Line &l : mountinfo()) {
 		if (l.dev != dev)
 			continue;
-		out->fstype = l.fstype;
-		out->mountpoint = l.mountpoint;
-		out->source = l.source;
-		out->user_id = -1;
-		size_t at = l.super_opts.find("user_id=");
-		if (at != std::string::npos)
-			out->user_id = std::atol(l.super_opts.c_str() + at + 8);
-		out->read_only = l.super_opts == "ro" ||
-				 l.super_opts.compare(0, 3, "ro,") == 0;
+		fill_entry(l, out);
+		found = true;
+	}
+	return found;
+}
+
+bool mount_at(const std::string &mountpoint, MountEntry *out)
+{
+	bool found = false;
+	for (const Line &l : mountinfo()) {
+		if (l.mountpoint != mountpoint)
+			continue;
+		fill_entry(l, out); // later lines are mounted on top
 		found = true;
 	}
 	return found;
 }
 
 bool request(const std::string &path, const std::string &line,
-	     std::string *reply, std::string *err)
+	     std::string *reply, std::string *err, int timeout_s)
 {
 	sockaddr_un a = {};
 	a.sun_family = AF_UNIX;
@@ -141,7 +162,7 @@ bool request(const std::string &path, const std::string &line,
 	};
 	if (connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof(a)))
 		return fail();
-	timeval tv = { 30, 0 }; // a read-only remount syncs first
+	timeval tv = { timeout_s, 0 };
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	const std::string out = line + "\n";
 	if (send(fd, out.data(), out.size(), MSG_NOSIGNAL) != ssize_t(out.size()))

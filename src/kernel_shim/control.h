@@ -82,11 +82,15 @@ struct MountEntry {
 	bool read_only = false; // the super block's "ro"
 };
 bool mount_of_dev(dev_t dev, MountEntry *out);
+// The mount on @mountpoint (canonical; the topmost one). False if none.
+bool mount_at(const std::string &mountpoint, MountEntry *out);
 
 // One request on the socket at @path: send @line (no newline), read the
-// whole answer. False with *err a one-line reason and errno set.
+// whole answer, waiting at most @timeout_s seconds for each part of it
+// (a read-only remount syncs first). False with *err a one-line reason and
+// errno set.
 bool request(const std::string &path, const std::string &line,
-	     std::string *reply, std::string *err);
+	     std::string *reply, std::string *err, int timeout_s = 30);
 
 } // namespace zuf::control
 

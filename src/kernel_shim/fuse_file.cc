@@ -63,11 +63,7 @@ void zf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	Entry e;
 	int err = f.vfs->mknod(parent, name, S_IFREG | (mode & 07777), 0,
 			       ctx->uid, ctx->gid, &e, ctx->umask);
-	if (int serr = dirsync(req, err, parent); serr && !err) {
-		f.vfs->forget(e.ino, 1);
-		err = serr;
-	}
-	if (err)
+	if ((err = dirsync_new(req, err, parent, e)))
 		return (void)fuse_reply_err(req, -err);
 
 	std::unique_ptr<File> file;
@@ -79,12 +75,7 @@ void zf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	fi->fh = reinterpret_cast<uintptr_t>(file.get());
 	set_open_flags(f, fi);
 
-	fuse_entry_param p = {};
-	p.ino = e.ino;
-	p.generation = e.generation;
-	p.attr = e.attr;
-	p.attr_timeout = f.opts.timeout;
-	p.entry_timeout = f.opts.timeout;
+	fuse_entry_param p = entry_param(f, e);
 	if (fuse_reply_create(req, &p, fi) == 0)
 		(void)file.release();
 	else

@@ -32,15 +32,21 @@ inline File &file_of(const fuse_file_info *fi)
 	return *reinterpret_cast<File *>(fi->fh);
 }
 
-inline void reply_entry(fuse_req_t req, const Entry &e)
+inline fuse_entry_param entry_param(const FuseFs &f, const Entry &e)
 {
-	FuseFs &f = fs(req);
 	fuse_entry_param p = {};
 	p.ino = e.ino;
 	p.generation = e.generation;
 	p.attr = e.attr;
 	p.attr_timeout = f.opts.timeout;
 	p.entry_timeout = f.opts.timeout;
+	return p;
+}
+
+inline void reply_entry(fuse_req_t req, const Entry &e)
+{
+	FuseFs &f = fs(req);
+	fuse_entry_param p = entry_param(f, e);
 	// The kernel did not take the reference if the reply did not arrive.
 	if (fuse_reply_entry(req, &p))
 		f.vfs->forget(e.ino, 1);
@@ -78,6 +84,26 @@ inline int inode_sync(fuse_req_t req, int err, fuse_ino_t ino)
 	if (!f.opts.sync && (f.vfs->getflags(ino, &fl) || !(fl & FS_SYNC_FL)))
 		return 0;
 	return f.vfs->fsync(ino, false);
+}
+
+// dirsync() of a call that made entry e in dir: when the sync fails, the
+// lookup reference e holds is dropped (no reply hands it to the kernel).
+inline int dirsync_new(fuse_req_t req, int err, fuse_ino_t dir, const Entry &e)
+{
+	int serr = dirsync(req, err, dir);
+	if (serr && !err)
+		fs(req).vfs->forget(e.ino, 1);
+	return serr;
+}
+
+// The reply of mknod, mkdir, symlink and link: e, once durable as dirsync
+// wants it, or the error.
+inline void reply_new_entry(fuse_req_t req, int err, fuse_ino_t dir,
+			    const Entry &e)
+{
+	if (int serr = dirsync_new(req, err, dir, e))
+		return (void)fuse_reply_err(req, -serr);
+	reply_entry(req, e);
 }
 
 void add_namei_ops(fuse_lowlevel_ops &ops); // fuse_namei.cc

@@ -74,39 +74,30 @@ void zf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	Scope scope(*fs(req).notifier);
 	SetAttr a;
 
-	if (to_set & FUSE_SET_ATTR_MODE) {
-		a.mask |= STATX_MODE;
-		a.mode = attr->st_mode;
-	}
-	if (to_set & FUSE_SET_ATTR_UID) {
-		a.mask |= STATX_UID;
-		a.uid = attr->st_uid;
-	}
-	if (to_set & FUSE_SET_ATTR_GID) {
-		a.mask |= STATX_GID;
-		a.gid = attr->st_gid;
-	}
-	if (to_set & FUSE_SET_ATTR_SIZE) {
-		a.mask |= STATX_SIZE;
-		a.size = attr->st_size;
-	}
-	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
-		a.mask |= STATX_ATIME;
-		a.atime_ns = (to_set & FUSE_SET_ATTR_ATIME_NOW) ?
-				     now_ns() :
-				     ts_ns(attr->st_atim);
-	}
+	// Each FUSE_SET_ATTR_* bit given: its STATX_* bit and its value.
+	auto take = [&](int bits, uint32_t statx, auto *field, auto value) {
+		if (to_set & bits) {
+			a.mask |= statx;
+			*field = value;
+		}
+	};
+	// A time given, or "now".
+	auto time_of = [&](int now_bit, const timespec &ts) {
+		return (to_set & now_bit) ? now_ns() : ts_ns(ts);
+	};
+	take(FUSE_SET_ATTR_MODE, STATX_MODE, &a.mode, attr->st_mode);
+	take(FUSE_SET_ATTR_UID, STATX_UID, &a.uid, attr->st_uid);
+	take(FUSE_SET_ATTR_GID, STATX_GID, &a.gid, attr->st_gid);
+	take(FUSE_SET_ATTR_SIZE, STATX_SIZE, &a.size, attr->st_size);
+	take(FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW, STATX_ATIME,
+	     &a.atime_ns, time_of(FUSE_SET_ATTR_ATIME_NOW, attr->st_atim));
+	take(FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW, STATX_MTIME,
+	     &a.mtime_ns, time_of(FUSE_SET_ATTR_MTIME_NOW, attr->st_mtim));
 	// chown(f, -1, -1) and the like: only ctime changes (the server sets
 	// ctime on every SETATTR). Without a writeback cache the kernel does
 	// not say FATTR_CTIME; it sends a SETATTR with nothing else in it.
 	if ((to_set & FUSE_SET_ATTR_CTIME) || !(to_set & ~FUSE_SET_ATTR_CTIME))
 		a.mask |= STATX_CTIME;
-	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
-		a.mask |= STATX_MTIME;
-		a.mtime_ns = (to_set & FUSE_SET_ATTR_MTIME_NOW) ?
-				     now_ns() :
-				     ts_ns(attr->st_mtim);
-	}
 
 	// utimes(NULL): each time given is "now" (libfuse sets ATIME with
 	// ATIME_NOW).
@@ -138,13 +129,7 @@ void zf_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	Entry e;
 	int err = fs(req).vfs->mknod(parent, name, mode, rdev, ctx->uid,
 				     ctx->gid, &e, ctx->umask);
-	if (int serr = dirsync(req, err, parent); serr && !err) {
-		fs(req).vfs->forget(e.ino, 1);
-		err = serr;
-	}
-	if (err)
-		return (void)fuse_reply_err(req, -err);
-	reply_entry(req, e);
+	reply_new_entry(req, err, parent, e);
 }
 
 void zf_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -154,13 +139,7 @@ void zf_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	int err =
 		fs(req).vfs->mkdir(parent, name, mode, ctx->uid, ctx->gid, &e,
 				   ctx->umask);
-	if (int serr = dirsync(req, err, parent); serr && !err) {
-		fs(req).vfs->forget(e.ino, 1);
-		err = serr;
-	}
-	if (err)
-		return (void)fuse_reply_err(req, -err);
-	reply_entry(req, e);
+	reply_new_entry(req, err, parent, e);
 }
 
 void zf_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
@@ -170,13 +149,7 @@ void zf_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	Entry e;
 	int err = fs(req).vfs->symlink(parent, name, link, ctx->uid, ctx->gid,
 				       &e);
-	if (int serr = dirsync(req, err, parent); serr && !err) {
-		fs(req).vfs->forget(e.ino, 1);
-		err = serr;
-	}
-	if (err)
-		return (void)fuse_reply_err(req, -err);
-	reply_entry(req, e);
+	reply_new_entry(req, err, parent, e);
 }
 
 void zf_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -193,13 +166,7 @@ void zf_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 {
 	Entry e;
 	int err = fs(req).vfs->link(ino, newparent, newname, &e);
-	if (int serr = dirsync(req, err, newparent); serr && !err) {
-		fs(req).vfs->forget(e.ino, 1);
-		err = serr;
-	}
-	if (err)
-		return (void)fuse_reply_err(req, -err);
-	reply_entry(req, e);
+	reply_new_entry(req, err, newparent, e);
 }
 
 void zf_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)

@@ -121,13 +121,16 @@ class InodeCache {
 	std::atomic<uint64_t> frees_{ 0 };
 };
 
-// A pinned inode for one operation (InodeCache::get(ino, Ref::pin)).
+// A pinned inode for one operation (InodeCache::get(ino, Ref::pin)), or
+// the owner of a pin already taken (a pinned Inode, or null); the pin goes
+// with it.
 class PinnedInode {
   public:
 	PinnedInode(InodeCache &c, uint64_t ino)
 	    : c_(c), i_(c.get(ino, Ref::pin))
 	{
 	}
+	PinnedInode(InodeCache &c, Inode *pinned) : c_(c), i_(pinned) {}
 	~PinnedInode()
 	{
 		if (i_)

@@ -44,6 +44,20 @@ bool iomap_fits(const zufs_iomap &ziom, uint32_t iom_cap)
 	return true;
 }
 
+// Run the iomap io came back with (iom_n entries, checked by iomap_fits on
+// a copy) on the request's pages; the executor checks every entry.
+int execute_iomap(const IoTarget &t, const zufs_ioc_IO *io, uint32_t iom_n,
+		  zufs::page_list pages)
+{
+	iomap::ExecEnv env;
+	env.pools = t.pools;
+	env.app_pages = pages;
+	env.ino = t.ino;
+	env.unmapper = t.unmapper;
+	env.t2 = t.t2;
+	return iomap::execute(io->ziom.iom_e, iom_n, env);
+}
+
 // The iomap of a RETRY answer did not run (or not to the end): a server
 // that handed a token with it (ziom.iomb) hears so, by the request sent
 // again with hdr.err = err (the seed's EZUF_RETRY_DONE), so it can undo what
@@ -82,13 +96,7 @@ int IO_dispatch_retry(const IoTarget &t, zufs_ioc_IO *io, uint32_t iom_cap,
 				io->last_pos = io->filepos; // nothing known good
 				return -EIO;
 			}
-			iomap::ExecEnv env;
-			env.pools = t.pools;
-			env.app_pages = pages;
-			env.ino = t.ino;
-			env.unmapper = t.unmapper;
-			env.t2 = t.t2;
-			err = iomap::execute(io->ziom.iom_e, ziom.iom_n, env);
+			err = execute_iomap(t, io, ziom.iom_n, pages);
 			if (err) // nothing of this chunk is known good
 				io->last_pos = io->filepos;
 			return err;
@@ -106,13 +114,7 @@ int IO_dispatch_retry(const IoTarget &t, zufs_ioc_IO *io, uint32_t iom_cap,
 			zuf_err("still RETRY after %d iomaps", tries);
 			return retry_failed(t, io, in, ziom.iomb, -EIO, pages);
 		}
-		iomap::ExecEnv env;
-		env.pools = t.pools;
-		env.app_pages = pages;
-		env.ino = t.ino;
-		env.unmapper = t.unmapper;
-		env.t2 = t.t2;
-		err = iomap::execute(io->ziom.iom_e, ziom.iom_n, env);
+		err = execute_iomap(t, io, ziom.iom_n, pages);
 		if (err)
 			return retry_failed(t, io, in, ziom.iomb, err, pages);
 		// Sent again as it was, with the server's token: the iomap

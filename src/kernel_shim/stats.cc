@@ -1,22 +1,22 @@
 // SPDX-License-Identifier: BSD-3-Clause
+//
+// stats.cc - the request counters of stats.h: per-thread blocks, the FUSE
+// opcode table, the transport's hooks (begin/end), snapshots and the latency
+// histogram. The debug log the hooks write is debug_log.cc.
 #include "kernel_shim/stats.h"
 
 #include <linux/fuse.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/uio.h>
-#include <syslog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
-#include <cstdarg>
-#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <mutex>
+#include <vector>
+
+#include "kernel_shim/debug_log.h"
 
 namespace zuf::stats {
 
@@ -46,11 +46,6 @@ Registry &registry()
 	static Registry r;
 	return r;
 }
-
-// The shim is linked into executables, never dlopen()ed: the initial-exec
-// TLS model makes these plain %fs-relative loads instead of calls to
-// __tls_get_addr (the library is built -fPIC).
-#define ZUF_TLS_IE __attribute__((tls_model("initial-exec")))
 
 thread_local Block *t_block ZUF_TLS_IE;
 
@@ -189,268 +184,15 @@ bool no_reply(uint32_t opcode)
 	       opcode == kOpInterrupt;
 }
 
-// ~~~ debug log ~~~
-
-std::atomic<uint32_t> g_mask{ 0 };
-std::atomic<bool> g_syslog{ false };
-
 // The request this thread is serving.
 struct Pending {
 	uint64_t unique; // 0: none
 	uint64_t t0;
 	uint32_t opcode;
 	unsigned slot;
-	bool logging;
-	char text[400]; // "#unique op ino=.. args" when logging
+	bool logging; // its line is written at end() if its class or err is on
 };
 thread_local Pending t_pending ZUF_TLS_IE;
-
-// Appends to a fixed buffer, truncating.
-struct Line {
-	char *buf;
-	size_t cap;
-	size_t len = 0;
-
-	void add(const char *fmt, ...) __attribute__((format(printf, 2, 3)))
-	{
-		if (len + 1 >= cap)
-			return;
-		va_list ap;
-		va_start(ap, fmt);
-		int n = vsnprintf(buf + len, cap - len, fmt, ap);
-		va_end(ap);
-		if (n > 0)
-			len = std::min(cap - 1, len + size_t(n));
-	}
-};
-
-// The NUL-terminated name at *at in the request, advancing *at past it.
-const char *take_name(const char *p, size_t n, size_t *at)
-{
-	if (*at >= n)
-		return "";
-	const char *s = p + *at;
-	const size_t avail = n - *at;
-	const size_t len = strnlen(s, avail);
-	*at += len + 1;
-	return len < avail ? s : ""; // not terminated inside the request
-}
-
-template <class T> bool arg(const char *p, size_t n, T *out)
-{
-	if (n < sizeof(fuse_in_header) + sizeof(T))
-		return false;
-	std::memcpy(out, p + sizeof(fuse_in_header), sizeof(T));
-	return true;
-}
-
-// "#unique op ino=N args" of a request, for its debug line.
-void describe(Line &l, const fuse_in_header &in, const char *p, size_t n)
-{
-	l.add("#%llu %s ino=%llu", (unsigned long long)in.unique,
-	      kOps[slot_of(in.opcode)].name, (unsigned long long)in.nodeid);
-	size_t at = sizeof(fuse_in_header);
-	auto name_after = [&](size_t skip) {
-		at += skip;
-		return take_name(p, n, &at);
-	};
-	switch (in.opcode) {
-	case FUSE_LOOKUP:
-	case FUSE_UNLINK:
-	case FUSE_RMDIR:
-	case FUSE_REMOVEXATTR:
-		l.add(" \"%s\"", name_after(0));
-		break;
-	case FUSE_GETXATTR:
-		l.add(" \"%s\"", name_after(sizeof(fuse_getxattr_in)));
-		break;
-	case FUSE_SETXATTR: // libfuse 3.14 never asks for FUSE_SETXATTR_EXT
-		l.add(" \"%s\"", name_after(FUSE_COMPAT_SETXATTR_IN_SIZE));
-		break;
-	case FUSE_MKDIR: {
-		fuse_mkdir_in a;
-		if (arg(p, n, &a))
-			l.add(" \"%s\" mode=0%o", name_after(sizeof(a)), a.mode);
-		break;
-	}
-	case FUSE_MKNOD: {
-		fuse_mknod_in a;
-		if (arg(p, n, &a))
-			l.add(" \"%s\" mode=0%o", name_after(sizeof(a)), a.mode);
-		break;
-	}
-	case FUSE_CREATE: {
-		fuse_create_in a;
-		if (arg(p, n, &a))
-			l.add(" \"%s\" mode=0%o flags=0x%x",
-			      name_after(sizeof(a)), a.mode, a.flags);
-		break;
-	}
-	case FUSE_SYMLINK: {
-		const char *name = name_after(0);
-		l.add(" \"%s\" -> \"%s\"", name, take_name(p, n, &at));
-		break;
-	}
-	case FUSE_LINK: {
-		fuse_link_in a;
-		if (arg(p, n, &a))
-			l.add(" from=%llu \"%s\"", (unsigned long long)a.oldnodeid,
-			      name_after(sizeof(a)));
-		break;
-	}
-	case FUSE_RENAME:
-	case FUSE_RENAME2: {
-		fuse_rename2_in a = {};
-		size_t skip = in.opcode == FUSE_RENAME ? sizeof(fuse_rename_in) :
-							 sizeof(fuse_rename2_in);
-		if (n < sizeof(fuse_in_header) + skip)
-			break;
-		std::memcpy(&a, p + sizeof(fuse_in_header), skip);
-		const char *from = name_after(skip);
-		l.add(" \"%s\" -> %llu \"%s\"", from,
-		      (unsigned long long)a.newdir, take_name(p, n, &at));
-		if (a.flags)
-			l.add(" flags=0x%x", a.flags);
-		break;
-	}
-	case FUSE_READ: {
-		fuse_read_in a;
-		if (arg(p, n, &a))
-			l.add(" off=%llu len=%u", (unsigned long long)a.offset,
-			      a.size);
-		break;
-	}
-	case FUSE_WRITE: {
-		fuse_write_in a;
-		if (arg(p, n, &a))
-			l.add(" off=%llu len=%u flags=0x%x",
-			      (unsigned long long)a.offset, a.size,
-			      a.write_flags);
-		break;
-	}
-	case FUSE_SETATTR: {
-		fuse_setattr_in a;
-		if (!arg(p, n, &a))
-			break;
-		l.add(" valid=0x%x", a.valid);
-		if (a.valid & FATTR_SIZE)
-			l.add(" size=%llu", (unsigned long long)a.size);
-		if (a.valid & FATTR_MODE)
-			l.add(" mode=0%o", a.mode);
-		break;
-	}
-	case FUSE_FALLOCATE: {
-		fuse_fallocate_in a;
-		if (arg(p, n, &a))
-			l.add(" mode=0x%x off=%llu len=%llu", a.mode,
-			      (unsigned long long)a.offset,
-			      (unsigned long long)a.length);
-		break;
-	}
-	case FUSE_LSEEK: {
-		fuse_lseek_in a;
-		if (arg(p, n, &a))
-			l.add(" off=%llu whence=%u",
-			      (unsigned long long)a.offset, a.whence);
-		break;
-	}
-	case FUSE_COPY_FILE_RANGE: {
-		fuse_copy_file_range_in a;
-		if (arg(p, n, &a))
-			l.add(" off=%llu -> ino=%llu off=%llu len=%llu",
-			      (unsigned long long)a.off_in,
-			      (unsigned long long)a.nodeid_out,
-			      (unsigned long long)a.off_out,
-			      (unsigned long long)a.len);
-		break;
-	}
-	case FUSE_FORGET: {
-		fuse_forget_in a;
-		if (arg(p, n, &a))
-			l.add(" nlookup=%llu", (unsigned long long)a.nlookup);
-		break;
-	}
-	case FUSE_BATCH_FORGET: {
-		fuse_batch_forget_in a;
-		if (arg(p, n, &a))
-			l.add(" count=%u", a.count);
-		break;
-	}
-	default:
-		break;
-	}
-}
-
-void emit(const char *cls, const char *text, size_t len)
-{
-	if (g_syslog.load(std::memory_order_relaxed)) {
-		syslog(LOG_DAEMON | LOG_DEBUG, "dbg %s %.*s", cls, int(len),
-		       text);
-		return;
-	}
-	char line[600];
-	int n = snprintf(line, sizeof(line), "zufuse: dbg %-5s %.*s\n", cls,
-			 int(len), text);
-	if (n <= 0)
-		return;
-	size_t w = std::min(size_t(n), sizeof(line) - 1);
-	if (line[w - 1] != '\n')
-		line[w - 1] = '\n';
-	if (write(STDERR_FILENO, line, w) < 0) {
-	} // nowhere to report that
-}
-
-const char *class_name(uint32_t cls)
-{
-	static constexpr const char *names[] = { "namei", "attr", "file",
-						 "dir",	  "rw",	  "xattr",
-						 "misc",  "err" };
-	return names[__builtin_ctz(cls)];
-}
-
-// The reply part of a debug line, then the line.
-void log_reply(Pending &p, const fuse_out_header &out, const iovec *iov,
-	       int count, uint64_t bytes, uint64_t dt)
-{
-	Line l{ p.text, sizeof(p.text), strnlen(p.text, sizeof(p.text)) };
-	if (out.error) {
-		const char *e = strerrorname_np(-out.error);
-		if (e)
-			l.add(" -> %s", e);
-		else
-			l.add(" -> error %d", out.error);
-	} else {
-		switch (p.opcode) {
-		case FUSE_LOOKUP:
-		case FUSE_MKNOD:
-		case FUSE_MKDIR:
-		case FUSE_SYMLINK:
-		case FUSE_LINK:
-		case FUSE_CREATE: {
-			fuse_entry_out e;
-			if (count >= 2 && iov[1].iov_len >= sizeof(e)) {
-				std::memcpy(&e, iov[1].iov_base, sizeof(e));
-				if (e.nodeid)
-					l.add(" -> ino=%llu",
-					      (unsigned long long)e.nodeid);
-				else
-					l.add(" -> no entry");
-			}
-			break;
-		}
-		case FUSE_READ:
-		case FUSE_WRITE:
-		case FUSE_COPY_FILE_RANGE:
-			l.add(" -> %llu bytes", (unsigned long long)bytes);
-			break;
-		default:
-			l.add(" -> 0");
-			break;
-		}
-	}
-	l.add(" (%.1f us)", double(dt) / 1000.0);
-	emit(class_name(kOps[p.slot].cls), l.buf, l.len);
-}
 
 void subtract(Snapshot *s, const Snapshot &base)
 {
@@ -499,28 +241,23 @@ void begin(const void *req, size_t len)
 	std::memcpy(&in, p, sizeof(in));
 	Pending &pd = t_pending;
 	const unsigned slot = slot_of(in.opcode);
-	const uint32_t mask = g_mask.load(std::memory_order_relaxed);
+	const uint32_t mask = debug_mask();
 	const bool logging = mask & kOps[slot].cls;
 
 	if (no_reply(in.opcode)) {
 		pd.unique = 0;
 		if (Block *b = my_block())
 			add(b->s.op[slot].count, 1);
-		if (logging) {
-			Line l{ pd.text, sizeof(pd.text) };
-			describe(l, in, p, len);
-			emit(class_name(kOps[slot].cls), l.buf, l.len);
-		}
+		if (logging)
+			dbg::log_request(kOps[slot].cls, in, p, len);
 		return;
 	}
 	pd.unique = in.unique;
 	pd.opcode = in.opcode;
 	pd.slot = slot;
 	pd.logging = logging || (mask & kErr);
-	if (pd.logging) {
-		Line l{ pd.text, sizeof(pd.text) };
-		describe(l, in, p, len);
-	}
+	if (pd.logging)
+		dbg::note_request(in, p, len);
 	pd.t0 = now_ns();
 }
 
@@ -560,9 +297,9 @@ void end(const iovec *iov, int count)
 		add(c.sum_ns, dt);
 		add(c.hist[bucket_of(dt)], 1);
 	}
-	if (p.logging && (out.error || (g_mask.load(std::memory_order_relaxed) &
-					 kOps[p.slot].cls)))
-		log_reply(p, out, iov, count, bytes, dt);
+	if (p.logging && (out.error || (debug_mask() & kOps[p.slot].cls)))
+		dbg::log_reply(kOps[p.slot].cls, p.opcode, out, iov, count,
+			       bytes, dt);
 }
 
 // ~~~ snapshots ~~~
@@ -613,94 +350,6 @@ unsigned slot_of(uint32_t opcode)
 const char *op_name(unsigned slot)
 {
 	return slot < kOpSlots && kOps[slot].name ? kOps[slot].name : "other";
-}
-
-// ~~~ debug classes ~~~
-
-std::vector<std::string_view> class_names()
-{
-	return { "namei", "attr", "file", "dir", "rw", "xattr", "misc", "err" };
-}
-
-std::string mask_text(uint32_t mask)
-{
-	std::string s;
-	auto names = class_names();
-	for (unsigned i = 0; i < names.size(); ++i) {
-		if (!(mask & (1U << i)))
-			continue;
-		if (!s.empty())
-			s += ',';
-		s += names[i];
-	}
-	return s.empty() ? "none" : s;
-}
-
-bool parse_mask(std::string_view words, uint32_t *mask, std::string *err)
-{
-	uint32_t m = *mask;
-	auto names = class_names();
-	size_t at = 0;
-	while (at < words.size()) {
-		size_t end = words.find_first_of(" ,\t\n", at);
-		if (end == std::string_view::npos)
-			end = words.size();
-		std::string_view w = words.substr(at, end - at);
-		at = end + 1;
-		if (w.empty())
-			continue;
-		char how = '+';
-		if (w[0] == '+' || w[0] == '-' || w[0] == '=') {
-			how = w[0];
-			w.remove_prefix(1);
-		}
-		uint32_t bits = 0;
-		if (w == "all")
-			bits = kAll;
-		else if (w == "none")
-			bits = 0, how = how == '-' ? '+' : '=';
-		else if (w == "vfs") // zuf's zuf_dbg_vfs: everything but rw, xattr
-			bits = kNamei | kAttr | kFile | kDir;
-		for (unsigned i = 0; !bits && i < names.size(); ++i)
-			if (w == names[i])
-				bits = 1U << i;
-		if (!bits && w != "none") {
-			*err = "unknown debug class '" + std::string(w) +
-			       "' (classes: " + mask_text(kAll) +
-			       ", vfs, all, none)";
-			return false;
-		}
-		if (how == '=')
-			m = bits;
-		else if (how == '-')
-			m &= ~bits;
-		else
-			m |= bits;
-	}
-	*mask = m;
-	return true;
-}
-
-uint32_t debug_mask()
-{
-	return g_mask.load(std::memory_order_relaxed);
-}
-
-void set_debug_mask(uint32_t mask)
-{
-	// A daemonized zufuse has stderr on /dev/null: log to syslog then.
-	struct stat st;
-	bool devnull = fstat(STDERR_FILENO, &st) == 0 && S_ISCHR(st.st_mode) &&
-		       st.st_rdev == makedev(1, 3);
-	if (devnull && !g_syslog.load())
-		openlog("zufuse", LOG_PID, LOG_DAEMON);
-	g_syslog.store(devnull);
-	g_mask.store(mask & kAll, std::memory_order_relaxed);
-}
-
-const char *debug_sink()
-{
-	return g_syslog.load() ? "syslog" : "stderr";
 }
 
 } // namespace zuf::stats

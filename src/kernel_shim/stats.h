@@ -23,6 +23,7 @@
 //  - The debug log: one line per request of the classes switched on (as
 //    zuf's zuf_dbg_* did), written with a single write(2) to stderr, or to
 //    syslog (daemon.debug) when stderr is /dev/null (a daemonized zufuse).
+//    stats.cc counts; debug_log.cc writes the log.
 //  - The histogram helpers and names are plain functions zufusectl uses too.
 #ifndef ZUF_STATS_H
 #define ZUF_STATS_H

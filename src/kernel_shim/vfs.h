@@ -259,7 +259,7 @@ class Vfs final : private iomap::Unmapper {
 	size_t cached_inodes() const { return cache_.size(); }
 
   private:
-	class Pin;
+	using Pin = PinnedInode; // one pin for every operation
 
 	int call(zufs_ioc_hdr *hdr, size_t size, zufs::page_list pages = {});
 	// ext4_should_retry_alloc: op() answered -ENOSPC while inodes that
@@ -296,6 +296,8 @@ class Vfs final : private iomap::Unmapper {
 			 mode_t umask, std::string *access,
 			 std::string *deflt);
 	int remove(uint64_t parent, std::string_view name, bool dir);
+	int xattr_set(uint64_t ino, uint8_t type, std::string_view name,
+		      std::string_view value, uint16_t user_flags);
 	ssize_t xattr_get_common(uint64_t ino, int op, uint8_t type,
 				 std::string_view name, std::span<char> buf);
 	int readdir_page(Inode *dir, uint64_t *pos, const DirSink &sink,

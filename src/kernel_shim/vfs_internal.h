@@ -103,31 +103,6 @@ struct alignas(PAGE_SIZE) Page {
 
 inline thread_local Page t_page;
 
-// A pin on a cached inode for the length of one operation.
-class Vfs::Pin {
-  public:
-	Pin(InodeCache &cache, uint64_t ino)
-	    : cache_(cache), inode_(cache.get(ino, Ref::pin))
-	{
-	}
-	Pin(InodeCache &cache, Inode *pinned) : cache_(cache), inode_(pinned) {}
-	~Pin()
-	{
-		if (inode_)
-			cache_.put(inode_, Ref::pin);
-	}
-	Pin(const Pin &) = delete;
-	Pin &operator=(const Pin &) = delete;
-
-	Inode *get() const { return inode_; }
-	Inode *operator->() const { return inode_; }
-	explicit operator bool() const { return inode_; }
-
-  private:
-	InodeCache &cache_;
-	Inode *inode_;
-};
-
 } // namespace zuf
 
 #endif // ZUF_VFS_INTERNAL_H

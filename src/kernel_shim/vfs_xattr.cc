@@ -23,6 +23,7 @@
 #include "kernel_shim/inode_flags.h"
 #include "kernel_shim/vfs.h"
 #include "zufs/posix_acl.h"
+#include "zufs/xattr_ns.h"
 
 namespace zuf {
 
@@ -46,18 +47,9 @@ zufs::page_list pages_of(const char *p, size_t len, std::vector<void *> &pv,
 // "user.x" -> ZUFS_XF_USER, "x".
 int split_name(std::string_view full, uint8_t *type, std::string_view *name)
 {
-	static const struct {
-		std::string_view prefix;
-		uint8_t type;
-	} kinds[] = {
-		{ "user.", ZUFS_XF_USER },
-		{ "trusted.", ZUFS_XF_TRUSTED },
-		{ "security.", ZUFS_XF_SECURITY },
-		{ "system.", ZUFS_XF_SYSTEM },
-	};
 	if (full.size() > XATTR_NAME_MAX)
 		return -ERANGE;
-	for (const auto &k : kinds) {
+	for (const auto &k : zufs::xattr::kNamespaces) {
 		if (full.substr(0, k.prefix.size()) != k.prefix)
 			continue;
 		*type = k.type;
@@ -92,27 +84,7 @@ int Vfs::setxattr(uint64_t ino, std::string_view name, std::string_view value,
 		return -EINVAL;
 	if (value.size() > XATTR_SIZE_MAX)
 		return -E2BIG;
-	PinnedInode inode(cache_, ino);
-	if (!inode)
-		return -ESTALE;
-	if (opts_.read_only)
-		return -EROFS;
-	if (int perm = may_change(inode.get())) // xattr_permission
-		return perm;
-	zufs_ioc_xattr x = {};
-	x.hdr.operation = ZUFS_OP_XATTR_SET;
-	x.zus_ii = inode->zus_ii;
-	set_xattr_name(&x, type, n);
-	x.user_flags = static_cast<uint16_t>(flags);
-	std::vector<void *> pv;
-	zufs::page_list pl =
-		pages_of(value.data(), value.size(), pv, &x.hdr.offset);
-	x.hdr.len = static_cast<uint32_t>(value.size());
-	const zufs_ioc_xattr sent = x;
-	return retry_nospc([&] {
-		x = sent;
-		return call(&x.hdr, sizeof(x), value.empty() ? zufs::page_list{} : pl);
-	});
+	return xattr_set(ino, type, n, value, static_cast<uint16_t>(flags));
 }
 
 int Vfs::removexattr(uint64_t ino, std::string_view name)
@@ -122,6 +94,13 @@ int Vfs::removexattr(uint64_t ino, std::string_view name)
 	int err = split_name(name, &type, &n);
 	if (err)
 		return err;
+	return xattr_set(ino, type, n, {}, ZUFS_XATTR_REMOVE);
+}
+
+// XATTR_SET of value (removexattr: ZUFS_XATTR_REMOVE, no value).
+int Vfs::xattr_set(uint64_t ino, uint8_t type, std::string_view name,
+		   std::string_view value, uint16_t user_flags)
+{
 	PinnedInode inode(cache_, ino);
 	if (!inode)
 		return -ESTALE;
@@ -132,9 +111,20 @@ int Vfs::removexattr(uint64_t ino, std::string_view name)
 	zufs_ioc_xattr x = {};
 	x.hdr.operation = ZUFS_OP_XATTR_SET;
 	x.zus_ii = inode->zus_ii;
-	set_xattr_name(&x, type, n);
-	x.user_flags = ZUFS_XATTR_REMOVE;
-	return call(&x.hdr, sizeof(x));
+	set_xattr_name(&x, type, name);
+	x.user_flags = user_flags;
+	if (value.empty())
+		return call(&x.hdr, sizeof(x));
+	std::vector<void *> pv;
+	zufs::page_list pl =
+		pages_of(value.data(), value.size(), pv, &x.hdr.offset);
+	x.hdr.len = static_cast<uint32_t>(value.size());
+	// A value needs room: wait for pending frees as Vfs::retry_nospc says.
+	const zufs_ioc_xattr sent = x;
+	return retry_nospc([&] {
+		x = sent;
+		return call(&x.hdr, sizeof(x), pl);
+	});
 }
 
 // GET or LIST into buf (empty: the size only). Returns the size or -errno.

@@ -19,13 +19,12 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "fault/inject.h"
+#include "kernel_shim/control.h"
 #include "kernel_shim/fuse_frontend.h"
 #include "kernel_shim/mount_options.h"
 #include "kernel_shim/vfs.h"
@@ -100,30 +99,10 @@ std::string mounted_on(const std::string &path)
 		return "";
 	std::string want = real;
 	free(real);
-	std::ifstream in("/proc/self/mountinfo");
-	std::string line, found;
-	while (std::getline(in, line)) {
-		size_t dash = line.find(" - ");
-		if (dash == std::string::npos)
-			continue;
-		std::istringstream head(line.substr(0, dash)), tail(line.substr(dash + 3));
-		std::string id, parent, devno, root, mnt, type, source;
-		head >> id >> parent >> devno >> root >> mnt;
-		tail >> type >> source;
-		std::string unesc;
-		for (size_t i = 0; i < mnt.size(); ++i) {
-			if (mnt[i] == '\\' && i + 3 < mnt.size()) {
-				unesc += char((mnt[i + 1] - '0') * 64 + (mnt[i + 2] - '0') * 8 +
-					      (mnt[i + 3] - '0'));
-				i += 3;
-			} else {
-				unesc += mnt[i];
-			}
-		}
-		if (unesc == want)
-			found = type + " from " + source; // the last: the top one
-	}
-	return found;
+	zuf::control::MountEntry m;
+	if (!zuf::control::mount_at(want, &m))
+		return "";
+	return m.fstype + " from " + m.source;
 }
 
 // path made absolute (its directory resolved; the file may not exist yet).

@@ -6,9 +6,7 @@
 // It talks to the mount's zufuse over the unix socket of control.h; the
 // numbers are the shim's (counted per serving thread) and the server's
 // (ZUFS_OP_STATS), put together by zufuse's control thread.
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -118,50 +116,16 @@ bool find_target(const std::string &path, Target *t, std::string *err)
 	return false;
 }
 
-// Send one request line, read the whole answer.
+// Send one request line, read the whole answer; an "error: ..." answer is
+// a failure.
 bool ask(const Target &t, const std::string &request, std::string *reply,
 	 std::string *err)
 {
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		*err = std::string("socket: ") + std::strerror(errno);
-		return false;
-	}
-	sockaddr_un a = {};
-	a.sun_family = AF_UNIX;
-	std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", t.socket.c_str());
-	if (connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof(a))) {
-		*err = t.socket + ": " + std::strerror(errno);
+	if (!zuf::control::request(t.socket, request, reply, err, 10)) {
 		if (errno == ECONNREFUSED)
 			*err += " (a stale socket: no zufuse listens there)";
-		close(fd);
 		return false;
 	}
-	timeval tv = { 10, 0 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	std::string line = request + "\n";
-	if (send(fd, line.data(), line.size(), MSG_NOSIGNAL) !=
-	    ssize_t(line.size())) {
-		*err = t.socket + ": " + std::strerror(errno);
-		close(fd);
-		return false;
-	}
-	reply->clear();
-	char buf[65536];
-	for (;;) {
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			*err = t.socket + ": " + std::strerror(errno);
-			close(fd);
-			return false;
-		}
-		if (n == 0)
-			break;
-		reply->append(buf, size_t(n));
-	}
-	close(fd);
 	if (reply->rfind("error: ", 0) == 0) {
 		*err = t.mount.mountpoint + ": " +
 		       reply->substr(7, reply->find('\n') - 7);
@@ -249,6 +213,13 @@ std::string human_bytes(double b)
 	return buf;
 }
 
+// The used part of a total the server reports with its free part (__u64:
+// printed with %llu).
+__u64 used(__u64 total, __u64 free)
+{
+	return total - std::min(free, total);
+}
+
 void print_json(const Target &t, const StatsHeader &h,
 		const std::vector<OpRow> &rows, bool reset)
 {
@@ -276,23 +247,15 @@ void print_json(const Target &t, const StatsHeader &h,
 		    h.server_err);
 	std::printf("    \"t1\": {\"blocks\": %llu, \"free\": %llu, "
 		    "\"used\": %llu},\n",
-		    (unsigned long long)s.t1_blocks,
-		    (unsigned long long)s.t1_free,
-		    (unsigned long long)(s.t1_blocks - std::min(s.t1_free, s.t1_blocks)));
+		    s.t1_blocks, s.t1_free, used(s.t1_blocks, s.t1_free));
 	std::printf("    \"t2\": {\"blocks\": %llu, \"used\": %llu},\n",
-		    (unsigned long long)s.t2_blocks,
-		    (unsigned long long)s.t2_used);
+		    s.t2_blocks, s.t2_used);
 	std::printf("    \"inodes\": {\"total\": %llu, \"free\": %llu},\n",
-		    (unsigned long long)s.inodes,
-		    (unsigned long long)s.inodes_free);
+		    s.inodes, s.inodes_free);
 	std::printf("    \"evictions\": %llu, \"sync_evictions\": %llu, "
 		    "\"promotions\": %llu, \"cold_reads\": %llu,\n",
-		    (unsigned long long)s.evictions,
-		    (unsigned long long)s.sync_evictions,
-		    (unsigned long long)s.promotions,
-		    (unsigned long long)s.cold_reads);
-	std::printf("    \"journal_commits\": %llu}\n}\n",
-		    (unsigned long long)s.journal_commits);
+		    s.evictions, s.sync_evictions, s.promotions, s.cold_reads);
+	std::printf("    \"journal_commits\": %llu}\n}\n", s.journal_commits);
 }
 
 void print_text(const Target &t, const StatsHeader &h,
@@ -321,7 +284,7 @@ void print_text(const Target &t, const StatsHeader &h,
 		return;
 	}
 	const zufs_ioc_stats &s = h.server;
-	uint64_t t1_used = s.t1_blocks - std::min(s.t1_free, s.t1_blocks);
+	const __u64 t1_used = used(s.t1_blocks, s.t1_free);
 	std::printf("T1 (pmem)  %s of %s used (%.1f%%)\n",
 		    human_bytes(double(t1_used) * 4096).c_str(),
 		    human_bytes(double(s.t1_blocks) * 4096).c_str(),
@@ -335,16 +298,11 @@ void print_text(const Target &t, const StatsHeader &h,
 	else
 		std::printf("T2         none\n");
 	std::printf("inodes     %llu of %llu used\n",
-		    (unsigned long long)(s.inodes - std::min(s.inodes_free, s.inodes)),
-		    (unsigned long long)s.inodes);
+		    used(s.inodes, s.inodes_free), s.inodes);
 	std::printf("tier       %llu blocks evicted to T2 (%llu by writers "
 		    "short of room), %llu promoted to T1, %llu cold reads\n",
-		    (unsigned long long)s.evictions,
-		    (unsigned long long)s.sync_evictions,
-		    (unsigned long long)s.promotions,
-		    (unsigned long long)s.cold_reads);
-	std::printf("journal    %llu commits\n",
-		    (unsigned long long)s.journal_commits);
+		    s.evictions, s.sync_evictions, s.promotions, s.cold_reads);
+	std::printf("journal    %llu commits\n", s.journal_commits);
 }
 
 int cmd_stats(const std::vector<std::string> &args)

@@ -25,8 +25,14 @@
 #include <string>
 #include <vector>
 
+#include "fs_helpers.h"
 #include "integration.h"
 #include "zufs/posix_acl.h"
+
+using zit::as_nobody;
+using zit::atime_of;
+using zit::read_all;
+using zit::same;
 
 namespace {
 
@@ -103,38 +109,6 @@ Sides sides(zit::Mount &m, const std::string &name)
 	REQUIRE(mkdir(s.tmpfs.c_str(), 0755) == 0);
 	REQUIRE(mkdir(s.zufuse.c_str(), 0755) == 0);
 	return s;
-}
-
-// Run fn in a child as uid/gid nobody (no supplementary groups); its
-// transcript comes back through a pipe.
-std::string as_nobody(const std::function<std::string()> &fn)
-{
-	int fds[2];
-	if (pipe(fds))
-		return "pipe failed";
-	pid_t pid = fork();
-	if (pid == 0) {
-		close(fds[0]);
-		std::string r;
-		if (setgroups(0, nullptr) || setresgid(kNobody, kNobody, kNobody) ||
-		    setresuid(kNobody, kNobody, kNobody))
-			r = "cannot drop privileges";
-		else
-			r = fn();
-		if (write(fds[1], r.data(), r.size()) < 0)
-			_exit(2);
-		_exit(0);
-	}
-	close(fds[1]);
-	std::string r;
-	char buf[4096];
-	ssize_t k;
-	while ((k = read(fds[0], buf, sizeof(buf))) > 0)
-		r.append(buf, k);
-	close(fds[0]);
-	int st;
-	waitpid(pid, &st, 0);
-	return r;
 }
 
 std::string set_acl(const std::string &p, const char *name,
@@ -456,31 +430,6 @@ TEST_CASE("acl: -o noacl answers EOPNOTSUPP and keeps the umask",
 	REQUIRE_UNMOUNT(m);
 }
 
-namespace {
-
-timespec atime_of(const std::string &p)
-{
-	struct stat st = {};
-	stat(p.c_str(), &st);
-	return st.st_atim;
-}
-
-bool same(const timespec &a, const timespec &b)
-{
-	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
-}
-
-void read_all(const std::string &p)
-{
-	char buf[4096];
-	int fd = open(p.c_str(), O_RDONLY);
-	while (fd >= 0 && read(fd, buf, sizeof(buf)) > 0) {
-	}
-	if (fd >= 0)
-		close(fd);
-}
-
-} // namespace
 
 TEST_CASE("atime: relatime by default, noatime on request",
 	  "[integration][atime]")

@@ -45,6 +45,7 @@
 #include <string>
 #include <vector>
 
+#include "fs_helpers.h"
 #include "integration.h"
 #include "toyfs.h"
 #include "zufs/posix_acl.h"
@@ -771,37 +772,14 @@ bool fresh_dirs(const std::string &a, const std::string &b, uid_t uid,
 }
 
 // Run in a child as uid/gid 65534 (no supplementary groups); its verdict
-// comes back through a pipe.
+// comes back through a pipe: "" when the two sides agreed.
 std::string run_unprivileged(const std::string &a, const std::string &b,
 			     uint64_t seed, int n)
 {
-	int fds[2];
-	if (pipe(fds))
-		return "pipe failed";
-	pid_t pid = fork();
-	if (pid == 0) {
-		close(fds[0]);
-		std::string r;
-		if (setgroups(0, nullptr) || setgid(65534) || setuid(65534))
-			r = std::string("cannot drop privileges: ") +
-			    strerror(errno);
-		else
-			r = Diff(a, b, seed, false).run(n);
-		if (r.empty())
-			r = "OK";
-		if (write(fds[1], r.data(), r.size()) < 0)
-			_exit(2);
-		_exit(0);
-	}
-	close(fds[1]);
-	std::string r;
-	char buf[4096];
-	ssize_t k;
-	while ((k = read(fds[0], buf, sizeof(buf))) > 0)
-		r.append(buf, k);
-	close(fds[0]);
-	int st;
-	waitpid(pid, &st, 0);
+	std::string r = zit::as_nobody([&] {
+		std::string v = Diff(a, b, seed, false).run(n);
+		return v.empty() ? std::string("OK") : v;
+	});
 	return r == "OK" ? "" : (r.empty() ? "child died" : r);
 }
 

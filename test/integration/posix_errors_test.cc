@@ -23,24 +23,10 @@
 #include <cstring>
 #include <string>
 
+#include "fs_helpers.h"
 #include "integration.h"
 
-namespace {
-
-// The errno of a failing call, 0 if it succeeded.
-#define ERR(call) ((call) < 0 ? errno : 0)
-
-int make_file(const std::string &p, const std::string &data = "")
-{
-	int fd = open(p.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
-	if (fd < 0)
-		return -1;
-	ssize_t n = write(fd, data.data(), data.size());
-	close(fd);
-	return n == ssize_t(data.size()) ? 0 : -1;
-}
-
-} // namespace
+using zit::make_file;
 
 TEST_CASE("posix: name and size limits", "[integration][posix]")
 {

@@ -36,45 +36,10 @@
 #include <string>
 #include <vector>
 
+#include "fs_helpers.h"
 #include "integration.h"
 
 namespace {
-
-#define ERR(call) ((call) < 0 ? errno : 0)
-
-// An ext4 file system on a loop device under the scratch dir, or nothing.
-class Ext4 {
-  public:
-	explicit Ext4(const zit::Scratch &s)
-	    : img_(s.path("ext4.img")), mnt_(s.path("ext4"))
-	{
-		mkdir(mnt_.c_str(), 0755);
-		zit::RunResult r = zit::run_cmd({ "truncate", "-s", "64M", img_ },
-						s.dir());
-		if (r.status == 0)
-			r = zit::run_cmd({ "mkfs.ext4", "-q", "-F", "-I", "256",
-					   img_ },
-					 s.dir());
-		if (r.status == 0)
-			r = zit::run_cmd({ "mount", "-o", "loop", img_, mnt_ },
-					 s.dir());
-		mounted_ = r.status == 0;
-		why_ = r.err;
-	}
-	~Ext4()
-	{
-		if (mounted_)
-			umount2(mnt_.c_str(), MNT_DETACH);
-		unlink(img_.c_str());
-	}
-	bool mounted() const { return mounted_; }
-	const std::string &why() const { return why_; }
-	const std::string &mnt() const { return mnt_; }
-
-  private:
-	std::string img_, mnt_, why_;
-	bool mounted_ = false;
-};
 
 std::string names(const std::string &dir)
 {
@@ -220,7 +185,7 @@ TEST_CASE("O_TMPFILE: linkable, O_EXCL not, as on tmpfs and ext4 "
 	std::string ref = m.scratch().path("ref");
 	REQUIRE(mkdir(ref.c_str(), 0755) == 0);
 	CHECK(tmpfile_script(ref) == kTmpfileExpected);
-	Ext4 ext4(m.scratch());
+	zit::Ext4 ext4(m.scratch(), { "-I", "256" });
 	if (ext4.mounted() && mkdir((ext4.mnt() + "/d").c_str(), 0755) == 0)
 		CHECK(tmpfile_script(ext4.mnt() + "/d") == kTmpfileExpected);
 	else
@@ -304,7 +269,7 @@ TEST_CASE("statx: birth time, kept across a remount, as tmpfs and ext4",
 	REQUIRE_MOUNT(m);
 	std::string ref = m.scratch().path("ref");
 	REQUIRE(mkdir(ref.c_str(), 0755) == 0);
-	Ext4 ext4(m.scratch());
+	zit::Ext4 ext4(m.scratch(), { "-I", "256" });
 	std::vector<std::string> roots = { m.mnt(), ref };
 	if (ext4.mounted())
 		roots.push_back(ext4.mnt());

@@ -30,22 +30,16 @@
 #include <string>
 #include <vector>
 
+#include "fs_helpers.h"
 #include "integration.h"
 
 namespace {
 
-// The errno of a failing call, 0 if it succeeded.
-#define ERR(call) ((call) < 0 ? errno : 0)
-
-int make_file(const std::string &p, const std::string &data = "")
-{
-	int fd = open(p.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
-	if (fd < 0)
-		return -1;
-	ssize_t n = write(fd, data.data(), data.size());
-	close(fd);
-	return n == ssize_t(data.size()) ? 0 : -1;
-}
+using zit::atime_of;
+using zit::Ext4;
+using zit::make_file;
+using zit::read_all;
+using zit::same;
 
 // The options field of the mount on mnt in /proc/self/mounts.
 std::string mount_opts(const std::string &mnt)
@@ -61,34 +55,12 @@ std::string mount_opts(const std::string &mnt)
 	return "";
 }
 
-timespec atime_of(const std::string &p)
-{
-	struct stat st = {};
-	stat(p.c_str(), &st);
-	return st.st_atim;
-}
-
-bool same(const timespec &a, const timespec &b)
-{
-	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
-}
-
 // Set atime (and mtime) to a fixed moment long ago: relatime then updates
 // on the next access, strictatime always, noatime never. No sleeps.
 void age(const std::string &p)
 {
 	timespec t[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
 	utimensat(AT_FDCWD, p.c_str(), t, 0);
-}
-
-void read_all(const std::string &p)
-{
-	int fd = open(p.c_str(), O_RDONLY);
-	char buf[64];
-	while (fd >= 0 && read(fd, buf, sizeof(buf)) > 0) {
-	}
-	if (fd >= 0)
-		close(fd);
 }
 
 void list_dir(const std::string &p)
@@ -99,40 +71,6 @@ void list_dir(const std::string &p)
 	if (d)
 		closedir(d);
 }
-
-// An ext4 file system on a loop device under the scratch dir, or nothing
-// (mounted() false, why() says why).
-class Ext4 {
-  public:
-	explicit Ext4(const zit::Scratch &s) : img_(s.path("ext4.img")),
-		mnt_(s.path("ext4"))
-	{
-		mkdir(mnt_.c_str(), 0755);
-		zit::RunResult r = zit::run_cmd(
-			{ "truncate", "-s", "64M", img_ }, s.dir());
-		if (r.status == 0)
-			r = zit::run_cmd({ "mkfs.ext4", "-q", "-F", img_ },
-					 s.dir());
-		if (r.status == 0)
-			r = zit::run_cmd({ "mount", "-o", "loop", img_, mnt_ },
-					 s.dir());
-		mounted_ = r.status == 0;
-		why_ = r.err;
-	}
-	~Ext4()
-	{
-		if (mounted_)
-			umount2(mnt_.c_str(), MNT_DETACH);
-		unlink(img_.c_str());
-	}
-	bool mounted() const { return mounted_; }
-	const std::string &why() const { return why_; }
-	const std::string &mnt() const { return mnt_; }
-
-  private:
-	std::string img_, mnt_, why_;
-	bool mounted_ = false;
-};
 
 int get_flags(const std::string &p, unsigned *flags)
 {

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "server/plugin/app_buf.h"
+#include "zufs/iom_enc.h"
 
 namespace zus::plugin {
 
@@ -85,10 +86,10 @@ int PluginMount::get_multy(zufs_ioc_IO *ioc)
 	}
 	const uint64_t first = filepos / PAGE_SIZE;
 	const uint64_t blocks = md_t1_blocks(&sbi_->md);
-	uint32_t n = 0;
+	zufs::IomBuilder iom(ioc->ziom); // the k-th T1_READ: page k
 	std::shared_lock lk(h->rw);
 	for (uint64_t pos = first * PAGE_SIZE; pos < end; pos += PAGE_SIZE) {
-		if (n >= ioc->ziom.iom_max)
+		if (!iom.room())
 			break;
 		zufs_ioc_IO g;
 		std::memcpy(&g, ioc, sizeof(g));
@@ -99,21 +100,18 @@ int PluginMount::get_multy(zufs_ioc_IO *ioc)
 		int err = sane(get(h->zii, &g), "get_block");
 		if (!err && g.gp_block.pmem_bn >= blocks)
 			err = bad("get_block answered a block outside T1");
-		if ((err == -ENOTSUP || err == -EOPNOTSUPP) && !n) {
+		if ((err == -ENOTSUP || err == -EOPNOTSUPP) && !iom.size()) {
 			ioc->gp_block.ret_flags = ZUFS_GBF_READ; // copy it
 			return 0;
 		}
 		if (err) {
-			if (!n)
+			if (!iom.size())
 				return err;
 			break;
 		}
-		_zufs_iom_enc_type_val(&ioc->iom_e[n], IOM_T1_READ,
-				       zu_enc_dpp_t_bn(g.gp_block.pmem_bn, 0));
-		++n;
+		iom.t1_read(zu_enc_dpp_t_bn(g.gp_block.pmem_bn, 0));
 		ioc->last_pos = std::min(end, pos + PAGE_SIZE);
 	}
-	ioc->ziom.iom_n = n;
 	return 0;
 }
 

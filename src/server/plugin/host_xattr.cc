@@ -10,28 +10,9 @@
 #include <vector>
 
 #include "server/plugin/app_buf.h"
+#include "zufs/xattr_ns.h"
 
 namespace zus::plugin {
-
-namespace {
-
-const char *xattr_prefix(unsigned type)
-{
-	switch (type) {
-	case ZUFS_XF_SECURITY:
-		return "security.";
-	case ZUFS_XF_SYSTEM:
-		return "system.";
-	case ZUFS_XF_TRUSTED:
-		return "trusted.";
-	case ZUFS_XF_USER:
-		return "user.";
-	default:
-		return nullptr;
-	}
-}
-
-} // namespace
 
 // zufuse's xattr message (name apart, value in the pages) as the seed's
 // (the full name and the value in one buffer after the header).
@@ -48,8 +29,8 @@ int PluginMount::xattr(zufs_ioc_xattr *ioc, zufs::page_list pages)
 		return -EOPNOTSUPP;
 	std::string name;
 	if (op != ZUFS_OP_XATTR_LIST) {
-		const char *prefix = xattr_prefix(ioc->type);
-		if (!prefix || !ioc->name_len)
+		const std::string_view prefix = zufs::xattr::prefix(ioc->type);
+		if (prefix.empty() || !ioc->name_len)
 			return -EINVAL;
 		if (ioc->type == ZUFS_XF_SYSTEM)
 			return -EOPNOTSUPP; // no ACLs through a plugin

@@ -55,6 +55,21 @@ class BlockAlloc {
 	struct Run {
 		uint64_t bn, n;
 	};
+	// The blocks of runs, one after another: next() gives the next one
+	// (the caller takes no more than the runs hold).
+	struct RunBlocks {
+		const Run *run;
+		uint64_t k = 0;
+		uint64_t next()
+		{
+			const uint64_t bn = run->bn + k;
+			if (++k == run->n) {
+				++run;
+				k = 0;
+			}
+			return bn;
+		}
+	};
 	uint64_t alloc(uint64_t n, Run *out, int max_runs, int *nruns);
 	uint64_t alloc_one(); // 0 when full
 	void release(uint64_t bn, uint64_t n);

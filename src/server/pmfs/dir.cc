@@ -196,8 +196,12 @@ void dir_apply_add(zus_sb_info &sbi, zus_inode_info *dir, const DirAdd &plan,
 	++ix.nentries;
 }
 
-int dir_prepare_remove(Tx &tx, zus_sb_info &sbi, zus_inode_info *dir,
-		       uint64_t slot)
+namespace {
+
+// Log dir's inode and the dentry at slot: all its slots (whole), or only
+// its head (the inode number and type a retarget changes).
+int log_dentry(Tx &tx, zus_sb_info &sbi, zus_inode_info *dir, uint64_t slot,
+	       bool whole)
 {
 	pmfs_dentry *de = dentry_at(sbi, dir->zi, slot);
 	if (!de)
@@ -205,7 +209,15 @@ int dir_prepare_remove(Tx &tx, zus_sb_info &sbi, zus_inode_info *dir,
 	int err = tx.log(dir->zi, sizeof(zus_inode));
 	if (err)
 		return err;
-	return tx.log(de, de->nslots * kSlotSize);
+	return tx.log(de, whole ? de->nslots * kSlotSize : sizeof(*de));
+}
+
+} // namespace
+
+int dir_prepare_remove(Tx &tx, zus_sb_info &sbi, zus_inode_info *dir,
+		       uint64_t slot)
+{
+	return log_dentry(tx, sbi, dir, slot, true);
 }
 
 void dir_apply_remove(zus_sb_info &sbi, zus_inode_info *dir, uint64_t slot)
@@ -229,13 +241,7 @@ void dir_apply_remove(zus_sb_info &sbi, zus_inode_info *dir, uint64_t slot)
 int dir_prepare_retarget(Tx &tx, zus_sb_info &sbi, zus_inode_info *dir,
 			 uint64_t slot)
 {
-	pmfs_dentry *de = dentry_at(sbi, dir->zi, slot);
-	if (!de)
-		return -EIO;
-	int err = tx.log(dir->zi, sizeof(zus_inode));
-	if (err)
-		return err;
-	return tx.log(de, sizeof(*de));
+	return log_dentry(tx, sbi, dir, slot, false);
 }
 
 void dir_apply_retarget(zus_sb_info &sbi, zus_inode_info *dir, uint64_t slot,

@@ -116,21 +116,19 @@ int alloc_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t off, uint64_t end
 		if ((err = claim_runs_for(tx, sbi.balloc, runs, nruns, zi)))
 			return err;
 		BmapTx bt(sbi, tx, zi);
-		uint64_t i = 0;
-		for (int r = 0; r < nruns; ++r) {
-			for (uint64_t k = 0; k < runs[r].n; ++k, ++i) {
-				uint64_t bn = runs[r].bn + k;
-				// A media fault aborts the transaction: nothing
-				// is linked yet.
-				err = zufs::fault::guarded(
-					zufs::fault::Access::kWrite, sbi.blk(bn), kBlockSize,
-					"preallocation", [&] {
-						sbi.persist.memset_nodrain(sbi.blk(bn), 0,
-									   kBlockSize);
-					});
-				if (err || (err = bt.insert(h + i, bn | kUnwrittenLeaf)))
-					return err;
-			}
+		BlockAlloc::RunBlocks blocks{ runs };
+		for (uint64_t i = 0; i < got; ++i) {
+			const uint64_t bn = blocks.next();
+			// A media fault aborts the transaction: nothing is
+			// linked yet.
+			err = zufs::fault::guarded(
+				zufs::fault::Access::kWrite, sbi.blk(bn), kBlockSize,
+				"preallocation", [&] {
+					sbi.persist.memset_nodrain(sbi.blk(bn), 0,
+								   kBlockSize);
+				});
+			if (err || (err = bt.insert(h + i, bn | kUnwrittenLeaf)))
+				return err;
 		}
 		if ((err = bt.close(zi, int64_t(got))))
 			return err;

@@ -95,14 +95,9 @@ int write_holes_tx(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
 
 	BmapTx bt(sbi, tx, zi);
 	uint64_t done = 0;
-	int r = 0;
-	uint64_t in_run = 0;
+	BlockAlloc::RunBlocks blocks{ runs };
 	for (uint64_t i = 0; i < got; ++i) {
-		uint64_t bn = runs[r].bn + in_run;
-		if (++in_run == runs[r].n) {
-			++r;
-			in_run = 0;
-		}
+		const uint64_t bn = blocks.next();
 		char *blk = sbi.blk(bn);
 		uint64_t boff = (pos + done) & (kBlockSize - 1);
 		uint64_t n = std::min(kBlockSize - boff, len - done);
@@ -226,10 +221,9 @@ int unshare_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t first,
 			return err;
 		BmapTx bt(sbi, tx, zi);
 		bt.owner = ii;
-		for (int i = 0, r = 0, k = 0; i < n; ++i) {
-			const uint64_t bn = runs[r].bn + k;
-			if (uint64_t(++k) == runs[r].n)
-				++r, k = 0;
+		BlockAlloc::RunBlocks blocks{ runs };
+		for (int i = 0; i < n; ++i) {
+			const uint64_t bn = blocks.next();
 			// Written before the transaction links it; its first
 			// drain makes the copy durable (ordered, as a hole fill).
 			err = guarded(Access::kWrite, sbi.blk(bn), kBlockSize, "copy on write", [&] {

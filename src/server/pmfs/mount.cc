@@ -171,6 +171,23 @@ struct Options {
 	unsigned commit_s = 5; // "commit=": file back-end commit interval
 };
 
+// The value of key=N, N decimal and at most max; false with *err
+// ("bad KEY 'N' (what)") when it is not.
+bool decimal(std::string_view key, std::string_view val, uint64_t max,
+	     const char *what, uint64_t *out, std::string *err)
+{
+	std::string v(val);
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(v.c_str(), &end, 10);
+	if (errno || *end || v[0] == '-' || n > max) {
+		*err = "bad " + std::string(key) + " '" + v + "' (" + what + ")";
+		return false;
+	}
+	*out = n;
+	return true;
+}
+
 int parse_options(const zufs_ioc_mount &m, Options *o, std::string *err,
 		  bool remount = false)
 {
@@ -189,34 +206,15 @@ int parse_options(const zufs_ioc_mount &m, Options *o, std::string *err,
 		if (key == "pmem" && !val.empty()) {
 			o->pmem = val;
 		} else if (key == "size" && !val.empty()) {
-			std::string v(val);
-			char *end;
-			errno = 0;
-			unsigned long long s = strtoull(v.c_str(), &end, 10);
-			if (errno || *end || v[0] == '-') {
-				*err = "bad size '" + v + "' (decimal bytes)";
+			if (!decimal(key, val, UINT64_MAX, "decimal bytes", &o->size, err))
 				return -EINVAL;
-			}
-			o->size = s;
 		} else if (key == "t2size" && !val.empty()) {
-			std::string v(val);
-			char *end;
-			errno = 0;
-			unsigned long long s = strtoull(v.c_str(), &end, 10);
-			if (errno || *end || v[0] == '-') {
-				*err = "bad t2size '" + v + "' (decimal bytes)";
+			if (!decimal(key, val, UINT64_MAX, "decimal bytes", &o->t2size, err))
 				return -EINVAL;
-			}
-			o->t2size = s;
 		} else if (key == "commit" && !val.empty()) {
-			std::string v(val);
-			char *end;
-			errno = 0;
-			unsigned long s = strtoul(v.c_str(), &end, 10);
-			if (errno || *end || v[0] == '-' || s > 3600) {
-				*err = "bad commit '" + v + "' (seconds, 0 to 3600)";
+			uint64_t s;
+			if (!decimal(key, val, 3600, "seconds, 0 to 3600", &s, err))
 				return -EINVAL;
-			}
 			o->commit_s = static_cast<unsigned>(s);
 		} else if (key == "mkfs" && eq == opt.npos) {
 			o->mkfs = true;

@@ -29,6 +29,7 @@
 #include "server/pmfs/pmfs.h"
 #include "server/pmfs/xattr.h"
 #include "zufs/posix_acl.h"
+#include "zufs/xattr_ns.h"
 
 namespace zus::pmfs {
 
@@ -42,21 +43,7 @@ namespace {
 
 constexpr uint32_t kXattrSizeMax = 65536; // XATTR_SIZE_MAX
 
-std::string_view prefix(uint8_t type)
-{
-	switch (type) {
-	case ZUFS_XF_SECURITY:
-		return "security.";
-	case ZUFS_XF_SYSTEM:
-		return "system.";
-	case ZUFS_XF_TRUSTED:
-		return "trusted.";
-	case ZUFS_XF_USER:
-		return "user.";
-	default:
-		return {};
-	}
-}
+using zufs::xattr::prefix;
 
 std::string full_name(const XAttr &x) { return std::string(prefix(x.type)) + x.name; }
 
@@ -206,6 +193,20 @@ int msg_name(zus_sb_info &sbi, zufs_ioc_xattr *x, std::string_view *name)
 	return 0;
 }
 
+// The inode of an XATTR message, its value_size reset; nullptr with *err.
+zus_inode_info *msg_inode(zufs_ioc_xattr *x, int *err)
+{
+	x->value_size = 0;
+	return xattr_ii(x, err);
+}
+
+// The attributes of ii, read with its rwlock shared (GET, LIST).
+int load_shared(zus_inode_info *ii, std::vector<XAttr> *xs)
+{
+	std::shared_lock lk(ii->rw);
+	return load(*ii->sbi, ii->zi, xs);
+}
+
 // Copy bytes out into the message's pages under the GET/LIST protocol.
 int answer(zufs_ioc_xattr *x, zufs::page_list pages, std::string_view bytes)
 {
@@ -233,16 +234,14 @@ int op_xattr_get(zufs_ioc_hdr *hdr, zufs::page_list pages)
 {
 	auto *x = reinterpret_cast<zufs_ioc_xattr *>(hdr);
 	int err = 0;
-	x->value_size = 0;
-	zus_inode_info *ii = xattr_ii(x, &err);
+	zus_inode_info *ii = msg_inode(x, &err);
 	if (!ii)
 		return err;
 	std::string_view name;
 	if ((err = msg_name(*ii->sbi, x, &name)))
 		return err;
-	std::shared_lock lk(ii->rw);
 	std::vector<XAttr> xs;
-	if ((err = load(*ii->sbi, ii->zi, &xs)))
+	if ((err = load_shared(ii, &xs)))
 		return err;
 	for (const XAttr &a : xs)
 		if (a.type == x->type && a.name == name)
@@ -255,13 +254,11 @@ int op_xattr_list(zufs_ioc_hdr *hdr, zufs::page_list pages)
 {
 	auto *x = reinterpret_cast<zufs_ioc_xattr *>(hdr);
 	int err = 0;
-	x->value_size = 0;
-	zus_inode_info *ii = xattr_ii(x, &err);
+	zus_inode_info *ii = msg_inode(x, &err);
 	if (!ii)
 		return err;
-	std::shared_lock lk(ii->rw);
 	std::vector<XAttr> xs;
-	if ((err = load(*ii->sbi, ii->zi, &xs)))
+	if ((err = load_shared(ii, &xs)))
 		return err;
 	std::string list;
 	for (const XAttr &a : xs) {
@@ -275,8 +272,7 @@ int op_xattr_set(zufs_ioc_hdr *hdr, zufs::page_list pages)
 {
 	auto *x = reinterpret_cast<zufs_ioc_xattr *>(hdr);
 	int err = 0;
-	x->value_size = 0;
-	zus_inode_info *ii = xattr_ii(x, &err);
+	zus_inode_info *ii = msg_inode(x, &err);
 	if (!ii)
 		return err;
 	zus_sb_info &sbi = *ii->sbi;
