@@ -11,7 +11,9 @@
 // random offsets in a 256 MiB file (mean_us: wall clock; cpu_us: the
 // thread's CPU time, less moved by a busy machine); first, what the shim's request counters
 // (zufusectl stats) add per FUSE request, alone and around a 4 KiB write. Numbers are for comparison within one
-// run; nothing here is asserted by tests.
+// run; nothing here is asserted by tests. Then "memcpy to/from memory":
+// the same copies with no file system (memcpy_baseline), so that the
+// machine's own speed is measured beside the file system's.
 //
 // Then tier 2 (--t2=0 skips it): a 64 MiB image with a 1 GiB T2 file next
 // to the image; a 32 MiB file is written, then 56 MiB of filler, so the
@@ -24,6 +26,7 @@
 // promotion: random reads of blocks not read lately).
 #include <fcntl.h>
 #include <linux/fuse.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -118,6 +121,35 @@ struct WireRequest {
 		zuf::stats::end(iov, 2);
 	}
 };
+
+// The machine's own copy speed, for reading the rows above as a ratio: the
+// same random offsets, sizes and buffer as the file system's rows, copied
+// to and from plain memory (an anonymous mapping the size of the file,
+// every page touched first) with no file system in between. A machine that
+// got slower (another kernel, another host) moves these rows too.
+int memcpy_baseline(std::vector<char> &buf, int ms, std::vector<Result> *results)
+{
+	void *m = mmap(nullptr, kFileSize, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED) {
+		perror("inproc_bench: memcpy baseline: mmap");
+		return 1;
+	}
+	char *mem = static_cast<char *>(m);
+	memset(mem, 'm', kFileSize);
+	for (size_t bs : { size_t(4096), size_t(1) << 20 }) {
+		results->push_back(run("memcpy to memory", bs, ms, [&](uint64_t pos) {
+			memcpy(mem + pos, buf.data(), bs);
+			return 0;
+		}));
+		results->push_back(run("memcpy from memory", bs, ms, [&](uint64_t pos) {
+			memcpy(buf.data(), mem + pos, bs);
+			return 0;
+		}));
+	}
+	munmap(m, kFileSize);
+	return 0;
+}
 
 // The tier-2 passes (see the top of the file).
 int t2_bench(const std::string &image, std::vector<Result> *results)
@@ -322,6 +354,8 @@ int main(int argc, char **argv)
 						      return r;
 					      }));
 		}
+		if (memcpy_baseline(buf, ms, &results))
+			return 1;
 	}
 	vfs.forget(e.ino, 1);
 	vfs.unlink(1, "f");
