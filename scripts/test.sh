@@ -5,7 +5,8 @@
 # build (build/sanitize: clang-14, ASan + UBSan) with `meson test --setup
 # sanitize`: the unit tests and the libFuzzer targets' short runs (suite
 # fuzz: 20000 iomaps into the executor, 500 corrupt images through mount).
-# Prints meson's summaries and exits non-zero on any failure.
+# Then scripts/check_format.sh (the layout .clang-format gives). Prints
+# meson's summaries and exits non-zero on any failure.
 #   ZUFUSE_SANITIZE=0   skip the sanitized build and its tests
 #   extra args go to the first meson test, e.g. scripts/test.sh --suite unit
 #   (and then the sanitized run is skipped unless ZUFUSE_SANITIZE=1)
@@ -35,6 +36,11 @@ if [[ $sanitize != 0 ]]; then
 	zf_say "sanitized build and tests: $((SECONDS - san_start)) s"
 fi
 
+# Layout: every C/C++ source as .clang-format says (clang-format-14).
+fmt_rc=0
+zf_say "scripts/check_format.sh (clang-format-14, .clang-format)"
+"$ZUFUSE_ROOT/scripts/check_format.sh" || fmt_rc=$?
+
 echo
 if ((rc != 0)); then
 	printf 'FAILED: meson test exit %d; log: %s/meson-logs/testlog.txt\n' \
@@ -44,7 +50,10 @@ if ((san_rc != 0)); then
 	printf 'FAILED: sanitized meson test exit %d; log: %s/meson-logs/testlog-sanitize.txt\n' \
 		"$san_rc" "$ZUFUSE_SANITIZE_BUILD" >&2
 fi
-if ((rc != 0 || san_rc != 0)); then
+if ((fmt_rc != 0)); then
+	printf 'FAILED: scripts/check_format.sh: files differ from .clang-format (scripts/format.sh fixes them)\n' >&2
+fi
+if ((rc != 0 || san_rc != 0 || fmt_rc != 0)); then
 	exit 1
 fi
 zf_say "all tests passed in $((SECONDS - start)) s"
