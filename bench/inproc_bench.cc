@@ -69,8 +69,7 @@ double thread_cpu_ns()
 	return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
-template <typename Fn>
-Result run(const char *name, size_t bs, int ms, Fn &&fn)
+template <typename Fn> Result run(const char *name, size_t bs, int ms, Fn &&fn)
 {
 	std::mt19937_64 rng(42);
 	uint64_t blocks = std::max<uint64_t>(1, g_file_size / bs);
@@ -91,7 +90,7 @@ Result run(const char *name, size_t bs, int ms, Fn &&fn)
 	}
 	double ns = std::chrono::duration<double, std::nano>(clk::now() - t0)
 			    .count();
-	return {name, bs, ops, ns / ops, (thread_cpu_ns() - cpu0) / ops};
+	return { name, bs, ops, ns / ops, (thread_cpu_ns() - cpu0) / ops };
 }
 
 // A FUSE WRITE request and its reply as the transport sees them, for the
@@ -141,11 +140,13 @@ int memcpy_baseline(std::span<char> buf, int ms, std::vector<Result> *results)
 	char *mem = static_cast<char *>(m);
 	memset(mem, 'm', g_file_size);
 	for (size_t bs : { size_t(4096), size_t(1) << 20 }) {
-		results->push_back(run("memcpy to memory", bs, ms, [&](uint64_t pos) {
+		results->push_back(run("memcpy to memory", bs, ms,
+				       [&](uint64_t pos) {
 			memcpy(mem + pos, buf.data(), bs);
 			return 0;
 		}));
-		results->push_back(run("memcpy from memory", bs, ms, [&](uint64_t pos) {
+		results->push_back(run("memcpy from memory", bs, ms,
+				       [&](uint64_t pos) {
 			memcpy(buf.data(), mem + pos, bs);
 			return 0;
 		}));
@@ -163,8 +164,8 @@ int t2_bench(const std::string &image, std::vector<Result> *results)
 	zuf::ZufCallsProxy calls;
 	auto server = zus::make_server(&calls);
 	zuf::VfsOptions opts;
-	opts.server_options = "pmem=" + image + ",size=" +
-			      std::to_string(64ULL << 20) + ",mkfs";
+	opts.server_options = "pmem=" + image +
+			      ",size=" + std::to_string(64ULL << 20) + ",mkfs";
 	opts.t2_path = t2;
 	opts.t2_size = 1ULL << 30;
 	zuf::Vfs vfs(*server, opts);
@@ -181,7 +182,8 @@ int t2_bench(const std::string &image, std::vector<Result> *results)
 	struct FreeMem {
 		void operator()(char *p) const { free(p); }
 	};
-	std::unique_ptr<char, FreeMem> mem(static_cast<char *>(aligned_alloc(4096, 1 << 20)));
+	std::unique_ptr<char, FreeMem> mem(
+		static_cast<char *>(aligned_alloc(4096, 1 << 20)));
 	std::span<char> buf(mem.get(), 1 << 20);
 	std::fill(buf.begin(), buf.end(), 't');
 	uint64_t ino[2] = {};
@@ -193,10 +195,13 @@ int t2_bench(const std::string &image, std::vector<Result> *results)
 		    vfs.open(e.ino, O_RDWR, &f))
 			return 1;
 		ino[k] = e.ino;
-		for (uint64_t pos = 0; pos < (k ? kFiller : kCold); pos += buf.size()) {
+		for (uint64_t pos = 0; pos < (k ? kFiller : kCold);
+		     pos += buf.size()) {
 			iovec v{ buf.data(), buf.size() };
-			if (vfs.write(*f, { &v, 1 }, pos) != (ssize_t)buf.size()) {
-				fprintf(stderr, "inproc_bench: t2 fill failed\n");
+			if (vfs.write(*f, { &v, 1 }, pos) !=
+			    (ssize_t)buf.size()) {
+				fprintf(stderr,
+					"inproc_bench: t2 fill failed\n");
 				return 1;
 			}
 		}
@@ -229,14 +234,16 @@ int t2_bench(const std::string &image, std::vector<Result> *results)
 				r = vfs.read(*f, { &v, 1 }, pos);
 			}
 			if (r != 4096) {
-				fprintf(stderr, "%s failed at %llu: %zd\n", name,
-					(unsigned long long)pos, r);
+				fprintf(stderr, "%s failed at %llu: %zd\n",
+					name, (unsigned long long)pos, r);
 				exit(1);
 			}
 		}
-		double ns = std::chrono::duration<double, std::nano>(clk::now() - t0)
+		double ns = std::chrono::duration<double, std::nano>(
+				    clk::now() - t0)
 				    .count();
-		results->push_back({ name, 4096, order.size(), ns / order.size(),
+		results->push_back({ name, 4096, order.size(),
+				     ns / order.size(),
 				     (thread_cpu_ns() - cpu0) / order.size() });
 	};
 	// Copy READs first: cold reads leave the blocks on T2 for GET_MULTY.
@@ -258,7 +265,7 @@ int main(int argc, char **argv)
 	int ms = 1000;
 	bool t2 = true;
 	size_t buf_offset = 0; // of the I/O buffer in its page
-	std::string fs; // --fs=LIB: a zus plugin on a formatted --image
+	std::string fs;	       // --fs=LIB: a zus plugin on a formatted --image
 	for (int i = 1; i < argc; ++i) {
 		if (!strncmp(argv[i], "--image=", 8))
 			image = argv[i] + 8;
@@ -268,14 +275,16 @@ int main(int argc, char **argv)
 			ms = atoi(argv[i] + 5);
 		else if (!strcmp(argv[i], "--t2=0"))
 			t2 = false;
-		else if (!strncmp(argv[i], "--file-mb=", 10) && atoi(argv[i] + 10) > 0)
+		else if (!strncmp(argv[i], "--file-mb=", 10) &&
+			 atoi(argv[i] + 10) > 0)
 			g_file_size = uint64_t(atoi(argv[i] + 10)) << 20;
 		else if (!strncmp(argv[i], "--buf-offset=", 13))
 			buf_offset = size_t(atoi(argv[i] + 13)) % 4096;
 		else {
-			fprintf(stderr, "usage: %s [--image=PATH] [--ms=N] [--t2=0]"
-					" [--file-mb=N (default 256)] [--buf-offset=N]"
-					" [--fs=LIB (IMAGE formatted by its mkfs)]\n",
+			fprintf(stderr,
+				"usage: %s [--image=PATH] [--ms=N] [--t2=0]"
+				" [--file-mb=N (default 256)] [--buf-offset=N]"
+				" [--fs=LIB (IMAGE formatted by its mkfs)]\n",
 				argv[0]);
 			return 2;
 		}
@@ -295,9 +304,9 @@ int main(int argc, char **argv)
 	} else {
 		unlink(image.c_str());
 		server = zus::make_server();
-		opts.server_options = "pmem=" + image + ",size=" +
-				      std::to_string(g_file_size + (128ULL << 20)) +
-				      ",mkfs";
+		opts.server_options =
+			"pmem=" + image + ",size=" +
+			std::to_string(g_file_size + (128ULL << 20)) + ",mkfs";
 	}
 	zuf::Vfs vfs(*server, opts);
 	std::string err;
@@ -326,14 +335,15 @@ int main(int argc, char **argv)
 		struct FreeMem {
 			void operator()(char *p) const { free(p); }
 		};
-		std::unique_ptr<char, FreeMem> mem(
-			static_cast<char *>(aligned_alloc(4096, (1 << 20) + 4096)));
+		std::unique_ptr<char, FreeMem> mem(static_cast<char *>(
+			aligned_alloc(4096, (1 << 20) + 4096)));
 		std::span<char> buf(mem.get() + buf_offset, 1 << 20);
 		std::fill(buf.begin(), buf.end(), 'z');
 		// Fill the file so reads hit blocks, not holes.
 		for (uint64_t pos = 0; pos < g_file_size; pos += buf.size()) {
-			iovec v{buf.data(), buf.size()};
-			if (vfs.write(*f, {&v, 1}, pos) != (ssize_t)buf.size()) {
+			iovec v{ buf.data(), buf.size() };
+			if (vfs.write(*f, { &v, 1 }, pos) !=
+			    (ssize_t)buf.size()) {
 				fprintf(stderr, "inproc_bench: fill failed\n");
 				return 1;
 			}
@@ -344,35 +354,36 @@ int main(int argc, char **argv)
 		WireRequest wr;
 		results.push_back(run("counters (stats.h)", 4096, ms,
 				      [&](uint64_t pos) {
-					      wr.begin(pos, 4096);
-					      wr.end(4096);
-					      return 0;
-				      }));
+			wr.begin(pos, 4096);
+			wr.end(4096);
+			return 0;
+		}));
 		results.push_back(run("write + counters", 4096, ms,
 				      [&](uint64_t pos) {
-					      wr.begin(pos, 4096);
-					      iovec v{buf.data(), 4096};
-					      ssize_t n = vfs.write(*f, {&v, 1}, pos);
-					      wr.end(uint32_t(n));
-					      return n;
-				      }));
-		for (size_t bs : {size_t(4096), size_t(1) << 20}) {
-			results.push_back(run("write", bs, ms, [&](uint64_t pos) {
-				iovec v{buf.data(), bs};
-				return vfs.write(*f, {&v, 1}, pos);
+			wr.begin(pos, 4096);
+			iovec v{ buf.data(), 4096 };
+			ssize_t n = vfs.write(*f, { &v, 1 }, pos);
+			wr.end(uint32_t(n));
+			return n;
+		}));
+		for (size_t bs : { size_t(4096), size_t(1) << 20 }) {
+			results.push_back(run("write", bs, ms,
+					      [&](uint64_t pos) {
+				iovec v{ buf.data(), bs };
+				return vfs.write(*f, { &v, 1 }, pos);
 			}));
-			results.push_back(run("read (copy)", bs, ms, [&](uint64_t pos) {
-				iovec v{buf.data(), bs};
-				return vfs.read(*f, {&v, 1}, pos);
+			results.push_back(run("read (copy)", bs, ms,
+					      [&](uint64_t pos) {
+				iovec v{ buf.data(), bs };
+				return vfs.read(*f, { &v, 1 }, pos);
 			}));
 			results.push_back(run("read (GET/PUT_MULTY)", bs, ms,
 					      [&](uint64_t pos) {
-						      zuf::MappedRead m;
-						      ssize_t r = vfs.read_mapped(
-							      *f, bs, pos, m);
-						      m.release();
-						      return r;
-					      }));
+				zuf::MappedRead m;
+				ssize_t r = vfs.read_mapped(*f, bs, pos, m);
+				m.release();
+				return r;
+			}));
 		}
 		if (memcpy_baseline(buf, ms, &results))
 			return 1;

@@ -149,7 +149,8 @@ static void null_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 }
 
 static void null_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
-			   off_t offset, off_t length, struct fuse_file_info *fi)
+			   off_t offset, off_t length,
+			   struct fuse_file_info *fi)
 {
 	(void)mode;
 	(void)offset;
@@ -157,13 +158,14 @@ static void null_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	null_ok(req, ino, fi);
 }
 
-static void null_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-			 off_t off, struct fuse_file_info *fi)
+static void null_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			 struct fuse_file_info *fi)
 {
 	static const struct {
 		const char *name;
 		fuse_ino_t ino;
-	} ents[] = { { ".", ROOT_INO }, { "..", ROOT_INO },
+	} ents[] = { { ".", ROOT_INO },
+		     { "..", ROOT_INO },
 		     { FILE_NAME, FILE_INO } };
 	char buf[512];
 	size_t used = 0;
@@ -177,8 +179,9 @@ static void null_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	for (size_t i = (size_t)off; i < sizeof(ents) / sizeof(ents[0]); ++i) {
 		struct stat st;
 		fill_stat(ents[i].ino, &st);
-		size_t need = fuse_add_direntry(req, buf + used, size - used,
-						ents[i].name, &st, (off_t)i + 1);
+		size_t need =
+			fuse_add_direntry(req, buf + used, size - used,
+					  ents[i].name, &st, (off_t)i + 1);
 		if (need > size - used)
 			break;
 		used += need;
@@ -206,10 +209,23 @@ static int parse_size(const char *s, uint64_t *out)
 	char *end;
 	unsigned long long v = strtoull(s, &end, 10);
 	switch (*end) {
-	case 'k': case 'K': v <<= 10; ++end; break;
-	case 'm': case 'M': v <<= 20; ++end; break;
-	case 'g': case 'G': v <<= 30; ++end; break;
-	default: break;
+	case 'k':
+	case 'K':
+		v <<= 10;
+		++end;
+		break;
+	case 'm':
+	case 'M':
+		v <<= 20;
+		++end;
+		break;
+	case 'g':
+	case 'G':
+		v <<= 30;
+		++end;
+		break;
+	default:
+		break;
 	}
 	if (end == s || *end || !v)
 		return -1;

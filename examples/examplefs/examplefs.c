@@ -50,8 +50,8 @@ static uint64_t block_alloc(struct exfs_sb *sb)
 	uint64_t found = 0;
 
 	pthread_mutex_lock(&sb->alloc_mu);
-	uint64_t bn = sb->next_bn >= first && sb->next_bn < end ? sb->next_bn
-								 : first;
+	uint64_t bn =
+		sb->next_bn >= first && sb->next_bn < end ? sb->next_bn : first;
 	for (uint64_t n = first < end ? end - first : 0; n; --n) {
 		if (!(map[bn / 8] & (1 << (bn % 8)))) {
 			map[bn / 8] |= (uint8_t)(1 << (bn % 8));
@@ -75,7 +75,7 @@ static void block_free(struct exfs_sb *sb, uint64_t bn)
 	if (bn < sb->super->data_bn || bn >= sb->super->blocks)
 		return;
 	pthread_mutex_lock(&sb->alloc_mu);
-	map[bn / 8] &= (uint8_t)~(1 << (bn % 8));
+	map[bn / 8] &= (uint8_t) ~(1 << (bn % 8));
 	pthread_mutex_unlock(&sb->alloc_mu);
 }
 
@@ -183,7 +183,8 @@ static struct zus_inode_info *exfs_new_inode(struct zus_sb_info *zsbi,
 	struct zus_inode *zi = NULL;
 
 	pthread_mutex_lock(&sb->alloc_mu);
-	for (uint64_t ino = EXFS_ROOT_INO + 1; ino < sb->super->ninodes; ++ino) {
+	for (uint64_t ino = EXFS_ROOT_INO + 1; ino < sb->super->ninodes;
+	     ++ino) {
 		struct zus_inode *c = inode_at(sb, ino);
 
 		if (!c->i_mode) {
@@ -219,10 +220,7 @@ static struct zus_inode_info *exfs_new_inode(struct zus_sb_info *zsbi,
 	return zii_new(sb, zi);
 }
 
-static void exfs_evict(struct zus_inode_info *zii)
-{
-	zus_free(zii);
-}
+static void exfs_evict(struct zus_inode_info *zii) { zus_free(zii); }
 
 /* The last reference of an inode without links: its blocks and slot. */
 static void exfs_free_inode(struct zus_inode_info *zii)
@@ -253,7 +251,8 @@ static struct exfs_dirent *dirent_at(struct exfs_sb *sb, struct zus_inode *dir,
 
 	if (!bn)
 		return NULL;
-	return (struct exfs_dirent *)md_baddr(&sb->zsbi.md, bn) + i % DE_PER_BLOCK;
+	return (struct exfs_dirent *)md_baddr(&sb->zsbi.md, bn) +
+	       i % DE_PER_BLOCK;
 }
 
 /* dir->i_size counts entry slots in use or freed (the readdir range). */
@@ -419,8 +418,10 @@ static int exfs_read(void *app_ptr, struct zufs_ioc_IO *io)
 		if (n > end - pos)
 			n = end - pos;
 		if (bn)
-			memcpy(buf, (char *)md_baddr(&sb->zsbi.md, bn) +
-					    pos % PAGE_SIZE, n);
+			memcpy(buf,
+			       (char *)md_baddr(&sb->zsbi.md, bn) +
+				       pos % PAGE_SIZE,
+			       n);
 		else
 			memset(buf, 0, n);
 		buf += n;
@@ -462,9 +463,9 @@ static int exfs_write(void *app_ptr, struct zufs_ioc_IO *io)
 /* The block of the page at filepos (0: a hole), for a mapped read. */
 static int exfs_get_block(struct zus_inode_info *zii, struct zufs_ioc_IO *gb)
 {
-	gb->gp_block.pmem_bn = bmap(SB(zii->sbi), zii->zi,
-				    gb->filepos / PAGE_SIZE,
-				    gb->gp_block.rw & 1, NULL);
+	gb->gp_block.pmem_bn =
+		bmap(SB(zii->sbi), zii->zi, gb->filepos / PAGE_SIZE,
+		     gb->gp_block.rw & 1, NULL);
 	gb->gp_block.ret_flags = 0;
 	return 0;
 }
@@ -484,7 +485,8 @@ static int exfs_setattr(struct zus_inode_info *zii, unsigned bits,
 
 		truncate_blocks(sb, zi, keep);
 		if (bn && size % PAGE_SIZE) /* zero the tail of the last page */
-			memset((char *)md_baddr(&sb->zsbi.md, bn) + size % PAGE_SIZE,
+			memset((char *)md_baddr(&sb->zsbi.md, bn) +
+				       size % PAGE_SIZE,
 			       0, PAGE_SIZE - size % PAGE_SIZE);
 	}
 	zi->i_size = size;
@@ -601,7 +603,4 @@ static struct zus_fs_info exfs_zfi = {
 	.sbi_op = &exfs_sbi_op,
 };
 
-int REGISTER_FS_FN(int fd)
-{
-	return zus_register_one(fd, &exfs_zfi);
-}
+int REGISTER_FS_FN(int fd) { return zus_register_one(fd, &exfs_zfi); }

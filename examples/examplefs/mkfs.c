@@ -43,15 +43,16 @@ int main(int argc, char **argv)
 	uint64_t size = (uint64_t)st.st_size & ~(uint64_t)ZUFS_ALLOC_MASK;
 	if (size < (4 << 20))
 		return fail("too small (4 MiB at least)", path);
-	char *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	char *base =
+		mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED)
 		return fail(strerror(errno), path);
 	uint64_t blocks = md_o2p(size);
 
 	memset(base, 0, 4 * PAGE_SIZE);
 	struct md_dev_table *mdt = (struct md_dev_table *)base;
-	mdt->s_version = cpu_to_le16(EXFS_MAJOR * ZUFS_MINORS_PER_MAJOR +
-				     EXFS_MINOR);
+	mdt->s_version =
+		cpu_to_le16(EXFS_MAJOR * ZUFS_MINORS_PER_MAJOR + EXFS_MINOR);
 	mdt->s_magic = cpu_to_le32(EXFS_MAGIC);
 	if (getrandom(&mdt->s_uuid, sizeof(mdt->s_uuid), 0) < 0)
 		return fail(strerror(errno), path);
@@ -67,11 +68,13 @@ int main(int argc, char **argv)
 	memcpy(base + MDT_SIZE, mdt, sizeof(*mdt));
 
 	/* one inode per 16 KiB; a bitmap for every block */
-	struct exfs_super *sb = (struct exfs_super *)(base + md_p2o(EXFS_SUPER_BN));
+	struct exfs_super *sb =
+		(struct exfs_super *)(base + md_p2o(EXFS_SUPER_BN));
 	sb->magic = EXFS_MAGIC;
 	sb->ninodes = blocks / 4;
-	sb->itable_blocks = (uint32_t)((sb->ninodes + EXFS_INODES_PER_BLOCK - 1) /
-				       EXFS_INODES_PER_BLOCK);
+	sb->itable_blocks =
+		(uint32_t)((sb->ninodes + EXFS_INODES_PER_BLOCK - 1) /
+			   EXFS_INODES_PER_BLOCK);
 	sb->bitmap_bn = EXFS_ITABLE_BN + sb->itable_blocks;
 	sb->bitmap_blocks = (blocks + 8 * PAGE_SIZE - 1) / (8 * PAGE_SIZE);
 	sb->data_bn = sb->bitmap_bn + sb->bitmap_blocks;
@@ -82,8 +85,9 @@ int main(int argc, char **argv)
 	for (uint64_t bn = 0; bn < sb->data_bn; ++bn)
 		bitmap[bn / 8] |= (uint8_t)(1 << (bn % 8));
 
-	struct zus_inode *root = (struct zus_inode *)(base + md_p2o(EXFS_ITABLE_BN)) +
-				 EXFS_ROOT_INO;
+	struct zus_inode *root =
+		(struct zus_inode *)(base + md_p2o(EXFS_ITABLE_BN)) +
+		EXFS_ROOT_INO;
 	root->i_ino = EXFS_ROOT_INO;
 	root->i_mode = S_IFDIR | 0755;
 	root->i_nlink = 2;

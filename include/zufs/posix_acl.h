@@ -35,7 +35,7 @@ enum : uint16_t {
 };
 enum : uint16_t { kRead = 4, kWrite = 2, kExecute = 1 };
 
-constexpr uint32_t kVersion = 2;	 // POSIX_ACL_XATTR_VERSION
+constexpr uint32_t kVersion = 2;       // POSIX_ACL_XATTR_VERSION
 constexpr uint32_t kUndefinedId = ~0U; // ACL_UNDEFINED_ID
 constexpr size_t kHeaderSize = 4;
 constexpr size_t kEntrySize = 8;
@@ -150,9 +150,9 @@ inline std::string to_xattr(const Acl &acl)
 	for (const Entry &e : acl) {
 		detail::put(&s, e.tag, 2);
 		detail::put(&s, e.perm, 2);
-		detail::put(&s, (e.tag == kUser || e.tag == kGroup) ?
-					 e.id :
-					 kUndefinedId,
+		detail::put(&s,
+			    (e.tag == kUser || e.tag == kGroup) ? e.id :
+								  kUndefinedId,
 			    4);
 	}
 	return s;

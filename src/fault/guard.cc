@@ -27,25 +27,27 @@ namespace {
 
 thread_local bool t_injecting = false;
 thread_local bool t_unguarded = false;
-std::atomic<int> g_failed_slots{0}; // registered mappings with a replaced page
-std::atomic<uint64_t> g_replaced{0};
+std::atomic<int> g_failed_slots{
+	0
+}; // registered mappings with a replaced page
+std::atomic<uint64_t> g_replaced{ 0 };
 
 // Registered mappings. The handler reads them, so a slot is published by
 // its base (release) after the other fields are written.
 struct Slot {
-	std::atomic<uintptr_t> base{0};
+	std::atomic<uintptr_t> base{ 0 };
 	size_t len = 0;
 	int fd = -1;
 	uint64_t data_off = 0;
 	char name[240] = {};
-	std::atomic<bool> failed{false};
+	std::atomic<bool> failed{ false };
 };
 constexpr int kSlots = 8;
 Slot g_slots[kSlots];
 std::mutex g_slots_mu;
 
-std::atomic<uint64_t> g_caught{0};
-std::atomic<uint64_t> g_logged{0};
+std::atomic<uint64_t> g_caught{ 0 };
+std::atomic<uint64_t> g_logged{ 0 };
 struct sigaction g_prev;
 std::once_flag g_installed;
 
@@ -96,11 +98,17 @@ void on_sigbus(int sig, siginfo_t *si, void *uc)
 	const int saved = errno;
 	Line l;
 	if (Slot *s = slot_of(si->si_addr)) {
-		uint64_t off = uintptr_t(si->si_addr) - s->base.load(std::memory_order_relaxed);
-		const uintptr_t page = uintptr_t(si->si_addr) & ~uintptr_t(4095);
-		long p = si->si_code > 0 ? syscall(SYS_mmap, page, 4096, PROT_READ | PROT_WRITE,
-						   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)
-					 : -1;
+		uint64_t off = uintptr_t(si->si_addr) -
+			       s->base.load(std::memory_order_relaxed);
+		const uintptr_t page =
+			uintptr_t(si->si_addr) & ~uintptr_t(4095);
+		long p =
+			si->si_code > 0 ?
+				syscall(SYS_mmap, page, 4096,
+					PROT_READ | PROT_WRITE,
+					MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+					-1, 0) :
+				-1;
 		const bool replaced = uintptr_t(p) == page;
 		l.str("zufuse: image ");
 		l.str(s->name);
@@ -110,10 +118,12 @@ void on_sigbus(int sig, siginfo_t *si, void *uc)
 		if (replaced) {
 			t_unguarded = true;
 			if (!s->failed.exchange(true))
-				g_failed_slots.fetch_add(1, std::memory_order_release);
+				g_failed_slots.fetch_add(
+					1, std::memory_order_release);
 			l.str(" outside a guarded copy: the page reads as zeros now; the request "
 			      "fails with EIO and the file system stops\n");
-			if (g_replaced.fetch_add(1, std::memory_order_relaxed) < 100) {
+			if (g_replaced.fetch_add(1, std::memory_order_relaxed) <
+			    100) {
 				ssize_t w = write(2, l.buf, l.n);
 				(void)w;
 			}
@@ -144,7 +154,10 @@ void on_sigbus(int sig, siginfo_t *si, void *uc)
 	// A hardware fault repeats when the instruction restarts: now fatal.
 }
 
-const char *access_name(Access a) { return a == Access::kRead ? "load" : "store"; }
+const char *access_name(Access a)
+{
+	return a == Access::kRead ? "load" : "store";
+}
 
 } // namespace
 
@@ -173,7 +186,8 @@ void register_mapping(const void *base, size_t len, int fd, uint64_t data_off,
 		s.fd = fd;
 		s.data_off = data_off;
 		snprintf(s.name, sizeof(s.name), "%s", name ? name : "");
-		s.base.store(reinterpret_cast<uintptr_t>(base), std::memory_order_release);
+		s.base.store(reinterpret_cast<uintptr_t>(base),
+			     std::memory_order_release);
 		return;
 	}
 }
@@ -182,17 +196,20 @@ void unregister_mapping(const void *base)
 {
 	std::lock_guard lk(g_slots_mu);
 	for (Slot &s : g_slots)
-		if (s.base.load(std::memory_order_relaxed) == reinterpret_cast<uintptr_t>(base)) {
+		if (s.base.load(std::memory_order_relaxed) ==
+		    reinterpret_cast<uintptr_t>(base)) {
 			s.base.store(0, std::memory_order_release);
 			if (s.failed.exchange(false))
-				g_failed_slots.fetch_sub(1, std::memory_order_relaxed);
+				g_failed_slots.fetch_sub(
+					1, std::memory_order_relaxed);
 		}
 }
 
 uint64_t image_offset(const void *addr)
 {
 	const Slot *s = slot_of(addr);
-	return s ? uintptr_t(addr) - s->base.load(std::memory_order_relaxed) : UINT64_MAX;
+	return s ? uintptr_t(addr) - s->base.load(std::memory_order_relaxed) :
+		   UINT64_MAX;
 }
 
 uint64_t caught_count() { return g_caught.load(std::memory_order_relaxed); }
@@ -205,7 +222,10 @@ bool take_thread_fault()
 	return true;
 }
 
-bool media_failed() { return g_failed_slots.load(std::memory_order_relaxed) > 0; }
+bool media_failed()
+{
+	return g_failed_slots.load(std::memory_order_relaxed) > 0;
+}
 
 namespace detail {
 
@@ -224,7 +244,8 @@ void inject_point(Access a, const void *at, size_t len)
 	si.si_code = BUS_MCEERR_AR;
 	si.si_addr = const_cast<void *>(at);
 	t_injecting = true;
-	if (syscall(SYS_rt_tgsigqueueinfo, getpid(), gettid(), SIGBUS, &si) != 0)
+	if (syscall(SYS_rt_tgsigqueueinfo, getpid(), gettid(), SIGBUS, &si) !=
+	    0)
 		raise(SIGBUS);
 }
 
@@ -234,26 +255,33 @@ int fault_errno(Access a, const char *what)
 	int err = -EIO;
 	char why[160];
 	const Slot *s = slot_of(c.addr);
-	uint64_t off = s ? uintptr_t(c.addr) - s->base.load(std::memory_order_relaxed) : 0;
+	uint64_t off = s ? uintptr_t(c.addr) -
+				       s->base.load(std::memory_order_relaxed) :
+			   0;
 	struct stat st;
 	struct statvfs vfs;
 	if (c.injected) {
 		snprintf(why, sizeof(why), "injected media error");
 	} else if (!s) {
-		snprintf(why, sizeof(why), "not in a registered image (address %p)", c.addr);
-	} else if (s->fd >= 0 && fstat(s->fd, &st) == 0 && S_ISREG(st.st_mode) &&
-		   off >= uint64_t(st.st_size)) {
 		snprintf(why, sizeof(why),
-			 "past the end of the image file (%lld bytes: shrunk under the mount?)",
-			 (long long)st.st_size);
-	} else if (s->fd >= 0 && fstatvfs(s->fd, &vfs) == 0 && vfs.f_bavail == 0 &&
-		   c.code != BUS_MCEERR_AR && c.code != BUS_MCEERR_AO) {
-		snprintf(why, sizeof(why), "the file system under the image is full");
+			 "not in a registered image (address %p)", c.addr);
+	} else if (s->fd >= 0 && fstat(s->fd, &st) == 0 &&
+		   S_ISREG(st.st_mode) && off >= uint64_t(st.st_size)) {
+		snprintf(
+			why, sizeof(why),
+			"past the end of the image file (%lld bytes: shrunk under the mount?)",
+			(long long)st.st_size);
+	} else if (s->fd >= 0 && fstatvfs(s->fd, &vfs) == 0 &&
+		   vfs.f_bavail == 0 && c.code != BUS_MCEERR_AR &&
+		   c.code != BUS_MCEERR_AO) {
+		snprintf(why, sizeof(why),
+			 "the file system under the image is full");
 		err = -ENOSPC;
 	} else if (c.code == BUS_MCEERR_AR || c.code == BUS_MCEERR_AO) {
 		snprintf(why, sizeof(why), "media error (poisoned memory)");
 	} else {
-		snprintf(why, sizeof(why), "the page cannot be read or written (si_code %d)",
+		snprintf(why, sizeof(why),
+			 "the page cannot be read or written (si_code %d)",
 			 c.code);
 	}
 	// Every fault fails its request; the log says so for the first ones,
@@ -263,7 +291,8 @@ int fault_errno(Access a, const char *what)
 		fprintf(stderr,
 			"zufuse: image %s: media fault (%s) at offset 0x%llx in a %s: %s; "
 			"the request fails with %s%s\n",
-			s ? s->name : "?", access_name(a), (unsigned long long)off, what, why,
+			s ? s->name : "?", access_name(a),
+			(unsigned long long)off, what, why,
 			err == -ENOSPC ? "ENOSPC" : "EIO",
 			n < 100 ? "" : " (further faults logged 1 in 1000)");
 	return err;

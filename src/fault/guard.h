@@ -44,8 +44,8 @@ namespace zufs::fault {
 // What a guarded region does with the mapping (log lines, injection rules).
 enum class Access : uint8_t {
 	kWrite, // file data stored into the mapping (a write, zeroing)
-	kRead,  // loads from it (a copied read, a reply built from pmem)
-	kMeta,  // a new block-map or directory block zeroed before it is linked
+	kRead,	// loads from it (a copied read, a reply built from pmem)
+	kMeta,	// a new block-map or directory block zeroed before it is linked
 };
 
 // An image mapping the handler and the log lines know about. The server
@@ -69,7 +69,7 @@ struct Frame {
 // The faulting thread's last caught fault (set by the handler).
 struct Caught {
 	const void *addr;
-	int code;     // si_code
+	int code; // si_code
 	bool injected;
 };
 

@@ -24,12 +24,12 @@ struct Rule {
 	bool has_prob = false;
 	uint64_t seed = 1;
 	uint64_t lo = 0, hi = UINT64_MAX;
-	std::atomic<uint64_t> seen{0};
-	std::atomic<uint64_t> failed{0};
+	std::atomic<uint64_t> seen{ 0 };
+	std::atomic<uint64_t> failed{ 0 };
 };
 
 RuleSet<Rule> g_rules;
-std::atomic<uint64_t> g_injected{0};
+std::atomic<uint64_t> g_injected{ 0 };
 
 uint64_t splitmix(uint64_t x)
 {
@@ -70,7 +70,8 @@ int make_rule(const RuleText &t, Rule *r, std::string *err)
 		size_t plus = v.find('+');
 		uint64_t off, len = 4096;
 		if (!k.has_value || !parse_number(v.substr(0, plus), &off) ||
-		    (plus != v.npos && !parse_number(v.substr(plus + 1), &len)) ||
+		    (plus != v.npos &&
+		     !parse_number(v.substr(plus + 1), &len)) ||
 		    !len || off + len < off)
 			return bad_rule(t.text, "at=OFF[+LEN]", err);
 		r->lo = off;
@@ -81,7 +82,9 @@ int make_rule(const RuleText &t, Rule *r, std::string *err)
 
 bool fires(Rule &r, Access a, uint64_t off, uint64_t len)
 {
-	if (!(a == Access::kWrite ? r.write : a == Access::kRead ? r.read : r.meta))
+	if (!(a == Access::kWrite ? r.write :
+	      a == Access::kRead  ? r.read :
+				    r.meta))
 		return false;
 	if (off >= r.hi || off + len <= r.lo)
 		return false;
@@ -90,7 +93,9 @@ bool fires(Rule &r, Access a, uint64_t off, uint64_t len)
 		return false;
 	if (r.has_prob) {
 		// Deterministic for a seed: the n-th matching access decides.
-		double u = double(splitmix(r.seed * 0x100000001b3ULL + n) >> 11) * 0x1p-53;
+		double u =
+			double(splitmix(r.seed * 0x100000001b3ULL + n) >> 11) *
+			0x1p-53;
 		if (u >= r.prob)
 			return false;
 	}
@@ -99,7 +104,8 @@ bool fires(Rule &r, Access a, uint64_t off, uint64_t len)
 		do {
 			if (f >= r.next)
 				return false;
-		} while (!r.failed.compare_exchange_weak(f, f + 1, std::memory_order_relaxed));
+		} while (!r.failed.compare_exchange_weak(
+			f, f + 1, std::memory_order_relaxed));
 		return true;
 	}
 	r.failed.fetch_add(1, std::memory_order_relaxed);

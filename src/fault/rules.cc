@@ -90,10 +90,20 @@ bool parse_number(std::string_view s, uint64_t *v)
 	unsigned shift = 0;
 	if (!s.empty() && base == 10) {
 		switch (s.back()) {
-		case 'K': case 'k': shift = 10; break;
-		case 'M': case 'm': shift = 20; break;
-		case 'G': case 'g': shift = 30; break;
-		default: break;
+		case 'K':
+		case 'k':
+			shift = 10;
+			break;
+		case 'M':
+		case 'm':
+			shift = 20;
+			break;
+		case 'G':
+		case 'g':
+			shift = 30;
+			break;
+		default:
+			break;
 		}
 		if (shift)
 			s.remove_suffix(1);

@@ -58,8 +58,7 @@ bool parse_number(std::string_view s, uint64_t *v);
 // The current rules of one layer, for lock-free readers: set() replaces
 // them at once; replaced ones stay allocated until exit (a reader may still
 // walk them).
-template <class Rule>
-class RuleSet {
+template <class Rule> class RuleSet {
   public:
 	using List = std::vector<std::unique_ptr<Rule>>;
 

@@ -438,13 +438,15 @@ int run_t1(std::span<const Work::T1Copy> t1)
 			memset(c.app, 0, kPage);
 			continue;
 		}
-		const auto a = c.to_block ? zufs::fault::Access::kWrite : zufs::fault::Access::kRead;
-		if (int err = zufs::fault::guarded(a, c.block, kPage, "T1 copy of an iomap", [&] {
-			    if (c.to_block)
-				    memcpy(c.block, c.app, kPage);
-			    else
-				    memcpy(c.app, c.block, kPage);
-		    }))
+		const auto a = c.to_block ? zufs::fault::Access::kWrite :
+					    zufs::fault::Access::kRead;
+		if (int err = zufs::fault::guarded(
+			    a, c.block, kPage, "T1 copy of an iomap", [&] {
+				    if (c.to_block)
+					    memcpy(c.block, c.app, kPage);
+				    else
+					    memcpy(c.app, c.block, kPage);
+			    }))
 			return err;
 	}
 	return 0;

@@ -296,11 +296,12 @@ struct T2Device::Impl {
 	// batches, as a hung device holds its queue) and lets the run go on;
 	// an error completes it failed without I/O; a short transfer moves
 	// its first half and then fails. True when the run is taken care of.
-	bool inject(asio::random_access_file &f, const std::shared_ptr<Batch> &b,
-		    const Run &r, T2Fault ft, bool async)
+	bool inject(asio::random_access_file &f,
+		    const std::shared_ptr<Batch> &b, const Run &r, T2Fault ft,
+		    bool async)
 	{
-		const boost::system::error_code eio(EIO,
-						    boost::system::system_category());
+		const boost::system::error_code eio(
+			EIO, boost::system::system_category());
 		if (ft.kind == T2FaultKind::kStall) {
 			std::this_thread::sleep_for(
 				std::chrono::milliseconds(ft.stall_ms));
@@ -316,7 +317,8 @@ struct T2Device::Impl {
 			});
 			return true;
 		}
-		auto part = std::make_shared<std::vector<asio::mutable_buffer>>();
+		auto part =
+			std::make_shared<std::vector<asio::mutable_buffer>>();
 		for (const asio::mutable_buffer &m : b->run_bufs(r)) {
 			size_t k = std::min(m.size(), half);
 			if (!k)
@@ -329,9 +331,11 @@ struct T2Device::Impl {
 			run_done(b, r, eio, async);
 		};
 		if (r.write)
-			asio::async_write_at(f, r.offset, *part, transfer_whole_run, h);
+			asio::async_write_at(f, r.offset, *part,
+					     transfer_whole_run, h);
 		else
-			asio::async_read_at(f, r.offset, *part, transfer_whole_run, h);
+			asio::async_read_at(f, r.offset, *part,
+					    transfer_whole_run, h);
 		return true;
 	}
 

@@ -26,8 +26,8 @@ std::string unescape(const std::string &s)
 	for (size_t i = 0; i < s.size(); ++i) {
 		if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' &&
 		    s[i + 1] <= '7') {
-			out += char((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 +
-				    (s[i + 3] - '0'));
+			out += char((s[i + 1] - '0') * 64 +
+				    (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
 			i += 3;
 		} else {
 			out += s[i];
@@ -165,7 +165,8 @@ bool request(const std::string &path, const std::string &line,
 	timeval tv = { timeout_s, 0 };
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	const std::string out = line + "\n";
-	if (send(fd, out.data(), out.size(), MSG_NOSIGNAL) != ssize_t(out.size()))
+	if (send(fd, out.data(), out.size(), MSG_NOSIGNAL) !=
+	    ssize_t(out.size()))
 		return fail();
 	reply->clear();
 	char buf[4096];

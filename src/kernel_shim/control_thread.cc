@@ -86,8 +86,8 @@ void subtract_counters(zufs_ioc_stats *s, const zufs_ioc_stats &base)
 
 } // namespace
 
-std::unique_ptr<ControlThread> ControlThread::start(const std::string &mountpoint,
-						    Vfs &vfs, std::string *err)
+std::unique_ptr<ControlThread>
+ControlThread::start(const std::string &mountpoint, Vfs &vfs, std::string *err)
 {
 	std::string dir = control::socket_dir();
 	if (dir.empty()) {
@@ -131,8 +131,7 @@ std::unique_ptr<ControlThread> ControlThread::start(const std::string &mountpoin
 
 ControlThread::ControlThread(Vfs &vfs, int fd, std::string path, dev_t dev)
     : vfs_(vfs), fd_(fd), path_(std::move(path)), dev_(dev),
-      mount_ns_(mono_ns()),
-      reset_ns_(mount_ns_)
+      mount_ns_(mono_ns()), reset_ns_(mount_ns_)
 {
 }
 

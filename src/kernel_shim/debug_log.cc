@@ -97,13 +97,15 @@ void describe(Line &l, const fuse_in_header &in, const char *p, size_t n)
 	case FUSE_MKDIR: {
 		fuse_mkdir_in a;
 		if (arg(p, n, &a))
-			l.add(" \"%s\" mode=0%o", name_after(sizeof(a)), a.mode);
+			l.add(" \"%s\" mode=0%o", name_after(sizeof(a)),
+			      a.mode);
 		break;
 	}
 	case FUSE_MKNOD: {
 		fuse_mknod_in a;
 		if (arg(p, n, &a))
-			l.add(" \"%s\" mode=0%o", name_after(sizeof(a)), a.mode);
+			l.add(" \"%s\" mode=0%o", name_after(sizeof(a)),
+			      a.mode);
 		break;
 	}
 	case FUSE_CREATE: {
@@ -121,15 +123,17 @@ void describe(Line &l, const fuse_in_header &in, const char *p, size_t n)
 	case FUSE_LINK: {
 		fuse_link_in a;
 		if (arg(p, n, &a))
-			l.add(" from=%llu \"%s\"", (unsigned long long)a.oldnodeid,
+			l.add(" from=%llu \"%s\"",
+			      (unsigned long long)a.oldnodeid,
 			      name_after(sizeof(a)));
 		break;
 	}
 	case FUSE_RENAME:
 	case FUSE_RENAME2: {
 		fuse_rename2_in a = {};
-		size_t skip = in.opcode == FUSE_RENAME ? sizeof(fuse_rename_in) :
-							 sizeof(fuse_rename2_in);
+		size_t skip = in.opcode == FUSE_RENAME ?
+				      sizeof(fuse_rename_in) :
+				      sizeof(fuse_rename2_in);
 		if (n < sizeof(fuse_in_header) + skip)
 			break;
 		std::memcpy(&a, p + sizeof(fuse_in_header), skip);
@@ -343,7 +347,8 @@ bool parse_mask(std::string_view words, uint32_t *mask, std::string *err)
 			bits = kAll;
 		else if (w == "none")
 			bits = 0, how = how == '-' ? '+' : '=';
-		else if (w == "vfs") // zuf's zuf_dbg_vfs: everything but rw, xattr
+		else if (w ==
+			 "vfs") // zuf's zuf_dbg_vfs: everything but rw, xattr
 			bits = kNamei | kAttr | kFile | kDir;
 		for (unsigned i = 0; !bits && i < names.size(); ++i)
 			if (w == names[i])
@@ -365,10 +370,7 @@ bool parse_mask(std::string_view words, uint32_t *mask, std::string *err)
 	return true;
 }
 
-uint32_t debug_mask()
-{
-	return g_mask.load(std::memory_order_relaxed);
-}
+uint32_t debug_mask() { return g_mask.load(std::memory_order_relaxed); }
 
 void set_debug_mask(uint32_t mask)
 {
@@ -382,9 +384,6 @@ void set_debug_mask(uint32_t mask)
 	g_mask.store(mask & kAll, std::memory_order_relaxed);
 }
 
-const char *debug_sink()
-{
-	return g_syslog.load() ? "syslog" : "stderr";
-}
+const char *debug_sink() { return g_syslog.load() ? "syslog" : "stderr"; }
 
 } // namespace zuf::stats

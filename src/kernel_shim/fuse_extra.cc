@@ -129,8 +129,8 @@ void op_tmpfile(void *ctx, const fuse_in_header &in, const char *arg,
 				 ci.umask);
 	if (err)
 		return (void)reply_err(in, err);
-	const int flags = int(ci.flags) & ~(O_CREAT | O_EXCL | O_TRUNC |
-					    O_TMPFILE | O_NOCTTY);
+	const int flags = int(ci.flags) &
+			  ~(O_CREAT | O_EXCL | O_TRUNC | O_TMPFILE | O_NOCTTY);
 	std::unique_ptr<File> file;
 	if ((err = f.vfs->open(e.ino, flags, &file))) {
 		f.vfs->forget(e.ino, 1);
@@ -155,8 +155,7 @@ void op_tmpfile(void *ctx, const fuse_in_header &in, const char *arg,
 
 // FUSE_STATX: the basic stats always (the kernel takes nothing less), the
 // birth time when the inode has one.
-void op_statx(void *ctx, const fuse_in_header &in, const char *arg,
-	      size_t len)
+void op_statx(void *ctx, const fuse_in_header &in, const char *arg, size_t len)
 {
 	FuseFs &f = *static_cast<FuseFs *>(ctx);
 	FuseStatxIn sx_in;

@@ -163,7 +163,8 @@ void zf_write_buf(fuse_req_t req, fuse_ino_t, fuse_bufvec *bufv, off_t off,
 	}
 
 	File &file = file_of(fi);
-	if (int err = fs(req).vfs->remove_privs(file.ino(), wire::kill_suidgid()))
+	if (int err =
+		    fs(req).vfs->remove_privs(file.ino(), wire::kill_suidgid()))
 		return (void)fuse_reply_err(req, -err);
 	ssize_t n = fs(req).vfs->write(file, iov, off, fi->flags);
 	if (n < 0)
@@ -196,11 +197,12 @@ void zf_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	// file_modified() as tmpfs does it: with FUSE_HANDLE_KILLPRIV_V2 the
 	// kernel leaves it to us, and FALLOCATE carries no kill flag: suid
 	// and sgid go unless the caller has CAP_FSETID (uid 0 stands for it).
-	if (int err = fs(req).vfs->remove_privs(
-		    ino, fuse_req_ctx(req)->uid != 0))
+	if (int err =
+		    fs(req).vfs->remove_privs(ino, fuse_req_ctx(req)->uid != 0))
 		return (void)fuse_reply_err(req, -err);
 	fuse_reply_err(req, -inode_sync(req,
-					fs(req).vfs->fallocate(ino, mode, offset, length),
+					fs(req).vfs->fallocate(ino, mode,
+							       offset, length),
 					ino));
 }
 

@@ -140,8 +140,9 @@ int FuseFrontend::mount(const char *mountpoint)
 	std::string why;
 	control_ = ControlThread::start(canonical, *fs_.vfs, &why);
 	if (!control_)
-		std::fprintf(stderr, "zufuse: no control socket (%s): zufusectl "
-				     "cannot reach this mount\n",
+		std::fprintf(stderr,
+			     "zufuse: no control socket (%s): zufusectl "
+			     "cannot reach this mount\n",
 			     why.c_str());
 	return 0;
 }

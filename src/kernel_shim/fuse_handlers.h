@@ -61,8 +61,8 @@ inline int dirsync(fuse_req_t req, int err, fuse_ino_t dir, fuse_ino_t dir2 = 0)
 	if (err)
 		return err;
 	uint32_t fl = 0, fl2 = 0;
-	if (!f.opts.dirsync && (f.vfs->getflags(dir, &fl) ||
-				!(fl & FS_DIRSYNC_FL)) &&
+	if (!f.opts.dirsync &&
+	    (f.vfs->getflags(dir, &fl) || !(fl & FS_DIRSYNC_FL)) &&
 	    (!dir2 || f.vfs->getflags(dir2, &fl2) || !(fl2 & FS_DIRSYNC_FL)))
 		return 0;
 	err = f.vfs->fsync(dir, false);

@@ -136,9 +136,8 @@ void zf_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	const fuse_ctx *ctx = fuse_req_ctx(req);
 	Entry e;
-	int err =
-		fs(req).vfs->mkdir(parent, name, mode, ctx->uid, ctx->gid, &e,
-				   ctx->umask);
+	int err = fs(req).vfs->mkdir(parent, name, mode, ctx->uid, ctx->gid, &e,
+				     ctx->umask);
 	reply_new_entry(req, err, parent, e);
 }
 
@@ -171,8 +170,8 @@ void zf_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 
 void zf_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req,
-		       -dirsync(req, fs(req).vfs->unlink(parent, name), parent));
+	fuse_reply_err(
+		req, -dirsync(req, fs(req).vfs->unlink(parent, name), parent));
 }
 
 void zf_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)

@@ -44,9 +44,9 @@ struct RingEntInOut { // struct fuse_uring_ent_in_out
 };
 static_assert(sizeof(RingEntInOut) == 32);
 
-struct RingReqHeader { // struct fuse_uring_req_header
-	char in_out[128];  // fuse_in_header in, fuse_out_header out
-	char op_in[128];   // the opcode's fixed struct (in_args[0])
+struct RingReqHeader {	  // struct fuse_uring_req_header
+	char in_out[128]; // fuse_in_header in, fuse_out_header out
+	char op_in[128];  // the opcode's fixed struct (in_args[0])
 	RingEntInOut ring_ent_in_out;
 };
 static_assert(sizeof(RingReqHeader) == 288);
@@ -95,9 +95,9 @@ class Mapping {
 	Mapping() = default;
 	explicit Mapping(size_t len)
 	{
-		void *p = mmap(nullptr, len, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1,
-			       0);
+		void *p =
+			mmap(nullptr, len, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 		if (p != MAP_FAILED) {
 			p_ = static_cast<char *>(p);
 			len_ = len;
@@ -193,10 +193,12 @@ class Entry final : public wire::ReplySink {
 			// A zero-copy read reply points into pmem: a media
 			// fault there (fault/guard.h) answers EIO.
 			int err = zufs::fault::guarded(
-				zufs::fault::Access::kRead, iov[i].iov_base, iov[i].iov_len,
-				"read reply copied into the ring", [&] {
-					std::memmove(payload_ + at, iov[i].iov_base,
-						     iov[i].iov_len);
+				zufs::fault::Access::kRead, iov[i].iov_base,
+				iov[i].iov_len,
+				"read reply copied into the ring",
+				[&] {
+				std::memmove(payload_ + at, iov[i].iov_base,
+					     iov[i].iov_len);
 				});
 			if (err) {
 				reply_error(out.unique, err);
@@ -265,10 +267,7 @@ unsigned possible_cpus()
 
 } // namespace
 
-bool kernel_has_uring()
-{
-	return access(kEnableParam, F_OK) == 0;
-}
+bool kernel_has_uring() { return access(kEnableParam, F_OK) == 0; }
 
 int enable(std::string *msg, std::string *note)
 {
@@ -293,8 +292,9 @@ int enable(std::string *msg, std::string *note)
 		int err = errno;
 		if (fd >= 0)
 			close(fd);
-		*msg = "FUSE io_uring: cannot set " + std::string(kEnableParam) +
-		       ": " + std::strerror(err) + "; using /dev/fuse";
+		*msg = "FUSE io_uring: cannot set " +
+		       std::string(kEnableParam) + ": " + std::strerror(err) +
+		       "; using /dev/fuse";
 		return -err;
 	}
 	close(fd);
@@ -305,7 +305,7 @@ int enable(std::string *msg, std::string *note)
 // ~~~ one queue: pinned threads, each with its ring and its entry ~~~
 
 struct Rings::Impl {
-	struct Worker { // a thread serving queue qid
+	struct Worker {		 // a thread serving queue qid
 		unsigned id = 0; // in workers (and the guard's slots)
 		unsigned qid = 0;
 		unsigned index = 0; // 0 .. kThreadsPerQueue - 1
@@ -324,8 +324,8 @@ struct Rings::Impl {
 	std::condition_variable cv;
 	unsigned reported = 0; // threads done with set-up (ok or not)
 	bool go = false;       // start(): register
-	std::atomic<bool> stopping{false};
-	std::atomic<bool> refused{false}; // said so once
+	std::atomic<bool> stopping{ false };
+	std::atomic<bool> refused{ false }; // said so once
 
 	void run(Worker &q);
 	void report(Worker &q, std::string err);
@@ -421,7 +421,8 @@ void Rings::Impl::run(Worker &q)
 	io_uring ring;
 	bool taskrun_flag = false;
 	if (int err = ring_init(&ring, &taskrun_flag)) {
-		report(q, std::string("io_uring_setup: ") + std::strerror(-err));
+		report(q,
+		       std::string("io_uring_setup: ") + std::strerror(-err));
 		return;
 	}
 	std::vector<std::unique_ptr<Entry>> entries;
@@ -491,7 +492,8 @@ void Rings::Impl::run(Worker &q)
 				live = 0;
 				continue;
 			}
-			auto *e = static_cast<Entry *>(io_uring_cqe_get_data(cqe));
+			auto *e = static_cast<Entry *>(
+				io_uring_cqe_get_data(cqe));
 			if (cqe->res == -EAGAIN && !registered &&
 			    ++not_yet < kRegisterTries) {
 				usleep(1000);
@@ -506,12 +508,13 @@ void Rings::Impl::run(Worker &q)
 				if (!registered && cqe->res != -ENOTCONN &&
 				    cqe->res != -ECONNABORTED &&
 				    !refused.exchange(true))
-					std::fprintf(stderr,
-						     "zufuse: FUSE io_uring: the "
-						     "kernel refused the ring "
-						     "(%s); serving over "
-						     "/dev/fuse\n",
-						     std::strerror(-cqe->res));
+					std::fprintf(
+						stderr,
+						"zufuse: FUSE io_uring: the "
+						"kernel refused the ring "
+						"(%s); serving over "
+						"/dev/fuse\n",
+						std::strerror(-cqe->res));
 				continue;
 			}
 			registered = true;
@@ -546,8 +549,8 @@ std::unique_ptr<Rings> Rings::create(fuse_session *se, std::string *err)
 		       std::strerror(errno) + "; using /dev/fuse";
 		return nullptr;
 	}
-	im.workers = std::vector<Impl::Worker>(possible_cpus() *
-					       kThreadsPerQueue);
+	im.workers =
+		std::vector<Impl::Worker>(possible_cpus() * kThreadsPerQueue);
 	im.guard = IdleGuard::create(im.workers.size(),
 				     IdleGuard::mode_from_env());
 	for (unsigned i = 0; i < im.workers.size(); ++i) {
@@ -571,14 +574,9 @@ std::unique_ptr<Rings> Rings::create(fuse_session *se, std::string *err)
 	return rings;
 }
 
-Rings::Rings(std::unique_ptr<Impl> impl) : impl_(std::move(impl))
-{
-}
+Rings::Rings(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Rings::~Rings()
-{
-	stop();
-}
+Rings::~Rings() { stop(); }
 
 void Rings::start()
 {
@@ -599,7 +597,8 @@ void Rings::stop()
 	uint64_t one = 1;
 	if (impl_->stop_fd >= 0 &&
 	    write(impl_->stop_fd, &one, sizeof(one)) != sizeof(one))
-		std::fprintf(stderr, "zufuse: io_uring: cannot wake the rings: %s\n",
+		std::fprintf(stderr,
+			     "zufuse: io_uring: cannot wake the rings: %s\n",
 			     std::strerror(errno));
 	for (Impl::Worker &q : impl_->workers)
 		if (q.thread.joinable())

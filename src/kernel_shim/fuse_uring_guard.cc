@@ -63,9 +63,9 @@ struct Watch {
 	bool attached = false;
 	pid_t tid = 0;
 	io_uring *ring = nullptr;
-	bool idle = false;	   // SCHED_IDLE now
-	bool was_pending = false;  // at the last tick
-	unsigned seen[4] = {};	   // sq head, prepared, cq head, cq tail
+	bool idle = false;	  // SCHED_IDLE now
+	bool was_pending = false; // at the last tick
+	unsigned seen[4] = {};	  // sq head, prepared, cq head, cq tail
 	unsigned level = 0;
 	Clock::time_point idle_since{};
 	Clock::time_point hold_until{};

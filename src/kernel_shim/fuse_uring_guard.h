@@ -74,9 +74,9 @@ class IdleGuard {
 	void detach(unsigned i);
 	// What ring thread i shows the guard: its own cache line.
 	struct alignas(64) Slot {
-		std::atomic<uint32_t> sqes{0}; // SQEs prepared (the kernel's
-					       // sq head reaches it once it
-					       // took them all)
+		std::atomic<uint32_t> sqes{ 0 }; // SQEs prepared (the kernel's
+						 // sq head reaches it once it
+						 // took them all)
 	};
 
 	// Ring thread @i put an SQE in its ring (a registration, a reply).
@@ -97,7 +97,7 @@ class IdleGuard {
 	void wake();
 
 	std::unique_ptr<Slot[]> slots_;
-	std::atomic<bool> asleep_{false};
+	std::atomic<bool> asleep_{ false };
 	std::unique_ptr<Impl> impl_;
 };
 

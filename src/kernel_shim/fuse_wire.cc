@@ -31,9 +31,9 @@ thread_local uint64_t t_sink_unique;
 thread_local ReplySink *t_sink;
 
 // One per process: zufuse runs one session (install() refuses a second).
-std::atomic<bool> g_installed{false};
-std::atomic<bool> g_init_replied{false};
-std::atomic<bool> g_uring_offered{false};
+std::atomic<bool> g_installed{ false };
+std::atomic<bool> g_init_replied{ false };
+std::atomic<bool> g_uring_offered{ false };
 std::mutex g_uring_mutex; // g_uring_started, set before the loop starts
 std::function<void()> g_uring_started;
 
@@ -112,14 +112,19 @@ void log_reply_fault(const struct iovec *iov, int count)
 {
 	for (int i = 1; i < count; ++i) {
 		const char *p = static_cast<const char *>(iov[i].iov_base);
-		if (!iov[i].iov_len || zufs::fault::image_offset(p) == UINT64_MAX)
+		if (!iov[i].iov_len ||
+		    zufs::fault::image_offset(p) == UINT64_MAX)
 			continue;
 		const char *end = p + iov[i].iov_len;
 		for (const char *q = p; q < end;
-		     q = reinterpret_cast<const char *>((uintptr_t(q) | 4095) + 1)) {
-			if (zufs::fault::guarded(zufs::fault::Access::kRead, nullptr, 0,
-						 "read reply (the kernel answers EIO)",
-						 [&] { (void)*static_cast<const volatile char *>(q); }))
+		     q = reinterpret_cast<const char *>((uintptr_t(q) | 4095) +
+							1)) {
+			if (zufs::fault::guarded(
+				    zufs::fault::Access::kRead, nullptr, 0,
+				    "read reply (the kernel answers EIO)",
+				    [&] {
+				(void)*static_cast<const volatile char *>(q);
+				    }))
 				return;
 		}
 	}
@@ -130,10 +135,12 @@ void log_reply_fault(const struct iovec *iov, int count)
 bool inject_reply_fault(int fd, const struct iovec *iov, int count)
 {
 	for (int i = 1; i < count; ++i) {
-		if (!iov[i].iov_len || zufs::fault::image_offset(iov[i].iov_base) == UINT64_MAX)
+		if (!iov[i].iov_len ||
+		    zufs::fault::image_offset(iov[i].iov_base) == UINT64_MAX)
 			continue;
-		if (zufs::fault::guarded(zufs::fault::Access::kRead, iov[i].iov_base,
-					 iov[i].iov_len, "read reply", [] {})) {
+		if (zufs::fault::guarded(zufs::fault::Access::kRead,
+					 iov[i].iov_base, iov[i].iov_len,
+					 "read reply", [] {})) {
 			fuse_out_header out;
 			std::memcpy(&out, iov[0].iov_base, sizeof(out));
 			out.len = sizeof(out);
@@ -159,8 +166,10 @@ ssize_t wire_writev(int fd, struct iovec *iov, int count, void *)
 	if (!g_init_replied.load(std::memory_order_acquire))
 		uring = patch_init_reply(iov, count);
 	if (zufs::fault::rules_active() && count > 1 &&
-	    iov[0].iov_len >= sizeof(fuse_out_header) && inject_reply_fault(fd, iov, count))
-		return ssize_t(iov[0].iov_len); // answered; libfuse sees no error
+	    iov[0].iov_len >= sizeof(fuse_out_header) &&
+	    inject_reply_fault(fd, iov, count))
+		return ssize_t(
+			iov[0].iov_len); // answered; libfuse sees no error
 	ssize_t n = writev(fd, iov, count);
 	if (n < 0 && errno == EFAULT) {
 		const int e = errno;
@@ -240,10 +249,7 @@ ssize_t reply(uint64_t unique, int err, const iovec *payload, int count)
 	return wire_writev(g_fd, iov, err ? 1 : count + 1, nullptr);
 }
 
-bool kill_suidgid()
-{
-	return t_kill_suidgid;
-}
+bool kill_suidgid() { return t_kill_suidgid; }
 
 void note_request(const void *req, size_t n)
 {
@@ -257,7 +263,8 @@ void note_request(const void *req, size_t n)
 	if (in.opcode == FUSE_WRITE) {
 		fuse_write_in w;
 		if (arg_at(p, n, &w))
-			t_kill_suidgid = w.write_flags & FUSE_WRITE_KILL_SUIDGID;
+			t_kill_suidgid =
+				w.write_flags & FUSE_WRITE_KILL_SUIDGID;
 	} else if (in.opcode == FUSE_SETATTR) {
 		fuse_setattr_in s;
 		if (arg_at(p, n, &s))

@@ -78,8 +78,8 @@ void want_uring(std::function<void()> started);
 // A request libfuse does not know, served on the thread that read it:
 // @arg is what follows the fuse_in_header (arg_len bytes). It replies
 // exactly once, with reply().
-using ExtraOp = void (*)(void *ctx, const fuse_in_header &in,
-			 const char *arg, size_t arg_len);
+using ExtraOp = void (*)(void *ctx, const fuse_in_header &in, const char *arg,
+			 size_t arg_len);
 // Serve @opcode with @op (before the session loop starts).
 void set_extra_op(uint32_t opcode, ExtraOp op, void *ctx);
 // A transport that reads requests itself (io_uring), after

@@ -52,9 +52,11 @@ void zf_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (std::strcmp(name, "system.posix_acl_access") == 0 &&
 	    !in_group_or_capable(req, ino))
 		flags |= ZUFS_XATTR_ACL_KILL_SGID;
-	fuse_reply_err(req, -inode_sync(req,
-					fs(req).vfs->setxattr(ino, name, { value, size }, flags),
-					ino));
+	fuse_reply_err(
+		req, -inode_sync(req,
+				 fs(req).vfs->setxattr(ino, name,
+						       { value, size }, flags),
+				 ino));
 }
 
 void zf_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
@@ -86,7 +88,9 @@ void zf_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 void zf_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	fuse_reply_err(req, -inode_sync(req, fs(req).vfs->removexattr(ino, name), ino));
+	fuse_reply_err(
+		req,
+		-inode_sync(req, fs(req).vfs->removexattr(ino, name), ino));
 }
 
 } // namespace

@@ -75,7 +75,9 @@ bool InodeCache::wait_for_free(uint64_t *seen,
 			       std::chrono::steady_clock::time_point deadline)
 {
 	std::unique_lock g(free_mu_);
-	auto freed = [&] { return frees_.load(std::memory_order_acquire) != *seen; };
+	auto freed = [&] {
+		return frees_.load(std::memory_order_acquire) != *seen;
+	};
 	if (!freed()) {
 		if (!pending_ || hopeless_ == marked_ + 1)
 			return false;

@@ -84,7 +84,10 @@ class InodeCache {
 	// its references go, is a pending free (see above).
 	void mark_unlinked(Inode *inode);
 	// How many pending frees have completed so far.
-	uint64_t frees() const { return frees_.load(std::memory_order_acquire); }
+	uint64_t frees() const
+	{
+		return frees_.load(std::memory_order_acquire);
+	}
 	// After an ENOSPC: wait until a pending free completes past *seen (a
 	// frees() taken before the request), then true with *seen updated.
 	// False at once when no free is pending, or when the last wait for
@@ -115,9 +118,9 @@ class InodeCache {
 	// Pending frees (mark_unlinked): counts under free_mu_.
 	std::mutex free_mu_;
 	std::condition_variable freed_;
-	uint64_t pending_ = 0;	    // marked, not yet freed
-	uint64_t marked_ = 0;	    // ever marked: names the pending set
-	uint64_t hopeless_ = 0;	    // marked_ + 1 when a wait timed out
+	uint64_t pending_ = 0;	// marked, not yet freed
+	uint64_t marked_ = 0;	// ever marked: names the pending set
+	uint64_t hopeless_ = 0; // marked_ + 1 when a wait timed out
 	std::atomic<uint64_t> frees_{ 0 };
 };
 

@@ -42,8 +42,8 @@ inline bool is_immutable(const Inode *inode)
 // change its attributes (may_delete, vfs_link, notify_change).
 inline int may_change(const Inode *inode)
 {
-	return (zi_flags(inode) & (ZUFS_S_IMMUTABLE | ZUFS_S_APPEND)) ? -EPERM
-								       : 0;
+	return (zi_flags(inode) & (ZUFS_S_IMMUTABLE | ZUFS_S_APPEND)) ? -EPERM :
+									0;
 }
 
 // FS_*_FL (FS_IOC_GETFLAGS) of the ZUFS_S_* bits, and back: -EOPNOTSUPP

@@ -149,22 +149,25 @@ namespace {
 // and dropped, silently (mount(8) drops most of them itself; zufuse run
 // by hand or by mount.fuse3 may still see them). comment= and x-* too.
 constexpr std::string_view kIgnoredOptions[] = {
-	"defaults", "auto", "noauto", "user", "nouser", "users", "owner",
-	"group", "nofail", "_netdev", "loop",
+	"defaults", "auto",  "noauto", "user",	  "nouser", "users",
+	"owner",    "group", "nofail", "_netdev", "loop",
 };
 
 // What may go on to FUSE (libfuse 3.14's mount and session options, and
 // the VFS flags): anything else is refused here, in zufuse's words.
 constexpr std::string_view kFuseOptions[] = {
-	"allow_other", "allow_root", "auto_unmount", "default_permissions",
-	"blkdev", "debug", "rw", "ro", "suid", "nosuid", "dev", "nodev",
-	"exec", "noexec", "async", "sync", "dirsync", "atime", "noatime",
-	"diratime", "nodiratime", "relatime", "norelatime", "strictatime",
-	"nostrictatime", "lazytime", "nolazytime", "symfollow", "nosymfollow",
+	"allow_other",	 "allow_root", "auto_unmount", "default_permissions",
+	"blkdev",	 "debug",      "rw",	       "ro",
+	"suid",		 "nosuid",     "dev",	       "nodev",
+	"exec",		 "noexec",     "async",	       "sync",
+	"dirsync",	 "atime",      "noatime",      "diratime",
+	"nodiratime",	 "relatime",   "norelatime",   "strictatime",
+	"nostrictatime", "lazytime",   "nolazytime",   "symfollow",
+	"nosymfollow",
 };
 constexpr std::string_view kFuseValueOptions[] = {
-	"fsname=", "subtype=", "max_read=", "blksize=", "context=",
-	"fscontext=", "defcontext=", "rootcontext=",
+	"fsname=",  "subtype=",	  "max_read=",	 "blksize=",
+	"context=", "fscontext=", "defcontext=", "rootcontext=",
 };
 
 bool ignored_option(std::string_view o)
@@ -208,13 +211,14 @@ bool take_zufuse_opts(std::string_view opts, CommandLine *cl, std::string *rest,
 				c = '_';
 		auto need_value = [&] {
 			if (eq == o.npos || val.empty())
-				*error = "mount option '" + key + "' needs a value (" + key +
-					 "=...)";
+				*error = "mount option '" + key +
+					 "' needs a value (" + key + "=...)";
 			return !val.empty();
 		};
 		auto flag = [&] {
 			if (eq != o.npos)
-				*error = "mount option '" + key + "' takes no value";
+				*error = "mount option '" + key +
+					 "' takes no value";
 			return eq == o.npos;
 		};
 		if (o.empty() || ignored_option(o))
@@ -227,8 +231,9 @@ bool take_zufuse_opts(std::string_view opts, CommandLine *cl, std::string *rest,
 			if (!need_value())
 				return false;
 			if (!parse_size(val, &cl->size)) {
-				*error = "bad size '" + val +
-					 "' (a number with an optional K, M, G or T suffix, e.g. 1G)";
+				*error =
+					"bad size '" + val +
+					"' (a number with an optional K, M, G or T suffix, e.g. 1G)";
 				return false;
 			}
 		} else if (key == "t2") {
@@ -343,7 +348,10 @@ std::string note_fuse_opts(std::string_view opts, CommandLine *cl)
 			std::string v(o.substr(7));
 			char *end = nullptr;
 			long s = strtol(v.c_str(), &end, 10);
-			cl->commit_s = !v.empty() && !*end && s >= 0 && s <= 3600 ? int(s) : -2;
+			cl->commit_s =
+				!v.empty() && !*end && s >= 0 && s <= 3600 ?
+					int(s) :
+					-2;
 			continue;
 		}
 		if (o == "remount") {
@@ -364,9 +372,10 @@ std::string note_fuse_opts(std::string_view opts, CommandLine *cl)
 				cl->strictatime = o == "strictatime";
 				cl->ms_flags &= ~(MS_NOATIME | MS_STRICTATIME |
 						  MS_RELATIME);
-				cl->ms_flags |= o == "noatime"	   ? MS_NOATIME
-						: o == "strictatime" ? MS_STRICTATIME
-								     : MS_RELATIME;
+				cl->ms_flags |=
+					o == "noatime"	   ? MS_NOATIME :
+					o == "strictatime" ? MS_STRICTATIME :
+							     MS_RELATIME;
 			}
 			if (!to_fuse)
 				continue;
@@ -452,7 +461,8 @@ bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 			if (!value(&i, arg, "--fs", &cl->fs))
 				return false;
 			if (cl->fs.empty()) {
-				*error = "--fs needs a file system name or path";
+				*error =
+					"--fs needs a file system name or path";
 				return false;
 			}
 		} else if (arg == "--list-fs") {
@@ -491,10 +501,13 @@ bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 				return false;
 			v = note_fuse_opts(rest, cl);
 			for (size_t at = 0; at < v.size();) {
-				size_t comma = std::min(v.find(',', at), v.size());
-				std::string_view o = std::string_view(v).substr(at, comma - at);
+				size_t comma =
+					std::min(v.find(',', at), v.size());
+				std::string_view o = std::string_view(v).substr(
+					at, comma - at);
 				if (!o.empty() && !fuse_option(o)) {
-					*error = "unknown mount option '" + std::string(o) +
+					*error = "unknown mount option '" +
+						 std::string(o) +
 						 "' (see --help)";
 					return false;
 				}
@@ -518,8 +531,8 @@ bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 	// --pmem=IMAGE.
 	if (positional.size() == 2) {
 		if (!cl->pmem.empty() && cl->pmem != positional[0]) {
-			*error = "two images: '" + positional[0] + "' and --pmem=" + cl->pmem +
-				 " (see --help)";
+			*error = "two images: '" + positional[0] +
+				 "' and --pmem=" + cl->pmem + " (see --help)";
 			return false;
 		}
 		cl->pmem = positional[0];
@@ -539,7 +552,8 @@ bool parse_command_line(int argc, const char *const *argv, CommandLine *cl,
 		return false;
 	}
 	if (cl->pmem.empty() && !cl->remount) {
-		*error = "missing IMAGE (zufuse IMAGE MOUNTPOINT, or --pmem=PATH; see --help)";
+		*error =
+			"missing IMAGE (zufuse IMAGE MOUNTPOINT, or --pmem=PATH; see --help)";
 		return false;
 	}
 	if (cl->t2_size && cl->t2.empty()) {
@@ -590,8 +604,9 @@ namespace {
 // (read-only comes from the kernel's state, control.h).
 std::string remount_server_options(const CommandLine &cl)
 {
-	std::string o = cl.noatime ? "noatime" :
-			cl.strictatime ? "strictatime" : "relatime";
+	std::string o = cl.noatime     ? "noatime" :
+			cl.strictatime ? "strictatime" :
+					 "relatime";
 	o += cl.nodiratime ? ",nodiratime" : ",diratime";
 	if (cl.commit_s >= 0)
 		o += ",commit=" + std::to_string(cl.commit_s);
@@ -609,11 +624,13 @@ int tell_server(const std::string &mountpoint, const CommandLine &cl,
 		return -ENOENT;
 	}
 	std::string reply;
-	const std::string path = control::socket_path(control::socket_dir(), dev);
+	const std::string path =
+		control::socket_path(control::socket_dir(), dev);
 	// A zufuse that has just mounted opens its socket right after: wait
 	// for it (up to 5 s) rather than leave its server untold.
 	for (int tries = 0;; ++tries) {
-		if (control::request(path, "remount " + remount_server_options(cl),
+		if (control::request(path,
+				     "remount " + remount_server_options(cl),
 				     &reply, why))
 			break;
 		if ((errno != ENOENT && errno != ECONNREFUSED) || tries == 100)
@@ -660,11 +677,12 @@ int remount(const CommandLine &cl, std::string *error)
 		return err;
 	}
 	if (err)
-		std::fprintf(stderr,
-			     "zufuse: remounted %s, but its server was not told "
-			     "(%s): its atime options and background writers "
-			     "stay as they were\n",
-			     cl.mountpoint.c_str(), why.c_str());
+		std::fprintf(
+			stderr,
+			"zufuse: remounted %s, but its server was not told "
+			"(%s): its atime options and background writers "
+			"stay as they were\n",
+			cl.mountpoint.c_str(), why.c_str());
 	return 0;
 }
 

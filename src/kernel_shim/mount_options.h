@@ -15,9 +15,9 @@ namespace zuf {
 struct CommandLine {
 	std::string mountpoint;
 	std::string pmem;
-	std::string fs;	      // --fs=NAME: a zus file system (plugin); "" = pmfs
+	std::string fs; // --fs=NAME: a zus file system (plugin); "" = pmfs
 	bool list_fs = false; // --list-fs
-	uint64_t size = 0; // 0: not given
+	uint64_t size = 0;    // 0: not given
 	std::string t2;	      // --t2=PATH: the tier-2 store ("" = none)
 	uint64_t t2_size = 0; // --t2-size / --t2=PATH,SIZE (0: as it is)
 	bool mkfs = false;
@@ -29,14 +29,14 @@ struct CommandLine {
 	bool debug = false;
 	bool help = false;
 	bool version = false;
-	bool read_only = false;		    // from -o ro
-	bool sync = false;		    // from -o sync
-	bool acl = true;		    // -o acl (default) / -o noacl
-	bool noatime = false;		    // -o noatime (default: relatime)
+	bool read_only = false; // from -o ro
+	bool sync = false;	// from -o sync
+	bool acl = true;	// -o acl (default) / -o noacl
+	bool noatime = false;	// -o noatime (default: relatime)
 	int commit_s = -1; // -o commit=SECONDS (file back-end; -1: default)
-	bool strictatime = false;	    // -o strictatime: every read
-	bool nodiratime = false;	    // -o nodiratime: readdir leaves it
-	bool dirsync = false;		    // -o dirsync: namespace ops durable
+	bool strictatime = false; // -o strictatime: every read
+	bool nodiratime = false;  // -o nodiratime: readdir leaves it
+	bool dirsync = false;	  // -o dirsync: namespace ops durable
 	// -o remount[,...]: change the flags of the zufuse mounted on
 	// MOUNTPOINT (remount()) instead of mounting.
 	bool remount = false;

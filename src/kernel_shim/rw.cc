@@ -93,7 +93,8 @@ int IO_dispatch_retry(const IoTarget &t, zufs_ioc_IO *io, uint32_t iom_cap,
 		if (!err && inline_iomap && io->ziom.iom_n) {
 			zufs_iomap ziom = io->ziom;
 			if (!iomap_fits(ziom, iom_cap)) {
-				io->last_pos = io->filepos; // nothing known good
+				io->last_pos =
+					io->filepos; // nothing known good
 				return -EIO;
 			}
 			err = execute_iomap(t, io, ziom.iom_n, pages);

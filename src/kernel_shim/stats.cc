@@ -121,59 +121,59 @@ struct OpInfo {
 // Indexed by FUSE opcode (linux/fuse.h); slot 0 collects the rest, and
 // slots past the last name are "other" too.
 constexpr OpInfo kOps[kOpSlots] = {
-	{ "other", kMisc }, // 0
-	{ "lookup", kNamei }, // 1
-	{ "forget", kNamei }, // 2
-	{ "getattr", kAttr }, // 3
-	{ "setattr", kAttr }, // 4
-	{ "readlink", kAttr }, // 5
-	{ "symlink", kNamei }, // 6
-	{ nullptr, kMisc }, // 7: unused
-	{ "mknod", kNamei }, // 8
-	{ "mkdir", kNamei }, // 9
-	{ "unlink", kNamei }, // 10
-	{ "rmdir", kNamei }, // 11
-	{ "rename", kNamei }, // 12
-	{ "link", kNamei }, // 13
-	{ "open", kFile }, // 14
-	{ "read", kRw }, // 15
-	{ "write", kRw }, // 16
-	{ "statfs", kAttr }, // 17
-	{ "release", kFile }, // 18
-	{ nullptr, kMisc }, // 19: unused
-	{ "fsync", kFile }, // 20
-	{ "setxattr", kXattr }, // 21
-	{ "getxattr", kXattr }, // 22
-	{ "listxattr", kXattr }, // 23
-	{ "removexattr", kXattr }, // 24
-	{ "flush", kFile }, // 25
-	{ "init", kMisc }, // 26
-	{ "opendir", kFile }, // 27
-	{ "readdir", kDir }, // 28
-	{ "releasedir", kFile }, // 29
-	{ "fsyncdir", kFile }, // 30
-	{ "getlk", kFile }, // 31
-	{ "setlk", kFile }, // 32
-	{ "setlkw", kFile }, // 33
-	{ "access", kAttr }, // 34
-	{ "create", kNamei }, // 35
-	{ "interrupt", kMisc }, // 36
-	{ "bmap", kMisc }, // 37
-	{ "destroy", kMisc }, // 38
-	{ "ioctl", kMisc }, // 39
-	{ "poll", kMisc }, // 40
-	{ "notify_reply", kMisc }, // 41
+	{ "other", kMisc },	    // 0
+	{ "lookup", kNamei },	    // 1
+	{ "forget", kNamei },	    // 2
+	{ "getattr", kAttr },	    // 3
+	{ "setattr", kAttr },	    // 4
+	{ "readlink", kAttr },	    // 5
+	{ "symlink", kNamei },	    // 6
+	{ nullptr, kMisc },	    // 7: unused
+	{ "mknod", kNamei },	    // 8
+	{ "mkdir", kNamei },	    // 9
+	{ "unlink", kNamei },	    // 10
+	{ "rmdir", kNamei },	    // 11
+	{ "rename", kNamei },	    // 12
+	{ "link", kNamei },	    // 13
+	{ "open", kFile },	    // 14
+	{ "read", kRw },	    // 15
+	{ "write", kRw },	    // 16
+	{ "statfs", kAttr },	    // 17
+	{ "release", kFile },	    // 18
+	{ nullptr, kMisc },	    // 19: unused
+	{ "fsync", kFile },	    // 20
+	{ "setxattr", kXattr },	    // 21
+	{ "getxattr", kXattr },	    // 22
+	{ "listxattr", kXattr },    // 23
+	{ "removexattr", kXattr },  // 24
+	{ "flush", kFile },	    // 25
+	{ "init", kMisc },	    // 26
+	{ "opendir", kFile },	    // 27
+	{ "readdir", kDir },	    // 28
+	{ "releasedir", kFile },    // 29
+	{ "fsyncdir", kFile },	    // 30
+	{ "getlk", kFile },	    // 31
+	{ "setlk", kFile },	    // 32
+	{ "setlkw", kFile },	    // 33
+	{ "access", kAttr },	    // 34
+	{ "create", kNamei },	    // 35
+	{ "interrupt", kMisc },	    // 36
+	{ "bmap", kMisc },	    // 37
+	{ "destroy", kMisc },	    // 38
+	{ "ioctl", kMisc },	    // 39
+	{ "poll", kMisc },	    // 40
+	{ "notify_reply", kMisc },  // 41
 	{ "batch_forget", kNamei }, // 42
-	{ "fallocate", kRw }, // 43
-	{ "readdirplus", kDir }, // 44
-	{ "rename2", kNamei }, // 45
-	{ "lseek", kRw }, // 46
+	{ "fallocate", kRw },	    // 43
+	{ "readdirplus", kDir },    // 44
+	{ "rename2", kNamei },	    // 45
+	{ "lseek", kRw },	    // 46
 	{ "copy_file_range", kRw }, // 47
-	{ "setupmapping", kMisc }, // 48
+	{ "setupmapping", kMisc },  // 48
 	{ "removemapping", kMisc }, // 49
-	{ "syncfs", kMisc }, // 50
-	{ "tmpfile", kNamei }, // 51
-	{ "statx", kAttr }, // 52
+	{ "syncfs", kMisc },	    // 50
+	{ "tmpfile", kNamei },	    // 51
+	{ "statx", kAttr },	    // 52
 };
 
 constexpr uint32_t kOpForget = 2, kOpInterrupt = 36, kOpBatchForget = 42;

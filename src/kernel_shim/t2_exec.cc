@@ -19,8 +19,8 @@ int Vfs::t2_open(std::string *errmsg)
 	if (opts_.t2_path.empty() || t2_)
 		return 0;
 	std::string msg;
-	int err = iomap::T2Device::open(opts_.t2_path, opts_.t2_size, &t2_,
-					&msg);
+	int err =
+		iomap::T2Device::open(opts_.t2_path, opts_.t2_size, &t2_, &msg);
 	if (err) {
 		*errmsg = msg.empty() ? "t2 " + opts_.t2_path + ": " +
 						std::strerror(-err) :
@@ -86,11 +86,11 @@ int Vfs::iomap_exec(zufs_ioc_iomap_exec *ioc)
 			err = -EOPNOTSUPP;
 		} else {
 			zus_iomap_build *iomb = c.ziom.iomb;
-			err = iomap::execute_async(
-				ioc->ziom.iom_e, c.ziom.iom_n, env,
-				[this, iomb](int result) {
-					iom_done(iomb, result);
-				});
+			err = iomap::execute_async(ioc->ziom.iom_e,
+						   c.ziom.iom_n, env,
+						   [this, iomb](int result) {
+				iom_done(iomb, result);
+			});
 			// Submitted: IOM_DONE may already have freed the
 			// server's job (and ioc) on the completion thread.
 			if (!err)

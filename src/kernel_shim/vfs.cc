@@ -71,8 +71,8 @@ int Vfs::mount(std::string *errmsg)
 	if (int err = t2_open(errmsg))
 		return err;
 	if (t2_)
-		o += ",t2size=" + std::to_string(t2_->size_blocks() *
-						 iomap::kT2BlockSize);
+		o += ",t2size=" +
+		     std::to_string(t2_->size_blocks() * iomap::kT2BlockSize);
 	size_t size = sizeof(zufs_ioc_mount) + o.size() + 1;
 	std::vector<uint64_t> buf((size + 7) / 8);
 	auto *m = reinterpret_cast<zufs_ioc_mount *>(buf.data());

@@ -71,8 +71,8 @@ class SharedFlag {
 };
 
 struct VfsOptions {
-	std::string server_options; // "pmem=PATH,size=BYTES,mkfs,ro"
-	bool sync = false;	    // mounted sync: every write is DSYNC
+	std::string server_options;   // "pmem=PATH,size=BYTES,mkfs,ro"
+	bool sync = false;	      // mounted sync: every write is DSYNC
 	SharedFlag read_only = false; // changes at a remount
 	// Tier 2 (t2_exec.cc): opened at mount, its size told to the server
 	// as "t2size=BYTES"; "" = no T2 (every T2 op is refused).
@@ -271,7 +271,8 @@ class Vfs final : private iomap::Unmapper {
 	{
 		uint64_t seen = cache_.frees();
 		auto r = op();
-		const auto deadline = std::chrono::steady_clock::now() + kFreeWait;
+		const auto deadline =
+			std::chrono::steady_clock::now() + kFreeWait;
 		for (int n = 0; r == -ENOSPC && n < kNospcRetries &&
 				cache_.wait_for_free(&seen, deadline);
 		     ++n)
@@ -293,8 +294,7 @@ class Vfs final : private iomap::Unmapper {
 	// posix_acl_create (vfs_xattr.cc): dir's default ACL masks *mode and
 	// gives the ACLs of the new inode, else the umask applies.
 	int inherit_acls(Inode *dir, const zus_inode &dz, mode_t *mode,
-			 mode_t umask, std::string *access,
-			 std::string *deflt);
+			 mode_t umask, std::string *access, std::string *deflt);
 	int remove(uint64_t parent, std::string_view name, bool dir);
 	int xattr_set(uint64_t ino, uint8_t type, std::string_view name,
 		      std::string_view value, uint16_t user_flags);

@@ -56,8 +56,8 @@ int Vfs::setattr(uint64_t ino, const SetAttr &attr, struct stat *out)
 		// touch an append-only one.
 		const uint16_t zf = zi_flags(inode.get());
 		if ((zf & (ZUFS_S_IMMUTABLE | ZUFS_S_APPEND)) &&
-		    ((attr.mask & (STATX_MODE | STATX_UID | STATX_GID |
-				   STATX_SIZE)) ||
+		    ((attr.mask &
+		      (STATX_MODE | STATX_UID | STATX_GID | STATX_SIZE)) ||
 		     ((attr.mask & (STATX_ATIME | STATX_MTIME)) &&
 		      (!attr.touch || (zf & ZUFS_S_IMMUTABLE)))))
 			return -EPERM;

@@ -175,8 +175,8 @@ int Vfs::mknod(uint64_t parent, std::string_view name, mode_t mode, dev_t rdev,
 	return new_inode(parent, name, mode, rdev, uid, gid, out, {}, umask);
 }
 
-int Vfs::tmpfile(uint64_t parent, mode_t mode, uid_t uid, gid_t gid,
-		 Entry *out, mode_t umask)
+int Vfs::tmpfile(uint64_t parent, mode_t mode, uid_t uid, gid_t gid, Entry *out,
+		 mode_t umask)
 {
 	return new_inode(parent, {}, S_IFREG | (mode & 07777), 0, uid, gid, out,
 			 {}, umask, ZI_TMPFILE);
@@ -384,8 +384,8 @@ int Vfs::rename(uint64_t parent, std::string_view name, uint64_t newparent,
 	if ((err = may_change(odir.get())) ||
 	    (err = may_change(old_inode.get())) || is_immutable(ndir.get()))
 		return err ? err : -EPERM;
-	if (new_inode &&
-	    ((err = may_change(ndir.get())) || (err = may_change(new_inode.get()))))
+	if (new_inode && ((err = may_change(ndir.get())) ||
+			  (err = may_change(new_inode.get()))))
 		return err;
 
 	zufs_ioc_rename ioc = {};
@@ -400,7 +400,8 @@ int Vfs::rename(uint64_t parent, std::string_view name, uint64_t newparent,
 	ioc.flags = flags;
 	// The whiteout's owner: inode_init_owner() in the old directory.
 	ioc.uid = uid;
-	ioc.gid = (mode_of(odir.get()) & S_ISGID) ? snapshot(odir->zi).i_gid : gid;
+	ioc.gid = (mode_of(odir.get()) & S_ISGID) ? snapshot(odir->zi).i_gid :
+						    gid;
 	if ((err = call(&ioc.hdr, sizeof(ioc))))
 		return err;
 	if (new_inode && !(flags & RENAME_EXCHANGE))

@@ -219,14 +219,15 @@ int Vfs::inherit_acls(Inode *dir, const zus_inode &dz, mode_t *mode,
 	ssize_t n = -ERANGE;
 	for (int tries = 0; tries < 4 && n == -ERANGE; ++tries) {
 		buf.resize(std::max<size_t>(buf.size(), PAGE_SIZE));
-		n = xattr_get_common(dir->ino, ZUFS_OP_XATTR_GET, ZUFS_XF_SYSTEM,
-				     zufs::acl::kDefault, buf);
+		n = xattr_get_common(dir->ino, ZUFS_OP_XATTR_GET,
+				     ZUFS_XF_SYSTEM, zufs::acl::kDefault, buf);
 		if (n == -ERANGE) { // bigger than the buffer: ask its size
 			ssize_t size = xattr_get_common(
 				dir->ino, ZUFS_OP_XATTR_GET, ZUFS_XF_SYSTEM,
 				zufs::acl::kDefault, {});
 			if (size > 0)
-				buf.resize(std::min<size_t>(size, XATTR_SIZE_MAX));
+				buf.resize(
+					std::min<size_t>(size, XATTR_SIZE_MAX));
 		}
 	}
 	if (n == -ENODATA || n == -EOPNOTSUPP) {

@@ -19,8 +19,8 @@ static uint16_t crc16(uint16_t crc, const void *data, size_t len)
 	while (len--) {
 		crc ^= *p++;
 		for (int bit = 0; bit < 8; ++bit)
-			crc = (crc & 1) ? (uint16_t)((crc >> 1) ^ 0xA001)
-					: (uint16_t)(crc >> 1);
+			crc = (crc & 1) ? (uint16_t)((crc >> 1) ^ 0xA001) :
+					  (uint16_t)(crc >> 1);
 	}
 	return crc;
 }
@@ -71,17 +71,19 @@ bool md_mdt_check(struct md_dev_table *mdt, struct md_dev_table *main_mdt,
 		}
 		memcpy(mdt, copy, sizeof(*mdt));
 	}
-	if (main_mdt && memcmp(&mdt->s_uuid, &main_mdt->s_uuid,
-			       sizeof(mdt->s_uuid))) {
+	if (main_mdt &&
+	    memcmp(&mdt->s_uuid, &main_mdt->s_uuid, sizeof(mdt->s_uuid))) {
 		md_warn_cnd(mc->silent, "uuid differs from the main device\n");
 		return false;
 	}
 	dl = &mdt->s_dev_list;
 	if (le16_to_cpu(dl->t1_count) < 1 ||
-	    le16_to_cpu(dl->t1_count) + le16_to_cpu(dl->t2_count) > MD_DEV_MAX ||
+	    le16_to_cpu(dl->t1_count) + le16_to_cpu(dl->t2_count) >
+		    MD_DEV_MAX ||
 	    le16_to_cpu(dl->id_index) >= le16_to_cpu(dl->t1_count)) {
 		md_warn_cnd(mc->silent, "bad device list (t1 %u t2 %u id %u)\n",
-			    le16_to_cpu(dl->t1_count), le16_to_cpu(dl->t2_count),
+			    le16_to_cpu(dl->t1_count),
+			    le16_to_cpu(dl->t2_count),
 			    le16_to_cpu(dl->id_index));
 		return false;
 	}
@@ -106,8 +108,8 @@ static unsigned long gcd(unsigned long a, unsigned long b)
 	return a;
 }
 
-static int map_setup(struct multi_devices *md, unsigned long blocks,
-		     int first, int count, struct md_dev_larray *la)
+static int map_setup(struct multi_devices *md, unsigned long blocks, int first,
+		     int count, struct md_dev_larray *la)
 {
 	unsigned long n, i, end;
 	int dev = first;
@@ -147,7 +149,8 @@ int md_init_from_pmem_info(struct multi_devices *md)
 		memset(mdi, 0, sizeof(*mdi));
 		mdi->index = i;
 		mdi->offset = offset;
-		mdi->size = (unsigned long)md_p2o(__dev_id_blocks(&dl->dev_ids[i]));
+		mdi->size =
+			(unsigned long)md_p2o(__dev_id_blocks(&dl->dev_ids[i]));
 		mdi->nid = __dev_id_nid(&dl->dev_ids[i]);
 		if (t1)
 			mdi->t1i.virt_addr = (char *)md->p_pmem_addr + offset;

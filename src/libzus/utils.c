@@ -77,15 +77,9 @@ int zus_increase_max_files(void)
 	return setrlimit(RLIMIT_NOFILE, &rl) ? -errno : 0;
 }
 
-int zus_current_cpu(void)
-{
-	return sched_getcpu();
-}
+int zus_current_cpu(void) { return sched_getcpu(); }
 
-int zus_current_onecpu(void)
-{
-	return sched_getcpu();
-}
+int zus_current_onecpu(void) { return sched_getcpu(); }
 
 int zus_cpu_to_node(int cpu)
 {
@@ -93,32 +87,17 @@ int zus_cpu_to_node(int cpu)
 	return 0;
 }
 
-int zus_current_nid(void)
-{
-	return 0;
-}
+int zus_current_nid(void) { return 0; }
 
 static __thread void *t_private;
 
-void *zus_private_get(void)
-{
-	return t_private;
-}
+void *zus_private_get(void) { return t_private; }
 
-void zus_private_set(void *p)
-{
-	t_private = p;
-}
+void zus_private_set(void *p) { t_private = p; }
 
-int zus_get_cpu(void)
-{
-	return sched_getcpu();
-}
+int zus_get_cpu(void) { return sched_getcpu(); }
 
-void zus_put_cpu(int cpu)
-{
-	(void)cpu;
-}
+void zus_put_cpu(int cpu) { (void)cpu; }
 
 int zus_thread_create(pthread_t *new_thread, struct zus_thread_params *params,
 		      __start_routine fn, void *user_arg)
@@ -171,8 +150,8 @@ int fba_alloc_align(struct fba *fba, size_t size, bool huge)
 		zuf_root_close(&fba->fd);
 		return err;
 	}
-	fba->ptr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
-			fba->fd, 0);
+	fba->ptr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fba->fd,
+			0);
 	if (fba->ptr == MAP_FAILED) {
 		err = -errno;
 		fba->ptr = NULL;

@@ -132,20 +132,11 @@ struct zus_inode_info *zus_iget(struct zus_sb_info *sbi, unsigned long ino)
 	return zii;
 }
 
-void *zus_malloc(size_t size)
-{
-	return malloc(size);
-}
+void *zus_malloc(size_t size) { return malloc(size); }
 
-void *zus_calloc(size_t nmemb, size_t size)
-{
-	return calloc(nmemb, size);
-}
+void *zus_calloc(size_t nmemb, size_t size) { return calloc(nmemb, size); }
 
-void zus_free(void *ptr)
-{
-	free(ptr);
-}
+void zus_free(void *ptr) { free(ptr); }
 
 void _zus_iom_ioc_exec_submit(struct zus_iomap_build *iomb, bool sync)
 {

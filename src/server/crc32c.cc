@@ -30,8 +30,8 @@ uint32_t crc32c_sw(uint32_t crc, const uint8_t *p, size_t len)
 
 #if defined(__x86_64__)
 // The SSE4.2 crc32 instruction computes exactly CRC-32C.
-__attribute__((target("sse4.2"))) uint32_t crc32c_hw(uint32_t crc, const uint8_t *p,
-						     size_t len)
+__attribute__((target("sse4.2"))) uint32_t
+crc32c_hw(uint32_t crc, const uint8_t *p, size_t len)
 {
 	uint64_t c = crc;
 	for (; len >= 8; len -= 8, p += 8) {

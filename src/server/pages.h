@@ -23,7 +23,8 @@ inline bool pages_cover(zufs::page_list pages, uint32_t offset, uint32_t len)
 	if (need > pages.size())
 		return false;
 	for (uint64_t i = 0; i < need; ++i)
-		if (!pages[i] || (reinterpret_cast<uintptr_t>(pages[i]) & (PAGE_SIZE - 1)))
+		if (!pages[i] ||
+		    (reinterpret_cast<uintptr_t>(pages[i]) & (PAGE_SIZE - 1)))
 			return false;
 	return true;
 }
@@ -31,7 +32,7 @@ inline bool pages_cover(zufs::page_list pages, uint32_t offset, uint32_t len)
 class PageCursor {
   public:
 	PageCursor(zufs::page_list pages, uint32_t offset)
-		: pages_(pages), idx_(offset / PAGE_SIZE), off_(offset % PAGE_SIZE)
+	    : pages_(pages), idx_(offset / PAGE_SIZE), off_(offset % PAGE_SIZE)
 	{
 	}
 

@@ -16,7 +16,7 @@ namespace zus {
 
 namespace {
 
-std::atomic<PersistHook> g_hook{nullptr};
+std::atomic<PersistHook> g_hook{ nullptr };
 
 inline void notify(PersistEvent ev, const void *addr, size_t len)
 {
@@ -51,7 +51,7 @@ struct PendingRanges {
 		}
 		if (n == kMax)
 			return false;
-		r[n++] = {s, e};
+		r[n++] = { s, e };
 		return true;
 	}
 
@@ -208,7 +208,8 @@ void Persist::memset_nodrain(void *dst, int c, size_t len)
 	if (file_ || memory_)
 		memset(dst, c, len);
 	else
-		pmem_memset(dst, c, len, PMEM_F_MEM_NODRAIN | PMEM_F_MEM_NOFLUSH);
+		pmem_memset(dst, c, len,
+			    PMEM_F_MEM_NODRAIN | PMEM_F_MEM_NOFLUSH);
 	flush(dst, len);
 }
 
@@ -220,7 +221,8 @@ void Persist::memcpy_lazy(void *dst, const void *src, size_t len)
 		notify(PersistEvent::FLUSH, dst, len);
 		return;
 	}
-	if (file_ || memory_) { // then marked: a commit that takes it sees the copy
+	if (file_ ||
+	    memory_) { // then marked: a commit that takes it sees the copy
 		memcpy(dst, src, len);
 		if (file_)
 			file_->mark_data(dst, len);

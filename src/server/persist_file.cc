@@ -33,12 +33,15 @@ constexpr size_t kChunk = 1 << 20;
 // 3-5x longer in alternated cp -a runs at load 12).
 constexpr size_t kRunPages = 256;
 
-std::atomic<DiskHook> g_disk_hook{nullptr};
+std::atomic<DiskHook> g_disk_hook{ nullptr };
 
 std::mutex g_registry_mu;
 std::vector<FileImage *> g_registry;
 
-inline uint64_t round_page(uint64_t n) { return (n + kPage - 1) & ~(kPage - 1); }
+inline uint64_t round_page(uint64_t n)
+{
+	return (n + kPage - 1) & ~(kPage - 1);
+}
 
 inline uint64_t now_ns()
 {
@@ -91,9 +94,9 @@ bool pread_all(int fd, void *buf, size_t n, uint64_t off)
 struct Trailer {
 	uint64_t magic;
 	uint64_t dev, ino, len;
-	uint64_t seq;	      // the last durable commit
-	int64_t mtime_s;      // the image's mtime after our last write to it,
-	int64_t mtime_ns;     //   valid when mtime_valid (0 while writing)
+	uint64_t seq;	  // the last durable commit
+	int64_t mtime_s;  // the image's mtime after our last write to it,
+	int64_t mtime_ns; //   valid when mtime_valid (0 while writing)
 	uint64_t mtime_valid;
 };
 
@@ -113,14 +116,16 @@ namespace {
 // A disk write or sync, seen by the crash harness.
 bool disk_write(int fd, int which, const void *buf, size_t n, uint64_t off)
 {
-	if (DiskHook h = g_disk_hook.load(std::memory_order_relaxed)) [[unlikely]]
+	if (DiskHook h = g_disk_hook.load(std::memory_order_relaxed))
+		[[unlikely]]
 		h(DiskEvent::WRITE, which, off, buf, n);
 	return pwrite_all(fd, buf, n, off);
 }
 
 bool disk_sync(int fd, int which)
 {
-	if (DiskHook h = g_disk_hook.load(std::memory_order_relaxed)) [[unlikely]]
+	if (DiskHook h = g_disk_hook.load(std::memory_order_relaxed))
+		[[unlikely]]
 		h(DiskEvent::SYNC, which, 0, nullptr, 0);
 	return fdatasync(fd) == 0;
 }
@@ -134,17 +139,19 @@ uint32_t head_crc(JournalHead h)
 // The journal's transaction, if whole: its page numbers (checked against
 // npages_max) and seq. False when there is none or it does not check (a
 // commit cut short: it was never acknowledged).
-bool read_journal(int jfd, uint64_t len, std::vector<uint64_t> *pages, uint64_t *seq)
+bool read_journal(int jfd, uint64_t len, std::vector<uint64_t> *pages,
+		  uint64_t *seq)
 {
 	JournalHead h{};
 	if (jfd < 0 || !pread_all(jfd, &h, sizeof(h), 0))
 		return false;
 	const uint64_t npages = round_page(len) / kPage;
-	if (h.magic != kJournalMagic || head_crc(h) != h.head_crc || h.len != len ||
-	    h.npages == 0 || h.npages > npages)
+	if (h.magic != kJournalMagic || head_crc(h) != h.head_crc ||
+	    h.len != len || h.npages == 0 || h.npages > npages)
 		return false;
 	pages->assign(h.npages, 0);
-	const uint64_t desc_pages = (h.npages + kDescPerPage - 1) / kDescPerPage;
+	const uint64_t desc_pages =
+		(h.npages + kDescPerPage - 1) / kDescPerPage;
 	if (!pread_all(jfd, pages->data(), h.npages * sizeof(uint64_t), kPage))
 		return false;
 	uint32_t crc = crc32c(0, pages->data(), h.npages * sizeof(uint64_t));
@@ -152,7 +159,8 @@ bool read_journal(int jfd, uint64_t len, std::vector<uint64_t> *pages, uint64_t 
 	for (uint64_t i = 0; i < h.npages; ++i) {
 		if ((*pages)[i] >= npages)
 			return false;
-		if (!pread_all(jfd, buf.data(), kPage, (1 + desc_pages + i) * kPage))
+		if (!pread_all(jfd, buf.data(), kPage,
+			       (1 + desc_pages + i) * kPage))
 			return false;
 		crc = crc32c(crc, buf.data(), kPage);
 	}
@@ -161,13 +169,15 @@ bool read_journal(int jfd, uint64_t len, std::vector<uint64_t> *pages, uint64_t 
 }
 
 // Copy the journal's pages to dst: the image file (dst_fd >= 0) or memory.
-bool apply_journal(int jfd, const std::vector<uint64_t> &pages, uint64_t len, int dst_fd,
-		   char *dst_mem)
+bool apply_journal(int jfd, const std::vector<uint64_t> &pages, uint64_t len,
+		   int dst_fd, char *dst_mem)
 {
-	const uint64_t desc_pages = (pages.size() + kDescPerPage - 1) / kDescPerPage;
+	const uint64_t desc_pages =
+		(pages.size() + kDescPerPage - 1) / kDescPerPage;
 	std::vector<char> buf(kPage);
 	for (size_t i = 0; i < pages.size(); ++i) {
-		if (!pread_all(jfd, buf.data(), kPage, (1 + desc_pages + i) * kPage))
+		if (!pread_all(jfd, buf.data(), kPage,
+			       (1 + desc_pages + i) * kPage))
 			return false;
 		const uint64_t off = pages[i] * kPage;
 		const size_t n = std::min<uint64_t>(kPage, len - off);
@@ -217,7 +227,8 @@ int FileImage::open(int fd, const std::string &path, size_t len, bool ro,
 	f->len_ = len;
 	f->npages_ = round_page(len) / kPage;
 	f->nwords_ = (f->npages_ + 63) / 64;
-	f->shadow_path_ = "/dev/shm/zufuse-shadow." + hex(st.st_dev) + "." + hex(st.st_ino);
+	f->shadow_path_ = "/dev/shm/zufuse-shadow." + hex(st.st_dev) + "." +
+			  hex(st.st_ino);
 	f->journal_path_ = path + ".journal";
 	f->fd_ = dup(fd);
 	if (f->fd_ < 0) {
@@ -250,8 +261,10 @@ void FileImage::set_bitmaps(uint64_t toff, uint64_t bm)
 	trailer_ = reinterpret_cast<Trailer *>(base_ + toff);
 	live_ = reinterpret_cast<uint64_t *>(base_ + toff + kPage);
 	committing_ = reinterpret_cast<uint64_t *>(base_ + toff + kPage + bm);
-	data_live_ = reinterpret_cast<uint64_t *>(base_ + toff + kPage + 2 * bm);
-	data_committing_ = reinterpret_cast<uint64_t *>(base_ + toff + kPage + 3 * bm);
+	data_live_ =
+		reinterpret_cast<uint64_t *>(base_ + toff + kPage + 2 * bm);
+	data_committing_ =
+		reinterpret_cast<uint64_t *>(base_ + toff + kPage + 3 * bm);
 }
 
 // Take over the shadow of a zufuse that ended without unmounting: it must be
@@ -268,13 +281,16 @@ bool FileImage::adopt_shadow()
 	map_len_ = toff + kPage + 4 * bm;
 	Trailer t{};
 	bool ok = !fstat(sfd, &st) && uint64_t(st.st_size) == map_len_ &&
-		  pread_all(sfd, &t, sizeof(t), toff) && t.magic == kShadowMagic &&
-		  t.dev == uint64_t(dev_) && t.ino == uint64_t(ino_) && t.len == len_ &&
+		  pread_all(sfd, &t, sizeof(t), toff) &&
+		  t.magic == kShadowMagic && t.dev == uint64_t(dev_) &&
+		  t.ino == uint64_t(ino_) && t.len == len_ &&
 		  !fstat(fd_, &ist) &&
-		  (!t.mtime_valid ||
-		   (t.mtime_s == ist.st_mtim.tv_sec && t.mtime_ns == ist.st_mtim.tv_nsec));
+		  (!t.mtime_valid || (t.mtime_s == ist.st_mtim.tv_sec &&
+				      t.mtime_ns == ist.st_mtim.tv_nsec));
 	if (ok) {
-		void *m = mmap(nullptr, map_len_, ro_ ? PROT_READ | PROT_WRITE : PROT_READ | PROT_WRITE,
+		void *m = mmap(nullptr, map_len_,
+			       ro_ ? PROT_READ | PROT_WRITE :
+				     PROT_READ | PROT_WRITE,
 			       ro_ ? MAP_PRIVATE : MAP_SHARED, sfd, 0);
 		ok = m != MAP_FAILED;
 		if (ok)
@@ -283,7 +299,8 @@ bool FileImage::adopt_shadow()
 	::close(sfd);
 	if (!ok) {
 		if (!ro_)
-			unlink(shadow_path_.c_str()); // stale: another image's, or outdated
+			unlink(shadow_path_
+				       .c_str()); // stale: another image's, or outdated
 		return false;
 	}
 	set_bitmaps(toff, bm);
@@ -296,27 +313,34 @@ bool FileImage::adopt_shadow()
 int FileImage::build_shadow(std::string *err)
 {
 	unlink(shadow_path_.c_str());
-	int sfd = ::open(shadow_path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int sfd = ::open(shadow_path_.c_str(),
+			 O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (sfd < 0) {
-		*err = "cannot create its working copy " + shadow_path_ + ": " + strerror(errno);
+		*err = "cannot create its working copy " + shadow_path_ + ": " +
+		       strerror(errno);
 		return -errno;
 	}
 	const uint64_t toff = round_page(len_);
 	const uint64_t bm = round_page(nwords_ * 8);
 	map_len_ = toff + kPage + 4 * bm;
 	struct statfs sf;
-	if (!fstatfs(sfd, &sf) && uint64_t(sf.f_bavail) * sf.f_bsize < map_len_) {
+	if (!fstatfs(sfd, &sf) &&
+	    uint64_t(sf.f_bavail) * sf.f_bsize < map_len_) {
 		::close(sfd);
 		unlink(shadow_path_.c_str());
-		*err = "its working copy needs up to " + std::to_string(map_len_ >> 20) +
+		*err = "its working copy needs up to " +
+		       std::to_string(map_len_ >> 20) +
 		       " MiB in /dev/shm, which has " +
-		       std::to_string((uint64_t(sf.f_bavail) * sf.f_bsize) >> 20) + " MiB free";
+		       std::to_string((uint64_t(sf.f_bavail) * sf.f_bsize) >>
+				      20) +
+		       " MiB free";
 		return -ENOSPC;
 	}
 	int e = 0;
 	if (ftruncate(sfd, static_cast<off_t>(map_len_))) {
 		e = -errno;
-		*err = "cannot size its working copy: " + std::string(strerror(errno));
+		*err = "cannot size its working copy: " +
+		       std::string(strerror(errno));
 	}
 	std::vector<char> buf(kChunk);
 	static const char zeros[kPage] = {};
@@ -329,19 +353,23 @@ int FileImage::build_shadow(std::string *err)
 		if (hole < 0)
 			hole = static_cast<off_t>(len_);
 		for (off_t p = data; p < hole && uint64_t(p) < len_;) {
-			size_t n = std::min<uint64_t>({kChunk, uint64_t(hole - p), len_ - p});
+			size_t n = std::min<uint64_t>(
+				{ kChunk, uint64_t(hole - p), len_ - p });
 			if (!pread_all(fd_, buf.data(), n, p)) {
 				e = -errno;
-				*err = "cannot read: " + std::string(strerror(errno));
+				*err = "cannot read: " +
+				       std::string(strerror(errno));
 				break;
 			}
 			for (size_t k = 0; k < n && !e; k += kPage) {
 				size_t m = std::min<size_t>(kPage, n - k);
 				if (!memcmp(buf.data() + k, zeros, m))
 					continue;
-				if (!pwrite_all(sfd, buf.data() + k, m, p + k)) {
+				if (!pwrite_all(sfd, buf.data() + k, m,
+						p + k)) {
 					e = -errno;
-					*err = "cannot write its working copy " + shadow_path_ + ": " +
+					*err = "cannot write its working copy " +
+					       shadow_path_ + ": " +
 					       strerror(errno);
 				}
 			}
@@ -351,10 +379,12 @@ int FileImage::build_shadow(std::string *err)
 	}
 	void *m = MAP_FAILED;
 	if (!e) {
-		m = mmap(nullptr, map_len_, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+		m = mmap(nullptr, map_len_, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 sfd, 0);
 		if (m == MAP_FAILED) {
 			e = -errno;
-			*err = "cannot map its working copy: " + std::string(strerror(errno));
+			*err = "cannot map its working copy: " +
+			       std::string(strerror(errno));
 		}
 	}
 	::close(sfd);
@@ -369,15 +399,18 @@ int FileImage::build_shadow(std::string *err)
 	trailer_->len = len_;
 	trailer_->seq = seq_;
 	note_image_written();
-	__atomic_store_n(&trailer_->magic, kShadowMagic, __ATOMIC_RELEASE); // last
+	__atomic_store_n(&trailer_->magic, kShadowMagic,
+			 __ATOMIC_RELEASE); // last
 	return 0;
 }
 
 int FileImage::open_rw(std::string *err)
 {
-	jfd_ = ::open(journal_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	jfd_ = ::open(journal_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC,
+		      0600);
 	if (jfd_ < 0) {
-		*err = "cannot open its journal " + journal_path_ + ": " + strerror(errno);
+		*err = "cannot open its journal " + journal_path_ + ": " +
+		       strerror(errno);
 		return -errno;
 	}
 	// A committed transaction not yet (known to be) home: put it home
@@ -387,13 +420,17 @@ int FileImage::open_rw(std::string *err)
 	const bool have_tx = read_journal(jfd_, len_, &pages, &jseq);
 	const bool adopted = adopt_shadow();
 	if (have_tx) {
-		if (!apply_journal(jfd_, pages, len_, fd_, nullptr) || !disk_sync(fd_, 0)) {
-			*err = "cannot replay its journal: " + std::string(strerror(errno));
+		if (!apply_journal(jfd_, pages, len_, fd_, nullptr) ||
+		    !disk_sync(fd_, 0)) {
+			*err = "cannot replay its journal: " +
+			       std::string(strerror(errno));
 			return -EIO;
 		}
 		static const char zero[kPage] = {};
-		if (!disk_write(jfd_, 1, zero, kPage, 0) || !disk_sync(jfd_, 1)) {
-			*err = "cannot reset its journal: " + std::string(strerror(errno));
+		if (!disk_write(jfd_, 1, zero, kPage, 0) ||
+		    !disk_sync(jfd_, 1)) {
+			*err = "cannot reset its journal: " +
+			       std::string(strerror(errno));
 			return -EIO;
 		}
 		seq_ = std::max(seq_, jseq);
@@ -405,7 +442,8 @@ int FileImage::open_rw(std::string *err)
 		return 0;
 	}
 	if (have_tx)
-		recovered_ = "replayed its journal (" + std::to_string(pages.size()) +
+		recovered_ = "replayed its journal (" +
+			     std::to_string(pages.size()) +
 			     " pages of the last commit)";
 	return build_shadow(err);
 }
@@ -414,7 +452,8 @@ int FileImage::open_ro(std::string *err)
 {
 	if (adopt_shadow())
 		return 0;
-	void *m = mmap(nullptr, round_page(len_), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd_, 0);
+	void *m = mmap(nullptr, round_page(len_), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE, fd_, 0);
 	if (m == MAP_FAILED) {
 		*err = "cannot map: " + std::string(strerror(errno));
 		return -errno;
@@ -436,7 +475,8 @@ FileImage::~FileImage()
 	stop_timer();
 	{
 		std::lock_guard g(g_registry_mu);
-		g_registry.erase(std::find(g_registry.begin(), g_registry.end(), this));
+		g_registry.erase(
+			std::find(g_registry.begin(), g_registry.end(), this));
 	}
 	if (!ro_ && !abandoned_ && trailer_) {
 		barrier_ = nullptr;
@@ -448,14 +488,21 @@ FileImage::~FileImage()
 				"zufuse: image %s: %llu commits, %llu pages journaled, %llu "
 				"written home directly; ms: lanes waited %llu, held %llu (max "
 				"%llu), writes+syncs %llu, checkpoints %llu\n",
-				path_.c_str(), static_cast<unsigned long long>(stats_.commits),
-				static_cast<unsigned long long>(stats_.journaled),
+				path_.c_str(),
+				static_cast<unsigned long long>(stats_.commits),
+				static_cast<unsigned long long>(
+					stats_.journaled),
 				static_cast<unsigned long long>(stats_.home),
-				static_cast<unsigned long long>(stats_.wait_ns / 1000000),
-				static_cast<unsigned long long>(stats_.held_ns / 1000000),
-				static_cast<unsigned long long>(stats_.max_held_ns / 1000000),
-				static_cast<unsigned long long>(stats_.sync_ns / 1000000),
-				static_cast<unsigned long long>(stats_.ckpt_ns / 1000000));
+				static_cast<unsigned long long>(stats_.wait_ns /
+								1000000),
+				static_cast<unsigned long long>(stats_.held_ns /
+								1000000),
+				static_cast<unsigned long long>(
+					stats_.max_held_ns / 1000000),
+				static_cast<unsigned long long>(stats_.sync_ns /
+								1000000),
+				static_cast<unsigned long long>(stats_.ckpt_ns /
+								1000000));
 		if (e == 0 && !failed_) {
 			// Everything is home: the shadow and the journal go.
 			unlink(journal_path_.c_str());
@@ -473,7 +520,10 @@ FileImage::~FileImage()
 
 void FileImage::mark(const void *addr, size_t n) { mark_in(live_, addr, n); }
 
-void FileImage::mark_data(const void *addr, size_t n) { mark_in(data_live_, addr, n); }
+void FileImage::mark_data(const void *addr, size_t n)
+{
+	mark_in(data_live_, addr, n);
+}
 
 void FileImage::mark_in(uint64_t *bits, const void *addr, size_t n)
 {
@@ -493,7 +543,9 @@ void FileImage::mark_in(uint64_t *bits, const void *addr, size_t n)
 		if (!(__atomic_fetch_or(w, bit, __ATOMIC_RELAXED) & bit))
 			++fresh;
 	}
-	if (fresh && dirty_new_.fetch_add(fresh, std::memory_order_relaxed) + fresh >= kKickPages &&
+	if (fresh &&
+	    dirty_new_.fetch_add(fresh, std::memory_order_relaxed) + fresh >=
+		    kKickPages &&
 	    timer_.joinable()) {
 		std::lock_guard g(timer_mu_);
 		if (!timer_kick_) {
@@ -530,7 +582,8 @@ void FileImage::track_allocation(const void *bitmap, uint64_t nbits)
 	if (!pread_all(fd_, first.data(), kPage, 0))
 		return;
 	if (!memcmp(first.data(), base_, kPage)) {
-		if (!pread_all(fd_, committed_alloc_.data(), committed_alloc_.size() * 8, off))
+		if (!pread_all(fd_, committed_alloc_.data(),
+			       committed_alloc_.size() * 8, off))
 			committed_alloc_.assign(committed_alloc_.size(), ~0ULL);
 	} else if (!memcmp(first.data(), zeros, kPage)) {
 		committed_alloc_.assign(committed_alloc_.size(), 0);
@@ -549,11 +602,14 @@ bool FileImage::write_home(const uint64_t *pages, size_t n, const char *buf)
 {
 	for (size_t i = 0; i < n;) {
 		size_t j = i + 1;
-		while (j < n && pages[j] == pages[j - 1] + 1 && j - i < kRunPages)
+		while (j < n && pages[j] == pages[j - 1] + 1 &&
+		       j - i < kRunPages)
 			++j;
 		const uint64_t off = pages[i] * kPage;
 		const char *src = buf ? buf + i * kPage : base_ + off;
-		if (!disk_write(fd_, 0, src, std::min<uint64_t>((j - i) * kPage, len_ - off), off))
+		if (!disk_write(fd_, 0, src,
+				std::min<uint64_t>((j - i) * kPage, len_ - off),
+				off))
 			return false;
 		i = j;
 	}
@@ -586,25 +642,30 @@ int FileImage::commit_locked()
 	// overwrite may.
 	std::vector<uint64_t> home, journal;
 	for (uint64_t w = 0; w < nwords_; ++w) {
-		uint64_t v = __atomic_exchange_n(&live_[w], 0, __ATOMIC_ACQ_REL);
-		uint64_t d = __atomic_exchange_n(&data_live_[w], 0, __ATOMIC_ACQ_REL);
+		uint64_t v =
+			__atomic_exchange_n(&live_[w], 0, __ATOMIC_ACQ_REL);
+		uint64_t d = __atomic_exchange_n(&data_live_[w], 0,
+						 __ATOMIC_ACQ_REL);
 		if (v)
 			committing_[w] |= v;
 		if (d)
 			data_committing_[w] |= d;
-		for (uint64_t c = committing_[w] | data_committing_[w]; c; c &= c - 1) {
+		for (uint64_t c = committing_[w] | data_committing_[w]; c;
+		     c &= c - 1) {
 			const int b = __builtin_ctzll(c);
 			const uint64_t p = w * 64 + b;
 			const bool data_only = !(committing_[w] & (1ULL << b));
 			const bool fresh = p && p < alloc_bits_ &&
-					   !(committed_alloc_[p / 64] & (1ULL << (p % 64)));
+					   !(committed_alloc_[p / 64] &
+					     (1ULL << (p % 64)));
 			(data_only || fresh ? home : journal).push_back(p);
 		}
 	}
 	std::vector<uint64_t> next_alloc(committed_alloc_.size());
 	if (alloc_)
 		memcpy(next_alloc.data(), alloc_, next_alloc.size() * 8);
-	const uint64_t desc_pages = (journal.size() + kDescPerPage - 1) / kDescPerPage;
+	const uint64_t desc_pages =
+		(journal.size() + kDescPerPage - 1) / kDescPerPage;
 	const size_t need = (desc_pages + journal.size()) * kPage;
 	if (stage_.size() < need)
 		stage_.resize(need);
@@ -643,17 +704,21 @@ int FileImage::commit_locked()
 		h.seq = seq_;
 		h.len = len_;
 		h.npages = journal.size();
-		h.data_crc = crc32c(crc32c(0, desc, journal.size() * sizeof(uint64_t)), jbuf,
-				    journal.size() * kPage);
+		h.data_crc = crc32c(
+			crc32c(0, desc, journal.size() * sizeof(uint64_t)),
+			jbuf, journal.size() * kPage);
 		h.head_crc = head_crc(h);
 		std::vector<char> head(kPage);
 		memcpy(head.data(), &h, sizeof(h));
-		ok = disk_write(jfd_, 1, desc, (desc_pages + journal.size()) * kPage, kPage) &&
-		     disk_write(jfd_, 1, head.data(), kPage, 0) && disk_sync(jfd_, 1);
+		ok = disk_write(jfd_, 1, desc,
+				(desc_pages + journal.size()) * kPage, kPage) &&
+		     disk_write(jfd_, 1, head.data(), kPage, 0) &&
+		     disk_sync(jfd_, 1);
 	}
 	if (!ok) {
 		// The disk failed us: nothing may be acknowledged from now on.
-		fprintf(stderr, "zufuse: image %s: commit failed (%s): the image keeps its last commit\n",
+		fprintf(stderr,
+			"zufuse: image %s: commit failed (%s): the image keeps its last commit\n",
 			path_.c_str(), strerror(errno));
 		failed_ = true;
 		return -EIO;
@@ -680,8 +745,9 @@ void FileImage::checkpoint(const std::vector<uint64_t> &pages, const char *buf)
 {
 	if (!pages.empty()) {
 		if (!write_home(pages.data(), pages.size(), buf)) {
-			fprintf(stderr, "zufuse: image %s: checkpoint failed (%s)\n", path_.c_str(),
-				strerror(errno));
+			fprintf(stderr,
+				"zufuse: image %s: checkpoint failed (%s)\n",
+				path_.c_str(), strerror(errno));
 			failed_ = true;
 			return;
 		}

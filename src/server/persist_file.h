@@ -73,8 +73,8 @@ namespace zus {
 // every pwrite (which: 0 the image, 1 its journal; off, bytes) and every
 // fdatasync (which).
 enum class DiskEvent { WRITE, SYNC };
-using DiskHook = void (*)(DiskEvent ev, int which, uint64_t off, const void *buf,
-			  size_t len);
+using DiskHook = void (*)(DiskEvent ev, int which, uint64_t off,
+			  const void *buf, size_t len);
 void set_disk_hook(DiskHook hook);
 
 class FileImage {
@@ -125,7 +125,8 @@ class FileImage {
 		uint64_t commits = 0, journaled = 0, home = 0; // pages
 		// Nanoseconds: waiting for the lanes, holding them (the request
 		// threads' pause), the fdatasyncs of the commit, the checkpoint.
-		uint64_t wait_ns = 0, held_ns = 0, max_held_ns = 0, sync_ns = 0, ckpt_ns = 0;
+		uint64_t wait_ns = 0, held_ns = 0, max_held_ns = 0, sync_ns = 0,
+			 ckpt_ns = 0;
 	};
 	Stats stats() const;
 
@@ -170,7 +171,7 @@ class FileImage {
 	bool ckpt_unsynced_ = false; // the last checkpoint awaits an fdatasync
 	Stats stats_;
 
-	std::atomic<uint64_t> dirty_new_{0};
+	std::atomic<uint64_t> dirty_new_{ 0 };
 	std::mutex timer_mu_;
 	std::condition_variable timer_cv_;
 	bool timer_stop_ = false, timer_kick_ = false;

@@ -91,7 +91,8 @@ int Runtime::mount(zufs_ioc_mount &m)
 			}
 			return m.hdr.err = door_.remount(sbi, m);
 		}
-		snprintf(m.errmsg, sizeof(m.errmsg), "remount: not a mounted file system");
+		snprintf(m.errmsg, sizeof(m.errmsg),
+			 "remount: not a mounted file system");
 		return m.hdr.err = -EINVAL;
 	}
 	default:

@@ -24,7 +24,8 @@ std::unique_ptr<zufs::Channel> make_server(zufs::ZufCalls *zuf = nullptr);
 // to size if smaller; size 0 keeps the current size). Refuses an image that
 // already holds a file system unless force, and a mounted (locked) image.
 // Returns 0 or a negative errno with a one-line *err.
-int format_image(const std::string &path, uint64_t size, bool force, std::string *err);
+int format_image(const std::string &path, uint64_t size, bool force,
+		 std::string *err);
 
 // mkfs.zufs: format_image with e2fsprogs' manners. Nothing is created,
 // grown or written before every check has passed: an image that holds a
@@ -36,8 +37,8 @@ struct FormatRequest {
 	bool force = false;
 	bool dry_run = false;
 };
-int format_image(const std::string &path, const FormatRequest &req, std::string *err,
-		 std::string *said);
+int format_image(const std::string &path, const FormatRequest &req,
+		 std::string *err, std::string *said);
 
 // fsck (read-only): check the image at path (locked while checking). Returns
 // the number of problems found (0: clean), each one line in *report, or a
@@ -57,15 +58,15 @@ int check_image(const std::string &path, std::string *report);
 // sum, if given, gets what was checked (checked false: nothing was).
 struct FsckSummary {
 	bool checked = false;
-	uint64_t bytes = 0;			// the file system's size
-	uint64_t inodes = 0, inodes_used = 0;	// inode table
-	uint64_t files = 0, dirs = 0;		// of the inodes in use
-	uint64_t t1_blocks = 0, t1_used = 0;	// data blocks on pmem
-	uint64_t t2_blocks = 0, t2_used = 0;	// blocks on tier 2
+	uint64_t bytes = 0;		      // the file system's size
+	uint64_t inodes = 0, inodes_used = 0; // inode table
+	uint64_t files = 0, dirs = 0;	      // of the inodes in use
+	uint64_t t1_blocks = 0, t1_used = 0;  // data blocks on pmem
+	uint64_t t2_blocks = 0, t2_used = 0;  // blocks on tier 2
 };
 int fsck_image(const std::string &path, bool repair,
-	       void (*progress)(uint64_t done, uint64_t total), std::string *report,
-	       FsckSummary *sum = nullptr);
+	       void (*progress)(uint64_t done, uint64_t total),
+	       std::string *report, FsckSummary *sum = nullptr);
 
 } // namespace zus
 

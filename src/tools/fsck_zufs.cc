@@ -27,7 +27,8 @@ void progress_bar(uint64_t done, uint64_t total)
 	int pct = static_cast<int>(done * 100 / total);
 	int fill = pct / 2;
 	std::fprintf(stderr, "\r[%.*s%*s] %3d%%", fill,
-		     "##################################################", 50 - fill, "", pct);
+		     "##################################################",
+		     50 - fill, "", pct);
 	if (done >= total)
 		std::fputc('\n', stderr);
 	std::fflush(stderr);
@@ -60,7 +61,8 @@ int usage_error(const std::string &line)
 std::string pct(uint64_t part, uint64_t whole)
 {
 	char buf[32];
-	std::snprintf(buf, sizeof(buf), "%.1f%%", whole ? 100.0 * double(part) / double(whole) : 0.0);
+	std::snprintf(buf, sizeof(buf), "%.1f%%",
+		      whole ? 100.0 * double(part) / double(whole) : 0.0);
 	return buf;
 }
 
@@ -83,9 +85,11 @@ int main(int argc, char **argv)
 		else if (a == "-V" || a == "--version")
 			return std::printf("fsck.zufs %s\n", ZUFUSE_VERSION), 0;
 		else if (a.starts_with("-"))
-			return usage_error("unknown option '" + std::string(a) + "'");
+			return usage_error("unknown option '" + std::string(a) +
+					   "'");
 		else if (!image.empty())
-			return usage_error("unexpected argument '" + std::string(a) + "'");
+			return usage_error("unexpected argument '" +
+					   std::string(a) + "'");
 		else
 			image = a;
 	}
@@ -107,14 +111,19 @@ int main(int argc, char **argv)
 	}
 	std::fputs(report.c_str(), stdout);
 	if (sum.checked)
-		std::printf("%s: checked superblock, journal, orphan table, %llu/%llu inodes "
-			    "(%llu files, %llu directories), block trees, link counts, bitmap; "
-			    "%llu/%llu blocks in use on T1 (%s), %llu/%llu on T2\n",
-			    image.c_str(), (unsigned long long)sum.inodes_used,
-			    (unsigned long long)sum.inodes, (unsigned long long)sum.files,
-			    (unsigned long long)sum.dirs, (unsigned long long)sum.t1_used,
-			    (unsigned long long)sum.t1_blocks, pct(sum.t1_used, sum.t1_blocks).c_str(),
-			    (unsigned long long)sum.t2_used, (unsigned long long)sum.t2_blocks);
+		std::printf(
+			"%s: checked superblock, journal, orphan table, %llu/%llu inodes "
+			"(%llu files, %llu directories), block trees, link counts, bitmap; "
+			"%llu/%llu blocks in use on T1 (%s), %llu/%llu on T2\n",
+			image.c_str(), (unsigned long long)sum.inodes_used,
+			(unsigned long long)sum.inodes,
+			(unsigned long long)sum.files,
+			(unsigned long long)sum.dirs,
+			(unsigned long long)sum.t1_used,
+			(unsigned long long)sum.t1_blocks,
+			pct(sum.t1_used, sum.t1_blocks).c_str(),
+			(unsigned long long)sum.t2_used,
+			(unsigned long long)sum.t2_blocks);
 	switch (rc) {
 	case 0:
 		std::printf("%s: clean\n", image.c_str());

@@ -59,7 +59,8 @@ int main(int argc, char **argv)
 			size_text = a.substr(7);
 		} else if (a == "--size" || a == "-s") {
 			if (i + 1 >= argc)
-				return usage_error("option '" + std::string(a) + "' needs a value");
+				return usage_error("option '" + std::string(a) +
+						   "' needs a value");
 			size_text = argv[++i];
 		} else if (a == "-h" || a == "--help") {
 			std::fputs(kUsage, stdout);
@@ -68,20 +69,23 @@ int main(int argc, char **argv)
 			std::printf("mkfs.zufs %s\n", ZUFUSE_VERSION);
 			return 0;
 		} else if (a.starts_with("-") && a != "-") {
-			return usage_error("unknown option '" + std::string(a) + "'");
+			return usage_error("unknown option '" + std::string(a) +
+					   "'");
 		} else if (image.empty()) {
 			image = a;
 		} else if (size_text.empty()) {
 			size_text = a; // mke2fs's DEVICE [FS-SIZE]
 		} else {
-			return usage_error("unexpected argument '" + std::string(a) + "'");
+			return usage_error("unexpected argument '" +
+					   std::string(a) + "'");
 		}
 	}
 	if (image.empty())
 		return usage_error("missing IMAGE");
 	if (!size_text.empty() && !zuf::parse_size(size_text, &req.size))
-		return usage_error("bad size '" + size_text +
-				   "' (a number with an optional K, M, G or T suffix, e.g. 512M)");
+		return usage_error(
+			"bad size '" + size_text +
+			"' (a number with an optional K, M, G or T suffix, e.g. 512M)");
 
 	std::string err, said;
 	if (zus::format_image(image, req, &err, &said)) {

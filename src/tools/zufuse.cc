@@ -114,7 +114,8 @@ std::string absolute(const std::string &path)
 		return r;
 	}
 	size_t slash = path.rfind('/');
-	std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+	std::string dir =
+		slash == std::string::npos ? "." : path.substr(0, slash);
 	if (dir.empty())
 		dir = "/";
 	char *real = realpath(dir.c_str(), nullptr);
@@ -157,7 +158,8 @@ int main(int argc, char **argv)
 	// its register_fs run) before FUSE or a fork, so a missing or broken
 	// library is one line and exit 1.
 	zus::plugin::Plugin fs;
-	if (zus::plugin::load_plugin(cl.fs.empty() ? "pmfs" : cl.fs, &fs, &error))
+	if (zus::plugin::load_plugin(cl.fs.empty() ? "pmfs" : cl.fs, &fs,
+				     &error))
 		return fail(error);
 
 	// Debugging aid (--help): media faults injected for tests.
@@ -175,11 +177,13 @@ int main(int argc, char **argv)
 			    std::strerror(ENOTDIR));
 	std::string busy = mounted_on(cl.mountpoint);
 	if (!busy.empty())
-		return fail("mountpoint " + cl.mountpoint + ": already mounted (" + busy +
+		return fail("mountpoint " + cl.mountpoint +
+			    ": already mounted (" + busy +
 			    "); unmount it first");
 	// fusermount3 mounts for a user only on a mount point it may write.
 	if (geteuid() != 0 && access(cl.mountpoint.c_str(), W_OK))
-		return fail("mountpoint " + cl.mountpoint + ": " + std::strerror(errno) +
+		return fail("mountpoint " + cl.mountpoint + ": " +
+			    std::strerror(errno) +
 			    " (a user mounts only where it may write)");
 	int devfuse = open("/dev/fuse", O_RDWR | O_CLOEXEC);
 	if (devfuse < 0)
@@ -203,8 +207,10 @@ int main(int argc, char **argv)
 	auto given = [&](std::string_view opt) {
 		for (const std::string &o : cl.fuse_opts)
 			for (size_t at = 0; at <= o.size();) {
-				size_t comma = std::min(o.find(',', at), o.size());
-				if (std::string_view(o).substr(at, comma - at) == opt)
+				size_t comma =
+					std::min(o.find(',', at), o.size());
+				if (std::string_view(o).substr(
+					    at, comma - at) == opt)
 					return true;
 				at = comma + 1;
 			}
@@ -231,7 +237,8 @@ int main(int argc, char **argv)
 			    std::strerror(errno));
 
 	zuf::ZufCallsProxy calls;
-	std::unique_ptr<zufs::Channel> server = zus::plugin::make_server(fs, &calls);
+	std::unique_ptr<zufs::Channel> server =
+		zus::plugin::make_server(fs, &calls);
 	zuf::FuseNotifier notifier;
 	zuf::Vfs vfs(*server,
 		     { zuf::server_options(cl), cl.sync, cl.read_only, cl.t2,

@@ -167,18 +167,20 @@ bool parse_stats(const std::string &r, StatsHeader *h, std::vector<OpRow> *rows,
 		for (unsigned b = 0; b < zuf::stats::kBuckets; ++b)
 			timed += c.hist[b];
 		auto pct = [&](double q) {
-			return zuf::stats::percentile(c.hist, timed, q) / 1000.0;
+			return zuf::stats::percentile(c.hist, timed, q) /
+			       1000.0;
 		};
-		rows->push_back({ zuf::stats::op_name(rec.slot), c.count,
-				  c.errors, c.bytes,
-				  timed ? double(c.sum_ns) / double(timed) / 1000.0 :
-					  0.0,
-				  pct(0.50), pct(0.99), pct(0.999) });
+		rows->push_back(
+			{ zuf::stats::op_name(rec.slot), c.count, c.errors,
+			  c.bytes,
+			  timed ? double(c.sum_ns) / double(timed) / 1000.0 :
+				  0.0,
+			  pct(0.50), pct(0.99), pct(0.999) });
 	}
 	std::stable_sort(rows->begin(), rows->end(),
 			 [](const OpRow &a, const OpRow &b) {
-				 return a.count > b.count;
-			 });
+		return a.count > b.count;
+	});
 	return true;
 }
 
@@ -215,10 +217,7 @@ std::string human_bytes(double b)
 
 // The used part of a total the server reports with its free part (__u64:
 // printed with %llu).
-__u64 used(__u64 total, __u64 free)
-{
-	return total - std::min(free, total);
-}
+__u64 used(__u64 total, __u64 free) { return total - std::min(free, total); }
 
 void print_json(const Target &t, const StatsHeader &h,
 		const std::vector<OpRow> &rows, bool reset)
@@ -273,7 +272,8 @@ void print_text(const Target &t, const StatsHeader &h,
 		std::printf("%-16s %10" PRIu64 " %7" PRIu64 " %10s %9.1f %9.1f "
 			    "%9.1f %9.1f\n",
 			    r.name.c_str(), r.count, r.errors,
-			    r.bytes ? human_bytes(double(r.bytes)).c_str() : "-",
+			    r.bytes ? human_bytes(double(r.bytes)).c_str() :
+				      "-",
 			    r.mean_us, r.p50_us, r.p99_us, r.p999_us);
 	if (rows.empty())
 		std::printf("(no requests)\n");
@@ -288,8 +288,9 @@ void print_text(const Target &t, const StatsHeader &h,
 	std::printf("T1 (pmem)  %s of %s used (%.1f%%)\n",
 		    human_bytes(double(t1_used) * 4096).c_str(),
 		    human_bytes(double(s.t1_blocks) * 4096).c_str(),
-		    s.t1_blocks ? 100.0 * double(t1_used) / double(s.t1_blocks) :
-				  0.0);
+		    s.t1_blocks ?
+			    100.0 * double(t1_used) / double(s.t1_blocks) :
+			    0.0);
 	if (s.t2_blocks)
 		std::printf("T2         %s of %s used (%.1f%%)\n",
 			    human_bytes(double(s.t2_used) * 4096).c_str(),

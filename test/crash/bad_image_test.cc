@@ -102,7 +102,8 @@ TEST_CASE("bad image: wrong magic", "[crash][badimage]")
 	for (uint64_t off : { uint64_t(0), uint64_t(2048), tail })
 		write_at(fs.path, off_t(off), &junk, 8);
 	CHECK(fs.mount("") == -EINVAL);
-	CHECK(fs.errmsg == pre + "bad magic, not a zufuse image (use --mkfs to format)");
+	CHECK(fs.errmsg ==
+	      pre + "bad magic, not a zufuse image (use --mkfs to format)");
 }
 
 TEST_CASE("bad image: future format version", "[crash][badimage]")
@@ -114,7 +115,8 @@ TEST_CASE("bad image: future format version", "[crash][badimage]")
 	write_super_both(fs.path, s);
 	CHECK(fs.mount("") == -EINVAL);
 	CHECK(fs.errmsg == pre + "unsupported format version " +
-				   std::to_string(zus::pmfs::kVersion + 1) + " (this zufuse reads 3 to " +
+				   std::to_string(zus::pmfs::kVersion + 1) +
+				   " (this zufuse reads 3 to " +
 				   std::to_string(zus::pmfs::kVersion) + ")");
 }
 
@@ -141,21 +143,25 @@ TEST_CASE("bad image: version 3 and 4 images mount and become version 5",
 }
 
 TEST_CASE("bad image: an older format version, whose superblock checksum "
-	  "covers another size, is named as such", "[crash][badimage]")
+	  "covers another size, is named as such",
+	  "[crash][badimage]")
 {
 	Fs fs;
 	std::string pre = fresh(fs);
 	pmfs_super s = read_super(fs.path);
 	s.s_version = 1; // v1's superblock was 136 bytes: its crc is not ours
 	s.s_crc ^= 0x5a5a5a5a;
-	for (uint64_t off : { uint64_t(0), uint64_t(zus::pmfs::kSuperBackupOff) })
+	for (uint64_t off :
+	     { uint64_t(0), uint64_t(zus::pmfs::kSuperBackupOff) })
 		write_at(fs.path, off, &s, sizeof(s));
 	CHECK(fs.mount("") == -EINVAL);
-	CHECK(fs.errmsg == pre + "unsupported format version 1 (this zufuse reads 3 to " +
-				   std::to_string(zus::pmfs::kVersion) + ")");
+	CHECK(fs.errmsg ==
+	      pre + "unsupported format version 1 (this zufuse reads 3 to " +
+		      std::to_string(zus::pmfs::kVersion) + ")");
 }
 
-TEST_CASE("bad image: superblock says more than the image holds", "[crash][badimage]")
+TEST_CASE("bad image: superblock says more than the image holds",
+	  "[crash][badimage]")
 {
 	Fs fs;
 	std::string pre = fresh(fs);
@@ -167,7 +173,8 @@ TEST_CASE("bad image: superblock says more than the image holds", "[crash][badim
 	CHECK(fs.mount("") == -EINVAL);
 	// The image is the file system and the copy of the superblock after it.
 	CHECK(fs.errmsg == pre + "truncated (" + std::to_string(real + 4096) +
-				   " bytes, formatted for " + std::to_string(real * 2) + ")");
+				   " bytes, formatted for " +
+				   std::to_string(real * 2) + ")");
 }
 
 TEST_CASE("bad image: truncated while unmounted", "[crash][badimage]")
@@ -198,21 +205,25 @@ TEST_CASE("fsck: exit codes, repairs, a mounted image", "[crash][fsck]")
 	f.zi->i_nlink = 3;
 	uint64_t gino = g.zi->i_ino;
 	auto *bitmap = reinterpret_cast<uint64_t *>(
-		fs.base + reinterpret_cast<pmfs_super *>(fs.base)->s_bitmap_blk * 4096);
-	uint64_t last = reinterpret_cast<pmfs_super *>(fs.base)->s_nblocks - 100;
+		fs.base +
+		reinterpret_cast<pmfs_super *>(fs.base)->s_bitmap_blk * 4096);
+	uint64_t last =
+		reinterpret_cast<pmfs_super *>(fs.base)->s_nblocks - 100;
 	bitmap[last / 64] |= 1ULL << (last % 64);
 	fs.evict(f);
 	fs.evict(g);
 	REQUIRE(fs.umount() == 0);
 	{ // free g's slot behind the directory's back
 		auto s = read_super(fs.path);
-		off_t at = s.s_itable_blk * 4096 + (gino - 1) * 128 + offsetof(zus_inode, i_ino);
+		off_t at = s.s_itable_blk * 4096 + (gino - 1) * 128 +
+			   offsetof(zus_inode, i_ino);
 		uint64_t zero = 0;
 		write_at(fs.path, at, &zero, 8);
 	}
 	CHECK(zus::fsck_image(fs.path, false, nullptr, &report) == 4);
 	CHECK(report.find("i_nlink 3") != std::string::npos);
-	CHECK(report.find("marked used but not referenced") != std::string::npos);
+	CHECK(report.find("marked used but not referenced") !=
+	      std::string::npos);
 	CHECK(report.find("free or invalid inode") != std::string::npos);
 	CHECK(zus::fsck_image(fs.path, true, nullptr, &report) == 1);
 	INFO(report);
@@ -235,8 +246,9 @@ TEST_CASE("bad image: region starts that wrap around", "[crash][badimage]")
 	const pmfs_super good = read_super(fs.path);
 	for (int field = 0; field < 5; ++field) {
 		pmfs_super s = good;
-		uint64_t *f[] = {&s.s_journal_blk, &s.s_bitmap_blk, &s.s_itable_blk, &s.s_orphan_blk,
-				 &s.s_bitmap_blocks};
+		uint64_t *f[] = { &s.s_journal_blk, &s.s_bitmap_blk,
+				  &s.s_itable_blk, &s.s_orphan_blk,
+				  &s.s_bitmap_blocks };
 		*f[field] = ~0ULL - 3;
 		write_super_both(fs.path, s);
 		INFO("field " << field);
@@ -266,7 +278,8 @@ TEST_CASE("bad image: a journal record with a huge length", "[crash][badimage]")
 	const pmfs_super s = read_super(fs.path);
 	bool poked = false;
 	for (uint32_t l = 0; l < s.s_lanes && !poked; ++l) {
-		off_t head = (s.s_journal_blk + off_t(l) * s.s_lane_blocks) * 4096;
+		off_t head =
+			(s.s_journal_blk + off_t(l) * s.s_lane_blocks) * 4096;
 		uint64_t seq = 0;
 		int fd = open(fs.path.c_str(), O_RDONLY);
 		REQUIRE(pread(fd, &seq, 8, head) == 8);
@@ -287,7 +300,8 @@ TEST_CASE("bad image: a journal record with a huge length", "[crash][badimage]")
 // Found by the image fuzzer: a directory whose radix root (or a node
 // below it) points outside the image; adding a name there must fail with
 // -EIO, not read outside the map.
-TEST_CASE("bad image: a directory tree pointer outside the image", "[crash][badimage]")
+TEST_CASE("bad image: a directory tree pointer outside the image",
+	  "[crash][badimage]")
 {
 	Fs fs;
 	fresh(fs);
@@ -304,6 +318,7 @@ TEST_CASE("bad image: a directory tree pointer outside the image", "[crash][badi
 	write_at(fs.path, root_zi, &zi, sizeof(zi));
 	REQUIRE(fs.mount("") == 0);
 	for (int i = 0; i < 3; ++i)
-		CHECK(fs.create(fs.root, "n" + std::to_string(i), S_IFREG | 0644) < 0);
+		CHECK(fs.create(fs.root, "n" + std::to_string(i),
+				S_IFREG | 0644) < 0);
 	REQUIRE(fs.umount() == 0);
 }

@@ -48,7 +48,7 @@ struct Recorder {
 
 	void add(size_t off, size_t n)
 	{
-		log.push_back({false, off, std::string(base + off, n)});
+		log.push_back({ false, off, std::string(base + off, n) });
 		memcpy(logged.data() + off, base + off, n);
 	}
 	void capture_stores()
@@ -78,13 +78,13 @@ void record(zus::PersistEvent ev, const void *addr, size_t n)
 			r.add(p - r.base, n);
 		break;
 	case zus::PersistEvent::DRAIN:
-		r.log.push_back({true, 0, {}});
+		r.log.push_back({ true, 0, {} });
 		break;
 	case zus::PersistEvent::SYNC_ALL:
 		for (size_t off = 0; off < r.len; off += 4096)
 			if (memcmp(r.base + off, r.logged.data() + off, 4096))
 				r.add(off, 4096);
-		r.log.push_back({true, 0, {}});
+		r.log.push_back({ true, 0, {} });
 		break;
 	}
 }
@@ -114,7 +114,8 @@ struct T2Zuf final : zufs::ZufCalls {
 		std::string all;
 		int fd = open(p.c_str(), O_RDONLY);
 		char buf[65536];
-		for (ssize_t n; fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0;)
+		for (ssize_t n;
+		     fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0;)
 			all.append(buf, size_t(n));
 		if (fd >= 0)
 			close(fd);
@@ -124,7 +125,8 @@ struct T2Zuf final : zufs::ZufCalls {
 	{
 		int fd = open(path.c_str(), O_WRONLY);
 		REQUIRE(fd >= 0);
-		REQUIRE(pwrite(fd, bytes.data(), bytes.size(), 0) == ssize_t(bytes.size()));
+		REQUIRE(pwrite(fd, bytes.data(), bytes.size(), 0) ==
+			ssize_t(bytes.size()));
 		close(fd);
 	}
 	void snap()
@@ -135,7 +137,8 @@ struct T2Zuf final : zufs::ZufCalls {
 	// Mounted: pmem and the evictor's bounce pool, as the shim learns them.
 	void set_pools(Fs &fs)
 	{
-		pools = { zufs_pool_info{ uint64_t(uintptr_t(fs.base)), fs.pool_size } };
+		pools = { zufs_pool_info{ uint64_t(uintptr_t(fs.base)),
+					  fs.pool_size } };
 		zufs_pool_info b = zus::pmfs::tier_pool(*fs.sbi);
 		if (b.size)
 			pools.push_back(b);
@@ -147,7 +150,8 @@ struct T2Zuf final : zufs::ZufCalls {
 		env.t2 = t2.get();
 		int err;
 		if (ioc->wait_for_done) {
-			err = iomap::execute(ioc->ziom.iom_e, ioc->ziom.iom_n, env);
+			err = iomap::execute(ioc->ziom.iom_e, ioc->ziom.iom_n,
+					     env);
 			snap();
 		} else {
 			zus_sb_info *sbi = ioc->zus_sbi;
@@ -155,14 +159,14 @@ struct T2Zuf final : zufs::ZufCalls {
 			err = iomap::execute_async(
 				ioc->ziom.iom_e, ioc->ziom.iom_n, env,
 				[this, sbi, iomb](int result) {
-					snap();
-					zufs_ioc_iomap_done d = {};
-					d.hdr.operation = ZUFS_OP_IOM_DONE;
-					d.hdr.in_len = sizeof(d);
-					d.hdr.err = result;
-					d.zus_sbi = sbi;
-					d.iomb = iomb;
-					srv->dispatch(&d.hdr, {});
+				snap();
+				zufs_ioc_iomap_done d = {};
+				d.hdr.operation = ZUFS_OP_IOM_DONE;
+				d.hdr.in_len = sizeof(d);
+				d.hdr.err = result;
+				d.zus_sbi = sbi;
+				d.iomb = iomb;
+				srv->dispatch(&d.hdr, {});
 				});
 			if (!err)
 				return 0;
@@ -213,8 +217,8 @@ struct QuietStderr {
 };
 
 // ZUFS_OP_XATTR_GET / _LIST into *val ("" name for LIST).
-int xattr_get(Fs &fs, Inode f, uint8_t type, const std::string &name, std::string *val,
-	      int op = ZUFS_OP_XATTR_GET)
+int xattr_get(Fs &fs, Inode f, uint8_t type, const std::string &name,
+	      std::string *val, int op = ZUFS_OP_XATTR_GET)
 {
 	uint32_t room = 128 * 1024;
 	zufs_ioc_xattr x{};
@@ -233,7 +237,8 @@ int xattr_get(Fs &fs, Inode f, uint8_t type, const std::string &name, std::strin
 }
 
 // Every xattr of f, by full name, into *out.
-void read_xattrs(Fs &fs, Inode f, const std::string &path, Node *out, std::string *why)
+void read_xattrs(Fs &fs, Inode f, const std::string &path, Node *out,
+		 std::string *why)
 {
 	std::string list;
 	if (xattr_get(fs, f, 0, "", &list, ZUFS_OP_XATTR_LIST)) {
@@ -241,8 +246,11 @@ void read_xattrs(Fs &fs, Inode f, const std::string &path, Node *out, std::strin
 		return;
 	}
 	static const std::pair<const char *, uint8_t> ns[] = {
-		{"user.", ZUFS_XF_USER}, {"trusted.", ZUFS_XF_TRUSTED},
-		{"security.", ZUFS_XF_SECURITY}, {"system.", ZUFS_XF_SYSTEM}};
+		{ "user.", ZUFS_XF_USER },
+		{ "trusted.", ZUFS_XF_TRUSTED },
+		{ "security.", ZUFS_XF_SECURITY },
+		{ "system.", ZUFS_XF_SYSTEM }
+	};
 	for (size_t at = 0; at < list.size();) {
 		size_t z = list.find('\0', at);
 		if (z == list.npos)
@@ -265,8 +273,8 @@ void read_xattrs(Fs &fs, Inode f, const std::string &path, Node *out, std::strin
 	}
 }
 
-void read_tree(Fs &fs, Inode dir, const std::string &prefix, Model *out, std::string *why,
-	       int depth = 0)
+void read_tree(Fs &fs, Inode dir, const std::string &prefix, Model *out,
+	       std::string *why, int depth = 0)
 {
 	if (depth > 16) {
 		*why += "tree too deep\n";
@@ -275,7 +283,8 @@ void read_tree(Fs &fs, Inode dir, const std::string &prefix, Model *out, std::st
 	for (auto &e : fs.readdir(dir)) {
 		if (e.name == "." || e.name == "..")
 			continue;
-		std::string path = prefix.empty() ? e.name : prefix + "/" + e.name;
+		std::string path =
+			prefix.empty() ? e.name : prefix + "/" + e.name;
 		Inode c;
 		if (fs.lookup(dir, e.name, &c)) {
 			*why += "lookup failed: " + path + "\n";
@@ -306,8 +315,8 @@ void read_tree(Fs &fs, Inode dir, const std::string &prefix, Model *out, std::st
 // "" when the tree matches model m, else the first difference.
 // Bytes that later operations (up to the last one in flight) overwrote
 // without a sync may already be on media: unsure too.
-std::string compare(const Model &got, const Model &m, const std::vector<Model> &states,
-		    size_t from, size_t to)
+std::string compare(const Model &got, const Model &m,
+		    const std::vector<Model> &states, size_t from, size_t to)
 {
 	for (auto &[p, n] : m) {
 		auto it = got.find(p);
@@ -321,23 +330,28 @@ std::string compare(const Model &got, const Model &m, const std::vector<Model> &
 		if (n.type == 'l' || n.type == 'o' || n.type == 'd')
 			continue;
 		if (g.data.size() != n.data.size())
-			return "size of " + p + ": " + std::to_string(g.data.size()) + " vs " +
+			return "size of " + p + ": " +
+			       std::to_string(g.data.size()) + " vs " +
 			       std::to_string(n.data.size());
 		for (size_t i = 0; i < n.data.size(); ++i) {
-			if (g.data[i] == n.data[i] || (i < n.unsure.size() && n.unsure[i]))
+			if (g.data[i] == n.data[i] ||
+			    (i < n.unsure.size() && n.unsure[i]))
 				continue;
 			// A data write is not atomic: each byte old or new.
 			bool later = false;
-			for (size_t j = from; j <= to && j < states.size() && !later; ++j) {
+			for (size_t j = from;
+			     j <= to && j < states.size() && !later; ++j) {
 				auto it2 = states[j].find(p);
 				if (it2 == states[j].end())
 					continue;
 				const Node &l = it2->second;
 				later = (i < l.unsure.size() && l.unsure[i]) ||
-					(i < l.data.size() && l.data[i] == g.data[i]);
+					(i < l.data.size() &&
+					 l.data[i] == g.data[i]);
 			}
 			if (!later)
-				return "content of " + p + " at " + std::to_string(i);
+				return "content of " + p + " at " +
+				       std::to_string(i);
 		}
 	}
 	for (auto &[p, n] : got)
@@ -355,7 +369,8 @@ Inode resolve(Fs &fs, const std::string &path)
 	bool owned = false;
 	while (at < path.size()) {
 		size_t slash = path.find('/', at);
-		std::string part = path.substr(at, slash == path.npos ? path.npos : slash - at);
+		std::string part = path.substr(
+			at, slash == path.npos ? path.npos : slash - at);
 		Inode next;
 		int err = fs.lookup(cur, part, &next);
 		if (owned)
@@ -388,36 +403,39 @@ std::string basename_of(const std::string &p)
 
 Op op_create(const std::string &path, char type)
 {
-	return {"create " + path, [=](Fs &fs, Model &m) {
+	return { "create " + path, [=](Fs &fs, Model &m) {
 			Inode d = resolve(fs, dirname_of(path));
 			REQUIRE(d);
-			uint16_t mode = type == 'd' ? S_IFDIR | 0755 : S_IFREG | 0644;
+			uint16_t mode =
+				type == 'd' ? S_IFDIR | 0755 : S_IFREG | 0644;
 			REQUIRE(fs.create(d, basename_of(path), mode) == 0);
 			put(fs, d);
 			m[path].type = type;
-		}};
+		} };
 }
 
 Op op_symlink(const std::string &path, const std::string &target)
 {
-	return {"symlink " + path, [=](Fs &fs, Model &m) {
-			Inode d = resolve(fs, dirname_of(path));
-			REQUIRE(fs.create(d, basename_of(path), S_IFLNK | 0777, nullptr, target) ==
-				0);
-			put(fs, d);
-			m[path] = Node{'l', std::to_string(target.size()), {}, {}};
-		}};
+	return { "symlink " + path,
+		 [=](Fs &fs, Model &m) {
+		Inode d = resolve(fs, dirname_of(path));
+		REQUIRE(fs.create(d, basename_of(path), S_IFLNK | 0777, nullptr,
+				  target) == 0);
+		put(fs, d);
+		m[path] = Node{ 'l', std::to_string(target.size()), {}, {} };
+		} };
 }
 
 Op op_link(const std::string &from, const std::string &to)
 {
-	return {"link " + from + " " + to, [=](Fs &fs, Model &m) {
-			Inode f = resolve(fs, from), d = resolve(fs, dirname_of(to));
+	return { "link " + from + " " + to, [=](Fs &fs, Model &m) {
+			Inode f = resolve(fs, from),
+			      d = resolve(fs, dirname_of(to));
 			REQUIRE(fs.link(d, f, basename_of(to)) == 0);
 			put(fs, f);
 			put(fs, d);
 			m[to] = m[from];
-		}};
+		} };
 }
 
 // Hard links share data in the model: writes go to every name of the inode.
@@ -441,277 +459,297 @@ std::vector<std::string> aliases(Fs &fs, Model &m, const std::string &path)
 
 Op op_unlink(const std::string &path)
 {
-	return {"unlink " + path, [=](Fs &fs, Model &m) {
+	return { "unlink " + path, [=](Fs &fs, Model &m) {
 			Inode d = resolve(fs, dirname_of(path));
 			REQUIRE(fs.unlink(d, basename_of(path)) == 0);
 			put(fs, d);
 			m.erase(path);
-		}};
+		} };
 }
 
 Op op_rename(const std::string &from, const std::string &to, uint64_t flags)
 {
-	return {"rename " + from + " " + to, [=](Fs &fs, Model &m) {
-			Inode od = resolve(fs, dirname_of(from)), nd = resolve(fs, dirname_of(to));
-			REQUIRE(fs.rename(od, basename_of(from), nd, basename_of(to), flags) == 0);
-			put(fs, od);
-			put(fs, nd);
-			Model next;
-			auto moved = [&](const std::string &p, const std::string &a,
-					 const std::string &b) -> std::string {
-				if (p == a)
-					return b;
-				if (p.rfind(a + "/", 0) == 0)
-					return b + p.substr(a.size());
-				return "";
-			};
-			for (auto &[p, n] : m) {
-				std::string q = moved(p, from, to);
-				if (flags & RENAME_EXCHANGE) {
-					std::string r = moved(p, to, from);
-					next[!q.empty() ? q : !r.empty() ? r : p] = n;
-				} else if (!q.empty()) {
-					next[q] = n;
-				} else if (!moved(p, to, to).empty()) {
-					continue; // replaced
-				} else {
-					next[p] = n;
-				}
+	return { "rename " + from + " " + to,
+		 [=](Fs &fs, Model &m) {
+		Inode od = resolve(fs, dirname_of(from)),
+		      nd = resolve(fs, dirname_of(to));
+		REQUIRE(fs.rename(od, basename_of(from), nd, basename_of(to),
+				  flags) == 0);
+		put(fs, od);
+		put(fs, nd);
+		Model next;
+		auto moved = [&](const std::string &p, const std::string &a,
+				 const std::string &b) -> std::string {
+			if (p == a)
+				return b;
+			if (p.rfind(a + "/", 0) == 0)
+				return b + p.substr(a.size());
+			return "";
+		};
+		for (auto &[p, n] : m) {
+			std::string q = moved(p, from, to);
+			if (flags & RENAME_EXCHANGE) {
+				std::string r = moved(p, to, from);
+				next[!q.empty() ? q : !r.empty() ? r : p] = n;
+			} else if (!q.empty()) {
+				next[q] = n;
+			} else if (!moved(p, to, to).empty()) {
+				continue; // replaced
+			} else {
+				next[p] = n;
 			}
-			m = std::move(next);
-		}};
+		}
+		m = std::move(next);
+		} };
 }
 
-Op op_write(const std::string &path, uint64_t pos, const std::string &data, bool dsync)
+Op op_write(const std::string &path, uint64_t pos, const std::string &data,
+	    bool dsync)
 {
-	return {std::string(dsync ? "dsync " : "") + "write " + path + " @" +
-			std::to_string(pos) + "+" + std::to_string(data.size()),
-		[=](Fs &fs, Model &m) {
-			auto names = aliases(fs, m, path);
-			Inode f = resolve(fs, path);
-			REQUIRE(fs.write(f, pos, data, 0, dsync ? ZUFS_IO_DSYNC : 0) == 0);
-			put(fs, f);
-			for (auto &p : names) {
-				Node &n = m[p];
-				uint64_t old = n.data.size();
-				uint64_t alloc_end = (old + 4095) / 4096 * 4096;
-				if (n.data.size() < pos + data.size())
-					n.data.resize(pos + data.size(), '\0');
-				n.unsure.resize(n.data.size(), false);
-				memcpy(n.data.data() + pos, data.data(), data.size());
-				for (uint64_t i = pos; i < pos + data.size(); ++i)
-					if (i < alloc_end && !dsync)
-						n.unsure[i] = true;
-					else if (dsync)
-						n.unsure[i] = false;
-			}
-		}};
+	return { std::string(dsync ? "dsync " : "") + "write " + path + " @" +
+			 std::to_string(pos) + "+" +
+			 std::to_string(data.size()),
+		 [=](Fs &fs, Model &m) {
+		auto names = aliases(fs, m, path);
+		Inode f = resolve(fs, path);
+		REQUIRE(fs.write(f, pos, data, 0, dsync ? ZUFS_IO_DSYNC : 0) ==
+			0);
+		put(fs, f);
+		for (auto &p : names) {
+			Node &n = m[p];
+			uint64_t old = n.data.size();
+			uint64_t alloc_end = (old + 4095) / 4096 * 4096;
+			if (n.data.size() < pos + data.size())
+				n.data.resize(pos + data.size(), '\0');
+			n.unsure.resize(n.data.size(), false);
+			memcpy(n.data.data() + pos, data.data(), data.size());
+			for (uint64_t i = pos; i < pos + data.size(); ++i)
+				if (i < alloc_end && !dsync)
+					n.unsure[i] = true;
+				else if (dsync)
+					n.unsure[i] = false;
+		}
+		} };
 }
 
 Op op_truncate(const std::string &path, uint64_t size)
 {
-	return {"truncate " + path + " " + std::to_string(size), [=](Fs &fs, Model &m) {
-			auto names = aliases(fs, m, path);
-			Inode f = resolve(fs, path);
-			REQUIRE(fs.setattr(f, STATX_SIZE, size) == 0);
-			put(fs, f);
-			for (auto &p : names) {
-				Node &n = m[p];
-				uint64_t old = n.data.size();
-				n.data.resize(size, '\0');
-				n.unsure.resize(size, false);
-				// The zeroed tail of a kept partial block.
-				for (uint64_t i = std::min(old, size); i < size && i < old + 4096; ++i)
-					n.unsure[i] = true;
-			}
-		}};
+	return { "truncate " + path + " " + std::to_string(size),
+		 [=](Fs &fs, Model &m) {
+		auto names = aliases(fs, m, path);
+		Inode f = resolve(fs, path);
+		REQUIRE(fs.setattr(f, STATX_SIZE, size) == 0);
+		put(fs, f);
+		for (auto &p : names) {
+			Node &n = m[p];
+			uint64_t old = n.data.size();
+			n.data.resize(size, '\0');
+			n.unsure.resize(size, false);
+			// The zeroed tail of a kept partial block.
+			for (uint64_t i = std::min(old, size);
+			     i < size && i < old + 4096; ++i)
+				n.unsure[i] = true;
+		}
+		} };
 }
 
 Op op_evict(const std::string &path, uint64_t idx, bool may_fail)
 {
-	return {"evict " + path + " block " + std::to_string(idx), [=](Fs &fs, Model &) {
-			Inode f = resolve(fs, path);
-			int err = zus::pmfs::tier_evict_block(f.ii, idx);
-			put(fs, f);
-			if (!(may_fail && err == -ENOSPC))
-				REQUIRE(err == 0);
-		}};
+	return { "evict " + path + " block " + std::to_string(idx),
+		 [=](Fs &fs, Model &) {
+		Inode f = resolve(fs, path);
+		int err = zus::pmfs::tier_evict_block(f.ii, idx);
+		put(fs, f);
+		if (!(may_fail && err == -ENOSPC))
+			REQUIRE(err == 0);
+		} };
 }
 
 Op op_make_room(uint64_t want)
 {
-	return {"make room " + std::to_string(want), [=](Fs &fs, Model &) {
+	return { "make room " + std::to_string(want), [=](Fs &fs, Model &) {
 			zus::pmfs::tier_make_room(*fs.sbi, want);
-		}};
+		} };
 }
 
 Op op_read(const std::string &path, uint64_t pos, uint64_t len, bool cold)
 {
-	return {std::string(cold ? "cold " : "") + "read " + path + " " + std::to_string(pos) +
-			"+" + std::to_string(len),
-		[=](Fs &fs, Model &m) {
-			Inode f = resolve(fs, path);
-			const std::string &want = m[path].data;
-			std::string expect = pos < want.size() ? want.substr(pos, len) : "";
-			std::string got;
-			if (!cold) {
-				got = fs.read(f, pos, len);
-			} else {
-				// As the shim sends a random READ: room for an iomap,
-				// which it executes into the request's pages.
-				Buf b(len, uint32_t(pos % 4096));
-				zufs_ioc_IO io{};
-				io.hdr.operation = ZUFS_OP_READ;
-				io.hdr.offset = b.offset;
-				io.hdr.len = uint32_t(len);
-				io.zus_ii = f.ii;
-				io.filepos = pos;
-				io.last_pos = pos;
-				io.flags = ZUFS_IO_RAND;
-				io.ziom.iom_max = ZUFS_WRITE_OP_SPACE;
-				const zufs_ioc_IO in = io;
-				int err;
-				// A block read lately promotes: RETRY, its iomap, again
-				// with the token (rw.cc).
-				for (int tries = 0; (err = fs.dispatch(&io.hdr, sizeof(io), b.list())) ==
-							    -EZUFS_RETRY && tries < 4;
-				     ++tries) {
-					iomap::ExecEnv env;
-					env.pools = g_t2->pools;
-					env.t2 = g_t2->t2.get();
-					REQUIRE(iomap::execute(io.iom_e, io.ziom.iom_n, env) == 0);
-					zus_iomap_build *token = io.ziom.iomb;
-					io = in;
-					io.ziom.iomb = token;
-				}
-				REQUIRE(err == 0);
-				if (io.ziom.iom_n) {
-					iomap::ExecEnv env;
-					env.pools = g_t2->pools;
-					env.app_pages = b.list();
-					env.t2 = g_t2->t2.get();
-					REQUIRE(iomap::execute(io.iom_e, io.ziom.iom_n, env) == 0);
-				}
-				got = std::string(b.data(), io.last_pos - pos);
+	return { std::string(cold ? "cold " : "") + "read " + path + " " +
+			 std::to_string(pos) + "+" + std::to_string(len),
+		 [=](Fs &fs, Model &m) {
+		Inode f = resolve(fs, path);
+		const std::string &want = m[path].data;
+		std::string expect =
+			pos < want.size() ? want.substr(pos, len) : "";
+		std::string got;
+		if (!cold) {
+			got = fs.read(f, pos, len);
+		} else {
+			// As the shim sends a random READ: room for an iomap,
+			// which it executes into the request's pages.
+			Buf b(len, uint32_t(pos % 4096));
+			zufs_ioc_IO io{};
+			io.hdr.operation = ZUFS_OP_READ;
+			io.hdr.offset = b.offset;
+			io.hdr.len = uint32_t(len);
+			io.zus_ii = f.ii;
+			io.filepos = pos;
+			io.last_pos = pos;
+			io.flags = ZUFS_IO_RAND;
+			io.ziom.iom_max = ZUFS_WRITE_OP_SPACE;
+			const zufs_ioc_IO in = io;
+			int err;
+			// A block read lately promotes: RETRY, its iomap, again
+			// with the token (rw.cc).
+			for (int tries = 0;
+			     (err = fs.dispatch(&io.hdr, sizeof(io),
+						b.list())) == -EZUFS_RETRY &&
+			     tries < 4;
+			     ++tries) {
+				iomap::ExecEnv env;
+				env.pools = g_t2->pools;
+				env.t2 = g_t2->t2.get();
+				REQUIRE(iomap::execute(io.iom_e, io.ziom.iom_n,
+						       env) == 0);
+				zus_iomap_build *token = io.ziom.iomb;
+				io = in;
+				io.ziom.iomb = token;
 			}
-			put(fs, f);
-			REQUIRE(got == expect);
-		}};
+			REQUIRE(err == 0);
+			if (io.ziom.iom_n) {
+				iomap::ExecEnv env;
+				env.pools = g_t2->pools;
+				env.app_pages = b.list();
+				env.t2 = g_t2->t2.get();
+				REQUIRE(iomap::execute(io.iom_e, io.ziom.iom_n,
+						       env) == 0);
+			}
+			got = std::string(b.data(), io.last_pos - pos);
+		}
+		put(fs, f);
+		REQUIRE(got == expect);
+		} };
 }
 
 Op op_sync()
 {
-	return {"sync", [](Fs &fs, Model &m) {
+	return { "sync", [](Fs &fs, Model &m) {
 			zufs_ioc_sync s{};
 			s.hdr.operation = ZUFS_OP_SYNC;
 			s.zus_ii = fs.root.ii;
 			REQUIRE(fs.dispatch(&s.hdr, sizeof(s)) == 0);
 			for (auto &[p, n] : m)
 				n.unsure.assign(n.data.size(), false);
-		}};
+		} };
 }
 
-Op op_fallocate(const std::string &path, uint64_t mode, uint64_t off, uint64_t len)
+Op op_fallocate(const std::string &path, uint64_t mode, uint64_t off,
+		uint64_t len)
 {
-	return {"fallocate " + path + " mode " + std::to_string(mode) + " @" +
-			std::to_string(off) + "+" + std::to_string(len),
-		[=](Fs &fs, Model &m) {
-			auto names = aliases(fs, m, path);
-			Inode f = resolve(fs, path);
-			zufs_ioc_IO io{};
-			io.hdr.operation = ZUFS_OP_FALLOCATE;
-			io.zus_ii = f.ii;
-			io.filepos = off;
-			io.last_pos = off + len;
-			io.flags = mode;
-			REQUIRE(fs.dispatch(&io.hdr, sizeof(io)) == 0);
-			put(fs, f);
-			bool keep = mode & FALLOC_FL_KEEP_SIZE;
-			bool zero = mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE);
-			for (auto &p : names) {
-				Node &n = m[p];
-				uint64_t old = n.data.size();
-				if (!keep && off + len > old) {
-					n.data.resize(off + len, '\0');
-					n.unsure.resize(off + len, false);
-					// As truncate: the tail of the old partial block.
-					for (uint64_t i = old; i < off + len && i < old + 4096; ++i)
-						n.unsure[i] = true;
+	return { "fallocate " + path + " mode " + std::to_string(mode) + " @" +
+			 std::to_string(off) + "+" + std::to_string(len),
+		 [=](Fs &fs, Model &m) {
+		auto names = aliases(fs, m, path);
+		Inode f = resolve(fs, path);
+		zufs_ioc_IO io{};
+		io.hdr.operation = ZUFS_OP_FALLOCATE;
+		io.zus_ii = f.ii;
+		io.filepos = off;
+		io.last_pos = off + len;
+		io.flags = mode;
+		REQUIRE(fs.dispatch(&io.hdr, sizeof(io)) == 0);
+		put(fs, f);
+		bool keep = mode & FALLOC_FL_KEEP_SIZE;
+		bool zero =
+			mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE);
+		for (auto &p : names) {
+			Node &n = m[p];
+			uint64_t old = n.data.size();
+			if (!keep && off + len > old) {
+				n.data.resize(off + len, '\0');
+				n.unsure.resize(off + len, false);
+				// As truncate: the tail of the old partial block.
+				for (uint64_t i = old;
+				     i < off + len && i < old + 4096; ++i)
+					n.unsure[i] = true;
+			}
+			if (zero)
+				for (uint64_t i = off;
+				     i < off + len && i < n.data.size(); ++i) {
+					n.data[i] = '\0';
+					n.unsure[i] = false;
 				}
-				if (zero)
-					for (uint64_t i = off; i < off + len && i < n.data.size(); ++i) {
-						n.data[i] = '\0';
-						n.unsure[i] = false;
-					}
-			}
-		}};
+		}
+		} };
 }
 
-Op op_xattr(const std::string &path, const std::string &name, const std::string &value,
-	    uint16_t flags)
+Op op_xattr(const std::string &path, const std::string &name,
+	    const std::string &value, uint16_t flags)
 {
-	return {std::string(flags & ZUFS_XATTR_REMOVE ? "removexattr " : "setxattr ") + path +
-			" user." + name + (flags & XATTR_REPLACE ? " (replace)" : ""),
-		[=](Fs &fs, Model &m) {
-			auto names = aliases(fs, m, path);
-			if (names.empty())
-				names.push_back(path); // a directory
-			Inode f = resolve(fs, path);
-			zufs_ioc_xattr x{};
-			x.hdr.operation = ZUFS_OP_XATTR_SET;
-			x.zus_ii = f.ii;
-			x.type = ZUFS_XF_USER;
-			x.name_len = static_cast<uint8_t>(name.size());
-			memcpy(x.name, name.data(), name.size());
-			x.user_flags = flags;
-			Buf b(value.size(), 0);
-			memcpy(b.data(), value.data(), value.size());
-			x.hdr.offset = 0;
-			x.hdr.len = static_cast<uint32_t>(value.size());
-			REQUIRE(fs.dispatch(&x.hdr, sizeof(x), b.list()) == 0);
-			put(fs, f);
-			for (auto &p : names)
-				if (flags & ZUFS_XATTR_REMOVE)
-					m[p].xattrs.erase("user." + name);
-				else
-					m[p].xattrs["user." + name] = value;
-		}};
+	return { std::string(flags & ZUFS_XATTR_REMOVE ? "removexattr " :
+							 "setxattr ") +
+			 path + " user." + name +
+			 (flags & XATTR_REPLACE ? " (replace)" : ""),
+		 [=](Fs &fs, Model &m) {
+		auto names = aliases(fs, m, path);
+		if (names.empty())
+			names.push_back(path); // a directory
+		Inode f = resolve(fs, path);
+		zufs_ioc_xattr x{};
+		x.hdr.operation = ZUFS_OP_XATTR_SET;
+		x.zus_ii = f.ii;
+		x.type = ZUFS_XF_USER;
+		x.name_len = static_cast<uint8_t>(name.size());
+		memcpy(x.name, name.data(), name.size());
+		x.user_flags = flags;
+		Buf b(value.size(), 0);
+		memcpy(b.data(), value.data(), value.size());
+		x.hdr.offset = 0;
+		x.hdr.len = static_cast<uint32_t>(value.size());
+		REQUIRE(fs.dispatch(&x.hdr, sizeof(x), b.list()) == 0);
+		put(fs, f);
+		for (auto &p : names)
+			if (flags & ZUFS_XATTR_REMOVE)
+				m[p].xattrs.erase("user." + name);
+			else
+				m[p].xattrs["user." + name] = value;
+		} };
 }
 
-Op op_copy(const std::string &src, uint64_t pin, const std::string &dst, uint64_t pout,
-	   uint64_t len)
+Op op_copy(const std::string &src, uint64_t pin, const std::string &dst,
+	   uint64_t pout, uint64_t len)
 {
-	return {"copy " + src + " @" + std::to_string(pin) + " " + dst + " @" +
-			std::to_string(pout) + "+" + std::to_string(len),
-		[=](Fs &fs, Model &m) {
-			auto names = aliases(fs, m, dst);
-			const std::string &sd = m[src].data;
-			std::string data = pin < sd.size() ? sd.substr(pin, len) : "";
-			Inode s = resolve(fs, src), d = resolve(fs, dst);
-			zufs_ioc_clone c{};
-			c.hdr.operation = ZUFS_OP_COPY;
-			c.src_zus_ii = s.ii;
-			c.dst_zus_ii = d.ii;
-			c.pos_in = pin;
-			c.pos_out = pout;
-			c.len = len;
-			REQUIRE(fs.dispatch(&c.hdr, sizeof(c)) == 0);
-			REQUIRE(c.copied == data.size());
-			put(fs, s);
-			put(fs, d);
-			for (auto &p : names) {
-				Node &n = m[p];
-				uint64_t old = n.data.size();
-				uint64_t alloc_end = (old + 4095) / 4096 * 4096;
-				if (n.data.size() < pout + data.size())
-					n.data.resize(pout + data.size(), '\0');
-				n.unsure.resize(n.data.size(), false);
-				memcpy(n.data.data() + pout, data.data(), data.size());
-				for (uint64_t i = pout; i < pout + data.size(); ++i)
-					if (i < alloc_end)
-						n.unsure[i] = true;
-			}
-		}};
+	return { "copy " + src + " @" + std::to_string(pin) + " " + dst + " @" +
+			 std::to_string(pout) + "+" + std::to_string(len),
+		 [=](Fs &fs, Model &m) {
+		auto names = aliases(fs, m, dst);
+		const std::string &sd = m[src].data;
+		std::string data = pin < sd.size() ? sd.substr(pin, len) : "";
+		Inode s = resolve(fs, src), d = resolve(fs, dst);
+		zufs_ioc_clone c{};
+		c.hdr.operation = ZUFS_OP_COPY;
+		c.src_zus_ii = s.ii;
+		c.dst_zus_ii = d.ii;
+		c.pos_in = pin;
+		c.pos_out = pout;
+		c.len = len;
+		REQUIRE(fs.dispatch(&c.hdr, sizeof(c)) == 0);
+		REQUIRE(c.copied == data.size());
+		put(fs, s);
+		put(fs, d);
+		for (auto &p : names) {
+			Node &n = m[p];
+			uint64_t old = n.data.size();
+			uint64_t alloc_end = (old + 4095) / 4096 * 4096;
+			if (n.data.size() < pout + data.size())
+				n.data.resize(pout + data.size(), '\0');
+			n.unsure.resize(n.data.size(), false);
+			memcpy(n.data.data() + pout, data.data(), data.size());
+			for (uint64_t i = pout; i < pout + data.size(); ++i)
+				if (i < alloc_end)
+					n.unsure[i] = true;
+		}
+		} };
 }
 
 namespace {
@@ -721,47 +759,51 @@ std::map<std::string, Inode> g_open;
 
 Op op_open(const std::string &path, const std::string &handle)
 {
-	return {"open " + path, [=](Fs &fs, Model &) {
+	return { "open " + path, [=](Fs &fs, Model &) {
 			Inode f = resolve(fs, path);
 			REQUIRE(f);
 			g_open[handle] = f;
-		}};
+		} };
 }
 
 Op op_close(const std::string &handle)
 {
-	return {"close " + handle, [=](Fs &fs, Model &) {
-			Inode f = g_open.at(handle);
-			g_open.erase(handle);
-			REQUIRE(fs.evict(f, 0, f.zi->i_nlink ? ZUFS_OP_EVICT_INODE
-							     : ZUFS_OP_FREE_INODE) == 0);
-		}};
+	return { "close " + handle,
+		 [=](Fs &fs, Model &) {
+		Inode f = g_open.at(handle);
+		g_open.erase(handle);
+		REQUIRE(fs.evict(f, 0,
+				 f.zi->i_nlink ? ZUFS_OP_EVICT_INODE :
+						 ZUFS_OP_FREE_INODE) == 0);
+		} };
 }
 
 Op op_truncate_open(const std::string &handle, uint64_t size)
 {
-	return {"truncate open " + handle + " " + std::to_string(size), [=](Fs &fs, Model &) {
-			REQUIRE(fs.setattr(g_open.at(handle), STATX_SIZE, size) == 0);
-		}};
+	return { "truncate open " + handle + " " + std::to_string(size),
+		 [=](Fs &fs, Model &) {
+		REQUIRE(fs.setattr(g_open.at(handle), STATX_SIZE, size) == 0);
+		} };
 }
 
 Op op_tmpfile(const std::string &handle)
 {
-	return {"tmpfile " + handle, [=](Fs &fs, Model &) {
+	return { "tmpfile " + handle, [=](Fs &fs, Model &) {
 			zufs_ioc_new_inode ni{};
 			ni.hdr.operation = ZUFS_OP_NEW_INODE;
 			ni.zi.i_mode = S_IFREG | 0600;
 			ni.dir_ii = fs.root.ii;
 			ni.flags = ZI_TMPFILE;
 			REQUIRE(fs.dispatch(&ni.hdr, sizeof(ni)) == 0);
-			g_open[handle] = Inode{ni.zus_ii, fs.zi_at(ni._zi)};
-		}};
+			g_open[handle] = Inode{ ni.zus_ii, fs.zi_at(ni._zi) };
+		} };
 }
 
 Op op_link_open(const std::string &handle, const std::string &to)
 {
-	return {"link open " + handle + " " + to, [=](Fs &fs, Model &m) {
-			Inode f = g_open.at(handle), d = resolve(fs, dirname_of(to));
+	return { "link open " + handle + " " + to, [=](Fs &fs, Model &m) {
+			Inode f = g_open.at(handle),
+			      d = resolve(fs, dirname_of(to));
 			REQUIRE(fs.link(d, f, basename_of(to)) == 0);
 			put(fs, d);
 			Node n;
@@ -769,7 +811,7 @@ Op op_link_open(const std::string &handle, const std::string &to)
 			n.data = fs.read(f, 0, f.zi->i_size, 0, &err);
 			REQUIRE(err == 0);
 			m[to] = n;
-		}};
+		} };
 }
 
 Stats explore(const Workload &w, const Options &o)
@@ -785,7 +827,8 @@ Stats explore(const Workload &w, const Options &o)
 		t2->path = "/dev/shm/zufs-crash-t2-" + std::to_string(getpid());
 		t2->blocks = w.t2_blocks;
 		unlink(t2->path.c_str());
-		REQUIRE(iomap::T2Device::open(t2->path, w.t2_blocks * 4096, &t2->t2) == 0);
+		REQUIRE(iomap::T2Device::open(t2->path, w.t2_blocks * 4096,
+					      &t2->t2) == 0);
 	}
 	g_t2 = t2.get();
 	struct Clear {
@@ -841,7 +884,9 @@ Stats explore(const Workload &w, const Options &o)
 			g_rec.on = false;
 		}
 		for (auto &[h, f] : g_open) // still open at the end
-			fs.evict(f, 0, f.zi->i_nlink ? ZUFS_OP_EVICT_INODE : ZUFS_OP_FREE_INODE);
+			fs.evict(f, 0,
+				 f.zi->i_nlink ? ZUFS_OP_EVICT_INODE :
+						 ZUFS_OP_FREE_INODE);
 		g_open.clear();
 	}
 	const std::vector<Event> &log = g_rec.log;
@@ -862,9 +907,11 @@ Stats explore(const Workload &w, const Options &o)
 		// durable = everything before fence k.
 		for (; applied < fences[k]; ++applied)
 			if (!log[applied].fence)
-				memcpy(durable.data() + log[applied].off, log[applied].bytes.data(),
+				memcpy(durable.data() + log[applied].off,
+				       log[applied].bytes.data(),
 				       log[applied].bytes.size());
-		size_t next = k + 1 < fences.size() ? fences[k + 1] : log.size();
+		size_t next =
+			k + 1 < fences.size() ? fences[k + 1] : log.size();
 		// In flight: the stores between fence k and k+1, by cache line.
 		struct Line {
 			size_t ev, off, n;
@@ -874,8 +921,9 @@ Stats explore(const Workload &w, const Options &o)
 			const Event &ev = log[e];
 			for (size_t at = 0; at < ev.bytes.size();) {
 				size_t abs = ev.off + at;
-				size_t n = std::min(ev.bytes.size() - at, 64 - abs % 64);
-				lines.push_back({e, at, n});
+				size_t n = std::min(ev.bytes.size() - at,
+						    64 - abs % 64);
+				lines.push_back({ e, at, n });
 				at += n;
 			}
 		}
@@ -894,8 +942,10 @@ Stats explore(const Workload &w, const Options &o)
 			for (auto &l : lines) {
 				bool lands = v == 1 || (v >= 2 && (rng() & 1));
 				if (lands)
-					memcpy(img.data() + log[l.ev].off + l.off,
-					       log[l.ev].bytes.data() + l.off, l.n);
+					memcpy(img.data() + log[l.ev].off +
+						       l.off,
+					       log[l.ev].bytes.data() + l.off,
+					       l.n);
 			}
 			++st.states;
 			std::string fail;
@@ -910,17 +960,20 @@ Stats explore(const Workload &w, const Options &o)
 				Fs fs(kImage);
 				attach_t2(fs);
 				int fd = open(fs.path.c_str(), O_WRONLY);
-				if (pwrite(fd, img.data(), img.size(), 0) != ssize_t(img.size()))
+				if (pwrite(fd, img.data(), img.size(), 0) !=
+				    ssize_t(img.size()))
 					FAIL("cannot write the crash image");
 				close(fd);
 				// Journal rolled back, nothing finished (read-only):
 				// the orphan table lists all that recovery must do.
 				if (fs.mount(with_t2("ro"))) {
-					fail = "read-only mount failed: " + fs.errmsg;
+					fail = "read-only mount failed: " +
+					       fs.errmsg;
 				} else {
 					auto r = fs.check();
 					if (r.orphan_table_errors)
-						fail = "orphan table before recovery: " + r.report;
+						fail = "orphan table before recovery: " +
+						       r.report;
 					fs.umount();
 				}
 				if (!fail.empty()) {
@@ -939,12 +992,18 @@ Stats explore(const Workload &w, const Options &o)
 						fail += why;
 					std::string best;
 					bool ok = false;
-					for (size_t j = first; j <= last && !ok; ++j) {
-						std::string d =
-							compare(got, states[j], states, j, last);
+					for (size_t j = first; j <= last && !ok;
+					     ++j) {
+						std::string d = compare(
+							got, states[j], states,
+							j, last);
 						ok = d.empty();
-						best += (best.empty() ? "" : " | ") +
-							("state " + std::to_string(j) + ": ") + d;
+						best += (best.empty() ? "" :
+									" | ") +
+							("state " +
+							 std::to_string(j) +
+							 ": ") +
+							d;
 					}
 					if (!ok)
 						fail += "oracle: " + best;
@@ -952,11 +1011,18 @@ Stats explore(const Workload &w, const Options &o)
 			}
 			if (!fail.empty()) {
 				++st.failures;
-				if (st.failures <= uint64_t(o.max_failures_reported)) {
-					std::string at = first < w.ops.size() ? w.ops[first].name : "end";
-					st.first_failure += w.name + ": fence " + std::to_string(k) +
-							    " variant " + std::to_string(v) + " (op '" +
-							    at + "'): " + fail + "\n";
+				if (st.failures <=
+				    uint64_t(o.max_failures_reported)) {
+					std::string at =
+						first < w.ops.size() ?
+							w.ops[first].name :
+							"end";
+					st.first_failure +=
+						w.name + ": fence " +
+						std::to_string(k) +
+						" variant " +
+						std::to_string(v) + " (op '" +
+						at + "'): " + fail + "\n";
 				}
 			}
 		}
@@ -985,15 +1051,18 @@ struct DiskRecorder {
 	std::vector<DiskEv> log;
 } g_disk;
 
-void record_disk(zus::DiskEvent ev, int which, uint64_t off, const void *buf, size_t n)
+void record_disk(zus::DiskEvent ev, int which, uint64_t off, const void *buf,
+		 size_t n)
 {
 	std::lock_guard lk(g_disk.mu);
 	if (!g_disk.on)
 		return;
 	if (ev == zus::DiskEvent::SYNC)
-		g_disk.log.push_back({which, true, 0, {}});
+		g_disk.log.push_back({ which, true, 0, {} });
 	else
-		g_disk.log.push_back({which, false, off, std::string(static_cast<const char *>(buf), n)});
+		g_disk.log.push_back(
+			{ which, false, off,
+			  std::string(static_cast<const char *>(buf), n) });
 }
 
 // A position in the log: a marker event, so that an operation that wrote
@@ -1001,7 +1070,7 @@ void record_disk(zus::DiskEvent ev, int which, uint64_t off, const void *buf, si
 size_t disk_pos()
 {
 	std::lock_guard lk(g_disk.mu);
-	g_disk.log.push_back({-1, false, 0, {}});
+	g_disk.log.push_back({ -1, false, 0, {} });
 	return g_disk.log.size() - 1;
 }
 
@@ -1023,7 +1092,8 @@ void write_whole(const std::string &path, const std::string &data)
 {
 	int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	REQUIRE(fd >= 0);
-	REQUIRE(pwrite(fd, data.data(), data.size(), 0) == ssize_t(data.size()));
+	REQUIRE(pwrite(fd, data.data(), data.size(), 0) ==
+		ssize_t(data.size()));
 	close(fd);
 }
 
@@ -1058,8 +1128,8 @@ void sync_fs_op(Fs &fs)
 
 } // namespace
 
-Stats explore_file(const Workload &w, const Options &o, const std::string &disk_dir,
-		   int commit_every, bool timer)
+Stats explore_file(const Workload &w, const Options &o,
+		   const std::string &disk_dir, int commit_every, bool timer)
 {
 	Stats st;
 	Model model;
@@ -1068,7 +1138,8 @@ Stats explore_file(const Workload &w, const Options &o, const std::string &disk_
 	struct Span {
 		size_t start, end;
 	};
-	std::vector<Span> commits; // a commit that returned: [start, end) of the log
+	std::vector<Span>
+		commits; // a commit that returned: [start, end) of the log
 	const std::string rec_path = disk_dir + "/explore-rec.img";
 	const std::string crash_path = disk_dir + "/explore-crash.img";
 	std::string start_img, start_jrn;
@@ -1097,7 +1168,7 @@ Stats explore_file(const Workload &w, const Options &o, const std::string &disk_
 		// The timer, in the middle of operations: commits from another
 		// thread, as fast as they come (each waits for the lanes).
 		std::mutex commits_mu;
-		std::atomic<bool> stop{false};
+		std::atomic<bool> stop{ false };
 		std::thread committer;
 		if (timer)
 			committer = std::thread([&] {
@@ -1106,7 +1177,7 @@ Stats explore_file(const Workload &w, const Options &o, const std::string &disk_
 					fs.sbi->persist.sync_all();
 					size_t e = disk_pos();
 					std::lock_guard g(commits_mu);
-					commits.push_back({s, e});
+					commits.push_back({ s, e });
 					usleep(100);
 				}
 			});
@@ -1115,11 +1186,14 @@ Stats explore_file(const Workload &w, const Options &o, const std::string &disk_
 			w.ops[i].run(fs, model);
 			end.push_back(disk_pos());
 			states.push_back(model);
-			bool synced = false; // a commit inside the op (sync, O_DSYNC)
+			bool synced =
+				false; // a commit inside the op (sync, O_DSYNC)
 			{
 				std::lock_guard lk(g_disk.mu);
-				for (size_t e = start.back(); e < end.back(); ++e)
-					synced |= g_disk.log[e].which >= 0 && g_disk.log[e].sync;
+				for (size_t e = start.back(); e < end.back();
+				     ++e)
+					synced |= g_disk.log[e].which >= 0 &&
+						  g_disk.log[e].sync;
 			}
 			// With commits racing, a sync seen inside an operation may
 			// belong to a commit that started before it and ends after
@@ -1129,11 +1203,12 @@ Stats explore_file(const Workload &w, const Options &o, const std::string &disk_
 				synced = false;
 			std::lock_guard g(commits_mu);
 			if (synced)
-				commits.push_back({start.back(), end.back()});
-			if (!timer && (i + 1) % commit_every == 0) { // the timer
+				commits.push_back({ start.back(), end.back() });
+			if (!timer &&
+			    (i + 1) % commit_every == 0) { // the timer
 				size_t s = disk_pos();
 				sync_fs_op(fs);
-				commits.push_back({s, disk_pos()});
+				commits.push_back({ s, disk_pos() });
 			}
 		}
 		stop = true;
@@ -1145,7 +1220,9 @@ Stats explore_file(const Workload &w, const Options &o, const std::string &disk_
 			g_disk.on = false;
 		}
 		for (auto &[h, f] : g_open)
-			fs.evict(f, 0, f.zi->i_nlink ? ZUFS_OP_EVICT_INODE : ZUFS_OP_FREE_INODE);
+			fs.evict(f, 0,
+				 f.zi->i_nlink ? ZUFS_OP_EVICT_INODE :
+						 ZUFS_OP_FREE_INODE);
 		g_open.clear();
 		fs.umount();
 	}
@@ -1154,12 +1231,15 @@ Stats explore_file(const Workload &w, const Options &o, const std::string &disk_
 	const std::vector<DiskEv> &log = g_disk.log;
 	if (getenv("ZUFS_CRASH_DUMP")) {
 		for (size_t i = 0; i < log.size(); ++i)
-			fprintf(stderr, "%zu: %s %d off %llu len %zu\n", i, log[i].sync ? "SYNC" : "W",
-				log[i].which, (unsigned long long)log[i].off, log[i].bytes.size());
+			fprintf(stderr, "%zu: %s %d off %llu len %zu\n", i,
+				log[i].sync ? "SYNC" : "W", log[i].which,
+				(unsigned long long)log[i].off,
+				log[i].bytes.size());
 		for (auto &c : commits)
 			fprintf(stderr, "commit [%zu, %zu)\n", c.start, c.end);
 		for (size_t i = 0; i < start.size(); ++i)
-			fprintf(stderr, "op %zu %s [%zu, %zu)\n", i, w.ops[i].name.c_str(), start[i], end[i]);
+			fprintf(stderr, "op %zu %s [%zu, %zu)\n", i,
+				w.ops[i].name.c_str(), start[i], end[i]);
 	}
 
 	// Crash points: every fdatasync (not yet done) and the end.
@@ -1175,8 +1255,8 @@ Stats explore_file(const Workload &w, const Options &o, const std::string &disk_
 	for (size_t c : points) {
 		// Per file: the writes before its last fdatasync are durable,
 		// the later ones pending (by 4 KiB page).
-		size_t last_sync[2] = {0, 0};
-		bool any_sync[2] = {false, false};
+		size_t last_sync[2] = { 0, 0 };
+		bool any_sync[2] = { false, false };
 		for (size_t e = 0; e < c; ++e)
 			if (log[e].which >= 0 && log[e].sync) {
 				last_sync[log[e].which] = e;
@@ -1186,18 +1266,21 @@ Stats explore_file(const Workload &w, const Options &o, const std::string &disk_
 			size_t ev, at, n;
 		};
 		std::vector<Piece> pending;
-		std::string durable[2] = {start_img, start_jrn};
+		std::string durable[2] = { start_img, start_jrn };
 		for (size_t e = 0; e < c; ++e) {
 			const DiskEv &ev = log[e];
 			if (ev.sync || ev.which < 0)
 				continue;
 			if (any_sync[ev.which] && e < last_sync[ev.which]) {
-				apply(&durable[ev.which], ev.off, ev.bytes.data(), ev.bytes.size());
+				apply(&durable[ev.which], ev.off,
+				      ev.bytes.data(), ev.bytes.size());
 				continue;
 			}
 			for (size_t at = 0; at < ev.bytes.size();) {
-				size_t n = std::min<size_t>(ev.bytes.size() - at, 4096 - (ev.off + at) % 4096);
-				pending.push_back({e, at, n});
+				size_t n = std::min<size_t>(
+					ev.bytes.size() - at,
+					4096 - (ev.off + at) % 4096);
+				pending.push_back({ e, at, n });
 				at += n;
 			}
 		}
@@ -1217,11 +1300,12 @@ Stats explore_file(const Workload &w, const Options &o, const std::string &disk_
 
 		int variants = pending.empty() ? 1 : 2 + o.samples;
 		for (int v = 0; v < variants; ++v) {
-			std::string files[2] = {durable[0], durable[1]};
+			std::string files[2] = { durable[0], durable[1] };
 			for (const Piece &p : pending)
 				if (v == 1 || (v >= 2 && (rng() & 1))) {
 					const DiskEv &ev = log[p.ev];
-					apply(&files[ev.which], ev.off + p.at, ev.bytes.data() + p.at, p.n);
+					apply(&files[ev.which], ev.off + p.at,
+					      ev.bytes.data() + p.at, p.n);
 				}
 			++st.states;
 			std::string fail;
@@ -1234,11 +1318,13 @@ Stats explore_file(const Workload &w, const Options &o, const std::string &disk_
 				::unlink(fs.path.c_str());
 				fs.path = crash_path;
 				if (fs.mount("ro,commit=0")) {
-					fail = "read-only mount failed: " + fs.errmsg;
+					fail = "read-only mount failed: " +
+					       fs.errmsg;
 				} else {
 					auto r = fs.check();
 					if (r.orphan_table_errors)
-						fail = "orphan table before recovery: " + r.report;
+						fail = "orphan table before recovery: " +
+						       r.report;
 					fs.umount();
 				}
 				if (!fail.empty()) {
@@ -1255,11 +1341,18 @@ Stats explore_file(const Workload &w, const Options &o, const std::string &disk_
 						fail += why;
 					std::string best;
 					bool ok = false;
-					for (size_t j = first; j <= last && !ok; ++j) {
-						std::string d = compare(got, states[j], states, j, last);
+					for (size_t j = first; j <= last && !ok;
+					     ++j) {
+						std::string d = compare(
+							got, states[j], states,
+							j, last);
 						ok = d.empty();
-						best += (best.empty() ? "" : " | ") +
-							("state " + std::to_string(j) + ": ") + d;
+						best += (best.empty() ? "" :
+									" | ") +
+							("state " +
+							 std::to_string(j) +
+							 ": ") +
+							d;
 					}
 					if (!ok)
 						fail += "oracle: " + best;
@@ -1269,11 +1362,18 @@ Stats explore_file(const Workload &w, const Options &o, const std::string &disk_
 			::unlink((crash_path + ".journal").c_str());
 			if (!fail.empty()) {
 				++st.failures;
-				if (st.failures <= uint64_t(o.max_failures_reported)) {
-					std::string at = first < w.ops.size() ? w.ops[first].name : "end";
-					st.first_failure += w.name + ": disk event " + std::to_string(c) +
-							    " variant " + std::to_string(v) + " (op '" +
-							    at + "'): " + fail + "\n";
+				if (st.failures <=
+				    uint64_t(o.max_failures_reported)) {
+					std::string at =
+						first < w.ops.size() ?
+							w.ops[first].name :
+							"end";
+					st.first_failure +=
+						w.name + ": disk event " +
+						std::to_string(c) +
+						" variant " +
+						std::to_string(v) + " (op '" +
+						at + "'): " + fail + "\n";
 				}
 			}
 		}

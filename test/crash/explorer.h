@@ -35,9 +35,9 @@
 namespace zcrash {
 
 struct Node {
-	char type = 'f'; // f file, d dir, l symlink, o other
-	std::string data;	     // file contents
-	std::vector<bool> unsure;    // per byte: overwritten, not yet synced
+	char type = 'f';	  // f file, d dir, l symlink, o other
+	std::string data;	  // file contents
+	std::vector<bool> unsure; // per byte: overwritten, not yet synced
 	std::map<std::string, std::string> xattrs; // "user.a" -> value
 };
 using Model = std::map<std::string, Node>; // "a/b" -> node (root not listed)
@@ -87,8 +87,9 @@ Stats explore(const Workload &w, const Options &o);
 // before a commit that returned is there; later ones all-or-nothing.
 // timer: instead, a thread commits over and over while the operations run
 // (commits in the middle of operations; the recording differs run to run).
-Stats explore_file(const Workload &w, const Options &o, const std::string &disk_dir,
-		   int commit_every = 2, bool timer = false);
+Stats explore_file(const Workload &w, const Options &o,
+		   const std::string &disk_dir, int commit_every = 2,
+		   bool timer = false);
 
 // Helpers for workloads (they REQUIRE success).
 ztest::Inode resolve(ztest::Fs &fs, const std::string &path); // a reference
@@ -100,19 +101,22 @@ Op op_create(const std::string &path, char type = 'f');
 Op op_symlink(const std::string &path, const std::string &target);
 Op op_link(const std::string &from, const std::string &to);
 Op op_unlink(const std::string &path); // files, symlinks and empty dirs
-Op op_rename(const std::string &from, const std::string &to, uint64_t flags = 0);
-Op op_write(const std::string &path, uint64_t pos, const std::string &data, bool dsync);
+Op op_rename(const std::string &from, const std::string &to,
+	     uint64_t flags = 0);
+Op op_write(const std::string &path, uint64_t pos, const std::string &data,
+	    bool dsync);
 Op op_truncate(const std::string &path, uint64_t size);
 Op op_sync();
 // FALLOCATE with mode FALLOC_FL_* over [off, off+len).
-Op op_fallocate(const std::string &path, uint64_t mode, uint64_t off, uint64_t len);
+Op op_fallocate(const std::string &path, uint64_t mode, uint64_t off,
+		uint64_t len);
 // XATTR_SET in the user namespace (flags: XATTR_CREATE, XATTR_REPLACE,
 // ZUFS_XATTR_REMOVE).
-Op op_xattr(const std::string &path, const std::string &name, const std::string &value,
-	    uint16_t flags = 0);
+Op op_xattr(const std::string &path, const std::string &name,
+	    const std::string &value, uint16_t flags = 0);
 // COPY (copy_file_range) of len bytes from src@pin to dst@pout.
-Op op_copy(const std::string &src, uint64_t pin, const std::string &dst, uint64_t pout,
-	   uint64_t len);
+Op op_copy(const std::string &src, uint64_t pin, const std::string &dst,
+	   uint64_t pout, uint64_t len);
 // Open files: op_open takes a reference on path under the handle name (as
 // an open file descriptor does), op_close drops it (FREE_INODE when the
 // inode has no name left: it is freed then). Unlinking an open file leaves
@@ -135,7 +139,8 @@ Op op_make_room(uint64_t want);
 // read promotes the T2 blocks it touches (a synchronous IOMAP_EXEC, then
 // the leaf back to T1); cold (ZUFS_IO_RAND, with iomap room): served from
 // T2 in place by IOM_T2_READ_LEN, nothing moves.
-Op op_read(const std::string &path, uint64_t pos, uint64_t len, bool cold = false);
+Op op_read(const std::string &path, uint64_t pos, uint64_t len,
+	   bool cold = false);
 
 } // namespace zcrash
 

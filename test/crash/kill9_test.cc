@@ -29,20 +29,23 @@ using namespace zit;
 namespace {
 
 // One worker process: never returns.
-[[noreturn]] void worker(const std::string &mnt, const std::string &manifest, int id,
-			 int iter)
+[[noreturn]] void worker(const std::string &mnt, const std::string &manifest,
+			 int id, int iter)
 {
 	std::mt19937 rng(id * 7919 + iter * 104729);
 	std::string dir = mnt + "/w" + std::to_string(id);
 	mkdir(dir.c_str(), 0755);
 	int mfd = open(manifest.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0644);
 	for (int n = 0;; ++n) {
-		std::string name = dir + "/i" + std::to_string(iter) + "_" + std::to_string(n);
+		std::string name = dir + "/i" + std::to_string(iter) + "_" +
+				   std::to_string(n);
 		size_t size = 1 + rng() % 200000;
 		uint64_t seed = rng();
 		std::string data = pattern(seed, size);
 		int op = rng() % 4;
-		int fd = open(name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | (op == 3 ? O_DSYNC : 0),
+		int fd = open(name.c_str(),
+			      O_WRONLY | O_CREAT | O_TRUNC |
+				      (op == 3 ? O_DSYNC : 0),
 			      0644);
 		if (fd < 0)
 			_exit(0);
@@ -54,7 +57,8 @@ namespace {
 			_exit(0);
 		close(fd);
 		// Durable: record it (the manifest is on tmpfs, outside zufuse).
-		std::string line = name + " " + std::to_string(size) + " " + std::to_string(seed) + "\n";
+		std::string line = name + " " + std::to_string(size) + " " +
+				   std::to_string(seed) + "\n";
 		if (write(mfd, line.data(), line.size()) < 0)
 			_exit(0);
 		// Churn that is not recorded: temp files, renames, unlinks.
@@ -90,7 +94,8 @@ int kill9_rounds(Mount &m, int iters)
 				worker(m.mnt(), manifest, id, it);
 			kids.push_back(p);
 		}
-		std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 500));
+		std::this_thread::sleep_for(
+			std::chrono::milliseconds(100 + rng() % 500));
 		REQUIRE(m.kill9());
 		for (pid_t p : kids) {
 			kill(p, SIGKILL);
@@ -118,14 +123,17 @@ int kill9_rounds(Mount &m, int iters)
 	printf("kill -9: %d iterations, %lu manifest entries verified\n", iters,
 	       (unsigned long)verified);
 	const std::string log = m.log(); // all the runs
-	for (size_t at = 0; (at = log.find("took over the working copy", at)) != log.npos; ++at)
+	for (size_t at = 0;
+	     (at = log.find("took over the working copy", at)) != log.npos;
+	     ++at)
 		++took_over;
 	return took_over;
 }
 
 } // namespace
 
-TEST_CASE("kill -9 zufuse during a mixed multi-process workload", "[integration][crash]")
+TEST_CASE("kill -9 zufuse during a mixed multi-process workload",
+	  "[integration][crash]")
 {
 	int iters = 20;
 	if (const char *s = getenv("ZUFUSE_KILL_ITERS"))
@@ -143,7 +151,8 @@ TEST_CASE("kill -9 zufuse on a disk-backed image", "[integration][crash][disk]")
 	std::string disk = dir && *dir ? dir : "/var/tmp";
 	struct statfs sf;
 	if (statfs(disk.c_str(), &sf) || sf.f_type == TMPFS_MAGIC) {
-		WARN("no disk directory (" << disk << " is missing or tmpfs): skipped");
+		WARN("no disk directory (" << disk
+					   << " is missing or tmpfs): skipped");
 		return;
 	}
 	int iters = 10;
@@ -152,7 +161,8 @@ TEST_CASE("kill -9 zufuse on a disk-backed image", "[integration][crash][disk]")
 	Mount m("64M", disk);
 	int took_over = kill9_rounds(m, iters);
 	INFO(m.log());
-	CHECK(took_over == iters); // every kill left a working copy to take over
+	CHECK(took_over ==
+	      iters); // every kill left a working copy to take over
 }
 
 // -o sync on a disk-backed image: a metadata change is durable when it
@@ -166,11 +176,12 @@ TEST_CASE("-o sync: chmod, truncate, xattrs durable at return on a disk image",
 	std::string disk = dir && *dir ? dir : "/var/tmp";
 	struct statfs sf;
 	if (statfs(disk.c_str(), &sf) || sf.f_type == TMPFS_MAGIC) {
-		WARN("no disk directory (" << disk << " is missing or tmpfs): skipped");
+		WARN("no disk directory (" << disk
+					   << " is missing or tmpfs): skipped");
 		return;
 	}
 	Mount m("64M", disk);
-	REQUIRE(m.mount({"-o", "sync,commit=0"}));
+	REQUIRE(m.mount({ "-o", "sync,commit=0" }));
 	const std::string f = m.mnt() + "/f";
 	REQUIRE(write_file(f, pattern(1, 10000)));
 	REQUIRE(chmod(f.c_str(), 0604) == 0);
@@ -187,7 +198,7 @@ TEST_CASE("-o sync: chmod, truncate, xattrs durable at return on a disk image",
 		 static_cast<unsigned long long>(st.st_ino));
 	REQUIRE(unlink(shadow) == 0);
 
-	REQUIRE(m.mount({"-o", "commit=0"}));
+	REQUIRE(m.mount({ "-o", "commit=0" }));
 	REQUIRE(stat(f.c_str(), &st) == 0);
 	CHECK((st.st_mode & 07777) == 0604);
 	CHECK(st.st_size == 5000);

@@ -19,11 +19,15 @@ using zus::pmfs::pmfs_super;
 
 namespace {
 
-const pmfs_super &super(const Fs &fs) { return *reinterpret_cast<const pmfs_super *>(fs.base); }
+const pmfs_super &super(const Fs &fs)
+{
+	return *reinterpret_cast<const pmfs_super *>(fs.base);
+}
 
 uint64_t *table(const Fs &fs)
 {
-	return reinterpret_cast<uint64_t *>(fs.base + super(fs).s_orphan_blk * 4096);
+	return reinterpret_cast<uint64_t *>(fs.base +
+					    super(fs).s_orphan_blk * 4096);
 }
 
 size_t table_used(const Fs &fs)
@@ -58,7 +62,8 @@ std::vector<Inode> open_unlinked(Fs &fs, int n, const std::string &prefix)
 	std::vector<Inode> open(n);
 	for (int i = 0; i < n; ++i) {
 		std::string name = prefix + std::to_string(i);
-		REQUIRE(fs.create(fs.root, name, S_IFREG | 0644, &open[i]) == 0);
+		REQUIRE(fs.create(fs.root, name, S_IFREG | 0644, &open[i]) ==
+			0);
 		REQUIRE(fs.write(open[i], 0, pattern(5000, i)) == 0);
 		REQUIRE(fs.unlink(fs.root, name) == 0);
 		REQUIRE(open[i].zi->i_nlink == 0);
@@ -74,17 +79,19 @@ Inode tmpfile(Fs &fs)
 	ni.dir_ii = fs.root.ii;
 	ni.flags = ZI_TMPFILE;
 	REQUIRE(fs.dispatch(&ni.hdr, sizeof(ni)) == 0);
-	return Inode{ni.zus_ii, fs.zi_at(ni._zi)};
+	return Inode{ ni.zus_ii, fs.zi_at(ni._zi) };
 }
 
 } // namespace
 
-TEST_CASE("orphan table: unlinked open files are listed, freed at close or by recovery",
-	  "[orphan]")
+TEST_CASE(
+	"orphan table: unlinked open files are listed, freed at close or by recovery",
+	"[orphan]")
 {
 	Fs fs;
 	REQUIRE(fs.mount() == 0);
-	REQUIRE(fs.create(fs.root, "first", S_IFREG | 0644) == 0); // root's dir block
+	REQUIRE(fs.create(fs.root, "first", S_IFREG | 0644) ==
+		0); // root's dir block
 	struct statfs64 st0;
 	fs.statfs(&st0);
 	auto open = open_unlinked(fs, 40, "o");
@@ -134,7 +141,8 @@ TEST_CASE("orphan table: O_TMPFILE is listed until linked", "[orphan]")
 	CHECK(r.errors == 0);
 }
 
-TEST_CASE("orphan table: an interrupted truncation is listed and finished", "[orphan]")
+TEST_CASE("orphan table: an interrupted truncation is listed and finished",
+	  "[orphan]")
 {
 	Fs fs;
 	REQUIRE(fs.mount() == 0);
@@ -170,7 +178,8 @@ TEST_CASE("orphan table: an interrupted truncation is listed and finished", "[or
 	CHECK(r.errors == 0);
 }
 
-TEST_CASE("orphan table full: the flag makes the next mount scan every inode", "[orphan]")
+TEST_CASE("orphan table full: the flag makes the next mount scan every inode",
+	  "[orphan]")
 {
 	Fs fs;
 	REQUIRE(fs.mount() == 0);
@@ -207,8 +216,9 @@ TEST_CASE("orphan table full: the flag makes the next mount scan every inode", "
 	CHECK(table_used(fs) == 0);
 }
 
-TEST_CASE("orphan table: stale entries are found by fsck and cleared by a clean mount",
-	  "[orphan]")
+TEST_CASE(
+	"orphan table: stale entries are found by fsck and cleared by a clean mount",
+	"[orphan]")
 {
 	Fs fs;
 	REQUIRE(fs.mount() == 0);
@@ -222,8 +232,9 @@ TEST_CASE("orphan table: stale entries are found by fsck and cleared by a clean 
 		int fd = open(fs.path.c_str(), O_RDWR);
 		pmfs_super s;
 		REQUIRE(pread(fd, &s, sizeof(s), 0) == sizeof(s));
-		uint64_t e[2] = {ino, 999999};
-		REQUIRE(pwrite(fd, e, sizeof(e), s.s_orphan_blk * 4096 + 8 * 7) == sizeof(e));
+		uint64_t e[2] = { ino, 999999 };
+		REQUIRE(pwrite(fd, e, sizeof(e),
+			       s.s_orphan_blk * 4096 + 8 * 7) == sizeof(e));
 		close(fd);
 	}
 	std::string report;
@@ -254,8 +265,9 @@ TEST_CASE("fsck -y clears bad orphan table entries", "[orphan]")
 		int fd = open(fs.path.c_str(), O_RDWR);
 		pmfs_super s;
 		REQUIRE(pread(fd, &s, sizeof(s), 0) == sizeof(s));
-		uint64_t e[3] = {ino, ino, 5};
-		REQUIRE(pwrite(fd, e, sizeof(e), s.s_orphan_blk * 4096) == sizeof(e));
+		uint64_t e[3] = { ino, ino, 5 };
+		REQUIRE(pwrite(fd, e, sizeof(e), s.s_orphan_blk * 4096) ==
+			sizeof(e));
 		close(fd);
 	}
 	std::string report;

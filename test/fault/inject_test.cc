@@ -49,8 +49,9 @@ TEST_CASE("fault rules parse, and bad ones say why", "[fault][inject]")
 	CHECK(set_rules("write:next=1;read:after=3,next=2;any:prob=0.5,seed=9;"
 			"meta:at=0x10000+8K;read:at=64M",
 			&err) == 0);
-	for (const char *bad : { "bogus", "write:next", "write:next=x", "read:prob=2",
-				 "any:at=5+0", "write:color=red", "read:after=-1" }) {
+	for (const char *bad :
+	     { "bogus", "write:next", "write:next=x", "read:prob=2",
+	       "any:at=5+0", "write:color=red", "read:after=-1" }) {
 		INFO(bad);
 		CHECK(set_rules(bad, &err) == -EINVAL);
 		CHECK(err.find("bad fault rule") != std::string::npos);
@@ -59,13 +60,16 @@ TEST_CASE("fault rules parse, and bad ones say why", "[fault][inject]")
 	CHECK(!zufs::fault::rules_active());
 
 	setenv("ZUFUSE_FAULT_TEST", "write:nxt=1", 1);
-	CHECK(zufs::fault::set_rules_from_env("ZUFUSE_FAULT_TEST", &err) == -EINVAL);
-	CHECK(err.rfind("ZUFUSE_FAULT_TEST: bad fault rule 'write:nxt=1'", 0) == 0);
+	CHECK(zufs::fault::set_rules_from_env("ZUFUSE_FAULT_TEST", &err) ==
+	      -EINVAL);
+	CHECK(err.rfind("ZUFUSE_FAULT_TEST: bad fault rule 'write:nxt=1'", 0) ==
+	      0);
 	unsetenv("ZUFUSE_FAULT_TEST");
 	CHECK(zufs::fault::set_rules_from_env("ZUFUSE_FAULT_TEST", &err) == 0);
 }
 
-TEST_CASE("after, next, prob and at select the accesses that fail", "[fault][inject]")
+TEST_CASE("after, next, prob and at select the accesses that fail",
+	  "[fault][inject]")
 {
 	{
 		Rules r("write:after=2,next=3");
@@ -99,7 +103,8 @@ TEST_CASE("after, next, prob and at select the accesses that fail", "[fault][inj
 	}
 }
 
-TEST_CASE("an injected fault is a SIGBUS caught by the guard", "[fault][inject]")
+TEST_CASE("an injected fault is a SIGBUS caught by the guard",
+	  "[fault][inject]")
 {
 	const size_t len = 4 * 4096;
 	int fd = memfd_create("inject_test", MFD_CLOEXEC);
@@ -116,7 +121,8 @@ TEST_CASE("an injected fault is a SIGBUS caught by the guard", "[fault][inject]"
 		Rules r("write:next=1;read:at=0x2000+1");
 		char buf[64] = {};
 		bool ran = false;
-		CHECK(guarded(Access::kWrite, base + 100, 10, "w", [&] { ran = true; }) == -EIO);
+		CHECK(guarded(Access::kWrite, base + 100, 10, "w",
+			      [&] { ran = true; }) == -EIO);
 		CHECK(!ran); // it failed at the first byte, as a poisoned page would
 		CHECK(guarded(Access::kWrite, base + 100, 10, "w",
 			      [&] { memset(base + 100, 1, 10); }) == 0);
@@ -126,7 +132,8 @@ TEST_CASE("an injected fault is a SIGBUS caught by the guard", "[fault][inject]"
 			      [&] { memcpy(buf, base + 0x3000, 64); }) == 0);
 		// Outside a registered mapping no rule applies.
 		char local[8];
-		CHECK(guarded(Access::kRead, local, 8, "r", [&] { memset(local, 0, 8); }) == 0);
+		CHECK(guarded(Access::kRead, local, 8, "r",
+			      [&] { memset(local, 0, 8); }) == 0);
 	}
 	CHECK(zufs::fault::caught_count() == caught + 2);
 	CHECK(zufs::fault::injected_count() == injected + 2);

@@ -75,7 +75,8 @@ void do_umount(zufs::Channel &srv, zus_sb_info *sbi)
 	srv.mount(u);
 }
 
-int dispatch(zufs::Channel &srv, zufs_ioc_hdr *h, size_t len, zufs::page_list pages = {})
+int dispatch(zufs::Channel &srv, zufs_ioc_hdr *h, size_t len,
+	     zufs::page_list pages = {})
 {
 	h->in_len = static_cast<__u16>(len);
 	h->out_max = static_cast<__u16>(len);
@@ -85,14 +86,14 @@ int dispatch(zufs::Channel &srv, zufs_ioc_hdr *h, size_t len, zufs::page_list pa
 // n zeroed pages and their descriptors.
 struct Pages {
 	explicit Pages(size_t n = 1)
-		: mem(static_cast<char *>(aligned_alloc(4096, n * 4096))), n(n)
+	    : mem(static_cast<char *>(aligned_alloc(4096, n * 4096))), n(n)
 	{
 		memset(mem.get(), 0, n * 4096);
 		for (size_t i = 0; i < n; ++i)
 			ptrs.push_back(mem.get() + i * 4096);
 	}
 	char *data() { return mem.get(); }
-	zufs::page_list list() { return {ptrs.data(), ptrs.size()}; }
+	zufs::page_list list() { return { ptrs.data(), ptrs.size() }; }
 	struct F {
 		void operator()(char *x) const { free(x); }
 	};
@@ -101,8 +102,9 @@ struct Pages {
 	std::vector<void *> ptrs;
 };
 
-zus_inode_info *create(zufs::Channel &srv, zus_inode_info *dir, const std::string &name,
-		       uint16_t mode, const std::string &sym = "")
+zus_inode_info *create(zufs::Channel &srv, zus_inode_info *dir,
+		       const std::string &name, uint16_t mode,
+		       const std::string &sym = "")
 {
 	zufs_ioc_new_inode ni{};
 	ni.hdr.operation = ZUFS_OP_NEW_INODE;
@@ -126,7 +128,8 @@ void evict(zufs::Channel &srv, zus_inode_info *ii, int op = ZUFS_OP_EVICT_INODE)
 	dispatch(srv, &e.hdr, sizeof(e));
 }
 
-void write(zufs::Channel &srv, zus_inode_info *f, uint64_t pos, size_t n, char fill = 'x')
+void write(zufs::Channel &srv, zus_inode_info *f, uint64_t pos, size_t n,
+	   char fill = 'x')
 {
 	Pages pg(4);
 	memset(pg.data(), fill, 4 * 4096);
@@ -138,8 +141,8 @@ void write(zufs::Channel &srv, zus_inode_info *f, uint64_t pos, size_t n, char f
 	dispatch(srv, &io.hdr, sizeof(io), pg.list());
 }
 
-void setxattr(zufs::Channel &srv, zus_inode_info *f, uint8_t type, const std::string &name,
-	      const std::string &value)
+void setxattr(zufs::Channel &srv, zus_inode_info *f, uint8_t type,
+	      const std::string &name, const std::string &value)
 {
 	zufs_ioc_xattr x{};
 	x.hdr.operation = ZUFS_OP_XATTR_SET;
@@ -153,8 +156,8 @@ void setxattr(zufs::Channel &srv, zus_inode_info *f, uint8_t type, const std::st
 	dispatch(srv, &x.hdr, sizeof(x), pg.list());
 }
 
-zus_inode_info *lookup(zufs::Channel &srv, zus_inode_info *dir, const zufs_str &s,
-		       zu_dpp_t *zi = nullptr)
+zus_inode_info *lookup(zufs::Channel &srv, zus_inode_info *dir,
+		       const zufs_str &s, zu_dpp_t *zi = nullptr)
 {
 	zufs_ioc_lookup lk{};
 	lk.hdr.operation = ZUFS_OP_LOOKUP;
@@ -190,7 +193,8 @@ struct Walk {
 	const zus_inode *zi_at(zu_dpp_t d) const
 	{
 		uint64_t off = zu_dpp_t_val(d);
-		if (zu_dpp_t_pool(d) != 0 || off % 128 || off > pool_size - sizeof(zus_inode))
+		if (zu_dpp_t_pool(d) != 0 || off % 128 ||
+		    off > pool_size - sizeof(zus_inode))
 			abort(); // the server must answer a valid zus_inode
 		return reinterpret_cast<const zus_inode *>(base + off);
 	}
@@ -199,7 +203,8 @@ struct Walk {
 	{
 		Pages pg(4);
 		uint64_t size = z->i_size;
-		for (uint64_t pos : {uint64_t(0), size > 8192 ? size - 8192 : 0, size / 2}) {
+		for (uint64_t pos :
+		     { uint64_t(0), size > 8192 ? size - 8192 : 0, size / 2 }) {
 			zufs_ioc_IO io{};
 			io.hdr.operation = ZUFS_OP_READ;
 			io.hdr.len = 4 * 4096;
@@ -224,7 +229,8 @@ struct Walk {
 			return;
 		}
 		uint64_t off = zu_dpp_t_val(z->i_sym_dpp);
-		if (zu_dpp_t_pool(z->i_sym_dpp) != 0 || off > pool_size || pool_size - off < z->i_size)
+		if (zu_dpp_t_pool(z->i_sym_dpp) != 0 || off > pool_size ||
+		    pool_size - off < z->i_size)
 			return;
 		sink += static_cast<uint8_t>(base[off + z->i_size - 1]);
 		++links;
@@ -243,8 +249,11 @@ struct Walk {
 			abort();
 		std::string list(pg.data(), x.hdr.len);
 		static const std::pair<const char *, uint8_t> ns[] = {
-			{"user.", ZUFS_XF_USER}, {"trusted.", ZUFS_XF_TRUSTED},
-			{"security.", ZUFS_XF_SECURITY}, {"system.", ZUFS_XF_SYSTEM}};
+			{ "user.", ZUFS_XF_USER },
+			{ "trusted.", ZUFS_XF_TRUSTED },
+			{ "security.", ZUFS_XF_SECURITY },
+			{ "system.", ZUFS_XF_SYSTEM }
+		};
 		for (size_t at = 0; at < list.size();) {
 			size_t z = list.find('\0', at);
 			if (z == list.npos)
@@ -253,21 +262,24 @@ struct Walk {
 			at = z + 1;
 			for (auto &[pre, type] : ns) {
 				size_t pl = strlen(pre);
-				if (full.compare(0, pl, pre) || full.size() - pl > ZUFS_NAME_LEN ||
+				if (full.compare(0, pl, pre) ||
+				    full.size() - pl > ZUFS_NAME_LEN ||
 				    full.size() == pl)
 					continue;
 				zufs_ioc_xattr g{};
 				g.hdr.operation = ZUFS_OP_XATTR_GET;
 				g.zus_ii = ii;
 				g.type = type;
-				g.name_len = static_cast<__u8>(full.size() - pl);
+				g.name_len =
+					static_cast<__u8>(full.size() - pl);
 				memcpy(g.name, full.data() + pl, g.name_len);
 				g.hdr.len = 0; // the size first, then the value
 				if (dispatch(srv, &g.hdr, sizeof(g)))
 					break;
 				g.hdr.len = 33 * 4096;
 				++xgets;
-				if (!dispatch(srv, &g.hdr, sizeof(g), pg.list()) &&
+				if (!dispatch(srv, &g.hdr, sizeof(g),
+					      pg.list()) &&
 				    g.hdr.len > 33 * 4096)
 					abort();
 				break;
@@ -289,16 +301,19 @@ struct Walk {
 				return;
 			if (rd.hdr.len > 2 * 4096)
 				abort();
-			for (uint32_t at = 0; at + E_ZDE_HDR_SIZE <= rd.hdr.len;) {
+			for (uint32_t at = 0;
+			     at + E_ZDE_HDR_SIZE <= rd.hdr.len;) {
 				zufs_dir_entry de;
 				memcpy(&de, pg.data() + at,
-				       std::min<size_t>(sizeof(de), rd.hdr.len - at));
+				       std::min<size_t>(sizeof(de),
+							rd.hdr.len - at));
 				if (!de.zstr.len)
 					break;
 				at += zufs_dir_entry_len(de.zstr.len);
 				if (at > rd.hdr.len)
 					abort(); // an entry past what the server wrote
-				std::string_view name(de.zstr.name, de.zstr.len);
+				std::string_view name(de.zstr.name,
+						      de.zstr.len);
 				if (name == "." || name == "..")
 					continue;
 				visit(d, de.zstr, depth);
@@ -346,7 +361,8 @@ struct Walk {
 void exercise(zufs::Channel &srv, const zufs_ioc_mount &m, bool stats = false)
 {
 	zus_inode_info *root = m.zmi.zus_ii;
-	Walk w{srv, reinterpret_cast<const char *>(m.pools[0].base), m.pools[0].size};
+	Walk w{ srv, reinterpret_cast<const char *>(m.pools[0].base),
+		m.pools[0].size };
 	w.xattrs(root);
 	w.dir(root, 0);
 	if (stats)
@@ -383,8 +399,10 @@ void build_tree(zufs::Channel &srv, zus_inode_info *root)
 	zus_inode_info *f = create(srv, root, "file", S_IFREG | 0644);
 	write(srv, f, 0, 4096);
 	write(srv, f, 5 << 20, 100); // a tree of height 2
-	evict(srv, create(srv, root, "link", S_IFLNK | 0777, std::string(20, 'l')));
-	evict(srv, create(srv, root, "longlink", S_IFLNK | 0777, std::string(3000, 'L')));
+	evict(srv,
+	      create(srv, root, "link", S_IFLNK | 0777, std::string(20, 'l')));
+	evict(srv, create(srv, root, "longlink", S_IFLNK | 0777,
+			  std::string(3000, 'L')));
 	if (d)
 		evict(srv, create(srv, d, "inner", S_IFREG | 0644));
 	// A directory of several blocks: 300 names, every fifth one long.
@@ -395,7 +413,9 @@ void build_tree(zufs::Channel &srv, zus_inode_info *root)
 		std::string nm = name;
 		if (i % 5 == 4)
 			nm += std::string(200 + i % 50, char('a' + i % 26));
-		evict(srv, create(srv, big, nm, i % 50 == 0 ? S_IFDIR | 0755 : S_IFREG | 0644));
+		evict(srv,
+		      create(srv, big, nm,
+			     i % 50 == 0 ? S_IFDIR | 0755 : S_IFREG | 0644));
 	}
 	// Xattrs: inline on a file and on the big directory, in blocks on
 	// another file.
@@ -409,7 +429,7 @@ void build_tree(zufs::Channel &srv, zus_inode_info *root)
 	setxattr(srv, xb, ZUFS_XF_USER, "big", std::string(9000, 'X'));
 	setxattr(srv, xb, ZUFS_XF_USER, "small", "s");
 	write(srv, xb, 0, 3000);
-	for (zus_inode_info *ii : {d, f, big, x, xb})
+	for (zus_inode_info *ii : { d, f, big, x, xb })
 		if (ii)
 			evict(srv, ii);
 }
@@ -429,19 +449,26 @@ void collect_struct_blocks(const std::vector<char> &img)
 {
 	const auto &sb = *reinterpret_cast<const pmfs_super *>(img.data());
 	auto blk = [&](uint64_t bn) { return img.data() + bn * 4096; };
-	auto ok = [&](uint64_t bn) { return bn >= sb.s_data_blk && bn < sb.s_nblocks; };
+	auto ok = [&](uint64_t bn) {
+		return bn >= sb.s_data_blk && bn < sb.s_nblocks;
+	};
 	auto add = [&](uint64_t bn) {
 		if (ok(bn) && g_struct_blocks.size() < 256)
 			g_struct_blocks.push_back(bn);
 	};
 	for (uint64_t ino = 1; ino <= sb.s_inode_count; ++ino) {
-		auto *z = reinterpret_cast<const zus_inode *>(blk(sb.s_itable_blk)) + (ino - 1);
+		auto *z = reinterpret_cast<const zus_inode *>(
+				  blk(sb.s_itable_blk)) +
+			  (ino - 1);
 		if (z->i_ino != ino)
 			continue;
 		if (z->i_xattr && ok(z->i_xattr)) {
 			add(z->i_xattr);
-			auto *h = reinterpret_cast<const zus::pmfs::pmfs_xattr_head *>(blk(z->i_xattr));
-			for (uint32_t i = 0; i < h->nblk && i < zus::pmfs::kXattrMaxBlocks; ++i)
+			auto *h = reinterpret_cast<
+				const zus::pmfs::pmfs_xattr_head *>(
+				blk(z->i_xattr));
+			for (uint32_t i = 0;
+			     i < h->nblk && i < zus::pmfs::kXattrMaxBlocks; ++i)
 				add(h->bn[i]);
 		}
 		const bool walk = S_ISDIR(z->i_mode) || S_ISLNK(z->i_mode) ||
@@ -449,7 +476,9 @@ void collect_struct_blocks(const std::vector<char> &img)
 		if (!walk || !z->i_on_disk.a[0])
 			continue;
 		// Nodes (and, for directories and symlinks, the data blocks).
-		std::vector<std::pair<uint64_t, uint64_t>> todo{{z->i_on_disk.a[0], z->i_on_disk.a[1]}};
+		std::vector<std::pair<uint64_t, uint64_t>> todo{
+			{ z->i_on_disk.a[0], z->i_on_disk.a[1] }
+		};
 		while (!todo.empty()) {
 			auto [bn, h] = todo.back();
 			todo.pop_back();
@@ -461,10 +490,11 @@ void collect_struct_blocks(const std::vector<char> &img)
 				continue;
 			}
 			add(bn);
-			auto *slots = reinterpret_cast<const uint64_t *>(blk(bn));
+			auto *slots =
+				reinterpret_cast<const uint64_t *>(blk(bn));
 			for (int s = 0; s < 512 && h <= 4; ++s)
 				if (slots[s])
-					todo.push_back({slots[s], h - 1});
+					todo.push_back({ slots[s], h - 1 });
 		}
 	}
 	if (g_struct_blocks.empty())
@@ -484,7 +514,9 @@ void build_templates()
 	{
 		auto srv = zus::make_server();
 		zufs_ioc_mount m;
-		if (do_mount(*srv, "pmem=" + g_path + ",size=" + std::to_string(kSize) + ",mkfs",
+		if (do_mount(*srv,
+			     "pmem=" + g_path +
+				     ",size=" + std::to_string(kSize) + ",mkfs",
 			     &m)) {
 			fprintf(stderr, "template: %s\n", m.errmsg);
 			abort();
@@ -501,7 +533,8 @@ void build_templates()
 			abort();
 		zus_inode_info *root = m.zmi.zus_ii;
 		// An orphan: unlinked while open.
-		zus_inode_info *o = create(*srv, root, "orphan", S_IFREG | 0644);
+		zus_inode_info *o =
+			create(*srv, root, "orphan", S_IFREG | 0644);
 		write(*srv, o, 0, 9000);
 		zufs_ioc_dentry rm{};
 		rm.hdr.operation = ZUFS_OP_REMOVE_DENTRY;
@@ -547,7 +580,8 @@ extern "C" int LLVMFuzzerInitialize(int *, char ***)
 			do_umount(*srv, m.zmi.zus_sbi);
 		}
 	if (getenv("ZUFS_FUZZ_STATS"))
-		fprintf(stderr, "template: %zu structure blocks\n", g_struct_blocks.size());
+		fprintf(stderr, "template: %zu structure blocks\n",
+			g_struct_blocks.size());
 	return 0;
 }
 
@@ -555,28 +589,50 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const int which = size ? data[0] & 1 : 0;
 	std::vector<char> img = g_template[which];
-	const auto &sb = *reinterpret_cast<const pmfs_super *>(g_template[which].data());
+	const auto &sb =
+		*reinterpret_cast<const pmfs_super *>(g_template[which].data());
 	bool recrc = false;
 	for (size_t at = size ? 1 : 0; at + 4 <= size;) {
 		uint8_t region = data[at] % 7;
-		uint16_t off = static_cast<uint16_t>(data[at + 1] | data[at + 2] << 8);
+		uint16_t off =
+			static_cast<uint16_t>(data[at + 1] | data[at + 2] << 8);
 		uint8_t len = data[at + 3];
 		at += 4;
 		len = static_cast<uint8_t>(std::min<size_t>(len, size - at));
 		uint64_t base = 0, span = 0, o = 0;
 		switch (region) {
 		case 0:
-		case 1: base = 0, span = sizeof(pmfs_super), recrc |= region == 0; break;
-		case 2: base = sb.s_journal_blk * 4096, span = uint64_t(sb.s_lanes) * sb.s_lane_blocks * 4096; break;
-		case 3: base = sb.s_bitmap_blk * 4096, span = sb.s_bitmap_blocks * 4096; break;
-		case 4: base = sb.s_itable_blk * 4096, span = (sb.s_data_blk - sb.s_itable_blk) * 4096; break;
-		case 5: base = sb.s_data_blk * 4096, span = 64 * 4096; break;
-		case 6: base = g_struct_blocks[(off & 0xff) % g_struct_blocks.size()] * 4096, span = 4096; break;
+		case 1:
+			base = 0, span = sizeof(pmfs_super),
+			recrc |= region == 0;
+			break;
+		case 2:
+			base = sb.s_journal_blk * 4096,
+			span = uint64_t(sb.s_lanes) * sb.s_lane_blocks * 4096;
+			break;
+		case 3:
+			base = sb.s_bitmap_blk * 4096,
+			span = sb.s_bitmap_blocks * 4096;
+			break;
+		case 4:
+			base = sb.s_itable_blk * 4096,
+			span = (sb.s_data_blk - sb.s_itable_blk) * 4096;
+			break;
+		case 5:
+			base = sb.s_data_blk * 4096, span = 64 * 4096;
+			break;
+		case 6:
+			base = g_struct_blocks[(off & 0xff) %
+					       g_struct_blocks.size()] *
+			       4096,
+			span = 4096;
+			break;
 		}
 		if (region == 6)
 			o = base + (off >> 8) * 16;
 		else
-			o = base + (uint64_t(off) * (region >= 2 ? 8 : 1)) % span;
+			o = base +
+			    (uint64_t(off) * (region >= 2 ? 8 : 1)) % span;
 		for (uint8_t i = 0; i < len && o + i < kSize; ++i)
 			img[o + i] = static_cast<char>(data[at + i]);
 		at += len;

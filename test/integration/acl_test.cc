@@ -42,10 +42,7 @@ constexpr uid_t kNobody = 65534;
 const char kAccessName[] = "system.posix_acl_access";
 const char kDefaultName[] = "system.posix_acl_default";
 
-std::string blob(std::initializer_list<Entry> es)
-{
-	return to_xattr(Acl(es));
-}
+std::string blob(std::initializer_list<Entry> es) { return to_xattr(Acl(es)); }
 
 std::string err_of(long r)
 {
@@ -150,72 +147,71 @@ TEST_CASE("acl: set/get round trip, mode sync, chmod, malformed values",
 	umask(022);
 	s.check(
 		[](const std::string &d) {
-			std::string f = d + "/f", r;
-			close(open(f.c_str(), O_CREAT | O_WRONLY, 02664));
-			r += then(set_acl(f, kAccessName, kNamed), f);
-			// chmod rewrites owner, mask and other.
-			r += then(err_of(chmod(f.c_str(), 0640)), f);
-			r += then(err_of(chmod(f.c_str(), 0)), f);
-			// An ACL the mode says all of: not kept.
-			r += then(set_acl(f, kAccessName,
-					  blob({ { kUserObj, 6, 0 },
-						 { kGroupObj, 4, 0 },
-						 { kOther, 4, 0 } })),
-				  f);
-			// A mask without named entries is kept.
-			r += then(set_acl(f, kAccessName,
-					  blob({ { kUserObj, 6, 0 },
-						 { kGroupObj, 6, 0 },
-						 { kMask, 4, 0 },
-						 { kOther, 0, 0 } })),
-				  f);
-			// Malformed: order, missing mask, bad perm, bad size,
-			// version, undefined named id; an empty ACL removes.
-			for (const std::string &v :
-			     { blob({ { kGroupObj, 6, 0 },
-				      { kUserObj, 6, 0 },
-				      { kOther, 0, 0 } }),
-			       blob({ { kUserObj, 6, 0 },
-				      { kUser, 6, 7 },
-				      { kGroupObj, 6, 0 },
-				      { kOther, 0, 0 } }),
-			       blob({ { kUserObj, 8, 0 },
-				      { kGroupObj, 6, 0 },
-				      { kOther, 0, 0 } }),
-			       blob({ { kUserObj, 6, 0 },
-				      { kUser, 6, kUndefinedId },
-				      { kGroupObj, 6, 0 },
-				      { kMask, 6, 0 },
-				      { kOther, 0, 0 } }),
-			       kNamed.substr(0, 10), std::string("\1\0\0\0", 4),
-			       std::string("\2\0", 2), std::string("\2\0\0\0", 4) })
-				r += set_acl(f, kAccessName, v) + ",";
-			r += then("", f);
-			// Default ACLs: only on directories.
-			r += set_acl(f, kDefaultName, kNamed) + " ";
-			r += err_of(lremovexattr(f.c_str(), kDefaultName)) + " ";
-			r += then(err_of(lremovexattr(f.c_str(), kAccessName)), f);
-			r += then(err_of(lremovexattr(f.c_str(), kAccessName)), f);
-			std::string sub = d + "/sub";
-			mkdir(sub.c_str(), 0755);
-			r += then(set_acl(sub, kDefaultName, kNamed), sub);
-			r += then(set_acl(sub, kDefaultName,
-					  std::string("\2\0\0\0", 4)),
-				  sub);
-			// Sizes: ERANGE for a short buffer.
-			set_acl(f, kAccessName, kNamed);
-			char small[8];
-			r += err_of(lgetxattr(f.c_str(), kAccessName, small,
-					      sizeof(small))) +
-			     " " +
-			     err_of(lgetxattr(f.c_str(), kAccessName, nullptr,
-					      0)) +
-			     "\n";
-			// listxattr names the ACL.
-			char list[256];
-			long n = llistxattr(f.c_str(), list, sizeof(list));
-			r += std::string(list, n > 0 ? n : 0) + "\n";
-			return r;
+		std::string f = d + "/f", r;
+		close(open(f.c_str(), O_CREAT | O_WRONLY, 02664));
+		r += then(set_acl(f, kAccessName, kNamed), f);
+		// chmod rewrites owner, mask and other.
+		r += then(err_of(chmod(f.c_str(), 0640)), f);
+		r += then(err_of(chmod(f.c_str(), 0)), f);
+		// An ACL the mode says all of: not kept.
+		r += then(set_acl(f, kAccessName,
+				  blob({ { kUserObj, 6, 0 },
+					 { kGroupObj, 4, 0 },
+					 { kOther, 4, 0 } })),
+			  f);
+		// A mask without named entries is kept.
+		r += then(set_acl(f, kAccessName,
+				  blob({ { kUserObj, 6, 0 },
+					 { kGroupObj, 6, 0 },
+					 { kMask, 4, 0 },
+					 { kOther, 0, 0 } })),
+			  f);
+		// Malformed: order, missing mask, bad perm, bad size,
+		// version, undefined named id; an empty ACL removes.
+		for (const std::string &v :
+		     { blob({ { kGroupObj, 6, 0 },
+			      { kUserObj, 6, 0 },
+			      { kOther, 0, 0 } }),
+		       blob({ { kUserObj, 6, 0 },
+			      { kUser, 6, 7 },
+			      { kGroupObj, 6, 0 },
+			      { kOther, 0, 0 } }),
+		       blob({ { kUserObj, 8, 0 },
+			      { kGroupObj, 6, 0 },
+			      { kOther, 0, 0 } }),
+		       blob({ { kUserObj, 6, 0 },
+			      { kUser, 6, kUndefinedId },
+			      { kGroupObj, 6, 0 },
+			      { kMask, 6, 0 },
+			      { kOther, 0, 0 } }),
+		       kNamed.substr(0, 10), std::string("\1\0\0\0", 4),
+		       std::string("\2\0", 2), std::string("\2\0\0\0", 4) })
+			r += set_acl(f, kAccessName, v) + ",";
+		r += then("", f);
+		// Default ACLs: only on directories.
+		r += set_acl(f, kDefaultName, kNamed) + " ";
+		r += err_of(lremovexattr(f.c_str(), kDefaultName)) + " ";
+		r += then(err_of(lremovexattr(f.c_str(), kAccessName)), f);
+		r += then(err_of(lremovexattr(f.c_str(), kAccessName)), f);
+		std::string sub = d + "/sub";
+		mkdir(sub.c_str(), 0755);
+		r += then(set_acl(sub, kDefaultName, kNamed), sub);
+		r += then(
+			set_acl(sub, kDefaultName, std::string("\2\0\0\0", 4)),
+			sub);
+		// Sizes: ERANGE for a short buffer.
+		set_acl(f, kAccessName, kNamed);
+		char small[8];
+		r += err_of(lgetxattr(f.c_str(), kAccessName, small,
+				      sizeof(small))) +
+		     " " +
+		     err_of(lgetxattr(f.c_str(), kAccessName, nullptr, 0)) +
+		     "\n";
+		// listxattr names the ACL.
+		char list[256];
+		long n = llistxattr(f.c_str(), list, sizeof(list));
+		r += std::string(list, n > 0 ? n : 0) + "\n";
+		return r;
 		},
 		"round trip");
 	REQUIRE_UNMOUNT(m);
@@ -236,7 +232,9 @@ TEST_CASE("acl: default ACL inheritance under several umasks",
 	const std::string defaults[] = {
 		"", // none: the umask applies
 		kNamed,
-		blob({ { kUserObj, 7, 0 }, { kGroupObj, 5, 0 }, { kOther, 1, 0 } }),
+		blob({ { kUserObj, 7, 0 },
+		       { kGroupObj, 5, 0 },
+		       { kOther, 1, 0 } }),
 		blob({ { kUserObj, 6, 0 },
 		       { kGroupObj, 7, 0 },
 		       { kGroup, 2, 100 },
@@ -250,33 +248,30 @@ TEST_CASE("acl: default ACL inheritance under several umasks",
 			umask(0);
 			s.check(
 				[&](const std::string &root) {
-					std::string d = root + "/" + name, r;
-					mkdir(d.c_str(), 0777);
-					if (!def.empty())
-						r += set_acl(d, kDefaultName,
-							     def) +
-						     "\n";
-					umask(mask);
-					std::string f = d + "/f", g = d + "/g",
-						    sd = d + "/sd",
-						    fifo = d + "/p",
-						    ln = d + "/l",
-						    deep = sd + "/f";
-					close(open(f.c_str(),
-						   O_CREAT | O_WRONLY, 0666));
-					close(open(g.c_str(),
-						   O_CREAT | O_WRONLY, 0750));
-					mkdir(sd.c_str(), 0777);
-					mknod(fifo.c_str(), S_IFIFO | 0666, 0);
-					symlink("f", ln.c_str());
-					close(open(deep.c_str(),
-						   O_CREAT | O_WRONLY, 0604));
-					umask(0);
-					for (const std::string &p :
-					     { f, g, sd, fifo, ln, deep })
-						r += p.substr(root.size()) +
-						     " " + state_of(p) + "\n";
-					return r;
+				std::string d = root + "/" + name, r;
+				mkdir(d.c_str(), 0777);
+				if (!def.empty())
+					r += set_acl(d, kDefaultName, def) +
+					     "\n";
+				umask(mask);
+				std::string f = d + "/f", g = d + "/g",
+					    sd = d + "/sd", fifo = d + "/p",
+					    ln = d + "/l", deep = sd + "/f";
+				close(open(f.c_str(), O_CREAT | O_WRONLY,
+					   0666));
+				close(open(g.c_str(), O_CREAT | O_WRONLY,
+					   0750));
+				mkdir(sd.c_str(), 0777);
+				mknod(fifo.c_str(), S_IFIFO | 0666, 0);
+				symlink("f", ln.c_str());
+				close(open(deep.c_str(), O_CREAT | O_WRONLY,
+					   0604));
+				umask(0);
+				for (const std::string &p :
+				     { f, g, sd, fifo, ln, deep })
+					r += p.substr(root.size()) + " " +
+					     state_of(p) + "\n";
+				return r;
 				},
 				("umask " + std::to_string(mask) + " " + name)
 					.c_str());
@@ -295,73 +290,71 @@ TEST_CASE("acl: permission checks as nobody follow named entries",
 	umask(022);
 	s.check(
 		[](const std::string &d) {
-			std::string r;
-			// Owned by root, no access for others by the mode.
-			std::string ro = d + "/ro", rw = d + "/rw",
-				    masked = d + "/masked",
-				    grp = d + "/grp", dir = d + "/dir",
-				    denied = d + "/denied";
-			for (const std::string &p : { ro, rw, masked, grp, denied })
-				close(open(p.c_str(), O_CREAT | O_WRONLY, 0600));
-			mkdir(dir.c_str(), 0700);
-			close(open((dir + "/in").c_str(), O_CREAT | O_WRONLY,
-				   0644));
-			set_acl(ro, kAccessName,
-				blob({ { kUserObj, 6, 0 },
-				       { kUser, 4, kNobody },
-				       { kGroupObj, 0, 0 },
-				       { kMask, 4, 0 },
-				       { kOther, 0, 0 } }));
-			set_acl(rw, kAccessName,
-				blob({ { kUserObj, 6, 0 },
-				       { kUser, 6, kNobody },
-				       { kGroupObj, 0, 0 },
-				       { kMask, 6, 0 },
-				       { kOther, 0, 0 } }));
-			// The mask takes back what the named entry gives.
-			set_acl(masked, kAccessName,
-				blob({ { kUserObj, 6, 0 },
-				       { kUser, 6, kNobody },
-				       { kGroupObj, 0, 0 },
-				       { kMask, 0, 0 },
-				       { kOther, 0, 0 } }));
-			set_acl(grp, kAccessName,
-				blob({ { kUserObj, 6, 0 },
-				       { kGroupObj, 0, 0 },
-				       { kGroup, 4, kNobody },
-				       { kMask, 4, 0 },
-				       { kOther, 0, 0 } }));
-			// A named entry with no rights beats "other".
-			set_acl(denied, kAccessName,
-				blob({ { kUserObj, 6, 0 },
-				       { kUser, 0, kNobody },
-				       { kGroupObj, 0, 0 },
-				       { kMask, 7, 0 },
-				       { kOther, 6, 0 } }));
-			set_acl(dir, kAccessName,
-				blob({ { kUserObj, 7, 0 },
-				       { kUser, 1, kNobody },
-				       { kGroupObj, 0, 0 },
-				       { kMask, 1, 0 },
-				       { kOther, 0, 0 } }));
-			r += as_nobody([&] {
-				std::string t;
-				for (const std::string &p :
-				     { ro, rw, masked, grp, denied }) {
-					t += try_open(p, O_RDONLY) + "/" +
-					     try_open(p, O_WRONLY) + " ";
-					t += std::to_string(access(p.c_str(), R_OK)) +
-					     std::to_string(access(p.c_str(), W_OK)) +
-					     " ";
-				}
-				// x on the directory: traverse, not list.
-				t += try_open(dir + "/in", O_RDONLY) + " " +
-				     try_open(dir, O_RDONLY | O_DIRECTORY) + " ";
-				// Not the owner: no ACL changes.
-				t += set_acl(ro, kAccessName, kNamed);
-				return t;
-			});
-			return r;
+		std::string r;
+		// Owned by root, no access for others by the mode.
+		std::string ro = d + "/ro", rw = d + "/rw",
+			    masked = d + "/masked", grp = d + "/grp",
+			    dir = d + "/dir", denied = d + "/denied";
+		for (const std::string &p : { ro, rw, masked, grp, denied })
+			close(open(p.c_str(), O_CREAT | O_WRONLY, 0600));
+		mkdir(dir.c_str(), 0700);
+		close(open((dir + "/in").c_str(), O_CREAT | O_WRONLY, 0644));
+		set_acl(ro, kAccessName,
+			blob({ { kUserObj, 6, 0 },
+			       { kUser, 4, kNobody },
+			       { kGroupObj, 0, 0 },
+			       { kMask, 4, 0 },
+			       { kOther, 0, 0 } }));
+		set_acl(rw, kAccessName,
+			blob({ { kUserObj, 6, 0 },
+			       { kUser, 6, kNobody },
+			       { kGroupObj, 0, 0 },
+			       { kMask, 6, 0 },
+			       { kOther, 0, 0 } }));
+		// The mask takes back what the named entry gives.
+		set_acl(masked, kAccessName,
+			blob({ { kUserObj, 6, 0 },
+			       { kUser, 6, kNobody },
+			       { kGroupObj, 0, 0 },
+			       { kMask, 0, 0 },
+			       { kOther, 0, 0 } }));
+		set_acl(grp, kAccessName,
+			blob({ { kUserObj, 6, 0 },
+			       { kGroupObj, 0, 0 },
+			       { kGroup, 4, kNobody },
+			       { kMask, 4, 0 },
+			       { kOther, 0, 0 } }));
+		// A named entry with no rights beats "other".
+		set_acl(denied, kAccessName,
+			blob({ { kUserObj, 6, 0 },
+			       { kUser, 0, kNobody },
+			       { kGroupObj, 0, 0 },
+			       { kMask, 7, 0 },
+			       { kOther, 6, 0 } }));
+		set_acl(dir, kAccessName,
+			blob({ { kUserObj, 7, 0 },
+			       { kUser, 1, kNobody },
+			       { kGroupObj, 0, 0 },
+			       { kMask, 1, 0 },
+			       { kOther, 0, 0 } }));
+		r += as_nobody([&] {
+			std::string t;
+			for (const std::string &p :
+			     { ro, rw, masked, grp, denied }) {
+				t += try_open(p, O_RDONLY) + "/" +
+				     try_open(p, O_WRONLY) + " ";
+				t += std::to_string(access(p.c_str(), R_OK)) +
+				     std::to_string(access(p.c_str(), W_OK)) +
+				     " ";
+			}
+			// x on the directory: traverse, not list.
+			t += try_open(dir + "/in", O_RDONLY) + " " +
+			     try_open(dir, O_RDONLY | O_DIRECTORY) + " ";
+			// Not the owner: no ACL changes.
+			t += set_acl(ro, kAccessName, kNamed);
+			return t;
+		});
+		return r;
 		},
 		"as nobody");
 	REQUIRE_UNMOUNT(m);
@@ -376,22 +369,20 @@ TEST_CASE("acl: a non-member's ACL clears setgid; chown keeps the ACL",
 	umask(022);
 	s.check(
 		[](const std::string &d) {
-			std::string f = d + "/f", g = d + "/g", r;
-			// Owned by nobody, group root: nobody is no member.
-			for (const std::string &p : { f, g }) {
-				close(open(p.c_str(), O_CREAT | O_WRONLY, 0644));
-				chown(p.c_str(), kNobody, 0);
-				chmod(p.c_str(), 02775);
-			}
-			r += state_of(f) + "\n";
-			r += as_nobody([&] {
-				return set_acl(f, kAccessName, kNamed);
-			});
-			r += then("", f);
-			// root (privileged) keeps it.
-			r += then(set_acl(g, kAccessName, kNamed), g);
-			r += then(err_of(chown(g.c_str(), 0, 0)), g);
-			return r;
+		std::string f = d + "/f", g = d + "/g", r;
+		// Owned by nobody, group root: nobody is no member.
+		for (const std::string &p : { f, g }) {
+			close(open(p.c_str(), O_CREAT | O_WRONLY, 0644));
+			chown(p.c_str(), kNobody, 0);
+			chmod(p.c_str(), 02775);
+		}
+		r += state_of(f) + "\n";
+		r += as_nobody([&] { return set_acl(f, kAccessName, kNamed); });
+		r += then("", f);
+		// root (privileged) keeps it.
+		r += then(set_acl(g, kAccessName, kNamed), g);
+		r += then(err_of(chown(g.c_str(), 0, 0)), g);
+		return r;
 		},
 		"setgid");
 	REQUIRE_UNMOUNT(m);
@@ -430,7 +421,6 @@ TEST_CASE("acl: -o noacl answers EOPNOTSUPP and keeps the umask",
 	REQUIRE_UNMOUNT(m);
 }
 
-
 TEST_CASE("atime: relatime by default, noatime on request",
 	  "[integration][atime]")
 {
@@ -453,8 +443,7 @@ TEST_CASE("atime: relatime by default, noatime on request",
 	read_all(f);
 	CHECK(same(atime_of(f), a1));
 	// A day old (and newer than mtime): updated again.
-	timespec dayold[2] = { { time(nullptr) - 2 * 86400, 0 },
-			       { 3000, 0 } };
+	timespec dayold[2] = { { time(nullptr) - 2 * 86400, 0 }, { 3000, 0 } };
 	REQUIRE(utimensat(AT_FDCWD, f.c_str(), dayold, 0) == 0);
 	REQUIRE_UNMOUNT(m);
 	REQUIRE_MOUNT(m);

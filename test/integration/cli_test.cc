@@ -222,7 +222,8 @@ TEST_CASE("image problems: one line, non-zero exit, image untouched", "[cli]")
 			std::string junk = zit::pattern(99, 64);
 			for (off_t off : { off_t(0), off_t(2048), tail }) {
 				f.seekp(off);
-				f.write(junk.data(), std::streamsize(junk.size()));
+				f.write(junk.data(),
+					std::streamsize(junk.size()));
 			}
 		}
 		std::string before = zit::read_file(m.image());

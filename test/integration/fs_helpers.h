@@ -80,7 +80,8 @@ inline std::string as_nobody(const std::function<std::string()> &fn)
 	if (pid == 0) {
 		close(fds[0]);
 		std::string r;
-		if (setgroups(0, nullptr) || setresgid(kNobody, kNobody, kNobody) ||
+		if (setgroups(0, nullptr) ||
+		    setresgid(kNobody, kNobody, kNobody) ||
 		    setresuid(kNobody, kNobody, kNobody))
 			r = std::string("cannot drop privileges: ") +
 			    strerror(errno);
@@ -110,7 +111,8 @@ class Ext4 {
 	    : img_(s.path("ext4.img")), mnt_(s.path("ext4"))
 	{
 		mkdir(mnt_.c_str(), 0755);
-		RunResult r = run_cmd({ "truncate", "-s", "64M", img_ }, s.dir());
+		RunResult r =
+			run_cmd({ "truncate", "-s", "64M", img_ }, s.dir());
 		std::vector<std::string> mkfs = { "mkfs.ext4", "-q", "-F" };
 		mkfs.insert(mkfs.end(), mkfs_args.begin(), mkfs_args.end());
 		mkfs.push_back(img_);

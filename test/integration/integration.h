@@ -31,7 +31,7 @@
 		zit::RunResult fsck_ = (m).fsck();                             \
 		INFO("fsck.zufs -n: exit " << fsck_.status << "\n"             \
 					   << fsck_.out << fsck_.err);         \
-		CHECK(fsck_.status == 0);              \
+		CHECK(fsck_.status == 0);                                      \
 	} while (0)
 
 #endif // ZUFUSE_TEST_INTEGRATION_INTEGRATION_H

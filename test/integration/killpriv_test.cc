@@ -79,15 +79,29 @@ std::string scenario(const std::string &dir)
 			chmod(f.c_str(), m);
 			int err = 0;
 			switch (how) {
-			case 0: err = as(false, [&] { return write_one(f); }); break;
-			case 1: err = as(true, [&] { return write_one(f); }); break;
-			case 2: err = as(true, [&] { return truncate(f.c_str(), 7); }); break;
-			case 3: err = as(false, [&] { return truncate(f.c_str(), 9); }); break;
-			case 4: err = chown(f.c_str(), 1000, 1000) ? errno : 0; break;
+			case 0:
+				err = as(false, [&] { return write_one(f); });
+				break;
+			case 1:
+				err = as(true, [&] { return write_one(f); });
+				break;
+			case 2:
+				err = as(true, [&] {
+					return truncate(f.c_str(), 7);
+				});
+				break;
+			case 3:
+				err = as(false, [&] {
+					return truncate(f.c_str(), 9);
+				});
+				break;
+			case 4:
+				err = chown(f.c_str(), 1000, 1000) ? errno : 0;
+				break;
 			}
-			log << "mode " << std::oct << m << std::dec << " how " << how
-			    << ": err " << err << " -> " << std::oct << mode(f)
-			    << std::dec << "\n";
+			log << "mode " << std::oct << m << std::dec << " how "
+			    << how << ": err " << err << " -> " << std::oct
+			    << mode(f) << std::dec << "\n";
 		}
 	}
 	// security.capability goes on any write or truncate, even by root.
@@ -103,12 +117,19 @@ std::string scenario(const std::string &dir)
 		bool before = has_cap(f);
 		int err = 0;
 		switch (how) {
-		case 0: err = write_one(f) ? errno : 0; break;
-		case 1: err = truncate(f.c_str(), 3) ? errno : 0; break;
-		case 2: err = chown(f.c_str(), 0, 0) ? errno : 0; break;
+		case 0:
+			err = write_one(f) ? errno : 0;
+			break;
+		case 1:
+			err = truncate(f.c_str(), 3) ? errno : 0;
+			break;
+		case 2:
+			err = chown(f.c_str(), 0, 0) ? errno : 0;
+			break;
 		}
-		log << "cap how " << how << ": set " << set << " before " << before
-		    << " err " << err << " after " << has_cap(f) << "\n";
+		log << "cap how " << how << ": set " << set << " before "
+		    << before << " err " << err << " after " << has_cap(f)
+		    << "\n";
 	}
 	return log.str();
 }

@@ -34,7 +34,8 @@ struct SmallFs {
 	{
 		mkdir(dir.c_str(), 0755);
 		std::string opts = std::string("size=") + size;
-		ok = ::mount("tmpfs", dir.c_str(), "tmpfs", 0, opts.c_str()) == 0;
+		ok = ::mount("tmpfs", dir.c_str(), "tmpfs", 0, opts.c_str()) ==
+		     0;
 	}
 	~SmallFs()
 	{
@@ -44,7 +45,9 @@ struct SmallFs {
 	uint64_t free_bytes() const
 	{
 		struct statvfs v;
-		return statvfs(dir.c_str(), &v) == 0 ? uint64_t(v.f_bavail) * v.f_frsize : 0;
+		return statvfs(dir.c_str(), &v) == 0 ?
+			       uint64_t(v.f_bavail) * v.f_frsize :
+			       0;
 	}
 	std::string dir;
 	bool ok = false;
@@ -65,7 +68,8 @@ AlignedBuf aligned(size_t n, char fill)
 
 // One O_DIRECT pread/pwrite (straight to the server, no page cache): the
 // byte count, or -errno.
-ssize_t direct_io(const std::string &path, bool write, off_t off, char *buf, size_t n)
+ssize_t direct_io(const std::string &path, bool write, off_t off, char *buf,
+		  size_t n)
 {
 	int fd = open(path.c_str(), (write ? O_WRONLY : O_RDONLY) | O_DIRECT);
 	if (fd < 0)
@@ -121,12 +125,16 @@ off_t cut_after(const std::string &image, const std::string &a)
 	return off_t(((at + a.size() + 4095) & ~size_t(4095)) + (64 << 10));
 }
 
-size_t count_lines(const std::string &s) { return size_t(std::count(s.begin(), s.end(), '\n')); }
+size_t count_lines(const std::string &s)
+{
+	return size_t(std::count(s.begin(), s.end(), '\n'));
+}
 
 } // namespace
 
-TEST_CASE("an image too big for the file system under it is refused, nothing left behind",
-	  "[media]")
+TEST_CASE(
+	"an image too big for the file system under it is refused, nothing left behind",
+	"[media]")
 {
 	zit::Mount m("");
 	SmallFs small(m.scratch().path("small"), "64m");
@@ -134,13 +142,15 @@ TEST_CASE("an image too big for the file system under it is refused, nothing lef
 	m.set_image(small.dir + "/img.pmem");
 	const uint64_t free0 = small.free_bytes();
 
-	zit::RunResult r = zit::run_cmd(m.args({ "--size=256M" }, false), m.scratch().dir(), 60);
+	zit::RunResult r = zit::run_cmd(m.args({ "--size=256M" }, false),
+					m.scratch().dir(), 60);
 	INFO("exit " << r.status << ", stderr: " << r.err);
 	CHECK(r.status != 0);
 	CHECK(r.status < 128);
 	CHECK(count_lines(r.err) == 1);
-	CHECK(r.err.find("cannot hold the image: 256.0 MiB to allocate, 64.0 MiB free "
-			 "(short by 192.0 MiB)") != std::string::npos);
+	CHECK(r.err.find(
+		      "cannot hold the image: 256.0 MiB to allocate, 64.0 MiB free "
+		      "(short by 192.0 MiB)") != std::string::npos);
 	CHECK(access(m.image().c_str(), F_OK) != 0); // no file left
 	CHECK(small.free_bytes() == free0);
 	CHECK(!zit::is_mounted(m.mnt()));
@@ -155,7 +165,8 @@ TEST_CASE("an image too big for the file system under it is refused, nothing lef
 		REQUIRE(zit::write_file(maker.path("keep"), "kept"));
 		REQUIRE_UNMOUNT(maker);
 	}
-	REQUIRE(zit::run_cmd({ "cp", "--sparse=always", orig, m.image() }, m.scratch().dir())
+	REQUIRE(zit::run_cmd({ "cp", "--sparse=always", orig, m.image() },
+			     m.scratch().dir())
 			.status == 0);
 	REQUIRE(allocated(m.image()) < (8u << 20));
 	uint64_t got = 0;
@@ -168,7 +179,8 @@ TEST_CASE("an image too big for the file system under it is refused, nothing lef
 	CHECK(count_lines(r.err) == 1);
 	CHECK(r.err.find("cannot hold the image") != std::string::npos);
 	CHECK(allocated(m.image()) == sparse_blocks);
-	CHECK(zit::run_cmd({ "cmp", orig, m.image() }, m.scratch().dir()).status == 0);
+	CHECK(zit::run_cmd({ "cmp", orig, m.image() }, m.scratch().dir())
+		      .status == 0);
 
 	REQUIRE(unlink((small.dir + "/filler").c_str()) == 0);
 	REQUIRE_MOUNT(m);
@@ -178,8 +190,9 @@ TEST_CASE("an image too big for the file system under it is refused, nothing lef
 	CHECK_FSCK_CLEAN(m);
 }
 
-TEST_CASE("a full file system under the image: ENOSPC from the mount, never a dead mount",
-	  "[media]")
+TEST_CASE(
+	"a full file system under the image: ENOSPC from the mount, never a dead mount",
+	"[media]")
 {
 	zit::Mount m("48M");
 	SmallFs small(m.scratch().path("small"), "64m");
@@ -209,8 +222,9 @@ TEST_CASE("a full file system under the image: ENOSPC from the mount, never a de
 	CHECK_FSCK_CLEAN(m);
 }
 
-TEST_CASE("an image file shrunk under a running mount: EIO there, every other file served",
-	  "[media]")
+TEST_CASE(
+	"an image file shrunk under a running mount: EIO there, every other file served",
+	"[media]")
 {
 	zit::Mount m("32M");
 	REQUIRE_MOUNT(m, { "-s" }); // one allocation order (cut_after)
@@ -233,27 +247,33 @@ TEST_CASE("an image file shrunk under a running mount: EIO there, every other fi
 	off_t lost = -1;
 	int eio = 0, right = 0;
 	for (off_t at = 0; at + (1 << 20) <= off_t(wrote); at += 1 << 20) {
-		ssize_t n = direct_io(m.path("b"), false, at, buf.get(), 1 << 20);
+		ssize_t n =
+			direct_io(m.path("b"), false, at, buf.get(), 1 << 20);
 		if (n == -EIO) {
 			++eio;
 			if (lost < 0)
 				lost = at;
-		} else if (n == (1 << 20) && std::string(buf.get(), n) == chunk) {
+		} else if (n == (1 << 20) &&
+			   std::string(buf.get(), n) == chunk) {
 			++right;
 		} else {
-			FAIL_CHECK("b at " << at << ": " << n << " bytes, not EIO nor its data");
+			FAIL_CHECK("b at " << at << ": " << n
+					   << " bytes, not EIO nor its data");
 		}
 	}
 	INFO(eio << " MiB of b EIO, " << right << " MiB right");
 	CHECK(eio > 0);
 	REQUIRE(lost >= 0);
-	CHECK(direct_io(m.path("b"), true, lost, buf.get(), 1 << 20) == -EIO); // write copy
+	CHECK(direct_io(m.path("b"), true, lost, buf.get(), 1 << 20) ==
+	      -EIO); // write copy
 	CHECK(zit::is_mounted(m.mnt()));
-	CHECK(direct_io(m.path("a"), false, 0, buf.get(), 1 << 20) == ssize_t(a.size()));
+	CHECK(direct_io(m.path("a"), false, 0, buf.get(), 1 << 20) ==
+	      ssize_t(a.size()));
 	CHECK(std::string(buf.get(), a.size()) == a);
 	struct stat st;
 	CHECK(stat(m.path("a").c_str(), &st) == 0);
-	CHECK(m.log().find("past the end of the image file") != std::string::npos);
+	CHECK(m.log().find("past the end of the image file") !=
+	      std::string::npos);
 
 	// Size restored (the lost bytes read as zeros), unmounted cleanly.
 	REQUIRE(truncate(m.image().c_str(), 32 << 20) == 0);
@@ -265,7 +285,8 @@ TEST_CASE("an image file shrunk under a running mount: EIO there, every other fi
 	INFO("fsck -n: " << f.status << "\n" << f.out << f.err);
 	CHECK(f.status == 4);
 	CHECK((f.out + f.err).find("leaked") != std::string::npos);
-	f = zit::run_cmd({ zit::fsck_path(), m.image(), "-y" }, m.scratch().dir(), 300);
+	f = zit::run_cmd({ zit::fsck_path(), m.image(), "-y" },
+			 m.scratch().dir(), 300);
 	CHECK(f.status == 1);
 	CHECK_FSCK_CLEAN(m);
 	REQUIRE_MOUNT(m);
@@ -291,11 +312,14 @@ TEST_CASE("a lost metadata page stops the file system, not zufuse", "[media]")
 	CHECK(errno == EIO);
 	CHECK(zit::is_mounted(m.mnt()));
 	AlignedBuf buf = aligned(65536, 0);
-	CHECK(direct_io(m.path("a"), false, 0, buf.get(), 65536) == -EIO); // stopped
-	CHECK(m.log().find("the mount now answers every request with EIO") != std::string::npos);
+	CHECK(direct_io(m.path("a"), false, 0, buf.get(), 65536) ==
+	      -EIO); // stopped
+	CHECK(m.log().find("the mount now answers every request with EIO") !=
+	      std::string::npos);
 	REQUIRE(truncate(m.image().c_str(), 32 << 20) == 0);
 	REQUIRE_UNMOUNT(m); // zufuse is alive and exits 0
-	zit::RunResult f = zit::run_cmd({ zit::fsck_path(), m.image(), "-y" }, m.scratch().dir(), 300);
+	zit::RunResult f = zit::run_cmd({ zit::fsck_path(), m.image(), "-y" },
+					m.scratch().dir(), 300);
 	INFO("fsck -y: " << f.status << "\n" << f.out << f.err);
 	CHECK((f.status == 0 || f.status == 1));
 	CHECK_FSCK_CLEAN(m);
@@ -304,7 +328,8 @@ TEST_CASE("a lost metadata page stops the file system, not zufuse", "[media]")
 	REQUIRE_UNMOUNT(m);
 }
 
-TEST_CASE("injected media errors (ZUFUSE_FAULT_PMEM) fail one request each", "[media]")
+TEST_CASE("injected media errors (ZUFUSE_FAULT_PMEM) fail one request each",
+	  "[media]")
 {
 	zit::Mount m("64M");
 	// The 2nd data write and the 1st data read fail, as a poisoned page.
@@ -315,7 +340,8 @@ TEST_CASE("injected media errors (ZUFUSE_FAULT_PMEM) fail one request each", "[m
 	REQUIRE(mounted);
 
 	// One 4 KiB block per request: one data copy each.
-	AlignedBuf one = aligned(4096, 'a'), two = aligned(4096, 'b'), buf = aligned(8192, 0);
+	AlignedBuf one = aligned(4096, 'a'), two = aligned(4096, 'b'),
+		   buf = aligned(8192, 0);
 	int fd = open(m.path("a").c_str(), O_RDWR | O_CREAT | O_DIRECT, 0644);
 	REQUIRE(fd >= 0);
 	CHECK(pwrite(fd, one.get(), 4096, 0) == 4096);
@@ -345,7 +371,8 @@ TEST_CASE("injected media errors (ZUFUSE_FAULT_PMEM) fail one request each", "[m
 int main(int argc, char **argv)
 {
 	if (geteuid() != 0) {
-		std::puts("media test: needs root (tmpfs mounts, FUSE): skipped");
+		std::puts(
+			"media test: needs root (tmpfs mounts, FUSE): skipped");
 		return 77;
 	}
 	char probe[] = "/dev/shm/zufuse-media-probe.XXXXXX";
@@ -358,7 +385,8 @@ int main(int argc, char **argv)
 		umount(probe);
 	rmdir(probe);
 	if (!can_mount) {
-		std::printf("media test: cannot mount a tmpfs (%s): skipped\n", strerror(errno));
+		std::printf("media test: cannot mount a tmpfs (%s): skipped\n",
+			    strerror(errno));
 		return 77;
 	}
 	return Catch::Session().run(argc, argv);

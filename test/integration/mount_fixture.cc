@@ -140,18 +140,22 @@ std::string holders_of(const std::string &mnt)
 		std::string comm = read_file(proc.path() / "comm");
 		if (!comm.empty() && comm.back() == '\n')
 			comm.pop_back();
-		auto note = [&](const std::string &what, const std::string &target) {
-			out += "--- busy: pid " + pid + " (" + comm + ") " + what +
-			       " -> " + target + "\n";
+		auto note = [&](const std::string &what,
+				const std::string &target) {
+			out += "--- busy: pid " + pid + " (" + comm + ") " +
+			       what + " -> " + target + "\n";
 		};
 		for (const char *link : { "cwd", "root" }) {
-			std::string t = fs::read_symlink(proc.path() / link, ec).string();
+			std::string t = fs::read_symlink(proc.path() / link, ec)
+						.string();
 			if (!ec && inside(t))
 				note(link, t);
 		}
 		std::error_code fec;
-		for (const auto &fd : fs::directory_iterator(proc.path() / "fd", fec)) {
-			std::string t = fs::read_symlink(fd.path(), ec).string();
+		for (const auto &fd :
+		     fs::directory_iterator(proc.path() / "fd", fec)) {
+			std::string t =
+				fs::read_symlink(fd.path(), ec).string();
 			if (!ec && inside(t))
 				note("fd " + fd.path().filename().string(), t);
 		}
@@ -159,7 +163,8 @@ std::string holders_of(const std::string &mnt)
 		std::string line;
 		while (std::getline(maps, line)) {
 			size_t at = line.find(mnt);
-			if (at != std::string::npos && inside(line.substr(at))) {
+			if (at != std::string::npos &&
+			    inside(line.substr(at))) {
 				note("mapping", line.substr(at));
 				break;
 			}
@@ -303,7 +308,8 @@ Mount::Mount(std::string size) : size_(std::move(size))
 	mkdir(mnt_.c_str(), 0755);
 }
 
-Mount::Mount(std::string size, const std::string &image_dir) : Mount(std::move(size))
+Mount::Mount(std::string size, const std::string &image_dir)
+    : Mount(std::move(size))
 {
 	std::string tmpl = image_dir + "/zufuse-it.XXXXXX";
 	if (mkdtemp(tmpl.data())) {
@@ -323,7 +329,8 @@ Mount::~Mount()
 	struct stat st;
 	if (stat(image_.c_str(), &st) == 0) { // a working copy left by a kill
 		char shadow[96];
-		snprintf(shadow, sizeof(shadow), "/dev/shm/zufuse-shadow.%llx.%llx",
+		snprintf(shadow, sizeof(shadow),
+			 "/dev/shm/zufuse-shadow.%llx.%llx",
 			 static_cast<unsigned long long>(st.st_dev),
 			 static_cast<unsigned long long>(st.st_ino));
 		unlink(shadow);
@@ -413,10 +420,7 @@ int Mount::reap(int timeout_ms)
 	return st;
 }
 
-std::string Mount::holders() const
-{
-	return holders_of(mnt_);
-}
+std::string Mount::holders() const { return holders_of(mnt_); }
 
 int Mount::unmount()
 {

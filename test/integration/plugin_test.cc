@@ -36,8 +36,8 @@ std::string env(const char *name)
 // mkfs.examplefs on the mount's image (256 MiB)
 void format(const zit::Mount &m)
 {
-	zit::RunResult f = zit::run_cmd({ env("EXAMPLEFS_MKFS"), m.image(), "256" },
-					m.scratch().dir());
+	zit::RunResult f = zit::run_cmd(
+		{ env("EXAMPLEFS_MKFS"), m.image(), "256" }, m.scratch().dir());
 	INFO(f.out << f.err);
 	REQUIRE(f.status == 0);
 }
@@ -62,8 +62,8 @@ int zufuse_lines(const std::string &err, std::string *first)
 void expect_refused(const zit::Mount &m, const std::string &fs,
 		    const std::string &words)
 {
-	zit::RunResult r =
-		zit::run_cmd(m.args({ "--fs=" + fs }, true), m.scratch().dir(), 30);
+	zit::RunResult r = zit::run_cmd(m.args({ "--fs=" + fs }, true),
+					m.scratch().dir(), 30);
 	std::string line;
 	INFO("--fs=" << fs << ": exit " << r.status << "\n" << r.err);
 	CHECK(r.status == 1);
@@ -107,8 +107,8 @@ TEST_CASE("examplefs: files, links and directories survive a remount",
 	// icache), not a second one the shim would have to give back.
 	for (int i = 0; i < 3; ++i) {
 		errno = 0;
-		CHECK(open(m.path("d/small").c_str(), O_CREAT | O_EXCL | O_WRONLY,
-			   0644) == -1);
+		CHECK(open(m.path("d/small").c_str(),
+			   O_CREAT | O_EXCL | O_WRONLY, 0644) == -1);
 		CHECK(errno == EEXIST);
 	}
 	CHECK(zit::read_file(m.path("d/small")) == "hel");
@@ -131,12 +131,15 @@ TEST_CASE("examplefs: fio --verify, 4K O_DIRECT and 1M", "[plugin][fio]")
 		{ "--name=seq1m", "--rw=write", "--bs=1M", "--size=96M" },
 	};
 	for (const auto &job : jobs) {
-		std::vector<std::string> argv = {
-			env("FIO"), "--directory=" + m.mnt(), "--verify=crc32c",
-			"--do_verify=1", "--verify_fatal=1", "--verify_dump=0",
-			"--verify_state_save=0", "--ioengine=psync",
-			"--output-format=terse"
-		};
+		std::vector<std::string> argv = { env("FIO"),
+						  "--directory=" + m.mnt(),
+						  "--verify=crc32c",
+						  "--do_verify=1",
+						  "--verify_fatal=1",
+						  "--verify_dump=0",
+						  "--verify_state_save=0",
+						  "--ioengine=psync",
+						  "--output-format=terse" };
 		argv.insert(argv.end(), job.begin(), job.end());
 		zit::RunResult r = zit::run_cmd(argv, m.scratch().dir(), 300);
 		INFO(job[0] << ": exit " << r.status << "\n" << r.err);
@@ -149,15 +152,15 @@ TEST_CASE("examplefs: fio --verify, 4K O_DIRECT and 1M", "[plugin][fio]")
 
 // One door (runtime.h): pmfs is a zus file system like the others, found
 // by name; --mkfs, --size and --t2 stay pmfs's.
-TEST_CASE("--fs=pmfs: pmfs by name, listed, with its own options",
-	  "[plugin]")
+TEST_CASE("--fs=pmfs: pmfs by name, listed, with its own options", "[plugin]")
 {
 	zit::Mount m;
 	zit::RunResult l = zit::run_cmd({ zit::zufuse_path(), "--list-fs" },
 					m.scratch().dir());
 	CHECK(l.status == 0);
 	CHECK(l.out.find("pmfs (built in)") != std::string::npos);
-	REQUIRE_MOUNT(m, { "--fs=pmfs", "--mkfs", "--t2=" + m.image() + ".t2,64M" });
+	REQUIRE_MOUNT(
+		m, { "--fs=pmfs", "--mkfs", "--t2=" + m.image() + ".t2,64M" });
 	REQUIRE(zit::write_file(m.path("f"), "pmfs by name"));
 	REQUIRE(setxattr(m.path("f").c_str(), "user.door", "1", 1, 0) == 0);
 	REQUIRE_UNMOUNT(m);
@@ -182,8 +185,8 @@ TEST_CASE("--fs: what cannot be mounted is one line and exit 1", "[plugin]")
 	REQUIRE(zit::write_file(z.image(), std::string(8 << 20, '\0')));
 	expect_refused(z, env("EXAMPLEFS_LIB"), "bad device table: magic");
 	{
-		std::fstream f(m.image(), std::ios::in | std::ios::out |
-						  std::ios::binary);
+		std::fstream f(m.image(),
+			       std::ios::in | std::ios::out | std::ios::binary);
 		f.seekp(24); // inside s_uuid: covered by the checksum
 		f.put('\x5a');
 	}
@@ -202,10 +205,12 @@ TEST_CASE("a plugin's malformed answer is EIO for that file, the mount lives",
 	format(m);
 	REQUIRE_MOUNT(m, { "--fs=" + env("PLUGIN_BADFS") });
 	umask(0);
-	auto make = [&](const char *name, mode_t mode, const std::string &data) {
+	auto make =
+		[&](const char *name, mode_t mode, const std::string &data) {
 		int fd = open(m.path(name).c_str(), O_CREAT | O_WRONLY, 0644);
 		REQUIRE(fd >= 0);
-		REQUIRE(write(fd, data.data(), data.size()) == ssize_t(data.size()));
+		REQUIRE(write(fd, data.data(), data.size()) ==
+			ssize_t(data.size()));
 		close(fd);
 		REQUIRE(chmod(m.path(name).c_str(), mode) == 0);
 	};
@@ -312,21 +317,28 @@ TEST_CASE("toyfs from its unmodified sources", "[plugin][toyfs]")
 		const std::vector<std::vector<std::string>> jobs = {
 			{ "--name=rand4k", "--rw=randwrite", "--bs=4k",
 			  "--direct=1", "--size=16M" },
-			{ "--name=seq1m", "--rw=write", "--bs=1M", "--size=32M" },
+			{ "--name=seq1m", "--rw=write", "--bs=1M",
+			  "--size=32M" },
 		};
 		for (const auto &job : jobs) {
 			std::vector<std::string> argv = {
-				env("FIO"), "--directory=" + m.mnt(),
-				"--verify=crc32c", "--do_verify=1",
-				"--verify_fatal=1", "--verify_dump=0",
-				"--verify_state_save=0", "--ioengine=psync",
+				env("FIO"),
+				"--directory=" + m.mnt(),
+				"--verify=crc32c",
+				"--do_verify=1",
+				"--verify_fatal=1",
+				"--verify_dump=0",
+				"--verify_state_save=0",
+				"--ioengine=psync",
 				"--output-format=terse"
 			};
 			argv.insert(argv.end(), job.begin(), job.end());
 			zit::RunResult f = zit::run_cmd(argv, out, 300);
 			INFO(job[0] << ": exit " << f.status << "\n" << f.err);
 			CHECK(f.status == 0);
-			zit::run_cmd({ "sh", "-c", "rm -f '" + m.mnt() + "'/*" }, out);
+			zit::run_cmd(
+				{ "sh", "-c", "rm -f '" + m.mnt() + "'/*" },
+				out);
 		}
 	}
 	REQUIRE_UNMOUNT(m);

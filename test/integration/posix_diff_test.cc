@@ -224,10 +224,10 @@ class Diff {
 
 	Op gen()
 	{
-		static const int weights[kNKinds] = { 8, 10, 4, 3, 3, 5, 3, 4,
-						      6, 3,  3, 2, 3, 2, 3, 4,
-						      3, 2,  2, 4, 3, 1, 2, 4,
-						      2, 2,  2 };
+		static const int weights[kNKinds] = { 8, 10, 4, 3, 3, 5, 3,
+						      4, 6,  3, 3, 2, 3, 2,
+						      3, 4,  3, 2, 2, 4, 3,
+						      1, 2,  4, 2, 2, 2 };
 		// A zus plugin (examplefs): what the seed's API and the example
 		// support; no xattrs, ACLs, fallocate, SEEK_DATA/HOLE, copy,
 		// atime on reads.
@@ -261,13 +261,15 @@ class Diff {
 	std::string describe(const Op &op) const
 	{
 		static const char *n[] = {
-			"creat",     "pwrite",	  "pread",	    "truncate",
-			"ftruncate", "mkdir",	  "rmdir",	    "unlink",
-			"renameat2", "link",	  "symlink",	    "readlink",
-			"chmod",     "chown",	  "utimensat",	    "setxattr",
-			"getxattr",  "listxattr", "removexattr",    "fallocate",
-			"lseek",     "mknod",	  "copy_file_range", "setfacl",
-			"rmfacl",    "umask",	  "atime"
+			"creat",       "pwrite",	  "pread",
+			"truncate",    "ftruncate",	  "mkdir",
+			"rmdir",       "unlink",	  "renameat2",
+			"link",	       "symlink",	  "readlink",
+			"chmod",       "chown",		  "utimensat",
+			"setxattr",    "getxattr",	  "listxattr",
+			"removexattr", "fallocate",	  "lseek",
+			"mknod",       "copy_file_range", "setfacl",
+			"rmfacl",      "umask",		  "atime"
 		};
 		std::ostringstream ss;
 		ss << n[op.kind] << "(" << op.a << ", " << op.b << ", "
@@ -358,8 +360,8 @@ class Diff {
 						       RENAME_EXCHANGE };
 			// the seed's plugins cannot exchange two names
 			if (g_plugin && fl[op.x % 4] == RENAME_EXCHANGE)
-				return err_of(syscall(SYS_renameat2, AT_FDCWD, a,
-						      AT_FDCWD, b, 0));
+				return err_of(syscall(SYS_renameat2, AT_FDCWD,
+						      a, AT_FDCWD, b, 0));
 			return err_of(syscall(SYS_renameat2, AT_FDCWD, a,
 					      AT_FDCWD, b, fl[op.x % 4]));
 		}
@@ -521,32 +523,45 @@ class Diff {
 		const uint32_t nobody = 65534;
 		switch (x % 9) {
 		case 0:
-			return to_xattr({ { kUserObj, 7, 0 }, { kUser, 6, nobody },
-					  { kGroupObj, 5, 0 }, { kMask, 6, 0 },
+			return to_xattr({ { kUserObj, 7, 0 },
+					  { kUser, 6, nobody },
+					  { kGroupObj, 5, 0 },
+					  { kMask, 6, 0 },
 					  { kOther, 0, 0 } });
 		case 1:
-			return to_xattr({ { kUserObj, 6, 0 }, { kUser, 4, 1000 },
-					  { kGroupObj, 0, 0 }, { kGroup, 2, 100 },
-					  { kMask, 7, 0 }, { kOther, 4, 0 } });
+			return to_xattr({ { kUserObj, 6, 0 },
+					  { kUser, 4, 1000 },
+					  { kGroupObj, 0, 0 },
+					  { kGroup, 2, 100 },
+					  { kMask, 7, 0 },
+					  { kOther, 4, 0 } });
 		case 2:
-			return to_xattr({ { kUserObj, 6, 0 }, { kGroupObj, 4, 0 },
+			return to_xattr({ { kUserObj, 6, 0 },
+					  { kGroupObj, 4, 0 },
 					  { kOther, 4, 0 } });
 		case 3:
-			return to_xattr({ { kUserObj, 7, 0 }, { kGroupObj, 5, 0 },
-					  { kMask, 4, 0 }, { kOther, 0, 0 } });
+			return to_xattr({ { kUserObj, 7, 0 },
+					  { kGroupObj, 5, 0 },
+					  { kMask, 4, 0 },
+					  { kOther, 0, 0 } });
 		case 4:
-			return to_xattr({ { kUserObj, 7, 0 }, { kUser, 0, nobody },
-					  { kGroupObj, 7, 0 }, { kMask, 7, 0 },
+			return to_xattr({ { kUserObj, 7, 0 },
+					  { kUser, 0, nobody },
+					  { kGroupObj, 7, 0 },
+					  { kMask, 7, 0 },
 					  { kOther, 7, 0 } });
 		case 5: // a named entry without a mask
-			return to_xattr({ { kUserObj, 7, 0 }, { kUser, 6, nobody },
-					  { kGroupObj, 5, 0 }, { kOther, 0, 0 } });
+			return to_xattr({ { kUserObj, 7, 0 },
+					  { kUser, 6, nobody },
+					  { kGroupObj, 5, 0 },
+					  { kOther, 0, 0 } });
 		case 6: // no entries: removes
 			return to_xattr({});
 		case 7:
 			return std::string("\1\0\0\0", 4);
 		default:
-			return to_xattr({ { kUserObj, 7, 0 }, { kGroupObj, 7, 0 },
+			return to_xattr({ { kUserObj, 7, 0 },
+					  { kGroupObj, 7, 0 },
 					  { kOther, 7, 0 } });
 		}
 	}
@@ -593,8 +608,8 @@ class Diff {
 		}
 		if (stat(a, &st))
 			return "stat" + err_of(-1);
-		return r + (st.st_atim.tv_sec > old[0].tv_sec ? " moved" :
-								" kept");
+		return r +
+		       (st.st_atim.tv_sec > old[0].tv_sec ? " moved" : " kept");
 	}
 
 	const char *xname(const Op &op) const
@@ -802,10 +817,11 @@ TEST_CASE("differential: random syscalls on tmpfs and zufuse agree",
 			   "--fs=" + m.scratch().path("libtoyfs.so") });
 #elif defined(POSIX_DIFF_PLUGIN)
 	// examplefs (examples/): formatted by its mkfs, mounted with --fs
-	const char *mkfs = getenv("EXAMPLEFS_MKFS"), *lib = getenv("EXAMPLEFS_LIB");
+	const char *mkfs = getenv("EXAMPLEFS_MKFS"),
+		   *lib = getenv("EXAMPLEFS_LIB");
 	REQUIRE((mkfs && lib));
-	zit::RunResult f = zit::run_cmd({ mkfs, m.image(), "256" },
-					m.scratch().dir());
+	zit::RunResult f =
+		zit::run_cmd({ mkfs, m.image(), "256" }, m.scratch().dir());
 	INFO(f.out << f.err);
 	REQUIRE(f.status == 0);
 	REQUIRE_MOUNT(m, { "-o", "allow_other", std::string("--fs=") + lib });

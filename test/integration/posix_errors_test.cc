@@ -189,12 +189,10 @@ TEST_CASE("posix: xattr errors as Linux", "[integration][posix]")
 				      0, 0xff, 0xff, 0xff, 0xff, 4,    0,
 				      4, 0,    0xff, 0xff, 0xff, 0xff, 0x20,
 				      0, 4,    0,    0xff, 0xff, 0xff, 0xff };
-	CHECK(setxattr(p, "system.posix_acl_access", acl, sizeof(acl), 0) ==
-	      0);
+	CHECK(setxattr(p, "system.posix_acl_access", acl, sizeof(acl), 0) == 0);
 	CHECK(ERR(getxattr(p, "system.posix_acl_access", buf, sizeof(buf))) ==
 	      ENODATA);
-	CHECK(ERR(setxattr(p, "system.posix_acl_access", acl, 6, 0)) ==
-	      EINVAL);
+	CHECK(ERR(setxattr(p, "system.posix_acl_access", acl, 6, 0)) == EINVAL);
 	// user.* on a symlink: EPERM (the VFS); on a FIFO too.
 	REQUIRE(symlink("f", m.path("l").c_str()) == 0);
 	CHECK(ERR(lsetxattr(m.path("l").c_str(), "user.a", "v", 1, 0)) ==

@@ -478,8 +478,8 @@ void links_sequence(Recorder &r)
 std::vector<std::string> snapshot(const std::string &root)
 {
 	std::vector<std::string> out;
-	std::function<void(const std::string &)> walk = [&](const std::string
-								    &rel) {
+	std::function<void(const std::string &)> walk =
+		[&](const std::string &rel) {
 		std::string path = rel.empty() ? root : root + "/" + rel;
 		struct stat st;
 		if (lstat(path.c_str(), &st) < 0) {

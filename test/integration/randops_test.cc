@@ -278,10 +278,11 @@ class RandOps {
 std::vector<std::string> plugin_args(const zit::Mount &m,
 				     std::vector<std::string> args)
 {
-	const char *mkfs = getenv("EXAMPLEFS_MKFS"), *lib = getenv("EXAMPLEFS_LIB");
+	const char *mkfs = getenv("EXAMPLEFS_MKFS"),
+		   *lib = getenv("EXAMPLEFS_LIB");
 	REQUIRE((mkfs && lib));
-	zit::RunResult f = zit::run_cmd({ mkfs, m.image(), "256" },
-					m.scratch().dir());
+	zit::RunResult f =
+		zit::run_cmd({ mkfs, m.image(), "256" }, m.scratch().dir());
 	INFO(f.out << f.err);
 	REQUIRE(f.status == 0);
 	args.push_back(std::string("--fs=") + lib);

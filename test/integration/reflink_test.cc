@@ -19,14 +19,15 @@ namespace {
 
 uint64_t bfree(const std::string &path)
 {
-	struct statvfs sv{};
+	struct statvfs sv {};
 	REQUIRE(statvfs(path.c_str(), &sv) == 0);
 	return sv.f_bfree;
 }
 
 } // namespace
 
-TEST_CASE("copy_file_range shares blocks copy-on-write", "[integration][reflink]")
+TEST_CASE("copy_file_range shares blocks copy-on-write",
+	  "[integration][reflink]")
 {
 	zit::Mount m;
 	REQUIRE_MOUNT(m);
@@ -48,11 +49,13 @@ TEST_CASE("copy_file_range shares blocks copy-on-write", "[integration][reflink]
 	const uint64_t after = bfree(m.mnt());
 	INFO("free blocks before " << before << ", after " << after);
 	CHECK(before - after < 64); // not 4096: only tree nodes are new
-	struct stat so{}, sc{};
+	struct stat so {
+	}, sc{};
 	REQUIRE(fstat(in, &so) == 0);
 	REQUIRE(fstat(out, &sc) == 0);
 	CHECK(sc.st_size == off_t(size));
-	CHECK(sc.st_blocks == so.st_blocks); // each file counts its shared blocks
+	CHECK(sc.st_blocks ==
+	      so.st_blocks); // each file counts its shared blocks
 	CHECK(zit::read_file(m.path("copy")) == data);
 
 	// A write into the copy: the original keeps its bytes.

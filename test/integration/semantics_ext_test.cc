@@ -84,9 +84,9 @@ std::string tmpfile_script(const std::string &root)
 	     e(ERR(linkat(fd, "", AT_FDCWD, (root + "/named").c_str(),
 			  AT_EMPTY_PATH))));
 	const std::string proc = "/proc/self/fd/" + std::to_string(fd);
-	step("link_proc", e(ERR(linkat(AT_FDCWD, proc.c_str(), AT_FDCWD,
-				       (root + "/named2").c_str(),
-				       AT_SYMLINK_FOLLOW))));
+	step("link_proc",
+	     e(ERR(linkat(AT_FDCWD, proc.c_str(), AT_FDCWD,
+			  (root + "/named2").c_str(), AT_SYMLINK_FOLLOW))));
 	fstat(fd, &st);
 	step("nlink_after", std::to_string(st.st_nlink));
 	step("content", zit::read_file(root + "/named2"));
@@ -96,15 +96,15 @@ std::string tmpfile_script(const std::string &root)
 	// O_EXCL: never linkable.
 	fd = open(root.c_str(), O_TMPFILE | O_WRONLY | O_EXCL, 0600);
 	step("open_excl", e(fd < 0 ? errno : 0));
-	step("link_excl", e(ERR(linkat(fd, "", AT_FDCWD,
-				       (root + "/never").c_str(),
-				       AT_EMPTY_PATH))));
+	step("link_excl",
+	     e(ERR(linkat(fd, "", AT_FDCWD, (root + "/never").c_str(),
+			  AT_EMPTY_PATH))));
 	close(fd);
 	// Read-only is refused (the kernel's rule), as is a non-directory.
-	step("open_rdonly", e(ERR(open(root.c_str(), O_TMPFILE | O_RDONLY,
-				       0600))));
-	step("open_in_file", e(ERR(open((root + "/named").c_str(),
-					O_TMPFILE | O_RDWR, 0600))));
+	step("open_rdonly",
+	     e(ERR(open(root.c_str(), O_TMPFILE | O_RDONLY, 0600))));
+	step("open_in_file",
+	     e(ERR(open((root + "/named").c_str(), O_TMPFILE | O_RDWR, 0600))));
 	unlink((root + "/named").c_str());
 	unlink((root + "/named2").c_str());
 	return out;
@@ -129,7 +129,8 @@ int big_tmpfile(const std::string &dir, int mib)
 	int fd = open(dir.c_str(), O_TMPFILE | O_RDWR, 0600);
 	std::string chunk(1 << 20, 'z');
 	for (int i = 0; fd >= 0 && i < mib; ++i)
-		if (write(fd, chunk.data(), chunk.size()) != ssize_t(chunk.size()))
+		if (write(fd, chunk.data(), chunk.size()) !=
+		    ssize_t(chunk.size()))
 			return -1;
 	return fd;
 }
@@ -285,7 +286,8 @@ TEST_CASE("statx: birth time, kept across a remount, as tmpfs and ext4",
 		const int64_t t0 = now_ns() - 50000000;
 		REQUIRE(zit::write_file(f, "abc"));
 		REQUIRE(mkdir(d.c_str(), 0755) == 0);
-		REQUIRE(symlink("a-target-of-30-bytes-long-yes", l.c_str()) == 0);
+		REQUIRE(symlink("a-target-of-30-bytes-long-yes", l.c_str()) ==
+			0);
 		const int64_t t1 = now_ns() + 50000000;
 		for (const std::string &p : { f, d, l }) {
 			struct statx sx = {};
@@ -456,9 +458,9 @@ std::string whiteout_owner(const std::string &root)
 		if (!raise_effective())
 			_exit(100);
 		_exit(renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(),
-				RENAME_WHITEOUT)
-			      ? errno
-			      : 0);
+				RENAME_WHITEOUT) ?
+			      errno :
+			      0);
 	}
 	int status = 0;
 	waitpid(pid, &status, 0);
@@ -524,9 +526,9 @@ TEST_CASE("remount: the server is told (ro stops its writes, atime options)",
 			{ zit::zufuse_path(), m.mnt(), "-o", "remount,ro" },
 			m.scratch().dir());
 		REQUIRE(r.status == 0);
-		r = zit::run_cmd({ zit::zufuse_path(), m.mnt(), "-o",
-				   "remount,rw" },
-				 m.scratch().dir());
+		r = zit::run_cmd(
+			{ zit::zufuse_path(), m.mnt(), "-o", "remount,rw" },
+			m.scratch().dir());
 		INFO(r.err);
 		REQUIRE(r.status == 0);
 		REQUIRE(zit::write_file(m.path("g"), "new"));
@@ -559,9 +561,9 @@ TEST_CASE("remount: the server is told (ro stops its writes, atime options)",
 		REQUIRE(zit::write_file(m.path("f"), "abc"));
 		timespec old[2] = { { 1000, 0 }, { 1000, 0 } };
 		REQUIRE(utimensat(AT_FDCWD, m.path("f").c_str(), old, 0) == 0);
-		zit::RunResult r = zit::run_cmd(
-			{ zit::zufuse_path(), m.mnt(), "-o", "remount,noatime" },
-			m.scratch().dir());
+		zit::RunResult r = zit::run_cmd({ zit::zufuse_path(), m.mnt(),
+						  "-o", "remount,noatime" },
+						m.scratch().dir());
 		INFO(r.err);
 		REQUIRE(r.status == 0);
 		int fd = open(m.path("f").c_str(), O_RDONLY | O_DIRECT);

@@ -146,29 +146,28 @@ std::string flag_script(const std::string &root)
 	step("i_truncate", ERR(truncate(p("d/i").c_str(), 0)));
 	step("i_chmod", ERR(chmod(p("d/i").c_str(), 0600)));
 	step("i_chown", ERR(chown(p("d/i").c_str(), 1, 1)));
-	step("i_utimes_now", ERR(utimensat(AT_FDCWD, p("d/i").c_str(),
-					   nullptr, 0)));
-	step("i_setxattr", ERR(setxattr(p("d/i").c_str(), "user.x", "1", 1,
-					0)));
+	step("i_utimes_now",
+	     ERR(utimensat(AT_FDCWD, p("d/i").c_str(), nullptr, 0)));
+	step("i_setxattr",
+	     ERR(setxattr(p("d/i").c_str(), "user.x", "1", 1, 0)));
 	step("i_unlink", ERR(unlink(p("d/i").c_str())));
 	step("i_rename", ERR(rename(p("d/i").c_str(), p("d/i2").c_str())));
 	step("i_link", ERR(link(p("d/i").c_str(), p("d/i3").c_str())));
-	step("i_replace", ERR(rename(p("d/victim").c_str(),
-				     p("d/i").c_str())));
+	step("i_replace", ERR(rename(p("d/victim").c_str(), p("d/i").c_str())));
 	step("i_read", open_err(p("d/i").c_str(), O_RDONLY));
 	step("i_fallocate", ERR(fallocate(wfd, FALLOC_FL_KEEP_SIZE, 0, 4096)));
-	step("idir_create", open_err(p("d/idir/new").c_str(),
-				     O_CREAT | O_WRONLY, 0644));
+	step("idir_create",
+	     open_err(p("d/idir/new").c_str(), O_CREAT | O_WRONLY, 0644));
 	step("idir_mkdir", ERR(mkdir(p("d/idir/nd").c_str(), 0755)));
 	step("idir_unlink", ERR(unlink(p("d/idir/in").c_str())));
-	step("idir_rename_out", ERR(rename(p("d/idir/in").c_str(),
-					   p("d/out").c_str())));
+	step("idir_rename_out",
+	     ERR(rename(p("d/idir/in").c_str(), p("d/out").c_str())));
 	step("idir_write_in", make_file(p("d/idir/in"), "y") ? errno : 0);
 
 	// append-only
 	step("a_open_w", open_err(p("d/a").c_str(), O_WRONLY));
-	step("a_open_trunc", open_err(p("d/a").c_str(),
-				      O_WRONLY | O_APPEND | O_TRUNC));
+	step("a_open_trunc",
+	     open_err(p("d/a").c_str(), O_WRONLY | O_APPEND | O_TRUNC));
 	step("a_append", [&] {
 		int fd = open(p("d/a").c_str(), O_WRONLY | O_APPEND);
 		if (fd < 0)
@@ -179,27 +178,27 @@ std::string flag_script(const std::string &root)
 	}());
 	step("a_truncate", ERR(truncate(p("d/a").c_str(), 0)));
 	step("a_chmod", ERR(chmod(p("d/a").c_str(), 0600)));
-	step("a_utimes_now", ERR(utimensat(AT_FDCWD, p("d/a").c_str(),
-					   nullptr, 0)));
+	step("a_utimes_now",
+	     ERR(utimensat(AT_FDCWD, p("d/a").c_str(), nullptr, 0)));
 	timespec t[2] = { { 5, 0 }, { 5, 0 } };
 	step("a_utimes_set", ERR(utimensat(AT_FDCWD, p("d/a").c_str(), t, 0)));
-	step("a_setxattr", ERR(setxattr(p("d/a").c_str(), "user.x", "1", 1,
-					0)));
+	step("a_setxattr",
+	     ERR(setxattr(p("d/a").c_str(), "user.x", "1", 1, 0)));
 	step("a_unlink", ERR(unlink(p("d/a").c_str())));
 	step("a_rename", ERR(rename(p("d/a").c_str(), p("d/a2").c_str())));
 	step("a_link", ERR(link(p("d/a").c_str(), p("d/a3").c_str())));
 	step("a_punch", [&] {
 		int fd = open(p("d/a").c_str(), O_WRONLY | O_APPEND);
-		int e = ERR(fallocate(fd, FALLOC_FL_PUNCH_HOLE |
-						  FALLOC_FL_KEEP_SIZE,
-				      0, 4096));
+		int e = ERR(fallocate(
+			fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+			4096));
 		close(fd);
 		return e;
 	}());
 	step("adir_create", make_file(p("d/adir/new"), "n") ? errno : 0);
 	step("adir_unlink", ERR(unlink(p("d/adir/in").c_str())));
-	step("adir_rename_out", ERR(rename(p("d/adir/in").c_str(),
-					   p("d/out2").c_str())));
+	step("adir_rename_out",
+	     ERR(rename(p("d/adir/in").c_str(), p("d/out2").c_str())));
 	struct stat st = {};
 	stat(p("d/a").c_str(), &st);
 	out << "a_size=" << st.st_size << '\n';
@@ -215,8 +214,7 @@ std::string flag_script(const std::string &root)
 void clear_flags(const std::string &root)
 {
 	for (const char *rel : { "d/i", "d/a", "d/idir", "d/adir" })
-		set_flags(root + "/" + rel, 0,
-			  FS_IMMUTABLE_FL | FS_APPEND_FL);
+		set_flags(root + "/" + rel, 0, FS_IMMUTABLE_FL | FS_APPEND_FL);
 }
 
 } // namespace
@@ -224,11 +222,14 @@ void clear_flags(const std::string &root)
 TEST_CASE("semantics: every standard VFS mount option is accepted",
 	  "[integration][semantics]")
 {
-	for (const char *o :
-	     { "defaults", "atime", "noatime", "relatime", "strictatime",
-	       "nostrictatime", "norelatime", "diratime", "nodiratime",
-	       "lazytime", "nolazytime", "sync", "async", "dirsync", "dev",
-	       "nodev", "suid", "nosuid", "exec", "noexec", "ro", "rw" }) {
+	for (const char *o : { "defaults",   "atime",	    "noatime",
+			       "relatime",   "strictatime", "nostrictatime",
+			       "norelatime", "diratime",    "nodiratime",
+			       "lazytime",   "nolazytime",  "sync",
+			       "async",	     "dirsync",	    "dev",
+			       "nodev",	     "suid",	    "nosuid",
+			       "exec",	     "noexec",	    "ro",
+			       "rw" }) {
 		INFO("-o " << o);
 		zit::Mount m("64M");
 		REQUIRE_MOUNT(m, { "-o", o });
@@ -334,9 +335,9 @@ TEST_CASE("semantics: -o remount,ro and back (generic/294)",
 	CHECK(mount_opts(m.mnt()).starts_with("rw,"));
 	CHECK(make_file(m.path("g"), "new") == 0);
 	// Not a mounted zufuse: one line, non-zero.
-	r = zit::run_cmd({ zit::zufuse_path(), m.scratch().dir(), "-o",
-			   "remount,ro" },
-			 m.scratch().dir());
+	r = zit::run_cmd(
+		{ zit::zufuse_path(), m.scratch().dir(), "-o", "remount,ro" },
+		m.scratch().dir());
 	CHECK(r.status != 0);
 	CHECK(r.err.find("remount") != std::string::npos);
 	REQUIRE_UNMOUNT(m);
@@ -491,9 +492,9 @@ TEST_CASE("semantics: chattr +A and nobody's rights",
 		if (setgid(65534) || setuid(65534))
 			_exit(2);
 		unsigned fl = FS_NODUMP_FL;
-		_exit(ioctl(fd, FS_IOC_SETFLAGS, &fl) < 0 && errno == EPERM
-			      ? 0
-			      : 1);
+		_exit(ioctl(fd, FS_IOC_SETFLAGS, &fl) < 0 && errno == EPERM ?
+			      0 :
+			      1);
 	}
 	close(fd);
 	int status = 0;
@@ -562,7 +563,8 @@ TEST_CASE("semantics: renameat2(RENAME_WHITEOUT) (generic/078)",
 		results.push_back(o.str());
 	}
 	CHECK(results[0] == results[1]);
-	CHECK(results[0] == "0022 a:20000:0,0:1 b:20000:0,0:1 t:100644:0,0:1 A");
+	CHECK(results[0] ==
+	      "0022 a:20000:0,0:1 b:20000:0,0:1 t:100644:0,0:1 A");
 	REQUIRE_UNMOUNT(m);
 	CHECK_FSCK_CLEAN(m);
 	REQUIRE_MOUNT(m);

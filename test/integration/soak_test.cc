@@ -37,9 +37,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr int kModelProcs = 7, kChurnProcs = 3, kReaderProcs = 2;
-constexpr int kFiles = 6;		    // per model process
-constexpr size_t kMaxFile = 2 << 20;	    // bytes per model file
-constexpr size_t kSeqFile = 48 << 20;	    // the sequentially read file
+constexpr int kFiles = 6;	      // per model process
+constexpr size_t kMaxFile = 2 << 20;  // bytes per model file
+constexpr size_t kSeqFile = 48 << 20; // the sequentially read file
 
 int soak_seconds()
 {
@@ -63,7 +63,8 @@ struct Outcome {
 void put_outcome(const std::string &out, const Outcome &o)
 {
 	if (FILE *f = fopen(out.c_str(), "w")) {
-		fprintf(f, "%ld %ld %s\n", o.ops, o.errors, o.first_error.c_str());
+		fprintf(f, "%ld %ld %s\n", o.ops, o.errors,
+			o.first_error.c_str());
 		fclose(f);
 	}
 }
@@ -87,8 +88,8 @@ void note(Outcome &o, const std::string &what, int e)
 // Random operations on kFiles files, checked against a model. Every
 // kFsyncEvery ops all files are fsynced and the model saved to
 // dir/../model-ID (what must survive).
-[[noreturn]] void model_worker(const std::string &dir, int id, Clock::time_point end,
-			       const std::string &out)
+[[noreturn]] void model_worker(const std::string &dir, int id,
+			       Clock::time_point end, const std::string &out)
 {
 	std::mt19937_64 rng(7000 + id);
 	std::vector<std::string> model(kFiles);
@@ -109,7 +110,8 @@ void note(Outcome &o, const std::string &what, int e)
 			buf = zit::pattern(rng(), len);
 			ssize_t n = pwrite(fds[k], buf.data(), len, off_t(at));
 			if (n != ssize_t(len)) {
-				note(o, n < 0 ? "write" : "short write", n < 0 ? errno : 0);
+				note(o, n < 0 ? "write" : "short write",
+				     n < 0 ? errno : 0);
 				break; // the model no longer knows the file
 			}
 			if (m.size() < at + len)
@@ -120,11 +122,17 @@ void note(Outcome &o, const std::string &what, int e)
 			size_t len = 1 + rng() % (512 << 10);
 			buf.assign(len, '\0');
 			ssize_t n = pread(fds[k], buf.data(), len, off_t(at));
-			size_t want = at < m.size() ? std::min(len, m.size() - at) : 0;
+			size_t want = at < m.size() ?
+					      std::min(len, m.size() - at) :
+					      0;
 			if (n < 0)
 				note(o, "read", errno);
-			else if (size_t(n) != want || buf.compare(0, want, m, at, want))
-				note(o, "read m" + std::to_string(k) + " at " + std::to_string(at), 0);
+			else if (size_t(n) != want ||
+				 buf.compare(0, want, m, at, want))
+				note(o,
+				     "read m" + std::to_string(k) + " at " +
+					     std::to_string(at),
+				     0);
 		} else if (op < 92) { // truncate
 			size_t to = rng() % kMaxFile;
 			if (ftruncate(fds[k], off_t(to))) {
@@ -137,10 +145,12 @@ void note(Outcome &o, const std::string &what, int e)
 				if (fsync(fds[j]))
 					note(o, "fsync", errno);
 			for (int j = 0; j < kFiles; ++j)
-				zit::write_file(out + ".m" + std::to_string(j), model[j]);
+				zit::write_file(out + ".m" + std::to_string(j),
+						model[j]);
 		} else { // reopen (descriptors come and go)
 			close(fds[k]);
-			fds[k] = open((dir + "/m" + std::to_string(k)).c_str(), O_RDWR);
+			fds[k] = open((dir + "/m" + std::to_string(k)).c_str(),
+				      O_RDWR);
 			if (fds[k] < 0)
 				note(o, "reopen", errno);
 		}
@@ -155,8 +165,8 @@ void note(Outcome &o, const std::string &what, int e)
 	_exit(0);
 }
 
-[[noreturn]] void churn_worker(const std::string &dir, int id, Clock::time_point end,
-			       const std::string &out)
+[[noreturn]] void churn_worker(const std::string &dir, int id,
+			       Clock::time_point end, const std::string &out)
 {
 	Outcome o;
 	std::mt19937_64 rng(9000 + id);
@@ -166,7 +176,8 @@ void note(Outcome &o, const std::string &what, int e)
 			note(o, "mkdir", errno);
 		for (int i = 0; i < 50; ++i, ++o.ops) {
 			std::string f = d + "/f" + std::to_string(i);
-			if (!zit::write_file(f, zit::pattern(rng(), rng() % 9000)))
+			if (!zit::write_file(f,
+					     zit::pattern(rng(), rng() % 9000)))
 				note(o, "create " + f, errno);
 			if (i % 2 && rename(f.c_str(), (f + "r").c_str()))
 				note(o, "rename", errno);
@@ -178,7 +189,9 @@ void note(Outcome &o, const std::string &what, int e)
 		if (dd)
 			closedir(dd);
 		for (int i = 0; i < 50; ++i)
-			if (unlink((d + "/f" + std::to_string(i) + (i % 2 ? "r" : "")).c_str()))
+			if (unlink((d + "/f" + std::to_string(i) +
+				    (i % 2 ? "r" : ""))
+					   .c_str()))
 				note(o, "unlink", errno);
 		if (rmdir(d.c_str()))
 			note(o, "rmdir", errno);
@@ -199,9 +212,11 @@ void note(Outcome &o, const std::string &what, int e)
 			note(o, "open", errno);
 			break;
 		}
-		for (size_t at = 0; at < kSeqFile && Clock::now() < end; at += buf.size()) {
+		for (size_t at = 0; at < kSeqFile && Clock::now() < end;
+		     at += buf.size()) {
 			++o.ops;
-			ssize_t n = pread(fd, buf.data(), buf.size(), off_t(at));
+			ssize_t n =
+				pread(fd, buf.data(), buf.size(), off_t(at));
 			if (n != ssize_t(buf.size()))
 				note(o, "read", n < 0 ? errno : 0);
 			else if (want.compare(at, buf.size(), buf))
@@ -215,7 +230,8 @@ void note(Outcome &o, const std::string &what, int e)
 
 long rss_kib(pid_t pid)
 {
-	std::istringstream in(zit::read_file("/proc/" + std::to_string(pid) + "/status"));
+	std::istringstream in(
+		zit::read_file("/proc/" + std::to_string(pid) + "/status"));
 	std::string line;
 	while (std::getline(in, line))
 		if (line.rfind("VmRSS:", 0) == 0)
@@ -240,8 +256,9 @@ long fd_count(pid_t pid)
 std::string tier_line(const std::string &log)
 {
 	size_t at = log.rfind("zufuse: tier:");
-	return at == std::string::npos ? "(no tier line)" :
-					 log.substr(at, log.find('\n', at) - at);
+	return at == std::string::npos ?
+		       "(no tier line)" :
+		       log.substr(at, log.find('\n', at) - at);
 }
 
 } // namespace
@@ -260,8 +277,8 @@ TEST_CASE("soak: 16 workers, T2 evicting and promoting", "[soak]")
 
 	const pid_t zpid = m.pid();
 	const long rss0 = rss_kib(zpid), fds0 = fd_count(zpid);
-	printf("soak: %d s; zufuse at start: RSS %ld KiB, %ld descriptors\n", seconds,
-	       rss0, fds0);
+	printf("soak: %d s; zufuse at start: RSS %ld KiB, %ld descriptors\n",
+	       seconds, rss0, fds0);
 	const auto end = Clock::now() + std::chrono::seconds(seconds);
 	std::vector<std::pair<pid_t, std::string>> kids;
 	auto spawn = [&](const std::string &name, auto &&fn) {
@@ -275,27 +292,33 @@ TEST_CASE("soak: 16 workers, T2 evicting and promoting", "[soak]")
 	for (int i = 0; i < kModelProcs; ++i) {
 		const std::string dir = m.path("model" + std::to_string(i));
 		REQUIRE(mkdir(dir.c_str(), 0755) == 0);
-		spawn("model" + std::to_string(i),
-		      [&](const std::string &out) { model_worker(dir, i, end, out); });
+		spawn("model" + std::to_string(i), [&](const std::string &out) {
+			model_worker(dir, i, end, out);
+		});
 	}
 	for (int i = 0; i < kChurnProcs; ++i) {
 		const std::string dir = m.path("churn" + std::to_string(i));
 		REQUIRE(mkdir(dir.c_str(), 0755) == 0);
-		spawn("churn" + std::to_string(i),
-		      [&](const std::string &out) { churn_worker(dir, i, end, out); });
+		spawn("churn" + std::to_string(i), [&](const std::string &out) {
+			churn_worker(dir, i, end, out);
+		});
 	}
 	for (int i = 0; i < kReaderProcs; ++i)
-		spawn("reader" + std::to_string(i), [&](const std::string &out) {
+		spawn("reader" + std::to_string(i),
+		      [&](const std::string &out) {
 			reader_worker(m.path("seq"), end, out);
 		});
 	REQUIRE(mkdir(m.path("fio").c_str(), 0755) == 0);
 	std::thread fio([&] {
-		auto r = zit::run_cmd(
-			{ fio_path(), "--name=mix", "--directory=" + m.path("fio"),
-			  "--ioengine=psync", "--rw=randrw", "--rwmixread=50", "--bs=4k",
-			  "--direct=1", "--size=24M", "--numjobs=4", "--time_based",
-			  "--runtime=" + std::to_string(seconds), "--output-format=terse" },
-			m.scratch().dir(), seconds + 120);
+		auto r = zit::run_cmd({ fio_path(), "--name=mix",
+					"--directory=" + m.path("fio"),
+					"--ioengine=psync", "--rw=randrw",
+					"--rwmixread=50", "--bs=4k",
+					"--direct=1", "--size=24M",
+					"--numjobs=4", "--time_based",
+					"--runtime=" + std::to_string(seconds),
+					"--output-format=terse" },
+				      m.scratch().dir(), seconds + 120);
 		INFO("fio: " << r.err << r.out.substr(0, 300));
 		CHECK(r.status == 0);
 	});
@@ -310,8 +333,10 @@ TEST_CASE("soak: 16 workers, T2 evicting and promoting", "[soak]")
 		int st = 0;
 		const auto hang = end + std::chrono::seconds(90);
 		pid_t w = 0;
-		while ((w = waitpid(pid, &st, WNOHANG)) == 0 && Clock::now() < hang)
-			std::this_thread::sleep_for(std::chrono::milliseconds(100));
+		while ((w = waitpid(pid, &st, WNOHANG)) == 0 &&
+		       Clock::now() < hang)
+			std::this_thread::sleep_for(
+				std::chrono::milliseconds(100));
 		if (w == 0) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
@@ -321,7 +346,8 @@ TEST_CASE("soak: 16 workers, T2 evicting and promoting", "[soak]")
 			CHECK(w == pid);
 		}
 		Outcome o = get_outcome(out);
-		INFO(out << ": " << o.ops << " ops, " << o.errors << " errors " << o.first_error);
+		INFO(out << ": " << o.ops << " ops, " << o.errors << " errors "
+			 << o.first_error);
 		CHECK(o.errors == 0);
 		ops += o.ops;
 		errors += o.errors > 0 ? o.errors : 0;
@@ -353,10 +379,12 @@ TEST_CASE("soak: 16 workers, T2 evicting and promoting", "[soak]")
 	for (int i = 0; i < kModelProcs; ++i)
 		for (int k = 0; k < kFiles; ++k) {
 			std::string want = zit::read_file(
-				m.scratch().path("out-model" + std::to_string(i)) + ".m" +
-				std::to_string(k));
+				m.scratch().path("out-model" +
+						 std::to_string(i)) +
+				".m" + std::to_string(k));
 			std::string got = zit::read_file(
-				m.path("model" + std::to_string(i) + "/m" + std::to_string(k)));
+				m.path("model" + std::to_string(i) + "/m" +
+				       std::to_string(k)));
 			if (got != want)
 				++wrong;
 		}

@@ -194,9 +194,10 @@ TEST_CASE("zufusectl debug switches per-request log lines on a running mount",
 	direct_writes(data, 2, 1);
 	std::string log = m.log();
 	INFO(log);
-	CHECK(std::regex_search(log, std::regex("zufuse: dbg rw +#[0-9]+ write "
-						"ino=[0-9]+ off=8192 len=4096 .*"
-						"-> 4096 bytes \\([0-9.]+ us\\)")));
+	CHECK(std::regex_search(log,
+				std::regex("zufuse: dbg rw +#[0-9]+ write "
+					   "ino=[0-9]+ off=8192 len=4096 .*"
+					   "-> 4096 bytes \\([0-9.]+ us\\)")));
 	// rw only: a create is not logged...
 	int fd = open(m.path("quiet").c_str(), O_CREAT | O_WRONLY, 0644);
 	REQUIRE(fd >= 0);
@@ -211,8 +212,9 @@ TEST_CASE("zufusectl debug switches per-request log lines on a running mount",
 	close(fd);
 	direct_writes(data, 3, 1);
 	log = m.log();
-	CHECK(std::regex_search(log, std::regex("dbg namei #[0-9]+ create ino=1 "
-						"\"loud\" .*-> ino=[0-9]+")));
+	CHECK(std::regex_search(log,
+				std::regex("dbg namei #[0-9]+ create ino=1 "
+					   "\"loud\" .*-> ino=[0-9]+")));
 	CHECK(log.find("off=12288") == std::string::npos);
 
 	// Failed requests of any class with "err" (the kernel sends RMDIR of
@@ -256,7 +258,8 @@ TEST_CASE("zufusectl stats shows tier 2 evictions and promotions",
 		static_cast<char *>(aligned_alloc(4096, 1 << 20)));
 	std::memset(buf.get(), 'T', 1 << 20);
 	for (int i = 0; i < 48; ++i)
-		REQUIRE(pwrite(fd, buf.get(), 1 << 20, off_t(i) << 20) == 1 << 20);
+		REQUIRE(pwrite(fd, buf.get(), 1 << 20, off_t(i) << 20) ==
+			1 << 20);
 	std::string mid = stats_json(m);
 	INFO(mid);
 	CHECK(num(mid, "evictions") > 0);
@@ -265,7 +268,8 @@ TEST_CASE("zufusectl stats shows tier 2 evictions and promotions",
 
 	// Reading it all back meets the blocks on T2.
 	for (int i = 0; i < 48; ++i)
-		REQUIRE(pread(fd, buf.get(), 1 << 20, off_t(i) << 20) == 1 << 20);
+		REQUIRE(pread(fd, buf.get(), 1 << 20, off_t(i) << 20) ==
+			1 << 20);
 	close(fd);
 	std::string end = stats_json(m);
 	INFO(end);
@@ -286,10 +290,11 @@ TEST_CASE("zufusectl: usage, wrong targets, the socket goes with the mount",
 	CHECK(v.status == 0);
 	CHECK(zit::run_cmd({ zufusectl() }, s.dir()).status == 2);
 	CHECK(zit::run_cmd({ zufusectl(), "stats" }, s.dir()).status == 2);
-	CHECK(zit::run_cmd({ zufusectl(), "frob", s.dir() }, s.dir()).status == 2);
+	CHECK(zit::run_cmd({ zufusectl(), "frob", s.dir() }, s.dir()).status ==
+	      2);
 
-	zit::RunResult notz = zit::run_cmd({ zufusectl(), "stats", s.dir() },
-					   s.dir());
+	zit::RunResult notz =
+		zit::run_cmd({ zufusectl(), "stats", s.dir() }, s.dir());
 	CHECK(notz.status == 1);
 	CHECK(notz.err.find("not a zufuse mount") != std::string::npos);
 
@@ -297,8 +302,9 @@ TEST_CASE("zufusectl: usage, wrong targets, the socket goes with the mount",
 	REQUIRE_MOUNT(m);
 	struct stat st;
 	REQUIRE(stat(m.mnt().c_str(), &st) == 0);
-	const std::string sock = "/run/zufuse/" + std::to_string(major(st.st_dev)) +
-				 ":" + std::to_string(minor(st.st_dev)) + ".sock";
+	const std::string sock = "/run/zufuse/" +
+				 std::to_string(major(st.st_dev)) + ":" +
+				 std::to_string(minor(st.st_dev)) + ".sock";
 	REQUIRE(stat(sock.c_str(), &st) == 0);
 	CHECK(S_ISSOCK(st.st_mode));
 	CHECK((st.st_mode & 0777) == 0600);

@@ -293,7 +293,8 @@ TEST_CASE("a full file system says ENOSPC and recovers when space is freed",
 		size_t done = 0;
 		ssize_t n = 0;
 		while (done < chunk.size() &&
-		       (n = write(fd, chunk.data() + done, chunk.size() - done)) > 0)
+		       (n = write(fd, chunk.data() + done,
+				  chunk.size() - done)) > 0)
 			done += size_t(n);
 		if (done < chunk.size())
 			err = n < 0 ? errno : EIO;

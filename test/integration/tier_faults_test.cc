@@ -45,7 +45,8 @@ bool write_chunks(const std::string &path, uint64_t seed, size_t size)
 	bool ok = true;
 	for (size_t k = 0; ok && k < size / kChunk; ++k) {
 		std::string c = chunk_of(seed, k);
-		ok = pwrite(fd, c.data(), c.size(), off_t(k * kChunk)) == ssize_t(c.size());
+		ok = pwrite(fd, c.data(), c.size(), off_t(k * kChunk)) ==
+		     ssize_t(c.size());
 	}
 	ok = ok && fsync(fd) == 0;
 	close(fd);
@@ -109,13 +110,13 @@ ReadTally read_check(const std::string &path, uint64_t seed, size_t size,
 // One line in the test log (meson keeps stdout): what the application saw.
 void print_tally(const char *what, const ReadTally &t)
 {
-	printf("tier faults: %s: %zu good, %zu EIO, %zu wrong, %zu other\n", what, t.good,
-	       t.eio, t.wrong, t.other);
+	printf("tier faults: %s: %zu good, %zu EIO, %zu wrong, %zu other\n",
+	       what, t.good, t.eio, t.wrong, t.other);
 }
 
 #define INFO_TALLY(t)                                                          \
-	INFO("good " << (t).good << " eio " << (t).eio << " wrong "           \
-		     << (t).wrong << " other " << (t).other << " (errno "       \
+	INFO("good " << (t).good << " eio " << (t).eio << " wrong "            \
+		     << (t).wrong << " other " << (t).other << " (errno "      \
 		     << (t).other_errno << ")")
 
 // The data file written, pushed to T2 by a filler that is then deleted;
@@ -161,7 +162,8 @@ TEST_CASE("tier faults: T2 truncated under the mount, then restored",
 	// The outage: the T2 file loses everything (reads come back short).
 	const std::string saved = m.scratch().path("t2.saved");
 	REQUIRE(zit::run_cmd({ "cp", "--sparse=always", t2path, saved },
-			     m.scratch().dir()).status == 0);
+			     m.scratch().dir())
+			.status == 0);
 	REQUIRE(truncate(t2path.c_str(), 0) == 0);
 
 	ReadTally seq = read_check(m.path("data"), 1, kData, false);
@@ -180,7 +182,8 @@ TEST_CASE("tier faults: T2 truncated under the mount, then restored",
 
 	// T2 comes back: every byte as written.
 	REQUIRE(zit::run_cmd({ "cp", "--sparse=always", saved, t2path },
-			     m.scratch().dir()).status == 0);
+			     m.scratch().dir())
+			.status == 0);
 	ReadTally after = read_check(m.path("data"), 1, kData, false);
 	print_tally("T2 restored, 64K buffered reads", after);
 	INFO_TALLY(after);
@@ -214,9 +217,11 @@ TEST_CASE("tier faults: injected T2 read errors, short reads, stalls",
 		auto t0 = std::chrono::steady_clock::now();
 		ReadTally rnd = read_check(m.path("data"), 1, 4 << 20, true, 5);
 		ReadTally seq = read_check(m.path("data"), 1, kData, false);
-		double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+		double s = std::chrono::duration<double>(
+				   std::chrono::steady_clock::now() - t0)
 				   .count();
-		printf("tier faults: ZUFUSE_FAULT_T2=%s (%.1f s):\n", k.rules, s);
+		printf("tier faults: ZUFUSE_FAULT_T2=%s (%.1f s):\n", k.rules,
+		       s);
 		print_tally("  4K O_DIRECT random reads", rnd);
 		print_tally("  64K buffered reads", seq);
 		INFO_TALLY(rnd);
@@ -263,7 +268,8 @@ TEST_CASE("tier faults: injected T2 write errors lose nothing written",
 		size_t done = 0;
 		ssize_t n = 0;
 		for (int tries = 0; tries < 2 && done < c.size(); ++tries) {
-			n = pwrite(fd, c.data() + done, c.size() - done, off_t(k * kChunk + done));
+			n = pwrite(fd, c.data() + done, c.size() - done,
+				   off_t(k * kChunk + done));
 			if (n < 0)
 				break;
 			done += size_t(n);
@@ -293,7 +299,8 @@ TEST_CASE("tier faults: injected T2 write errors lose nothing written",
 	std::string buf(kChunk, '\0');
 	size_t wrong = 0;
 	for (size_t k = 0; k < ok.size(); ++k)
-		if (ok[k] && (pread(fd, buf.data(), kChunk, off_t(k * kChunk)) != ssize_t(kChunk) ||
+		if (ok[k] && (pread(fd, buf.data(), kChunk,
+				    off_t(k * kChunk)) != ssize_t(kChunk) ||
 			      buf != chunk_of(3, k)))
 			++wrong;
 	close(fd);
@@ -310,8 +317,9 @@ TEST_CASE("tier faults: injected T2 write errors lose nothing written",
 // that block's eviction only: it stays on T1, the mount keeps serving
 // (not stopped), the file's other blocks move to T2 and read back, and
 // after a remount without the fault every byte is there; fsck clean.
-TEST_CASE("tier faults: a media error in the evictor's copy keeps that block on T1",
-	  "[tier][fault]")
+TEST_CASE(
+	"tier faults: a media error in the evictor's copy keeps that block on T1",
+	"[tier][fault]")
 {
 	zit::Mount m("32M");
 	const std::string t2path = m.scratch().path("t2");
@@ -340,11 +348,14 @@ TEST_CASE("tier faults: a media error in the evictor's copy keeps that block on 
 	const uint64_t t1_free = sv.f_bfree - (kT2Blocks - 1);
 	const uint64_t low = std::max<uint64_t>(t1_blocks / 10, 256);
 	REQUIRE(t1_free > low + 256);
-	REQUIRE(zit::write_file(m.path("filler"), zit::pattern(5, (t1_free - low + 128) * 4096)));
-	const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+	REQUIRE(zit::write_file(m.path("filler"),
+				zit::pattern(5, (t1_free - low + 128) * 4096)));
+	const auto deadline =
+		std::chrono::steady_clock::now() + std::chrono::seconds(30);
 	while (m.log().find("copy for eviction") == std::string::npos &&
 	       std::chrono::steady_clock::now() < deadline)
-		usleep(20 * 1000); // waits for the event: the evictor's log line
+		usleep(20 *
+		       1000); // waits for the event: the evictor's log line
 	INFO("zufuse log:\n" << m.log());
 	REQUIRE(m.log().find("copy for eviction") != std::string::npos);
 	CHECK(m.log().find("injected media error") != std::string::npos);

@@ -48,7 +48,9 @@ using Clock = std::chrono::steady_clock;
 	std::vector<char> buf(1 << 20);
 	for (size_t i = 0; i < buf.size(); ++i)
 		buf[i] = char('a' + (i * 7 + id) % 26);
-	auto file = [&](uint64_t k) { return dir + "/f" + std::to_string(k % kFilesPerProc); };
+	auto file = [&](uint64_t k) {
+		return dir + "/f" + std::to_string(k % kFilesPerProc);
+	};
 	auto fail = [&](const std::string &what, int e) {
 		if (!r.errors++)
 			r.first_error = what + ": " + strerror(e);
@@ -68,7 +70,8 @@ using Clock = std::chrono::steady_clock;
 				err = errno;
 			} else {
 				size_t len = 4096 << (rng() % 9);
-				off_t at = off_t(rng() % (8 << 20)) & ~off_t(511);
+				off_t at =
+					off_t(rng() % (8 << 20)) & ~off_t(511);
 				if (pwrite(fd, buf.data(), len, at) < 0)
 					err = errno;
 				else if (rng() % 8 == 0 && fsync(fd) != 0)
@@ -81,8 +84,11 @@ using Clock = std::chrono::steady_clock;
 			if (fd < 0) {
 				err = errno;
 			} else {
-				if (fallocate(fd, rng() % 2 ? FALLOC_FL_KEEP_SIZE : 0,
-					      off_t(rng() % (8 << 20)), off_t(4096 + rng() % (4 << 20))))
+				if (fallocate(fd,
+					      rng() % 2 ? FALLOC_FL_KEEP_SIZE :
+							  0,
+					      off_t(rng() % (8 << 20)),
+					      off_t(4096 + rng() % (4 << 20))))
 					err = errno;
 				close(fd);
 			}
@@ -96,28 +102,35 @@ using Clock = std::chrono::steady_clock;
 			} else if (errno != ENOENT) {
 				err = errno;
 			}
-		} else if (op < 88) { // truncate (shrinking frees, growing is a hole)
+		} else if (
+			op <
+			88) { // truncate (shrinking frees, growing is a hole)
 			// Never ENOSPC: a cut inside a block on T2 brings that
 			// block back from the reserve for freeing (README, Tier 2).
-			if (truncate(f.c_str(), off_t(rng() % (8 << 20))) && errno != ENOENT)
+			if (truncate(f.c_str(), off_t(rng() % (8 << 20))) &&
+			    errno != ENOENT)
 				err = errno;
 		} else if (op < 94) { // rename over another of ours
-			if (rename(f.c_str(), file(rng()).c_str()) && errno != ENOENT)
+			if (rename(f.c_str(), file(rng()).c_str()) &&
+			    errno != ENOENT)
 				err = errno;
 		} else if (op < 96) { // unlink
 			if (unlink(f.c_str()) && errno != ENOENT)
 				err = errno;
 		} else { // a small file: a new inode, a directory entry
 			needs_space = true;
-			std::string small = dir + "/s" + std::to_string(rng() % 64);
-			int fd = open(small.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+			std::string small =
+				dir + "/s" + std::to_string(rng() % 64);
+			int fd = open(small.c_str(),
+				      O_CREAT | O_WRONLY | O_TRUNC, 0644);
 			if (fd < 0 || write(fd, buf.data(), 100) < 0)
 				err = errno;
 			if (fd >= 0)
 				close(fd);
 		}
-		const double ms =
-			std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+		const double ms = std::chrono::duration<double, std::milli>(
+					  Clock::now() - t0)
+					  .count();
 		if (err == ENOSPC && needs_space) {
 			++r.enospc;
 			recent.push_back(ms);
@@ -149,7 +162,8 @@ void check_fsck(const zit::Mount &m)
 		return;
 	INFO("fsck.zufs -n: exit " << r.status << "\n" << r.out << r.err);
 	if (r.status != 0)
-		printf("tier fill: fsck findings:\n%s%s", r.out.c_str(), r.err.c_str());
+		printf("tier fill: fsck findings:\n%s%s", r.out.c_str(),
+		       r.err.c_str());
 	CHECK(r.status == 0);
 }
 
@@ -178,7 +192,8 @@ TEST_CASE("tier fill: 16 processes fill T1 + T2 to ENOSPC; fsck clean",
 		pid_t p = fork();
 		REQUIRE(p >= 0);
 		if (p == 0)
-			worker(dir, i, m.scratch().path("result" + std::to_string(i)));
+			worker(dir, i,
+			       m.scratch().path("result" + std::to_string(i)));
 		pids.push_back(p);
 	}
 	for (pid_t p : pids) {
@@ -189,9 +204,11 @@ TEST_CASE("tier fill: 16 processes fill T1 + T2 to ENOSPC; fsck clean",
 	long ops = 0, enospc = 0, errors = 0;
 	double worst_ms = 0;
 	for (int i = 0; i < kProcs; ++i) {
-		Result r = read_result(m.scratch().path("result" + std::to_string(i)));
-		INFO("process " << i << ": " << r.ops << " ops, " << r.enospc << " ENOSPC, "
-				<< r.errors << " errors" << r.first_error);
+		Result r = read_result(
+			m.scratch().path("result" + std::to_string(i)));
+		INFO("process " << i << ": " << r.ops << " ops, " << r.enospc
+				<< " ENOSPC, " << r.errors << " errors"
+				<< r.first_error);
 		CHECK(r.errors == 0);
 		CHECK(r.ops > 0);
 		ops += r.ops;
@@ -207,12 +224,15 @@ TEST_CASE("tier fill: 16 processes fill T1 + T2 to ENOSPC; fsck clean",
 	       "ENOSPCs %.3f ms; %.1f MiB free at the end\n",
 	       ops, enospc, errors, worst_ms, free_mib);
 	CHECK(enospc >= kProcs * kEnospcToStop / 2); // it did fill up
-	CHECK(worst_ms < 1000); // at once (microseconds when the machine is idle)
+	CHECK(worst_ms <
+	      1000); // at once (microseconds when the machine is idle)
 
 	// Deleting gives the space back.
 	for (int i = 0; i < kProcs; ++i)
 		for (int k = 0; k < kFilesPerProc; ++k)
-			unlink(m.path("p" + std::to_string(i) + "/f" + std::to_string(k)).c_str());
+			unlink(m.path("p" + std::to_string(i) + "/f" +
+				      std::to_string(k))
+				       .c_str());
 	REQUIRE(statvfs(m.mnt().c_str(), &sv) == 0);
 	CHECK(double(sv.f_bfree) * sv.f_frsize / (1 << 20) > free_mib + 100);
 	CHECK(zit::write_file(m.path("after"), zit::pattern(5, 8 << 20)));

@@ -95,7 +95,8 @@ TEST_CASE("tier: 512 MiB through 64 MiB of T1 and a 1 GiB T2", "[tier]")
 	auto r = fio(m, "big", with(k_seq, { "--size=512M", "--do_verify=1" }));
 	CHECK_FIO(r);
 	REQUIRE(statvfs(m.mnt().c_str(), &st) == 0);
-	CHECK(uint64_t(st.f_blocks - st.f_bfree) * st.f_frsize >= (512ULL << 20));
+	CHECK(uint64_t(st.f_blocks - st.f_bfree) * st.f_frsize >=
+	      (512ULL << 20));
 
 	// Unmount, mount, read it all again.
 	REQUIRE_UNMOUNT(m);
@@ -108,12 +109,14 @@ TEST_CASE("tier: 512 MiB through 64 MiB of T1 and a 1 GiB T2", "[tier]")
 	// file (which need T1 room: evictions), then big still verifies.
 	{
 		std::thread reader([&] {
-			auto rr = fio(m, "big", { "--rw=randread", "--bs=4k",
-						  "--size=512M", "--io_size=48M" });
+			auto rr = fio(m, "big",
+				      { "--rw=randread", "--bs=4k",
+					"--size=512M", "--io_size=48M" });
 			CHECK_FIO(rr);
 		});
-		r = fio(m, "mix", { "--rw=randwrite", "--bs=4k", "--size=96M",
-				    "--verify=crc32c", "--do_verify=1" });
+		r = fio(m, "mix",
+			{ "--rw=randwrite", "--bs=4k", "--size=96M",
+			  "--verify=crc32c", "--do_verify=1" });
 		reader.join();
 		CHECK_FIO(r);
 	}
@@ -126,26 +129,31 @@ TEST_CASE("tier: 512 MiB through 64 MiB of T1 and a 1 GiB T2", "[tier]")
 	CHECK_FIO(r);
 	for (int round = 0; round < 3; ++round) {
 		std::thread churn([&] {
-			fio(m, "churn", { "--rw=randwrite", "--bs=64k", "--size=192M",
-					  "--time_based", "--runtime=20" });
+			fio(m, "churn",
+			    { "--rw=randwrite", "--bs=64k", "--size=192M",
+			      "--time_based", "--runtime=20" });
 		});
-		std::this_thread::sleep_for(std::chrono::milliseconds(1000 + 300 * round));
+		std::this_thread::sleep_for(
+			std::chrono::milliseconds(1000 + 300 * round));
 		REQUIRE(m.kill9());
 		churn.join(); // fio fails once the mount is gone
 		REQUIRE_MOUNT(m, { t2_again });
-		r = fio(m, "kept", with(k_seq, { "--size=64M", "--verify_only=1" }));
+		r = fio(m, "kept",
+			with(k_seq, { "--size=64M", "--verify_only=1" }));
 		CHECK_FIO(r);
 	}
 	r = fio(m, "big", with(k_seq, { "--size=512M", "--verify_only=1" }));
 	CHECK_FIO(r);
-	r = fio(m, "mix", { "--rw=randwrite", "--bs=4k", "--size=96M",
-			    "--verify=crc32c", "--verify_only=1" });
+	r = fio(m, "mix",
+		{ "--rw=randwrite", "--bs=4k", "--size=96M", "--verify=crc32c",
+		  "--verify_only=1" });
 	CHECK_FIO(r);
 	REQUIRE_UNMOUNT(m);
 	CHECK_FSCK_CLEAN(m);
 
 	// Without its T2 the image does not mount (it has blocks there).
-	zit::RunResult no_t2 = zit::run_cmd(m.args({}, true), m.scratch().dir(), 20);
+	zit::RunResult no_t2 =
+		zit::run_cmd(m.args({}, true), m.scratch().dir(), 20);
 	INFO(no_t2.err);
 	CHECK(no_t2.status != 0);
 	CHECK(no_t2.err.find("tier 2") != std::string::npos);
@@ -158,8 +166,10 @@ TEST_CASE("tier: random 4K O_DIRECT reads of T2 data are cold reads", "[tier]")
 	// 96 MiB written at random in 4K blocks with crc32c headers, then a
 	// filler: most of "cold" ends up on T2.
 	const std::vector<std::string> job = { "--rw=randwrite", "--bs=4k",
-					       "--size=96M", "--verify=crc32c" };
-	auto r = fio(m, "cold", with(job, { "--do_verify=0", "--end_fsync=1" }));
+					       "--size=96M",
+					       "--verify=crc32c" };
+	auto r =
+		fio(m, "cold", with(job, { "--do_verify=0", "--end_fsync=1" }));
 	CHECK_FIO(r);
 	r = fio(m, "filler", with(k_seq, { "--size=48M", "--do_verify=0" }));
 	CHECK_FIO(r);

@@ -26,7 +26,8 @@ namespace zit {
 inline std::string toyfs_src_or_skip()
 {
 	const char *src = getenv("TOYFS_SRC");
-	if (!src || !*src || access((std::string(src) + "/toyfs.h").c_str(), R_OK)) {
+	if (!src || !*src ||
+	    access((std::string(src) + "/toyfs.h").c_str(), R_OK)) {
 		std::fprintf(stderr, "SKIP: TOYFS_SRC (zufs-zus fs/toyfs at "
 				     "efda388, unmodified) is unset or has no "
 				     "toyfs.h\n");
@@ -50,14 +51,21 @@ inline RunResult build_toyfs(const std::string &src, const std::string &dir)
 {
 	const char *inc = getenv("ZUS_INCLUDE"), *lib = getenv("LIBZUS_DIR");
 	if (!inc || !lib)
-		return { 1, "", "ZUS_INCLUDE/LIBZUS_DIR unset (run it from meson)" };
+		return { 1, "",
+			 "ZUS_INCLUDE/LIBZUS_DIR unset (run it from meson)" };
 	const std::string I = sh_quote(inc), L = sh_quote(lib);
 	return run_cmd({ "sh", "-c",
-			 "cd " + sh_quote(src) + " && cc -std=gnu11 -Wall -shared "
-			 "-fPIC -I " + I + " *.c -L " + L + " -lzus -luuid -o " +
-			 sh_quote(dir + "/libtoyfs.so") + " && cc -std=gnu11 "
-			 "-Wall -I " + I + " mkfs.c -L " + L + " -lzus -luuid "
-			 "-o " + sh_quote(dir + "/mkfs.toyfs") },
+			 "cd " + sh_quote(src) +
+				 " && cc -std=gnu11 -Wall -shared "
+				 "-fPIC -I " +
+				 I + " *.c -L " + L + " -lzus -luuid -o " +
+				 sh_quote(dir + "/libtoyfs.so") +
+				 " && cc -std=gnu11 "
+				 "-Wall -I " +
+				 I + " mkfs.c -L " + L +
+				 " -lzus -luuid "
+				 "-o " +
+				 sh_quote(dir + "/mkfs.toyfs") },
 		       dir, 120);
 }
 
@@ -66,14 +74,15 @@ inline RunResult mkfs_toyfs(const std::string &dir, const std::string &image,
 			    uint64_t size)
 {
 	const char *lib = getenv("LIBZUS_DIR");
-	return run_cmd({ "sh", "-c",
-			 "rm -f " + sh_quote(image) + " && truncate -s " +
-				 std::to_string(size) + " " + sh_quote(image) +
-				 " && LD_LIBRARY_PATH=" + sh_quote(lib ? lib : "") +
-				 " " + sh_quote(dir + "/mkfs.toyfs") +
-				 " 1b4e28ba-2fa1-11d2-883f-0016d3cca427 " +
-				 sh_quote(image) },
-		       dir);
+	return run_cmd(
+		{ "sh", "-c",
+		  "rm -f " + sh_quote(image) + " && truncate -s " +
+			  std::to_string(size) + " " + sh_quote(image) +
+			  " && LD_LIBRARY_PATH=" + sh_quote(lib ? lib : "") +
+			  " " + sh_quote(dir + "/mkfs.toyfs") +
+			  " 1b4e28ba-2fa1-11d2-883f-0016d3cca427 " +
+			  sh_quote(image) },
+		dir);
 }
 
 } // namespace zit

@@ -27,14 +27,19 @@ constexpr off_t kB = 4096;
 // An ext4 file system on a loop device under the scratch dir, or nothing.
 class Ext4 {
   public:
-	explicit Ext4(const zit::Scratch &s) : img_(s.path("ext4.img")), mnt_(s.path("ext4"))
+	explicit Ext4(const zit::Scratch &s)
+	    : img_(s.path("ext4.img")), mnt_(s.path("ext4"))
 	{
 		mkdir(mnt_.c_str(), 0755);
-		zit::RunResult r = zit::run_cmd({ "truncate", "-s", "64M", img_ }, s.dir());
+		zit::RunResult r = zit::run_cmd(
+			{ "truncate", "-s", "64M", img_ }, s.dir());
 		if (r.status == 0)
-			r = zit::run_cmd({ "mkfs.ext4", "-q", "-F", "-b", "4096", img_ }, s.dir());
+			r = zit::run_cmd(
+				{ "mkfs.ext4", "-q", "-F", "-b", "4096", img_ },
+				s.dir());
 		if (r.status == 0)
-			r = zit::run_cmd({ "mount", "-o", "loop", img_, mnt_ }, s.dir());
+			r = zit::run_cmd({ "mount", "-o", "loop", img_, mnt_ },
+					 s.dir());
 		mounted_ = r.status == 0;
 		why_ = r.err;
 	}
@@ -70,7 +75,8 @@ std::string seek_map(int fd, int n)
 		off_t h = lseek(fd, at, SEEK_HOLE);
 		if (h != at)
 			m += " " + std::to_string(b) + ":" +
-			     (h < 0 ? std::string(strerrorname_np(errno)) : std::to_string(h));
+			     (h < 0 ? std::string(strerrorname_np(errno)) :
+				      std::to_string(h));
 	}
 	return m;
 }
@@ -83,23 +89,31 @@ std::string seek_script(const std::string &root)
 	if (fd < 0)
 		return "open: " + std::string(strerrorname_np(errno));
 	auto step = [&](const char *name, int rc, int n = 24) {
-		out += std::string(name) + (rc < 0 ? std::string(" ") + strerrorname_np(errno) : "") +
+		out += std::string(name) +
+		       (rc < 0 ? std::string(" ") + strerrorname_np(errno) :
+				 "") +
 		       ": " + seek_map(fd, n) + "\n";
 	};
 	std::string w(6000, 'w');
 	step("fallocate 0..16", fallocate(fd, 0, 0, 16 * kB));
 	step("write 5+100 6000", int(pwrite(fd, w.data(), 6000, 5 * kB + 100)));
-	step("keep_size 16..24", fallocate(fd, FALLOC_FL_KEEP_SIZE, 16 * kB, 8 * kB));
+	step("keep_size 16..24",
+	     fallocate(fd, FALLOC_FL_KEEP_SIZE, 16 * kB, 8 * kB));
 	step("write past EOF 20", int(pwrite(fd, "tail", 4, 20 * kB)));
-	step("zero_range 5+50 4096", fallocate(fd, FALLOC_FL_ZERO_RANGE, 5 * kB + 50, kB));
-	step("zero_range block 5", fallocate(fd, FALLOC_FL_ZERO_RANGE, 5 * kB, kB));
+	step("zero_range 5+50 4096",
+	     fallocate(fd, FALLOC_FL_ZERO_RANGE, 5 * kB + 50, kB));
+	step("zero_range block 5",
+	     fallocate(fd, FALLOC_FL_ZERO_RANGE, 5 * kB, kB));
 	step("write block 12", int(pwrite(fd, w.data(), kB, 12 * kB)));
 	step("punch in block 12",
-	     fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 12 * kB + 100, 100));
+	     fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		       12 * kB + 100, 100));
 	step("punch blocks 12-13",
-	     fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 12 * kB, 2 * kB));
+	     fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 12 * kB,
+		       2 * kB));
 	step("punch unwritten 9-10",
-	     fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 9 * kB, 2 * kB));
+	     fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 9 * kB,
+		       2 * kB));
 	step("truncate 32", ftruncate(fd, 32 * kB), 32);
 	step("fallocate 0..32", fallocate(fd, 0, 0, 32 * kB), 32);
 	step("write 30..31", int(pwrite(fd, w.data(), kB + 1, 30 * kB)), 32);
@@ -145,8 +159,9 @@ const char *const kExt4 =
 
 } // namespace
 
-TEST_CASE("SEEK_DATA/SEEK_HOLE: fallocated blocks are holes until written, as on ext4",
-	  "[integration][semantics]")
+TEST_CASE(
+	"SEEK_DATA/SEEK_HOLE: fallocated blocks are holes until written, as on ext4",
+	"[integration][semantics]")
 {
 	zit::Mount m("64M");
 	REQUIRE_MOUNT(m);
@@ -178,7 +193,8 @@ TEST_CASE("SEEK_DATA/SEEK_HOLE: fallocated blocks are holes until written, as on
 	int out = open(m.path("g").c_str(), O_CREAT | O_RDWR, 0644);
 	REQUIRE(out >= 0);
 	loff_t in_off = 0, out_off = 0;
-	REQUIRE(copy_file_range(fd, &in_off, out, &out_off, 8 * kB, 0) == 8 * kB);
+	REQUIRE(copy_file_range(fd, &in_off, out, &out_off, 8 * kB, 0) ==
+		8 * kB);
 	CHECK(seek_map(out, 8).substr(0, 8) == seek_map(fd, 8).substr(0, 8));
 	REQUIRE(pwrite(out, "g", 1, 2 * kB) == 1);
 	CHECK(lseek(out, 0, SEEK_DATA) == 2 * kB);

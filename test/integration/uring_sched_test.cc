@@ -259,7 +259,8 @@ TEST_CASE("under a CPU hog on every CPU, every CPU's queue is served "
 		fprintf(stderr,
 			"CPU %u under a hog: %d rounds, worst %.1f ms, mean "
 			"%.1f ms (ring threads SCHED_IDLE before: %u/%u)\n",
-			c, kRounds, r.worst_ms, r.total_ms / kRounds, idle, all);
+			c, kRounds, r.worst_ms, r.total_ms / kRounds, idle,
+			all);
 		INFO("CPU " << c << ": " << kRounds << " rounds, worst "
 			    << r.worst_ms << " ms, mean "
 			    << r.total_ms / kRounds << " ms; ring threads "

@@ -34,10 +34,7 @@ namespace {
 
 constexpr char kEnableParam[] = "/sys/module/fuse/parameters/enable_uring";
 
-bool kernel_has_uring()
-{
-	return access(kEnableParam, F_OK) == 0;
-}
+bool kernel_has_uring() { return access(kEnableParam, F_OK) == 0; }
 
 // Without FUSE over io_uring nothing here can run: the whole binary is
 // skipped (exit 77, meson's SKIP) with the reason, before Catch starts.
@@ -294,8 +291,7 @@ void namespace_and_mmap(const std::vector<std::string> &transport)
 		CHECK(zit::read_file(m.path("d/f" + std::to_string(i))) ==
 		      zit::pattern(i, 100 + i));
 	for (int i = 0; i < n; i++)
-		REQUIRE(unlink(m.path("d/f" + std::to_string(i)).c_str()) ==
-			0);
+		REQUIRE(unlink(m.path("d/f" + std::to_string(i)).c_str()) == 0);
 	CHECK(rmdir(m.path("d").c_str()) == 0);
 
 	// mmap: write through a shared mapping, read back with read(2).
@@ -359,17 +355,17 @@ TEST_CASE("create, readdir, unlink, mmap, kill suid over each transport",
 
 } // namespace
 
-TEST_CASE("the rings: unmount, SIGTERM and kill -9 never hang; remount verifies",
-	  "[uring]")
+TEST_CASE(
+	"the rings: unmount, SIGTERM and kill -9 never hang; remount verifies",
+	"[uring]")
 {
 	zit::Mount m("256M");
-	std::vector<std::string> write_job = {
-		"--name=keep", "--rw=randwrite", "--bs=4k", "--size=16M",
-		"--direct=1", "--do_verify=0"
-	};
+	std::vector<std::string> write_job = { "--name=keep", "--rw=randwrite",
+					       "--bs=4k",     "--size=16M",
+					       "--direct=1",  "--do_verify=0" };
 	std::vector<std::string> verify_job = {
-		"--name=keep",	"--rw=randwrite",    "--bs=4k",
-		"--size=16M",	"--verify_only=1", "--direct=1"
+		"--name=keep", "--rw=randwrite",  "--bs=4k",
+		"--size=16M",  "--verify_only=1", "--direct=1"
 	};
 
 	REQUIRE_MOUNT(m);
@@ -420,7 +416,8 @@ TEST_CASE("--uring: a media error in a read reply copied into the ring is EIO",
 	REQUIRE_MOUNT(m);
 	REQUIRE(zit::write_file(m.path("a"), data));
 	REQUIRE_UNMOUNT(m);
-	const size_t off = zit::read_file(m.image()).find(data.substr(kBad * 4096, 4096));
+	const size_t off =
+		zit::read_file(m.image()).find(data.substr(kBad * 4096, 4096));
 	REQUIRE(off != std::string::npos);
 
 	const std::string rule = "read:at=" + std::to_string(off) + "+4K";
@@ -430,7 +427,8 @@ TEST_CASE("--uring: a media error in a read reply copied into the ring is EIO",
 	REQUIRE(mounted);
 	check_no_fallback(m);
 	// The rings are registered after the mount shows (see served_by_rings).
-	for (int i = 0; i < 100 && ring_threads(m.pid()).count < possible_cpus(); i++)
+	for (int i = 0;
+	     i < 100 && ring_threads(m.pid()).count < possible_cpus(); i++)
 		usleep(50 * 1000);
 	REQUIRE(ring_threads(m.pid()).count >= possible_cpus());
 
@@ -442,7 +440,8 @@ TEST_CASE("--uring: a media error in a read reply copied into the ring is EIO",
 		ssize_t n = pread(fd, buf, 4096, off_t(k * 4096));
 		if (n < 0 && errno == EIO && k == kBad)
 			++eio;
-		else if (n == 4096 && !memcmp(buf, data.data() + k * 4096, 4096))
+		else if (n == 4096 &&
+			 !memcmp(buf, data.data() + k * 4096, 4096))
 			++good;
 		else
 			++other;
@@ -453,7 +452,8 @@ TEST_CASE("--uring: a media error in a read reply copied into the ring is EIO",
 	CHECK(eio == 1);
 	CHECK(good == data.size() / 4096 - 1);
 	CHECK(other == 0);
-	CHECK(m.log().find("read reply copied into the ring") != std::string::npos);
+	CHECK(m.log().find("read reply copied into the ring") !=
+	      std::string::npos);
 	CHECK(zit::write_file(m.path("b"), "alive"));
 	CHECK(zit::read_file(m.path("b")) == "alive");
 	REQUIRE_UNMOUNT(m);

@@ -9,10 +9,10 @@
 
 #include "fixture.h"
 
-using zufs::iom_t1_pool;
 using iomap_test::Env;
 using iomap_test::Iomap;
 using iomap_test::Unmap;
+using zufs::iom_t1_pool;
 
 namespace {
 

@@ -12,10 +12,10 @@
 
 #include "fixture.h"
 
-using zufs::iom_t1_app_page;
-using zufs::iom_t1_pool;
 using iomap_test::Env;
 using iomap_test::Iomap;
+using zufs::iom_t1_app_page;
+using zufs::iom_t1_pool;
 
 // Builds valid ops, then `bad`, and checks the executor refuses all of it.
 using Bad = std::function<void(zufs::IomBuilder &, Env &, Iomap &)>;
@@ -106,8 +106,8 @@ TEST_CASE("bounds: unknown op types")
 	for (unsigned type : { 10u, 11u, 0x7fu, 0xffu }) {
 		refused("unknown op type",
 			[&](zufs::IomBuilder &, Env &, Iomap &m) {
-				put_raw(m, { op(type, 1), 0, 0 });
-			});
+			put_raw(m, { op(type, 1), 0, 0 });
+		});
 		Iomap raw(16);
 		raw.b().unmap(0, 1);
 		raw.e()[raw.ziom()->iom_n++] = op(type, 0);
@@ -136,7 +136,7 @@ TEST_CASE("bounds: T2 op without a T2 device")
 	refused(
 		"no T2 device",
 		[](zufs::IomBuilder &b, Env &, Iomap &) {
-			b.t2_read(2, iom_t1_pool(0));
+		b.t2_read(2, iom_t1_pool(0));
 		},
 		[](iomap::ExecEnv &e) { e.t2 = nullptr; });
 }
@@ -204,29 +204,29 @@ TEST_CASE("bounds: ZUSMEM outside registered memory")
 	static char stack_page[8192] __attribute__((aligned(4096)));
 	refused("outside registered memory",
 		[](zufs::IomBuilder &b, Env &, Iomap &) {
-			b.t2_zusmem_read(2, stack_page, 4096);
-		});
+		b.t2_zusmem_read(2, stack_page, 4096);
+	});
 	// unaligned pointer
 	refused("outside registered memory",
 		[](zufs::IomBuilder &b, Env &t, Iomap &) {
-			b.t2_zusmem_read(2, t.zusmem_page(0) + 8, 4096);
-		});
+		b.t2_zusmem_read(2, t.zusmem_page(0) + 8, 4096);
+	});
 	// crosses the end of the pool
 	refused("outside registered memory",
 		[](zufs::IomBuilder &b, Env &t, Iomap &) {
-			b.t2_zusmem_write(
-				2, t.zusmem_page(Env::kZusmemPages - 1), 4097);
-		});
+		b.t2_zusmem_write(2, t.zusmem_page(Env::kZusmemPages - 1),
+				  4097);
+	});
 	// a pool that is not registered (size 0)
 	refused(
 		"outside registered memory",
 		[](zufs::IomBuilder &b, Env &t, Iomap &) {
-			b.t2_zusmem_write(2, t.zusmem_page(0), 4096);
+		b.t2_zusmem_write(2, t.zusmem_page(0), 4096);
 		},
 		[](iomap::ExecEnv &e) { e.pools = e.pools.first(1); });
 	// pointer near the top of the address space
-	refused("outside registered memory", [](zufs::IomBuilder &b, Env &,
-						Iomap &) {
+	refused("outside registered memory",
+		[](zufs::IomBuilder &b, Env &, Iomap &) {
 		b.t2_zusmem_read(2, reinterpret_cast<void *>(~0xfffULL), 8192);
 	});
 }

@@ -7,11 +7,11 @@
 
 #include "fixture.h"
 
-using zufs::iom_t1_app_page;
-using zufs::iom_t1_pool;
 using iomap_test::Env;
 using iomap_test::Iomap;
 using iomap_test::Unmap;
+using zufs::iom_t1_app_page;
+using zufs::iom_t1_pool;
 
 static std::string page_of(int byte) { return std::string(4096, char(byte)); }
 static std::string mem(const char *p) { return std::string(p, 4096); }
@@ -43,8 +43,8 @@ TEST_CASE("T2 LEN ops move runs of pool and request pages")
 	Iomap m;
 	auto b = m.b();
 	REQUIRE(b.t2_write_len(10, iom_t1_pool(2 * 4096), 3) == 0); // pmem 2..4
-	REQUIRE(b.t2_write_len(20, iom_t1_app_page(1), 3) == 0);	// app 1..3
-	REQUIRE(b.t2_write_len(30, iom_t1_pool(4096, 1), 2) == 0);	// zusmem 1,2
+	REQUIRE(b.t2_write_len(20, iom_t1_app_page(1), 3) == 0);    // app 1..3
+	REQUIRE(b.t2_write_len(30, iom_t1_pool(4096, 1), 2) == 0); // zusmem 1,2
 	REQUIRE(run(m, t.env()) == 0);
 	for (int k = 0; k < 3; k++) {
 		CHECK(t.t2_block(10 + k) == page_of(0x12 + k));

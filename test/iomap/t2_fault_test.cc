@@ -55,7 +55,8 @@ struct Dev {
 		for (size_t i = 0; i < n; ++i)
 			p.push_back({ bn + i, mem + i * 4096, write });
 		std::promise<int> done;
-		REQUIRE(t2->rw_async(std::move(p), [&](int r) { done.set_value(r); }) == 0);
+		REQUIRE(t2->rw_async(std::move(p),
+				     [&](int r) { done.set_value(r); }) == 0);
 		return done.get_future().get();
 	}
 };
@@ -73,13 +74,15 @@ bool filled(const char *p, size_t n, int c)
 TEST_CASE("t2 faults: the rule language", "[t2][fault]")
 {
 	std::string err;
-	for (const char *ok : { "", "read", "write:next=1", "any:short,after=2,next=3",
-				"read:stall=10", "any:prob=0.5,seed=3;write:error" }) {
+	for (const char *ok :
+	     { "", "read", "write:next=1", "any:short,after=2,next=3",
+	       "read:stall=10", "any:prob=0.5,seed=3;write:error" }) {
 		INFO(ok);
 		CHECK(iomap::set_t2_faults(ok, &err) == 0);
 	}
-	for (const char *bad : { "reed", "read:next", "read:next=x", "any:prob=2",
-				 "write:stall", "any:bogus=1", "read:short=1" }) {
+	for (const char *bad :
+	     { "reed", "read:next", "read:next=x", "any:prob=2", "write:stall",
+	       "any:bogus=1", "read:short=1" }) {
 		INFO(bad);
 		err.clear();
 		CHECK(iomap::set_t2_faults(bad, &err) == -EINVAL);
@@ -109,7 +112,8 @@ TEST_CASE("t2 faults: error, short and stall as the device's users see them",
 	}
 	SECTION("error: async writes fail, after=N lets N pass")
 	{
-		REQUIRE(iomap::set_t2_faults("write:after=1,next=1", &err) == 0);
+		REQUIRE(iomap::set_t2_faults("write:after=1,next=1", &err) ==
+			0);
 		auto other = pages(8, 0x33);
 		CHECK(d.rw_async(100, other.get(), 8, true) == 0);
 		CHECK(d.rw_async(200, other.get(), 8, true) == -EIO);
@@ -129,7 +133,8 @@ TEST_CASE("t2 faults: error, short and stall as the device's users see them",
 	}
 	SECTION("stall: late, but right")
 	{
-		REQUIRE(iomap::set_t2_faults("any:stall=300,next=2", &err) == 0);
+		REQUIRE(iomap::set_t2_faults("any:stall=300,next=2", &err) ==
+			0);
 		auto back = pages(8, 0);
 		auto t0 = std::chrono::steady_clock::now();
 		CHECK(d.rw(16, back.get(), 8, false) == 0);
@@ -144,11 +149,14 @@ TEST_CASE("t2 faults: error, short and stall as the device's users see them",
 	SECTION("prob with a seed hits the same transfers")
 	{
 		auto run = [&] {
-			REQUIRE(iomap::set_t2_faults("read:prob=0.5,seed=9", &err) == 0);
+			REQUIRE(iomap::set_t2_faults("read:prob=0.5,seed=9",
+						     &err) == 0);
 			std::string pattern;
 			auto back = pages(1, 0);
 			for (int i = 0; i < 32; ++i)
-				pattern += d.rw(16, back.get(), 1, false) ? 'x' : '.';
+				pattern += d.rw(16, back.get(), 1, false) ?
+						   'x' :
+						   '.';
 			return pattern;
 		};
 		std::string a = run(), b = run();
@@ -161,7 +169,8 @@ TEST_CASE("t2 faults: error, short and stall as the device's users see them",
 TEST_CASE("t2 faults: a bad ZUFUSE_FAULT_T2 refuses the T2 in one line",
 	  "[t2][fault]")
 {
-	std::string path = "/dev/shm/zufs-t2fault-env-" + std::to_string(getpid());
+	std::string path =
+		"/dev/shm/zufs-t2fault-env-" + std::to_string(getpid());
 	setenv(iomap::kT2FaultEnv, "read:nexxt=1", 1);
 	std::unique_ptr<iomap::T2Device> t2;
 	std::string msg;

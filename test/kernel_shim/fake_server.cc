@@ -361,37 +361,34 @@ int FakeServer::op_io(zufs_ioc_IO *io, zufs::page_list pages)
 		len = io->filepos >= size ?
 			      0 :
 			      std::min<uint64_t>(len, size - io->filepos);
-		for_each_page(
-			pages, io->hdr.offset, len,
-			[&](char *p, uint64_t done, uint64_t n) {
-				uint64_t pos = io->filepos + done;
-				uint64_t bn = block_of(i->ino, pos / PAGE_SIZE);
-				if (bn)
-					std::memcpy(p,
-						    pool_ + bn * PAGE_SIZE +
-							    pos % PAGE_SIZE,
-						    n);
-				else
-					std::memset(p, 0, n);
-			});
+		for_each_page(pages, io->hdr.offset, len,
+			      [&](char *p, uint64_t done, uint64_t n) {
+			uint64_t pos = io->filepos + done;
+			uint64_t bn = block_of(i->ino, pos / PAGE_SIZE);
+			if (bn)
+				std::memcpy(p,
+					    pool_ + bn * PAGE_SIZE +
+						    pos % PAGE_SIZE,
+					    n);
+			else
+				std::memset(p, 0, n);
+		});
 	} else {
 		uint64_t fill_first = ~0ULL, fill_last = 0;
-		for_each_page(
-			pages, io->hdr.offset, len,
-			[&](char *p, uint64_t done, uint64_t n) {
-				uint64_t pos = io->filepos + done;
-				uint64_t page = pos / PAGE_SIZE;
-				uint64_t bn = block_of(i->ino, page);
-				if (!bn) {
-					bn = alloc_block();
-					i->blocks[page] = bn;
-					fill_first = std::min(fill_first, page);
-					fill_last = std::max(fill_last, page);
-				}
-				std::memcpy(pool_ + bn * PAGE_SIZE +
-						    pos % PAGE_SIZE,
-					    p, n);
-			});
+		for_each_page(pages, io->hdr.offset, len,
+			      [&](char *p, uint64_t done, uint64_t n) {
+			uint64_t pos = io->filepos + done;
+			uint64_t page = pos / PAGE_SIZE;
+			uint64_t bn = block_of(i->ino, page);
+			if (!bn) {
+				bn = alloc_block();
+				i->blocks[page] = bn;
+				fill_first = std::min(fill_first, page);
+				fill_last = std::max(fill_last, page);
+			}
+			std::memcpy(pool_ + bn * PAGE_SIZE + pos % PAGE_SIZE, p,
+				    n);
+		});
 		i->zi->i_size =
 			std::max<uint64_t>(i->zi->i_size, io->filepos + len);
 		io->wr_unmap = {};

@@ -220,9 +220,8 @@ TEST_CASE("inode cache: racing lookups of one ino keep one server reference",
 			while (ready.load() < kThreads) {
 			}
 			for (int r = 0; r < kRounds; ++r)
-				got[t].push_back(c.insert(cookie(100 + r),
-							  &zis[r],
-							  Ref::kernel));
+				got[t].push_back(c.insert(
+					cookie(100 + r), &zis[r], Ref::kernel));
 		});
 	}
 	for (auto &t : ts)
@@ -238,7 +237,8 @@ TEST_CASE("inode cache: racing lookups of one ino keep one server reference",
 	}
 	size_t races = 0;
 	for (const Sent &s : ch.log())
-		races += s.op == ZUFS_OP_EVICT_INODE && s.flags == ZI_LOOKUP_RACE;
+		races += s.op == ZUFS_OP_EVICT_INODE &&
+			 s.flags == ZI_LOOKUP_RACE;
 	CHECK(races == size_t(kRounds) * (kThreads - 1));
 
 	for (int r = 0; r < kRounds; ++r)
@@ -309,8 +309,7 @@ TEST_CASE("inode cache: evict_all drops every server reference at umount",
 	CHECK(frees == 1);
 }
 
-TEST_CASE("inode cache: PinnedInode holds a pin for its scope",
-	  "[inode_cache]")
+TEST_CASE("inode cache: PinnedInode holds a pin for its scope", "[inode_cache]")
 {
 	Recorder ch;
 	InodeCache c(ch);

@@ -73,18 +73,21 @@ TEST_CASE("options: command line", "[options]")
 		REQUIRE(parse({ "/mnt", "--pmem=/i" }, &cl, &err));
 		CHECK_FALSE(cl.uring);
 		CHECK_FALSE(cl.no_uring);
-		REQUIRE(parse({ "/mnt", "--pmem=/i", "--no-uring" }, &cl, &err));
+		REQUIRE(parse({ "/mnt", "--pmem=/i", "--no-uring" }, &cl,
+			      &err));
 		CHECK(cl.no_uring);
 		CHECK_FALSE(cl.uring);
 		zuf::CommandLine c2;
-		REQUIRE(parse({ "/mnt", "--pmem=/i", "--no-uring", "--uring" }, &c2, &err));
+		REQUIRE(parse({ "/mnt", "--pmem=/i", "--no-uring", "--uring" },
+			      &c2, &err));
 		CHECK(c2.uring);
 		CHECK_FALSE(c2.no_uring);
 	}
 	SECTION("errors are one line")
 	{
 		CHECK_FALSE(parse({ "/mnt" }, &cl, &err));
-		CHECK(err == "missing IMAGE (zufuse IMAGE MOUNTPOINT, or --pmem=PATH; see --help)");
+		CHECK(err ==
+		      "missing IMAGE (zufuse IMAGE MOUNTPOINT, or --pmem=PATH; see --help)");
 		CHECK_FALSE(parse({ "--pmem=/i" }, &cl, &err));
 		CHECK(err == "missing MOUNTPOINT (see --help)");
 		CHECK_FALSE(
@@ -99,10 +102,11 @@ TEST_CASE("options: command line", "[options]")
 	}
 	SECTION("IMAGE MOUNTPOINT and -o key=value, as mount.fuse3 passes them")
 	{
-		REQUIRE(parse({ "/img", "/mnt", "-o",
-				"rw,size=1G,mkfs,t2=/t2,t2_size=4G,direct_io,uring,noacl,"
-				"nodev" },
-			      &cl, &err));
+		REQUIRE(parse(
+			{ "/img", "/mnt", "-o",
+			  "rw,size=1G,mkfs,t2=/t2,t2_size=4G,direct_io,uring,noacl,"
+			  "nodev" },
+			&cl, &err));
 		CHECK(cl.pmem == "/img");
 		CHECK(cl.mountpoint == "/mnt");
 		CHECK(cl.size == (1ULL << 30));
@@ -115,26 +119,32 @@ TEST_CASE("options: command line", "[options]")
 		REQUIRE(cl.fuse_opts.size() == 1);
 		CHECK(cl.fuse_opts[0] == "rw,nodev");
 		zuf::CommandLine c2;
-		REQUIRE(parse({ "/mnt", "-o", "pmem=/img,no-uring" }, &c2, &err));
+		REQUIRE(parse({ "/mnt", "-o", "pmem=/img,no-uring" }, &c2,
+			      &err));
 		CHECK(c2.pmem == "/img");
 		CHECK(c2.no_uring);
 	}
 	SECTION("fstab's own options are ignored; an unknown one is refused")
 	{
-		REQUIRE(parse({ "/img", "/mnt", "-o",
-				"defaults,noauto,user,users,nofail,_netdev,"
-				"x-systemd.automount,comment=systemd.x,noexec" },
-			      &cl, &err));
+		REQUIRE(parse(
+			{ "/img", "/mnt", "-o",
+			  "defaults,noauto,user,users,nofail,_netdev,"
+			  "x-systemd.automount,comment=systemd.x,noexec" },
+			&cl, &err));
 		REQUIRE(cl.fuse_opts.size() == 1);
 		CHECK(cl.fuse_opts[0] == "noexec");
 		zuf::CommandLine c2;
-		CHECK_FALSE(parse({ "/img", "/mnt", "-o", "rw,frob" }, &c2, &err));
+		CHECK_FALSE(
+			parse({ "/img", "/mnt", "-o", "rw,frob" }, &c2, &err));
 		CHECK(err == "unknown mount option 'frob' (see --help)");
-		CHECK_FALSE(parse({ "/img", "/mnt", "-o", "size=abc" }, &c2, &err));
+		CHECK_FALSE(
+			parse({ "/img", "/mnt", "-o", "size=abc" }, &c2, &err));
 		CHECK(err.starts_with("bad size 'abc'"));
-		CHECK_FALSE(parse({ "/img", "/mnt", "-o", "mkfs=1" }, &c2, &err));
+		CHECK_FALSE(
+			parse({ "/img", "/mnt", "-o", "mkfs=1" }, &c2, &err));
 		CHECK(err == "mount option 'mkfs' takes no value");
-		CHECK_FALSE(parse({ "/img", "/mnt", "--pmem=/other" }, &c2, &err));
+		CHECK_FALSE(
+			parse({ "/img", "/mnt", "--pmem=/other" }, &c2, &err));
 		CHECK(err.starts_with("two images"));
 	}
 	SECTION("standard VFS options: honoured, kept from libfuse where "
@@ -151,9 +161,9 @@ TEST_CASE("options: command line", "[options]")
 		CHECK(cl.dirsync);
 		CHECK(zuf::server_options(cl) ==
 		      "pmem=/i,strictatime,nodiratime");
-		CHECK(cl.ms_flags == (MS_NODIRATIME | MS_STRICTATIME |
-				      MS_LAZYTIME | MS_DIRSYNC | MS_NOEXEC |
-				      MS_NOSUID));
+		CHECK(cl.ms_flags ==
+		      (MS_NODIRATIME | MS_STRICTATIME | MS_LAZYTIME |
+		       MS_DIRSYNC | MS_NOEXEC | MS_NOSUID));
 		zuf::CommandLine c2; // the last atime option wins
 		REQUIRE(parse({ "/mnt", "--pmem=/i", "-o",
 				"strictatime,noatime,relatime" },
@@ -163,23 +173,25 @@ TEST_CASE("options: command line", "[options]")
 		CHECK(c2.fuse_opts.empty());
 		CHECK(c2.ms_flags == MS_RELATIME);
 		zuf::CommandLine c3;
-		REQUIRE(parse({ "/mnt", "--pmem=/i", "-o", "relatime",
-				"-o", "noatime" },
+		REQUIRE(parse({ "/mnt", "--pmem=/i", "-o", "relatime", "-o",
+				"noatime" },
 			      &c3, &err));
 		CHECK(c3.fuse_opts == std::vector<std::string>{ "noatime" });
 		CHECK(zuf::server_options(c3) == "pmem=/i,noatime");
 	}
 	SECTION("remount: as mount.fuse3 runs it, no --pmem needed")
 	{
-		REQUIRE(parse({ "/img", "/mnt", "-o",
-				"remount,ro,dev,suid,user_id=0,group_id=0,"
-				"rootmode=40000,default_permissions,allow_other" },
-			      &cl, &err));
+		REQUIRE(parse(
+			{ "/img", "/mnt", "-o",
+			  "remount,ro,dev,suid,user_id=0,group_id=0,"
+			  "rootmode=40000,default_permissions,allow_other" },
+			&cl, &err));
 		CHECK(cl.remount);
 		CHECK(cl.mountpoint == "/mnt");
 		CHECK(cl.ms_flags == MS_RDONLY);
 		zuf::CommandLine c2;
-		REQUIRE(parse({ "/mnt", "-o", "remount,rw,noexec" }, &c2, &err));
+		REQUIRE(parse({ "/mnt", "-o", "remount,rw,noexec" }, &c2,
+			      &err));
 		CHECK(c2.mountpoint == "/mnt");
 		CHECK(c2.ms_flags == MS_NOEXEC);
 	}

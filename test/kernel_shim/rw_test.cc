@@ -361,7 +361,8 @@ TEST_CASE("rw: RETRY executes the iomap and re-dispatches", "[rw][retry]")
 		// The next request does not bring it.
 		fx.srv.hook = [&](zufs_ioc_hdr *hdr, zufs::page_list) {
 			if (is_io(hdr))
-				seen.push_back(*reinterpret_cast<zufs_ioc_IO *>(hdr));
+				seen.push_back(
+					*reinterpret_cast<zufs_ioc_IO *>(hdr));
 			return false;
 		};
 		CHECK(fx.write(*f, b.data(), 100, 50) == 100);

@@ -39,7 +39,8 @@ std::vector<char> request(uint32_t opcode, uint64_t unique, uint64_t ino,
 	std::memcpy(r.data(), &in, sizeof(in));
 	if (arg_len)
 		std::memcpy(r.data() + sizeof(in), arg, arg_len);
-	std::memcpy(r.data() + sizeof(in) + arg_len, names.data(), names.size());
+	std::memcpy(r.data() + sizeof(in) + arg_len, names.data(),
+		    names.size());
 	return r;
 }
 
@@ -88,16 +89,17 @@ uint64_t hist_total(const st::OpCounters &c)
 
 TEST_CASE("histogram buckets hold their values within 1/kSub", "[shim][stats]")
 {
-	for (uint64_t v : { 0ULL, 1ULL, 7ULL, 8ULL, 9ULL, 15ULL, 16ULL, 100ULL,
-			    999ULL, 4096ULL, 123456ULL, 5000000ULL,
-			    (1ULL << 36) - 1 }) {
+	for (uint64_t v :
+	     { 0ULL, 1ULL, 7ULL, 8ULL, 9ULL, 15ULL, 16ULL, 100ULL, 999ULL,
+	       4096ULL, 123456ULL, 5000000ULL, (1ULL << 36) - 1 }) {
 		unsigned b = st::bucket_of(v);
 		INFO("v=" << v << " bucket " << b);
 		REQUIRE(b < st::kBuckets);
 		CHECK(st::bucket_low(b) <= v);
 		CHECK(v < st::bucket_low(b + 1));
 		if (v >= st::kSub)
-			CHECK(double(st::bucket_low(b + 1) - st::bucket_low(b)) <=
+			CHECK(double(st::bucket_low(b + 1) -
+				     st::bucket_low(b)) <=
 			      double(v) / st::kSub + 1);
 	}
 	CHECK(st::bucket_of(1ULL << 40) == st::kBuckets - 1);
@@ -119,7 +121,8 @@ TEST_CASE("percentiles of a known distribution", "[shim][stats]")
 	CHECK(st::percentile(h.data(), 0, 0.5) == 0);
 }
 
-TEST_CASE("requests are counted per opcode, with bytes and errors", "[shim][stats]")
+TEST_CASE("requests are counted per opcode, with bytes and errors",
+	  "[shim][stats]")
 {
 	auto before = snap();
 	for (uint64_t u = 1; u <= 100; ++u)
@@ -151,7 +154,8 @@ TEST_CASE("requests are counted per opcode, with bytes and errors", "[shim][stat
 					      a.bytes - b.bytes,
 					      hist_total(a) - hist_total(b) };
 	};
-	CHECK(delta(FUSE_WRITE) == std::vector<uint64_t>{ 100, 0, 409600, 100 });
+	CHECK(delta(FUSE_WRITE) ==
+	      std::vector<uint64_t>{ 100, 0, 409600, 100 });
 	CHECK(delta(FUSE_READ) == std::vector<uint64_t>{ 1, 0, 8192, 1 });
 	CHECK(delta(FUSE_LOOKUP) == std::vector<uint64_t>{ 1, 1, 0, 1 });
 	CHECK(delta(FUSE_FORGET) == std::vector<uint64_t>{ 1, 0, 0, 0 });
@@ -161,7 +165,8 @@ TEST_CASE("requests are counted per opcode, with bytes and errors", "[shim][stat
 	CHECK(std::string(st::op_name(st::slot_of(4096))) == "other");
 }
 
-TEST_CASE("threads count apart; exited threads still count; reset", "[shim][stats]")
+TEST_CASE("threads count apart; exited threads still count; reset",
+	  "[shim][stats]")
 {
 	auto base = std::make_unique<st::Snapshot>();
 	st::snapshot_and_reset(base.get());
@@ -224,7 +229,7 @@ TEST_CASE("debug lines: one per request of the classes on", "[shim][stats]")
 
 	st::set_debug_mask(st::kRw | st::kErr);
 	write4k(5001);
-	serve(FUSE_GETATTR, 5002, 0, nullptr, 0);		 // attr: off
+	serve(FUSE_GETATTR, 5002, 0, nullptr, 0);		  // attr: off
 	serve(FUSE_UNLINK, 5003, -ENOENT, nullptr, 0, nullptr, 0, // err: on
 	      std::string("gone\0", 5));
 	st::set_debug_mask(0);
@@ -238,11 +243,13 @@ TEST_CASE("debug lines: one per request of the classes on", "[shim][stats]")
 	unlink(path);
 	log.resize(n > 0 ? size_t(n) : 0);
 	INFO(log);
-	CHECK(log.find("zufuse: dbg rw    #5001 write ino=7 off=20484096 len=4096") !=
+	CHECK(log.find(
+		      "zufuse: dbg rw    #5001 write ino=7 off=20484096 len=4096") !=
 	      std::string::npos);
 	CHECK(log.find("-> 4096 bytes") != std::string::npos);
 	CHECK(log.find("#5002") == std::string::npos);
-	CHECK(log.find("#5003 unlink ino=7 \"gone\" -> ENOENT") != std::string::npos);
+	CHECK(log.find("#5003 unlink ino=7 \"gone\" -> ENOENT") !=
+	      std::string::npos);
 	CHECK(log.find("#5004") == std::string::npos);
 	// One line each.
 	CHECK(std::count(log.begin(), log.end(), '\n') == 2);

@@ -21,8 +21,8 @@
 namespace {
 
 struct T2File {
-	std::string path = "/dev/shm/zufuse-t2-shimtest-" +
-			   std::to_string(getpid());
+	std::string path =
+		"/dev/shm/zufuse-t2-shimtest-" + std::to_string(getpid());
 	T2File() { unlink(path.c_str()); }
 	~T2File() { unlink(path.c_str()); }
 };
@@ -101,8 +101,7 @@ TEST_CASE("t2: IOMAP_EXEC sync and async", "[t2][exec]")
 	auto f = fx.open(ino);
 	std::vector<char> pat(2 * PAGE_SIZE);
 	fill(pat.data(), pat.size(), 7);
-	REQUIRE(fx.write(*f, pat.data(), pat.size(), 0) ==
-		ssize_t(pat.size()));
+	REQUIRE(fx.write(*f, pat.data(), pat.size(), 0) == ssize_t(pat.size()));
 	char *src = fx.srv.pool() + fx.srv.block_of(ino, 0) * PAGE_SIZE;
 	char *dst = fx.srv.pool() + fx.srv.block_of(ino, 1) * PAGE_SIZE;
 
@@ -170,7 +169,8 @@ TEST_CASE("t2: IOMAP_EXEC sync and async", "[t2][exec]")
 		ExecMsg m(16);
 		m.ioc()->zus_sbi = sbi;
 		zufs::IomBuilder b(m.ioc()->ziom);
-		REQUIRE(b.t2_zusmem_write(1 << 20, src, PAGE_SIZE) == 0); // > T2
+		REQUIRE(b.t2_zusmem_write(1 << 20, src, PAGE_SIZE) ==
+			0); // > T2
 		CHECK(fx.vfs.iomap_exec(m.ioc()) == -EIO);
 		ExecMsg w(16);
 		w.ioc()->zus_sbi = sbi;

@@ -544,9 +544,10 @@ TEST_CASE("vfs: ENOSPC waits for the free of an unlinked inode, then retries",
 		REQUIRE(fx.vfs.unlink(1, "gone") == 0);
 		CHECK(fx.srv.refs(gone) == 1); // not freed: the kernel holds it
 		ssize_t n = 0;
-		std::thread writer([&] { n = fx.write(*file, buf, sizeof(buf), 0); });
+		std::thread writer(
+			[&] { n = fx.write(*file, buf, sizeof(buf), 0); });
 		first_enospc.get_future().wait(); // the write met ENOSPC
-		fx.vfs.forget(gone, 1);		  // FREE_INODE: space comes back
+		fx.vfs.forget(gone, 1); // FREE_INODE: space comes back
 		writer.join();
 		CHECK(n == ssize_t(sizeof(buf)));
 		CHECK(enospc == 1);
@@ -558,7 +559,8 @@ TEST_CASE("vfs: ENOSPC waits for the free of an unlinked inode, then retries",
 		fx.vfs.forget(gone, 1); // the kernel's lookup goes first
 		REQUIRE(fx.vfs.unlink(1, "gone") == 0);
 		ssize_t n = 0;
-		std::thread writer([&] { n = fx.write(*file, buf, sizeof(buf), 0); });
+		std::thread writer(
+			[&] { n = fx.write(*file, buf, sizeof(buf), 0); });
 		first_enospc.get_future().wait();
 		held.reset(); // the RELEASE
 		writer.join();

@@ -31,7 +31,8 @@ int main(void)
 	if (!zufs_zde_emit(&rdi, 1, 4, 0, ".", 1) ||
 	    !zufs_zde_emit(&rdi, 1, 4, 1, "..", 2))
 		return 3;
-	while (zufs_zde_emit(&rdi, 7, 8, 2, "a-long-name-of-thirty-bytes..", 29))
+	while (zufs_zde_emit(&rdi, 7, 8, 2, "a-long-name-of-thirty-bytes..",
+			     29))
 		;
 	if (!zir.more || min(3, 4) != 3 || max_t(long, 3, 4) != 4)
 		return 4;

@@ -15,7 +15,7 @@ int main()
 	if (_zus_iom_enc_unmap(&iomb, 1, 2, 3))
 		return 1;
 	_zus_iom_end(&iomb);
-	return io.ziom.iom_n == 3 && _zufs_iom_opt_type(io.iom_e) == IOM_UNMAP
-		       ? 0
-		       : 2;
+	return io.ziom.iom_n == 3 && _zufs_iom_opt_type(io.iom_e) == IOM_UNMAP ?
+		       0 :
+		       2;
 }

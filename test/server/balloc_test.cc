@@ -38,7 +38,8 @@ TEST_CASE("fill the device, ENOSPC, free, reuse", "[server][alloc]")
 	CHECK(full.f_bfree == fs.sbi->balloc.reserved());
 	CHECK(fs.sbi->balloc.reserved() > 0);
 	CHECK(full.f_bavail == 0);
-	CHECK(same(fs.read(f, got - 4096, 4096), chunk.substr((got - 4096) % chunk.size(), 4096)));
+	CHECK(same(fs.read(f, got - 4096, 4096),
+		   chunk.substr((got - 4096) % chunk.size(), 4096)));
 
 	// A new name still fits into the root's existing directory block.
 	CHECK(fs.create(fs.root, "tiny", S_IFREG | 0644) == 0);
@@ -71,7 +72,8 @@ TEST_CASE("inodes run out and come back", "[server][alloc]")
 	uint64_t n = st.f_ffree;
 	CHECK(n == 1023);
 	for (uint64_t i = 0; i < n; ++i)
-		REQUIRE(fs.create(fs.root, "i" + std::to_string(i), S_IFREG | 0644) == 0);
+		REQUIRE(fs.create(fs.root, "i" + std::to_string(i),
+				  S_IFREG | 0644) == 0);
 	CHECK(fs.create(fs.root, "one-more", S_IFREG | 0644) == -ENOSPC);
 	for (uint64_t i = 0; i < n; i += 2)
 		REQUIRE(fs.unlink(fs.root, "i" + std::to_string(i)) == 0);

@@ -54,7 +54,8 @@ struct File {
 	// One block of file data at block idx, through WRITE.
 	std::string put(uint64_t idx)
 	{
-		std::string data = ztest::pattern(kBlk, unsigned(idx % 1000003));
+		std::string data =
+			ztest::pattern(kBlk, unsigned(idx % 1000003));
 		REQUIRE(fs.write(f, idx * kBlk, data) == 0);
 		return data;
 	}
@@ -68,8 +69,7 @@ struct File {
 	// One transaction on the tree, as file.cc runs them: zi logged, fn
 	// changes the tree, then close and commit (or, !commit, the Tx is
 	// dropped: an abort).
-	template <class Fn>
-	int tree_tx(Fn fn, bool commit = true)
+	template <class Fn> int tree_tx(Fn fn, bool commit = true)
 	{
 		std::unique_lock lk(f.ii->rw);
 		Tx tx(sbi());
@@ -129,11 +129,10 @@ TEST_CASE("bmap: the tree grows a level at a time; lookups find every block "
 		}
 	}
 	// Holes at every level, and past what the tree maps.
-	for (uint64_t hole : { uint64_t(2), kFanout + 1, kFanout * kFanout,
-			       kFanout * kFanout + 2,
-			       kFanout * kFanout * kFanout + 1,
-			       kMaxFileBlocks - 2, kMaxFileBlocks,
-			       ~uint64_t(0) }) {
+	for (uint64_t hole :
+	     { uint64_t(2), kFanout + 1, kFanout * kFanout,
+	       kFanout * kFanout + 2, kFanout * kFanout * kFanout + 1,
+	       kMaxFileBlocks - 2, kMaxFileBlocks, ~uint64_t(0) }) {
 		INFO("hole " << hole);
 		CHECK(t.lookup(hole) == 0);
 	}
@@ -173,8 +172,8 @@ TEST_CASE("bmap: truncate frees data and index blocks within its budget, "
 {
 	File t;
 	const uint64_t free0 = t.free_blocks();
-	const uint64_t idxs[] = { 0, 1, 2, kFanout, kFanout + 1,
-				  kFanout * kFanout };
+	const uint64_t idxs[] = { 0,	   1,		2,
+				  kFanout, kFanout + 1, kFanout * kFanout };
 	for (uint64_t idx : idxs)
 		t.put(idx);
 	REQUIRE(t.height() == 3);
@@ -220,8 +219,7 @@ TEST_CASE("bmap: truncate frees data and index blocks within its budget, "
 		CHECK(t.lookup(idx) == 0);
 }
 
-TEST_CASE("bmap: punch frees the data in its range; the nodes stay",
-	  "[bmap]")
+TEST_CASE("bmap: punch frees the data in its range; the nodes stay", "[bmap]")
 {
 	File t;
 	for (uint64_t idx : { uint64_t(0), uint64_t(1), uint64_t(2), kFanout })
@@ -255,8 +253,8 @@ TEST_CASE("bmap: an aborted transaction leaves the tree and the free count "
 	bool done = false;
 	REQUIRE(t.tree_tx(
 			[&](BmapTx &bt) {
-				int err = bt.truncate(0, 100, &done);
-				return err ? err : bt.insert(kFanout * kFanout, far);
+		int err = bt.truncate(0, 100, &done);
+		return err ? err : bt.insert(kFanout * kFanout, far);
 			},
 			false) == 0);
 	t.sbi().balloc.release(far, 1);
@@ -272,17 +270,18 @@ TEST_CASE("bmap: an aborted transaction leaves the tree and the free count "
 	CHECK(r.errors == 0);
 }
 
-TEST_CASE("bmap: insert and replace refuse what the tree cannot hold",
-	  "[bmap]")
+TEST_CASE("bmap: insert and replace refuse what the tree cannot hold", "[bmap]")
 {
 	File t;
 	t.put(0);
-	REQUIRE(t.tree_tx([&](BmapTx &bt) {
+	REQUIRE(t.tree_tx(
+			[&](BmapTx &bt) {
 		CHECK(bt.insert(kMaxFileBlocks, 1) == -EFBIG);
 		CHECK(bt.replace(5, 1) == -EINVAL); // not mapped
 		CHECK(bt.replace(kMaxFileBlocks, 1) == -EINVAL);
 		return 0;
-	}, false) == 0);
+			},
+			false) == 0);
 }
 
 TEST_CASE("bmap: nodes_for and max_data, the arithmetic statfs relies on",
@@ -296,9 +295,9 @@ TEST_CASE("bmap: nodes_for and max_data, the arithmetic statfs relies on",
 	CHECK(bmap_nodes_for(kFanout) == 1);
 	CHECK(bmap_nodes_for(kFanout + 1) == 2 + 1);
 	CHECK(bmap_nodes_for(kFanout * kFanout) == kFanout + 1);
-	for (uint64_t free : { uint64_t(1), uint64_t(2), kFanout, kFanout + 1,
-			       kFanout + 2, uint64_t(1000000),
-			       uint64_t(1) << 40 }) {
+	for (uint64_t free :
+	     { uint64_t(1), uint64_t(2), kFanout, kFanout + 1, kFanout + 2,
+	       uint64_t(1000000), uint64_t(1) << 40 }) {
 		INFO("free " << free);
 		uint64_t n = bmap_max_data(free);
 		CHECK(n + bmap_nodes_for(n) <= free);

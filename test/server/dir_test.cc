@@ -73,23 +73,27 @@ TEST_CASE("symlinks, devices, fifos", "[server][dir]")
 	Inode s, l, c;
 	REQUIRE(fs.create(fs.root, "short", S_IFLNK | 0777, &s, "target") == 0);
 	CHECK(s.zi->i_size == 6);
-	CHECK(std::string(reinterpret_cast<char *>(s.zi->i_symlink), 6) == "target");
+	CHECK(std::string(reinterpret_cast<char *>(s.zi->i_symlink), 6) ==
+	      "target");
 	std::string far(300, 'p');
 	REQUIRE(fs.create(fs.root, "long", S_IFLNK | 0777, &l, far) == 0);
 	CHECK(l.zi->i_size == 300);
-	CHECK(same(std::string(fs.base + zu_dpp_t_val(l.zi->i_sym_dpp), 300), far));
+	CHECK(same(std::string(fs.base + zu_dpp_t_val(l.zi->i_sym_dpp), 300),
+		   far));
 	REQUIRE(fs.create(fs.root, "tty", S_IFCHR | 0600, &c) == 0);
 	fs.evict(s);
 	fs.evict(l);
 	fs.evict(c);
 	REQUIRE(fs.remount() == 0);
 	REQUIRE(fs.lookup(fs.root, "long", &l) == 0);
-	CHECK(same(std::string(fs.base + zu_dpp_t_val(l.zi->i_sym_dpp), 300), far));
+	CHECK(same(std::string(fs.base + zu_dpp_t_val(l.zi->i_sym_dpp), 300),
+		   far));
 	fs.evict(l);
 	REQUIRE(fs.unlink(fs.root, "long") == 0);
 }
 
-TEST_CASE("rename: move, overwrite, noreplace, exchange, loops", "[server][dir]")
+TEST_CASE("rename: move, overwrite, noreplace, exchange, loops",
+	  "[server][dir]")
 {
 	Fs fs;
 	REQUIRE(fs.mount() == 0);
@@ -129,7 +133,8 @@ TEST_CASE("rename: move, overwrite, noreplace, exchange, loops", "[server][dir]"
 	CHECK(fs.rename(fs.root, "c", a, "b") == -ENOTEMPTY);
 	Inode e;
 	REQUIRE(fs.create(fs.root, "e", S_IFDIR | 0755, &e) == 0);
-	REQUIRE(fs.rename(fs.root, "c", fs.root, "e") == 0); // over an empty dir
+	REQUIRE(fs.rename(fs.root, "c", fs.root, "e") ==
+		0); // over an empty dir
 	CHECK(e.zi->i_nlink == 0);
 	fs.evict(e, 0, ZUFS_OP_FREE_INODE);
 	CHECK(fs.root.zi->i_nlink == 4);
@@ -141,7 +146,7 @@ TEST_CASE("rename: move, overwrite, noreplace, exchange, loops", "[server][dir]"
 	CHECK(c.zi->i_dir.parent == b.zi->i_ino);
 	CHECK(b.zi->i_nlink == 3);
 	CHECK(fs.root.zi->i_nlink == 3);
-	for (Inode i : {a, b, c, y})
+	for (Inode i : { a, b, c, y })
 		fs.evict(i);
 
 	REQUIRE(fs.remount() == 0);
@@ -151,7 +156,7 @@ TEST_CASE("rename: move, overwrite, noreplace, exchange, loops", "[server][dir]"
 	CHECK(S_ISDIR(c.zi->i_mode));
 	REQUIRE(fs.lookup(fs.root, "e", &x) == 0);
 	CHECK(S_ISREG(x.zi->i_mode));
-	for (Inode i : {a, b, c, x})
+	for (Inode i : { a, b, c, x })
 		fs.evict(i);
 	{
 		auto r = fs.check();
@@ -160,7 +165,8 @@ TEST_CASE("rename: move, overwrite, noreplace, exchange, loops", "[server][dir]"
 	}
 }
 
-TEST_CASE("10,000 entries: lookup, readdir, cookies stable while removing", "[server][dir]")
+TEST_CASE("10,000 entries: lookup, readdir, cookies stable while removing",
+	  "[server][dir]")
 {
 	Fs fs(256ULL << 20);
 	REQUIRE(fs.mount() == 0);
@@ -175,7 +181,9 @@ TEST_CASE("10,000 entries: lookup, readdir, cookies stable while removing", "[se
 		REQUIRE(fs.create(d, name(i), S_IFREG | 0644) == 0);
 	for (int i = 0; i < n; i += 7)
 		REQUIRE(fs.lookup(d, name(i)) == 0);
-	auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+	auto secs = std::chrono::duration<double>(
+			    std::chrono::steady_clock::now() - t0)
+			    .count();
 	CHECK(secs < 10);
 
 	auto all = fs.readdir(d, 8192);
@@ -203,7 +211,8 @@ TEST_CASE("10,000 entries: lookup, readdir, cookies stable while removing", "[se
 	}
 	// And insert new ones: cookies of the remaining entries are unchanged.
 	for (int i = 0; i < 50; ++i)
-		REQUIRE(fs.create(d, "new-" + std::to_string(i), S_IFREG | 0644) == 0);
+		REQUIRE(fs.create(d, "new-" + std::to_string(i),
+				  S_IFREG | 0644) == 0);
 	std::vector<Fs::Dirent> rest;
 	while (more)
 		REQUIRE(fs.readdir_once(d, pos, 4096, &rest, &pos, &more) == 0);
@@ -236,14 +245,18 @@ TEST_CASE("readdir into an unaligned multi-page buffer", "[server][dir]")
 	Fs fs;
 	REQUIRE(fs.mount() == 0);
 	for (int i = 0; i < 100; ++i)
-		REQUIRE(fs.create(fs.root, std::string(200, 'a' + i % 26) + std::to_string(i),
+		REQUIRE(fs.create(fs.root,
+				  std::string(200, 'a' + i % 26) +
+					  std::to_string(i),
 				  S_IFREG | 0644) == 0);
 	std::vector<Fs::Dirent> out;
 	uint64_t pos;
 	bool more;
-	REQUIRE(fs.readdir_once(fs.root, 0, 3 * 4096, &out, &pos, &more, 4000) == 0);
+	REQUIRE(fs.readdir_once(fs.root, 0, 3 * 4096, &out, &pos, &more,
+				4000) == 0);
 	CHECK(more);
 	while (more)
-		REQUIRE(fs.readdir_once(fs.root, pos, 3 * 4096, &out, &pos, &more, 4000) == 0);
+		REQUIRE(fs.readdir_once(fs.root, pos, 3 * 4096, &out, &pos,
+					&more, 4000) == 0);
 	CHECK(out.size() == 102);
 }

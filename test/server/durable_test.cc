@@ -54,9 +54,11 @@ void shadow_hook(PersistEvent ev, const void *addr, size_t n)
 			uint32_t x = s.variant * 2654435761u;
 			for (auto [off, len] : s.pending) {
 				x = x * 1103515245u + 12345u;
-				bool lands = s.variant == 1 || (s.variant > 1 && (x >> 16) % 2);
+				bool lands = s.variant == 1 ||
+					     (s.variant > 1 && (x >> 16) % 2);
 				if (lands)
-					memcpy(s.img.data() + off, s.base + off, len);
+					memcpy(s.img.data() + off, s.base + off,
+					       len);
 			}
 			s.frozen = true;
 			return;
@@ -86,7 +88,8 @@ void shadow_start(Fs &fs)
 	// allocate every hole.
 	g_shadow.img.assign(fs.pool_size, 0);
 	int fd = open(fs.path.c_str(), O_RDONLY);
-	REQUIRE(pread(fd, g_shadow.img.data(), fs.pool_size, 0) == ssize_t(fs.pool_size));
+	REQUIRE(pread(fd, g_shadow.img.data(), fs.pool_size, 0) ==
+		ssize_t(fs.pool_size));
 	close(fd);
 	g_shadow.pending.clear();
 	g_shadow.frozen = false;
@@ -106,7 +109,8 @@ std::string shadow_cut()
 	bool ok = true;
 	for (size_t off = 0; off < g_shadow.img.size(); off += 4096) // sparse
 		if (memcmp(g_shadow.img.data() + off, zero, 4096))
-			ok &= pwrite(fd, g_shadow.img.data() + off, 4096, off) == 4096;
+			ok &= pwrite(fd, g_shadow.img.data() + off, 4096,
+				     off) == 4096;
 	close(fd);
 	REQUIRE(ok);
 	return path;
@@ -121,7 +125,8 @@ void shadow_stop()
 }
 
 // Mount the cut image with a fresh server and check it.
-void check_cut(const std::string &path, const std::function<void(Fs &)> &more = {})
+void check_cut(const std::string &path,
+	       const std::function<void(Fs &)> &more = {})
 {
 	Fs fs(16ULL << 20);
 	::unlink(fs.path.c_str());
@@ -171,7 +176,8 @@ TEST_CASE("power cut inside every drain of a workload, with partial writeback",
 		REQUIRE(fs.mount() == 0);
 		static std::atomic<int> count;
 		count = 0;
-		zus::set_persist_hook([](PersistEvent ev, const void *, size_t) {
+		zus::set_persist_hook(
+			[](PersistEvent ev, const void *, size_t) {
 			if (ev == PersistEvent::DRAIN)
 				++count;
 		});
@@ -181,8 +187,9 @@ TEST_CASE("power cut inside every drain of a workload, with partial writeback",
 	}
 	REQUIRE(total > 30);
 	for (int k = 0; k < total; ++k) {
-		for (unsigned variant : {0u, 1u, 2u, 3u}) {
-			INFO("power cut in drain " << k << " of " << total << ", variant " << variant);
+		for (unsigned variant : { 0u, 1u, 2u, 3u }) {
+			INFO("power cut in drain " << k << " of " << total
+						   << ", variant " << variant);
 			std::string cut;
 			{
 				Fs fs(16ULL << 20);
@@ -202,9 +209,11 @@ TEST_CASE("power cut inside every drain of a workload, with partial writeback",
 	}
 }
 
-TEST_CASE("what DSYNC and SYNC made durable survives a power cut", "[server][durable]")
+TEST_CASE("what DSYNC and SYNC made durable survives a power cut",
+	  "[server][durable]")
 {
-	std::string d1 = pattern(300000, 7), d2 = pattern(5000, 8), d3 = pattern(70000, 9);
+	std::string d1 = pattern(300000, 7), d2 = pattern(5000, 8),
+		    d3 = pattern(70000, 9);
 	std::string cut;
 	{
 		Fs fs;
@@ -218,9 +227,11 @@ TEST_CASE("what DSYNC and SYNC made durable survives a power cut", "[server][dur
 		s.zus_ii = g.ii;
 		REQUIRE(fs.dispatch(&s.hdr, sizeof(s)) == 0);
 		shadow_start(fs);
-		REQUIRE(fs.write(f, 0, d1, 0, ZUFS_IO_DSYNC) == 0);	 // allocating
-		REQUIRE(fs.write(f, 1000, d2, 0, ZUFS_IO_DSYNC) == 0); // overwrite
-		REQUIRE(fs.write(g, 100, d3) == 0);			 // lazy, then SYNC
+		REQUIRE(fs.write(f, 0, d1, 0, ZUFS_IO_DSYNC) ==
+			0); // allocating
+		REQUIRE(fs.write(f, 1000, d2, 0, ZUFS_IO_DSYNC) ==
+			0);			    // overwrite
+		REQUIRE(fs.write(g, 100, d3) == 0); // lazy, then SYNC
 		REQUIRE(fs.dispatch(&s.hdr, sizeof(s)) == 0);
 		REQUIRE(fs.write(g, 0, "not synced") == 0);
 		cut = shadow_cut();

@@ -19,7 +19,8 @@ TEST_CASE("holes read as zeros and are filled by writes", "[server][rw]")
 	CHECK(f.zi->i_size == (1 << 20) + 3);
 	CHECK(f.zi->i_blocks >= 8);
 	CHECK(same(fs.read(f, 0, 8192), std::string(8192, '\0')));
-	CHECK(same(fs.read(f, (1 << 20) - 2, 10), std::string(2, '\0') + "end"));
+	CHECK(same(fs.read(f, (1 << 20) - 2, 10),
+		   std::string(2, '\0') + "end"));
 
 	// Filling a hole below EOF reports the pages whose backing changed.
 	zufs_ioc_IO io{};
@@ -28,7 +29,9 @@ TEST_CASE("holes read as zeros and are filled by writes", "[server][rw]")
 	CHECK(io.wr_unmap.len == 1);
 	REQUIRE(fs.write(f, 5002, "z", 0, 0, &io) == 0);
 	CHECK(io.wr_unmap.len == 0); // an overwrite
-	CHECK(same(fs.read(f, 4096, 4096), std::string(904, '\0') + "xyz" + std::string(4096 - 907, '\0')));
+	CHECK(same(fs.read(f, 4096, 4096),
+		   std::string(904, '\0') + "xyz" +
+			   std::string(4096 - 907, '\0')));
 	fs.evict(f);
 }
 
@@ -48,8 +51,10 @@ TEST_CASE("unaligned writes across pages and blocks", "[server][rw]")
 		uint64_t pos;
 		size_t len;
 		uint32_t pgoff;
-	} cases[] = {{0, 1, 0},	      {1, 4095, 1},	 {4095, 2, 4095}, {10000, 70000, 123},
-		     {3, 3 << 20, 4000}, {7 << 20, 4096, 0}, {65536, 1, 17}};
+	} cases[] = { { 0, 1, 0 },	    { 1, 4095, 1 },
+		      { 4095, 2, 4095 },    { 10000, 70000, 123 },
+		      { 3, 3 << 20, 4000 }, { 7 << 20, 4096, 0 },
+		      { 65536, 1, 17 } };
 	unsigned seed = 1;
 	for (auto c : cases) {
 		std::string d = pattern(c.len, seed++);
@@ -59,7 +64,8 @@ TEST_CASE("unaligned writes across pages and blocks", "[server][rw]")
 	}
 	CHECK(same(fs.read(f, 0, model.size()), model));
 	CHECK(same(fs.read(f, 4000, 300000, 2222), model.substr(4000, 300000)));
-	CHECK(same(fs.read(f, model.size() - 10, 4096, 4090), model.substr(model.size() - 10)));
+	CHECK(same(fs.read(f, model.size() - 10, 4096, 4090),
+		   model.substr(model.size() - 10)));
 
 	REQUIRE(fs.remount() == 0);
 	Inode g;
@@ -73,7 +79,8 @@ TEST_CASE("unaligned writes across pages and blocks", "[server][rw]")
 	}
 }
 
-TEST_CASE("a 4 MiB write is one request and larger ones are refused", "[server][rw]")
+TEST_CASE("a 4 MiB write is one request and larger ones are refused",
+	  "[server][rw]")
 {
 	Fs fs;
 	REQUIRE(fs.mount() == 0);
@@ -93,7 +100,8 @@ TEST_CASE("a 4 MiB write is one request and larger ones are refused", "[server][
 	CHECK(fs.dispatch(&io.hdr, sizeof(io), small.list()) == -EINVAL);
 }
 
-TEST_CASE("truncate shrinks, zeroes the tail and grows with zeros", "[server][rw]")
+TEST_CASE("truncate shrinks, zeroes the tail and grows with zeros",
+	  "[server][rw]")
 {
 	Fs fs;
 	REQUIRE(fs.mount() == 0);
@@ -109,15 +117,18 @@ TEST_CASE("truncate shrinks, zeroes the tail and grows with zeros", "[server][rw
 	CHECK(a.unmap_offset == 5000);
 	CHECK(a.unmap_len == ~0ULL);
 	CHECK(f.zi->i_size == 5000);
-	CHECK(f.zi->i_blocks == 2 * 8); // 2 data blocks (radix nodes not counted)
+	CHECK(f.zi->i_blocks ==
+	      2 * 8); // 2 data blocks (radix nodes not counted)
 	fs.statfs(&after);
 	CHECK(after.f_bfree > before.f_bfree + 700);
 
 	REQUIRE(fs.setattr(f, STATX_SIZE, 20000, 0, &a) == 0);
 	CHECK(a.unmap_len == 0);
-	CHECK(same(fs.read(f, 0, 20000), d.substr(0, 5000) + std::string(15000, '\0')));
+	CHECK(same(fs.read(f, 0, 20000),
+		   d.substr(0, 5000) + std::string(15000, '\0')));
 	REQUIRE(fs.write(f, 30000, "q") == 0);
-	CHECK(same(fs.read(f, 0, 30001), d.substr(0, 5000) + std::string(25000, '\0') + "q"));
+	CHECK(same(fs.read(f, 0, 30001),
+		   d.substr(0, 5000) + std::string(25000, '\0') + "q"));
 
 	REQUIRE(fs.setattr(f, STATX_SIZE, 0) == 0);
 	CHECK(f.zi->i_blocks == 0);
@@ -130,7 +141,8 @@ TEST_CASE("truncate shrinks, zeroes the tail and grows with zeros", "[server][rw
 	CHECK(fs.setattr(fs.root, STATX_SIZE, 0) == -EISDIR);
 }
 
-TEST_CASE("DSYNC writes and SYNC succeed; reads of a directory fail", "[server][rw]")
+TEST_CASE("DSYNC writes and SYNC succeed; reads of a directory fail",
+	  "[server][rw]")
 {
 	Fs fs;
 	REQUIRE(fs.mount() == 0);

@@ -38,14 +38,15 @@ struct Buf {
 		npages = (offset + len + PAGE_SIZE - 1) / PAGE_SIZE;
 		if (!npages)
 			npages = 1;
-		mem.reset(static_cast<char *>(aligned_alloc(PAGE_SIZE, npages * PAGE_SIZE)));
+		mem.reset(static_cast<char *>(
+			aligned_alloc(PAGE_SIZE, npages * PAGE_SIZE)));
 		memset(mem.get(), 0, npages * PAGE_SIZE);
 		for (size_t i = 0; i < npages; ++i)
 			pages.push_back(mem.get() + i * PAGE_SIZE);
 	}
 	char *data() { return mem.get() + offset; }
 	std::string str() const { return std::string(mem.get() + offset, len); }
-	zufs::page_list list() const { return {pages.data(), pages.size()}; }
+	zufs::page_list list() const { return { pages.data(), pages.size() }; }
 
 	struct Free {
 		void operator()(char *p) const { free(p); }
@@ -66,7 +67,7 @@ struct Inode {
 class Fs {
   public:
 	explicit Fs(uint64_t size = 64ULL << 20, bool keep_file = false)
-		: path(temp_image()), size_(size), keep_(keep_file)
+	    : path(temp_image()), size_(size), keep_(keep_file)
 	{
 	}
 	~Fs()
@@ -80,7 +81,8 @@ class Fs {
 
 	int mount(const std::string &extra = "mkfs")
 	{
-		std::string opts = "pmem=" + path + ",size=" + std::to_string(size_);
+		std::string opts =
+			"pmem=" + path + ",size=" + std::to_string(size_);
 		if (!extra.empty())
 			opts += "," + extra;
 		return mount_opts(opts);
@@ -93,7 +95,8 @@ class Fs {
 		auto *m = reinterpret_cast<zufs_ioc_mount *>(buf.data());
 		m->hdr.operation = ZUFS_M_MOUNT;
 		m->hdr.in_len = static_cast<__u16>(buf.size());
-		m->zmi.po.mount_options_len = static_cast<__u32>(opts.size() + 1);
+		m->zmi.po.mount_options_len =
+			static_cast<__u32>(opts.size() + 1);
 		memcpy(m->zmi.po.mount_options, opts.c_str(), opts.size() + 1);
 		int err = srv->mount(*m);
 		errmsg = m->errmsg;
@@ -142,8 +145,8 @@ class Fs {
 		memcpy(s.name, name.data(), name.size());
 	}
 
-	int create(Inode dir, const std::string &name, uint16_t mode, Inode *out = nullptr,
-		   const std::string &symlink = "")
+	int create(Inode dir, const std::string &name, uint16_t mode,
+		   Inode *out = nullptr, const std::string &symlink = "")
 	{
 		zufs_ioc_new_inode ni{};
 		ni.hdr.operation = ZUFS_OP_NEW_INODE;
@@ -160,7 +163,7 @@ class Fs {
 			out->ii = ni.zus_ii;
 			out->zi = zi_at(ni._zi);
 		} else if (!err) {
-			evict(Inode{ni.zus_ii, nullptr});
+			evict(Inode{ ni.zus_ii, nullptr });
 		}
 		return err;
 	}
@@ -175,7 +178,7 @@ class Fs {
 			out->ii = lk.zus_ii;
 			out->zi = zi_at(lk._zi);
 		} else if (!err) {
-			evict(Inode{lk.zus_ii, nullptr});
+			evict(Inode{ lk.zus_ii, nullptr });
 		}
 		return err;
 	}
@@ -209,11 +212,12 @@ class Fs {
 		if (err)
 			return err;
 		err = dentry(ZUFS_OP_REMOVE_DENTRY, dir, c, name);
-		evict(c, 0, c.zi->i_nlink ? ZUFS_OP_EVICT_INODE : ZUFS_OP_FREE_INODE);
+		evict(c, 0,
+		      c.zi->i_nlink ? ZUFS_OP_EVICT_INODE : ZUFS_OP_FREE_INODE);
 		return err;
 	}
-	int rename(Inode odir, const std::string &oname, Inode ndir, const std::string &nname,
-		   uint64_t flags = 0)
+	int rename(Inode odir, const std::string &oname, Inode ndir,
+		   const std::string &nname, uint64_t flags = 0)
 	{
 		Inode src, tgt;
 		int err = lookup(odir, oname, &src);
@@ -230,14 +234,19 @@ class Fs {
 		set_str(r.new_d_str, nname);
 		r.flags = flags;
 		err = dispatch(&r.hdr, sizeof(r));
-		evict(src, 0, src.zi->i_nlink ? ZUFS_OP_EVICT_INODE : ZUFS_OP_FREE_INODE);
+		evict(src, 0,
+		      src.zi->i_nlink ? ZUFS_OP_EVICT_INODE :
+					ZUFS_OP_FREE_INODE);
 		if (tgt)
-			evict(tgt, 0, tgt.zi->i_nlink ? ZUFS_OP_EVICT_INODE : ZUFS_OP_FREE_INODE);
+			evict(tgt, 0,
+			      tgt.zi->i_nlink ? ZUFS_OP_EVICT_INODE :
+						ZUFS_OP_FREE_INODE);
 		return err;
 	}
 
-	int io(int op, Inode f, uint64_t pos, Buf &b, uint64_t *last_pos = nullptr,
-	       uint64_t flags = 0, zufs_ioc_IO *out = nullptr)
+	int io(int op, Inode f, uint64_t pos, Buf &b,
+	       uint64_t *last_pos = nullptr, uint64_t flags = 0,
+	       zufs_ioc_IO *out = nullptr)
 	{
 		zufs_ioc_IO io{};
 		io.hdr.operation = static_cast<__u16>(op);
@@ -254,8 +263,9 @@ class Fs {
 			*out = io;
 		return err;
 	}
-	int write(Inode f, uint64_t pos, const std::string &data, uint32_t offset = 0,
-		  uint64_t flags = 0, zufs_ioc_IO *out = nullptr)
+	int write(Inode f, uint64_t pos, const std::string &data,
+		  uint32_t offset = 0, uint64_t flags = 0,
+		  zufs_ioc_IO *out = nullptr)
 	{
 		Buf b(data.size(), offset);
 		memcpy(b.data(), data.data(), data.size());
@@ -272,8 +282,10 @@ class Fs {
 		if (len > ZUS_API_MAP_MAX_SIZE) {
 			std::string all;
 			while (len) {
-				size_t n = std::min<size_t>(len, ZUS_API_MAP_MAX_SIZE);
-				std::string part = read(f, pos, n, offset, errp);
+				size_t n = std::min<size_t>(
+					len, ZUS_API_MAP_MAX_SIZE);
+				std::string part =
+					read(f, pos, n, offset, errp);
 				all += part;
 				if (part.size() < n)
 					break;
@@ -323,8 +335,9 @@ class Fs {
 		uint64_t pos;
 	};
 	// One READDIR call from pos with a buffer of cap bytes.
-	int readdir_once(Inode dir, uint64_t pos, uint32_t cap, std::vector<Dirent> *out,
-			 uint64_t *next, bool *more, uint32_t offset = 0)
+	int readdir_once(Inode dir, uint64_t pos, uint32_t cap,
+			 std::vector<Dirent> *out, uint64_t *next, bool *more,
+			 uint32_t offset = 0)
 	{
 		Buf b(cap, offset);
 		zufs_ioc_readdir rd{};
@@ -338,11 +351,13 @@ class Fs {
 			return err;
 		for (uint32_t at = 0; at + E_ZDE_HDR_SIZE <= rd.hdr.len;) {
 			zufs_dir_entry de;
-			memcpy(&de, b.data() + at, std::min<size_t>(sizeof(de), rd.hdr.len - at));
+			memcpy(&de, b.data() + at,
+			       std::min<size_t>(sizeof(de), rd.hdr.len - at));
 			if (!de.zstr.len)
 				break;
-			out->push_back({std::string(de.zstr.name, de.zstr.len), de.ino,
-					static_cast<uint8_t>(de.type), de.pos});
+			out->push_back({ std::string(de.zstr.name, de.zstr.len),
+					 de.ino, static_cast<uint8_t>(de.type),
+					 de.pos });
 			at += zufs_dir_entry_len(de.zstr.len);
 		}
 		*next = rd.pos;
@@ -393,8 +408,8 @@ inline bool same(const std::string &a, const std::string &b)
 	size_t i = 0;
 	while (i < a.size() && i < b.size() && a[i] == b[i])
 		++i;
-	fprintf(stderr, "  differ: sizes %zu vs %zu, first difference at %zu\n", a.size(),
-		b.size(), i);
+	fprintf(stderr, "  differ: sizes %zu vs %zu, first difference at %zu\n",
+		a.size(), b.size(), i);
 	return false;
 }
 

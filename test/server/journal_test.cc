@@ -14,7 +14,7 @@ using zus::pmfs::TxPoint;
 
 namespace {
 
-std::atomic<int> g_countdown{-1};
+std::atomic<int> g_countdown{ -1 };
 TxPoint g_point;
 
 bool crash_hook(TxPoint p)
@@ -37,17 +37,20 @@ struct Crash {
 
 } // namespace
 
-TEST_CASE("a crash after the log is written rolls the create back", "[server][journal]")
+TEST_CASE("a crash after the log is written rolls the create back",
+	  "[server][journal]")
 {
-	for (TxPoint p : {TxPoint::kLogged, TxPoint::kModified}) {
+	for (TxPoint p : { TxPoint::kLogged, TxPoint::kModified }) {
 		Fs fs;
 		REQUIRE(fs.mount() == 0);
 		struct statfs64 st0;
 		fs.statfs(&st0);
 		{
 			Crash c(p);
-			CHECK(fs.create(fs.root, "ghost", S_IFDIR | 0755) == -EIO);
-			CHECK(fs.create(fs.root, "other", S_IFREG | 0644) == -EIO); // dead now
+			CHECK(fs.create(fs.root, "ghost", S_IFDIR | 0755) ==
+			      -EIO);
+			CHECK(fs.create(fs.root, "other", S_IFREG | 0644) ==
+			      -EIO); // dead now
 		}
 		REQUIRE(fs.umount() == 0);
 		REQUIRE(fs.mount("") == 0);
@@ -63,7 +66,8 @@ TEST_CASE("a crash after the log is written rolls the create back", "[server][jo
 	}
 }
 
-TEST_CASE("a crash in an allocating write leaves the old file", "[server][journal]")
+TEST_CASE("a crash in an allocating write leaves the old file",
+	  "[server][journal]")
 {
 	Fs fs;
 	REQUIRE(fs.mount() == 0);
@@ -91,7 +95,8 @@ TEST_CASE("a crash in an allocating write leaves the old file", "[server][journa
 	fs.evict(f);
 }
 
-TEST_CASE("a crash mid-rename leaves both names as they were", "[server][journal]")
+TEST_CASE("a crash mid-rename leaves both names as they were",
+	  "[server][journal]")
 {
 	Fs fs;
 	REQUIRE(fs.mount() == 0);
@@ -116,7 +121,8 @@ TEST_CASE("a crash mid-rename leaves both names as they were", "[server][journal
 	fs.evict(a);
 }
 
-TEST_CASE("a crash mid-truncate finishes the truncation at mount", "[server][journal]")
+TEST_CASE("a crash mid-truncate finishes the truncation at mount",
+	  "[server][journal]")
 {
 	Fs fs;
 	REQUIRE(fs.mount() == 0);
@@ -145,11 +151,13 @@ TEST_CASE("a crash mid-truncate finishes the truncation at mount", "[server][jou
 	fs.evict(f);
 }
 
-TEST_CASE("orphans (unlinked, still referenced) are freed at the next mount", "[server][journal]")
+TEST_CASE("orphans (unlinked, still referenced) are freed at the next mount",
+	  "[server][journal]")
 {
 	Fs fs;
 	REQUIRE(fs.mount() == 0);
-	REQUIRE(fs.create(fs.root, "first", S_IFREG | 0644) == 0); // root's dir block
+	REQUIRE(fs.create(fs.root, "first", S_IFREG | 0644) ==
+		0); // root's dir block
 	struct statfs64 st0;
 	fs.statfs(&st0);
 	Inode f;
@@ -157,7 +165,8 @@ TEST_CASE("orphans (unlinked, still referenced) are freed at the next mount", "[
 	REQUIRE(fs.write(f, 0, pattern(1 << 20, 2)) == 0);
 	Inode l;
 	REQUIRE(fs.lookup(fs.root, "open-unlinked", &l) == 0);
-	REQUIRE(fs.dentry(ZUFS_OP_REMOVE_DENTRY, fs.root, l, "open-unlinked") == 0);
+	REQUIRE(fs.dentry(ZUFS_OP_REMOVE_DENTRY, fs.root, l, "open-unlinked") ==
+		0);
 	CHECK(f.zi->i_nlink == 0);
 	// Still readable through the reference.
 	CHECK(fs.read(f, 0, 4).size() == 4);
@@ -197,7 +206,8 @@ void workload(Fs &fs)
 		fs.link(d2, f, "hard");
 		fs.evict(f);
 	}
-	fs.create(fs.root, "sym", S_IFLNK | 0777, nullptr, std::string(100, 's'));
+	fs.create(fs.root, "sym", S_IFLNK | 0777, nullptr,
+		  std::string(100, 's'));
 	fs.rename(d1, "f2", d2, "moved");
 	fs.rename(d1, "f3", d2, "moved");
 	fs.rename(d1, "f4", d2, "hard", RENAME_EXCHANGE);
@@ -213,8 +223,9 @@ void workload(Fs &fs)
 
 } // namespace
 
-TEST_CASE("crash at every transaction of a workload: recovery leaves a consistent image",
-	  "[server][journal][crash]")
+TEST_CASE(
+	"crash at every transaction of a workload: recovery leaves a consistent image",
+	"[server][journal][crash]")
 {
 	// How many transactions the workload runs.
 	int total = 0;
@@ -237,7 +248,7 @@ TEST_CASE("crash at every transaction of a workload: recovery leaves a consisten
 	}
 	REQUIRE(total > 20);
 	for (int k = 0; k < total; ++k) {
-		for (TxPoint p : {TxPoint::kLogged, TxPoint::kModified}) {
+		for (TxPoint p : { TxPoint::kLogged, TxPoint::kModified }) {
 			Fs fs;
 			REQUIRE(fs.mount() == 0);
 			{
@@ -247,11 +258,16 @@ TEST_CASE("crash at every transaction of a workload: recovery leaves a consisten
 			REQUIRE(fs.umount() == 0);
 			REQUIRE(fs.mount("") == 0);
 			auto r = fs.check();
-			INFO("crash at transaction " << k << (p == TxPoint::kLogged ? " (logged)" : " (modified)")
-						     << "\n" << r.report);
+			INFO("crash at transaction "
+			     << k
+			     << (p == TxPoint::kLogged ? " (logged)" :
+							 " (modified)")
+			     << "\n"
+			     << r.report);
 			REQUIRE(r.errors == 0);
 			// And it keeps working.
-			REQUIRE(fs.create(fs.root, "after", S_IFREG | 0644) == 0);
+			REQUIRE(fs.create(fs.root, "after", S_IFREG | 0644) ==
+				0);
 		}
 	}
 }

@@ -39,7 +39,8 @@ uint64_t allocated(const std::string &path)
 
 } // namespace
 
-TEST_CASE("an injected fault fails one write; the image stays consistent", "[server][fault]")
+TEST_CASE("an injected fault fails one write; the image stays consistent",
+	  "[server][fault]")
 {
 	Fs fs;
 	REQUIRE(fs.mount() == 0);
@@ -63,7 +64,8 @@ TEST_CASE("an injected fault fails one write; the image stays consistent", "[ser
 		CHECK(fs.write(f, 0, b) == -EIO);
 		CHECK(fs.write(f, 4096, b) == 0);
 	}
-	CHECK(same(fs.read(f, 0, 4096), a.substr(0, 4096))); // untouched (failed at its first byte)
+	CHECK(same(fs.read(f, 0, 4096),
+		   a.substr(0, 4096))); // untouched (failed at its first byte)
 	CHECK(same(fs.read(f, 4096, 8192), b + b));
 	REQUIRE(fs.remount() == 0);
 	CHECK(fs.check().errors == 0);
@@ -86,7 +88,8 @@ TEST_CASE("an injected read fault fails the read", "[server][fault]")
 	CHECK(same(fs.read(f, 0, 8192), d)); // the fault is gone
 }
 
-TEST_CASE("an image file shrunk under the mount: EIO there, the rest served", "[server][fault]")
+TEST_CASE("an image file shrunk under the mount: EIO there, the rest served",
+	  "[server][fault]")
 {
 	Fs fs(32ULL << 20);
 	REQUIRE(fs.mount() == 0);
@@ -123,11 +126,13 @@ TEST_CASE("an image file shrunk under the mount: EIO there, the rest served", "[
 	auto c = fs.check();
 	INFO(c.report);
 	CHECK(c.report.find("leaked") != std::string::npos);
-	CHECK(c.report.find("inode " + std::to_string(a.zi->i_ino)) == std::string::npos);
+	CHECK(c.report.find("inode " + std::to_string(a.zi->i_ino)) ==
+	      std::string::npos);
 }
 
-TEST_CASE("a lost block-map page outside a guarded copy stops the mount, not the process",
-	  "[server][fault]")
+TEST_CASE(
+	"a lost block-map page outside a guarded copy stops the mount, not the process",
+	"[server][fault]")
 {
 	Fs fs(32ULL << 20);
 	REQUIRE(fs.mount() == 0);
@@ -155,10 +160,12 @@ TEST_CASE("a lost block-map page outside a guarded copy stops the mount, not the
 	CHECK(same(fs.read(a, 0, 5000), da));
 	auto c = fs.check();
 	INFO(c.report);
-	CHECK(c.report.find("inode " + std::to_string(a.zi->i_ino)) == std::string::npos);
+	CHECK(c.report.find("inode " + std::to_string(a.zi->i_ino)) ==
+	      std::string::npos);
 }
 
-TEST_CASE("images are allocated, not sparse, and an old sparse one is reserved", "[server][fault]")
+TEST_CASE("images are allocated, not sparse, and an old sparse one is reserved",
+	  "[server][fault]")
 {
 	const std::string path = temp_image();
 	::unlink(path.c_str());

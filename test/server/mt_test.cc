@@ -13,33 +13,44 @@
 
 using namespace ztest;
 
-TEST_CASE("threads write and read their own files and a shared one", "[server][mt]")
+TEST_CASE("threads write and read their own files and a shared one",
+	  "[server][mt]")
 {
 	Fs fs(256ULL << 20);
 	REQUIRE(fs.mount() == 0);
 	const int nthreads = 4;
 	Inode shared;
 	REQUIRE(fs.create(fs.root, "shared", S_IFREG | 0644, &shared) == 0);
-	std::atomic<int> failures{0};
+	std::atomic<int> failures{ 0 };
 	std::vector<std::thread> ts;
 	for (int t = 0; t < nthreads; ++t) {
 		ts.emplace_back([&, t] {
 			Inode f;
-			if (fs.create(fs.root, "t" + std::to_string(t), S_IFREG | 0644, &f)) {
+			if (fs.create(fs.root, "t" + std::to_string(t),
+				      S_IFREG | 0644, &f)) {
 				++failures;
 				return;
 			}
 			for (int i = 0; i < 200; ++i) {
-				std::string d = pattern(4096 + (i * 97) % 20000, t * 1000 + i);
+				std::string d = pattern(4096 + (i * 97) % 20000,
+							t * 1000 + i);
 				uint64_t pos = uint64_t(i) * 16384;
-				if (fs.write(f, pos, d, i % 4096) || fs.read(f, pos, d.size()) != d)
+				if (fs.write(f, pos, d, i % 4096) ||
+				    fs.read(f, pos, d.size()) != d)
 					++failures;
 				// Shared file: each thread owns a disjoint stripe.
-				uint64_t spos = (uint64_t(i) * nthreads + t) * 8192;
-				if (fs.write(shared, spos, d.substr(0, 8192 > d.size() ? d.size() : 8192)) ||
-				    fs.read(shared, spos, 100) != d.substr(0, 100))
+				uint64_t spos =
+					(uint64_t(i) * nthreads + t) * 8192;
+				if (fs.write(shared, spos,
+					     d.substr(0, 8192 > d.size() ?
+								 d.size() :
+								 8192)) ||
+				    fs.read(shared, spos, 100) !=
+					    d.substr(0, 100))
 					++failures;
-				if (fs.create(fs.root, "n" + std::to_string(t) + "-" + std::to_string(i),
+				if (fs.create(fs.root,
+					      "n" + std::to_string(t) + "-" +
+						      std::to_string(i),
 					      S_IFREG | 0644))
 					++failures;
 			}
@@ -49,7 +60,8 @@ TEST_CASE("threads write and read their own files and a shared one", "[server][m
 	for (auto &t : ts)
 		t.join();
 	CHECK(failures == 0);
-	CHECK(fs.readdir(fs.root).size() == size_t(2 + 1 + nthreads + nthreads * 200));
+	CHECK(fs.readdir(fs.root).size() ==
+	      size_t(2 + 1 + nthreads + nthreads * 200));
 	fs.evict(shared);
 	REQUIRE(fs.remount() == 0);
 	Inode f;
@@ -71,13 +83,14 @@ TEST_CASE("threads change and read one namespace at once", "[server][mt]")
 	Inode a, b;
 	REQUIRE(fs.create(fs.root, "a", S_IFDIR | 0755, &a) == 0);
 	REQUIRE(fs.create(fs.root, "b", S_IFDIR | 0755, &b) == 0);
-	std::atomic<bool> stop{false};
-	std::atomic<int> failures{0};
+	std::atomic<bool> stop{ false };
+	std::atomic<int> failures{ 0 };
 	std::vector<std::thread> ts;
 	for (int t = 0; t < 3; ++t) {
 		ts.emplace_back([&, t] {
 			for (int i = 0; i < 300; ++i) {
-				std::string n = "t" + std::to_string(t) + "-" + std::to_string(i);
+				std::string n = "t" + std::to_string(t) + "-" +
+						std::to_string(i);
 				Inode f;
 				if (fs.create(a, n, S_IFREG | 0644, &f)) {
 					++failures;

@@ -15,7 +15,7 @@ struct Multy {
 	std::vector<char> buf;
 	zufs_ioc_IO *io;
 	explicit Multy(uint32_t iom_max)
-		: buf(offsetof(zufs_ioc_IO, iom_e) + iom_max * sizeof(__u64))
+	    : buf(offsetof(zufs_ioc_IO, iom_e) + iom_max * sizeof(__u64))
 	{
 		io = reinterpret_cast<zufs_ioc_IO *>(buf.data());
 		io->ziom.iom_max = iom_max;
@@ -30,13 +30,18 @@ struct Multy {
 		}
 		return fs.dispatch(&io->hdr, buf.size());
 	}
-	__u64 *e() { return reinterpret_cast<__u64 *>(buf.data() + offsetof(zufs_ioc_IO, iom_e)); }
+	__u64 *e()
+	{
+		return reinterpret_cast<__u64 *>(buf.data() +
+						 offsetof(zufs_ioc_IO, iom_e));
+	}
 	uint64_t bn(int i) { return zu_dpp_t_bn(_zufs_iom_first_val(e() + i)); }
 };
 
 } // namespace
 
-TEST_CASE("GET_MULTY maps file pages to pmem blocks, holes to 0", "[server][multy]")
+TEST_CASE("GET_MULTY maps file pages to pmem blocks, holes to 0",
+	  "[server][multy]")
 {
 	Fs fs;
 	REQUIRE(fs.mount() == 0);
@@ -58,7 +63,8 @@ TEST_CASE("GET_MULTY maps file pages to pmem blocks, holes to 0", "[server][mult
 		uint64_t off = m.bn(i) * 4096;
 		REQUIRE(off + 4096 <= fs.pool_size);
 		size_t n = std::min<size_t>(4096, d.size() - i * 4096);
-		CHECK(same(std::string(fs.base + off, n), d.substr(i * 4096, n)));
+		CHECK(same(std::string(fs.base + off, n),
+			   d.substr(i * 4096, n)));
 	}
 	CHECK(m.bn(4) == 0); // hole
 	CHECK(same(std::string(fs.base + m.bn(5) * 4096, 4), "tail"));
@@ -104,7 +110,8 @@ TEST_CASE("pinned blocks are not reused before PUT_MULTY", "[server][multy]")
 	while (fs.write(g, pos, chunk) == 0)
 		pos += chunk.size();
 	for (int i = 0; i < 64; ++i)
-		CHECK(same(std::string(fs.base + m.bn(i) * 4096, 4096), d.substr(i * 4096, 4096)));
+		CHECK(same(std::string(fs.base + m.bn(i) * 4096, 4096),
+			   d.substr(i * 4096, 4096)));
 	Multy gm(1024);
 	uint64_t hits = 0;
 	for (uint64_t p = 0; p < pos; p += 1024 * 4096) {

@@ -58,7 +58,8 @@ TEST_CASE("the hook sees stores, flushes and drains; drains per op are few",
 	}
 	{
 		Counting c;
-		REQUIRE(fs.write(f, 0, pattern(64 * 4096, 1)) == 0); // 64 new blocks
+		REQUIRE(fs.write(f, 0, pattern(64 * 4096, 1)) ==
+			0); // 64 new blocks
 		CHECK(g_drains == 3);
 		CHECK(g_stores >= 64);
 	}
@@ -70,7 +71,8 @@ TEST_CASE("the hook sees stores, flushes and drains; drains per op are few",
 	}
 	{
 		Counting c;
-		REQUIRE(fs.write(f, 4096, pattern(8192, 3), 0, ZUFS_IO_DSYNC) == 0);
+		REQUIRE(fs.write(f, 4096, pattern(8192, 3), 0, ZUFS_IO_DSYNC) ==
+			0);
 		CHECK(g_drains == 1);
 	}
 	fs.evict(f);
@@ -95,9 +97,9 @@ TEST_CASE("crc32c matches the standard check value", "[server][persist]")
 	using Fn = uint32_t (*)(uint32_t, const void *, size_t);
 	for (Fn f : { Fn(zus::crc32c), Fn(zus::crc32c_software) }) {
 		for (const auto &v : vectors) {
-			INFO("input of " << v.in.size() << " bytes, "
-					 << (f == Fn(zus::crc32c) ? "crc32c"
-								  : "software"));
+			INFO("input of "
+			     << v.in.size() << " bytes, "
+			     << (f == Fn(zus::crc32c) ? "crc32c" : "software"));
 			CHECK(f(0, v.in.data(), v.in.size()) == v.crc);
 		}
 		// Chaining equals one pass.

@@ -41,8 +41,8 @@ int64_t seek(Fs &fs, Inode f, uint64_t off, unsigned whence)
 	return err ? err : int64_t(s.offset_out);
 }
 
-int copy(Fs &fs, Inode src, uint64_t pin, Inode dst, uint64_t pout, uint64_t len,
-	 uint64_t *copied)
+int copy(Fs &fs, Inode src, uint64_t pin, Inode dst, uint64_t pout,
+	 uint64_t len, uint64_t *copied)
 {
 	zufs_ioc_clone c{};
 	c.hdr.operation = ZUFS_OP_COPY;
@@ -56,8 +56,8 @@ int copy(Fs &fs, Inode src, uint64_t pin, Inode dst, uint64_t pout, uint64_t len
 	return err;
 }
 
-int xset(Fs &fs, Inode f, uint8_t type, const std::string &name, const std::string &val,
-	 uint16_t flags = 0)
+int xset(Fs &fs, Inode f, uint8_t type, const std::string &name,
+	 const std::string &val, uint16_t flags = 0)
 {
 	zufs_ioc_xattr x{};
 	x.hdr.operation = ZUFS_OP_XATTR_SET;
@@ -132,7 +132,8 @@ TEST_CASE("fallocate modes", "[server][posix]")
 	CHECK(f.zi->i_size == 8192 + 5 * 4096);
 	CHECK(f.zi->i_blocks == 7 * 8);
 	CHECK(same(fs.read(f, 0, 3 * 4096), d));
-	CHECK(same(fs.read(f, 3 * 4096, 4 * 4096), std::string(4 * 4096, '\0')));
+	CHECK(same(fs.read(f, 3 * 4096, 4 * 4096),
+		   std::string(4 * 4096, '\0')));
 	clean(fs);
 
 	// KEEP_SIZE past EOF: blocks but no size; a truncation to i_size frees them.
@@ -147,12 +148,14 @@ TEST_CASE("fallocate modes", "[server][posix]")
 
 	// PUNCH_HOLE: whole blocks go, partial ends are zeroed.
 	zufs_ioc_IO out;
-	REQUIRE(falloc(fs, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100, 2 * 4096, &out) == 0);
+	REQUIRE(falloc(fs, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100,
+		       2 * 4096, &out) == 0);
 	CHECK(out.wr_unmap.offset == 0);
 	CHECK(out.wr_unmap.len == 3);
 	CHECK(f.zi->i_blocks == 6 * 8);
 	CHECK(same(fs.read(f, 0, 3 * 4096),
-		   std::string(100, 'd') + std::string(2 * 4096, '\0') + std::string(4096 - 100, 'd')));
+		   std::string(100, 'd') + std::string(2 * 4096, '\0') +
+			   std::string(4096 - 100, 'd')));
 	CHECK(f.zi->i_size == size);
 	clean(fs);
 	CHECK(falloc(fs, f, FALLOC_FL_PUNCH_HOLE, 0, 10) == -EOPNOTSUPP);
@@ -163,7 +166,8 @@ TEST_CASE("fallocate modes", "[server][posix]")
 	// ZERO_RANGE: zeros, still allocated, grows without KEEP_SIZE.
 	REQUIRE(falloc(fs, f, FALLOC_FL_ZERO_RANGE, 2 * 4096 + 210, 10) == 0);
 	CHECK(same(fs.read(f, 2 * 4096 + 200, 30),
-		   std::string(10, 'd') + std::string(10, '\0') + std::string(10, 'd')));
+		   std::string(10, 'd') + std::string(10, '\0') +
+			   std::string(10, 'd')));
 	REQUIRE(falloc(fs, f, FALLOC_FL_ZERO_RANGE, size - 10, 4096 + 20) == 0);
 	CHECK(f.zi->i_size == size + 4096 + 10);
 	clean(fs);
@@ -177,7 +181,7 @@ TEST_CASE("SEEK_DATA and SEEK_HOLE", "[server][posix]")
 	Inode f;
 	REQUIRE(fs.create(fs.root, "f", S_IFREG | 0644, &f) == 0);
 	CHECK(seek(fs, f, 0, SEEK_DATA) == -ENXIO); // empty file
-	REQUIRE(fs.write(f, 3 << 20, "x") == 0);   // hole, then one block
+	REQUIRE(fs.write(f, 3 << 20, "x") == 0);    // hole, then one block
 	CHECK(seek(fs, f, 0, SEEK_DATA) == 3 << 20);
 	CHECK(seek(fs, f, 0, SEEK_HOLE) == 0);
 	CHECK(seek(fs, f, (3 << 20), SEEK_HOLE) == (3 << 20) + 1); // EOF
@@ -201,7 +205,8 @@ std::string seek_map(Fs &fs, Inode f, uint64_t n)
 {
 	std::string m;
 	for (uint64_t b = 0; b < n; ++b)
-		m += seek(fs, f, b << 12, SEEK_DATA) == int64_t(b << 12) ? 'D' : '.';
+		m += seek(fs, f, b << 12, SEEK_DATA) == int64_t(b << 12) ? 'D' :
+									   '.';
 	return m;
 }
 
@@ -291,7 +296,8 @@ TEST_CASE("COPY copies inside the server", "[server][posix]")
 	fs.evict(b);
 }
 
-TEST_CASE("xattrs: create, replace, remove, ERANGE, persistence", "[server][posix]")
+TEST_CASE("xattrs: create, replace, remove, ERANGE, persistence",
+	  "[server][posix]")
 {
 	Fs fs(64ULL << 20, true);
 	REQUIRE(fs.mount() == 0);
@@ -314,8 +320,10 @@ TEST_CASE("xattrs: create, replace, remove, ERANGE, persistence", "[server][posi
 	CHECK(v.empty());
 	REQUIRE(xget(fs, f, 0, "", 100, &v, &size, ZUFS_OP_XATTR_LIST) == 0);
 	CHECK(v == std::string("trusted.a\0user.a\0", 17));
-	CHECK(xget(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", 10, &v, &size) == -ENODATA);
-	CHECK(xset(fs, f, ZUFS_XF_USER, "big", std::string(65537, 'x')) == -E2BIG);
+	CHECK(xget(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", 10, &v, &size) ==
+	      -ENODATA);
+	CHECK(xset(fs, f, ZUFS_XF_USER, "big", std::string(65537, 'x')) ==
+	      -E2BIG);
 	// A big value moves the set out of line, into blocks.
 	std::string big = pattern(65536, 7);
 	REQUIRE(xset(fs, f, ZUFS_XF_USER, "big", big) == 0);
@@ -325,7 +333,8 @@ TEST_CASE("xattrs: create, replace, remove, ERANGE, persistence", "[server][posi
 	REQUIRE(xget(fs, f, ZUFS_XF_USER, "big", 65536, &v, &size) == 0);
 	CHECK(same(v, big));
 	REQUIRE(xset(fs, f, ZUFS_XF_USER, "a", "", ZUFS_XATTR_REMOVE) == 0);
-	CHECK(xset(fs, f, ZUFS_XF_USER, "a", "", ZUFS_XATTR_REMOVE) == -ENODATA);
+	CHECK(xset(fs, f, ZUFS_XF_USER, "a", "", ZUFS_XATTR_REMOVE) ==
+	      -ENODATA);
 	// Too much in all: ENOSPC, the old set intact.
 	CHECK(xset(fs, f, ZUFS_XF_USER, "big2", big) == -ENOSPC);
 	REQUIRE(xget(fs, f, ZUFS_XF_USER, "big", 65536, &v, &size) == 0);
@@ -348,7 +357,8 @@ std::string acl_blob(std::initializer_list<zufs::acl::Entry> es)
 	return zufs::acl::to_xattr(zufs::acl::Acl(es));
 }
 
-TEST_CASE("POSIX ACLs: set_acl semantics, chmod, NEW_INODE, noacl", "[server][posix]")
+TEST_CASE("POSIX ACLs: set_acl semantics, chmod, NEW_INODE, noacl",
+	  "[server][posix]")
 {
 	using namespace zufs::acl;
 	Fs fs;
@@ -361,13 +371,18 @@ TEST_CASE("POSIX ACLs: set_acl semantics, chmod, NEW_INODE, noacl", "[server][po
 					     { kMask, 1, 0 },
 					     { kOther, 0, 0 } });
 	// Malformed values and a default ACL on a file.
-	CHECK(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", "acl") == -EINVAL);
+	CHECK(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", "acl") ==
+	      -EINVAL);
 	CHECK(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access",
-		   acl_blob({ { kUserObj, 7, 0 }, { kOther, 0, 0 } })) == -EINVAL);
+		   acl_blob({ { kUserObj, 7, 0 }, { kOther, 0, 0 } })) ==
+	      -EINVAL);
 	CHECK(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access",
-		   acl_blob({ { kUserObj, 7, 0 }, { kUser, 4, 1 }, { kGroupObj, 5, 0 },
+		   acl_blob({ { kUserObj, 7, 0 },
+			      { kUser, 4, 1 },
+			      { kGroupObj, 5, 0 },
 			      { kOther, 0, 0 } })) == -EINVAL); // no mask
-	CHECK(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_default", named) == -EACCES);
+	CHECK(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_default", named) ==
+	      -EACCES);
 	CHECK(xset(fs, f, ZUFS_XF_SYSTEM, "other", "x") == -EOPNOTSUPP);
 	// An access ACL sets the mode: group bits from the mask; setgid kept
 	// unless the caller says otherwise.
@@ -375,22 +390,31 @@ TEST_CASE("POSIX ACLs: set_acl semantics, chmod, NEW_INODE, noacl", "[server][po
 	CHECK(f.zi->i_mode == (S_IFREG | 02710));
 	std::string v;
 	uint32_t size;
-	REQUIRE(xget(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", 100, &v, &size) == 0);
+	REQUIRE(xget(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", 100, &v,
+		     &size) == 0);
 	CHECK(v == named);
 	// chmod rewrites owner, mask and other in the same step.
 	REQUIRE(fs.setattr(f, STATX_MODE, 0, 0654) == 0);
-	REQUIRE(xget(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", 100, &v, &size) == 0);
-	CHECK(v == acl_blob({ { kUserObj, 6, 0 }, { kUser, 4, 1234 }, { kGroupObj, 5, 0 },
-			      { kMask, 5, 0 }, { kOther, 4, 0 } }));
+	REQUIRE(xget(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", 100, &v,
+		     &size) == 0);
+	CHECK(v == acl_blob({ { kUserObj, 6, 0 },
+			      { kUser, 4, 1234 },
+			      { kGroupObj, 5, 0 },
+			      { kMask, 5, 0 },
+			      { kOther, 4, 0 } }));
 	// An ACL the mode says all of is not kept; kill-sgid clears S_ISGID.
 	REQUIRE(fs.setattr(f, STATX_MODE, 0, 02654) == 0);
 	REQUIRE(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access",
-		     acl_blob({ { kUserObj, 6, 0 }, { kGroupObj, 0, 0 }, { kOther, 4, 0 } }),
+		     acl_blob({ { kUserObj, 6, 0 },
+				{ kGroupObj, 0, 0 },
+				{ kOther, 4, 0 } }),
 		     ZUFS_XATTR_ACL_KILL_SGID) == 0);
 	CHECK(f.zi->i_mode == (S_IFREG | 0604));
-	CHECK(xget(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", 100, &v, &size) == -ENODATA);
+	CHECK(xget(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", 100, &v, &size) ==
+	      -ENODATA);
 	// Removing an absent ACL is not an error (the kernel's set_acl(NULL)).
-	CHECK(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", "", ZUFS_XATTR_REMOVE) == 0);
+	CHECK(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", "",
+		   ZUFS_XATTR_REMOVE) == 0);
 
 	// NEW_INODE carries the inherited ACLs; they survive a remount.
 	zufs_ioc_new_inode ni{};
@@ -404,7 +428,8 @@ TEST_CASE("POSIX ACLs: set_acl semantics, chmod, NEW_INODE, noacl", "[server][po
 	memcpy(b.data(), both.data(), both.size());
 	ni.hdr.offset = 8;
 	ni.hdr.len = static_cast<uint32_t>(both.size());
-	ni.acl_access_len = ni.acl_default_len = static_cast<uint32_t>(named.size());
+	ni.acl_access_len = ni.acl_default_len =
+		static_cast<uint32_t>(named.size());
 	REQUIRE(fs.dispatch(&ni.hdr, sizeof(ni), b.list()) == 0);
 	Inode d{ ni.zus_ii, fs.zi_at(ni._zi) };
 	fs.evict(d);
@@ -412,9 +437,11 @@ TEST_CASE("POSIX ACLs: set_acl semantics, chmod, NEW_INODE, noacl", "[server][po
 	clean(fs);
 	REQUIRE(fs.remount("") == 0);
 	REQUIRE(fs.lookup(fs.root, "d", &d) == 0);
-	REQUIRE(xget(fs, d, ZUFS_XF_SYSTEM, "posix_acl_default", 100, &v, &size) == 0);
+	REQUIRE(xget(fs, d, ZUFS_XF_SYSTEM, "posix_acl_default", 100, &v,
+		     &size) == 0);
 	CHECK(v == named);
-	REQUIRE(xget(fs, d, ZUFS_XF_SYSTEM, "posix_acl_access", 100, &v, &size) == 0);
+	REQUIRE(xget(fs, d, ZUFS_XF_SYSTEM, "posix_acl_access", 100, &v,
+		     &size) == 0);
 	CHECK(v == named);
 	// Malformed inherited ACLs are refused. (The remount made a new root:
 	// the old dir_ii is gone.)
@@ -431,8 +458,10 @@ TEST_CASE("POSIX ACLs: set_acl semantics, chmod, NEW_INODE, noacl", "[server][po
 	// noacl: every system.posix_acl_* is EOPNOTSUPP, NEW_INODE's too.
 	REQUIRE(fs.remount("noacl") == 0);
 	REQUIRE(fs.lookup(fs.root, "d", &d) == 0);
-	CHECK(xget(fs, d, ZUFS_XF_SYSTEM, "posix_acl_default", 100, &v, &size) == -EOPNOTSUPP);
-	CHECK(xset(fs, d, ZUFS_XF_SYSTEM, "posix_acl_access", named) == -EOPNOTSUPP);
+	CHECK(xget(fs, d, ZUFS_XF_SYSTEM, "posix_acl_default", 100, &v,
+		   &size) == -EOPNOTSUPP);
+	CHECK(xset(fs, d, ZUFS_XF_SYSTEM, "posix_acl_access", named) ==
+	      -EOPNOTSUPP);
 	memcpy(b.data(), named.data(), named.size());
 	ni.dir_ii = fs.root.ii;
 	ni.hdr.len = ni.acl_access_len = static_cast<uint32_t>(named.size());
@@ -451,7 +480,8 @@ TEST_CASE("POSIX ACLs: set_acl semantics, chmod, NEW_INODE, noacl", "[server][po
 // goes; they take it from the reserve for freeing (balloc.h) instead of
 // answering ENOSPC.
 TEST_CASE("freeing on a full file system: truncate and punch into shared "
-	  "blocks, xattr removal", "[server][posix][refc]")
+	  "blocks, xattr removal",
+	  "[server][posix][refc]")
 {
 	Fs fs(16ULL << 20);
 	REQUIRE(fs.mount() == 0);
@@ -466,7 +496,8 @@ TEST_CASE("freeing on a full file system: truncate and punch into shared "
 	REQUIRE(copy(fs, a, 0, b, 0, d.size(), &copied) == 0); // all shared
 	REQUIRE(copied == d.size());
 	const std::string x1 = pattern(3000, 32), x2 = pattern(3000, 33);
-	REQUIRE(xset(fs, c, ZUFS_XF_USER, "one", x1) == 0); // a head and a block
+	REQUIRE(xset(fs, c, ZUFS_XF_USER, "one", x1) ==
+		0); // a head and a block
 	REQUIRE(xset(fs, c, ZUFS_XF_USER, "two", x2) == 0);
 
 	// Full: 1 MiB writes, then 4 KiB ones, until ENOSPC.

@@ -20,8 +20,8 @@ using namespace ztest;
 
 namespace {
 
-int copy(Fs &fs, Inode src, uint64_t pin, Inode dst, uint64_t pout, uint64_t len,
-	 uint64_t *copied)
+int copy(Fs &fs, Inode src, uint64_t pin, Inode dst, uint64_t pout,
+	 uint64_t len, uint64_t *copied)
 {
 	zufs_ioc_clone c{};
 	c.hdr.operation = ZUFS_OP_COPY;
@@ -37,7 +37,7 @@ int copy(Fs &fs, Inode src, uint64_t pin, Inode dst, uint64_t pout, uint64_t len
 
 uint64_t bfree(Fs &fs)
 {
-	struct statfs64 st{};
+	struct statfs64 st {};
 	REQUIRE(fs.statfs(&st) == 0);
 	return st.f_bfree;
 }
@@ -57,7 +57,8 @@ void gone(Fs &fs, Inode f, const std::string &name)
 
 } // namespace
 
-TEST_CASE("COPY shares whole blocks; both files stay independent", "[server][refc]")
+TEST_CASE("COPY shares whole blocks; both files stay independent",
+	  "[server][refc]")
 {
 	Fs fs;
 	REQUIRE(fs.mount() == 0);
@@ -75,8 +76,9 @@ TEST_CASE("COPY shares whole blocks; both files stay independent", "[server][ref
 	REQUIRE(copy(fs, a, 0, b, 0, size, &copied) == 0);
 	CHECK(copied == size);
 	CHECK(b.zi->i_size == size);
-	CHECK(b.zi->i_blocks == a.zi->i_blocks); // each counts its shared blocks
-	CHECK(free0 - bfree(fs) < 8);		 // the tail block and a few nodes
+	CHECK(b.zi->i_blocks ==
+	      a.zi->i_blocks);	      // each counts its shared blocks
+	CHECK(free0 - bfree(fs) < 8); // the tail block and a few nodes
 	CHECK(same(fs.read(b, 0, size), d));
 	clean(fs);
 
@@ -110,7 +112,8 @@ TEST_CASE("COPY shares whole blocks; both files stay independent", "[server][ref
 	fio.last_pos = 60 * 4096 + 100;
 	fio.flags = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
 	REQUIRE(fs.dispatch(&fio.hdr, sizeof(fio)) == 0);
-	std::fill(d.begin() + 50 * 4096 + 100, d.begin() + 60 * 4096 + 100, '\0');
+	std::fill(d.begin() + 50 * 4096 + 100, d.begin() + 60 * 4096 + 100,
+		  '\0');
 	CHECK(same(fs.read(a, 0, size), d));
 	CHECK(same(fs.read(b, 0, db.size()), db));
 	clean(fs);
@@ -148,7 +151,8 @@ TEST_CASE("COPY: misaligned ranges copy, aligned ones share around the edges",
 	REQUIRE(fs.create(fs.root, "c", S_IFREG | 0644, &c) == 0);
 	std::string d = pattern(64 * 4096, 3);
 	REQUIRE(fs.write(a, 0, d) == 0);
-	REQUIRE(fs.write(b, 0, pattern(80 * 4096, 4)) == 0); // b's old blocks go
+	REQUIRE(fs.write(b, 0, pattern(80 * 4096, 4)) ==
+		0); // b's old blocks go
 	std::string db = fs.read(b, 0, 80 * 4096);
 	uint64_t free0 = bfree(fs), copied;
 	// Same offset in a block (100): blocks 1..62 shared, the edges copied.
@@ -175,7 +179,8 @@ TEST_CASE("COPY: misaligned ranges copy, aligned ones share around the edges",
 	clean(fs);
 }
 
-TEST_CASE("COPY: a share count saturates, then blocks are copied", "[server][refc]")
+TEST_CASE("COPY: a share count saturates, then blocks are copied",
+	  "[server][refc]")
 {
 	Fs fs;
 	REQUIRE(fs.mount() == 0);
@@ -208,7 +213,7 @@ TEST_CASE("COPY: a share count saturates, then blocks are copied", "[server][ref
 	// Shrink to block 0: every share goes, block 0 is unshared again.
 	REQUIRE(fs.setattr(a, STATX_SIZE, 4096) == 0);
 	clean(fs);
-	CHECK(free0 - bfree(fs) <= 1); // the tree's root node may stay
+	CHECK(free0 - bfree(fs) <= 1);	   // the tree's root node may stay
 	REQUIRE(fs.write(a, 0, "z") == 0); // in place now
 	gone(fs, a, "a");
 	clean(fs);
@@ -245,8 +250,10 @@ TEST_CASE("COPY: a shared block a GET_MULTY pinned stays until its PUT",
 	REQUIRE(fs.setattr(a, STATX_SIZE, 0) == 0);
 	CHECK(bfree(fs) == before); // only counts changed
 	gone(fs, b, "b");
-	CHECK(bfree(fs) == before + 1); // b's tree node; the data is held by a's pin
-	CHECK(same(std::string(fs.base + pinned * 4096, 4096), d.substr(0, 4096)));
+	CHECK(bfree(fs) ==
+	      before + 1); // b's tree node; the data is held by a's pin
+	CHECK(same(std::string(fs.base + pinned * 4096, 4096),
+		   d.substr(0, 4096)));
 	clean(fs);
 	io->hdr.operation = ZUFS_OP_PUT_MULTY;
 	REQUIRE(fs.dispatch(&io->hdr, msg.size()) == 0);
@@ -256,7 +263,8 @@ TEST_CASE("COPY: a shared block a GET_MULTY pinned stays until its PUT",
 	clean(fs);
 }
 
-TEST_CASE("fsck: share counts must be owners - 1; repair sets them", "[server][refc]")
+TEST_CASE("fsck: share counts must be owners - 1; repair sets them",
+	  "[server][refc]")
 {
 	Fs fs;
 	REQUIRE(fs.mount() == 0);
@@ -271,7 +279,8 @@ TEST_CASE("fsck: share counts must be owners - 1; repair sets them", "[server][r
 	auto *sb = reinterpret_cast<const zus::pmfs::pmfs_super *>(fs.base);
 	auto *rc = reinterpret_cast<uint8_t *>(fs.base + sb->s_refc_blk * 4096);
 	uint64_t shared_bn = 0, free_bn = 0;
-	for (uint64_t bn = sb->s_data_blk; bn < sb->s_nblocks && !shared_bn; ++bn)
+	for (uint64_t bn = sb->s_data_blk; bn < sb->s_nblocks && !shared_bn;
+	     ++bn)
 		if (rc[bn] == 1)
 			shared_bn = bn;
 	REQUIRE(shared_bn);
@@ -335,16 +344,18 @@ TEST_CASE("COPY: concurrent copies, writes and truncations keep counts exact",
 	constexpr int kFiles = 4;
 	Inode f[kFiles];
 	for (int i = 0; i < kFiles; ++i) {
-		REQUIRE(fs.create(fs.root, "f" + std::to_string(i), S_IFREG | 0644, &f[i]) == 0);
+		REQUIRE(fs.create(fs.root, "f" + std::to_string(i),
+				  S_IFREG | 0644, &f[i]) == 0);
 		REQUIRE(fs.write(f[i], 0, pattern(256 * 4096, 40 + i)) == 0);
 	}
 	const uint64_t empty_ish = bfree(fs);
-	std::atomic<int> errors{0};
+	std::atomic<int> errors{ 0 };
 	auto worker = [&](int t) {
 		unsigned seed = 77 + t;
 		for (int it = 0; it < 1000; ++it) {
 			seed = seed * 1103515245 + 12345;
-			const int a = (seed >> 8) % kFiles, b = (seed >> 12) % kFiles;
+			const int a = (seed >> 8) % kFiles,
+				  b = (seed >> 12) % kFiles;
 			const uint64_t blk = (seed >> 16) % 200;
 			uint64_t copied;
 			int err = 0;
@@ -352,14 +363,17 @@ TEST_CASE("COPY: concurrent copies, writes and truncations keep counts exact",
 			case 0:
 			case 1:
 				if (a != b)
-					err = copy(fs, f[a], blk * 4096, f[b], ((seed >> 20) % 200) * 4096,
+					err = copy(fs, f[a], blk * 4096, f[b],
+						   ((seed >> 20) % 200) * 4096,
 						   32 * 4096, &copied);
 				break;
 			case 2:
-				err = fs.write(f[a], blk * 4096 + 100, pattern(3 * 4096, seed));
+				err = fs.write(f[a], blk * 4096 + 100,
+					       pattern(3 * 4096, seed));
 				break;
 			case 3:
-				err = fs.setattr(f[a], STATX_SIZE, (blk + 20) * 4096 + 7);
+				err = fs.setattr(f[a], STATX_SIZE,
+						 (blk + 20) * 4096 + 7);
 				break;
 			}
 			if (err)
@@ -374,7 +388,8 @@ TEST_CASE("COPY: concurrent copies, writes and truncations keep counts exact",
 	CHECK(errors == 0);
 	clean(fs);
 	auto *sb = reinterpret_cast<const zus::pmfs::pmfs_super *>(fs.base);
-	auto *rc = reinterpret_cast<const uint8_t *>(fs.base + sb->s_refc_blk * 4096);
+	auto *rc = reinterpret_cast<const uint8_t *>(fs.base +
+						     sb->s_refc_blk * 4096);
 	uint64_t shared = 0;
 	for (uint64_t bn = sb->s_data_blk; bn < sb->s_nblocks; ++bn)
 		shared += rc[bn] != 0;

@@ -48,7 +48,8 @@ void on_persist(zus::PersistEvent ev, const void *, size_t)
 		return;
 	std::string m(g_snap.meta_len, '\0'), t(kBlockSize, '\0');
 	if (pread(g_snap.fd, m.data(), m.size(), 0) != ssize_t(m.size()) ||
-	    pread(g_snap.fd, t.data(), t.size(), g_snap.tail) != ssize_t(t.size()))
+	    pread(g_snap.fd, t.data(), t.size(), g_snap.tail) !=
+		    ssize_t(t.size()))
 		return;
 	g_snap.meta.push_back(std::move(m));
 	g_snap.last.push_back(std::move(t));
@@ -66,7 +67,8 @@ std::string read_all(const std::string &path, size_t len = kNew)
 void write_at(const std::string &path, off_t off, const std::string &data)
 {
 	int fd = open(path.c_str(), O_WRONLY);
-	REQUIRE(pwrite(fd, data.data(), data.size(), off) == ssize_t(data.size()));
+	REQUIRE(pwrite(fd, data.data(), data.size(), off) ==
+		ssize_t(data.size()));
 	close(fd);
 }
 
@@ -90,14 +92,15 @@ void check_files(Fs &fs)
 
 uint64_t total_blocks(Fs &fs)
 {
-	struct statfs64 st{};
+	struct statfs64 st {};
 	REQUIRE(fs.statfs(&st) == 0);
 	return st.f_blocks;
 }
 
 } // namespace
 
-TEST_CASE("size= grows the file system: new blocks usable, files kept", "[server][resize]")
+TEST_CASE("size= grows the file system: new blocks usable, files kept",
+	  "[server][resize]")
 {
 	Fs fs(kOld);
 	make_files(fs);
@@ -105,7 +108,8 @@ TEST_CASE("size= grows the file system: new blocks usable, files kept", "[server
 	const uint64_t before = total_blocks(fs);
 	REQUIRE(fs.umount() == 0);
 
-	REQUIRE(fs.mount_opts("pmem=" + fs.path + ",size=" + std::to_string(kNew)) == 0);
+	REQUIRE(fs.mount_opts("pmem=" + fs.path +
+			      ",size=" + std::to_string(kNew)) == 0);
 	const uint64_t after = total_blocks(fs);
 	CHECK(after == before + (kNew - kOld) / kBlockSize);
 	check_files(fs);
@@ -114,7 +118,8 @@ TEST_CASE("size= grows the file system: new blocks usable, files kept", "[server
 	REQUIRE(fs.create(fs.root, "g", S_IFREG | 0644, &g) == 0);
 	const std::string big = pattern(24 << 20, 9);
 	for (size_t at = 0; at < big.size(); at += ZUS_API_MAP_MAX_SIZE)
-		REQUIRE(fs.write(g, at, big.substr(at, ZUS_API_MAP_MAX_SIZE)) == 0);
+		REQUIRE(fs.write(g, at, big.substr(at, ZUS_API_MAP_MAX_SIZE)) ==
+			0);
 	fs.evict(g);
 	{
 		auto r = fs.check();
@@ -127,22 +132,27 @@ TEST_CASE("size= grows the file system: new blocks usable, files kept", "[server
 	// The tail copy moved to the new last block.
 	std::string tail(sizeof(pmfs_super), '\0');
 	int fd = open(fs.path.c_str(), O_RDONLY);
-	REQUIRE(pread(fd, tail.data(), tail.size(), off_t(s.s_size)) == ssize_t(tail.size()));
+	REQUIRE(pread(fd, tail.data(), tail.size(), off_t(s.s_size)) ==
+		ssize_t(tail.size()));
 	close(fd);
 	CHECK(memcmp(tail.data(), &s, sizeof(s)) == 0);
 	std::string report;
 	CHECK(zus::fsck_image(fs.path, false, nullptr, &report) == 0);
 }
 
-TEST_CASE("size= smaller than the image, or past the room mkfs left, is refused "
-	  "and changes nothing", "[server][resize]")
+TEST_CASE(
+	"size= smaller than the image, or past the room mkfs left, is refused "
+	"and changes nothing",
+	"[server][resize]")
 {
 	Fs fs(2 * kOld);
 	make_files(fs);
 	const std::string before = read_all(fs.path, 2 * kOld);
-	CHECK(fs.mount_opts("pmem=" + fs.path + ",size=" + std::to_string(kOld)) == -EINVAL);
+	CHECK(fs.mount_opts("pmem=" + fs.path +
+			    ",size=" + std::to_string(kOld)) == -EINVAL);
 	CHECK(fs.errmsg.find("smaller than the image") != std::string::npos);
-	CHECK(fs.mount_opts("pmem=" + fs.path + ",size=" + std::to_string(kOld * 64)) == -ENOSPC);
+	CHECK(fs.mount_opts("pmem=" + fs.path +
+			    ",size=" + std::to_string(kOld * 64)) == -ENOSPC);
 	CHECK(fs.errmsg.find("cannot grow in place") != std::string::npos);
 	struct stat st;
 	REQUIRE(stat(fs.path.c_str(), &st) == 0);
@@ -150,22 +160,26 @@ TEST_CASE("size= smaller than the image, or past the room mkfs left, is refused 
 	CHECK(read_all(fs.path, 2 * kOld) == before);
 }
 
-TEST_CASE("a crash at any point of a growth leaves an image that mounts with its "
-	  "files; growing again finishes it", "[server][resize][crash]")
+TEST_CASE(
+	"a crash at any point of a growth leaves an image that mounts with its "
+	"files; growing again finishes it",
+	"[server][resize][crash]")
 {
 	Fs fs(kOld);
 	make_files(fs);
 	const pmfs_super s = read_super(fs.path);
 	std::string base;
 	{
-		REQUIRE(truncate(fs.path.c_str(), kNew) == 0); // as grow_file does
+		REQUIRE(truncate(fs.path.c_str(), kNew) ==
+			0); // as grow_file does
 		base = read_all(fs.path);
 	}
 	g_snap.meta_len = s.s_data_blk * kBlockSize;
 	g_snap.tail = off_t(kNew - kBlockSize);
 	g_snap.fd = open(fs.path.c_str(), O_RDONLY);
 	zus::set_persist_hook(on_persist);
-	const int e = fs.mount_opts("pmem=" + fs.path + ",size=" + std::to_string(kNew));
+	const int e = fs.mount_opts("pmem=" + fs.path +
+				    ",size=" + std::to_string(kNew));
 	zus::set_persist_hook(nullptr);
 	close(g_snap.fd);
 	g_snap.fd = -1;
@@ -191,7 +205,8 @@ TEST_CASE("a crash at any point of a growth leaves an image that mounts with its
 		CHECK(zus::fsck_image(c.path, false, nullptr, &report) == 0);
 		INFO(report);
 		// Growing again ends at the new size, clean.
-		REQUIRE(c.mount_opts("pmem=" + c.path + ",size=" + std::to_string(kNew)) == 0);
+		REQUIRE(c.mount_opts("pmem=" + c.path +
+				     ",size=" + std::to_string(kNew)) == 0);
 		CHECK(total_blocks(c) == new_blocks);
 		check_files(c);
 		REQUIRE(c.umount() == 0);

@@ -36,13 +36,15 @@ TEST_CASE("an unformatted image is refused without mkfs", "[server][super]")
 {
 	Fs fs;
 	CHECK(fs.mount("") == -EINVAL);
-	CHECK(fs.errmsg == "image " + fs.path +
-				   ": bad magic, not a zufuse image (use --mkfs to format)");
+	CHECK(fs.errmsg ==
+	      "image " + fs.path +
+		      ": bad magic, not a zufuse image (use --mkfs to format)");
 	REQUIRE(fs.mount("mkfs") == 0);
 	REQUIRE(fs.umount() == 0);
 	CHECK(fs.mount("mkfs") == -EEXIST);
-	CHECK(fs.errmsg == "image " + fs.path +
-				   ": already formatted; refusing --mkfs (use mkfs.zufs --force)");
+	CHECK(fs.errmsg ==
+	      "image " + fs.path +
+		      ": already formatted; refusing --mkfs (use mkfs.zufs --force)");
 	CHECK(fs.mount("") == 0);
 }
 
@@ -56,11 +58,15 @@ TEST_CASE("a corrupt superblock is refused", "[server][super]")
 	poke(fs.path, offsetof(pmfs_super, s_nblocks), &bad, sizeof(bad));
 	// Every copy (any valid one would be used to restore the primary):
 	// block 0's two, and the one in the last block.
-	poke(fs.path, 2048 + offsetof(pmfs_super, s_nblocks), &bad, sizeof(bad));
-	poke(fs.path, off_t(s.s_size) + offsetof(pmfs_super, s_nblocks), &bad, sizeof(bad));
+	poke(fs.path, 2048 + offsetof(pmfs_super, s_nblocks), &bad,
+	     sizeof(bad));
+	poke(fs.path, off_t(s.s_size) + offsetof(pmfs_super, s_nblocks), &bad,
+	     sizeof(bad));
 	CHECK(fs.mount("") == -EINVAL);
-	CHECK(fs.errmsg == "image " + fs.path + ": corrupt superblock (checksum mismatch)");
-	poke(fs.path, offsetof(pmfs_super, s_nblocks), &s.s_nblocks, sizeof(bad));
+	CHECK(fs.errmsg ==
+	      "image " + fs.path + ": corrupt superblock (checksum mismatch)");
+	poke(fs.path, offsetof(pmfs_super, s_nblocks), &s.s_nblocks,
+	     sizeof(bad));
 	CHECK(fs.mount("") == 0);
 }
 
@@ -68,10 +74,13 @@ TEST_CASE("a too small image is refused", "[server][super]")
 {
 	Fs fs(8ULL << 20);
 	CHECK(fs.mount("mkfs") == -EINVAL);
-	CHECK(fs.errmsg == "image " + fs.path + ": size 8388608 too small (minimum 16 MiB)");
+	CHECK(fs.errmsg ==
+	      "image " + fs.path + ": size 8388608 too small (minimum 16 MiB)");
 	REQUIRE(truncate(fs.path.c_str(), 4 << 20) == 0);
 	CHECK(fs.mount_opts("pmem=" + fs.path + ",mkfs") == -EINVAL);
-	CHECK(fs.errmsg == "image " + fs.path + ": too small (4194304 bytes, minimum 16 MiB)");
+	CHECK(fs.errmsg ==
+	      "image " + fs.path +
+		      ": too small (4194304 bytes, minimum 16 MiB)");
 }
 
 TEST_CASE("a missing image needs a size", "[server][super]")
@@ -79,8 +88,9 @@ TEST_CASE("a missing image needs a size", "[server][super]")
 	Fs fs(16ULL << 20);
 	unlink(fs.path.c_str());
 	CHECK(fs.mount_opts("pmem=" + fs.path) == -ENOENT);
-	CHECK(fs.errmsg == "image " + fs.path +
-				   ": No such file or directory (give --size to create it)");
+	CHECK(fs.errmsg ==
+	      "image " + fs.path +
+		      ": No such file or directory (give --size to create it)");
 	// Created with size=: formatted without being asked.
 	CHECK(fs.mount_opts("pmem=" + fs.path + ",size=16777216") == 0);
 	struct statfs64 st;
@@ -98,14 +108,17 @@ TEST_CASE("an image is locked while mounted", "[server][super]")
 	zufs_ioc_mount m{};
 	(void)m;
 	CHECK(other.mount_opts("pmem=" + fs.path) == -EBUSY);
-	CHECK(other.errmsg == "image " + fs.path + ": already mounted by another zufuse (locked)");
+	CHECK(other.errmsg ==
+	      "image " + fs.path +
+		      ": already mounted by another zufuse (locked)");
 	CHECK(zus::format_image(fs.path, 0, true, &err) == -EBUSY);
 	REQUIRE(fs.umount() == 0);
 	CHECK(other.mount_opts("pmem=" + fs.path) == 0);
 	other.umount();
 }
 
-TEST_CASE("superblock is dirty while mounted and clean after umount", "[server][super]")
+TEST_CASE("superblock is dirty while mounted and clean after umount",
+	  "[server][super]")
 {
 	Fs fs;
 	REQUIRE(fs.mount() == 0);
@@ -128,14 +141,17 @@ TEST_CASE("unknown options and bad sizes are refused", "[server][super]")
 	CHECK(fs.errmsg == "missing pmem=PATH");
 }
 
-TEST_CASE("format_image formats, refuses a formatted image unless forced", "[server][super]")
+TEST_CASE("format_image formats, refuses a formatted image unless forced",
+	  "[server][super]")
 {
 	Fs fs(32ULL << 20);
 	std::string err;
 	unlink(fs.path.c_str());
 	REQUIRE(zus::format_image(fs.path, 32ULL << 20, false, &err) == 0);
 	CHECK(zus::format_image(fs.path, 0, false, &err) == -EEXIST);
-	CHECK(err == "image " + fs.path + ": holds a zufuse file system; refusing to format it (use --force)");
+	CHECK(err ==
+	      "image " + fs.path +
+		      ": holds a zufuse file system; refusing to format it (use --force)");
 	REQUIRE(fs.mount("") == 0);
 	Inode f;
 	REQUIRE(fs.create(fs.root, "a", S_IFREG | 0600, &f) == 0);
@@ -162,7 +178,8 @@ TEST_CASE("unknown operations and short messages", "[server][runtime]")
 	CHECK(fs.dispatch(&lk.hdr, sizeof(lk) - 1) == -EINVAL);
 }
 
-TEST_CASE("check_image finds a clean image clean and a damaged one damaged", "[server][super]")
+TEST_CASE("check_image finds a clean image clean and a damaged one damaged",
+	  "[server][super]")
 {
 	Fs fs;
 	REQUIRE(fs.mount() == 0);
@@ -179,11 +196,13 @@ TEST_CASE("check_image finds a clean image clean and a damaged one damaged", "[s
 
 	// Damage: a wrong link count in the inode table.
 	pmfs_super s = read_super(fs.path);
-	off_t at = s.s_itable_blk * 4096 + (ino - 1) * 128 + offsetof(zus_inode, i_nlink);
+	off_t at = s.s_itable_blk * 4096 + (ino - 1) * 128 +
+		   offsetof(zus_inode, i_nlink);
 	uint32_t nlink = 5;
 	poke(fs.path, at, &nlink, sizeof(nlink));
 	CHECK(zus::check_image(fs.path, &report) == 1);
-	CHECK(report == "inode " + std::to_string(ino) + ": i_nlink 5, 1 names\n");
+	CHECK(report ==
+	      "inode " + std::to_string(ino) + ": i_nlink 5, 1 names\n");
 }
 
 TEST_CASE("ZUFS_OP_STATS: space and journal commits", "[server][runtime]")
@@ -204,7 +223,8 @@ TEST_CASE("ZUFS_OP_STATS: space and journal commits", "[server][runtime]")
 	CHECK(before.inodes > before.inodes_free);
 
 	for (int i = 0; i < 10; ++i)
-		REQUIRE(fs.create(fs.root, "f" + std::to_string(i), S_IFREG | 0644) == 0);
+		REQUIRE(fs.create(fs.root, "f" + std::to_string(i),
+				  S_IFREG | 0644) == 0);
 	zufs_ioc_stats after = stats();
 	// Each create is one committed transaction (at least).
 	CHECK(after.journal_commits >= before.journal_commits + 10);

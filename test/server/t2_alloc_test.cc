@@ -61,16 +61,20 @@ TEST_CASE("t2 alloc: a full or nearly full 1 GiB T2 answers at once",
 	for (int i = 0; i < 10000; ++i)
 		REQUIRE(a.alloc(256, out.data(), nullptr) == 0);
 	auto full_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-			       clock::now() - t0).count() / 10000;
+			       clock::now() - t0)
+			       .count() /
+		       10000;
 	// One free block at the far side of the cursor: found through the
 	// summary (64 words of it), not 262144 bits.
 	REQUIRE(a.free(12345));
 	t0 = clock::now();
 	REQUIRE(a.alloc(256, out.data(), nullptr) == 1);
 	auto near_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-			       clock::now() - t0).count();
+			       clock::now() - t0)
+			       .count();
 	CHECK(out[0] == 12345);
-	INFO("full: " << full_ns << " ns per alloc; nearly full: " << near_ns << " ns");
+	INFO("full: " << full_ns << " ns per alloc; nearly full: " << near_ns
+		      << " ns");
 	CHECK(full_ns < 10000);	  // microseconds, not a scan
 	CHECK(near_ns < 2000000); // generous: a shared 2-vCPU machine
 }

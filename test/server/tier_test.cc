@@ -32,7 +32,7 @@ struct FakeZuf final : zufs::ZufCalls {
 	zufs::Channel *srv = nullptr;
 	std::vector<zufs_pool_info> pools;
 	std::unique_ptr<iomap::T2Device> t2;
-	std::atomic<int> execs{0};
+	std::atomic<int> execs{ 0 };
 
 	std::shared_mutex mu; // t2 closes under it, as the shim's t2_mu_
 
@@ -68,13 +68,13 @@ struct FakeZuf final : zufs::ZufCalls {
 			err = iomap::execute_async(
 				ioc->ziom.iom_e, ioc->ziom.iom_n, env,
 				[this, sbi, iomb](int result) {
-					zufs_ioc_iomap_done d = {};
-					d.hdr.operation = ZUFS_OP_IOM_DONE;
-					d.hdr.in_len = sizeof(d);
-					d.hdr.err = result;
-					d.zus_sbi = sbi;
-					d.iomb = iomb;
-					srv->dispatch(&d.hdr, {});
+				zufs_ioc_iomap_done d = {};
+				d.hdr.operation = ZUFS_OP_IOM_DONE;
+				d.hdr.in_len = sizeof(d);
+				d.hdr.err = result;
+				d.zus_sbi = sbi;
+				d.iomb = iomb;
+				srv->dispatch(&d.hdr, {});
 				});
 			if (!err) // IOM_DONE may have freed ioc already
 				return 0;
@@ -85,7 +85,8 @@ struct FakeZuf final : zufs::ZufCalls {
 };
 
 struct TierFs {
-	std::string t2path = "/dev/shm/zufs-tier-t2-" + std::to_string(getpid());
+	std::string t2path =
+		"/dev/shm/zufs-tier-t2-" + std::to_string(getpid());
 	std::string img = ztest::temp_image();
 	FakeZuf zuf;
 	std::unique_ptr<zufs::Channel> srv = zus::make_server(&zuf);
@@ -95,8 +96,8 @@ struct TierFs {
 	{
 		REQUIRE(iomap::T2Device::open(t2path, 16 << 20, &zuf.t2) == 0);
 		zuf.srv = srv.get();
-		std::string opts = "pmem=" + img + ",size=" +
-				   std::to_string(32 << 20) +
+		std::string opts = "pmem=" + img +
+				   ",size=" + std::to_string(32 << 20) +
 				   ",mkfs,t2size=" + std::to_string(16 << 20);
 		std::vector<char> buf(sizeof(zufs_ioc_mount) + opts.size() + 1);
 		auto *m = reinterpret_cast<zufs_ioc_mount *>(buf.data());
@@ -162,10 +163,10 @@ TEST_CASE("tier: async IOMAP_EXEC completes by IOM_DONE, in order", "[tier]")
 		REQUIRE(b.t2_zusmem_write(100 + i, fs.scratch(i), 4096) == 0);
 		REQUIRE(zus::pmfs::exec_async(*fs.sbi, std::move(job),
 					      [&, i](int r) {
-						      std::lock_guard g(mu);
-						      CHECK(r == 0);
-						      order.push_back(i);
-					      }) == 0);
+			std::lock_guard g(mu);
+			CHECK(r == 0);
+			order.push_back(i);
+			}) == 0);
 	}
 	fs.sbi->iom_jobs->drain();
 	REQUIRE(order.size() == kN);
@@ -182,8 +183,7 @@ TEST_CASE("tier: async IOMAP_EXEC completes by IOM_DONE, in order", "[tier]")
 	}
 }
 
-TEST_CASE("tier: refused async iomaps never complete; stray IOM_DONE",
-	  "[tier]")
+TEST_CASE("tier: refused async iomaps never complete; stray IOM_DONE", "[tier]")
 {
 	TierFs fs;
 	int called = 0;
@@ -210,7 +210,7 @@ TEST_CASE("tier: a T2 error comes back as IOM_DONE -EIO", "[tier]")
 	// by the bounds check at once (not a T2 error); to get a real T2
 	// error, shrink the store under the device.
 	REQUIRE(truncate(fs.t2path.c_str(), 4096) == 0);
-	std::atomic<int> result{1};
+	std::atomic<int> result{ 1 };
 	auto job = zus::pmfs::make_iomap_job(8);
 	zufs::IomBuilder b(job->ziom());
 	REQUIRE(b.t2_zusmem_read(100, fs.scratch(0), 4096) == 0);
@@ -230,11 +230,12 @@ TEST_CASE("tier: a T2 error comes back as IOM_DONE -EIO", "[tier]")
 namespace {
 
 struct TierFile {
-	std::string t2path = "/dev/shm/zufs-tierf-t2-" + std::to_string(getpid());
+	std::string t2path =
+		"/dev/shm/zufs-tierf-t2-" + std::to_string(getpid());
 	FakeZuf zuf;
-	ztest::Fs fs{32ULL << 20};
+	ztest::Fs fs{ 32ULL << 20 };
 	ztest::Inode f;
-	std::atomic<int> retries{0}, inline_iomaps{0};
+	std::atomic<int> retries{ 0 }, inline_iomaps{ 0 };
 	uint64_t flags = 0; // ZUFS_IO_* of the next READ/WRITE
 
 	explicit TierFile(bool mkfs = true)
@@ -242,8 +243,8 @@ struct TierFile {
 		REQUIRE(iomap::T2Device::open(t2path, 16 << 20, &zuf.t2) == 0);
 		fs.srv = zus::make_server(&zuf);
 		zuf.srv = fs.srv.get();
-		REQUIRE(fs.mount(std::string(mkfs ? "mkfs," : "") + "t2size=" +
-				 std::to_string(16 << 20)) == 0);
+		REQUIRE(fs.mount(std::string(mkfs ? "mkfs," : "") +
+				 "t2size=" + std::to_string(16 << 20)) == 0);
 		set_pools();
 		REQUIRE(fs.create(fs.root, "f", S_IFREG | 0644, &f) == 0);
 	}
@@ -251,7 +252,8 @@ struct TierFile {
 	void set_pools()
 	{
 		std::unique_lock g(zuf.mu);
-		zuf.pools = {zufs_pool_info{uint64_t(uintptr_t(fs.base)), fs.pool_size}};
+		zuf.pools = { zufs_pool_info{ uint64_t(uintptr_t(fs.base)),
+					      fs.pool_size } };
 		zufs_pool_info b = zus::pmfs::tier_pool(*fs.sbi);
 		if (b.size)
 			zuf.pools.push_back(b);
@@ -288,7 +290,8 @@ struct TierFile {
 				env.pools = zuf.pools;
 				env.app_pages = b.list();
 				env.t2 = zuf.t2.get();
-				REQUIRE(iomap::execute(io.iom_e, io.ziom.iom_n, env) == 0);
+				REQUIRE(iomap::execute(io.iom_e, io.ziom.iom_n,
+						       env) == 0);
 				return 0;
 			}
 			if (err != -EZUFS_RETRY)
@@ -300,7 +303,8 @@ struct TierFile {
 			iomap::ExecEnv env;
 			env.pools = zuf.pools;
 			env.t2 = zuf.t2.get();
-			REQUIRE(iomap::execute(io.iom_e, io.ziom.iom_n, env) == 0);
+			REQUIRE(iomap::execute(io.iom_e, io.ziom.iom_n, env) ==
+				0);
 		}
 		return -EIO;
 	}
@@ -308,8 +312,12 @@ struct TierFile {
 	{
 		if (len > ZUS_API_MAP_MAX_SIZE) { // split as the shim does
 			std::string all;
-			for (size_t at = 0; at < len; at += ZUS_API_MAP_MAX_SIZE)
-				all += read(pos + at, std::min<size_t>(ZUS_API_MAP_MAX_SIZE, len - at));
+			for (size_t at = 0; at < len;
+			     at += ZUS_API_MAP_MAX_SIZE)
+				all += read(
+					pos + at,
+					std::min<size_t>(ZUS_API_MAP_MAX_SIZE,
+							 len - at));
 			return all;
 		}
 		ztest::Buf b(len);
@@ -320,8 +328,10 @@ struct TierFile {
 	void write(uint64_t pos, const std::string &s)
 	{
 		if (s.size() > ZUS_API_MAP_MAX_SIZE) {
-			for (size_t at = 0; at < s.size(); at += ZUS_API_MAP_MAX_SIZE)
-				write(pos + at, s.substr(at, ZUS_API_MAP_MAX_SIZE));
+			for (size_t at = 0; at < s.size();
+			     at += ZUS_API_MAP_MAX_SIZE)
+				write(pos + at,
+				      s.substr(at, ZUS_API_MAP_MAX_SIZE));
 			return;
 		}
 		ztest::Buf b(s.size());
@@ -383,7 +393,8 @@ TEST_CASE("tier: a block on T2 is read, partly written, truncated", "[tier]")
 	{
 		ztest::Inode f = t.f;
 		REQUIRE(t.fs.setattr(f, STATX_SIZE, 4096 + 50) == 0);
-		CHECK(zus::pmfs::t2_used(*t.fs.sbi) == 0); // 2 freed, 1 promoted
+		CHECK(zus::pmfs::t2_used(*t.fs.sbi) ==
+		      0); // 2 freed, 1 promoted
 		CHECK(f.zi->i_blocks == 2 * 8);
 		REQUIRE(t.fs.setattr(f, STATX_SIZE, 3 * 4096) == 0);
 		std::string want = data.substr(0, 4096 + 50);
@@ -413,7 +424,8 @@ TEST_CASE("tier: a block on T2 is read, partly written, truncated", "[tier]")
 	SECTION("GET_MULTY promotes by RETRY, then maps T1 blocks")
 	{
 		constexpr uint32_t kMax = 16;
-		std::vector<uint64_t> msg((offsetof(zufs_ioc_IO, iom_e) + kMax * 8) / 8);
+		std::vector<uint64_t> msg(
+			(offsetof(zufs_ioc_IO, iom_e) + kMax * 8) / 8);
 		auto *io = reinterpret_cast<zufs_ioc_IO *>(msg.data());
 		int err = -EZUFS_RETRY;
 		zus_iomap_build *token = nullptr;
@@ -430,15 +442,20 @@ TEST_CASE("tier: a block on T2 is read, partly written, truncated", "[tier]")
 				iomap::ExecEnv env;
 				env.pools = t.zuf.pools;
 				env.t2 = t.zuf.t2.get();
-				REQUIRE(iomap::execute(io->iom_e, io->ziom.iom_n, env) == 0);
+				REQUIRE(iomap::execute(io->iom_e,
+						       io->ziom.iom_n,
+						       env) == 0);
 			}
 		}
 		REQUIRE(err == 0);
 		REQUIRE(io->ziom.iom_n == 4);
 		for (uint32_t i = 0; i < 4; ++i) {
-			uint64_t bn = zu_dpp_t_bn(_zufs_iom_first_val(&io->iom_e[i]));
-			size_t n = std::min<size_t>(4096, data.size() - i * 4096);
-			CHECK(std::memcmp(t.fs.sbi->blk(bn), data.data() + i * 4096, n) == 0);
+			uint64_t bn =
+				zu_dpp_t_bn(_zufs_iom_first_val(&io->iom_e[i]));
+			size_t n =
+				std::min<size_t>(4096, data.size() - i * 4096);
+			CHECK(std::memcmp(t.fs.sbi->blk(bn),
+					  data.data() + i * 4096, n) == 0);
 		}
 		CHECK(zus::pmfs::t2_used(*t.fs.sbi) == 0);
 		io->hdr.operation = ZUFS_OP_PUT_MULTY;
@@ -524,7 +541,8 @@ TEST_CASE("tier: the T2 allocator is rebuilt at mount; the T2 an image needs",
 	SECTION("no T2, or a smaller one: refused with one line")
 	{
 		CHECK(remount(t, "") == -EINVAL);
-		CHECK(t.fs.errmsg.find("blocks on tier 2") != std::string::npos);
+		CHECK(t.fs.errmsg.find("blocks on tier 2") !=
+		      std::string::npos);
 		CHECK(t.fs.errmsg.find('\n') == std::string::npos);
 		CHECK(remount(t, t2opt(8 << 20)) == -EINVAL);
 		CHECK(t.fs.errmsg.find("tier 2") != std::string::npos);
@@ -541,7 +559,8 @@ TEST_CASE("tier: the T2 allocator is rebuilt at mount; the T2 an image needs",
 	SECTION("a bigger T2 is fine")
 	{
 		t.zuf.close();
-		REQUIRE(iomap::T2Device::open(t.t2path, 32 << 20, &t.zuf.t2) == 0);
+		REQUIRE(iomap::T2Device::open(t.t2path, 32 << 20, &t.zuf.t2) ==
+			0);
 		REQUIRE(remount(t, t2opt(32 << 20)) == 0);
 		CHECK(t.read(0, data.size()) == data);
 	}
@@ -561,7 +580,9 @@ TEST_CASE("tier: fsck checks T2 leaves", "[tier]")
 	auto slot = [&](ztest::Inode &i) {
 		// height 1: the root node's slot 1
 		REQUIRE(i.zi->i_on_disk.a[1] == 1);
-		return reinterpret_cast<uint64_t *>(t.fs.sbi->blk(i.zi->i_on_disk.a[0])) + 1;
+		return reinterpret_cast<uint64_t *>(
+			       t.fs.sbi->blk(i.zi->i_on_disk.a[0])) +
+		       1;
 	};
 	uint64_t *fs1 = slot(t.f), *gs1 = slot(g);
 	const uint64_t saved = *gs1;
@@ -631,12 +652,14 @@ TEST_CASE("tier: an unwritten block stays unwritten on T2 and back", "[tier]")
 	// An unwritten leaf whose block holds data (block 3, on T1 since the
 	// read): fsck finds it.
 	REQUIRE(t.f.zi->i_on_disk.a[1] == 1);
-	uint64_t *slots = reinterpret_cast<uint64_t *>(sbi->blk(t.f.zi->i_on_disk.a[0]));
+	uint64_t *slots =
+		reinterpret_cast<uint64_t *>(sbi->blk(t.f.zi->i_on_disk.a[0]));
 	REQUIRE_FALSE(t.on_t2(3));
 	slots[3] |= zus::pmfs::kUnwrittenLeaf;
 	r = t.fs.check();
 	CHECK(r.errors == 1);
-	CHECK(r.report.find("an unwritten block that holds data") != std::string::npos);
+	CHECK(r.report.find("an unwritten block that holds data") !=
+	      std::string::npos);
 	slots[3] = zus::pmfs::leaf_block(slots[3]);
 	CHECK(t.fs.check().errors == 0);
 }
@@ -661,10 +684,13 @@ TEST_CASE("tier: capacity is T1 + T2; a WRITE short of T1 evicts first",
 	CHECK(s.t2_used > 0);
 	CHECK(s.evicted + s.sync_evicted > 0);
 	for (int i = 0; i < 40; ++i)
-		REQUIRE(ztest::same(t.read(uint64_t(i) * kChunk, kChunk), chunks[i]));
+		REQUIRE(ztest::same(t.read(uint64_t(i) * kChunk, kChunk),
+				    chunks[i]));
 	// fsck wants an idle file system: no migration under way.
 	zus::pmfs::tier_set_watermarks(*t.fs.sbi, 0, 0);
-	REQUIRE(eventually([&] { return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0; }));
+	REQUIRE(eventually([&] {
+		return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0;
+	}));
 	auto r = t.fs.check();
 	INFO(r.report);
 	CHECK(r.errors == 0);
@@ -692,7 +718,9 @@ TEST_CASE("tier: fallocate short of T1 evicts first", "[tier]")
 		REQUIRE(ztest::same(t.read(uint64_t(i) * kChunk, kChunk),
 				    ztest::pattern(kChunk, 300 + i)));
 	zus::pmfs::tier_set_watermarks(*t.fs.sbi, 0, 0);
-	REQUIRE(eventually([&] { return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0; }));
+	REQUIRE(eventually([&] {
+		return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0;
+	}));
 	auto r = t.fs.check();
 	INFO(r.report);
 	CHECK(r.errors == 0);
@@ -708,7 +736,9 @@ TEST_CASE("tier: the evictor keeps free T1 between its watermarks", "[tier]")
 	// Make "now" look short of room: evict until free0 + 1000.
 	zus::pmfs::tier_set_watermarks(*t.fs.sbi, free0 + 500, free0 + 1000);
 	REQUIRE(eventually([&] { return t.free_t1() >= free0 + 1000; }));
-	REQUIRE(eventually([&] { return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0; }));
+	REQUIRE(eventually([&] {
+		return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0;
+	}));
 	zus::pmfs::tier_set_watermarks(*t.fs.sbi, 0, 0);
 	auto s = zus::pmfs::tier_stats(*t.fs.sbi);
 	CHECK(s.evicted >= 1000);
@@ -729,7 +759,8 @@ TEST_CASE("tier: writes racing migrations are never lost", "[tier]")
 		all += w;
 	t.write(0, all);
 	// Always short of room: the evictor moves everything, all the time.
-	zus::pmfs::tier_set_watermarks(*t.fs.sbi, UINT64_MAX / 2, UINT64_MAX / 2);
+	zus::pmfs::tier_set_watermarks(*t.fs.sbi, UINT64_MAX / 2,
+				       UINT64_MAX / 2);
 	std::mt19937 rng(5);
 	// 3000 writes, and on until the evictor has moved something while
 	// they ran: on a busy machine its thread may not get a CPU during
@@ -738,8 +769,11 @@ TEST_CASE("tier: writes racing migrations are never lost", "[tier]")
 		auto st = zus::pmfs::tier_stats(*t.fs.sbi);
 		return st.evicted + st.aborted > 0;
 	};
-	const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-	for (int k = 0; k < 3000 || (!moved() && std::chrono::steady_clock::now() < deadline);
+	const auto deadline =
+		std::chrono::steady_clock::now() + std::chrono::seconds(20);
+	for (int k = 0;
+	     k < 3000 ||
+	     (!moved() && std::chrono::steady_clock::now() < deadline);
 	     ++k) {
 		uint64_t i = rng() % kBlocks;
 		want[i] = ztest::pattern(4096, 1000 + k);
@@ -750,7 +784,9 @@ TEST_CASE("tier: writes racing migrations are never lost", "[tier]")
 		}
 	}
 	zus::pmfs::tier_set_watermarks(*t.fs.sbi, 0, 0);
-	REQUIRE(eventually([&] { return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0; }));
+	REQUIRE(eventually([&] {
+		return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0;
+	}));
 	auto s = zus::pmfs::tier_stats(*t.fs.sbi);
 	INFO("evicted " << s.evicted << " aborted " << s.aborted << " promoted "
 			<< s.promoted);
@@ -773,7 +809,8 @@ TEST_CASE("tier: blocks pinned by GET_MULTY stay on T1", "[tier]")
 	io->ziom.iom_max = 16;
 	REQUIRE(t.fs.dispatch(&io->hdr, msg.size() * 8) == 0);
 	CHECK(zus::pmfs::tier_evict_block(t.f.ii, 3) == -EBUSY);
-	zus::pmfs::tier_set_watermarks(*t.fs.sbi, UINT64_MAX / 2, UINT64_MAX / 2);
+	zus::pmfs::tier_set_watermarks(*t.fs.sbi, UINT64_MAX / 2,
+				       UINT64_MAX / 2);
 	// A whole evictor pass began after the watermarks changed, and ended.
 	const uint64_t passes = zus::pmfs::tier_stats(*t.fs.sbi).passes;
 	REQUIRE(eventually([&] {
@@ -785,7 +822,9 @@ TEST_CASE("tier: blocks pinned by GET_MULTY stay on T1", "[tier]")
 	REQUIRE(t.fs.dispatch(&io->hdr, msg.size() * 8) == 0);
 	CHECK(eventually([&] { return t.on_t2(0) && t.on_t2(15); }));
 	zus::pmfs::tier_set_watermarks(*t.fs.sbi, 0, 0);
-	REQUIRE(eventually([&] { return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0; }));
+	REQUIRE(eventually([&] {
+		return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0;
+	}));
 	CHECK(t.read(0, data.size()) == data);
 }
 
@@ -836,10 +875,11 @@ namespace {
 
 // One GET_MULTY of len bytes at pos (RETRY iomaps executed, as rw.cc
 // does); the answer stays in msg for the PUT_MULTY.
-int get_multy(TierFile &t, std::vector<uint64_t> &msg, uint64_t pos, uint32_t len,
-	      uint64_t flags)
+int get_multy(TierFile &t, std::vector<uint64_t> &msg, uint64_t pos,
+	      uint32_t len, uint64_t flags)
 {
-	const uint32_t cap = std::max<uint32_t>((len + 4095) / 4096 + 1, ZUFS_WRITE_OP_SPACE);
+	const uint32_t cap = std::max<uint32_t>((len + 4095) / 4096 + 1,
+						ZUFS_WRITE_OP_SPACE);
 	msg.assign((offsetof(zufs_ioc_IO, iom_e) + cap * 8) / 8, 0);
 	auto *io = reinterpret_cast<zufs_ioc_IO *>(msg.data());
 	zus_iomap_build *token = nullptr; // of the last RETRY answer
@@ -930,10 +970,7 @@ TEST_CASE("tier: a sequential read that promotes pre-reads the next blocks",
 	t.write(0, data);
 	for (uint64_t i = 0; i < 64; ++i)
 		REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, i) == 0);
-	SECTION("READ")
-	{
-		CHECK(t.read(0, 4096) == data.substr(0, 4096));
-	}
+	SECTION("READ") { CHECK(t.read(0, 4096) == data.substr(0, 4096)); }
 	SECTION("GET_MULTY")
 	{
 		std::vector<uint64_t> msg;
@@ -963,9 +1000,10 @@ TEST_CASE("tier: reads and writes of blocks an eviction races stay exact",
 		all += want[i];
 	}
 	t.write(0, all);
-	zus::pmfs::tier_set_watermarks(*t.fs.sbi, UINT64_MAX / 2, UINT64_MAX / 2);
-	std::atomic<bool> stop{false};
-	std::atomic<int> bad{0}, reads{0};
+	zus::pmfs::tier_set_watermarks(*t.fs.sbi, UINT64_MAX / 2,
+				       UINT64_MAX / 2);
+	std::atomic<bool> stop{ false };
+	std::atomic<int> bad{ 0 }, reads{ 0 };
 	// The upper half never changes: every read of it must give it back,
 	// while the evictor moves it out and the reads bring it back.
 	std::thread reader([&] {
@@ -986,7 +1024,9 @@ TEST_CASE("tier: reads and writes of blocks an eviction races stay exact",
 	stop = true;
 	reader.join();
 	zus::pmfs::tier_set_watermarks(*t.fs.sbi, 0, 0);
-	REQUIRE(eventually([&] { return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0; }));
+	REQUIRE(eventually([&] {
+		return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0;
+	}));
 	CHECK(bad == 0);
 	CHECK(reads > 0);
 	for (uint64_t i = 0; i < kBlocks; ++i)
@@ -1007,7 +1047,8 @@ TEST_CASE("tier: fsck -y recovers an image with T2 leaves", "[tier]")
 	static std::atomic<bool> armed;
 	armed = true;
 	zus::pmfs::set_tx_fault_hook([](zus::pmfs::TxPoint p) {
-		return p == zus::pmfs::TxPoint::kLogged && armed.exchange(false);
+		return p == zus::pmfs::TxPoint::kLogged &&
+		       armed.exchange(false);
 	});
 	ztest::Buf b(4096);
 	uint64_t last;
@@ -1036,20 +1077,25 @@ TEST_CASE("tier: a crash anywhere in an eviction loses nothing", "[tier]")
 	std::string data = ztest::pattern(kBlocks * 4096, 61);
 	static std::atomic<int> countdown;
 	static zus::pmfs::TxPoint point;
-	for (auto p : { zus::pmfs::TxPoint::kLogged, zus::pmfs::TxPoint::kModified }) {
+	for (auto p :
+	     { zus::pmfs::TxPoint::kLogged, zus::pmfs::TxPoint::kModified }) {
 		for (int k = 0; k < 5; ++k) {
-			INFO("crash at transaction " << k << " point " << int(p));
+			INFO("crash at transaction " << k << " point "
+						     << int(p));
 			TierFile t;
 			t.write(0, data);
 			point = p;
 			countdown = k;
 			zus::pmfs::set_tx_fault_hook([](zus::pmfs::TxPoint at) {
-				return at == point && countdown.fetch_sub(1) == 0;
+				return at == point &&
+				       countdown.fetch_sub(1) == 0;
 			});
-			zus::pmfs::tier_make_room(*t.fs.sbi, t.free_t1() + kBlocks);
+			zus::pmfs::tier_make_room(*t.fs.sbi,
+						  t.free_t1() + kBlocks);
 			zus::pmfs::set_tx_fault_hook(nullptr);
 			t.zuf.close();
-			REQUIRE(iomap::T2Device::open(t.t2path, 0, &t.zuf.t2) == 0);
+			REQUIRE(iomap::T2Device::open(t.t2path, 0, &t.zuf.t2) ==
+				0);
 			REQUIRE(remount(t, t2opt(16 << 20)) == 0);
 			uint64_t on_t2 = 0;
 			for (uint64_t i = 0; i < kBlocks; ++i)
@@ -1070,20 +1116,23 @@ TEST_CASE("tier: many small files fill T1 + T2", "[tier]")
 	constexpr int kFiles = 600; // 600 x 64 KiB = 37.5 MiB > 32 MiB of T1
 	std::vector<ztest::Inode> files(kFiles);
 	for (int i = 0; i < kFiles; ++i) {
-		REQUIRE(t.fs.create(t.fs.root, "s" + std::to_string(i), S_IFREG | 0644,
-				    &files[i]) == 0);
+		REQUIRE(t.fs.create(t.fs.root, "s" + std::to_string(i),
+				    S_IFREG | 0644, &files[i]) == 0);
 		std::swap(t.f, files[i]); // TierFile::write writes t.f
 		t.write(0, ztest::pattern(64 * 1024, 1000 + i));
 		std::swap(t.f, files[i]);
 	}
 	for (int i = 0; i < kFiles; i += 7) {
 		std::swap(t.f, files[i]);
-		REQUIRE(ztest::same(t.read(0, 64 * 1024), ztest::pattern(64 * 1024, 1000 + i)));
+		REQUIRE(ztest::same(t.read(0, 64 * 1024),
+				    ztest::pattern(64 * 1024, 1000 + i)));
 		std::swap(t.f, files[i]);
 	}
 	CHECK(zus::pmfs::t2_used(*t.fs.sbi) > 0);
 	zus::pmfs::tier_set_watermarks(*t.fs.sbi, 0, 0);
-	REQUIRE(eventually([&] { return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0; }));
+	REQUIRE(eventually([&] {
+		return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0;
+	}));
 	auto r = t.fs.check();
 	INFO(r.report);
 	CHECK(r.errors == 0);
@@ -1121,7 +1170,9 @@ TEST_CASE("tier: a shrinking truncate or a punch on a full T1 + T2 works",
 	// The evictor's migrations in flight free some more T1: stop it, then
 	// fill what they left.
 	zus::pmfs::tier_set_watermarks(*t.fs.sbi, 0, 0);
-	REQUIRE(eventually([&] { return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0; }));
+	REQUIRE(eventually([&] {
+		return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0;
+	}));
 	fill(16 << 10);
 	std::swap(t.f, g);
 	REQUIRE(err == -ENOSPC);
@@ -1161,7 +1212,8 @@ TEST_CASE("tier: a shrinking truncate or a punch on a full T1 + T2 works",
 	// Room again, then every byte is checked.
 	REQUIRE(t.fs.setattr(g, STATX_SIZE, 0) == 0);
 	CHECK(t.read(0, 4 * 4096) == want);
-	REQUIRE(t.fs.setattr(t.f, STATX_SIZE, 3 * 4096) == 0); // the tail reads 0
+	REQUIRE(t.fs.setattr(t.f, STATX_SIZE, 3 * 4096) ==
+		0); // the tail reads 0
 	want.resize(3 * 4096, '\0');
 	CHECK(t.read(0, 4 * 4096) == want);
 	auto r = t.fs.check();
@@ -1211,7 +1263,8 @@ TEST_CASE("tier: a block shared by COPY is never evicted", "[tier][refc]")
 }
 
 TEST_CASE("tier: a promotion is committed only by the request it was handed "
-	  "to", "[tier]")
+	  "to",
+	  "[tier]")
 {
 	TierFile t;
 	std::string data = ztest::pattern(4 * 4096, 77);
@@ -1237,7 +1290,7 @@ TEST_CASE("tier: a promotion is committed only by the request it was handed "
 	// B, another request for the same block, must neither commit A's
 	// promotion (its T1 block holds nothing yet) nor free it: it waits.
 	std::vector<uint64_t> b;
-	std::atomic<bool> b_done{false};
+	std::atomic<bool> b_done{ false };
 	int b_err = 1;
 	const uint64_t waits = zus::pmfs::tier_stats(*t.fs.sbi).promo_waits;
 	std::thread tb([&] {
@@ -1254,7 +1307,8 @@ TEST_CASE("tier: a promotion is committed only by the request it was handed "
 	env.pools = t.zuf.pools;
 	env.t2 = t.zuf.t2.get();
 	REQUIRE(iomap::execute(iom.data(), uint32_t(iom.size()), env) == 0);
-	std::memcpy(io->iom_e, iom.data(), iom.size() * 8); // as rw.cc leaves it
+	std::memcpy(io->iom_e, iom.data(),
+		    iom.size() * 8); // as rw.cc leaves it
 	io->hdr.err = 0;
 	REQUIRE(t.fs.dispatch(&io->hdr, a.size() * 8) == 0);
 	tb.join();
@@ -1265,7 +1319,8 @@ TEST_CASE("tier: a promotion is committed only by the request it was handed "
 		REQUIRE(m->ziom.iom_n == 1);
 		uint64_t bn = zu_dpp_t_bn(_zufs_iom_first_val(&m->iom_e[0]));
 		REQUIRE(bn);
-		CHECK(std::string(t.fs.base + bn * 4096, 4096) == data.substr(4096, 4096));
+		CHECK(std::string(t.fs.base + bn * 4096, 4096) ==
+		      data.substr(4096, 4096));
 	}
 	put_multy(t, a);
 	put_multy(t, b);
@@ -1317,7 +1372,8 @@ TEST_CASE("tier: a promotion whose iomap failed is never committed", "[tier]")
 			env.pools = t.zuf.pools;
 			env.app_pages = b.list();
 			env.t2 = t.zuf.t2.get();
-			REQUIRE(iomap::execute(io.iom_e, io.ziom.iom_n, env) == 0);
+			REQUIRE(iomap::execute(io.iom_e, io.ziom.iom_n, env) ==
+				0);
 		}
 		REQUIRE(err == 0);
 		CHECK(ztest::same(b.str(), data.substr(4096, 4096)));
@@ -1399,7 +1455,8 @@ TEST_CASE("tier: a stalled promotion's T1 block is not reused when taken over",
 	a.ziom.iom_max = ZUFS_WRITE_OP_SPACE;
 	REQUIRE(t.fs.dispatch(&a.hdr, sizeof(a), ab.list()) == -EZUFS_RETRY);
 	REQUIRE(_zufs_iom_opt_type(&a.iom_e[0]) == IOM_T2_ZUSMEM_READ);
-	const char *a_t1 = reinterpret_cast<const char *>(uintptr_t(a.iom_e[1]));
+	const char *a_t1 =
+		reinterpret_cast<const char *>(uintptr_t(a.iom_e[1]));
 	zus_iomap_build *a_token = a.ziom.iomb;
 	const uint64_t free_before = t.free_t1();
 
@@ -1407,7 +1464,8 @@ TEST_CASE("tier: a stalled promotion's T1 block is not reused when taken over",
 	// itself into another T1 block.
 	t.write(4096 + 8, "takeover");
 	CHECK_FALSE(t.on_t2(1));
-	CHECK(t.fs.sbi->blk(zus::pmfs::bmap_leaf(*t.fs.sbi, t.f.zi, 1)) != a_t1);
+	CHECK(t.fs.sbi->blk(zus::pmfs::bmap_leaf(*t.fs.sbi, t.f.zi, 1)) !=
+	      a_t1);
 	// A's block is still out of the allocator (the stalled read may land).
 	CHECK(t.free_t1() < free_before);
 	// A comes back (its iomap failed): now its block goes back.
@@ -1436,7 +1494,9 @@ TEST_CASE("tier: a promotion a failing T2 cannot make room for is EIO",
 	t.write(0, data);
 	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 1) == 0);
 	zus::pmfs::tier_set_watermarks(*t.fs.sbi, 0, 0); // no async evictor
-	REQUIRE(eventually([&] { return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0; }));
+	REQUIRE(eventually([&] {
+		return zus::pmfs::tier_stats(*t.fs.sbi).in_flight == 0;
+	}));
 	struct NoFaults { // whatever happens below
 		~NoFaults()
 		{

@@ -22,7 +22,8 @@ class AppBuf {
 	AppBuf(zufs::page_list pages, uint32_t offset, uint32_t len)
 	    : pages_(pages), offset_(offset), len_(len)
 	{
-		size_t need = (size_t(offset) + len + PAGE_SIZE - 1) / PAGE_SIZE;
+		size_t need =
+			(size_t(offset) + len + PAGE_SIZE - 1) / PAGE_SIZE;
 		if (!len) {
 			static thread_local char empty[8];
 			ptr_ = empty;
@@ -35,7 +36,8 @@ class AppBuf {
 			if (!pages[i])
 				return;
 			if (i && static_cast<char *>(pages[i]) !=
-					 static_cast<char *>(pages[i - 1]) + PAGE_SIZE)
+					 static_cast<char *>(pages[i - 1]) +
+						 PAGE_SIZE)
 				contiguous = false;
 		}
 		if (contiguous) {
@@ -52,21 +54,28 @@ class AppBuf {
 	void copy_in()
 	{
 		if (bounced_)
-			walk([](char *buf, char *page, size_t n) { std::memcpy(buf, page, n); });
+			walk([](char *buf, char *page, size_t n) {
+				std::memcpy(buf, page, n);
+			});
 	}
 	void copy_out()
 	{
 		if (bounced_)
-			walk([](char *buf, char *page, size_t n) { std::memcpy(page, buf, n); });
+			walk([](char *buf, char *page, size_t n) {
+				std::memcpy(page, buf, n);
+			});
 	}
 
   private:
 	template <typename Fn> void walk(Fn fn)
 	{
-		size_t done = 0, idx = offset_ / PAGE_SIZE, off = offset_ % PAGE_SIZE;
+		size_t done = 0, idx = offset_ / PAGE_SIZE,
+		       off = offset_ % PAGE_SIZE;
 		while (done < len_) {
-			size_t n = std::min<size_t>(PAGE_SIZE - off, len_ - done);
-			fn(ptr_ + done, static_cast<char *>(pages_[idx]) + off, n);
+			size_t n =
+				std::min<size_t>(PAGE_SIZE - off, len_ - done);
+			fn(ptr_ + done, static_cast<char *>(pages_[idx]) + off,
+			   n);
 			done += n;
 			off = 0;
 			++idx;

@@ -51,7 +51,8 @@ int load_plugin(const std::string &name, Plugin *out, std::string *err);
 std::vector<std::string> list_plugins();
 
 // The runtime serving fs; zuf may be null (no IOMAP_EXEC back).
-std::unique_ptr<zufs::Channel> make_server(const Plugin &fs, zufs::ZufCalls *zuf);
+std::unique_ptr<zufs::Channel> make_server(const Plugin &fs,
+					   zufs::ZufCalls *zuf);
 
 } // namespace zus::plugin
 

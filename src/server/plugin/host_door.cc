@@ -82,15 +82,13 @@ int door_sync(zus_sb_info *sbi)
 	return pm ? pm->sync_fs() : -EINVAL;
 }
 
-template <typename Ioc>
-Ioc *as(zufs_ioc_hdr *hdr)
+template <typename Ioc> Ioc *as(zufs_ioc_hdr *hdr)
 {
 	return reinterpret_cast<Ioc *>(hdr);
 }
 
 // The mount of an inode cookie; none (a null cookie) is -EINVAL.
-template <typename Fn>
-int on(zus_inode_info *cookie, Fn fn)
+template <typename Fn> int on(zus_inode_info *cookie, Fn fn)
 {
 	HostInode *h = hi(cookie);
 	return h ? fn(*h->m) : -EINVAL;
@@ -112,8 +110,8 @@ Door make_door()
 			return m.new_inode(ioc, pages);
 		});
 	};
-	t[ZUFS_OP_FREE_INODE] = t[ZUFS_OP_EVICT_INODE] = [](zufs_ioc_hdr *h,
-							    P) {
+	t[ZUFS_OP_FREE_INODE] = t[ZUFS_OP_EVICT_INODE] =
+		[](zufs_ioc_hdr *h, P) {
 		auto *ioc = as<zufs_ioc_evict_inode>(h);
 		if (!ioc->zus_ii)
 			return 0;
@@ -126,8 +124,8 @@ Door make_door()
 		return on(ioc->dir_ii,
 			  [&](PluginMount &m) { return m.lookup(ioc); });
 	};
-	t[ZUFS_OP_ADD_DENTRY] = t[ZUFS_OP_REMOVE_DENTRY] = [](zufs_ioc_hdr *h,
-							      P) {
+	t[ZUFS_OP_ADD_DENTRY] = t[ZUFS_OP_REMOVE_DENTRY] =
+		[](zufs_ioc_hdr *h, P) {
 		auto *ioc = as<zufs_ioc_dentry>(h);
 		return on(ioc->zus_dir_ii, [&](PluginMount &m) {
 			return m.dentry(ioc,
@@ -182,13 +180,12 @@ Door make_door()
 		return on(ioc->zus_ii,
 			  [&](PluginMount &m) { return m.seek(ioc); });
 	};
-	t[ZUFS_OP_XATTR_GET] = t[ZUFS_OP_XATTR_SET] =
-		t[ZUFS_OP_XATTR_LIST] = [](zufs_ioc_hdr *h, P pages) {
-			auto *ioc = as<zufs_ioc_xattr>(h);
-			return on(ioc->zus_ii, [&](PluginMount &m) {
-				return m.xattr(ioc, pages);
-			});
-		};
+	t[ZUFS_OP_XATTR_GET] = t[ZUFS_OP_XATTR_SET] = t[ZUFS_OP_XATTR_LIST] =
+		[](zufs_ioc_hdr *h, P pages) {
+		auto *ioc = as<zufs_ioc_xattr>(h);
+		return on(ioc->zus_ii,
+			  [&](PluginMount &m) { return m.xattr(ioc, pages); });
+	};
 	// CLONE, COPY, IOCTL, FIEMAP, STATS, IOM_DONE: not in the seed's
 	// vectors (-EOPNOTSUPP; the kernel falls back).
 	return d;

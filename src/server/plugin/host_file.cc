@@ -49,8 +49,8 @@ int PluginMount::io(zufs_ioc_IO *ioc, zufs::page_list pages, bool write)
 	if (r.last_pos < ioc->filepos ||
 	    r.last_pos - ioc->filepos > ioc->hdr.len) {
 		ioc->last_pos = ioc->filepos;
-		return bad(write ? "write answered a last_pos outside the I/O"
-				 : "read answered a last_pos outside the I/O");
+		return bad(write ? "write answered a last_pos outside the I/O" :
+				   "read answered a last_pos outside the I/O");
 	}
 	if (!write)
 		app.copy_out();
@@ -180,7 +180,8 @@ int PluginMount::setattr(zufs_ioc_attr *ioc)
 	}
 	if (mask & STATX_SIZE) {
 		if (zi->i_size != ioc->size)
-			return bad("setattr left i_size not at the truncate size");
+			return bad(
+				"setattr left i_size not at the truncate size");
 		ioc->unmap_offset = ioc->size;
 		ioc->unmap_len = ~0ULL;
 	}

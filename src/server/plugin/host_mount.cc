@@ -116,9 +116,9 @@ int PluginMount::mount(zufs_ioc_mount &m)
 		return -EBUSY;
 	}
 	// "pmem=PATH[,size=..][,mkfs][,ro][,noacl][,noatime][,t2size=..]"
-	std::string_view opts(m.zmi.po.mount_options,
-			      strnlen(m.zmi.po.mount_options,
-				      m.zmi.po.mount_options_len));
+	std::string_view opts(
+		m.zmi.po.mount_options,
+		strnlen(m.zmi.po.mount_options, m.zmi.po.mount_options_len));
 	for (size_t at = 0; at <= opts.size();) {
 		size_t comma = std::min(opts.find(',', at), opts.size());
 		std::string_view o = opts.substr(at, comma - at);
@@ -128,7 +128,8 @@ int PluginMount::mount(zufs_ioc_mount &m)
 			snprintf(m.errmsg, sizeof(m.errmsg),
 				 "%s is not for --fs=%s (format with its own "
 				 "mkfs; no tier 2)",
-				 o == "mkfs" ? "--mkfs" : "--t2", zfi_->rfi.fsname);
+				 o == "mkfs" ? "--mkfs" : "--t2",
+				 zfi_->rfi.fsname);
 			return -EINVAL;
 		}
 		at = comma + 1;
@@ -167,7 +168,8 @@ int PluginMount::mount(zufs_ioc_mount &m)
 	sbi_fini_ok_ = true;
 	if ((err = md_init_from_pmem_info(&md)) ||
 	    (md.user_page_size &&
-	     (err = fba_alloc(&md.pages, md_t1_blocks(&md) * md.user_page_size)))) {
+	     (err = fba_alloc(&md.pages,
+			      md_t1_blocks(&md) * md.user_page_size)))) {
 		snprintf(m.errmsg, sizeof(m.errmsg), "%s: device setup: %s",
 			 zfi->rfi.fsname, std::strerror(-err));
 		teardown();

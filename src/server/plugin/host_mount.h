@@ -39,7 +39,8 @@ inline uint64_t now_ns()
 inline int sane(int err, const char *op)
 {
 	if (err > 0 || err < -4095) {
-		std::fprintf(stderr, "zufuse: plugin: %s answered %d\n", op, err);
+		std::fprintf(stderr, "zufuse: plugin: %s answered %d\n", op,
+			     err);
 		return -EIO;
 	}
 	return err;
@@ -68,7 +69,10 @@ inline HostInode *hi(zus_inode_info *cookie)
 
 class PluginMount {
   public:
-	PluginMount(zus_fs_info *zfi, zufs::ZufCalls *zuf) : zfi_(zfi), zuf_(zuf) {}
+	PluginMount(zus_fs_info *zfi, zufs::ZufCalls *zuf)
+	    : zfi_(zfi), zuf_(zuf)
+	{
+	}
 	~PluginMount() { teardown(); }
 
 	// ZUFS_M_MOUNT: m.zmi.zus_sbi answers the plugin's sbi.
@@ -104,7 +108,8 @@ class PluginMount {
 	{
 		auto p = reinterpret_cast<uintptr_t>(zi);
 		auto b = reinterpret_cast<uintptr_t>(base_);
-		return zi && p >= b + PAGE_SIZE && p + sizeof(*zi) <= b + t1_len_ &&
+		return zi && p >= b + PAGE_SIZE &&
+		       p + sizeof(*zi) <= b + t1_len_ &&
 		       !((p - b) % sizeof(*zi));
 	}
 	bool zii_ok(const zus_inode_info *zii) const
@@ -141,7 +146,7 @@ class PluginMount {
 	HostInode *root_ = nullptr;
 	int is_pmem_ = 0;
 	bool sbi_fini_ok_ = false; // sbi_init ran: sbi_fini undoes it
-	std::mutex rename_mu_; // the VFS's s_vfs_rename_mutex
+	std::mutex rename_mu_;	   // the VFS's s_vfs_rename_mutex
 	// The inode cache zuf had in the kernel: one HostInode per inode, so
 	// a repeated lookup answers the cookie the shim already holds (zuf's
 	// iget found its inode; a seed plugin's iget is called once). refs

@@ -72,7 +72,8 @@ HostInode *PluginMount::adopt(zus_inode_info *zii, zus_inode_info **dup)
 {
 	*dup = nullptr;
 	std::lock_guard lk(icache_mu_);
-	auto [it, fresh] = icache_.try_emplace(zii->zi->i_ino, Cached{ nullptr, 1 });
+	auto [it, fresh] =
+		icache_.try_emplace(zii->zi->i_ino, Cached{ nullptr, 1 });
 	if (fresh) {
 		it->second.h = wrap(zii);
 		return it->second.h;
@@ -154,7 +155,8 @@ int PluginMount::lookup(zufs_ioc_lookup *ioc)
 			char line[96];
 			snprintf(line, sizeof(line),
 				 "iget(%lu) answered an inode outside pmem or "
-				 "of another ino", ino);
+				 "of another ino",
+				 ino);
 			return bad(line);
 		}
 		zus_inode_info *dup;
@@ -176,10 +178,11 @@ int PluginMount::dentry(zufs_ioc_dentry *ioc, bool add)
 		return -EINVAL;
 	std::unique_lock dl(dir->rw);
 	std::unique_lock il(h->rw);
-	int err = add ? sane(sbi_->op->add_dentry(dir->zii, h->zii, &ioc->str),
-			     "add_dentry")
-		      : sane(sbi_->op->remove_dentry(dir->zii, h->zii, &ioc->str),
-			     "remove_dentry");
+	int err =
+		add ? sane(sbi_->op->add_dentry(dir->zii, h->zii, &ioc->str),
+			   "add_dentry") :
+		      sane(sbi_->op->remove_dentry(dir->zii, h->zii, &ioc->str),
+			   "remove_dentry");
 	if (err)
 		return err;
 	uint64_t t = now_ns();
@@ -271,16 +274,19 @@ int PluginMount::readdir(zufs_ioc_readdir *ioc, zufs::page_list pages)
 		// "." and "..": zuf's (the root's ".." is itself)
 		if (len <= 2 && zde->zstr.name[0] == '.' &&
 		    (len == 1 || zde->zstr.name[1] == '.') && !zde->ino)
-			zde->ino = len == 1 || dir == root_ ? dir->zii->zi->i_ino
-							  : dir->zii->zi->i_dir.parent;
+			zde->ino = len == 1 || dir == root_ ?
+					   dir->zii->zi->i_ino :
+					   dir->zii->zi->i_dir.parent;
 		if (off + E_ZDE_HDR_SIZE + len > end || !zde->ino ||
 		    memchr(zde->zstr.name, '/', len) ||
 		    memchr(zde->zstr.name, 0, len))
 			return bad("readdir answered a malformed record");
 		if (prev != UINT32_MAX) {
-			auto *p = reinterpret_cast<zufs_dir_entry *>(buf + prev);
+			auto *p =
+				reinterpret_cast<zufs_dir_entry *>(buf + prev);
 			if (zde->pos < p->pos)
-				return bad("readdir answered positions going back");
+				return bad(
+					"readdir answered positions going back");
 			p->pos = zde->pos;
 		}
 		prev = off;
@@ -291,7 +297,8 @@ int PluginMount::readdir(zufs_ioc_readdir *ioc, zufs::page_list pages)
 	if (prev != UINT32_MAX) {
 		auto *p = reinterpret_cast<zufs_dir_entry *>(buf + prev);
 		if (out <= p->pos)
-			return bad("readdir answered a pos that does not advance");
+			return bad(
+				"readdir answered a pos that does not advance");
 		p->pos = out;
 	}
 	if (r.more && !n)

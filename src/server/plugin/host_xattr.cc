@@ -22,9 +22,9 @@ int PluginMount::xattr(zufs_ioc_xattr *ioc, zufs::page_list pages)
 	if (!h)
 		return -EINVAL;
 	const uint16_t op = ioc->hdr.operation;
-	auto fn = op == ZUFS_OP_XATTR_GET   ? h->zii->op->getxattr
-		  : op == ZUFS_OP_XATTR_SET ? h->zii->op->setxattr
-					    : h->zii->op->listxattr;
+	auto fn = op == ZUFS_OP_XATTR_GET ? h->zii->op->getxattr :
+		  op == ZUFS_OP_XATTR_SET ? h->zii->op->setxattr :
+					    h->zii->op->listxattr;
 	if (!fn)
 		return -EOPNOTSUPP;
 	std::string name;
@@ -35,7 +35,8 @@ int PluginMount::xattr(zufs_ioc_xattr *ioc, zufs::page_list pages)
 		if (ioc->type == ZUFS_XF_SYSTEM)
 			return -EOPNOTSUPP; // no ACLs through a plugin
 		name = std::string(prefix) +
-		       std::string(ioc->name, strnlen(ioc->name, ioc->name_len));
+		       std::string(ioc->name,
+				   strnlen(ioc->name, ioc->name_len));
 		if (name.size() > 255)
 			return -ERANGE;
 	}
@@ -43,8 +44,10 @@ int PluginMount::xattr(zufs_ioc_xattr *ioc, zufs::page_list pages)
 	if (!app.ptr())
 		return -EINVAL;
 	const uint32_t room = ioc->hdr.len;
-	std::vector<uint64_t> buf((sizeof(zus_seed_zufs_ioc_xattr) +
-				   name.size() + 1 + room + 7) / 8 + 1);
+	std::vector<uint64_t> buf(
+		(sizeof(zus_seed_zufs_ioc_xattr) + name.size() + 1 + room + 7) /
+			8 +
+		1);
 	auto *x = reinterpret_cast<zus_seed_zufs_ioc_xattr *>(buf.data());
 	x->hdr = ioc->hdr;
 	x->hdr.out_len = sizeof(*x);
@@ -71,8 +74,8 @@ int PluginMount::xattr(zufs_ioc_xattr *ioc, zufs::page_list pages)
 	int err;
 	{
 		std::shared_lock lk(h->rw);
-		err = sane(fn(h->zii, x), op == ZUFS_OP_XATTR_GET ? "getxattr"
-								  : "listxattr");
+		err = sane(fn(h->zii, x),
+			   op == ZUFS_OP_XATTR_GET ? "getxattr" : "listxattr");
 	}
 	if (err)
 		return err;

@@ -40,7 +40,8 @@ zus_fs_info *builtin_pmfs()
 	static zus_fs_info zfi = [] {
 		zus_fs_info z = {};
 		std::strcpy(z.rfi.fsname, "pmfs");
-		z.rfi.FS_magic = 0x55465a5aU; // its superblock magic's low half (no md table)
+		z.rfi.FS_magic =
+			0x55465a5aU; // its superblock magic's low half (no md table)
 		z.rfi.FS_ver_major = 1;
 		z.op = &no_zfi_op;
 		z.sbi_op = &no_sbi_op;
@@ -88,8 +89,8 @@ int open_lib(const std::string &path, Plugin *out, std::string *err)
 	if (e > 0 || e < -4095)
 		e = -EIO;
 	if (e) {
-		*err = path + ": " REGISTER_FS_NAME "() failed: " +
-		       std::strerror(-e);
+		*err = path +
+		       ": " REGISTER_FS_NAME "() failed: " + std::strerror(-e);
 		return e;
 	}
 	zus_fs_info *zfi = zus_host_fs_at(before);
@@ -141,9 +142,8 @@ int load_plugin(const std::string &name, Plugin *out, std::string *err)
 		if (is_file(name))
 			return open_lib("./" + name, out, err);
 		*err = "no zus file system '" + name + "' (looked for " +
-		       installed + ", " + lib +
-		       " on the library path, and ./" + name +
-		       "; see --list-fs)";
+		       installed + ", " + lib + " on the library path, and ./" +
+		       name + "; see --list-fs)";
 		return -ENOENT;
 	}
 	if (!is_file(name)) {

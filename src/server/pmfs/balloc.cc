@@ -19,7 +19,7 @@ uint64_t *bitmap_words(zus_sb_info *sbi)
 // Small per-thread index so a thread keeps allocating from one group.
 uint32_t thread_slot()
 {
-	static std::atomic<uint32_t> next{0};
+	static std::atomic<uint32_t> next{ 0 };
 	thread_local uint32_t mine = next.fetch_add(1);
 	return mine;
 }
@@ -38,7 +38,8 @@ void BlockAlloc::persist_bits(uint64_t bn, uint64_t n, bool set)
 	for (uint64_t b = bn; b < end;) {
 		uint64_t wi = b / 64, bit = b % 64;
 		uint64_t cnt = std::min<uint64_t>(64 - bit, end - b);
-		uint64_t mask = (cnt == 64 ? ~0ULL : ((1ULL << cnt) - 1)) << bit;
+		uint64_t mask = (cnt == 64 ? ~0ULL : ((1ULL << cnt) - 1))
+				<< bit;
 		std::atomic_ref<uint64_t> word(w[wi]);
 		if (set)
 			word.fetch_or(mask, std::memory_order_relaxed);
@@ -52,7 +53,10 @@ void BlockAlloc::persist_bits(uint64_t bn, uint64_t n, bool set)
 bool BlockAlloc::persistent_bit(uint64_t bn) const
 {
 	uint64_t *w = bitmap_words(sbi_);
-	return (std::atomic_ref<uint64_t>(w[bn / 64]).load(std::memory_order_relaxed) >> (bn % 64)) & 1;
+	return (std::atomic_ref<uint64_t>(w[bn / 64])
+			.load(std::memory_order_relaxed) >>
+		(bn % 64)) &
+	       1;
 }
 
 void BlockAlloc::init(zus_sb_info *sbi)
@@ -85,9 +89,13 @@ void BlockAlloc::init(zus_sb_info *sbi)
 			uint64_t b = g.first + w * 64;
 			uint64_t v = b + 128 <= bitmap_bits ? bits_at(b) : 0;
 			if (b + 128 > bitmap_bits) // the last words: bit by bit
-				for (uint64_t k = 0; k < 64 && b + k < g.last; ++k)
-					v |= uint64_t(persistent_bit(b + k)) << k;
-			uint64_t valid = g.last - b >= 64 ? ~0ULL : (1ULL << (g.last - b)) - 1;
+				for (uint64_t k = 0; k < 64 && b + k < g.last;
+				     ++k)
+					v |= uint64_t(persistent_bit(b + k))
+					     << k;
+			uint64_t valid = g.last - b >= 64 ?
+						 ~0ULL :
+						 (1ULL << (g.last - b)) - 1;
 			v |= ~valid; // bits past the end of the group count as used
 			g.used[w] = v;
 			g.nfree += std::popcount(~v);
@@ -105,11 +113,13 @@ void BlockAlloc::set_reserve(uint64_t n)
 	reserve_target_ = n; // (called again: only the difference moves)
 	const int64_t cur = reserve_.load(std::memory_order_relaxed);
 	if (int64_t(n) > cur)
-		reserve_.fetch_add(int64_t(take(avail_, uint64_t(int64_t(n) - cur))),
-				   std::memory_order_relaxed);
+		reserve_.fetch_add(
+			int64_t(take(avail_, uint64_t(int64_t(n) - cur))),
+			std::memory_order_relaxed);
 	else if (int64_t(n) < cur)
-		avail_.fetch_add(int64_t(take(reserve_, uint64_t(cur - int64_t(n)))),
-				 std::memory_order_relaxed);
+		avail_.fetch_add(
+			int64_t(take(reserve_, uint64_t(cur - int64_t(n)))),
+			std::memory_order_relaxed);
 }
 
 uint64_t BlockAlloc::take(std::atomic<int64_t> &c, uint64_t n)
@@ -119,7 +129,8 @@ uint64_t BlockAlloc::take(std::atomic<int64_t> &c, uint64_t n)
 		if (cur <= 0 || !n)
 			return 0;
 		int64_t k = std::min<int64_t>(cur, int64_t(n));
-		if (c.compare_exchange_weak(cur, cur - k, std::memory_order_relaxed))
+		if (c.compare_exchange_weak(cur, cur - k,
+					    std::memory_order_relaxed))
 			return uint64_t(k);
 	}
 }
@@ -147,8 +158,10 @@ void BlockAlloc::credit(uint64_t n)
 	// full file system that still evicts keeps it filled.
 	int64_t cur = reserve_.load(std::memory_order_relaxed);
 	while (n && cur < int64_t(reserve_target_)) {
-		int64_t k = std::min<int64_t>(int64_t(reserve_target_) - cur, int64_t(n));
-		if (reserve_.compare_exchange_weak(cur, cur + k, std::memory_order_relaxed))
+		int64_t k = std::min<int64_t>(int64_t(reserve_target_) - cur,
+					      int64_t(n));
+		if (reserve_.compare_exchange_weak(cur, cur + k,
+						   std::memory_order_relaxed))
 			n -= uint64_t(k);
 	}
 	if (Hold *h = hold_here())
@@ -179,10 +192,7 @@ BlockAlloc::ReserveScope::ReserveScope(bool on) : prev_(t_use_reserve)
 	t_use_reserve = prev_ || on;
 }
 
-BlockAlloc::ReserveScope::~ReserveScope()
-{
-	t_use_reserve = prev_;
-}
+BlockAlloc::ReserveScope::~ReserveScope() { t_use_reserve = prev_; }
 
 BlockAlloc::Group &BlockAlloc::group_of(uint64_t bn)
 {
@@ -215,14 +225,15 @@ uint64_t BlockAlloc::alloc_in(Group &g, uint64_t n, Run *out, int max_runs,
 		}
 		// Take a run of free bits starting at b.
 		uint64_t start = b;
-		while (got < n && b < span && !(g.used[b / 64] & (1ULL << (b % 64)))) {
+		while (got < n && b < span &&
+		       !(g.used[b / 64] & (1ULL << (b % 64)))) {
 			g.used[b / 64] |= 1ULL << (b % 64);
 			++b;
 			++got;
 			--g.nfree;
 		}
 		scanned += b - start;
-		out[(*nruns)++] = {g.first + start, b - start};
+		out[(*nruns)++] = { g.first + start, b - start };
 	}
 	g.cursor = g.first + (b >= span ? 0 : b);
 	return got;
@@ -243,7 +254,8 @@ uint64_t BlockAlloc::alloc(uint64_t n, Run *out, int max_runs, int *nruns)
 	const uint64_t want = from_hold + from_avail + from_res;
 	uint64_t got = 0;
 	uint32_t home = thread_slot() % ngroups_;
-	for (uint32_t i = 0; i < ngroups_ && got < want && *nruns < max_runs; ++i) {
+	for (uint32_t i = 0; i < ngroups_ && got < want && *nruns < max_runs;
+	     ++i) {
 		Group &g = groups_[(home + i) % ngroups_];
 		got += alloc_in(g, want - got, out, max_runs, nruns);
 	}
@@ -275,7 +287,8 @@ void BlockAlloc::release(uint64_t bn, uint64_t n)
 		uint64_t cnt = std::min(n, g.last - bn);
 		{
 			std::lock_guard lk(g.mu);
-			for (uint64_t b = bn - g.first; b < bn - g.first + cnt; ++b)
+			for (uint64_t b = bn - g.first; b < bn - g.first + cnt;
+			     ++b)
 				g.used[b / 64] &= ~(1ULL << (b % 64));
 			g.nfree += cnt;
 		}
@@ -309,8 +322,7 @@ bool BlockAlloc::quarantine(uint64_t bn)
 	return true;
 }
 
-int claim_runs(Tx &tx, BlockAlloc &ba, const BlockAlloc::Run *runs,
-	       int nruns)
+int claim_runs(Tx &tx, BlockAlloc &ba, const BlockAlloc::Run *runs, int nruns)
 {
 	for (int r = 0; r < nruns; ++r) {
 		int err = tx.bits(runs[r].bn, runs[r].n, true);

@@ -79,7 +79,10 @@ class BlockAlloc {
 	bool quarantine(uint64_t bn);
 
 	// Free blocks, held and reserved ones included (statfs's f_bfree).
-	uint64_t free_blocks() const { return free_.load(std::memory_order_relaxed); }
+	uint64_t free_blocks() const
+	{
+		return free_.load(std::memory_order_relaxed);
+	}
 	uint64_t data_blocks() const { return last_ - first_; }
 	// What this thread's alloc() can get now: the unheld free blocks and
 	// its Hold's (the reserve not counted).
@@ -137,7 +140,8 @@ class BlockAlloc {
 		uint64_t nfree = 0;
 		std::vector<uint64_t> used; // bit per block, relative to first
 	};
-	uint64_t alloc_in(Group &g, uint64_t n, Run *out, int max_runs, int *nruns);
+	uint64_t alloc_in(Group &g, uint64_t n, Run *out, int max_runs,
+			  int *nruns);
 	Group &group_of(uint64_t bn);
 	Hold *hold_here() const;
 	// Take up to n from a count (CAS, never below 0); returns how many.
@@ -151,12 +155,12 @@ class BlockAlloc {
 	uint64_t per_group_ = 0;
 	std::unique_ptr<Group[]> groups_;
 	uint32_t ngroups_ = 0;
-	std::atomic<uint64_t> free_{0};
+	std::atomic<uint64_t> free_{ 0 };
 	// free_ = avail_ + reserve_ + what the Holds own. Counts are taken
 	// before bits are set and given after bits are cleared, so a count
 	// never promises a block that is not free.
-	std::atomic<int64_t> avail_{0};
-	std::atomic<int64_t> reserve_{0};
+	std::atomic<int64_t> avail_{ 0 };
+	std::atomic<int64_t> reserve_{ 0 };
 	uint64_t reserve_target_ = 0;
 };
 
@@ -165,8 +169,7 @@ class Tx;
 // Mark runs fresh from BlockAlloc::alloc as used inside tx (Tx::bits). On
 // failure the runs tx does not own yet go back to the allocator, and the
 // error is returned; the runs tx already logged are undone with it.
-int claim_runs(Tx &tx, BlockAlloc &ba, const BlockAlloc::Run *runs,
-	       int nruns);
+int claim_runs(Tx &tx, BlockAlloc &ba, const BlockAlloc::Run *runs, int nruns);
 // claim_runs() for runs about to be mapped into zi, whose size, blocks and
 // tree root change with them: zi is logged in tx too.
 int claim_runs_for(Tx &tx, BlockAlloc &ba, const BlockAlloc::Run *runs,

@@ -67,7 +67,8 @@ uint64_t raw_leaf(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx)
 	for (uint32_t lvl = static_cast<uint32_t>(h); lvl >= 1; --lvl) {
 		if (!sbi.valid_data_bn(node)) // a hole, or a corrupt pointer
 			return 0;
-		node = reinterpret_cast<const uint64_t *>(sbi.blk(node))[slot_at(idx, lvl)];
+		node = reinterpret_cast<const uint64_t *>(
+			sbi.blk(node))[slot_at(idx, lvl)];
 	}
 	return node;
 }
@@ -94,13 +95,13 @@ uint64_t bmap_leaf(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx)
 bool bmap_unwritten(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx)
 {
 	uint64_t v = raw_leaf(sbi, zi, idx);
-	return (v & kUnwrittenLeaf) &&
-	       (sbi.valid_data_bn(leaf_block(v)) || t2_leaf_valid(sbi, leaf_block(v)));
+	return (v & kUnwrittenLeaf) && (sbi.valid_data_bn(leaf_block(v)) ||
+					t2_leaf_valid(sbi, leaf_block(v)));
 }
 
 BmapTx::BmapTx(zus_sb_info &sbi, Tx &tx, const zus_inode *zi)
-	: root(zi->i_on_disk.a[0]), height(static_cast<uint32_t>(zi->i_on_disk.a[1])),
-	  sbi_(sbi), tx_(tx)
+    : root(zi->i_on_disk.a[0]),
+      height(static_cast<uint32_t>(zi->i_on_disk.a[1])), sbi_(sbi), tx_(tx)
 {
 }
 
@@ -123,9 +124,11 @@ int BmapTx::new_node(uint64_t *bn)
 	}
 	// Zeroed in place; flushed by finish() and made durable by ready().
 	// A media fault aborts the transaction (b is released with it).
-	err = zufs::fault::guarded(zufs::fault::Access::kMeta, sbi_.blk(b), kBlockSize,
-				   "new index block",
-				   [&] { sbi_.persist.memset_nodrain(sbi_.blk(b), 0, kBlockSize); });
+	err = zufs::fault::guarded(zufs::fault::Access::kMeta, sbi_.blk(b),
+				   kBlockSize, "new index block",
+				   [&] {
+		sbi_.persist.memset_nodrain(sbi_.blk(b), 0, kBlockSize);
+	});
 	if (err)
 		return err;
 	fresh_[nfresh_++] = b;
@@ -215,7 +218,8 @@ int BmapTx::insert(uint64_t idx, uint64_t bn)
 		uint64_t *slot = &slots(node)[slot_at(idx, lvl)];
 		uint64_t child = read(slot);
 		if (!child) {
-			if ((err = new_node(&child)) || (err = write(slot, child)))
+			if ((err = new_node(&child)) ||
+			    (err = write(slot, child)))
 				return err;
 		} else if (!sbi_.valid_data_bn(child)) {
 			return -EIO;
@@ -227,7 +231,8 @@ int BmapTx::insert(uint64_t idx, uint64_t bn)
 
 uint64_t *BmapTx::leaf_slot(uint64_t idx)
 {
-	if (root == 0 || idx >= kMaxFileBlocks || (idx >> (kFanoutShift * height)) != 0)
+	if (root == 0 || idx >= kMaxFileBlocks ||
+	    (idx >> (kFanoutShift * height)) != 0)
 		return nullptr;
 	if (height == 0)
 		return &root;
@@ -309,8 +314,11 @@ int BmapTx::free_block(uint64_t bn, bool data)
 	if (data && (refc_lk_.owns_lock() || refc_shared(sbi_, bn))) {
 		unsigned c = refc_locked_get(bn);
 		if (c) {
-			if (owner && owner->pins.load(std::memory_order_acquire) > 0)
-				sbi_.hold_block(owner, bn); // a pinned mapping may read it
+			if (owner &&
+			    owner->pins.load(std::memory_order_acquire) > 0)
+				sbi_.hold_block(
+					owner,
+					bn); // a pinned mapping may read it
 			return refc_set(bn, c - 1);
 		}
 	}
@@ -336,7 +344,11 @@ int BmapTx::trunc_node(uint64_t node, uint32_t lvl, uint64_t base,
 			continue;
 		if (lvl == 1)
 			v = leaf_block(v);
-		if (!sbi_.valid_data_bn(v) && !(lvl == 1 && t2_leaf_valid(sbi_, v))) { // corrupt pointer: drop it, free nothing
+		if (!sbi_.valid_data_bn(v) &&
+		    !(lvl == 1 &&
+		      t2_leaf_valid(
+			      sbi_,
+			      v))) { // corrupt pointer: drop it, free nothing
 			if ((err = write(slot, 0)))
 				return err;
 			continue;
@@ -460,7 +472,8 @@ uint64_t seek_node(const zus_sb_info &sbi, uint64_t node, uint32_t lvl,
 				return start;
 			continue;
 		}
-		uint64_t r = seek_node(sbi, v, lvl - 1, child_base, start, want);
+		uint64_t r =
+			seek_node(sbi, v, lvl - 1, child_base, start, want);
 		if (r != UINT64_MAX)
 			return r;
 	}
@@ -488,9 +501,11 @@ uint64_t bmap_seek(const zus_sb_info &sbi, const zus_inode *zi, uint64_t from,
 	}
 	if (!sbi.valid_data_bn(root) || (from >> (kFanoutShift * h)) != 0)
 		return want_hole ? from : UINT64_MAX; // no tree, or past it
-	uint64_t r = seek_node(sbi, root, static_cast<uint32_t>(h), 0, from, want);
+	uint64_t r =
+		seek_node(sbi, root, static_cast<uint32_t>(h), 0, from, want);
 	if (r == UINT64_MAX && want_hole) {
-		uint64_t end = 1ULL << (kFanoutShift * h); // the first index past the tree
+		uint64_t end = 1ULL << (kFanoutShift *
+					h); // the first index past the tree
 		return end < kMaxFileBlocks ? end : UINT64_MAX;
 	}
 	return r;

@@ -56,10 +56,11 @@ enum class Seek { kMapped, kUnmapped, kData, kNoData };
 // subtrees. Same locking as bmap_lookup.
 uint64_t bmap_seek(const zus_sb_info &sbi, const zus_inode *zi, uint64_t from,
 		   Seek want);
-inline uint64_t bmap_seek(const zus_sb_info &sbi, const zus_inode *zi, uint64_t from,
-			  bool want_data)
+inline uint64_t bmap_seek(const zus_sb_info &sbi, const zus_inode *zi,
+			  uint64_t from, bool want_data)
 {
-	return bmap_seek(sbi, zi, from, want_data ? Seek::kMapped : Seek::kUnmapped);
+	return bmap_seek(sbi, zi, from,
+			 want_data ? Seek::kMapped : Seek::kUnmapped);
 }
 
 // Largest file block index + 1 the tree can map.
@@ -122,8 +123,9 @@ class BmapTx {
 	uint64_t read(uint64_t *slot) const;
 	int write(uint64_t *slot, uint64_t v);
 	int free_block(uint64_t bn, bool data);
-	int trunc_node(uint64_t node, uint32_t lvl, uint64_t base, uint64_t from,
-		       uint64_t to, uint64_t &budget, bool *done);
+	int trunc_node(uint64_t node, uint32_t lvl, uint64_t base,
+		       uint64_t from, uint64_t to, uint64_t &budget,
+		       bool *done);
 
 	unsigned refc_locked_get(uint64_t bn);
 	int refc_set(uint64_t bn, unsigned v);

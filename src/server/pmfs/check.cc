@@ -26,8 +26,9 @@ namespace {
 // leaves its children unreachable for the next pass).
 class Checker {
   public:
-	Checker(const char *base, size_t len, char *wbase, CheckProgress progress)
-		: base_(base), wbase_(wbase), len_(len), progress_(progress)
+	Checker(const char *base, size_t len, char *wbase,
+		CheckProgress progress)
+	    : base_(base), wbase_(wbase), len_(len), progress_(progress)
 	{
 	}
 
@@ -96,23 +97,27 @@ class Checker {
 	}
 	template <typename T> T *w(const T *p) const
 	{
-		return reinterpret_cast<T *>(wbase_ + (reinterpret_cast<const char *>(p) - base_));
+		return reinterpret_cast<T *>(
+			wbase_ + (reinterpret_cast<const char *>(p) - base_));
 	}
 
 	const zus_inode *zi(uint64_t ino) const
 	{
-		return reinterpret_cast<const zus_inode *>(base_ + sb_->s_itable_blk * kBlockSize) +
+		return reinterpret_cast<const zus_inode *>(
+			       base_ + sb_->s_itable_blk * kBlockSize) +
 		       (ino - 1);
 	}
 	const char *blk(uint64_t bn) const { return base_ + bn * kBlockSize; }
 	bool bit(uint64_t bn) const
 	{
-		auto *wd = reinterpret_cast<const uint64_t *>(blk(sb_->s_bitmap_blk));
+		auto *wd = reinterpret_cast<const uint64_t *>(
+			blk(sb_->s_bitmap_blk));
 		return (wd[bn / 64] >> (bn % 64)) & 1;
 	}
 	void set_bit(uint64_t bn, bool on)
 	{
-		auto *wd = w(reinterpret_cast<const uint64_t *>(blk(sb_->s_bitmap_blk)));
+		auto *wd = w(reinterpret_cast<const uint64_t *>(
+			blk(sb_->s_bitmap_blk)));
 		if (on)
 			wd[bn / 64] |= 1ULL << (bn % 64);
 		else
@@ -120,8 +125,8 @@ class Checker {
 	}
 	bool allocated(uint64_t ino) const
 	{
-		return ino >= 1 && ino <= sb_->s_inode_count && zi(ino)->i_ino == ino &&
-		       zi(ino)->i_mode;
+		return ino >= 1 && ino <= sb_->s_inode_count &&
+		       zi(ino)->i_ino == ino && zi(ino)->i_mode;
 	}
 	// Free an inode slot (its blocks become unreferenced: the bitmap pass
 	// of the next round frees them).
@@ -137,10 +142,12 @@ class Checker {
 	{
 		for (uint32_t l = 0; l < sb_->s_lanes; ++l) {
 			auto *h = reinterpret_cast<const pmfs_lane_head *>(
-				blk(sb_->s_journal_blk + uint64_t(l) * sb_->s_lane_blocks));
+				blk(sb_->s_journal_blk +
+				    uint64_t(l) * sb_->s_lane_blocks));
 			if (h->active_seq) {
 				r_.needs_recovery = true;
-				error("journal lane %u holds an uncommitted transaction", l);
+				error("journal lane %u holds an uncommitted transaction",
+				      l);
 			}
 		}
 	}
@@ -151,7 +158,8 @@ class Checker {
 	bool claim(uint64_t ino, uint64_t bn, bool leaf = false)
 	{
 		if (bn < sb_->s_data_blk || bn >= sb_->s_nblocks) {
-			fixable("inode %lu: block %lu outside the data area", ino, bn);
+			fixable("inode %lu: block %lu outside the data area",
+				ino, bn);
 			return false;
 		}
 		if (owner_[bn]) {
@@ -159,7 +167,8 @@ class Checker {
 				++leafrefs_[bn];
 				return true;
 			}
-			fixable("block %lu used by inode %lu and inode %lu", bn, owner_[bn], ino);
+			fixable("block %lu used by inode %lu and inode %lu", bn,
+				owner_[bn], ino);
 			return false;
 		}
 		owner_[bn] = ino;
@@ -190,18 +199,19 @@ class Checker {
 	{
 		const uint64_t b = v & ~kT2Leaf;
 		if (!S_ISREG(zi(ino)->i_mode)) {
-			fixable("inode %lu: tier-2 block %lu in a file that is not regular", ino, b);
+			fixable("inode %lu: tier-2 block %lu in a file that is not regular",
+				ino, b);
 			return false;
 		}
 		if (!b || b >= sb_->s_t2_blocks) {
-			fixable("inode %lu: tier-2 block %lu outside the tier 2 (%llu blocks)", ino,
-				b, (unsigned long long)sb_->s_t2_blocks);
+			fixable("inode %lu: tier-2 block %lu outside the tier 2 (%llu blocks)",
+				ino, b, (unsigned long long)sb_->s_t2_blocks);
 			return false;
 		}
 		auto [it, fresh] = t2owner_.emplace(b, ino);
 		if (!fresh) {
-			fixable("tier-2 block %lu used by inode %lu and inode %lu", b, it->second,
-				ino);
+			fixable("tier-2 block %lu used by inode %lu and inode %lu",
+				b, it->second, ino);
 			return false;
 		}
 		return true;
@@ -216,12 +226,13 @@ class Checker {
 		const char *why = nullptr;
 		if (!S_ISREG(zi(ino)->i_mode))
 			why = "an unwritten block in a file that is not regular";
-		else if (!(b & kT2Leaf) && b >= sb_->s_data_blk && b < sb_->s_nblocks &&
-			 !all_zero(blk(b), kBlockSize))
+		else if (!(b & kT2Leaf) && b >= sb_->s_data_blk &&
+			 b < sb_->s_nblocks && !all_zero(blk(b), kBlockSize))
 			why = "an unwritten block that holds data";
 		if (!why)
 			++r_.unwritten;
-		else if (fixable("inode %lu: %s (block %lu)", ino, why, b & ~kT2Leaf))
+		else if (fixable("inode %lu: %s (block %lu)", ino, why,
+				 b & ~kT2Leaf))
 			*w(ref) = b;
 	}
 
@@ -237,7 +248,8 @@ class Checker {
 	// each data block (bn may be a tier-2 leaf). A pointer that cannot be
 	// claimed is cleared when repairing (claim() reported it).
 	template <typename Fn>
-	void walk(uint64_t ino, const uint64_t *ref, uint32_t lvl, uint64_t base, Fn leaf)
+	void walk(uint64_t ino, const uint64_t *ref, uint32_t lvl,
+		  uint64_t base, Fn leaf)
 	{
 		uint64_t node = *ref;
 		if (lvl == 0 && (node & kUnwrittenLeaf)) {
@@ -266,7 +278,8 @@ class Checker {
 		uint64_t span = 1ULL << (kFanoutShift * (lvl - 1));
 		for (uint64_t s = 0; s < kFanout; ++s)
 			if (slots[s])
-				walk(ino, &slots[s], lvl - 1, base + s * span, leaf);
+				walk(ino, &slots[s], lvl - 1, base + s * span,
+				     leaf);
 	}
 
 	void check_inode(uint64_t ino)
@@ -275,14 +288,17 @@ class Checker {
 		if (z->i_ino == 0)
 			return;
 		if (z->i_ino != ino || !z->i_mode) {
-			if (fixable("inode slot %lu holds ino %llu mode %o", ino,
-				    (unsigned long long)z->i_ino, z->i_mode))
+			if (fixable("inode slot %lu holds ino %llu mode %o",
+				    ino, (unsigned long long)z->i_ino,
+				    z->i_mode))
 				free_slot(ino);
 			return;
 		}
 		++r_.inodes;
-		if ((z->i_nlink == 0 && ino != kRootIno) || (z->i_flags & kZiTruncating))
-			unfinished_.push_back(ino); // must be in the orphan table
+		if ((z->i_nlink == 0 && ino != kRootIno) ||
+		    (z->i_flags & kZiTruncating))
+			unfinished_.push_back(
+				ino); // must be in the orphan table
 		if (z->i_nlink == 0 && ino != kRootIno) {
 			r_.needs_recovery = true;
 			if (fixable("inode %lu: orphan (i_nlink 0)", ino)) {
@@ -297,7 +313,8 @@ class Checker {
 		}
 		uint64_t root = z->i_on_disk.a[0], height = z->i_on_disk.a[1];
 		if (height > kMaxHeight) {
-			if (fixable("inode %lu: tree height %lu", ino, height)) {
+			if (fixable("inode %lu: tree height %lu", ino,
+				    height)) {
 				auto *wz = w(z);
 				wz->i_on_disk.a[0] = wz->i_on_disk.a[1] = 0;
 				wz->i_blocks = 0;
@@ -306,52 +323,61 @@ class Checker {
 			}
 			return;
 		}
-		const bool is_reg = S_ISREG(z->i_mode), is_dir = S_ISDIR(z->i_mode);
+		const bool is_reg = S_ISREG(z->i_mode),
+			   is_dir = S_ISDIR(z->i_mode);
 		// Blocks a file may map: up to its size (past it with
 		// kZiPrealloc); a directory: its size.
-		uint64_t limit = is_dir ? z->i_size / kBlockSize
-				 : is_reg ? (z->i_size + kBlockSize - 1) / kBlockSize
-					  : ~0ULL;
+		uint64_t limit =
+			is_dir ? z->i_size / kBlockSize :
+			is_reg ? (z->i_size + kBlockSize - 1) / kBlockSize :
+				 ~0ULL;
 		if (is_reg && (z->i_flags & kZiPrealloc))
 			limit = ~0ULL;
 		uint64_t data = 0, nodes_and_data = r_.used_blocks;
 		std::vector<std::pair<uint64_t, uint64_t>> dir_blocks;
 		if (root)
-			walk(ino, reinterpret_cast<const uint64_t *>(&z->i_on_disk.a[0]),
+			walk(ino,
+			     reinterpret_cast<const uint64_t *>(
+				     &z->i_on_disk.a[0]),
 			     static_cast<uint32_t>(height), 0,
-			     [&](uint64_t idx, uint64_t bn, const uint64_t *ref) {
-				     if (idx >= limit) {
-					     if (fixable("inode %lu: block %lu past its size %llu", ino,
-							 idx, (unsigned long long)z->i_size)) {
-						     *w(ref) = 0;
-						     unclaim(bn);
-					     }
-					     return;
-				     }
-				     ++data;
-				     if (is_dir)
-					     dir_blocks.emplace_back(idx, bn);
-			     });
+			     [&](uint64_t idx, uint64_t bn,
+				 const uint64_t *ref) {
+				if (idx >= limit) {
+					if (fixable("inode %lu: block %lu past its size %llu",
+						    ino, idx,
+						    (unsigned long long)
+							    z->i_size)) {
+						*w(ref) = 0;
+						unclaim(bn);
+					}
+					return;
+				}
+				++data;
+				if (is_dir)
+					dir_blocks.emplace_back(idx, bn);
+			});
 		nodes_and_data = r_.used_blocks - nodes_and_data;
 		check_xattr(ino, z);
 		// i_blocks counts the data blocks (older images: also the tree
 		// nodes); xattr blocks are not counted.
 		if (z->i_blocks != data * (kBlockSize / 512) &&
 		    z->i_blocks != nodes_and_data * (kBlockSize / 512) &&
-		    fixable("inode %lu: i_blocks %llu, tree has %lu data blocks", ino,
-			    (unsigned long long)z->i_blocks, data))
+		    fixable("inode %lu: i_blocks %llu, tree has %lu data blocks",
+			    ino, (unsigned long long)z->i_blocks, data))
 			w(z)->i_blocks = data * (kBlockSize / 512);
 		if (is_reg) {
 			++r_.files;
 		} else if (is_dir) {
 			++r_.dirs;
 			if (z->i_size % kBlockSize)
-				error("directory %lu: size %llu", ino, (unsigned long long)z->i_size);
+				error("directory %lu: size %llu", ino,
+				      (unsigned long long)z->i_size);
 			for (auto [idx, bn] : dir_blocks)
 				check_dir_block(ino, bn);
-			if (!allocated(z->i_dir.parent) || !S_ISDIR(zi(z->i_dir.parent)->i_mode))
-				error("directory %lu: parent %llu is not a directory", ino,
-				      (unsigned long long)z->i_dir.parent);
+			if (!allocated(z->i_dir.parent) ||
+			    !S_ISDIR(zi(z->i_dir.parent)->i_mode))
+				error("directory %lu: parent %llu is not a directory",
+				      ino, (unsigned long long)z->i_dir.parent);
 		}
 	}
 
@@ -368,7 +394,8 @@ class Checker {
 		}
 		auto *h = reinterpret_cast<const pmfs_xattr_head *>(blk(bn));
 		if (h->magic != kXattrMagic || h->nblk > kXattrMaxBlocks) {
-			if (fixable("inode %lu: bad xattr block %lu (xattrs dropped)", ino, bn)) {
+			if (fixable("inode %lu: bad xattr block %lu (xattrs dropped)",
+				    ino, bn)) {
 				w(z)->i_xattr = 0;
 				unclaim(bn);
 			}
@@ -387,28 +414,34 @@ class Checker {
 	{
 		const char *b = blk(bn);
 		for (uint32_t s = 0; s < kSlotsPerBlock;) {
-			auto *de = reinterpret_cast<const pmfs_dentry *>(b + s * kSlotSize);
+			auto *de = reinterpret_cast<const pmfs_dentry *>(
+				b + s * kSlotSize);
 			if (!de->ino) {
 				for (uint32_t k = 0; k < kSlotSize; ++k)
 					if (b[s * kSlotSize + k]) {
-						if (fixable("directory %lu: free slot %u not zeroed", dir, s))
+						if (fixable("directory %lu: free slot %u not zeroed",
+							    dir, s))
 							clear_slots(b, s, 1);
 						break;
 					}
 				++s;
 				continue;
 			}
-			if (!de->name_len || de->nslots < dentry_slots(de->name_len) ||
+			if (!de->name_len ||
+			    de->nslots < dentry_slots(de->name_len) ||
 			    s + de->nslots > kSlotsPerBlock) {
-				if (fixable("directory %lu: bad entry header at slot %u", dir, s))
+				if (fixable("directory %lu: bad entry header at slot %u",
+					    dir, s))
 					clear_slots(b, s, 1);
 				++s;
 				continue;
 			}
 			const uint32_t n = de->nslots;
-			if (!allocated(de->ino) || de->ino == kRootIno || de->ino == dir) {
+			if (!allocated(de->ino) || de->ino == kRootIno ||
+			    de->ino == dir) {
 				if (fixable("directory %lu: entry '%.*s' -> free or invalid inode %llu",
-					    dir, de->name_len, de->name, (unsigned long long)de->ino)) {
+					    dir, de->name_len, de->name,
+					    (unsigned long long)de->ino)) {
 					clear_slots(b, s, n);
 					s += n;
 					continue;
@@ -417,22 +450,26 @@ class Checker {
 				const zus_inode *c = zi(de->ino);
 				if (S_ISDIR(c->i_mode) && links_[de->ino] &&
 				    fixable("directory %llu: second name '%.*s' in %lu",
-					    (unsigned long long)de->ino, de->name_len, de->name, dir)) {
+					    (unsigned long long)de->ino,
+					    de->name_len, de->name, dir)) {
 					clear_slots(b, s, n);
 					s += n;
 					continue;
 				}
 				++links_[de->ino];
 				if (de->type != ((c->i_mode >> 12) & 15) &&
-				    fixable("directory %lu: entry '%.*s' has the wrong type", dir,
-					    de->name_len, de->name))
-					w(de)->type = static_cast<uint8_t>((c->i_mode >> 12) & 15);
+				    fixable("directory %lu: entry '%.*s' has the wrong type",
+					    dir, de->name_len, de->name))
+					w(de)->type = static_cast<uint8_t>(
+						(c->i_mode >> 12) & 15);
 				if (S_ISDIR(c->i_mode)) {
 					++subdirs_[dir];
 					if (c->i_dir.parent != dir &&
 					    fixable("directory %llu: '..' is %llu, found in %lu",
 						    (unsigned long long)de->ino,
-						    (unsigned long long)c->i_dir.parent, dir))
+						    (unsigned long long)
+							    c->i_dir.parent,
+						    dir))
 						w(c)->i_dir.parent = dir;
 				}
 			}
@@ -450,21 +487,23 @@ class Checker {
 			return; // an orphan, reported by check_inode
 		if (names == 0) {
 			// Reached by no name: left over by a lost transaction.
-			if (fixable("inode %lu: no directory entry points to it (nlink %u)", ino,
-				    z->i_nlink))
+			if (fixable("inode %lu: no directory entry points to it (nlink %u)",
+				    ino, z->i_nlink))
 				free_slot(ino);
 			return;
 		}
 		if (S_ISDIR(z->i_mode)) {
 			if (names != 1)
-				error("directory %lu has %lu names", ino, names);
+				error("directory %lu has %lu names", ino,
+				      names);
 			if (z->i_nlink != 2 + subdirs_[ino] &&
-			    fixable("directory %lu: i_nlink %u, expected %lu", ino, z->i_nlink,
-				    2 + subdirs_[ino]))
-				w(z)->i_nlink = static_cast<uint32_t>(2 + subdirs_[ino]);
+			    fixable("directory %lu: i_nlink %u, expected %lu",
+				    ino, z->i_nlink, 2 + subdirs_[ino]))
+				w(z)->i_nlink = static_cast<uint32_t>(
+					2 + subdirs_[ino]);
 		} else if (z->i_nlink != links_[ino] &&
-			   fixable("inode %lu: i_nlink %u, %lu names", ino, z->i_nlink,
-				   links_[ino])) {
+			   fixable("inode %lu: i_nlink %u, %lu names", ino,
+				   z->i_nlink, links_[ino])) {
 			w(z)->i_nlink = static_cast<uint32_t>(links_[ino]);
 		}
 	}
@@ -472,16 +511,19 @@ class Checker {
 	void check_bitmap()
 	{
 		for (uint64_t b = 0; b < sb_->s_data_blk; ++b)
-			if (!bit(b) && fixable("metadata block %lu marked free", b))
+			if (!bit(b) &&
+			    fixable("metadata block %lu marked free", b))
 				set_bit(b, true);
 		uint64_t leaked = 0;
 		for (uint64_t b = sb_->s_data_blk; b < sb_->s_nblocks; ++b) {
 			if (owner_[b] && !bit(b)) {
-				if (fixable("block %lu of inode %lu marked free", b, owner_[b]))
+				if (fixable("block %lu of inode %lu marked free",
+					    b, owner_[b]))
 					set_bit(b, true);
 			} else if (!owner_[b] && bit(b)) {
 				if (!leaked++)
-					error("block %lu marked used but not referenced", b);
+					error("block %lu marked used but not referenced",
+					      b);
 				if (wbase_)
 					set_bit(b, false);
 			}
@@ -490,7 +532,8 @@ class Checker {
 			error("%lu blocks leaked in all", leaked);
 		if (leaked && wbase_) {
 			r_.fixed += 1;
-			r_.report += "fixed: freed " + std::to_string(leaked) + " leaked blocks\n";
+			r_.report += "fixed: freed " + std::to_string(leaked) +
+				     " leaked blocks\n";
 		}
 	}
 
@@ -499,18 +542,20 @@ class Checker {
 	// so; more owners than a count can say stays an error.
 	void check_refc()
 	{
-		auto *rc = reinterpret_cast<const uint8_t *>(blk(sb_->s_refc_blk));
+		auto *rc =
+			reinterpret_cast<const uint8_t *>(blk(sb_->s_refc_blk));
 		for (uint64_t b = 0; b < sb_->s_nblocks; ++b) {
-			const uint64_t want = leafrefs_[b] > 1 ? leafrefs_[b] - 1 : 0;
+			const uint64_t want =
+				leafrefs_[b] > 1 ? leafrefs_[b] - 1 : 0;
 			if (rc[b] == want)
 				continue;
 			if (want > kRefcMax) {
-				error("block %lu: %lu owners, more than a share count holds", b,
-				      want + 1);
+				error("block %lu: %lu owners, more than a share count holds",
+				      b, want + 1);
 				continue;
 			}
-			if (fixable("block %lu: share count %u, %lu owner%s", b, rc[b],
-				    want + 1, want ? "s" : ""))
+			if (fixable("block %lu: share count %u, %lu owner%s", b,
+				    rc[b], want + 1, want ? "s" : ""))
 				*w(&rc[b]) = static_cast<uint8_t>(want);
 		}
 	}
@@ -522,28 +567,33 @@ class Checker {
 	// fixed by check_inode).
 	void check_orphan_table()
 	{
-		auto *t = reinterpret_cast<const uint64_t *>(blk(sb_->s_orphan_blk));
-		const uint64_t n = sb_->s_orphan_blocks * (kBlockSize / sizeof(uint64_t));
+		auto *t = reinterpret_cast<const uint64_t *>(
+			blk(sb_->s_orphan_blk));
+		const uint64_t n =
+			sb_->s_orphan_blocks * (kBlockSize / sizeof(uint64_t));
 		std::vector<bool> listed(sb_->s_inode_count + 1, false);
 		auto unfinished = [&](uint64_t ino) {
 			const zus_inode *z = zi(ino);
-			return (z->i_nlink == 0 && ino != kRootIno) || (z->i_flags & kZiTruncating);
+			return (z->i_nlink == 0 && ino != kRootIno) ||
+			       (z->i_flags & kZiTruncating);
 		};
 		for (uint64_t i = 0; i < n; ++i) {
 			const uint64_t ino = t[i];
 			if (!ino)
 				continue;
-			const char *why = !allocated(ino) ? "free or invalid"
-					  : listed[ino]	  ? "listed twice"
-					  : !unfinished(ino) ? "not an orphan nor truncating"
-							     : nullptr;
+			const char *why =
+				!allocated(ino) ? "free or invalid" :
+				listed[ino]	? "listed twice" :
+				!unfinished(ino) ?
+					      "not an orphan nor truncating" :
+					      nullptr;
 			if (!why) {
 				listed[ino] = true;
 				continue;
 			}
 			++r_.orphan_table_errors;
-			if (fixable("orphan table entry %lu: inode %llu is %s", i,
-				    (unsigned long long)ino, why))
+			if (fixable("orphan table entry %lu: inode %llu is %s",
+				    i, (unsigned long long)ino, why))
 				*w(&t[i]) = 0;
 		}
 		if (sb_->s_flags & kSuperOrphanFull)
@@ -551,8 +601,10 @@ class Checker {
 		for (uint64_t ino : unfinished_)
 			if (allocated(ino) && unfinished(ino) && !listed[ino]) {
 				++r_.orphan_table_errors;
-				error("inode %lu: %s but not in the orphan table", ino,
-				      zi(ino)->i_nlink ? "truncating" : "orphan");
+				error("inode %lu: %s but not in the orphan table",
+				      ino,
+				      zi(ino)->i_nlink ? "truncating" :
+							 "orphan");
 			}
 	}
 

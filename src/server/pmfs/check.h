@@ -26,8 +26,9 @@ namespace zus::pmfs {
 
 struct CheckResult {
 	uint64_t errors = 0;
-	uint64_t fixed = 0;	  // repairs made (repair mode)
-	bool needs_recovery = false; // live lane, orphan, interrupted truncation
+	uint64_t fixed = 0; // repairs made (repair mode)
+	bool needs_recovery =
+		false; // live lane, orphan, interrupted truncation
 	uint64_t orphan_table_errors = 0; // of errors: the orphan table's
 	uint64_t inodes = 0, files = 0, dirs = 0;
 	uint64_t used_blocks = 0; // referenced data-area blocks
@@ -39,9 +40,11 @@ struct CheckResult {
 // progress(done, total) is called now and then during the inode scans.
 using CheckProgress = void (*)(uint64_t done, uint64_t total);
 
-CheckResult check_mapping(const char *base, size_t len, CheckProgress progress = nullptr);
+CheckResult check_mapping(const char *base, size_t len,
+			  CheckProgress progress = nullptr);
 // Check and repair in place (the caller makes the mapping durable).
-CheckResult repair_mapping(char *base, size_t len, CheckProgress progress = nullptr);
+CheckResult repair_mapping(char *base, size_t len,
+			   CheckProgress progress = nullptr);
 
 } // namespace zus::pmfs
 

@@ -66,13 +66,15 @@ int share_blocks(zus_inode_info *src, zus_inode_info *dst, uint64_t pos_in,
 	if (end_in <= pos_in)
 		return 0;
 	const uint64_t si = pos_in >> kBlockShift, di = pos_out >> kBlockShift;
-	uint64_t n = std::min<uint64_t>((end_in - pos_in) >> kBlockShift, kShareBatch);
+	uint64_t n = std::min<uint64_t>((end_in - pos_in) >> kBlockShift,
+					kShareBatch);
 	// The source's partial last block too, when the copy ends the
 	// destination there: past EOF both read as zeros (the tail of a last
 	// block is kept zeroed), so a small copy of a whole file is one
 	// transaction.
 	const bool tail = (end_in & (kBlockSize - 1)) && end_in == sz->i_size &&
-			  n == ((end_in - pos_in) >> kBlockShift) && n < kShareBatch &&
+			  n == ((end_in - pos_in) >> kBlockShift) &&
+			  n < kShareBatch &&
 			  pos_out + (end_in - pos_in) >= dz->i_size;
 	if (tail)
 		++n;
@@ -96,9 +98,12 @@ int share_blocks(zus_inode_info *src, zus_inode_info *dst, uint64_t pos_in,
 		if (!bn)
 			break; // a hole, or a block on T2: copied
 		// An unwritten source block (bmap.h) is shared unwritten.
-		const uint64_t v = bn | (bmap_unwritten(sbi, sz, si + k) ? kUnwrittenLeaf : 0);
+		const uint64_t v =
+			bn |
+			(bmap_unwritten(sbi, sz, si + k) ? kUnwrittenLeaf : 0);
 		const uint64_t old = bmap_leaf(sbi, dz, di + k);
-		if (old == bn && bmap_unwritten(sbi, dz, di + k) == bool(v & kUnwrittenLeaf))
+		if (old == bn &&
+		    bmap_unwritten(sbi, dz, di + k) == bool(v & kUnwrittenLeaf))
 			continue; // already shared here
 		if (old & kT2Leaf)
 			break; // copied (a T2 free cannot be undone by an abort)
@@ -111,7 +116,8 @@ int share_blocks(zus_inode_info *src, zus_inode_info *dst, uint64_t pos_in,
 		if (old)
 			err = bt.put_leaf(old);
 		if (!err)
-			err = old ? bt.replace(di + k, v, false) : bt.insert(di + k, v);
+			err = old ? bt.replace(di + k, v, false) :
+				    bt.insert(di + k, v);
 		if (err)
 			return err; // the transaction aborts: nothing changed
 		++added;
@@ -149,10 +155,11 @@ int op_copy(zufs_ioc_hdr *hdr, zufs::page_list)
 		return -EROFS;
 	if (cl->flags)
 		return -EINVAL;
-	if (src == dst && cl->len &&
-	    cl->pos_in < cl->pos_out + cl->len && cl->pos_out < cl->pos_in + cl->len)
+	if (src == dst && cl->len && cl->pos_in < cl->pos_out + cl->len &&
+	    cl->pos_out < cl->pos_in + cl->len)
 		return -EINVAL; // overlapping ranges of one file
-	constexpr uint64_t kMaxCopy = 1ULL << 30; // per message; the caller loops
+	constexpr uint64_t kMaxCopy = 1ULL
+				      << 30; // per message; the caller loops
 	constexpr size_t kChunk = 1 << 20;
 	const uint64_t len = std::min<uint64_t>(cl->len, kMaxCopy);
 
@@ -169,7 +176,8 @@ int op_copy(zufs_ioc_hdr *hdr, zufs::page_list)
 		pv[i] = buf.get() + i * kBlockSize;
 	zufs::page_list pages(pv, kChunk / kBlockSize);
 
-	const bool aligned = ((cl->pos_in ^ cl->pos_out) & (kBlockSize - 1)) == 0;
+	const bool aligned =
+		((cl->pos_in ^ cl->pos_out) & (kBlockSize - 1)) == 0;
 	uint64_t done = 0;
 	while (done < len) {
 		const uint64_t pin = cl->pos_in + done;
@@ -177,7 +185,8 @@ int op_copy(zufs_ioc_hdr *hdr, zufs::page_list)
 		if (aligned) { // share what whole blocks allow, copy the rest
 			if (!(pin & (kBlockSize - 1))) {
 				uint64_t shared;
-				if ((err = share_blocks(src, dst, pin, cl->pos_out + done,
+				if ((err = share_blocks(src, dst, pin,
+							cl->pos_out + done,
 							len - done, &shared)))
 					break;
 				if (shared) {
@@ -185,7 +194,8 @@ int op_copy(zufs_ioc_hdr *hdr, zufs::page_list)
 					continue;
 				}
 			}
-			piece = std::min(piece, kBlockSize - (pin & (kBlockSize - 1)));
+			piece = std::min(piece,
+					 kBlockSize - (pin & (kBlockSize - 1)));
 		}
 		uint32_t n = static_cast<uint32_t>(piece);
 		zufs_ioc_IO rd{};

@@ -68,8 +68,8 @@ pmfs_dentry *dentry_at(zus_sb_info &sbi, const zus_inode *dzi, uint64_t slot)
 	uint64_t bn = bmap_lookup(sbi, dzi, slot / kSlotsPerBlock);
 	if (!bn)
 		return nullptr;
-	return reinterpret_cast<pmfs_dentry *>(sbi.blk(bn) +
-					       (slot % kSlotsPerBlock) * kSlotSize);
+	return reinterpret_cast<pmfs_dentry *>(
+		sbi.blk(bn) + (slot % kSlotsPerBlock) * kSlotSize);
 }
 
 DirIndex &dir_index(zus_sb_info &sbi, zus_inode_info *dir)
@@ -82,10 +82,12 @@ DirIndex &dir_index(zus_sb_info &sbi, zus_inode_info *dir)
 		return *ix;
 	auto fresh = std::make_unique<DirIndex>();
 	// A corrupt i_size must not size the index past the device (fuzzer).
-	fresh->nblocks = std::min<uint64_t>(dir->zi->i_size >> kBlockShift, sbi.nblocks());
+	fresh->nblocks = std::min<uint64_t>(dir->zi->i_size >> kBlockShift,
+					    sbi.nblocks());
 	fresh->used.assign(fresh->nblocks * 2, 0);
 	fresh->names.reserve(fresh->nblocks * 16);
-	dir_for_each(sbi, dir->zi, 0, [&](uint64_t slot, const pmfs_dentry *de) {
+	dir_for_each(sbi, dir->zi, 0,
+		     [&](uint64_t slot, const pmfs_dentry *de) {
 		fresh->names.emplace(de->hash, slot);
 		mark(*fresh, slot, de->nslots, true);
 		++fresh->nentries;
@@ -131,7 +133,9 @@ int dir_prepare_add(Tx &tx, zus_sb_info &sbi, zus_inode_info *dir,
 		if (s < 0) {
 			if (b == ix.hint && ix.used[b * 2] == ~0ULL &&
 			    ix.used[b * 2 + 1] == ~0ULL)
-				ix.hint = b + 1; // full blocks are skipped next time
+				ix.hint =
+					b +
+					1; // full blocks are skipped next time
 			continue;
 		}
 		plan->slot = b * kSlotsPerBlock + s;
@@ -150,11 +154,11 @@ int dir_prepare_add(Tx &tx, zus_sb_info &sbi, zus_inode_info *dir,
 		return err;
 	}
 	// A media fault aborts the transaction (bn is released with it).
-	if ((err = zufs::fault::guarded(zufs::fault::Access::kMeta, sbi.blk(bn), kBlockSize,
-					"new directory block", [&] {
-						sbi.persist.memset_nodrain(sbi.blk(bn), 0,
-									   kBlockSize);
-					})))
+	if ((err = zufs::fault::guarded(zufs::fault::Access::kMeta, sbi.blk(bn),
+					kBlockSize, "new directory block",
+					[&] {
+		sbi.persist.memset_nodrain(sbi.blk(bn), 0, kBlockSize);
+	     })))
 		return err;
 	BmapTx bt(sbi, tx, dzi);
 	if ((err = bt.insert(ix.nblocks, bn)))
@@ -275,8 +279,8 @@ int op_readdir(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	uint64_t pos = rd->pos;
 	bool full = false;
 	// One zufs_dir_entry; its pos is the cookie that resumes after it.
-	auto emit = [&](uint64_t ino, uint8_t type, uint64_t next, const char *name,
-			uint32_t nlen) {
+	auto emit = [&](uint64_t ino, uint8_t type, uint64_t next,
+			const char *name, uint32_t nlen) {
 		uint32_t len = zufs_dir_entry_len(static_cast<__u8>(nlen));
 		if (used + len > cap) {
 			full = true;
@@ -304,12 +308,16 @@ int op_readdir(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	if (pos == 0)
 		go = emit(dir->ino, DT_DIR, 1, ".", 1);
 	if (go && pos <= 1) {
-		uint64_t parent = dir->zi->i_dir.parent ? dir->zi->i_dir.parent : dir->ino;
+		uint64_t parent = dir->zi->i_dir.parent ?
+					  dir->zi->i_dir.parent :
+					  dir->ino;
 		go = emit(parent, DT_DIR, 2, "..", 2);
 	}
 	if (go)
-		dir_for_each(sbi, dir->zi, pos - 2, [&](uint64_t slot, const pmfs_dentry *de) {
-			return emit(de->ino, de->type, slot + 3, de->name, de->name_len);
+		dir_for_each(sbi, dir->zi, pos - 2,
+			     [&](uint64_t slot, const pmfs_dentry *de) {
+			return emit(de->ino, de->type, slot + 3, de->name,
+				    de->name_len);
 		});
 	rd->more = full;
 	rd->pos = pos;
@@ -319,6 +327,5 @@ int op_readdir(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	out.walk(tail, [](char *p, size_t n) { memset(p, 0, n); });
 	return 0;
 }
-
 
 } // namespace zus::pmfs

@@ -29,7 +29,7 @@ namespace zus::pmfs {
 
 struct DirIndex {
 	std::unordered_multimap<uint32_t, uint64_t> names; // hash -> slot
-	std::vector<uint64_t> used;	// 2 words (128 slots) per block
+	std::vector<uint64_t> used; // 2 words (128 slots) per block
 	uint64_t nblocks = 0;
 	uint64_t hint = 0; // first block that may have free slots
 	uint64_t nentries = 0;

@@ -14,14 +14,16 @@ namespace zus::pmfs {
 // (a free slot, or garbage) is stepped over one slot at a time.
 inline bool dentry_valid(const pmfs_dentry *de, uint32_t s)
 {
-	return de->ino && de->name_len && de->nslots >= dentry_slots(de->name_len) &&
+	return de->ino && de->name_len &&
+	       de->nslots >= dentry_slots(de->name_len) &&
 	       s + de->nslots <= kSlotsPerBlock;
 }
 
 template <typename Fn>
 void dir_for_each(zus_sb_info &sbi, const zus_inode *dzi, uint64_t from, Fn fn)
 {
-	uint64_t nblocks = std::min<uint64_t>(dzi->i_size >> kBlockShift, sbi.nblocks());
+	uint64_t nblocks =
+		std::min<uint64_t>(dzi->i_size >> kBlockShift, sbi.nblocks());
 	for (uint64_t b = from / kSlotsPerBlock; b < nblocks; ++b) {
 		uint64_t bn = bmap_lookup(sbi, dzi, b);
 		if (!bn)
@@ -29,7 +31,8 @@ void dir_for_each(zus_sb_info &sbi, const zus_inode *dzi, uint64_t from, Fn fn)
 		const char *blk = sbi.blk(bn);
 		// Parse from the block start: `from` may be inside an entry.
 		for (uint32_t s = 0; s < kSlotsPerBlock;) {
-			auto *de = reinterpret_cast<const pmfs_dentry *>(blk + s * kSlotSize);
+			auto *de = reinterpret_cast<const pmfs_dentry *>(
+				blk + s * kSlotSize);
 			if (!dentry_valid(de, s)) {
 				++s;
 				continue;

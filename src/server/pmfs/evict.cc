@@ -35,8 +35,8 @@ namespace {
 
 std::mutex g_tier_mu; // creation of sbi.tier
 
-constexpr uint64_t kCommitBatch = 64;	   // leaf switches per transaction
-constexpr int kMaxInFlight = 4;		   // async migrations at once
+constexpr uint64_t kCommitBatch = 64; // leaf switches per transaction
+constexpr int kMaxInFlight = 4;	      // async migrations at once
 
 // T2 blocks for every move (consecutive when the allocator can); the
 // moves that got none are dropped. Returns how many got one: 0 at once
@@ -54,7 +54,8 @@ size_t t2_alloc_moves(zus_sb_info &, TierState &ts, std::vector<Move> &mv)
 	{
 		std::lock_guard g(ts.mu);
 		k = ts.alloc.alloc(mv.size(), got.data(), [&](uint64_t b) {
-			return recent_slot(ts, b).load(std::memory_order_relaxed) == b + 1;
+			return recent_slot(ts, b).load(
+				       std::memory_order_relaxed) == b + 1;
 		});
 	}
 	for (size_t i = 0; i < k; ++i)
@@ -65,7 +66,8 @@ size_t t2_alloc_moves(zus_sb_info &, TierState &ts, std::vector<Move> &mv)
 
 // The copy of every move's block (from T1, or from bounce when given) to
 // its T2 block, runs of blocks consecutive on both sides in one op.
-std::unique_ptr<IomapJob> write_job(zus_sb_info &sbi, const std::vector<Move> &mv,
+std::unique_ptr<IomapJob> write_job(zus_sb_info &sbi,
+				    const std::vector<Move> &mv,
 				    const char *bounce = nullptr)
 {
 	auto job = make_iomap_job(uint32_t(3 * mv.size() + 1));
@@ -74,7 +76,8 @@ std::unique_ptr<IomapJob> write_job(zus_sb_info &sbi, const std::vector<Move> &m
 	};
 	for (size_t i = 0; i < mv.size();) {
 		size_t n = 1;
-		while (i + n < mv.size() && src(i + n) == src(i) + n * kBlockSize &&
+		while (i + n < mv.size() &&
+		       src(i + n) == src(i) + n * kBlockSize &&
 		       mv[i + n].t2 == mv[i].t2 + n)
 			++n;
 		zufs::IomBuilder(job->ziom())
@@ -102,9 +105,10 @@ void persist_t2_size(zus_sb_info &sbi, TierState &ts)
 // it fails as before; false then.
 bool bounce_copy(zus_sb_info &sbi, char *dst, uint64_t bn)
 {
-	return !zufs::fault::guarded(zufs::fault::Access::kRead, sbi.blk(bn), kBlockSize,
-				     "copy for eviction (the block stays on T1)",
-				     [&] { memcpy(dst, sbi.blk(bn), kBlockSize); });
+	return !zufs::fault::guarded(
+		zufs::fault::Access::kRead, sbi.blk(bn), kBlockSize,
+		"copy for eviction (the block stays on T1)",
+		[&] { memcpy(dst, sbi.blk(bn), kBlockSize); });
 }
 
 // Does T1 block bn still hold what bounce holds (no write raced its
@@ -112,9 +116,10 @@ bool bounce_copy(zus_sb_info &sbi, char *dst, uint64_t bn)
 bool same_as_bounce(zus_sb_info &sbi, uint64_t bn, const char *bounce)
 {
 	bool same = false;
-	zufs::fault::guarded(zufs::fault::Access::kRead, sbi.blk(bn), kBlockSize,
-			     "check after eviction (the block stays on T1)",
-			     [&] { same = !memcmp(sbi.blk(bn), bounce, kBlockSize); });
+	zufs::fault::guarded(
+		zufs::fault::Access::kRead, sbi.blk(bn), kBlockSize,
+		"check after eviction (the block stays on T1)",
+		[&] { same = !memcmp(sbi.blk(bn), bounce, kBlockSize); });
 	return same;
 }
 
@@ -147,9 +152,11 @@ int commit_moves(zus_inode_info *ii, std::vector<Move> &mv, uint64_t *done,
 			break;
 		for (size_t k = at; k < end && !err; ++k) {
 			if (bmap_leaf(sbi, zi, mv[k].idx) != mv[k].t1 ||
-			    refc_shared(sbi, mv[k].t1) || // shared meanwhile (COPY)
-			    (bounce && !same_as_bounce(sbi, mv[k].t1,
-						       bounce + k * kBlockSize))) {
+			    refc_shared(sbi,
+					mv[k].t1) || // shared meanwhile (COPY)
+			    (bounce &&
+			     !same_as_bounce(sbi, mv[k].t1,
+					     bounce + k * kBlockSize))) {
 				t2_free(sbi, mv[k].t2);
 				mv[k].t2 = 0;
 				continue;
@@ -221,7 +228,8 @@ void collect(zus_sb_info &sbi, TierState &ts, zus_inode_info *ii, Heat &h,
 		// so does one whose copy meets a media fault (bounce_copy).
 		if (sbi.valid_data_bn(v) && !refc_shared(sbi, v) &&
 		    (!m->bounce ||
-		     bounce_copy(sbi, m->bounce + m->moves.size() * kBlockSize, v)))
+		     bounce_copy(sbi, m->bounce + m->moves.size() * kBlockSize,
+				 v)))
 			m->moves.push_back({ idx, v, 0 });
 		++idx;
 	}
@@ -230,7 +238,8 @@ void collect(zus_sb_info &sbi, TierState &ts, zus_inode_info *ii, Heat &h,
 
 // The clock: the next inode with T1 blocks to give. ts.evict_mu held.
 // On success m->ii holds a reference.
-bool pick(zus_sb_info &sbi, TierState &ts, uint64_t max, Pick mode, Migration *m)
+bool pick(zus_sb_info &sbi, TierState &ts, uint64_t max, Pick mode,
+	  Migration *m)
 {
 	for (uint64_t step = 0; step < ts.nino; ++step) {
 		uint64_t ino = ts.clock;
@@ -239,7 +248,8 @@ bool pick(zus_sb_info &sbi, TierState &ts, uint64_t max, Pick mode, Migration *m
 		if (zi->i_ino != ino || !S_ISREG(zi->i_mode) || !zi->i_blocks)
 			continue;
 		Heat &h = ts.heat[ino];
-		if (mode == Pick::kCold && h.ref.load(std::memory_order_relaxed)) {
+		if (mode == Pick::kCold &&
+		    h.ref.load(std::memory_order_relaxed)) {
 			h.ref.store(0, std::memory_order_relaxed);
 			continue;
 		}
@@ -262,7 +272,8 @@ bool pick_any(zus_sb_info &sbi, TierState &ts, uint64_t max, Migration *m,
 	      bool any = false)
 {
 	std::lock_guard g(ts.evict_mu);
-	return pick(sbi, ts, max, Pick::kCold, m) || pick(sbi, ts, max, Pick::kHot, m) ||
+	return pick(sbi, ts, max, Pick::kCold, m) ||
+	       pick(sbi, ts, max, Pick::kHot, m) ||
 	       (any && pick(sbi, ts, max, Pick::kAny, m));
 }
 
@@ -366,7 +377,8 @@ void evictor(zus_sb_info &sbi, TierState &ts)
 	std::unique_lock lk(ts.ev_mu);
 	for (;;) {
 		while (!ts.done_q.empty()) {
-			std::shared_ptr<Migration> m = std::move(ts.done_q.front());
+			std::shared_ptr<Migration> m =
+				std::move(ts.done_q.front());
 			ts.done_q.pop_front();
 			const size_t n = m->moves.size();
 			lk.unlock();
@@ -386,8 +398,7 @@ void evictor(zus_sb_info &sbi, TierState &ts)
 			active = true;
 		else if (avail >= ts.high)
 			active = false;
-		if (active && ts.in_flight < kMaxInFlight &&
-		    ts.alloc.nfree()) {
+		if (active && ts.in_flight < kMaxInFlight && ts.alloc.nfree()) {
 			lk.unlock();
 			bool ok = issue(sbi, ts);
 			ts.passes.fetch_add(1, std::memory_order_relaxed);
@@ -429,7 +440,8 @@ void tier_start(zus_sb_info &sbi, zufs_pool_info *pool)
 		return;
 	const size_t len = kMaxInFlight * kEvictBatch * kBlockSize;
 	if (!ts.bounce) // kept across a read-only remount: the shim knows it
-		ts.bounce.reset(static_cast<char *>(aligned_alloc(kBlockSize, len)));
+		ts.bounce.reset(
+			static_cast<char *>(aligned_alloc(kBlockSize, len)));
 	if (!ts.bounce)
 		return; // no evictor: WRITEs short of T1 still evict (sync)
 	*pool = { uint64_t(uintptr_t(ts.bounce.get())), len };
@@ -518,8 +530,8 @@ uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want, int *t2_err)
 	// With a Hold on this thread (balloc.h) the blocks freed here are
 	// its own: evict until it holds want, whatever others take meanwhile.
 	auto short_of_room = [&] {
-		return sbi.balloc.holding() ? sbi.balloc.held_here() < want
-					    : sbi.balloc.free_blocks() < want;
+		return sbi.balloc.holding() ? sbi.balloc.held_here() < want :
+					      sbi.balloc.free_blocks() < want;
 	};
 	for (int round = 0; round < 64 && short_of_room() &&
 			    !sbi.crashed.load(std::memory_order_relaxed);

@@ -37,8 +37,8 @@ constexpr uint64_t kMaxBytes = kMaxFileBlocks << kBlockShift;
 
 // Zero [from, to) inside file block idx if it is mapped (a shared block is
 // copied first: refc.h).
-int zero_in_block(zus_sb_info &sbi, zus_inode_info *ii, uint64_t idx, uint64_t from,
-		  uint64_t to)
+int zero_in_block(zus_sb_info &sbi, zus_inode_info *ii, uint64_t idx,
+		  uint64_t from, uint64_t to)
 {
 	if (to <= from)
 		return 0;
@@ -49,19 +49,24 @@ int zero_in_block(zus_sb_info &sbi, zus_inode_info *ii, uint64_t idx, uint64_t f
 	if (!bn)
 		return 0;
 	char *p = sbi.blk(bn) + from;
-	return zufs::fault::guarded(zufs::fault::Access::kWrite, p, to - from, "zeroing",
-				    [&] { sbi.persist.memset_nodrain(p, 0, to - from); });
+	return zufs::fault::guarded(
+		zufs::fault::Access::kWrite, p, to - from, "zeroing",
+		[&] { sbi.persist.memset_nodrain(p, 0, to - from); });
 }
 
 // Free the whole blocks of [off, end) and zero the partial ones.
-int punch_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t off, uint64_t end)
+int punch_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t off,
+		uint64_t end)
 {
 	zus_inode *zi = ii->zi;
-	const uint64_t first = off >> kBlockShift, last = (end - 1) >> kBlockShift;
-	const uint64_t boff = off & (kBlockSize - 1), eoff = end & (kBlockSize - 1);
+	const uint64_t first = off >> kBlockShift,
+		       last = (end - 1) >> kBlockShift;
+	const uint64_t boff = off & (kBlockSize - 1),
+		       eoff = end & (kBlockSize - 1);
 	int err = 0;
 	if (first == last && (boff || eoff)) {
-		err = zero_in_block(sbi, ii, first, boff, eoff ? eoff : kBlockSize);
+		err = zero_in_block(sbi, ii, first, boff,
+				    eoff ? eoff : kBlockSize);
 	} else {
 		if (boff)
 			err = zero_in_block(sbi, ii, first, boff, kBlockSize);
@@ -94,7 +99,8 @@ int punch_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t off, uint64_t end
 }
 
 // Map zeroed, unwritten blocks into the holes of [off, end).
-int alloc_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t off, uint64_t end)
+int alloc_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t off,
+		uint64_t end)
 {
 	zus_inode *zi = ii->zi;
 	const uint64_t last = (end - 1) >> kBlockShift;
@@ -104,11 +110,12 @@ int alloc_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t off, uint64_t end
 		if (h > last)
 			return 0;
 		uint64_t d = bmap_seek(sbi, zi, h, true);
-		uint64_t want = std::min({d, last + 1, h + kWriteBatch}) - h;
+		uint64_t want = std::min({ d, last + 1, h + kWriteBatch }) - h;
 
 		BlockAlloc::Run runs[kWriteBatch];
 		int nruns;
-		uint64_t got = sbi.balloc.alloc(want, runs, kWriteBatch, &nruns);
+		uint64_t got =
+			sbi.balloc.alloc(want, runs, kWriteBatch, &nruns);
 		if (!got)
 			return -ENOSPC;
 		Tx tx(sbi);
@@ -121,18 +128,21 @@ int alloc_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t off, uint64_t end
 			const uint64_t bn = blocks.next();
 			// A media fault aborts the transaction: nothing is
 			// linked yet.
-			err = zufs::fault::guarded(
-				zufs::fault::Access::kWrite, sbi.blk(bn), kBlockSize,
-				"preallocation", [&] {
-					sbi.persist.memset_nodrain(sbi.blk(bn), 0,
-								   kBlockSize);
-				});
-			if (err || (err = bt.insert(h + i, bn | kUnwrittenLeaf)))
+			err = zufs::fault::guarded(zufs::fault::Access::kWrite,
+						   sbi.blk(bn), kBlockSize,
+						   "preallocation",
+						   [&] {
+				sbi.persist.memset_nodrain(sbi.blk(bn), 0,
+							   kBlockSize);
+			});
+			if (err ||
+			    (err = bt.insert(h + i, bn | kUnwrittenLeaf)))
 				return err;
 		}
 		if ((err = bt.close(zi, int64_t(got))))
 			return err;
-		if (((h + got) << kBlockShift) > ((zi->i_size + kBlockSize - 1) & ~(kBlockSize - 1)))
+		if (((h + got) << kBlockShift) >
+		    ((zi->i_size + kBlockSize - 1) & ~(kBlockSize - 1)))
 			zi->i_flags |= kZiPrealloc; // until i_size covers them
 		if ((err = tx.commit(ii)))
 			return err;
@@ -147,12 +157,14 @@ int alloc_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t off, uint64_t end
 // full (balloc.h): freeing must not fail for want of space.
 int promote_for(zus_inode_info *ii, uint64_t off, uint64_t end, bool punch)
 {
-	const uint64_t first = off >> kBlockShift, last = (end - 1) >> kBlockShift;
+	const uint64_t first = off >> kBlockShift,
+		       last = (end - 1) >> kBlockShift;
 	if (!punch)
 		return tier_promote_range_locked(ii, first, last);
 	BlockAlloc::ReserveScope reserve;
 	int err = 0;
-	if ((off & (kBlockSize - 1)) || (first == last && (end & (kBlockSize - 1))))
+	if ((off & (kBlockSize - 1)) ||
+	    (first == last && (end & (kBlockSize - 1))))
 		err = tier_promote_locked(ii, first);
 	if (!err && last != first && (end & (kBlockSize - 1)))
 		err = tier_promote_locked(ii, last);
@@ -177,7 +189,8 @@ int op_fallocate(zufs_ioc_hdr *hdr, zufs::page_list)
 	const bool keep = mode & FALLOC_FL_KEEP_SIZE;
 	const bool punch = mode & FALLOC_FL_PUNCH_HOLE;
 	const bool zero = mode & FALLOC_FL_ZERO_RANGE;
-	if (mode & ~uint64_t(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+	if (mode & ~uint64_t(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |
+			     FALLOC_FL_ZERO_RANGE))
 		return -EOPNOTSUPP;
 	if ((punch && !keep) || (punch && zero))
 		return -EOPNOTSUPP;
@@ -194,7 +207,8 @@ int op_fallocate(zufs_ioc_hdr *hdr, zufs::page_list)
 	BlockAlloc::Hold hold(sbi.balloc);
 	int t2_err = 0;
 	if (!punch && sbi.t2_blocks) {
-		uint64_t want = ((end - 1) >> kBlockShift) - (off >> kBlockShift) + 17;
+		uint64_t want =
+			((end - 1) >> kBlockShift) - (off >> kBlockShift) + 17;
 		if (sbi.balloc.available() < want)
 			tier_make_room(sbi, want + 256, &t2_err);
 	}
@@ -211,7 +225,8 @@ int op_fallocate(zufs_ioc_hdr *hdr, zufs::page_list)
 			return err;
 		uint64_t p0 = off >> kBlockShift, p1 = (end - 1) >> kBlockShift;
 		if (p1 >= UINT32_MAX)
-			p1 = UINT32_MAX - 1; // beyond: the shim drops to EOF anyway
+			p1 = UINT32_MAX -
+			     1; // beyond: the shim drops to EOF anyway
 		if (p0 <= p1) {
 			io->wr_unmap.offset = static_cast<uint32_t>(p0);
 			io->wr_unmap.len = static_cast<uint32_t>(p1 - p0 + 1);

@@ -56,8 +56,8 @@ zus_inode_info *io_ii(zufs_ioc_IO *io, int *err)
 
 // bmap_lookup under the guard: block-map blocks live among the data blocks,
 // so a lost range of the image can take them too; the request fails.
-int lookup(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx, uint64_t *bn,
-	   bool *unwritten = nullptr)
+int lookup(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx,
+	   uint64_t *bn, bool *unwritten = nullptr)
 {
 	return guarded(Access::kRead, nullptr, 0, "block-map lookup",
 		       [&] { *bn = bmap_lookup(sbi, zi, idx, unwritten); });
@@ -70,8 +70,9 @@ int lookup(const zus_sb_info &sbi, const zus_inode *zi, uint64_t idx, uint64_t *
 // *tried: the data blocks it got before an ENOSPC (a block-map node found
 // none left).
 int write_holes_tx(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
-		   uint64_t pos, uint64_t len, uint64_t max_blocks, uint64_t *bytes,
-		   uint64_t *first_idx, uint64_t *nblocks, uint64_t *bad, uint64_t *tried)
+		   uint64_t pos, uint64_t len, uint64_t max_blocks,
+		   uint64_t *bytes, uint64_t *first_idx, uint64_t *nblocks,
+		   uint64_t *bad, uint64_t *tried)
 {
 	zus_inode *zi = ii->zi;
 	uint64_t idx = pos >> kBlockShift;
@@ -103,7 +104,9 @@ int write_holes_tx(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
 		uint64_t n = std::min(kBlockSize - boff, len - done);
 		// A media fault (guard.h) in a block nothing links yet: the
 		// transaction aborts and the request fails, nothing changed.
-		err = guarded(Access::kWrite, blk, kBlockSize, "write into a new block", [&] {
+		err = guarded(Access::kWrite, blk, kBlockSize,
+			      "write into a new block",
+			      [&] {
 			if (boff)
 				sbi.persist.memset_nodrain(blk, 0, boff);
 			char *dst = blk + boff;
@@ -113,7 +116,8 @@ int write_holes_tx(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
 			});
 			if (boff + n < kBlockSize)
 				sbi.persist.memset_nodrain(blk + boff + n, 0,
-							   kBlockSize - boff - n);
+							   kBlockSize - boff -
+								   n);
 		});
 		if (err)
 			*bad = bn;
@@ -139,15 +143,17 @@ int write_holes_tx(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
 // the last free blocks and a block-map node found none, fewer data blocks
 // go in, so that both fit: a full file system fills to its last block.
 int write_holes(zus_sb_info &sbi, zus_inode_info *ii, PageCursor &src,
-		uint64_t pos, uint64_t len, uint64_t *bytes, uint64_t *first_idx,
-		uint64_t *nblocks)
+		uint64_t pos, uint64_t len, uint64_t *bytes,
+		uint64_t *first_idx, uint64_t *nblocks)
 {
 	for (uint64_t max_blocks = kWriteBatch;;) {
 		const PageCursor at = src;
 		uint64_t bad = 0, tried = 0;
-		int err = write_holes_tx(sbi, ii, src, pos, len, max_blocks, bytes,
-					 first_idx, nblocks, &bad, &tried);
-		if (bad && sbi.balloc.quarantine(bad)) // released by the aborted tx
+		int err =
+			write_holes_tx(sbi, ii, src, pos, len, max_blocks,
+				       bytes, first_idx, nblocks, &bad, &tried);
+		if (bad &&
+		    sbi.balloc.quarantine(bad)) // released by the aborted tx
 			fprintf(stderr,
 				"zufuse: image %s: block %llu (offset 0x%llx) taken out of use "
 				"until unmount after a media fault\n",
@@ -178,11 +184,13 @@ zus_inode_info *file_ii(zus_inode_info *cookie, int *err)
 void touch_atime(const zus_sb_info &sbi, zus_inode *zi)
 {
 	if (sbi.noatime || sbi.ro ||
-	    (zi->i_flags & (ZUFS_S_NOATIME | ZUFS_S_IMMUTABLE))) // chattr +A, +i
+	    (zi->i_flags &
+	     (ZUFS_S_NOATIME | ZUFS_S_IMMUTABLE))) // chattr +A, +i
 		return;
 	constexpr uint64_t kDay = 24ULL * 3600 * 1000000000ULL;
 	// Times are signed (zus_api.h): compare them as such.
-	int64_t atime = int64_t(__atomic_load_n(&zi->i_atime, __ATOMIC_RELAXED));
+	int64_t atime =
+		int64_t(__atomic_load_n(&zi->i_atime, __ATOMIC_RELAXED));
 	int64_t now = int64_t(now_ns());
 	if (!sbi.strictatime && atime > int64_t(zi->i_mtime) &&
 	    atime > int64_t(zi->i_ctime) && now - atime < int64_t(kDay))
@@ -199,7 +207,8 @@ int unshare_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t first,
 	while (idx <= last) {
 		uint64_t at[kBatch], old[kBatch];
 		int n = 0;
-		for (; idx <= last && n < kBatch; ++idx) { // last < kMaxFileBlocks
+		for (; idx <= last && n < kBatch;
+		     ++idx) { // last < kMaxFileBlocks
 			uint64_t bn = bmap_lookup(sbi, zi, idx);
 			if (bn && refc_shared(sbi, bn)) {
 				at[n] = idx;
@@ -226,14 +235,19 @@ int unshare_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t first,
 			const uint64_t bn = blocks.next();
 			// Written before the transaction links it; its first
 			// drain makes the copy durable (ordered, as a hole fill).
-			err = guarded(Access::kWrite, sbi.blk(bn), kBlockSize, "copy on write", [&] {
-				sbi.persist.memcpy_nodrain(sbi.blk(bn), sbi.blk(old[i]),
+			err = guarded(Access::kWrite, sbi.blk(bn), kBlockSize,
+				      "copy on write",
+				      [&] {
+				sbi.persist.memcpy_nodrain(sbi.blk(bn),
+							   sbi.blk(old[i]),
 							   kBlockSize);
 			});
-			if (err || (err = bt.replace(at[i], bn)) || (err = bt.put_leaf(old[i])))
+			if (err || (err = bt.replace(at[i], bn)) ||
+			    (err = bt.put_leaf(old[i])))
 				return err; // the transaction aborts: nothing changed
 		}
-		if ((err = bt.close(zi, int64_t(n)))) // i_blocks: the same count
+		if ((err = bt.close(zi,
+				    int64_t(n)))) // i_blocks: the same count
 			return err;
 		if ((err = tx.commit(ii)))
 			return err;
@@ -291,16 +305,19 @@ int op_read(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		return err;
 	if (hdr->err < 0 && io->ziom.iomb) // our RETRY's iomap failed (tier.h)
 		return tier_retry_failed(ii, io);
-	if (hdr->len > ZUS_API_MAP_MAX_SIZE || !pages_cover(pages, hdr->offset, hdr->len))
+	if (hdr->len > ZUS_API_MAP_MAX_SIZE ||
+	    !pages_cover(pages, hdr->offset, hdr->len))
 		return -EINVAL;
 	zus_sb_info &sbi = *ii->sbi;
-	BlockAlloc::Hold hold(sbi.balloc); // the room a promotion makes is its own
+	BlockAlloc::Hold hold(
+		sbi.balloc); // the room a promotion makes is its own
 	std::shared_lock lk(ii->rw, std::defer_lock);
 	if (!hdr->len)
 		lk.lock();
-	else if ((err = tier_prepare_lock(ii, io, ZUFS_WRITE_OP_SPACE,
-					  io->filepos >> kBlockShift,
-					  (io->filepos + hdr->len - 1) >> kBlockShift, lk)))
+	else if ((err = tier_prepare_lock(
+			  ii, io, ZUFS_WRITE_OP_SPACE,
+			  io->filepos >> kBlockShift,
+			  (io->filepos + hdr->len - 1) >> kBlockShift, lk)))
 		return err; // -EZUFS_RETRY: blocks on T2 come back first
 	zus_inode *zi = ii->zi;
 	uint64_t pos = io->filepos;
@@ -370,7 +387,8 @@ bool make_room_unlocked(zus_inode_info *ii, zufs_ioc_IO *io,
 	}
 	// Blocks of the rest that went to T2 meanwhile come back now.
 	if (tier_raced(ii, io, at >> kBlockShift, last >> kBlockShift) &&
-	    tier_promote_range_locked(ii, at >> kBlockShift, last >> kBlockShift))
+	    tier_promote_range_locked(ii, at >> kBlockShift,
+				      last >> kBlockShift))
 		return false;
 	return sbi.balloc.held_here() > before;
 }
@@ -380,7 +398,8 @@ bool make_room_unlocked(zus_inode_info *ii, zufs_ioc_IO *io,
 // the WRITE copies anything into them: an unwritten block holds zeros
 // whatever a crash interrupts (a crash after the commit leaves written
 // zeros, as a write that never came).
-int mark_written(zus_sb_info &sbi, zus_inode_info *ii, uint64_t first, uint64_t last)
+int mark_written(zus_sb_info &sbi, zus_inode_info *ii, uint64_t first,
+		 uint64_t last)
 {
 	zus_inode *zi = ii->zi;
 	Tx tx(sbi);
@@ -416,18 +435,21 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	zus_sb_info &sbi = *ii->sbi;
 	if (sbi.ro)
 		return -EROFS;
-	if (hdr->len > ZUS_API_MAP_MAX_SIZE || !pages_cover(pages, hdr->offset, hdr->len))
+	if (hdr->len > ZUS_API_MAP_MAX_SIZE ||
+	    !pages_cover(pages, hdr->offset, hdr->len))
 		return -EINVAL;
 	uint64_t pos = io->filepos;
 	uint64_t len = hdr->len;
 	if (!len)
 		return 0;
-	if (pos + len < pos || ((pos + len - 1) >> kBlockShift) >= kMaxFileBlocks)
+	if (pos + len < pos ||
+	    ((pos + len - 1) >> kBlockShift) >= kMaxFileBlocks)
 		return -EFBIG;
 	// The room this WRITE makes on T1 (tier_make_room) is its own.
 	BlockAlloc::Hold hold(sbi.balloc);
 	std::unique_lock lk(ii->rw, std::defer_lock);
-	if ((err = tier_prepare_lock(ii, io, ZUFS_WRITE_OP_SPACE, pos >> kBlockShift,
+	if ((err = tier_prepare_lock(ii, io, ZUFS_WRITE_OP_SPACE,
+				     pos >> kBlockShift,
 				     (pos + len - 1) >> kBlockShift, lk)))
 		return err;
 	zus_inode *zi = ii->zi;
@@ -458,7 +480,8 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 			bn = bmap_lookup(sbi, zi, at >> kBlockShift);
 		}
 		if (unwritten && // fallocate's (bmap.h): data from now on
-		    (err = mark_written(sbi, ii, at >> kBlockShift, (pos + len - 1) >> kBlockShift)))
+		    (err = mark_written(sbi, ii, at >> kBlockShift,
+					(pos + len - 1) >> kBlockShift)))
 			break;
 		if (bn) {
 			char *dst = sbi.blk(bn) + boff;
@@ -467,9 +490,11 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 			err = guarded(Access::kWrite, dst, n, "write", [&] {
 				src.walk(n, [&](char *p, size_t k) {
 					if (tracked)
-						sbi.persist.memcpy_nodrain(dst, p, k);
+						sbi.persist.memcpy_nodrain(
+							dst, p, k);
 					else
-						sbi.persist.memcpy_lazy(dst, p, k);
+						sbi.persist.memcpy_lazy(dst, p,
+									k);
 					dst += k;
 				});
 			});
@@ -480,9 +505,11 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		}
 		uint64_t bytes, first, nb;
 		const PageCursor src_at = src; // write_holes may have used some
-		err = write_holes(sbi, ii, src, at, len - done, &bytes, &first, &nb);
+		err = write_holes(sbi, ii, src, at, len - done, &bytes, &first,
+				  &nb);
 		if (err == -ENOSPC &&
-		    make_room_unlocked(ii, io, lk, at, pos + len - 1, len - done, &err)) {
+		    make_room_unlocked(ii, io, lk, at, pos + len - 1,
+				       len - done, &err)) {
 			err = 0;
 			src = src_at;
 			continue; // T1 taken by other writers meanwhile: room made
@@ -492,14 +519,17 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		done += bytes;
 		if (first < old_pages) { // cached zero pages of a hole changed
 			unmap_first = std::min(unmap_first, first);
-			unmap_last = std::max(unmap_last, std::min(first + nb, old_pages) - 1);
+			unmap_last =
+				std::max(unmap_last,
+					 std::min(first + nb, old_pages) - 1);
 		}
 	}
 
 	if (done) {
 		uint64_t end = pos + done;
 		if (end > zi->i_size) { // grew inside an existing block
-			sbi.persist.drain(); // data before the size that exposes it
+			sbi.persist
+				.drain(); // data before the size that exposes it
 			zi->i_size = end;
 		}
 		zi->i_mtime = zi->i_ctime = now_ns();
@@ -515,7 +545,8 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	io->last_pos = pos + done;
 	if (unmap_first != UINT64_MAX) {
 		io->wr_unmap.offset = static_cast<uint32_t>(unmap_first);
-		io->wr_unmap.len = static_cast<uint32_t>(unmap_last - unmap_first + 1);
+		io->wr_unmap.len =
+			static_cast<uint32_t>(unmap_last - unmap_first + 1);
 	}
 	return err;
 }
@@ -527,7 +558,8 @@ namespace {
 bool multy_fits(const zufs_ioc_IO *io)
 {
 	return io->ziom.iom_max <= ZUS_API_MAP_MAX_PAGES &&
-	       io->hdr.in_len >= offsetof(zufs_ioc_IO, iom_e) + io->ziom.iom_max * sizeof(__u64);
+	       io->hdr.in_len >= offsetof(zufs_ioc_IO, iom_e) +
+					 io->ziom.iom_max * sizeof(__u64);
 }
 
 } // namespace
@@ -553,7 +585,8 @@ int op_get_multy(zufs_ioc_hdr *hdr, zufs::page_list)
 	// A cold T2 block is not promoted: map up to it, the shim READs the
 	// rest (ZUFS_GBF_READ) and the READ reads it from T2 (tier.h).
 	// Not on the re-dispatch of a promotion (a token): that one commits.
-	if (uint64_t cut = len && !io->ziom.iomb ? tier_map_cut(ii, io) : UINT64_MAX;
+	if (uint64_t cut =
+		    len && !io->ziom.iomb ? tier_map_cut(ii, io) : UINT64_MAX;
 	    cut != UINT64_MAX) {
 		io->gp_block.ret_flags = ZUFS_GBF_READ;
 		if (!(len = cut - io->filepos))
@@ -562,9 +595,9 @@ int op_get_multy(zufs_ioc_hdr *hdr, zufs::page_list)
 	std::shared_lock lk(ii->rw, std::defer_lock);
 	if (!len)
 		lk.lock();
-	else if ((err = tier_prepare_lock(ii, io, io->ziom.iom_max,
-					  io->filepos >> kBlockShift,
-					  (io->filepos + len - 1) >> kBlockShift, lk))) {
+	else if ((err = tier_prepare_lock(
+			  ii, io, io->ziom.iom_max, io->filepos >> kBlockShift,
+			  (io->filepos + len - 1) >> kBlockShift, lk))) {
 		if (err != -ENOSPC && err != -EIO)
 			return err;
 		// No T1 to promote into (T1 and T2 full, or a T2 failing the
@@ -619,7 +652,8 @@ int op_put_multy(zufs_ioc_hdr *hdr, zufs::page_list)
 	do {
 		if (cur <= 0)
 			return -EINVAL; // a PUT without its GET
-	} while (!ii->pins.compare_exchange_weak(cur, cur - 1, std::memory_order_acq_rel));
+	} while (!ii->pins.compare_exchange_weak(cur, cur - 1,
+						 std::memory_order_acq_rel));
 	if (cur == 1) { // the last pin: blocks freed meanwhile may be reused
 		{
 			std::lock_guard lk(ii->defer_mu);
@@ -655,7 +689,8 @@ int op_llseek(zufs_ioc_hdr *hdr, zufs::page_list)
 	const bool data = sk->whence == SEEK_DATA;
 	uint64_t idx = bmap_seek(*ii->sbi, zi, off >> kBlockShift,
 				 data ? Seek::kData : Seek::kNoData);
-	uint64_t pos = idx == UINT64_MAX ? size : std::max(off, idx << kBlockShift);
+	uint64_t pos =
+		idx == UINT64_MAX ? size : std::max(off, idx << kBlockShift);
 	if (data && pos >= size)
 		return -ENXIO;
 	sk->offset_out = std::min(pos, size);

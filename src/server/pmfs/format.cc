@@ -25,7 +25,6 @@
 
 namespace zus::pmfs {
 
-
 bool has_magic(const char *base)
 {
 	return reinterpret_cast<const pmfs_super *>(base)->s_magic == kMagic;
@@ -41,7 +40,8 @@ pmfs_super plan_super(size_t len)
 	s.s_flags = kSuperTailCopy;
 	// Room to grow kGrowthRoom times (resize.cc), within what the format's
 	// checks accept (a region no larger than the file system).
-	const uint64_t room = std::min<uint64_t>(s.s_nblocks * kGrowthRoom, 1ULL << 51);
+	const uint64_t room =
+		std::min<uint64_t>(s.s_nblocks * kGrowthRoom, 1ULL << 51);
 	s.s_block_size = kBlockSize;
 	s.s_inode_size = ZUFS_INODE_SIZE;
 	s.s_journal_blk = 1;
@@ -52,11 +52,13 @@ pmfs_super plan_super(size_t len)
 	s.s_itable_blk = s.s_bitmap_blk + s.s_bitmap_blocks;
 	s.s_inode_count = len / kBytesPerInode;
 	uint64_t itable_blocks =
-		(s.s_inode_count * ZUFS_INODE_SIZE + kBlockSize - 1) / kBlockSize;
+		(s.s_inode_count * ZUFS_INODE_SIZE + kBlockSize - 1) /
+		kBlockSize;
 	s.s_orphan_blk = s.s_itable_blk + itable_blocks;
 	s.s_orphan_blocks = 1;
 	s.s_refc_blk = s.s_orphan_blk + s.s_orphan_blocks;
-	s.s_refc_blocks = std::min((room + kBlockSize - 1) / kBlockSize, s.s_nblocks / 8);
+	s.s_refc_blocks =
+		std::min((room + kBlockSize - 1) / kBlockSize, s.s_nblocks / 8);
 	s.s_data_blk = s.s_refc_blk + s.s_refc_blocks;
 	return s;
 }
@@ -80,15 +82,18 @@ void format_mapping(char *base, size_t len)
 	p.drain();
 	p.memset_nodrain(base + kBlockSize, 0, (s.s_data_blk - 1) * kBlockSize);
 
-	auto *bitmap = reinterpret_cast<uint64_t *>(base + s.s_bitmap_blk * kBlockSize);
+	auto *bitmap = reinterpret_cast<uint64_t *>(base + s.s_bitmap_blk *
+								   kBlockSize);
 	for (uint64_t b = 0; b < s.s_data_blk; ++b)
 		bitmap[b / 64] |= 1ULL << (b % 64);
 	// Bits past the last block are "used" so nothing allocates them.
-	for (uint64_t b = s.s_nblocks; b < s.s_bitmap_blocks * kBlockSize * 8; ++b)
+	for (uint64_t b = s.s_nblocks; b < s.s_bitmap_blocks * kBlockSize * 8;
+	     ++b)
 		bitmap[b / 64] |= 1ULL << (b % 64);
 	p.flush(bitmap, s.s_bitmap_blocks * kBlockSize);
 
-	auto *root = reinterpret_cast<zus_inode *>(base + s.s_itable_blk * kBlockSize);
+	auto *root = reinterpret_cast<zus_inode *>(base +
+						   s.s_itable_blk * kBlockSize);
 	root->i_mode = S_IFDIR | 0755;
 	root->i_nlink = 2;
 	root->i_ino = kRootIno;
@@ -122,13 +127,15 @@ char *tail_copy_at(char *base, size_t map_len, const pmfs_super &s)
 const pmfs_super *find_tail_copy(const char *base, size_t map_len)
 {
 	static const char zero[sizeof(pmfs_super)] = {};
-	for (uint64_t b = map_len / kBlockSize; b-- > kMinImage / kBlockSize - 1;) {
+	for (uint64_t b = map_len / kBlockSize;
+	     b-- > kMinImage / kBlockSize - 1;) {
 		const char *p = base + b * kBlockSize;
 		if (!memcmp(p, zero, sizeof(zero)))
 			continue; // grown, never written
 		const auto *c = reinterpret_cast<const pmfs_super *>(p);
 		std::string why;
-		if (c->s_size == b * kBlockSize && (c->s_flags & kSuperTailCopy) &&
+		if (c->s_size == b * kBlockSize &&
+		    (c->s_flags & kSuperTailCopy) &&
 		    !validate_super(*c, map_len, &why))
 			return c;
 		return nullptr;
@@ -156,8 +163,8 @@ void write_super(char *base, size_t map_len, pmfs_super *s)
 	p.drain();
 }
 
-int recover_super(char *base, size_t map_len, bool restore, bool *restored, std::string *why,
-		  bool block0_foreign)
+int recover_super(char *base, size_t map_len, bool restore, bool *restored,
+		  std::string *why, bool block0_foreign)
 {
 	*restored = false;
 	const auto &primary = *reinterpret_cast<const pmfs_super *>(base);
@@ -167,13 +174,15 @@ int recover_super(char *base, size_t map_len, bool restore, bool *restored, std:
 	pmfs_super c = primary;
 	c.s_crc = 0;
 	const bool unreadable =
-		primary.s_magic == kMagic
-			? primary.s_version >= kMinVersion && primary.s_version <= kVersion &&
-				  crc32c(0, &c, sizeof(c)) != primary.s_crc
-			: !block0_foreign;
+		primary.s_magic == kMagic ?
+			primary.s_version >= kMinVersion &&
+				primary.s_version <= kVersion &&
+				crc32c(0, &c, sizeof(c)) != primary.s_crc :
+			!block0_foreign;
 	if (!unreadable)
 		return e; // another version, bad content, or another file system
-	const pmfs_super *copy = reinterpret_cast<const pmfs_super *>(base + kSuperBackupOff);
+	const pmfs_super *copy =
+		reinterpret_cast<const pmfs_super *>(base + kSuperBackupOff);
 	std::string cwhy;
 	const char *where = "its backup copy";
 	if (validate_super(*copy, map_len, &cwhy)) {
@@ -182,9 +191,10 @@ int recover_super(char *base, size_t map_len, bool restore, bool *restored, std:
 	}
 	if (!copy)
 		return e;
-	*why = std::string(primary.s_magic == kMagic
-				   ? "superblock checksum mismatch (torn write?); "
-				   : "no superblock in block 0 (overwritten?); ") +
+	*why = std::string(
+		       primary.s_magic == kMagic ?
+			       "superblock checksum mismatch (torn write?); " :
+			       "no superblock in block 0 (overwritten?); ") +
 	       where + " is valid";
 	*restored = true;
 	if (restore) {
@@ -203,12 +213,14 @@ bool tail_copy_ok(char *base, size_t map_len)
 {
 	const auto &s = *reinterpret_cast<const pmfs_super *>(base);
 	const char *tail = tail_copy_at(base, map_len, s);
-	return !(s.s_flags & kSuperTailCopy) || (tail && !memcmp(tail, &s, sizeof(s)));
+	return !(s.s_flags & kSuperTailCopy) ||
+	       (tail && !memcmp(tail, &s, sizeof(s)));
 }
 
 uint64_t max_growable_blocks(const pmfs_super &s)
 {
-	return std::min(s.s_bitmap_blocks * kBlockSize * 8, s.s_refc_blocks * kBlockSize);
+	return std::min(s.s_bitmap_blocks * kBlockSize * 8,
+			s.s_refc_blocks * kBlockSize);
 }
 
 // Every field the mount relies on, checked before anything is touched.
@@ -221,8 +233,9 @@ int validate_super(const pmfs_super &s, size_t map_len, std::string *why)
 	// The version before the checksum: another version's superblock may
 	// have another size, so its checksum cannot be checked here.
 	if (s.s_version < kMinVersion || s.s_version > kVersion) {
-		*why = "unsupported format version " + std::to_string(s.s_version) +
-		       " (this zufuse reads " + std::to_string(kMinVersion) + " to " +
+		*why = "unsupported format version " +
+		       std::to_string(s.s_version) + " (this zufuse reads " +
+		       std::to_string(kMinVersion) + " to " +
 		       std::to_string(kVersion) + ")";
 		return -EINVAL;
 	}
@@ -233,31 +246,40 @@ int validate_super(const pmfs_super &s, size_t map_len, std::string *why)
 		return -EINVAL;
 	}
 	if (s.s_size > map_len) {
-		*why = "truncated (" + std::to_string(map_len) + " bytes, formatted for " +
-		       std::to_string(s.s_size) + ")";
+		*why = "truncated (" + std::to_string(map_len) +
+		       " bytes, formatted for " + std::to_string(s.s_size) +
+		       ")";
 		return -EINVAL;
 	}
 	uint64_t itable_blocks =
-		(s.s_inode_count * ZUFS_INODE_SIZE + kBlockSize - 1) / kBlockSize;
+		(s.s_inode_count * ZUFS_INODE_SIZE + kBlockSize - 1) /
+		kBlockSize;
 	// Every region starts below s_nblocks (< 2^52: s_size fits the
 	// mapping) and its length is bounded, so no sum below can wrap
 	// (found by the image fuzzer: a huge s_bitmap_blk wrapped the old
 	// s_bitmap_blk + s_bitmap_blocks check).
 	const uint64_t nb = s.s_nblocks;
-	bool ok = s.s_block_size == kBlockSize && s.s_inode_size == ZUFS_INODE_SIZE &&
+	bool ok = s.s_block_size == kBlockSize &&
+		  s.s_inode_size == ZUFS_INODE_SIZE &&
 		  nb << kBlockShift == s.s_size && nb >> 52 == 0 &&
 		  s.s_journal_blk >= 1 && s.s_journal_blk < nb &&
 		  s.s_lanes >= 1 && s.s_lanes <= 1024 && s.s_lane_blocks >= 2 &&
 		  s.s_lane_blocks <= 4096 && s.s_bitmap_blk < nb &&
-		  s.s_bitmap_blk >= s.s_journal_blk + uint64_t(s.s_lanes) * s.s_lane_blocks &&
-		  s.s_bitmap_blocks <= nb && s.s_bitmap_blocks * kBlockSize * 8 >= nb &&
-		  s.s_itable_blk < nb && s.s_itable_blk >= s.s_bitmap_blk + s.s_bitmap_blocks &&
+		  s.s_bitmap_blk >= s.s_journal_blk + uint64_t(s.s_lanes) *
+							      s.s_lane_blocks &&
+		  s.s_bitmap_blocks <= nb &&
+		  s.s_bitmap_blocks * kBlockSize * 8 >= nb &&
+		  s.s_itable_blk < nb &&
+		  s.s_itable_blk >= s.s_bitmap_blk + s.s_bitmap_blocks &&
 		  s.s_inode_count >= 1 && s.s_inode_count < (1ULL << 40) &&
-		  s.s_orphan_blk < nb && s.s_orphan_blk >= s.s_itable_blk + itable_blocks &&
+		  s.s_orphan_blk < nb &&
+		  s.s_orphan_blk >= s.s_itable_blk + itable_blocks &&
 		  s.s_orphan_blocks >= 1 && s.s_orphan_blocks <= 1024 &&
-		  s.s_refc_blk < nb && s.s_refc_blk >= s.s_orphan_blk + s.s_orphan_blocks &&
+		  s.s_refc_blk < nb &&
+		  s.s_refc_blk >= s.s_orphan_blk + s.s_orphan_blocks &&
 		  s.s_refc_blocks <= nb && s.s_refc_blocks * kBlockSize >= nb &&
-		  s.s_data_blk >= s.s_refc_blk + s.s_refc_blocks && s.s_data_blk < nb;
+		  s.s_data_blk >= s.s_refc_blk + s.s_refc_blocks &&
+		  s.s_data_blk < nb;
 	if (!ok) {
 		*why = "corrupt superblock (bad geometry)";
 		return -EINVAL;

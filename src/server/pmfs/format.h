@@ -33,7 +33,8 @@ class Image {
 	// mount uses the image, its holder is a zufuse still releasing it
 	// after an unmount: wait for it (up to 10 s; a line on stderr once
 	// the wait passes 250 ms).
-	int open_locked(const std::string &path, uint64_t create_size, std::string *err);
+	int open_locked(const std::string &path, uint64_t create_size,
+			std::string *err);
 	// Another file system or a partition table that libblkid recognises
 	// in the image ("a file system of type ext4", ...), or "".
 	std::string foreign_signature() const;
@@ -48,17 +49,21 @@ class Image {
 	int grow_file(const std::string &path, uint64_t want, std::string *err);
 	// Make a regular file exactly want bytes (mkfs only: shrinking
 	// discards what was past want). 0 keeps it as it is.
-	int set_file_size(const std::string &path, uint64_t want, std::string *err);
+	int set_file_size(const std::string &path, uint64_t want,
+			  std::string *err);
 	int map(const std::string &path, std::string *err, bool ro = false);
 	// open_locked + grow_file + map.
-	int open(const std::string &path, uint64_t size, std::string *err, bool ro = false);
+	int open(const std::string &path, uint64_t size, std::string *err,
+		 bool ro = false);
 	// Hand the fd, the mapping and the file back-end (or nullptr) over (to
 	// the mount).
-	void release(int *fd, char **base, size_t *len, std::unique_ptr<FileImage> *file);
+	void release(int *fd, char **base, size_t *len,
+		     std::unique_ptr<FileImage> *file);
 
 	char *base = nullptr;
 	size_t len = 0;
-	uint64_t size = 0; // bytes in the file or device (0: Device-DAX, see len)
+	uint64_t size =
+		0; // bytes in the file or device (0: Device-DAX, see len)
 	bool created = false;
 	bool regular = false;
 	std::unique_ptr<FileImage> file; // the file back-end, if it applies
@@ -97,8 +102,8 @@ inline constexpr size_t kSuperBackupOff = 2048;
 // recognises another file system there, which a stale copy must not
 // overwrite. Returns 0 (*restored tells whether a copy was used) or
 // validate_super's error and reason.
-int recover_super(char *base, size_t map_len, bool restore, bool *restored, std::string *why,
-		  bool block0_foreign = false);
+int recover_super(char *base, size_t map_len, bool restore, bool *restored,
+		  std::string *why, bool block0_foreign = false);
 
 // Write the superblock (primary, then the copies) with a fresh checksum.
 void write_super(char *base, size_t map_len, pmfs_super *s);

@@ -21,7 +21,8 @@ namespace {
 
 // Mount and unmount once through the server: journal rollback, orphans
 // freed, truncations finished, exactly as zufuse would.
-int recover_by_mount(const std::string &path, uint64_t t2_bytes, std::string *err)
+int recover_by_mount(const std::string &path, uint64_t t2_bytes,
+		     std::string *err)
 {
 	auto srv = make_server();
 	std::string opts = "pmem=" + path;
@@ -70,7 +71,8 @@ int repair_and_recheck(pmfs::Image &img, void (*progress)(uint64_t, uint64_t),
 	Persist p;
 	p.init(img.base, img.len);
 	p.sync_all();
-	pmfs::CheckResult after = pmfs::check_mapping(img.base, img.len, nullptr);
+	pmfs::CheckResult after =
+		pmfs::check_mapping(img.base, img.len, nullptr);
 	summarize(after, img.base, sum);
 	if (after.errors) {
 		*report += "left uncorrected:\n" + after.report;
@@ -82,8 +84,8 @@ int repair_and_recheck(pmfs::Image &img, void (*progress)(uint64_t, uint64_t),
 } // namespace
 
 int fsck_image(const std::string &path, bool repair,
-	       void (*progress)(uint64_t done, uint64_t total), std::string *report,
-	       FsckSummary *sum)
+	       void (*progress)(uint64_t done, uint64_t total),
+	       std::string *report, FsckSummary *sum)
 {
 	using namespace pmfs;
 	report->clear();
@@ -101,7 +103,8 @@ int fsck_image(const std::string &path, bool repair,
 		bool tail_fixed = false;
 		if (!has_magic(img.base))
 			other = img.foreign_signature();
-		if (recover_super(img.base, img.len, repair, &restored, &why, !other.empty())) {
+		if (recover_super(img.base, img.len, repair, &restored, &why,
+				  !other.empty())) {
 			if (!other.empty())
 				why = "holds " + other + ", not a zufuse image";
 			else if (!has_magic(img.base))
@@ -111,11 +114,13 @@ int fsck_image(const std::string &path, bool repair,
 			return has_magic(img.base) ? 4 : 8;
 		}
 		if (!restored && !tail_copy_ok(img.base, img.len)) {
-			*report += std::string(repair ? "fixed: " : "") +
-				   "the superblock's copy in the last block is stale or missing\n";
+			*report +=
+				std::string(repair ? "fixed: " : "") +
+				"the superblock's copy in the last block is stale or missing\n";
 			if (!repair)
 				return 4;
-			write_super(img.base, img.len, reinterpret_cast<pmfs_super *>(img.base));
+			write_super(img.base, img.len,
+				    reinterpret_cast<pmfs_super *>(img.base));
 			tail_fixed = true;
 		}
 		if (restored) {
@@ -123,17 +128,22 @@ int fsck_image(const std::string &path, bool repair,
 			if (!repair)
 				return 4;
 		}
-		t2_bytes = reinterpret_cast<const pmfs_super *>(img.base)->s_t2_blocks * kBlockSize;
+		t2_bytes = reinterpret_cast<const pmfs_super *>(img.base)
+				   ->s_t2_blocks *
+			   kBlockSize;
 		CheckResult r = check_mapping(img.base, img.len, progress);
 		summarize(r, img.base, sum);
 		// Not cleanly unmounted (a crash, a kill): recovery is pending
 		// even when nothing else is wrong. As e2fsck with a journal to
 		// replay: -n leaves it uncorrected (4), -y runs the recovery
 		// mount, which marks it clean (1).
-		if (reinterpret_cast<const pmfs_super *>(img.base)->s_state != kStateClean) {
-			r.report = "image " + path +
-				   ": not cleanly unmounted (recovery pending: fsck.zufs -y or "
-				   "mount it)\n" + r.report;
+		if (reinterpret_cast<const pmfs_super *>(img.base)->s_state !=
+		    kStateClean) {
+			r.report =
+				"image " + path +
+				": not cleanly unmounted (recovery pending: fsck.zufs -y or "
+				"mount it)\n" +
+				r.report;
 			++r.errors;
 			r.needs_recovery = true;
 		}
@@ -152,7 +162,8 @@ int fsck_image(const std::string &path, bool repair,
 		*report += "recovery mount failed: " + err + "\n";
 		return 4;
 	}
-	*report += "fixed: journal rolled back, orphans freed (recovery mount)\n";
+	*report +=
+		"fixed: journal rolled back, orphans freed (recovery mount)\n";
 	Image img;
 	if (img.open(path, 0, &err)) {
 		*report += err + "\n";

@@ -32,7 +32,8 @@ namespace zus::pmfs {
 
 namespace {
 
-int fail(std::string *err, const std::string &path, int e, const std::string &why)
+int fail(std::string *err, const std::string &path, int e,
+	 const std::string &why)
 {
 	*err = "image " + path + ": " + why;
 	return e;
@@ -49,8 +50,8 @@ std::string mib(uint64_t bytes)
 // want), so that no store into the mapping can meet a full file system: a
 // sparse image turns "disk full" into a SIGBUS in the middle of a write.
 // Refuses, changing nothing, when the file system cannot hold it.
-int reserve_blocks(int fd, const struct stat &st, uint64_t want, const std::string &path,
-		   std::string *err)
+int reserve_blocks(int fd, const struct stat &st, uint64_t want,
+		   const std::string &path, std::string *err)
 {
 	const uint64_t allocated = uint64_t(st.st_blocks) * 512;
 	if (allocated >= want && uint64_t(st.st_size) >= want)
@@ -58,10 +59,13 @@ int reserve_blocks(int fd, const struct stat &st, uint64_t want, const std::stri
 	const uint64_t need = want > allocated ? want - allocated : 0;
 	auto shortfall = [&] {
 		struct statvfs v;
-		uint64_t avail = fstatvfs(fd, &v) == 0 ? uint64_t(v.f_bavail) * v.f_frsize : 0;
+		uint64_t avail = fstatvfs(fd, &v) == 0 ?
+					 uint64_t(v.f_bavail) * v.f_frsize :
+					 0;
 		return fail(err, path, -ENOSPC,
-			    "the file system under it cannot hold the image: " + mib(need) +
-				    " to allocate, " + mib(avail) + " free (short by " +
+			    "the file system under it cannot hold the image: " +
+				    mib(need) + " to allocate, " + mib(avail) +
+				    " free (short by " +
 				    mib(need > avail ? need - avail : 0) + ")");
 	};
 	struct statvfs v;
@@ -72,18 +76,20 @@ int reserve_blocks(int fd, const struct stat &st, uint64_t want, const std::stri
 		return shortfall();
 	if (e)
 		return fail(err, path, -e,
-			    "cannot allocate its blocks: " + std::string(strerror(e)));
+			    "cannot allocate its blocks: " +
+				    std::string(strerror(e)));
 	return 0;
 }
-
 
 // /proc/self/mountinfo escapes ' ', '\t', '\n' and '\\' as \ooo.
 std::string unescape(const std::string &s)
 {
 	std::string out;
 	for (size_t i = 0; i < s.size(); ++i) {
-		if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '3') {
-			out += char((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
+		if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' &&
+		    s[i + 1] <= '3') {
+			out += char((s[i + 1] - '0') * 64 +
+				    (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
 			i += 3;
 		} else {
 			out += s[i];
@@ -105,15 +111,16 @@ std::string zufuse_mount_of(int fd)
 		size_t dash = line.find(" - ");
 		if (dash == std::string::npos)
 			continue;
-		std::istringstream head(line.substr(0, dash)), tail(line.substr(dash + 3));
+		std::istringstream head(line.substr(0, dash)),
+			tail(line.substr(dash + 3));
 		std::string id, parent, devno, root, mnt, type, source;
 		head >> id >> parent >> devno >> root >> mnt;
 		tail >> type >> source;
 		if (type != "fuse.zufuse" && type != "fuseblk.zufuse")
 			continue;
 		struct stat st;
-		if (stat(unescape(source).c_str(), &st) == 0 && st.st_dev == me.st_dev &&
-		    st.st_ino == me.st_ino)
+		if (stat(unescape(source).c_str(), &st) == 0 &&
+		    st.st_dev == me.st_dev && st.st_ino == me.st_ino)
 			return unescape(mnt);
 	}
 	return "";
@@ -155,11 +162,13 @@ int Image::lock(const std::string &path, std::string *err)
 	if (flock(fd_, LOCK_EX | LOCK_NB) == 0)
 		return 0;
 	if (errno != EWOULDBLOCK)
-		return fail(err, path, -errno, std::string("flock: ") + strerror(errno));
+		return fail(err, path, -errno,
+			    std::string("flock: ") + strerror(errno));
 	std::string mnt = zufuse_mount_of(fd_);
 	if (!mnt.empty())
 		return fail(err, path, -EBUSY,
-			    "already mounted on " + mnt + " by zufuse (locked)");
+			    "already mounted on " + mnt +
+				    " by zufuse (locked)");
 	// Locked, yet no mount uses it: a zufuse between its unmount and its
 	// exit (it syncs and closes the image: tens of ms), or a tool at
 	// work. Wait for it; say so when it takes long enough to notice.
@@ -169,30 +178,36 @@ int Image::lock(const std::string &path, std::string *err)
 		std::this_thread::sleep_for(std::chrono::milliseconds(5));
 		if (flock(fd_, LOCK_EX | LOCK_NB) == 0)
 			return 0;
-		if (!said && std::chrono::steady_clock::now() - start > kQuietWait) {
-			std::fprintf(stderr,
-				     "%s: image %s: locked by a zufuse that is unmounting (or by "
-				     "fsck/mkfs); waiting for it\n",
-				     program_invocation_short_name, path.c_str());
+		if (!said &&
+		    std::chrono::steady_clock::now() - start > kQuietWait) {
+			std::fprintf(
+				stderr,
+				"%s: image %s: locked by a zufuse that is unmounting (or by "
+				"fsck/mkfs); waiting for it\n",
+				program_invocation_short_name, path.c_str());
 			said = true;
 		}
 	}
 	mnt = zufuse_mount_of(fd_);
 	return fail(err, path, -EBUSY,
-		    mnt.empty() ? "already mounted by another zufuse (locked)"
-				: "already mounted on " + mnt + " by zufuse (locked)");
+		    mnt.empty() ? "already mounted by another zufuse (locked)" :
+				  "already mounted on " + mnt +
+					  " by zufuse (locked)");
 }
 
-int Image::open_locked(const std::string &path, uint64_t create_size, std::string *err)
+int Image::open_locked(const std::string &path, uint64_t create_size,
+		       std::string *err)
 {
 	if (create_size && create_size < kMinImage)
 		return fail(err, path, -EINVAL,
-			    "size " + std::to_string(create_size) + " too small (minimum 16 MiB)");
+			    "size " + std::to_string(create_size) +
+				    " too small (minimum 16 MiB)");
 	fd_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
 	if (fd_ < 0 && errno == ENOENT) {
 		if (!create_size)
 			return fail(err, path, -ENOENT, strerror(ENOENT));
-		fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		fd_ = ::open(path.c_str(),
+			     O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		created = fd_ >= 0;
 	}
 	if (fd_ < 0)
@@ -220,7 +235,8 @@ int Image::grow_file(const std::string &path, uint64_t want, std::string *err)
 		return 0;
 	if (!regular)
 		return fail(err, path, -EINVAL,
-			    "a device of " + std::to_string(size) + " bytes cannot grow to " +
+			    "a device of " + std::to_string(size) +
+				    " bytes cannot grow to " +
 				    std::to_string(want));
 	// Allocated, not sparse (reserve_blocks); refused, with nothing left
 	// behind, when the file system cannot hold it.
@@ -231,19 +247,22 @@ int Image::grow_file(const std::string &path, uint64_t want, std::string *err)
 		if (created)
 			::unlink(path.c_str());
 		else if (ftruncate(fd_, off_t(size)) < 0)
-			*err += "; cannot shrink it back: " + std::string(strerror(errno));
+			*err += "; cannot shrink it back: " +
+				std::string(strerror(errno));
 		return e;
 	}
 	size = want;
 	return 0;
 }
 
-int Image::set_file_size(const std::string &path, uint64_t want, std::string *err)
+int Image::set_file_size(const std::string &path, uint64_t want,
+			 std::string *err)
 {
 	if (!want || want >= size)
 		return grow_file(path, want, err);
 	if (ftruncate(fd_, want) < 0)
-		return fail(err, path, -errno, std::string("cannot size: ") + strerror(errno));
+		return fail(err, path, -errno,
+			    std::string("cannot size: ") + strerror(errno));
 	size = want;
 	return 0;
 }
@@ -252,29 +271,36 @@ int Image::map(const std::string &path, std::string *err, bool ro)
 {
 	if (size && size < kMinImage)
 		return fail(err, path, -EINVAL,
-			    "too small (" + std::to_string(size) + " bytes, minimum 16 MiB)");
+			    "too small (" + std::to_string(size) +
+				    " bytes, minimum 16 MiB)");
 	// An image file an older zufuse left sparse gets its blocks now.
 	struct stat st;
 	if (regular && !ro && fstat(fd_, &st) == 0)
-		if (int e = reserve_blocks(fd_, st, uint64_t(st.st_size), path, err))
+		if (int e = reserve_blocks(fd_, st, uint64_t(st.st_size), path,
+					   err))
 			return e;
 	int is_pmem = 0;
-	base = static_cast<char *>(pmem_map_file(path.c_str(), 0, 0, 0, &len, &is_pmem));
+	base = static_cast<char *>(
+		pmem_map_file(path.c_str(), 0, 0, 0, &len, &is_pmem));
 	if (!base)
 		return fail(err, path, errno ? -errno : -EIO,
 			    std::string("cannot map: ") + pmem_errormsg());
 	if (len < kMinImage)
 		return fail(err, path, -EINVAL,
-			    "too small (" + std::to_string(len) + " bytes, minimum 16 MiB)");
+			    "too small (" + std::to_string(len) +
+				    " bytes, minimum 16 MiB)");
 	struct statfs sf;
-	if (!is_pmem && !fstatfs(fd_, &sf) && (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC))
+	if (!is_pmem && !fstatfs(fd_, &sf) &&
+	    (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC))
 		note_memory_mapping(base, len, true);
 	else if (!is_pmem && FileImage::wanted(fd_)) {
 		std::string why;
 		int e = FileImage::open(fd_, path, len, ro, &file, &why);
 		if (e == -ENOSPC) { // no room for the working copy: msync, slow
-			fprintf(stderr, "zufuse: image %s: %s: every transaction is msynced "
-					"instead (slow)\n", path.c_str(), why.c_str());
+			fprintf(stderr,
+				"zufuse: image %s: %s: every transaction is msynced "
+				"instead (slow)\n",
+				path.c_str(), why.c_str());
 			return 0;
 		}
 		if (e)
@@ -288,7 +314,8 @@ int Image::map(const std::string &path, std::string *err, bool ro)
 	return 0;
 }
 
-int Image::open(const std::string &path, uint64_t want, std::string *err, bool ro)
+int Image::open(const std::string &path, uint64_t want, std::string *err,
+		bool ro)
 {
 	int e = open_locked(path, want, err);
 	if (!e)
@@ -319,10 +346,16 @@ std::string Image::foreign_signature() const
 			what = "several file system signatures";
 		if (rc == 0) {
 			const char *v = nullptr;
-			if (blkid_probe_lookup_value(pr, "TYPE", &v, nullptr) == 0 && v)
-				what = std::string("a file system of type ") + v;
-			else if (blkid_probe_lookup_value(pr, "PTTYPE", &v, nullptr) == 0 && v)
-				what = std::string("a partition table (") + v + ")";
+			if (blkid_probe_lookup_value(pr, "TYPE", &v, nullptr) ==
+				    0 &&
+			    v)
+				what = std::string("a file system of type ") +
+				       v;
+			else if (blkid_probe_lookup_value(pr, "PTTYPE", &v,
+							  nullptr) == 0 &&
+				 v)
+				what = std::string("a partition table (") + v +
+				       ")";
 			else
 				what = "a recognised signature";
 		}

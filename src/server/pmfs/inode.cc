@@ -35,7 +35,8 @@ void OrphanTable::load(zus_sb_info *sbi)
 	std::lock_guard lk(mu_);
 	sbi_ = sbi;
 	table_ = reinterpret_cast<uint64_t *>(sbi->blk(sbi->sb->s_orphan_blk));
-	n_ = static_cast<uint32_t>(sbi->sb->s_orphan_blocks * (kBlockSize / sizeof(uint64_t)));
+	n_ = static_cast<uint32_t>(sbi->sb->s_orphan_blocks *
+				   (kBlockSize / sizeof(uint64_t)));
 	state_.assign(n_, kFree);
 	ino_.assign(n_, 0);
 	where_.clear();
@@ -70,7 +71,8 @@ int OrphanTable::add(Tx &tx, uint64_t ino)
 			// Durable before this transaction's changes can be.
 			if (!(sbi_->sb->s_flags & kSuperOrphanFull)) {
 				sbi_->sb->s_flags |= kSuperOrphanFull;
-				write_super(sbi_->base, sbi_->map_len, sbi_->sb);
+				write_super(sbi_->base, sbi_->map_len,
+					    sbi_->sb);
 			}
 			return 0;
 		}
@@ -177,9 +179,11 @@ int InodeCache::scan_at_mount(bool clean)
 		std::lock_guard lk(slots_mu_);
 		const uint64_t n = sbi_->sb->s_inode_count;
 		slot_used_.assign((n + 63) / 64, 0);
-		for (uint64_t s = n; s < slot_used_.size() * 64; ++s) // past the table
+		for (uint64_t s = n; s < slot_used_.size() * 64;
+		     ++s) // past the table
 			slot_used_[s / 64] |= 1ULL << (s % 64);
-		const uint64_t chunks = (slot_used_.size() + kChunkWords - 1) / kChunkWords;
+		const uint64_t chunks =
+			(slot_used_.size() + kChunkWords - 1) / kChunkWords;
 		chunk_scanned_.assign(chunks, false);
 		chunks_left_ = chunks;
 		slots_free_ = 0;
@@ -202,7 +206,8 @@ int InodeCache::finish_orphans(bool clean)
 		fprintf(stderr,
 			"zufuse: image %s: orphan table not empty after a clean umount "
 			"(%zu entr%s): finishing them\n",
-			sbi_->path.c_str(), list.size(), list.size() == 1 ? "y" : "ies");
+			sbi_->path.c_str(), list.size(),
+			list.size() == 1 ? "y" : "ies");
 	int orphans = 0;
 	for (auto [idx, ino] : list) {
 		zus_inode_info *ii = get(ino);
@@ -327,7 +332,8 @@ void InodeCache::drop_all()
 		}
 		for (auto &ii : all)
 			if (ii->zi->i_nlink == 0 && ii->ino != kRootIno &&
-			    !sbi_->crashed && !sbi_->ro && inode_free_media(*sbi_, ii.get()) == 0)
+			    !sbi_->crashed && !sbi_->ro &&
+			    inode_free_media(*sbi_, ii.get()) == 0)
 				release_ino(ii->ino);
 	}
 	// A clean umount leaves the orphan table empty: finish what an error
@@ -449,7 +455,8 @@ int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list)
 	const uint64_t keep_blocks = (new_size + kBlockSize - 1) >> kBlockShift;
 	// A truncation to or below i_size frees every block past the new EOF,
 	// fallocate(KEEP_SIZE)'s too (as tmpfs does).
-	const bool free_tail = (mask & STATX_SIZE) && new_size <= zi->i_size &&
+	const bool free_tail =
+		(mask & STATX_SIZE) && new_size <= zi->i_size &&
 		bmap_seek(sbi, zi, keep_blocks, true) != UINT64_MAX;
 
 	// A partial last block on T2 comes back to T1 to have its tail zeroed,
@@ -480,7 +487,8 @@ int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list)
 		char *tail = nullptr;
 		uint64_t tail_len = 0;
 		if (shrink && (new_size & (kBlockSize - 1))) {
-			uint64_t bn = bmap_lookup(sbi, zi, new_size >> kBlockShift);
+			uint64_t bn =
+				bmap_lookup(sbi, zi, new_size >> kBlockShift);
 			uint64_t off = new_size & (kBlockSize - 1);
 			if (bn) {
 				tail = sbi.blk(bn) + off;
@@ -497,14 +505,17 @@ int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list)
 			return err;
 		// Past ready() a fault cannot be undone in the live mount: stop
 		// it as a crash would; the next mount rolls the change back.
-		if (tail && (err = guarded(Access::kWrite, tail, tail_len, "truncation", [&] {
-				     sbi.persist.memset_nodrain(tail, 0, tail_len);
-			     }))) {
+		if (tail &&
+		    (err = guarded(Access::kWrite, tail, tail_len, "truncation",
+				   [&] {
+			sbi.persist.memset_nodrain(tail, 0, tail_len);
+		     }))) {
 			stop_after_media_fault(sbi);
 			return err;
 		}
 		if (mask & STATX_MODE)
-			zi->i_mode = (zi->i_mode & S_IFMT) | (ia->mode & ~S_IFMT & 07777);
+			zi->i_mode = (zi->i_mode & S_IFMT) |
+				     (ia->mode & ~S_IFMT & 07777);
 		acl.apply(zi);
 		if (mask & STATX_UID)
 			zi->i_uid = ia->uid;
@@ -546,6 +557,5 @@ int op_setattr(zufs_ioc_hdr *hdr, zufs::page_list)
 	}
 	return 0;
 }
-
 
 } // namespace zus::pmfs

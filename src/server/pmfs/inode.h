@@ -81,7 +81,7 @@ class OrphanTable {
 	std::vector<uint8_t> state_;
 	std::vector<uint64_t> ino_; // what each entry holds, or will
 	std::unordered_map<uint64_t, uint32_t> where_; // ino -> entry
-	uint32_t hint_ = 0; // the next entry to try
+	uint32_t hint_ = 0;			       // the next entry to try
 	uint32_t nfree_ = 0;
 };
 
@@ -121,7 +121,8 @@ class InodeCache {
 	static constexpr int kShards = 64;
 	struct Shard {
 		std::mutex mu;
-		std::unordered_map<uint64_t, std::unique_ptr<zus_inode_info>> map;
+		std::unordered_map<uint64_t, std::unique_ptr<zus_inode_info>>
+			map;
 	};
 	Shard &shard(uint64_t ino) { return shards_[ino % kShards]; }
 
@@ -139,7 +140,7 @@ class InodeCache {
 	// mount does not read the inode table; free_inodes() (STATFS) scans
 	// the rest once. slots_free_ counts the scanned chunks' free slots.
 	static constexpr uint64_t kChunkWords = 64; // 4096 slots, 512 KiB
-	void scan_chunk(uint64_t c) const; // under slots_mu_
+	void scan_chunk(uint64_t c) const;	    // under slots_mu_
 	mutable std::mutex slots_mu_;
 	mutable std::vector<uint64_t> slot_used_;
 	mutable std::vector<bool> chunk_scanned_;

@@ -15,7 +15,7 @@ namespace zus::pmfs {
 
 namespace {
 
-std::atomic<TxFaultHook> g_fault{nullptr};
+std::atomic<TxFaultHook> g_fault{ nullptr };
 
 // In 64 bits: a corrupt len near 2^32 must not wrap to a small size (found
 // by the image fuzzer: recovery then checksummed 4 GiB past the lane).
@@ -25,7 +25,10 @@ inline size_t rec_size(uint32_t len)
 }
 
 // Only range records carry a payload; a bits record's len is a block count.
-inline uint32_t payload_len(const pmfs_log_rec &r) { return r.type == kLogRange ? r.len : 0; }
+inline uint32_t payload_len(const pmfs_log_rec &r)
+{
+	return r.type == kLogRange ? r.len : 0;
+}
 
 uint32_t rec_crc(const pmfs_log_rec &r, uint32_t payload_crc)
 {
@@ -67,13 +70,14 @@ void Journal::init(zus_sb_info *sbi)
 	// another lane, so taking them in order cannot deadlock.
 	sbi->persist.set_commit_barrier([this](bool enter) {
 		for (uint32_t i = 0; i < nlanes_; ++i)
-			enter ? lanes_[i].mu.lock() : lanes_[nlanes_ - 1 - i].mu.unlock();
+			enter ? lanes_[i].mu.lock() :
+				lanes_[nlanes_ - 1 - i].mu.unlock();
 	});
 }
 
 Lane &Journal::lane_for_this_thread()
 {
-	static std::atomic<uint32_t> next{0};
+	static std::atomic<uint32_t> next{ 0 };
 	thread_local uint32_t mine = next.fetch_add(1);
 	return lanes_[mine % nlanes_];
 }
@@ -100,8 +104,10 @@ int Journal::recover()
 		std::vector<pmfs_log_rec *> recs;
 		size_t off = 0;
 		while (off + sizeof(pmfs_log_rec) <= l.cap) {
-			auto *r = reinterpret_cast<pmfs_log_rec *>(l.area + off);
-			if (r->seq != seq || off + rec_size(payload_len(*r)) > l.cap)
+			auto *r =
+				reinterpret_cast<pmfs_log_rec *>(l.area + off);
+			if (r->seq != seq ||
+			    off + rec_size(payload_len(*r)) > l.cap)
 				break;
 			uint32_t pc = crc32c(0, r + 1, payload_len(*r));
 			if (rec_crc(*r, pc) != r->crc)
@@ -116,19 +122,21 @@ int Journal::recover()
 				// Never let a record write outside the metadata +
 				// data area (the superblock and the journal itself
 				// are not logged).
-				if (r->off < sbi_->sb->s_bitmap_blk * kBlockSize ||
+				if (r->off < sbi_->sb->s_bitmap_blk *
+						     kBlockSize ||
 				    r->off + r->len > sbi_->map_len)
 					break;
-				sbi_->persist.memcpy_nodrain(sbi_->base + r->off,
-							     r + 1, r->len);
+				sbi_->persist.memcpy_nodrain(
+					sbi_->base + r->off, r + 1, r->len);
 				break;
 			case kLogBitsSet:
 			case kLogBitsClear:
 				if (r->off >= sbi_->nblocks() ||
 				    r->len > sbi_->nblocks() - r->off)
 					break;
-				sbi_->balloc.persist_bits(r->off, r->len,
-							  r->type == kLogBitsClear);
+				sbi_->balloc.persist_bits(
+					r->off, r->len,
+					r->type == kLogBitsClear);
 				break;
 			default:
 				break;
@@ -143,7 +151,7 @@ int Journal::recover()
 }
 
 Tx::Tx(zus_sb_info &sbi)
-	: sbi_(sbi), lane_(sbi.journal.lane_for_this_thread()), lock_(lane_.mu)
+    : sbi_(sbi), lane_(sbi.journal.lane_for_this_thread()), lock_(lane_.mu)
 {
 	seq_ = (sbi.sb->s_mount_gen << 32) | ++lane_.counter;
 	if (!(seq_ & 0xffffffffULL)) // counter wrapped: never use 0
@@ -227,7 +235,7 @@ int Tx::log(const void *p, size_t n)
 	int err = append(kLogRange, sbi_.off_of(c), c, n);
 	if (err)
 		return err;
-	lane_.ranges[lane_.nranges++] = {c, n};
+	lane_.ranges[lane_.nranges++] = { c, n };
 	return 0;
 }
 
@@ -235,9 +243,11 @@ int Tx::bits(uint64_t bn, uint64_t n, bool set)
 {
 	// Adjacent to the previous run and still the last record: grow it.
 	if (lane_.nbits && last_bits_ &&
-	    reinterpret_cast<char *>(last_bits_ + 1) == lane_.area + lane_.used) {
+	    reinterpret_cast<char *>(last_bits_ + 1) ==
+		    lane_.area + lane_.used) {
 		BitsRun &b = lane_.bits[lane_.nbits - 1];
-		if (b.set == set && b.bn + b.n == bn && b.n + n < (1ULL << 31)) {
+		if (b.set == set && b.bn + b.n == bn &&
+		    b.n + n < (1ULL << 31)) {
 			b.n += n;
 			last_bits_->len = static_cast<uint32_t>(b.n);
 			last_bits_->crc = rec_crc(*last_bits_, 0);
@@ -260,7 +270,7 @@ int Tx::bits(uint64_t bn, uint64_t n, bool set)
 	sbi_.persist.flush(r, sizeof(*r));
 	lane_.last_rec = nullptr; // never grown by log()
 	last_bits_ = r;
-	lane_.bits[lane_.nbits++] = {bn, n, set};
+	lane_.bits[lane_.nbits++] = { bn, n, set };
 	return 0;
 }
 
@@ -271,7 +281,7 @@ int Tx::defer_store(uint64_t *addr, uint64_t val)
 	int err = log(addr, sizeof(*addr));
 	if (err)
 		return err;
-	lane_.stores[lane_.nstores++] = {addr, val};
+	lane_.stores[lane_.nstores++] = { addr, val };
 	return 0;
 }
 
@@ -296,7 +306,7 @@ int Tx::note_orphan(uint32_t idx, bool add)
 {
 	if (lane_.norphan_ops == Lane::kMaxOrphanOps) [[unlikely]]
 		return -ENOSPC;
-	lane_.orphan_ops[lane_.norphan_ops++] = {idx, add};
+	lane_.orphan_ops[lane_.norphan_ops++] = { idx, add };
 	return 0;
 }
 
@@ -311,7 +321,8 @@ int Tx::free_t2(uint64_t t2)
 void Tx::settle_orphans(bool committed)
 {
 	for (int i = 0; i < lane_.norphan_ops; ++i)
-		sbi_.icache->orphans().settle(lane_.orphan_ops[i].idx, lane_.orphan_ops[i].add,
+		sbi_.icache->orphans().settle(lane_.orphan_ops[i].idx,
+					      lane_.orphan_ops[i].add,
 					      committed);
 	lane_.norphan_ops = 0;
 }
@@ -349,7 +360,8 @@ int Tx::commit(zus_inode_info *owner)
 	settle_orphans(true);
 	for (int i = 0; i < lane_.nbits; ++i)
 		if (!lane_.bits[i].set)
-			sbi_.release_blocks(owner, lane_.bits[i].bn, lane_.bits[i].n);
+			sbi_.release_blocks(owner, lane_.bits[i].bn,
+					    lane_.bits[i].n);
 	// Not before: a T2 block reused while the leaf naming it could still
 	// be rolled back (an abort, a crash) would be owned twice.
 	for (int i = 0; i < lane_.nt2_frees; ++i)

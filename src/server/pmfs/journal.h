@@ -46,8 +46,8 @@ namespace zus::pmfs {
 // returns true to "crash": the transaction stops there, its lane stays live
 // and the file system refuses every further request with -EIO until umount.
 enum class TxPoint {
-	kLogged,       // records durable, nothing modified yet
-	kModified,     // all modifications done and flushed, not committed
+	kLogged,   // records durable, nothing modified yet
+	kModified, // all modifications done and flushed, not committed
 };
 using TxFaultHook = bool (*)(TxPoint point);
 void set_tx_fault_hook(TxFaultHook hook);
@@ -69,7 +69,7 @@ struct Lane {
 	uint32_t counter = 0;
 	// Transactions committed on this lane (written under mu, read by
 	// Journal::commits() without it).
-	std::atomic<uint64_t> commits{0};
+	std::atomic<uint64_t> commits{ 0 };
 
 	// The running transaction (valid while mu is held).
 	size_t used = 0;
@@ -150,7 +150,8 @@ class Tx {
 
   private:
 	enum class State { kOpen, kReady, kDone };
-	int append(uint16_t type, uint64_t off, const void *payload, uint32_t len);
+	int append(uint16_t type, uint64_t off, const void *payload,
+		   uint32_t len);
 	void apply_bits(const BitsRun &b, bool undo);
 	void settle_orphans(bool committed);
 

@@ -112,7 +112,7 @@ struct pmfs_super {
 	uint64_t s_refc_blk;
 	uint64_t s_refc_blocks;
 	uint32_t s_flags; // SuperFlags
-	uint32_t s_crc; // crc32c of this struct with s_crc = 0
+	uint32_t s_crc;	  // crc32c of this struct with s_crc = 0
 };
 static_assert(sizeof(pmfs_super) == 176);
 // The largest share count: a block has at most kRefcMax + 1 owners.
@@ -212,7 +212,7 @@ inline constexpr uint64_t kXattrMagic = 0x3152545441585a5aULL; // "ZZXATTR1"
 inline constexpr uint32_t kXattrMaxBlocks = 32;
 struct pmfs_xattr_head {
 	uint64_t magic;
-	uint64_t len; // bytes in the stream
+	uint64_t len;  // bytes in the stream
 	uint32_t nblk; // 0: the stream is inline, after this head
 	uint32_t crc;  // crc32c of the stream
 	uint64_t bn[kXattrMaxBlocks];

@@ -61,7 +61,8 @@ void zus_sb_info::release_blocks(zus_inode_info *owner, uint64_t bn, uint64_t n)
 					continue;
 				if (b > run)
 					runs.emplace_back(run, b - run);
-				held_freed.push_back(b); // released by unhold_blocks
+				held_freed.push_back(
+					b); // released by unhold_blocks
 				run = b + 1;
 			}
 			if (run < bn + n)
@@ -104,7 +105,8 @@ void zus_sb_info::unhold_blocks(zus_inode_info *owner)
 			if (it == held.end() || --it->second)
 				continue;
 			held.erase(it);
-			auto f = std::find(held_freed.begin(), held_freed.end(), b);
+			auto f = std::find(held_freed.begin(), held_freed.end(),
+					   b);
 			if (f != held_freed.end()) {
 				held_freed.erase(f);
 				free_now.push_back(b);
@@ -117,7 +119,8 @@ void zus_sb_info::unhold_blocks(zus_inode_info *owner)
 		balloc.release(b, 1);
 }
 
-void zus_sb_info::release_blocks_unheld(zus_inode_info *owner, uint64_t bn, uint64_t n)
+void zus_sb_info::release_blocks_unheld(zus_inode_info *owner, uint64_t bn,
+					uint64_t n)
 {
 	if (owner) {
 		std::lock_guard lk(owner->defer_mu);
@@ -148,7 +151,8 @@ zus_inode_info *ii_cookie(zus_inode_info *ii, int *err)
 		*err = -EIO;
 		return nullptr;
 	}
-	if (zufs::fault::media_failed()) [[unlikely]] { // a page of metadata lost
+	if (zufs::fault::media_failed())
+		[[unlikely]] { // a page of metadata lost
 		stop_after_media_fault(*ii->sbi);
 		*err = -EIO;
 		return nullptr;
@@ -167,8 +171,8 @@ struct Options {
 	bool noatime = false; // "noatime": reads leave atime (else relatime)
 	bool strictatime = false; // "strictatime": every read sets it
 	bool nodiratime = false;  // "nodiratime": readdir leaves it
-	uint64_t t2size = 0; // bytes of the shim's T2 store (tier.h)
-	unsigned commit_s = 5; // "commit=": file back-end commit interval
+	uint64_t t2size = 0;	  // bytes of the shim's T2 store (tier.h)
+	unsigned commit_s = 5;	  // "commit=": file back-end commit interval
 };
 
 // The value of key=N, N decimal and at most max; false with *err
@@ -181,7 +185,8 @@ bool decimal(std::string_view key, std::string_view val, uint64_t max,
 	errno = 0;
 	unsigned long long n = strtoull(v.c_str(), &end, 10);
 	if (errno || *end || v[0] == '-' || n > max) {
-		*err = "bad " + std::string(key) + " '" + v + "' (" + what + ")";
+		*err = "bad " + std::string(key) + " '" + v + "' (" + what +
+		       ")";
 		return false;
 	}
 	*out = n;
@@ -197,23 +202,28 @@ int parse_options(const zufs_ioc_mount &m, Options *o, std::string *err,
 	while (!all.empty()) {
 		size_t comma = all.find(',');
 		std::string_view opt = all.substr(0, comma);
-		all = comma == all.npos ? std::string_view() : all.substr(comma + 1);
+		all = comma == all.npos ? std::string_view() :
+					  all.substr(comma + 1);
 		if (opt.empty())
 			continue;
 		size_t eq = opt.find('=');
 		std::string_view key = opt.substr(0, eq);
-		std::string_view val = eq == opt.npos ? std::string_view() : opt.substr(eq + 1);
+		std::string_view val = eq == opt.npos ? std::string_view() :
+							opt.substr(eq + 1);
 		if (key == "pmem" && !val.empty()) {
 			o->pmem = val;
 		} else if (key == "size" && !val.empty()) {
-			if (!decimal(key, val, UINT64_MAX, "decimal bytes", &o->size, err))
+			if (!decimal(key, val, UINT64_MAX, "decimal bytes",
+				     &o->size, err))
 				return -EINVAL;
 		} else if (key == "t2size" && !val.empty()) {
-			if (!decimal(key, val, UINT64_MAX, "decimal bytes", &o->t2size, err))
+			if (!decimal(key, val, UINT64_MAX, "decimal bytes",
+				     &o->t2size, err))
 				return -EINVAL;
 		} else if (key == "commit" && !val.empty()) {
 			uint64_t s;
-			if (!decimal(key, val, 3600, "seconds, 0 to 3600", &s, err))
+			if (!decimal(key, val, 3600, "seconds, 0 to 3600", &s,
+				     err))
 				return -EINVAL;
 			o->commit_s = static_cast<unsigned>(s);
 		} else if (key == "mkfs" && eq == opt.npos) {
@@ -239,7 +249,8 @@ int parse_options(const zufs_ioc_mount &m, Options *o, std::string *err,
 		} else if (key == "rw" && eq == opt.npos) {
 			o->ro = false;
 		} else {
-			*err = "unknown mount option '" + std::string(opt) + "'";
+			*err = "unknown mount option '" + std::string(opt) +
+			       "'";
 			return -EINVAL;
 		}
 	}
@@ -250,10 +261,7 @@ int parse_options(const zufs_ioc_mount &m, Options *o, std::string *err,
 	return 0;
 }
 
-std::string bytes(uint64_t n)
-{
-	return std::to_string(n) + " bytes";
-}
+std::string bytes(uint64_t n) { return std::to_string(n) + " bytes"; }
 
 // Open, lock and map the image, creating, formatting or growing it as the
 // options ask -- and refusing before anything is written: another file
@@ -268,10 +276,12 @@ int open_image(const Options &o, Image *img, std::string *err)
 		return e;
 	const std::string pre = "image " + o.pmem + ": ";
 	pmfs_super head{};
-	const bool ours = img->read_head(&head, sizeof(head)) && head.s_magic == kMagic;
+	const bool ours =
+		img->read_head(&head, sizeof(head)) && head.s_magic == kMagic;
 	if (!img->created && img->size && o.size && o.size < img->size) {
-		*err = pre + "--size " + bytes(o.size) + " is smaller than the image (" +
-		       bytes(img->size) + "); a file system cannot shrink";
+		*err = pre + "--size " + bytes(o.size) +
+		       " is smaller than the image (" + bytes(img->size) +
+		       "); a file system cannot shrink";
 		return -EINVAL;
 	}
 	if (!ours && !img->created) {
@@ -283,21 +293,25 @@ int open_image(const Options &o, Image *img, std::string *err)
 		}
 	}
 	if (ours && o.mkfs) {
-		*err = pre + "already formatted; refusing --mkfs (use mkfs.zufs --force)";
+		*err = pre +
+		       "already formatted; refusing --mkfs (use mkfs.zufs --force)";
 		return -EEXIST;
 	}
 	if (ours && o.size > img->size) {
 		std::string why;
 		if (o.ro) {
-			*err = pre + "cannot grow to " + bytes(o.size) + " on a read-only mount";
+			*err = pre + "cannot grow to " + bytes(o.size) +
+			       " on a read-only mount";
 			return -EROFS;
 		}
-		if (!validate_super(head, o.size, &why) && (e = check_growth(head, o.size, &why))) {
+		if (!validate_super(head, o.size, &why) &&
+		    (e = check_growth(head, o.size, &why))) {
 			*err = pre + why;
 			return e;
 		}
 	}
-	if ((e = img->grow_file(o.pmem, o.size, err)) || (e = img->map(o.pmem, err, o.ro)))
+	if ((e = img->grow_file(o.pmem, o.size, err)) ||
+	    (e = img->map(o.pmem, err, o.ro)))
 		return e;
 	if (!ours) {
 		if (!o.mkfs && !img->created)
@@ -315,7 +329,8 @@ void seal_super(zus_sb_info &sbi, uint32_t state)
 
 } // namespace
 
-int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *out)
+int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf,
+	  std::unique_ptr<zus_sb_info> *out)
 {
 	std::string err;
 	auto fail = [&](int e) {
@@ -338,8 +353,8 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 		return fail(e);
 	}
 	if (restored)
-		fprintf(stderr, "zufuse: image %s: %s%s\n", o.pmem.c_str(), why.c_str(),
-			o.ro ? "" : ": restored");
+		fprintf(stderr, "zufuse: image %s: %s%s\n", o.pmem.c_str(),
+			why.c_str(), o.ro ? "" : ": restored");
 
 	auto sbi = std::make_unique<zus_sb_info>();
 	sbi->path = o.pmem;
@@ -358,8 +373,9 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 	// A SIGBUS in a data copy fails that request (fault/guard.h). The fd
 	// tells a shrunk or full image file from a media error; the file
 	// back-end maps a working copy instead, which the fd does not describe.
-	zufs::fault::register_mapping(sbi->base, sbi->map_len, sbi->file_image ? -1 : sbi->fd,
-				      sbi->sb->s_data_blk * kBlockSize, o.pmem.c_str());
+	zufs::fault::register_mapping(
+		sbi->base, sbi->map_len, sbi->file_image ? -1 : sbi->fd,
+		sbi->sb->s_data_blk * kBlockSize, o.pmem.c_str());
 
 	zus_inode *rzi = sbi->zi_of(kRootIno);
 	if (rzi->i_ino != kRootIno || !S_ISDIR(rzi->i_mode)) {
@@ -378,14 +394,16 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 	int recovered = sbi->journal.recover();
 	// --size larger than the file system: grow it (resize.cc), before the
 	// allocator and the tiers size themselves from it.
-	if (o.size && !o.ro && sbi->sb->s_nblocks < sbi->map_len / kBlockSize - 1) {
+	if (o.size && !o.ro &&
+	    sbi->sb->s_nblocks < sbi->map_len / kBlockSize - 1) {
 		const uint64_t before = sbi->sb->s_size;
 		if ((e = grow_fs(sbi->base, sbi->map_len, &why))) {
 			err = "image " + o.pmem + ": " + why;
 			return fail(e);
 		}
 		if (sbi->sb->s_size != before)
-			fprintf(stderr, "zufuse: image %s: file system grown from %llu to %llu bytes\n",
+			fprintf(stderr,
+				"zufuse: image %s: file system grown from %llu to %llu bytes\n",
 				o.pmem.c_str(), (unsigned long long)before,
 				(unsigned long long)sbi->sb->s_size);
 	}
@@ -403,8 +421,10 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 	// Freeing must not need space (balloc.h): a shrinking truncate or a
 	// punch inside a shared block (refc.h) or a block on T2, an xattr
 	// removed, take the few blocks they need from this reserve.
-	sbi->balloc.set_reserve(std::min<uint64_t>(64, sbi->balloc.data_blocks() / 64));
-	sbi->persist.track_allocation(sbi->blk(sbi->sb->s_bitmap_blk), sbi->nblocks());
+	sbi->balloc.set_reserve(
+		std::min<uint64_t>(64, sbi->balloc.data_blocks() / 64));
+	sbi->persist.track_allocation(sbi->blk(sbi->sb->s_bitmap_blk),
+				      sbi->nblocks());
 	sbi->icache = std::make_unique<InodeCache>(sbi.get());
 	int orphans = sbi->icache->scan_at_mount(was_clean && !recovered);
 	if (recovered || orphans || !was_clean) {
@@ -412,8 +432,9 @@ int mount(zufs_ioc_mount &m, zufs::ZufCalls *zuf, std::unique_ptr<zus_sb_info> *
 		fprintf(stderr,
 			"zufuse: image %s: recovered after an unclean shutdown: rolled back "
 			"%d interrupted transaction%s, freed %d orphan inode%s (%llu ms)\n",
-			o.pmem.c_str(), recovered, recovered == 1 ? "" : "s", orphans,
-			orphans == 1 ? "" : "s", static_cast<unsigned long long>(ms));
+			o.pmem.c_str(), recovered, recovered == 1 ? "" : "s",
+			orphans, orphans == 1 ? "" : "s",
+			static_cast<unsigned long long>(ms));
 	}
 
 	sbi->root = sbi->icache->get(kRootIno);
@@ -466,9 +487,11 @@ int remount(zus_sb_info &sbi, zufs_ioc_mount &m)
 		return e;
 	}
 	if (!o.ro && sbi.mounted_ro) {
-		snprintf(m.errmsg, sizeof(m.errmsg),
-			 "image %s was mounted read-only (mapped so): unmount it and "
-			 "mount it rw", sbi.path.c_str());
+		snprintf(
+			m.errmsg, sizeof(m.errmsg),
+			"image %s was mounted read-only (mapped so): unmount it and "
+			"mount it rw",
+			sbi.path.c_str());
 		return -EROFS;
 	}
 	if (sbi.crashed)
@@ -512,10 +535,7 @@ void stop_after_media_fault(zus_sb_info &sbi)
 			sbi.path.c_str());
 }
 
-int sync_fs(zus_sb_info &sbi)
-{
-	return sbi.persist.sync_all();
-}
+int sync_fs(zus_sb_info &sbi) { return sbi.persist.sync_all(); }
 
 int op_statfs(zufs_ioc_hdr *hdr, zufs::page_list)
 {
@@ -534,7 +554,8 @@ int op_statfs(zufs_ioc_hdr *hdr, zufs::page_list)
 	// Available: what one fallocate can get, the nodes that map it
 	// counted (generic/103 allocates f_bavail - 512 KiB in one go); the
 	// reserve for freeing operations is not (balloc.h, as ext4's).
-	f.f_bavail = bmap_max_data(f.f_bfree - std::min(f.f_bfree, sbi->balloc.reserved()));
+	f.f_bavail = bmap_max_data(f.f_bfree -
+				   std::min(f.f_bfree, sbi->balloc.reserved()));
 	f.f_files = sbi->sb->s_inode_count;
 	f.f_ffree = sbi->icache->free_inodes();
 	f.f_namelen = ZUFS_NAME_LEN;

@@ -46,7 +46,9 @@ uint8_t dt_of(uint16_t mode) { return static_cast<uint8_t>((mode >> 12) & 15); }
 struct InodeRef {
 	zus_sb_info &sbi;
 	zus_inode_info *ii;
-	InodeRef(zus_sb_info &s, uint64_t ino) : sbi(s), ii(s.icache->get(ino)) {}
+	InodeRef(zus_sb_info &s, uint64_t ino) : sbi(s), ii(s.icache->get(ino))
+	{
+	}
 	~InodeRef()
 	{
 		if (ii)
@@ -72,7 +74,8 @@ class InodeLocks {
 	}
 	void lock()
 	{
-		std::sort(ii_, ii_ + n_, [](auto *a, auto *b) { return a->ino < b->ino; });
+		std::sort(ii_, ii_ + n_,
+			  [](auto *a, auto *b) { return a->ino < b->ino; });
 		for (int i = 0; i < n_; ++i)
 			ii_[i]->rw.lock();
 		locked_ = true;
@@ -150,8 +153,13 @@ int op_new_inode(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		return err;
 	const uint16_t mode = ni->zi.i_mode;
 	switch (mode & S_IFMT) {
-	case S_IFREG: case S_IFDIR: case S_IFLNK:
-	case S_IFCHR: case S_IFBLK: case S_IFIFO: case S_IFSOCK:
+	case S_IFREG:
+	case S_IFDIR:
+	case S_IFLNK:
+	case S_IFCHR:
+	case S_IFBLK:
+	case S_IFIFO:
+	case S_IFSOCK:
 		break;
 	default:
 		return -EINVAL;
@@ -243,12 +251,15 @@ int op_new_inode(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	} else if (S_ISLNK(mode)) {
 		zi->i_size = symlen;
 		if (sym_bn) {
-			zi->i_on_disk.a[0] = sym_bn; // height 0: block of index 0
+			zi->i_on_disk.a[0] =
+				sym_bn; // height 0: block of index 0
 			zi->i_blocks = kBlockSize / 512;
 			zi->i_sym_dpp = zu_enc_dpp_t(sym_bn << kBlockShift, 0);
 		} else {
 			PageCursor(pages, hdr->offset)
-				.copy_out(reinterpret_cast<char *>(zi->i_symlink), symlen);
+				.copy_out(
+					reinterpret_cast<char *>(zi->i_symlink),
+					symlen);
 		}
 	}
 	acls.apply(zi);
@@ -273,7 +284,7 @@ int op_new_inode(zufs_ioc_hdr *hdr, zufs::page_list pages)
 // The IN part of ADD_DENTRY / REMOVE_DENTRY, checked: live cookies, a
 // writable mount, a valid name.
 static int dentry_args(zufs_ioc_dentry *zd, zus_inode_info **dir,
-			zus_inode_info **ii, std::string_view *name)
+		       zus_inode_info **ii, std::string_view *name)
 {
 	int err = 0;
 	if (!(*dir = dir_cookie(zd->zus_dir_ii, &err)))
@@ -320,7 +331,8 @@ int op_add_dentry(zufs_ioc_hdr *hdr, zufs::page_list)
 	    (err = dir_prepare_add(tx, sbi, dir, name, &plan)))
 		return err;
 	// An O_TMPFILE inode gets its first name: no longer an orphan.
-	if (ii->zi->i_nlink == 0 && (err = sbi.icache->orphans().remove(tx, ii->ino)))
+	if (ii->zi->i_nlink == 0 &&
+	    (err = sbi.icache->orphans().remove(tx, ii->ino)))
 		return err;
 	if ((err = tx.ready()))
 		return err;
@@ -434,7 +446,8 @@ int op_rename(zufs_ioc_hdr *hdr, zufs::page_list)
 	uint64_t oslot, oino, nslot = 0, nino = 0;
 	if (dir_find(sbi, odir, oname, &oslot, &oino) || oino != src->ino)
 		return -ENOENT;
-	const bool target_exists = dir_find(sbi, ndir, nname, &nslot, &nino) == 0;
+	const bool target_exists =
+		dir_find(sbi, ndir, nname, &nslot, &nino) == 0;
 	if (zr->new_zus_ii) {
 		zus_inode_info *t = ii_cookie(zr->new_zus_ii, &err);
 		if (!t)
@@ -462,7 +475,8 @@ int op_rename(zufs_ioc_hdr *hdr, zufs::page_list)
 	// A directory may not move below itself.
 	if (src_dir && moves && is_ancestor(sbi, src->ino, ndir->ino))
 		return -EINVAL;
-	if (exchange && tgt_dir && moves && is_ancestor(sbi, tgt->ino, odir->ino))
+	if (exchange && tgt_dir && moves &&
+	    is_ancestor(sbi, tgt->ino, odir->ino))
 		return -EINVAL;
 	if (!exchange && tgt) {
 		if (src_dir && !tgt_dir)
@@ -532,8 +546,10 @@ int op_rename(zufs_ioc_hdr *hdr, zufs::page_list)
 	const uint64_t now = now_ns();
 	zus_inode *szi = src->zi, *ozi = odir->zi, *nzi = ndir->zi;
 	if (exchange) {
-		dir_apply_retarget(sbi, odir, oslot, tgt->ino, dt_of(tgt->zi->i_mode));
-		dir_apply_retarget(sbi, ndir, nslot, src->ino, dt_of(szi->i_mode));
+		dir_apply_retarget(sbi, odir, oslot, tgt->ino,
+				   dt_of(tgt->zi->i_mode));
+		dir_apply_retarget(sbi, ndir, nslot, src->ino,
+				   dt_of(szi->i_mode));
 		if (moves) {
 			if (src_dir) {
 				szi->i_dir.parent = ndir->ino;
@@ -565,7 +581,8 @@ int op_rename(zufs_ioc_hdr *hdr, zufs::page_list)
 			dir_apply_remove(sbi, odir, oslot);
 		}
 		if (tgt) {
-			dir_apply_retarget(sbi, ndir, nslot, src->ino, dt_of(szi->i_mode));
+			dir_apply_retarget(sbi, ndir, nslot, src->ino,
+					   dt_of(szi->i_mode));
 			if (tgt_dir) {
 				tgt->zi->i_nlink = 0;
 				--nzi->i_nlink; // the replaced directory's '..'
@@ -574,7 +591,8 @@ int op_rename(zufs_ioc_hdr *hdr, zufs::page_list)
 			}
 			tgt->zi->i_ctime = now;
 		} else {
-			dir_apply_add(sbi, ndir, plan, nname, src->ino, dt_of(szi->i_mode));
+			dir_apply_add(sbi, ndir, plan, nname, src->ino,
+				      dt_of(szi->i_mode));
 		}
 		if (src_dir && moves) {
 			szi->i_dir.parent = ndir->ino;

@@ -50,7 +50,7 @@ struct zus_inode_info {
 	zus_sb_info *sbi = nullptr;
 	zus_inode *zi = nullptr;
 	uint64_t ino = 0;
-	std::atomic<int64_t> refs{0};
+	std::atomic<int64_t> refs{ 0 };
 	// Its last reference went and it is being freed on media: get() of
 	// its number answers nullptr until the entry goes (InodeCache, under
 	// the shard lock).
@@ -61,7 +61,7 @@ struct zus_inode_info {
 	// its PUT): blocks freed while pins > 0 wait in deferred and go back to
 	// the allocator when the last pin goes. If the inode itself is freed
 	// with pins outstanding (a shim bug), they stay unused until remount.
-	std::atomic<int64_t> pins{0};
+	std::atomic<int64_t> pins{ 0 };
 	std::mutex defer_mu;
 	std::vector<std::pair<uint64_t, uint64_t>> deferred;
 	// Shared blocks (refc.h) this inode dropped while it had pins out
@@ -70,7 +70,7 @@ struct zus_inode_info {
 
 	// Directories: the DRAM name index, built on first use.
 	std::mutex dir_mu;
-	std::atomic<zus::pmfs::DirIndex *> dir{nullptr};
+	std::atomic<zus::pmfs::DirIndex *> dir{ nullptr };
 	std::unique_ptr<zus::pmfs::DirIndex> dir_owner;
 
 	zus_inode_info();
@@ -88,17 +88,17 @@ struct zus_sb_info {
 	// Read-only: mounted so (mounted_ro: the image is mapped read-only),
 	// or remounted so (remount(): no background writer runs). The atime
 	// options change at a remount too, while requests read them.
-	std::atomic<bool> ro{false};
+	std::atomic<bool> ro{ false };
 	bool mounted_ro = false;
 	bool acl = false; // POSIX ACLs (default; mount option "noacl": off)
-	std::atomic<bool> noatime{false}; // "noatime": no relatime updates
-	std::atomic<bool> strictatime{false}; // every access sets atime
-	std::atomic<bool> nodiratime{false};  // readdir never sets it
+	std::atomic<bool> noatime{ false }; // "noatime": no relatime updates
+	std::atomic<bool> strictatime{ false }; // every access sets atime
+	std::atomic<bool> nodiratime{ false };	// readdir never sets it
 	unsigned commit_s = 5; // "commit=": file back-end commit interval
 	// A simulated crash (tests), or a media fault inside a transaction
 	// (stop_after_media_fault): every request gets -EIO until umount,
 	// which leaves the media as it is for the next mount's recovery.
-	std::atomic<bool> crashed{false};
+	std::atomic<bool> crashed{ false };
 	zufs::ZufCalls *zuf = nullptr;
 	uint64_t t2_blocks = 0; // the shim's T2 store ("t2size="), 0: none
 	// Async IOMAP_EXECs in flight (tier.h), completed by IOM_DONE.
@@ -124,7 +124,7 @@ struct zus_sb_info {
 	// frees it meanwhile, it waits in held_freed instead of going back to
 	// the allocator. held_mu is a leaf.
 	std::mutex held_mu;
-	std::atomic<bool> any_held{false};
+	std::atomic<bool> any_held{ false };
 	std::unordered_map<uint64_t, uint32_t> held;
 	std::vector<uint64_t> held_freed;
 
@@ -133,7 +133,10 @@ struct zus_sb_info {
 	zus_sb_info();
 	~zus_sb_info();
 
-	char *blk(uint64_t bn) const { return base + (bn << zus::pmfs::kBlockShift); }
+	char *blk(uint64_t bn) const
+	{
+		return base + (bn << zus::pmfs::kBlockShift);
+	}
 	uint64_t off_of(const void *p) const
 	{
 		return static_cast<const char *>(p) - base;
@@ -162,7 +165,8 @@ struct zus_sb_info {
 	void unhold_blocks(zus_inode_info *owner);
 
   private:
-	void release_blocks_unheld(zus_inode_info *owner, uint64_t bn, uint64_t n);
+	void release_blocks_unheld(zus_inode_info *owner, uint64_t bn,
+				   uint64_t n);
 };
 
 namespace zus::pmfs {

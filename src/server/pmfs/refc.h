@@ -45,7 +45,8 @@ namespace zus::pmfs {
 
 inline uint64_t *refc_word(const zus_sb_info &sbi, uint64_t bn)
 {
-	return reinterpret_cast<uint64_t *>(sbi.blk(sbi.sb->s_refc_blk)) + bn / 8;
+	return reinterpret_cast<uint64_t *>(sbi.blk(sbi.sb->s_refc_blk)) +
+	       bn / 8;
 }
 
 inline unsigned refc_of_word(uint64_t w, uint64_t bn)
@@ -58,7 +59,8 @@ inline unsigned refc_get(const zus_sb_info &sbi, uint64_t bn)
 {
 	if (!sbi.valid_data_bn(bn))
 		return 0;
-	return refc_of_word(__atomic_load_n(refc_word(sbi, bn), __ATOMIC_RELAXED), bn);
+	return refc_of_word(
+		__atomic_load_n(refc_word(sbi, bn), __ATOMIC_RELAXED), bn);
 }
 
 inline bool refc_shared(const zus_sb_info &sbi, uint64_t bn)

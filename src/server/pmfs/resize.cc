@@ -24,7 +24,8 @@ int check_growth(const pmfs_super &s, uint64_t map_len, std::string *why)
 	if (map_len / kBlockSize - 1 > max_nb) {
 		*why = "cannot grow in place to " + std::to_string(map_len) +
 		       " bytes: its allocation bitmap and share counts, sized by mkfs, "
-		       "describe at most " + std::to_string((max_nb + 1) << kBlockShift) +
+		       "describe at most " +
+		       std::to_string((max_nb + 1) << kBlockShift) +
 		       " bytes (format a new image with mkfs.zufs --size and copy the files)";
 		return -ENOSPC;
 	}
@@ -48,13 +49,16 @@ int grow_fs(char *base, size_t map_len, std::string *why)
 	// share counts are 0. Past the old end nothing reads these bits or
 	// counts, so a crash here leaves the old file system as it was (a
 	// later grow redoes this step).
-	auto *bitmap = reinterpret_cast<uint64_t *>(base + sb->s_bitmap_blk * kBlockSize);
+	auto *bitmap = reinterpret_cast<uint64_t *>(base + sb->s_bitmap_blk *
+								   kBlockSize);
 	for (uint64_t b = old_nb; b < new_nb; ++b)
 		bitmap[b / 64] &= ~(1ULL << (b % 64));
 	for (uint64_t b = new_nb; b < ((new_nb + 63) & ~63ULL); ++b)
-		bitmap[b / 64] |= 1ULL << (b % 64); // the tail copy and past it: used
+		bitmap[b / 64] |=
+			1ULL << (b % 64); // the tail copy and past it: used
 	p.flush(bitmap + old_nb / 64, ((new_nb + 63) / 64 - old_nb / 64) * 8);
-	auto *refc = reinterpret_cast<uint8_t *>(base + sb->s_refc_blk * kBlockSize);
+	auto *refc =
+		reinterpret_cast<uint8_t *>(base + sb->s_refc_blk * kBlockSize);
 	p.memset_nodrain(refc + old_nb, 0, new_nb - old_nb);
 	p.drain();
 

@@ -110,7 +110,8 @@ uint64_t T2Alloc::alloc(uint64_t n, uint64_t *out,
 			if (pass && w == start / 64 && start % 64)
 				open &= (1ULL << (start % 64)) - 1;
 			while (open && got < n) {
-				uint64_t b = w * 64 + uint64_t(__builtin_ctzll(open));
+				uint64_t b = w * 64 +
+					     uint64_t(__builtin_ctzll(open));
 				open &= open - 1;
 				if (skip && skip(b))
 					continue;
@@ -131,8 +132,8 @@ namespace {
 // Every T2 leaf of the tree below node (level lvl >= 1; lvl 0: node is
 // the leaf itself), for tier_mount.
 template <typename Fn>
-void walk_leaves(const zus_sb_info &sbi, uint64_t node, uint32_t lvl, uint64_t base,
-		 Fn &&fn)
+void walk_leaves(const zus_sb_info &sbi, uint64_t node, uint32_t lvl,
+		 uint64_t base, Fn &&fn)
 {
 	if (lvl == 0) {
 		if (node & kT2Leaf)
@@ -145,7 +146,8 @@ void walk_leaves(const zus_sb_info &sbi, uint64_t node, uint32_t lvl, uint64_t b
 	uint64_t span = 1ULL << (kFanoutShift * (lvl - 1));
 	for (uint64_t s = 0; s < kFanout; ++s)
 		if (slots[s])
-			walk_leaves(sbi, slots[s], lvl - 1, base + s * span, fn);
+			walk_leaves(sbi, slots[s], lvl - 1, base + s * span,
+				    fn);
 }
 
 } // namespace
@@ -183,7 +185,8 @@ int tier_mount(zus_sb_info &sbi, std::string *why)
 	if (!need && !sbi.t2_blocks)
 		return 0;
 	if (sbi.t2_blocks && sbi.t2_blocks < need) {
-		*why = "has blocks on a tier 2 of " + std::to_string(need * kBlockSize) +
+		*why = "has blocks on a tier 2 of " +
+		       std::to_string(need * kBlockSize) +
 		       " bytes; the T2 given has " +
 		       std::to_string(sbi.t2_blocks * kBlockSize);
 		return -EINVAL;
@@ -192,19 +195,20 @@ int tier_mount(zus_sb_info &sbi, std::string *why)
 	uint64_t leaves = 0, bad = 0, twice = 0;
 	for (uint64_t ino = 1; ino <= sbi.sb->s_inode_count; ++ino) {
 		const zus_inode *zi = sbi.zi_of(ino);
-		if (zi->i_ino != ino || !S_ISREG(zi->i_mode) || !zi->i_on_disk.a[0] ||
-		    zi->i_on_disk.a[1] > kMaxHeight)
+		if (zi->i_ino != ino || !S_ISREG(zi->i_mode) ||
+		    !zi->i_on_disk.a[0] || zi->i_on_disk.a[1] > kMaxHeight)
 			continue;
-		walk_leaves(sbi, zi->i_on_disk.a[0], uint32_t(zi->i_on_disk.a[1]), 0,
+		walk_leaves(sbi, zi->i_on_disk.a[0],
+			    uint32_t(zi->i_on_disk.a[1]), 0,
 			    [&](uint64_t, uint64_t v) {
-				    ++leaves;
-				    if (!t2_leaf_valid(sbi, v)) {
-					    ++bad;
-					    return;
-				    }
-				    if (!ts.alloc.mark(v & ~kT2Leaf))
-					    ++twice;
-			    });
+			++leaves;
+			if (!t2_leaf_valid(sbi, v)) {
+				++bad;
+				return;
+			}
+			if (!ts.alloc.mark(v & ~kT2Leaf))
+				++twice;
+		});
 	}
 	if (!sbi.t2_blocks) {
 		if (leaves) {
@@ -223,7 +227,8 @@ int tier_mount(zus_sb_info &sbi, std::string *why)
 		fprintf(stderr,
 			"zufuse: image %s: %lu tier-2 leaves outside the T2, %lu named "
 			"twice (read as holes / shared; run fsck.zufs)\n",
-			sbi.path.c_str(), (unsigned long)bad, (unsigned long)twice);
+			sbi.path.c_str(), (unsigned long)bad,
+			(unsigned long)twice);
 	return 0;
 }
 

@@ -52,8 +52,8 @@ class T2Alloc {
 	uint64_t next_open_word(uint64_t w) const;
 
 	uint64_t nblocks_ = 0;
-	std::vector<uint64_t> bits_;	// 1 = used (block 0 and the tail too)
-	std::vector<uint64_t> full_;	// bit per word of bits_: 1 = all used
+	std::vector<uint64_t> bits_; // 1 = used (block 0 and the tail too)
+	std::vector<uint64_t> full_; // bit per word of bits_: 1 = all used
 	uint64_t cursor_ = 1;
 	std::atomic<uint64_t> used_{ 0 };
 };

@@ -33,8 +33,8 @@ namespace zus::pmfs {
 namespace {
 
 constexpr auto kPromoWait = std::chrono::seconds(2);
-constexpr uint64_t kPreRead = 256;	   // blocks promoted ahead (1 MiB)
-constexpr uint64_t kPreReadBelow = 64;	   // ... by requests smaller than this
+constexpr uint64_t kPreRead = 256;     // blocks promoted ahead (1 MiB)
+constexpr uint64_t kPreReadBelow = 64; // ... by requests smaller than this
 
 // A promotion token travels as the zufs_iomap.iomb cookie of the RETRY
 // answer and of the re-dispatch (never dereferenced by anyone).
@@ -75,7 +75,8 @@ void release_stale(zus_sb_info &sbi, TierState &ts, const zus_inode *zi,
 		sbi.balloc.release(q->second, 1);
 	ts.quarantine.erase(q0, q1);
 	for (auto it = ts.promos.lower_bound({ ino, first });
-	     it != ts.promos.end() && it->first.first == ino && it->first.second <= last;) {
+	     it != ts.promos.end() && it->first.first == ino &&
+	     it->first.second <= last;) {
 		if (it->second.token != token ||
 		    t2_leaf_valid(sbi, bmap_leaf(sbi, zi, it->first.second))) {
 			++it;
@@ -130,7 +131,8 @@ void pre_read(zus_inode_info *ii, TierState &ts, uint64_t from, uint64_t n)
 	if (!n || from >= (size + kBlockSize - 1) >> kBlockShift ||
 	    sbi.balloc.free_blocks() < ts.low + n)
 		return;
-	uint64_t to = std::min(from + n, (size + kBlockSize - 1) >> kBlockShift) - 1;
+	uint64_t to =
+		std::min(from + n, (size + kBlockSize - 1) >> kBlockShift) - 1;
 	{
 		std::lock_guard g(ts.mu);
 		auto it = ts.promos.lower_bound({ ii->ino, from });
@@ -143,7 +145,8 @@ void pre_read(zus_inode_info *ii, TierState &ts, uint64_t from, uint64_t n)
 	}
 	uint64_t before = ts.promoted.load(std::memory_order_relaxed);
 	tier_promote_range_locked(ii, from, to);
-	ts.pre_read.fetch_add(ts.promoted.load(std::memory_order_relaxed) - before,
+	ts.pre_read.fetch_add(ts.promoted.load(std::memory_order_relaxed) -
+				      before,
 			      std::memory_order_relaxed);
 }
 
@@ -159,7 +162,8 @@ bool whole_page(uint64_t filepos, uint64_t len, uint64_t page_off, uint64_t idx,
 	// its whole page: the answer stops at i_size (so a READ of it never
 	// needs a T1 block: with T1 and T2 full it is no ENOSPC).
 	uint64_t pos = idx << kBlockShift;
-	return pos >= filepos && pos < size && pos + kBlockSize <= filepos + len &&
+	return pos >= filepos && pos < size &&
+	       pos + kBlockSize <= filepos + len &&
 	       (page_off + (pos - filepos)) % kBlockSize == 0;
 }
 
@@ -200,13 +204,15 @@ uint64_t tier_map_cut(zus_inode_info *ii, const zufs_ioc_IO *io)
 	TierState &ts = tier_of(sbi);
 	// Sequential reads promote (and pre-read), unless T1 is short and
 	// T2 full: then nothing can make room, and a read must not fail.
-	const bool stuck = sbi.balloc.free_blocks() < ts.low && !ts.alloc.nfree();
+	const bool stuck =
+		sbi.balloc.free_blocks() < ts.low && !ts.alloc.nfree();
 	if (!ts.alloc.used() || (!(io->flags & ZUFS_IO_RAND) && !stuck))
 		return UINT64_MAX;
 	std::shared_lock lk(ii->rw);
 	const zus_inode *zi = ii->zi;
 	const uint64_t size = zi->i_size;
-	const uint64_t end = std::min<uint64_t>(io->filepos + io->hdr.len, size);
+	const uint64_t end =
+		std::min<uint64_t>(io->filepos + io->hdr.len, size);
 	if (io->filepos >= end)
 		return UINT64_MAX;
 	// The READ the shim sends for the rest lands page-aligned.
@@ -217,7 +223,8 @@ uint64_t tier_map_cut(zus_inode_info *ii, const zufs_ioc_IO *io)
 		if (t2_leaf_valid(sbi, v) &&
 		    cold_read(sbi, ts, io->filepos, io->hdr.len, page_off,
 			      io->flags, idx, v & ~kT2Leaf, size))
-			return std::max<uint64_t>(io->filepos, idx << kBlockShift);
+			return std::max<uint64_t>(io->filepos,
+						  idx << kBlockShift);
 	}
 	return UINT64_MAX;
 }
@@ -295,9 +302,10 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 			continue;
 		uint64_t t2 = v & ~kT2Leaf;
 		std::unique_lock g(ts.mu);
-		auto it = ts.promos.find({ii->ino, idx});
+		auto it = ts.promos.find({ ii->ino, idx });
 		bool others = false;
-		if (it != ts.promos.end() && (!token || it->second.token != token)) {
+		if (it != ts.promos.end() &&
+		    (!token || it->second.token != token)) {
 			others = true;
 		} else if (it != ts.promos.end()) {
 			TierState::Promo p = it->second;
@@ -316,18 +324,24 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 			g.unlock();
 		if (others) {
 			const uint64_t pos = idx << kBlockShift;
-			const uint64_t end = std::min<uint64_t>(io->filepos + io->hdr.len, size);
-			if (!read || pos < io->filepos || pos + kBlockSize > end ||
-			    (io->hdr.offset + (pos - io->filepos)) % kBlockSize) {
+			const uint64_t end = std::min<uint64_t>(
+				io->filepos + io->hdr.len, size);
+			if (!read || pos < io->filepos ||
+			    pos + kBlockSize > end ||
+			    (io->hdr.offset + (pos - io->filepos)) %
+				    kBlockSize) {
 				busy = true;
 				continue;
 			}
 		}
 		// A cold read of block idx into the answer; false: no room.
 		auto add_cold = [&] {
-			uint64_t page = (io->hdr.offset + ((idx << kBlockShift) - io->filepos)) >>
-					kBlockShift;
-			if (ncold && cold[ncold - 1].t2 + cold[ncold - 1].n == t2 &&
+			uint64_t page =
+				(io->hdr.offset +
+				 ((idx << kBlockShift) - io->filepos)) >>
+				kBlockShift;
+			if (ncold &&
+			    cold[ncold - 1].t2 + cold[ncold - 1].n == t2 &&
 			    cold[ncold - 1].page + cold[ncold - 1].n == page) {
 				++cold[ncold - 1].n;
 				return true;
@@ -380,12 +394,13 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		if (!handed_token)
 			handed_token = ++ts.next_token;
 		for (uint64_t k = 0; k < got; ++k) {
-			auto old = ts.promos.find({ii->ino, idx + k});
+			auto old = ts.promos.find({ ii->ino, idx + k });
 			if (old != ts.promos.end()) { // ours, stale
 				quarantine(sbi, ts, old->second, token);
 				ts.promos.erase(old);
 			}
-			ts.promos[{ii->ino, idx + k}] = {t2 + k, run.bn + k, handed_token};
+			ts.promos[{ ii->ino, idx + k }] = { t2 + k, run.bn + k,
+							    handed_token };
 		}
 		g.unlock();
 		handed.emplace_back(idx, got);
@@ -400,9 +415,11 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 			std::lock_guard g(ts.mu);
 			for (auto [at, n] : handed)
 				for (uint64_t k = 0; k < n; ++k) {
-					auto it = ts.promos.find({ ii->ino, at + k });
+					auto it = ts.promos.find(
+						{ ii->ino, at + k });
 					if (it != ts.promos.end()) {
-						sbi.balloc.release(it->second.t1, 1);
+						sbi.balloc.release(
+							it->second.t1, 1);
 						ts.promos.erase(it);
 					}
 				}
@@ -425,8 +442,10 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		lk.unlock();
 		auto mine = [&] {
 			auto it = ts.promos.lower_bound({ ii->ino, first });
-			for (; it != ts.promos.end() && it->first.first == ii->ino &&
-			       it->first.second <= last; ++it)
+			for (; it != ts.promos.end() &&
+			       it->first.first == ii->ino &&
+			       it->first.second <= last;
+			     ++it)
 				if (!token || it->second.token != token)
 					return false;
 			return true;
@@ -435,7 +454,8 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		ts.promo_waits.fetch_add(1, std::memory_order_relaxed);
 		if (!ts.promo_cv.wait_for(g, kPromoWait, mine)) {
 			auto it = ts.promos.lower_bound({ ii->ino, first });
-			while (it != ts.promos.end() && it->first.first == ii->ino &&
+			while (it != ts.promos.end() &&
+			       it->first.first == ii->ino &&
 			       it->first.second <= last) {
 				if (token && it->second.token == token) {
 					++it;
@@ -472,9 +492,11 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 	// Only cold reads (or nothing) left: the answer carries them.
 	for (uint32_t k = 0; k < ncold; ++k) {
 		zufs::IomBuilder(io->ziom).t2_read_len(
-			cold[k].t2, zufs::iom_t1_app_page(cold[k].page), cold[k].n);
+			cold[k].t2, zufs::iom_t1_app_page(cold[k].page),
+			cold[k].n);
 		for (uint64_t b = cold[k].t2; b < cold[k].t2 + cold[k].n; ++b)
-			recent_slot(ts, b).store(b + 1, std::memory_order_relaxed);
+			recent_slot(ts, b).store(b + 1,
+						 std::memory_order_relaxed);
 		ts.cold_reads.fetch_add(cold[k].n, std::memory_order_relaxed);
 	}
 	return 0;
@@ -503,7 +525,8 @@ int tier_retry_failed(zus_inode_info *ii, const zufs_ioc_IO *io)
 			}
 			sbi.balloc.release(it->second.t1, 1);
 			it = ts.promos.erase(it);
-			ts.failed_promotions.fetch_add(1, std::memory_order_relaxed);
+			ts.failed_promotions.fetch_add(
+				1, std::memory_order_relaxed);
 		}
 	}
 	ts.promo_cv.notify_all();
@@ -527,17 +550,21 @@ bool tier_raced(zus_inode_info *ii, const zufs_ioc_IO *io, uint64_t first,
 		if (!read || (idx << kBlockShift) < io->filepos)
 			return true;
 		// A cold read of it is in the answer (tier_prepare's cold reads)?
-		uint64_t page = (io->hdr.offset + ((idx << kBlockShift) - io->filepos)) >>
+		uint64_t page = (io->hdr.offset +
+				 ((idx << kBlockShift) - io->filepos)) >>
 				kBlockShift;
 		uint64_t t2 = v & ~kT2Leaf;
 		bool covered = false;
-		const uint32_t n = std::min<uint32_t>(io->ziom.iom_n, ZUFS_WRITE_OP_SPACE);
+		const uint32_t n =
+			std::min<uint32_t>(io->ziom.iom_n, ZUFS_WRITE_OP_SPACE);
 		for (uint32_t k = 0, step; k < n && !covered; k += step) {
-			const __u64 *e = &io->iom_e[k]; // a READ's room (ziom.iom_e)
+			const __u64 *e =
+				&io->iom_e[k]; // a READ's room (ziom.iom_e)
 			step = zufs::iom_op_size(_zufs_iom_opt_type(e));
 			if (k + step > n)
 				break;
-			auto *op = reinterpret_cast<const zufs_iom_t2_io_len *>(e);
+			auto *op =
+				reinterpret_cast<const zufs_iom_t2_io_len *>(e);
 			uint64_t p0 = zu_dpp_t_bn(op->iom.t1_val);
 			covered = _zufs_iom_opt_type(e) == IOM_T2_READ_LEN &&
 				  page >= p0 && page < p0 + op->num_pages &&
@@ -581,7 +608,8 @@ int tier_promote_range_locked(zus_inode_info *ii, uint64_t first, uint64_t last)
 	for (uint64_t from = first; from <= last;) {
 		std::vector<Move> mv; // here t1 is the new T1 block
 		uint64_t idx = bmap_seek(sbi, zi, from, true);
-		for (; idx != UINT64_MAX && idx <= last && mv.size() < kEvictBatch;
+		for (; idx != UINT64_MAX && idx <= last &&
+		       mv.size() < kEvictBatch;
 		     idx = bmap_seek(sbi, zi, idx + 1, true)) {
 			uint64_t v = bmap_leaf(sbi, zi, idx);
 			if (!t2_leaf_valid(sbi, v))
@@ -599,7 +627,8 @@ int tier_promote_range_locked(zus_inode_info *ii, uint64_t first, uint64_t last)
 		auto job = make_iomap_job(uint32_t(3 * mv.size() + 1));
 		for (size_t i = 0; i < mv.size();) {
 			size_t n = 1;
-			while (i + n < mv.size() && mv[i + n].t1 == mv[i].t1 + n &&
+			while (i + n < mv.size() &&
+			       mv[i + n].t1 == mv[i].t1 + n &&
 			       mv[i + n].t2 == mv[i].t2 + n)
 				++n;
 			zufs::IomBuilder(job->ziom())
@@ -610,7 +639,8 @@ int tier_promote_range_locked(zus_inode_info *ii, uint64_t first, uint64_t last)
 		int err = exec_sync(sbi, *job);
 		for (size_t k = 0; k < mv.size(); ++k) {
 			if (!err)
-				err = commit_promotion(ii, mv[k].idx, mv[k].t2, mv[k].t1);
+				err = commit_promotion(ii, mv[k].idx, mv[k].t2,
+						       mv[k].t1);
 			else
 				sbi.balloc.release(mv[k].t1, 1);
 		}

@@ -123,7 +123,7 @@ void tier_set_watermarks(zus_sb_info &sbi, uint64_t low, uint64_t high);
 struct TierStats {
 	uint64_t evicted = 0, sync_evicted = 0, promoted = 0, cold_reads = 0;
 	uint64_t pre_read = 0; // of promoted, by pre-read
-	uint64_t aborted = 0; // async migrations dropped (a write raced them)
+	uint64_t aborted = 0;  // async migrations dropped (a write raced them)
 	uint64_t failed_promotions = 0; // blocks whose T2 read the shim failed
 	// Events tests wait for: evictor passes that looked for cold blocks
 	// (each ended), requests that waited for another's promotion.
@@ -191,7 +191,8 @@ int tier_prepare_lock(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 // synchronous IOMAP_EXEC (truncate's partial tail). 0 if it is not on T2.
 int tier_promote_locked(zus_inode_info *ii, uint64_t idx);
 // The same for every T2 block in [first, last] (fallocate, COPY).
-int tier_promote_range_locked(zus_inode_info *ii, uint64_t first, uint64_t last);
+int tier_promote_range_locked(zus_inode_info *ii, uint64_t first,
+			      uint64_t last);
 // Test hook: move mapped block idx of ii to T2 (IOMAP_EXEC sync, then the
 // leaf switch and the T1 free in one transaction). -EBUSY while GET_MULTY pins are out, -ENOSPC T2 full.
 int tier_evict_block(zus_inode_info *ii, uint64_t idx);

@@ -26,9 +26,9 @@ namespace zus::pmfs {
 // WRITE and GET_MULTY with relaxed atomics on the inode's own entry (no
 // shared lock, no shared cache line per I/O), read by the evictor's clock.
 struct Heat {
-	std::atomic<uint8_t> ref{0};	// accessed since the clock last passed
-	std::atomic<uint64_t> last{0};	// first block of the last access
-	uint64_t cursor = 0;		// where eviction resumes (evict_mu)
+	std::atomic<uint8_t> ref{ 0 };	 // accessed since the clock last passed
+	std::atomic<uint64_t> last{ 0 }; // first block of the last access
+	uint64_t cursor = 0;		 // where eviction resumes (evict_mu)
 };
 
 // One block on its way to T2.
@@ -44,13 +44,13 @@ struct Move {
 struct Migration {
 	zus_inode_info *ii = nullptr;
 	uint64_t ino = 0;
-	int slot = -1;		 // bounce slot (async), -1: none
+	int slot = -1;		// bounce slot (async), -1: none
 	char *bounce = nullptr; // its memory: moves[k] at k * 4096
 	std::vector<Move> moves;
 	int result = 0;
 };
-constexpr uint32_t kRecent = 4096;	   // cold-read filter entries
-constexpr uint64_t kEvictBatch = 256;	   // blocks per migration (1 MiB)
+constexpr uint32_t kRecent = 4096;    // cold-read filter entries
+constexpr uint64_t kEvictBatch = 256; // blocks per migration (1 MiB)
 
 struct TierState {
 	std::mutex mu; // alloc, promos
@@ -78,7 +78,7 @@ struct TierState {
 	std::unique_ptr<std::atomic<uint64_t>[]> recent;
 
 	// Watermarks, in free T1 blocks; the hot-file window, in blocks.
-	std::atomic<uint64_t> low{0}, high{0};
+	std::atomic<uint64_t> low{ 0 }, high{ 0 };
 	uint64_t window = 1024;
 
 	// Victim selection (the clock over inodes): the evictor thread and
@@ -104,9 +104,9 @@ struct TierState {
 	std::unique_ptr<char, FreeMem> bounce;
 	uint32_t slots_used = 0; // bit per slot (ev_mu)
 
-	std::atomic<uint64_t> evicted{0}, sync_evicted{0}, promoted{0},
-		cold_reads{0}, aborted{0}, pre_read{0}, failed_promotions{0},
-		passes{0}, promo_waits{0};
+	std::atomic<uint64_t> evicted{ 0 }, sync_evicted{ 0 }, promoted{ 0 },
+		cold_reads{ 0 }, aborted{ 0 }, pre_read{ 0 },
+		failed_promotions{ 0 }, passes{ 0 }, promo_waits{ 0 };
 };
 
 // The tier state of sbi, created on first use.

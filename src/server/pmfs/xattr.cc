@@ -45,7 +45,10 @@ constexpr uint32_t kXattrSizeMax = 65536; // XATTR_SIZE_MAX
 
 using zufs::xattr::prefix;
 
-std::string full_name(const XAttr &x) { return std::string(prefix(x.type)) + x.name; }
+std::string full_name(const XAttr &x)
+{
+	return std::string(prefix(x.type)) + x.name;
+}
 
 const pmfs_xattr_head *head_of(const zus_sb_info &sbi, const zus_inode *zi)
 {
@@ -76,7 +79,8 @@ int load(const zus_sb_info &sbi, const zus_inode *zi, std::vector<XAttr> *out)
 		for (uint32_t i = 0; i < h->nblk && s.size() < h->len; ++i) {
 			if (!sbi.valid_data_bn(h->bn[i]))
 				return -EIO;
-			size_t n = std::min<uint64_t>(kBlockSize, h->len - s.size());
+			size_t n = std::min<uint64_t>(kBlockSize,
+						      h->len - s.size());
 			s.append(sbi.blk(h->bn[i]), n);
 		}
 	}
@@ -89,9 +93,11 @@ int load(const zus_sb_info &sbi, const zus_inode *zi, std::vector<XAttr> *out)
 			return -EIO;
 		memcpy(&r, s.data() + off, sizeof(r));
 		off += sizeof(r);
-		if (s.size() - off < uint64_t(r.name_len) + r.value_len || !r.name_len)
+		if (s.size() - off < uint64_t(r.name_len) + r.value_len ||
+		    !r.name_len)
 			return -EIO;
-		XAttr x{r.type, s.substr(off, r.name_len), s.substr(off + r.name_len, r.value_len)};
+		XAttr x{ r.type, s.substr(off, r.name_len),
+			 s.substr(off + r.name_len, r.value_len) };
 		off += r.name_len + r.value_len;
 		out->push_back(std::move(x));
 	}
@@ -220,10 +226,11 @@ int answer(zufs_ioc_xattr *x, zufs::page_list pages, std::string_view bytes)
 	if (!pages_cover(pages, x->hdr.offset, room))
 		return -EINVAL;
 	const char *s = bytes.data();
-	PageCursor(pages, x->hdr.offset).walk(bytes.size(), [&](char *p, size_t n) {
-		memcpy(p, s, n);
-		s += n;
-	});
+	PageCursor(pages, x->hdr.offset)
+		.walk(bytes.size(), [&](char *p, size_t n) {
+			memcpy(p, s, n);
+			s += n;
+		});
 	x->hdr.len = static_cast<uint32_t>(bytes.size());
 	return 0;
 }
@@ -323,7 +330,8 @@ int op_xattr_set(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		if (exists)
 			it->value = std::move(value);
 		else
-			xs.push_back({x->type, std::string(name), std::move(value)});
+			xs.push_back({ x->type, std::string(name),
+				       std::move(value) });
 	}
 	return store(sbi, ii, xs);
 }
@@ -341,15 +349,16 @@ int XattrSwap::build(std::vector<XAttr> &xs, const zus_inode *old)
 	});
 	std::string s;
 	for (const XAttr &x : xs) {
-		pmfs_xattr_rec r{x.type, static_cast<uint8_t>(x.name.size()), 0,
-				 static_cast<uint32_t>(x.value.size())};
+		pmfs_xattr_rec r{ x.type, static_cast<uint8_t>(x.name.size()),
+				  0, static_cast<uint32_t>(x.value.size()) };
 		s.append(reinterpret_cast<const char *>(&r), sizeof(r));
 		s += x.name;
 		s += x.value;
 	}
 	uint32_t nblk = 0;
 	if (s.size() > kXattrInline)
-		nblk = static_cast<uint32_t>((s.size() + kBlockSize - 1) / kBlockSize);
+		nblk = static_cast<uint32_t>((s.size() + kBlockSize - 1) /
+					     kBlockSize);
 	if (nblk > kXattrMaxBlocks)
 		return -ENOSPC;
 
@@ -357,7 +366,8 @@ int XattrSwap::build(std::vector<XAttr> &xs, const zus_inode *old)
 		BlockAlloc::Run runs[kXattrMaxBlocks + 1];
 		int nruns;
 		uint64_t want = 1 + nblk;
-		uint64_t got = sbi_.balloc.alloc(want, runs, kXattrMaxBlocks + 1, &nruns);
+		uint64_t got = sbi_.balloc.alloc(want, runs,
+						 kXattrMaxBlocks + 1, &nruns);
 		for (int r = 0; r < nruns; ++r)
 			for (uint64_t k = 0; k < runs[r].n; ++k)
 				fresh_.push_back(runs[r].bn + k);
@@ -376,11 +386,14 @@ int XattrSwap::build(std::vector<XAttr> &xs, const zus_inode *old)
 			for (uint32_t i = 0; i < nblk; ++i) {
 				h->bn[i] = fresh_[1 + i];
 				size_t off = size_t(i) * kBlockSize;
-				size_t n = std::min<size_t>(kBlockSize, s.size() - off);
+				size_t n = std::min<size_t>(kBlockSize,
+							    s.size() - off);
 				char *b = sbi_.blk(fresh_[1 + i]);
-				sbi_.persist.memcpy_nodrain(b, s.data() + off, n);
+				sbi_.persist.memcpy_nodrain(b, s.data() + off,
+							    n);
 				if (n < kBlockSize)
-					sbi_.persist.memset_nodrain(b + n, 0, kBlockSize - n);
+					sbi_.persist.memset_nodrain(
+						b + n, 0, kBlockSize - n);
 			}
 		}
 		sbi_.persist.memcpy_nodrain(sbi_.blk(head_), hb, kBlockSize);
@@ -419,19 +432,22 @@ int XattrSwap::new_inode_acls(const zufs_ioc_new_inode *ni,
 		return -EOPNOTSUPP;
 	if (S_ISLNK(ni->zi.i_mode) || (dlen && !S_ISDIR(ni->zi.i_mode)) ||
 	    uint64_t(alen) + dlen != ni->hdr.len || alen > kXattrSizeMax ||
-	    dlen > kXattrSizeMax || !pages_cover(pages, ni->hdr.offset, ni->hdr.len))
+	    dlen > kXattrSizeMax ||
+	    !pages_cover(pages, ni->hdr.offset, ni->hdr.len))
 		return -EINVAL;
 	std::string both(ni->hdr.len, '\0');
 	PageCursor(pages, ni->hdr.offset).copy_out(both.data(), both.size());
 	std::vector<XAttr> xs;
-	const std::string_view names[2] = { zufs::acl::kAccess, zufs::acl::kDefault };
+	const std::string_view names[2] = { zufs::acl::kAccess,
+					    zufs::acl::kDefault };
 	const uint32_t lens[2] = { alen, dlen };
 	size_t off = 0;
 	for (int i = 0; i < 2; ++i) {
 		if (!lens[i])
 			continue;
 		zufs::acl::Acl acl;
-		int err = zufs::acl::parse(std::string_view(both).substr(off, lens[i]), &acl);
+		int err = zufs::acl::parse(
+			std::string_view(both).substr(off, lens[i]), &acl);
 		if (err || acl.empty())
 			return err ? err : -EINVAL;
 		xs.push_back({ ZUFS_XF_SYSTEM, std::string(names[i]),

@@ -58,7 +58,7 @@ class XattrSwap {
   private:
 	zus_sb_info &sbi_;
 	bool pending_ = false;
-	uint64_t head_ = 0; // 0: the new set is empty
+	uint64_t head_ = 0;	      // 0: the new set is empty
 	std::vector<uint64_t> fresh_; // head first
 	size_t claimed_ = 0;	      // fresh_[0, claimed_) the Tx owns
 	std::vector<uint64_t> old_;
