@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: BSD-3-Clause
 //
 // fs_helpers.h - small file-system steps the integration tests share (the
-// semantics, semantics_ext, posix_errors and acl tests): they work on any
-// mounted file system, zufuse, tmpfs or ext4, so that one test can compare
-// them. Header only; nothing here asserts.
+// semantics, semantics_ext, posix_errors, posix_diff, acl and unwritten
+// tests): they work on any mounted file system, zufuse, tmpfs or ext4, so
+// that one test can compare them. Header only; nothing here asserts.
 #ifndef ZUFUSE_TEST_INTEGRATION_FS_HELPERS_H
 #define ZUFUSE_TEST_INTEGRATION_FS_HELPERS_H
 

@@ -10,7 +10,6 @@
 // unwritten (as a reflink on XFS; ext4 copies, so it is not compared).
 #include <fcntl.h>
 #include <linux/falloc.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,45 +17,12 @@
 #include <cstring>
 #include <string>
 
+#include "fs_helpers.h"
 #include "integration.h"
 
 namespace {
 
 constexpr off_t kB = 4096;
-
-// An ext4 file system on a loop device under the scratch dir, or nothing.
-class Ext4 {
-  public:
-	explicit Ext4(const zit::Scratch &s)
-	    : img_(s.path("ext4.img")), mnt_(s.path("ext4"))
-	{
-		mkdir(mnt_.c_str(), 0755);
-		zit::RunResult r = zit::run_cmd(
-			{ "truncate", "-s", "64M", img_ }, s.dir());
-		if (r.status == 0)
-			r = zit::run_cmd(
-				{ "mkfs.ext4", "-q", "-F", "-b", "4096", img_ },
-				s.dir());
-		if (r.status == 0)
-			r = zit::run_cmd({ "mount", "-o", "loop", img_, mnt_ },
-					 s.dir());
-		mounted_ = r.status == 0;
-		why_ = r.err;
-	}
-	~Ext4()
-	{
-		if (mounted_)
-			umount2(mnt_.c_str(), MNT_DETACH);
-		unlink(img_.c_str());
-	}
-	bool mounted() const { return mounted_; }
-	const std::string &why() const { return why_; }
-	const std::string &mnt() const { return mnt_; }
-
-  private:
-	std::string img_, mnt_, why_;
-	bool mounted_ = false;
-};
 
 // Blocks [0, n) of fd as SEEK_DATA sees them: 'D' where SEEK_DATA from the
 // block's start lands on it, '.' elsewhere; then the size, and where
@@ -167,7 +133,7 @@ TEST_CASE(
 	REQUIRE_MOUNT(m);
 	const std::string got = seek_script(m.mnt());
 	CHECK(got == kExt4);
-	Ext4 ext4(m.scratch());
+	zit::Ext4 ext4(m.scratch(), { "-b", "4096" });
 	if (ext4.mounted())
 		CHECK(got == seek_script(ext4.mnt()));
 	else
