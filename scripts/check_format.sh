@@ -7,12 +7,8 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-command -v clang-format-14 >/dev/null ||
-	zf_die "clang-format-14 not found (apt-get install clang-format-14)"
-cd "$ZUFUSE_ROOT" || zf_die "cannot cd to $ZUFUSE_ROOT"
-files=("$@")
-((${#files[@]} > 0)) || mapfile -t files < <(zf_format_files)
-((${#files[@]} > 0)) || zf_die "no sources to check"
+zf_format_setup "$@"
+files=("${ZF_FORMAT_FILES[@]}")
 
 bad=0
 for f in "${files[@]}"; do

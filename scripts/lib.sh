@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # scripts/lib.sh - shared steps of run.sh and test.sh: install what is missing
-# (Debian 12, as root), then configure and build into build/.
+# (Debian 12, as root), then configure and build into build/; and the start
+# of check_format.sh and format.sh.
 # Source it; do not run it. Every function exits the script on failure.
 
 ZUFUSE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -110,4 +111,17 @@ zf_format_files() {
 			\( -name '*.c' -o -name '*.cc' -o -name '*.h' \) -print |
 			sed 's|^\./||' | grep -Ev "$skip" | sort)
 	fi
+}
+
+# zf_format_setup [FILE...]: the start check_format.sh and format.sh share:
+# clang-format-14 must be installed; cd to the root; ZF_FORMAT_FILES: the
+# FILEs, or with none the list zf_format_files prints (an empty one: error).
+zf_format_setup() {
+	command -v clang-format-14 >/dev/null ||
+		zf_die "clang-format-14 not found (apt-get install clang-format-14)"
+	cd "$ZUFUSE_ROOT" || zf_die "cannot cd to $ZUFUSE_ROOT"
+	ZF_FORMAT_FILES=("$@")
+	((${#ZF_FORMAT_FILES[@]} > 0)) ||
+		mapfile -t ZF_FORMAT_FILES < <(zf_format_files)
+	((${#ZF_FORMAT_FILES[@]} > 0)) || zf_die "no C or C++ sources found"
 }
