@@ -160,13 +160,7 @@ struct T2Zuf final : zufs::ZufCalls {
 				ioc->ziom.iom_e, ioc->ziom.iom_n, env,
 				[this, sbi, iomb](int result) {
 				snap();
-				zufs_ioc_iomap_done d = {};
-				d.hdr.operation = ZUFS_OP_IOM_DONE;
-				d.hdr.in_len = sizeof(d);
-				d.hdr.err = result;
-				d.zus_sbi = sbi;
-				d.iomb = iomb;
-				srv->dispatch(&d.hdr, {});
+				ztest::iom_done(srv, sbi, iomb, result);
 				});
 			if (!err)
 				return 0;
@@ -216,32 +210,13 @@ struct QuietStderr {
 	int saved;
 };
 
-// ZUFS_OP_XATTR_GET / _LIST into *val ("" name for LIST).
-int xattr_get(Fs &fs, Inode f, uint8_t type, const std::string &name,
-	      std::string *val, int op = ZUFS_OP_XATTR_GET)
-{
-	uint32_t room = 128 * 1024;
-	zufs_ioc_xattr x{};
-	x.hdr.operation = static_cast<uint16_t>(op);
-	x.zus_ii = f.ii;
-	x.type = type;
-	x.name_len = static_cast<uint8_t>(name.size());
-	memcpy(x.name, name.data(), name.size());
-	Buf b(room, 0);
-	x.hdr.offset = 0;
-	x.hdr.len = room;
-	int err = fs.dispatch(&x.hdr, sizeof(x), b.list());
-	if (!err)
-		*val = std::string(b.data(), x.hdr.len);
-	return err;
-}
-
 // Every xattr of f, by full name, into *out.
 void read_xattrs(Fs &fs, Inode f, const std::string &path, Node *out,
 		 std::string *why)
 {
 	std::string list;
-	if (xattr_get(fs, f, 0, "", &list, ZUFS_OP_XATTR_LIST)) {
+	if (fs.xattr_get(f, 0, "", 128 * 1024, &list, nullptr,
+			 ZUFS_OP_XATTR_LIST)) {
 		*why += "xattr list failed: " + path + "\n";
 		return;
 	}
@@ -265,7 +240,7 @@ void read_xattrs(Fs &fs, Inode f, const std::string &path, Node *out,
 				name = full.substr(strlen(pre));
 			}
 		std::string v;
-		if (!type || xattr_get(fs, f, type, name, &v)) {
+		if (!type || fs.xattr_get(f, type, name, 128 * 1024, &v)) {
 			*why += "xattr get failed: " + path + " " + full + "\n";
 			continue;
 		}
@@ -358,6 +333,62 @@ std::string compare(const Model &got, const Model &m,
 		if (!m.count(p))
 			return "unexpected " + p;
 	return "";
+}
+
+// What is wrong with the crash image fs names ("": nothing). Mounted
+// read-only (ro_opts: the journal rolled back, nothing finished), the
+// orphan table lists all that recovery must do; mounted (opts), fsck finds
+// it clean and its tree is one of states[first..last].
+std::string judge(Fs &fs, const std::string &ro_opts, const std::string &opts,
+		  const std::vector<Model> &states, size_t first, size_t last)
+{
+	std::string fail;
+	if (fs.mount(ro_opts)) {
+		fail = "read-only mount failed: " + fs.errmsg;
+	} else {
+		auto r = fs.check();
+		if (r.orphan_table_errors)
+			fail = "orphan table before recovery: " + r.report;
+		fs.umount();
+	}
+	if (!fail.empty())
+		return fail;
+	if (fs.mount(opts))
+		return "mount failed: " + fs.errmsg;
+	if (g_t2)
+		g_t2->set_pools(fs);
+	auto r = fs.check();
+	if (r.errors)
+		fail = "fsck: " + r.report;
+	Model got;
+	std::string why;
+	read_tree(fs, fs.root, "", &got, &why);
+	if (!why.empty())
+		fail += why;
+	std::string best;
+	bool ok = false;
+	for (size_t j = first; j <= last && !ok; ++j) {
+		std::string d = compare(got, states[j], states, j, last);
+		ok = d.empty();
+		best += (best.empty() ? "" : " | ") +
+			("state " + std::to_string(j) + ": ") + d;
+	}
+	if (!ok)
+		fail += "oracle: " + best;
+	return fail;
+}
+
+// A crash state failed (at: which one, first: the first operation in
+// flight); the first few are told in st->first_failure.
+void note_failure(Stats *st, const Options &o, const Workload &w, size_t first,
+		  const std::string &at, const std::string &fail)
+{
+	++st->failures;
+	if (st->failures > uint64_t(o.max_failures_reported))
+		return;
+	std::string op = first < w.ops.size() ? w.ops[first].name : "end";
+	st->first_failure +=
+		w.name + ": " + at + " (op '" + op + "'): " + fail + "\n";
 }
 
 } // namespace
@@ -634,10 +665,7 @@ Op op_read(const std::string &path, uint64_t pos, uint64_t len, bool cold)
 Op op_sync()
 {
 	return { "sync", [](Fs &fs, Model &m) {
-			zufs_ioc_sync s{};
-			s.hdr.operation = ZUFS_OP_SYNC;
-			s.zus_ii = fs.root.ii;
-			REQUIRE(fs.dispatch(&s.hdr, sizeof(s)) == 0);
+			REQUIRE(fs.sync(fs.root) == 0);
 			for (auto &[p, n] : m)
 				n.unsure.assign(n.data.size(), false);
 		} };
@@ -651,13 +679,7 @@ Op op_fallocate(const std::string &path, uint64_t mode, uint64_t off,
 		 [=](Fs &fs, Model &m) {
 		auto names = aliases(fs, m, path);
 		Inode f = resolve(fs, path);
-		zufs_ioc_IO io{};
-		io.hdr.operation = ZUFS_OP_FALLOCATE;
-		io.zus_ii = f.ii;
-		io.filepos = off;
-		io.last_pos = off + len;
-		io.flags = mode;
-		REQUIRE(fs.dispatch(&io.hdr, sizeof(io)) == 0);
+		REQUIRE(fs.falloc(f, mode, off, len) == 0);
 		put(fs, f);
 		bool keep = mode & FALLOC_FL_KEEP_SIZE;
 		bool zero =
@@ -695,18 +717,7 @@ Op op_xattr(const std::string &path, const std::string &name,
 		if (names.empty())
 			names.push_back(path); // a directory
 		Inode f = resolve(fs, path);
-		zufs_ioc_xattr x{};
-		x.hdr.operation = ZUFS_OP_XATTR_SET;
-		x.zus_ii = f.ii;
-		x.type = ZUFS_XF_USER;
-		x.name_len = static_cast<uint8_t>(name.size());
-		memcpy(x.name, name.data(), name.size());
-		x.user_flags = flags;
-		Buf b(value.size(), 0);
-		memcpy(b.data(), value.data(), value.size());
-		x.hdr.offset = 0;
-		x.hdr.len = static_cast<uint32_t>(value.size());
-		REQUIRE(fs.dispatch(&x.hdr, sizeof(x), b.list()) == 0);
+		REQUIRE(fs.xattr_set(f, ZUFS_XF_USER, name, value, flags) == 0);
 		put(fs, f);
 		for (auto &p : names)
 			if (flags & ZUFS_XATTR_REMOVE)
@@ -726,15 +737,9 @@ Op op_copy(const std::string &src, uint64_t pin, const std::string &dst,
 		const std::string &sd = m[src].data;
 		std::string data = pin < sd.size() ? sd.substr(pin, len) : "";
 		Inode s = resolve(fs, src), d = resolve(fs, dst);
-		zufs_ioc_clone c{};
-		c.hdr.operation = ZUFS_OP_COPY;
-		c.src_zus_ii = s.ii;
-		c.dst_zus_ii = d.ii;
-		c.pos_in = pin;
-		c.pos_out = pout;
-		c.len = len;
-		REQUIRE(fs.dispatch(&c.hdr, sizeof(c)) == 0);
-		REQUIRE(c.copied == data.size());
+		uint64_t copied = 0;
+		REQUIRE(fs.copy(s, pin, d, pout, len, &copied) == 0);
+		REQUIRE(copied == data.size());
 		put(fs, s);
 		put(fs, d);
 		for (auto &p : names) {
@@ -848,10 +853,7 @@ Stats explore(const Workload &w, const Options &o)
 			g_t2->set_pools(fs);
 		for (auto &op : w.setup)
 			op.run(fs, model);
-		zufs_ioc_sync s{};
-		s.hdr.operation = ZUFS_OP_SYNC;
-		s.zus_ii = fs.root.ii;
-		fs.dispatch(&s.hdr, sizeof(s));
+		fs.sync(fs.root);
 		for (auto &[p, n] : model)
 			n.unsure.assign(n.data.size(), false);
 		base_img.assign(fs.base, fs.base + fs.pool_size);
@@ -964,67 +966,15 @@ Stats explore(const Workload &w, const Options &o)
 				    ssize_t(img.size()))
 					FAIL("cannot write the crash image");
 				close(fd);
-				// Journal rolled back, nothing finished (read-only):
-				// the orphan table lists all that recovery must do.
-				if (fs.mount(with_t2("ro"))) {
-					fail = "read-only mount failed: " +
-					       fs.errmsg;
-				} else {
-					auto r = fs.check();
-					if (r.orphan_table_errors)
-						fail = "orphan table before recovery: " +
-						       r.report;
-					fs.umount();
-				}
-				if (!fail.empty()) {
-				} else if (fs.mount(with_t2(""))) {
-					fail = "mount failed: " + fs.errmsg;
-				} else {
-					if (g_t2)
-						g_t2->set_pools(fs);
-					auto r = fs.check();
-					if (r.errors)
-						fail = "fsck: " + r.report;
-					Model got;
-					std::string why;
-					read_tree(fs, fs.root, "", &got, &why);
-					if (!why.empty())
-						fail += why;
-					std::string best;
-					bool ok = false;
-					for (size_t j = first; j <= last && !ok;
-					     ++j) {
-						std::string d = compare(
-							got, states[j], states,
-							j, last);
-						ok = d.empty();
-						best += (best.empty() ? "" :
-									" | ") +
-							("state " +
-							 std::to_string(j) +
-							 ": ") +
-							d;
-					}
-					if (!ok)
-						fail += "oracle: " + best;
-				}
+				fail = judge(fs, with_t2("ro"), with_t2(""),
+					     states, first, last);
 			}
-			if (!fail.empty()) {
-				++st.failures;
-				if (st.failures <=
-				    uint64_t(o.max_failures_reported)) {
-					std::string at =
-						first < w.ops.size() ?
-							w.ops[first].name :
-							"end";
-					st.first_failure +=
-						w.name + ": fence " +
-						std::to_string(k) +
-						" variant " +
-						std::to_string(v) + " (op '" +
-						at + "'): " + fail + "\n";
-				}
-			}
+			if (!fail.empty())
+				note_failure(&st, o, w, first,
+					     "fence " + std::to_string(k) +
+						     " variant " +
+						     std::to_string(v),
+					     fail);
 		}
 	}
 	return st;
@@ -1118,14 +1068,6 @@ void drop_shadow(const std::string &image)
 	unlink(shadow);
 }
 
-void sync_fs_op(Fs &fs)
-{
-	zufs_ioc_sync s{};
-	s.hdr.operation = ZUFS_OP_SYNC;
-	s.zus_ii = fs.root.ii;
-	REQUIRE(fs.dispatch(&s.hdr, sizeof(s)) == 0);
-}
-
 } // namespace
 
 Stats explore_file(const Workload &w, const Options &o,
@@ -1153,7 +1095,7 @@ Stats explore_file(const Workload &w, const Options &o,
 		REQUIRE(fs.sbi->persist.is_file());
 		for (auto &op : w.setup)
 			op.run(fs, model);
-		sync_fs_op(fs);
+		REQUIRE(fs.sync(fs.root) == 0);
 		for (auto &[p, n] : model)
 			n.unsure.assign(n.data.size(), false);
 		start_img = read_whole(rec_path);
@@ -1207,7 +1149,7 @@ Stats explore_file(const Workload &w, const Options &o,
 			if (!timer &&
 			    (i + 1) % commit_every == 0) { // the timer
 				size_t s = disk_pos();
-				sync_fs_op(fs);
+				REQUIRE(fs.sync(fs.root) == 0);
 				commits.push_back({ s, disk_pos() });
 			}
 		}
@@ -1317,65 +1259,17 @@ Stats explore_file(const Workload &w, const Options &o,
 				Fs fs(kImage);
 				::unlink(fs.path.c_str());
 				fs.path = crash_path;
-				if (fs.mount("ro,commit=0")) {
-					fail = "read-only mount failed: " +
-					       fs.errmsg;
-				} else {
-					auto r = fs.check();
-					if (r.orphan_table_errors)
-						fail = "orphan table before recovery: " +
-						       r.report;
-					fs.umount();
-				}
-				if (!fail.empty()) {
-				} else if (fs.mount("commit=0")) {
-					fail = "mount failed: " + fs.errmsg;
-				} else {
-					auto r = fs.check();
-					if (r.errors)
-						fail = "fsck: " + r.report;
-					Model got;
-					std::string why;
-					read_tree(fs, fs.root, "", &got, &why);
-					if (!why.empty())
-						fail += why;
-					std::string best;
-					bool ok = false;
-					for (size_t j = first; j <= last && !ok;
-					     ++j) {
-						std::string d = compare(
-							got, states[j], states,
-							j, last);
-						ok = d.empty();
-						best += (best.empty() ? "" :
-									" | ") +
-							("state " +
-							 std::to_string(j) +
-							 ": ") +
-							d;
-					}
-					if (!ok)
-						fail += "oracle: " + best;
-				}
+				fail = judge(fs, "ro,commit=0", "commit=0",
+					     states, first, last);
 			}
 			::unlink(crash_path.c_str());
 			::unlink((crash_path + ".journal").c_str());
-			if (!fail.empty()) {
-				++st.failures;
-				if (st.failures <=
-				    uint64_t(o.max_failures_reported)) {
-					std::string at =
-						first < w.ops.size() ?
-							w.ops[first].name :
-							"end";
-					st.first_failure +=
-						w.name + ": disk event " +
-						std::to_string(c) +
-						" variant " +
-						std::to_string(v) + " (op '" +
-						at + "'): " + fail + "\n";
-				}
-			}
+			if (!fail.empty())
+				note_failure(&st, o, w, first,
+					     "disk event " + std::to_string(c) +
+						     " variant " +
+						     std::to_string(v),
+					     fail);
 		}
 	}
 	return st;

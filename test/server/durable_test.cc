@@ -222,17 +222,14 @@ TEST_CASE("what DSYNC and SYNC made durable survives a power cut",
 		REQUIRE(fs.create(fs.root, "f", S_IFREG | 0644, &f) == 0);
 		REQUIRE(fs.create(fs.root, "g", S_IFREG | 0644, &g) == 0);
 		REQUIRE(fs.write(g, 0, pattern(8192, 1)) == 0);
-		zufs_ioc_sync s{};
-		s.hdr.operation = ZUFS_OP_SYNC;
-		s.zus_ii = g.ii;
-		REQUIRE(fs.dispatch(&s.hdr, sizeof(s)) == 0);
+		REQUIRE(fs.sync(g) == 0);
 		shadow_start(fs);
 		REQUIRE(fs.write(f, 0, d1, 0, ZUFS_IO_DSYNC) ==
 			0); // allocating
 		REQUIRE(fs.write(f, 1000, d2, 0, ZUFS_IO_DSYNC) ==
 			0);			    // overwrite
 		REQUIRE(fs.write(g, 100, d3) == 0); // lazy, then SYNC
-		REQUIRE(fs.dispatch(&s.hdr, sizeof(s)) == 0);
+		REQUIRE(fs.sync(g) == 0);
 		REQUIRE(fs.write(g, 0, "not synced") == 0);
 		cut = shadow_cut();
 		shadow_stop();

@@ -149,12 +149,8 @@ TEST_CASE("DSYNC writes and SYNC succeed; reads of a directory fail",
 	Inode f;
 	REQUIRE(fs.create(fs.root, "s", S_IFREG | 0644, &f) == 0);
 	REQUIRE(fs.write(f, 0, "durable", 0, ZUFS_IO_DSYNC) == 0);
-	zufs_ioc_sync s{};
-	s.hdr.operation = ZUFS_OP_SYNC;
-	s.zus_ii = f.ii;
-	CHECK(fs.dispatch(&s.hdr, sizeof(s)) == 0);
-	s.zus_ii = nullptr;
-	CHECK(fs.dispatch(&s.hdr, sizeof(s)) == 0);
+	CHECK(fs.sync(f) == 0);
+	CHECK(fs.sync(Inode{}) == 0);
 	int err;
 	fs.read(fs.root, 0, 10, 0, &err);
 	CHECK(err == -EISDIR);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -328,6 +329,96 @@ class Fs {
 		return err;
 	}
 
+	// FALLOCATE (mode: FALLOC_FL_*) of [off, off + len).
+	int falloc(Inode f, uint64_t mode, uint64_t off, uint64_t len,
+		   zufs_ioc_IO *out = nullptr)
+	{
+		zufs_ioc_IO io{};
+		io.hdr.operation = ZUFS_OP_FALLOCATE;
+		io.zus_ii = f.ii;
+		io.filepos = off;
+		io.last_pos = off + len;
+		io.flags = mode;
+		int err = dispatch(&io.hdr, sizeof(io));
+		if (out)
+			*out = io;
+		return err;
+	}
+	// LLSEEK (whence: SEEK_DATA, SEEK_HOLE): the offset, or -errno.
+	int64_t seek(Inode f, uint64_t off, unsigned whence)
+	{
+		zufs_ioc_seek s{};
+		s.hdr.operation = ZUFS_OP_LLSEEK;
+		s.zus_ii = f.ii;
+		s.offset_in = off;
+		s.whence = whence;
+		int err = dispatch(&s.hdr, sizeof(s));
+		return err ? err : int64_t(s.offset_out);
+	}
+	// COPY (copy_file_range) of len bytes; *copied: how many were.
+	int copy(Inode src, uint64_t pos_in, Inode dst, uint64_t pos_out,
+		 uint64_t len, uint64_t *copied)
+	{
+		zufs_ioc_clone c{};
+		c.hdr.operation = ZUFS_OP_COPY;
+		c.src_zus_ii = src.ii;
+		c.dst_zus_ii = dst.ii;
+		c.pos_in = pos_in;
+		c.pos_out = pos_out;
+		c.len = len;
+		int err = dispatch(&c.hdr, sizeof(c));
+		*copied = c.copied;
+		return err;
+	}
+	// SYNC of f's file system (f: its inode, or the root for a syncfs).
+	int sync(Inode f)
+	{
+		zufs_ioc_sync s{};
+		s.hdr.operation = ZUFS_OP_SYNC;
+		s.zus_ii = f.ii;
+		return dispatch(&s.hdr, sizeof(s));
+	}
+	// XATTR_SET (flags: XATTR_CREATE, XATTR_REPLACE, ZUFS_XATTR_REMOVE);
+	// the value at offset 100 of its page, as an application's buffer is.
+	int xattr_set(Inode f, uint8_t type, const std::string &name,
+		      const std::string &val, uint16_t flags = 0)
+	{
+		zufs_ioc_xattr x{};
+		x.hdr.operation = ZUFS_OP_XATTR_SET;
+		x.zus_ii = f.ii;
+		x.type = type;
+		x.name_len = static_cast<uint8_t>(name.size());
+		memcpy(x.name, name.data(), name.size());
+		x.user_flags = flags;
+		Buf b(val.size(), 100);
+		memcpy(b.data(), val.data(), val.size());
+		x.hdr.offset = 100;
+		x.hdr.len = static_cast<uint32_t>(val.size());
+		return dispatch(&x.hdr, sizeof(x), b.list());
+	}
+	// XATTR_GET (or XATTR_LIST, name "") into a buffer of room bytes at
+	// offset 7 of its page: *val the answer, *size the value's size.
+	int xattr_get(Inode f, uint8_t type, const std::string &name,
+		      uint32_t room, std::string *val, uint32_t *size = nullptr,
+		      int op = ZUFS_OP_XATTR_GET)
+	{
+		zufs_ioc_xattr x{};
+		x.hdr.operation = static_cast<uint16_t>(op);
+		x.zus_ii = f.ii;
+		x.type = type;
+		x.name_len = static_cast<uint8_t>(name.size());
+		memcpy(x.name, name.data(), name.size());
+		Buf b(room ? room : 1, 7);
+		x.hdr.offset = 7;
+		x.hdr.len = room;
+		int err = dispatch(&x.hdr, sizeof(x), b.list());
+		if (size)
+			*size = x.value_size;
+		if (!err)
+			*val = std::string(b.data(), x.hdr.len);
+		return err;
+	}
+
 	struct Dirent {
 		std::string name;
 		uint64_t ino;
@@ -398,6 +489,49 @@ class Fs {
 	uint64_t size_;
 	bool keep_;
 };
+
+// A GET_MULTY / PUT_MULTY message with room for iom_max iomap entries;
+// the answer of a GET stays in it for the PUT.
+struct Multy {
+	std::vector<char> buf;
+	zufs_ioc_IO *io;
+	explicit Multy(uint32_t iom_max)
+	    : buf(offsetof(zufs_ioc_IO, iom_e) + iom_max * sizeof(__u64))
+	{
+		io = reinterpret_cast<zufs_ioc_IO *>(buf.data());
+		io->ziom.iom_max = iom_max;
+	}
+	int call(Fs &fs, int op, Inode f, uint64_t pos, uint32_t len)
+	{
+		io->hdr.operation = static_cast<__u16>(op);
+		io->zus_ii = f.ii;
+		if (op == ZUFS_OP_GET_MULTY) {
+			io->filepos = pos;
+			io->hdr.len = len;
+		}
+		return fs.dispatch(&io->hdr, buf.size());
+	}
+	__u64 *e()
+	{
+		return reinterpret_cast<__u64 *>(buf.data() +
+						 offsetof(zufs_ioc_IO, iom_e));
+	}
+	// The pmem block entry i maps.
+	uint64_t bn(int i) { return zu_dpp_t_bn(_zufs_iom_first_val(e() + i)); }
+};
+
+// The shim's IOM_DONE for the async iomap iomb of sbi: its result.
+inline int iom_done(zufs::Channel *srv, zus_sb_info *sbi, zus_iomap_build *iomb,
+		    int result)
+{
+	zufs_ioc_iomap_done d = {};
+	d.hdr.operation = ZUFS_OP_IOM_DONE;
+	d.hdr.in_len = sizeof(d);
+	d.hdr.err = result;
+	d.zus_sbi = sbi;
+	d.iomb = iomb;
+	return srv->dispatch(&d.hdr, {});
+}
 
 // Byte-exact comparison that reports where two buffers differ instead of
 // printing them.

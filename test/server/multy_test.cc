@@ -9,37 +9,6 @@
 
 using namespace ztest;
 
-namespace {
-
-struct Multy {
-	std::vector<char> buf;
-	zufs_ioc_IO *io;
-	explicit Multy(uint32_t iom_max)
-	    : buf(offsetof(zufs_ioc_IO, iom_e) + iom_max * sizeof(__u64))
-	{
-		io = reinterpret_cast<zufs_ioc_IO *>(buf.data());
-		io->ziom.iom_max = iom_max;
-	}
-	int call(Fs &fs, int op, Inode f, uint64_t pos, uint32_t len)
-	{
-		io->hdr.operation = static_cast<__u16>(op);
-		io->zus_ii = f.ii;
-		if (op == ZUFS_OP_GET_MULTY) {
-			io->filepos = pos;
-			io->hdr.len = len;
-		}
-		return fs.dispatch(&io->hdr, buf.size());
-	}
-	__u64 *e()
-	{
-		return reinterpret_cast<__u64 *>(buf.data() +
-						 offsetof(zufs_ioc_IO, iom_e));
-	}
-	uint64_t bn(int i) { return zu_dpp_t_bn(_zufs_iom_first_val(e() + i)); }
-};
-
-} // namespace
-
 TEST_CASE("GET_MULTY maps file pages to pmem blocks, holes to 0",
 	  "[server][multy]")
 {

@@ -15,83 +15,6 @@ using namespace ztest;
 
 namespace {
 
-int falloc(Fs &fs, Inode f, uint64_t mode, uint64_t off, uint64_t len,
-	   zufs_ioc_IO *out = nullptr)
-{
-	zufs_ioc_IO io{};
-	io.hdr.operation = ZUFS_OP_FALLOCATE;
-	io.zus_ii = f.ii;
-	io.filepos = off;
-	io.last_pos = off + len;
-	io.flags = mode;
-	int err = fs.dispatch(&io.hdr, sizeof(io));
-	if (out)
-		*out = io;
-	return err;
-}
-
-int64_t seek(Fs &fs, Inode f, uint64_t off, unsigned whence)
-{
-	zufs_ioc_seek s{};
-	s.hdr.operation = ZUFS_OP_LLSEEK;
-	s.zus_ii = f.ii;
-	s.offset_in = off;
-	s.whence = whence;
-	int err = fs.dispatch(&s.hdr, sizeof(s));
-	return err ? err : int64_t(s.offset_out);
-}
-
-int copy(Fs &fs, Inode src, uint64_t pin, Inode dst, uint64_t pout,
-	 uint64_t len, uint64_t *copied)
-{
-	zufs_ioc_clone c{};
-	c.hdr.operation = ZUFS_OP_COPY;
-	c.src_zus_ii = src.ii;
-	c.dst_zus_ii = dst.ii;
-	c.pos_in = pin;
-	c.pos_out = pout;
-	c.len = len;
-	int err = fs.dispatch(&c.hdr, sizeof(c));
-	*copied = c.copied;
-	return err;
-}
-
-int xset(Fs &fs, Inode f, uint8_t type, const std::string &name,
-	 const std::string &val, uint16_t flags = 0)
-{
-	zufs_ioc_xattr x{};
-	x.hdr.operation = ZUFS_OP_XATTR_SET;
-	x.zus_ii = f.ii;
-	x.type = type;
-	x.name_len = static_cast<uint8_t>(name.size());
-	memcpy(x.name, name.data(), name.size());
-	x.user_flags = flags;
-	Buf b(val.size(), 100);
-	memcpy(b.data(), val.data(), val.size());
-	x.hdr.offset = 100;
-	x.hdr.len = static_cast<uint32_t>(val.size());
-	return fs.dispatch(&x.hdr, sizeof(x), b.list());
-}
-
-int xget(Fs &fs, Inode f, uint8_t type, const std::string &name, uint32_t room,
-	 std::string *val, uint32_t *size, int op = ZUFS_OP_XATTR_GET)
-{
-	zufs_ioc_xattr x{};
-	x.hdr.operation = static_cast<uint16_t>(op);
-	x.zus_ii = f.ii;
-	x.type = type;
-	x.name_len = static_cast<uint8_t>(name.size());
-	memcpy(x.name, name.data(), name.size());
-	Buf b(room ? room : 1, 7);
-	x.hdr.offset = 7;
-	x.hdr.len = room;
-	int err = fs.dispatch(&x.hdr, sizeof(x), b.list());
-	*size = x.value_size;
-	if (!err)
-		*val = std::string(b.data(), x.hdr.len);
-	return err;
-}
-
 void clean(Fs &fs)
 {
 	auto r = fs.check();
@@ -128,7 +51,7 @@ TEST_CASE("fallocate modes", "[server][posix]")
 	REQUIRE(fs.write(f, 0, d) == 0);
 
 	// mode 0 grows the file, allocates zeroed blocks, keeps data.
-	REQUIRE(falloc(fs, f, 0, 8192, 5 * 4096) == 0);
+	REQUIRE(fs.falloc(f, 0, 8192, 5 * 4096) == 0);
 	CHECK(f.zi->i_size == 8192 + 5 * 4096);
 	CHECK(f.zi->i_blocks == 7 * 8);
 	CHECK(same(fs.read(f, 0, 3 * 4096), d));
@@ -138,7 +61,7 @@ TEST_CASE("fallocate modes", "[server][posix]")
 
 	// KEEP_SIZE past EOF: blocks but no size; a truncation to i_size frees them.
 	uint64_t size = f.zi->i_size;
-	REQUIRE(falloc(fs, f, FALLOC_FL_KEEP_SIZE, 100 << 12, 4 << 12) == 0);
+	REQUIRE(fs.falloc(f, FALLOC_FL_KEEP_SIZE, 100 << 12, 4 << 12) == 0);
 	CHECK(f.zi->i_size == size);
 	CHECK(f.zi->i_blocks == 11 * 8);
 	clean(fs);
@@ -148,8 +71,8 @@ TEST_CASE("fallocate modes", "[server][posix]")
 
 	// PUNCH_HOLE: whole blocks go, partial ends are zeroed.
 	zufs_ioc_IO out;
-	REQUIRE(falloc(fs, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100,
-		       2 * 4096, &out) == 0);
+	REQUIRE(fs.falloc(f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100,
+			  2 * 4096, &out) == 0);
 	CHECK(out.wr_unmap.offset == 0);
 	CHECK(out.wr_unmap.len == 3);
 	CHECK(f.zi->i_blocks == 6 * 8);
@@ -158,17 +81,17 @@ TEST_CASE("fallocate modes", "[server][posix]")
 			   std::string(4096 - 100, 'd')));
 	CHECK(f.zi->i_size == size);
 	clean(fs);
-	CHECK(falloc(fs, f, FALLOC_FL_PUNCH_HOLE, 0, 10) == -EOPNOTSUPP);
-	CHECK(falloc(fs, f, 0x100, 0, 10) == -EOPNOTSUPP);
-	CHECK(falloc(fs, f, 0, 10, 0) == -EINVAL);
-	CHECK(falloc(fs, f, 0, 1ULL << 50, 10) == -EFBIG);
+	CHECK(fs.falloc(f, FALLOC_FL_PUNCH_HOLE, 0, 10) == -EOPNOTSUPP);
+	CHECK(fs.falloc(f, 0x100, 0, 10) == -EOPNOTSUPP);
+	CHECK(fs.falloc(f, 0, 10, 0) == -EINVAL);
+	CHECK(fs.falloc(f, 0, 1ULL << 50, 10) == -EFBIG);
 
 	// ZERO_RANGE: zeros, still allocated, grows without KEEP_SIZE.
-	REQUIRE(falloc(fs, f, FALLOC_FL_ZERO_RANGE, 2 * 4096 + 210, 10) == 0);
+	REQUIRE(fs.falloc(f, FALLOC_FL_ZERO_RANGE, 2 * 4096 + 210, 10) == 0);
 	CHECK(same(fs.read(f, 2 * 4096 + 200, 30),
 		   std::string(10, 'd') + std::string(10, '\0') +
 			   std::string(10, 'd')));
-	REQUIRE(falloc(fs, f, FALLOC_FL_ZERO_RANGE, size - 10, 4096 + 20) == 0);
+	REQUIRE(fs.falloc(f, FALLOC_FL_ZERO_RANGE, size - 10, 4096 + 20) == 0);
 	CHECK(f.zi->i_size == size + 4096 + 10);
 	clean(fs);
 	fs.evict(f);
@@ -180,22 +103,22 @@ TEST_CASE("SEEK_DATA and SEEK_HOLE", "[server][posix]")
 	REQUIRE(fs.mount() == 0);
 	Inode f;
 	REQUIRE(fs.create(fs.root, "f", S_IFREG | 0644, &f) == 0);
-	CHECK(seek(fs, f, 0, SEEK_DATA) == -ENXIO); // empty file
-	REQUIRE(fs.write(f, 3 << 20, "x") == 0);    // hole, then one block
-	CHECK(seek(fs, f, 0, SEEK_DATA) == 3 << 20);
-	CHECK(seek(fs, f, 0, SEEK_HOLE) == 0);
-	CHECK(seek(fs, f, (3 << 20), SEEK_HOLE) == (3 << 20) + 1); // EOF
-	CHECK(seek(fs, f, (3 << 20) + 1, SEEK_DATA) == -ENXIO);
+	CHECK(fs.seek(f, 0, SEEK_DATA) == -ENXIO); // empty file
+	REQUIRE(fs.write(f, 3 << 20, "x") == 0);   // hole, then one block
+	CHECK(fs.seek(f, 0, SEEK_DATA) == 3 << 20);
+	CHECK(fs.seek(f, 0, SEEK_HOLE) == 0);
+	CHECK(fs.seek(f, (3 << 20), SEEK_HOLE) == (3 << 20) + 1); // EOF
+	CHECK(fs.seek(f, (3 << 20) + 1, SEEK_DATA) == -ENXIO);
 	REQUIRE(fs.write(f, 5000, "y") == 0);
-	CHECK(seek(fs, f, 0, SEEK_DATA) == 4096);
-	CHECK(seek(fs, f, 4097, SEEK_DATA) == 4097);
-	CHECK(seek(fs, f, 4097, SEEK_HOLE) == 8192);
-	CHECK(seek(fs, f, 8192, SEEK_DATA) == 3 << 20);
+	CHECK(fs.seek(f, 0, SEEK_DATA) == 4096);
+	CHECK(fs.seek(f, 4097, SEEK_DATA) == 4097);
+	CHECK(fs.seek(f, 4097, SEEK_HOLE) == 8192);
+	CHECK(fs.seek(f, 8192, SEEK_DATA) == 3 << 20);
 	REQUIRE(fs.write(f, (600ULL << 20), "z") == 0); // a taller tree
-	CHECK(seek(fs, f, (3 << 20) + 5, SEEK_DATA) == (3 << 20) + 5);
-	CHECK(seek(fs, f, (3 << 20) + 5, SEEK_HOLE) == (3 << 20) + 4096);
-	CHECK(seek(fs, f, (3 << 20) + 4096, SEEK_DATA) == (600LL << 20));
-	CHECK(seek(fs, f, 0, 0) == -EINVAL);
+	CHECK(fs.seek(f, (3 << 20) + 5, SEEK_DATA) == (3 << 20) + 5);
+	CHECK(fs.seek(f, (3 << 20) + 5, SEEK_HOLE) == (3 << 20) + 4096);
+	CHECK(fs.seek(f, (3 << 20) + 4096, SEEK_DATA) == (600LL << 20));
+	CHECK(fs.seek(f, 0, 0) == -EINVAL);
 	fs.evict(f);
 }
 
@@ -205,8 +128,8 @@ std::string seek_map(Fs &fs, Inode f, uint64_t n)
 {
 	std::string m;
 	for (uint64_t b = 0; b < n; ++b)
-		m += seek(fs, f, b << 12, SEEK_DATA) == int64_t(b << 12) ? 'D' :
-									   '.';
+		m += fs.seek(f, b << 12, SEEK_DATA) == int64_t(b << 12) ? 'D' :
+									  '.';
 	return m;
 }
 
@@ -218,38 +141,38 @@ TEST_CASE("SEEK_DATA/SEEK_HOLE: fallocated blocks are holes until written",
 	Inode f, g;
 	REQUIRE(fs.create(fs.root, "f", S_IFREG | 0644, &f) == 0);
 	REQUIRE(fs.create(fs.root, "g", S_IFREG | 0644, &g) == 0);
-	REQUIRE(falloc(fs, f, 0, 0, 16 * 4096) == 0);
+	REQUIRE(fs.falloc(f, 0, 0, 16 * 4096) == 0);
 	CHECK(f.zi->i_size == 16 * 4096);
 	CHECK(f.zi->i_blocks == 16 * 8); // allocated
-	CHECK(seek(fs, f, 0, SEEK_DATA) == -ENXIO);
-	CHECK(seek(fs, f, 5000, SEEK_HOLE) == 5000);
+	CHECK(fs.seek(f, 0, SEEK_DATA) == -ENXIO);
+	CHECK(fs.seek(f, 5000, SEEK_HOLE) == 5000);
 	CHECK(fs.read(f, 0, 16 * 4096) == std::string(16 * 4096, '\0'));
 	clean(fs);
 	// A write makes its blocks data, only them.
 	REQUIRE(fs.write(f, 5 * 4096 + 100, std::string(5000, 'w')) == 0);
 	CHECK(seek_map(fs, f, 16) == ".....DD.........");
-	CHECK(seek(fs, f, 0, SEEK_DATA) == 5 * 4096);
-	CHECK(seek(fs, f, 5 * 4096 + 200, SEEK_HOLE) == 7 * 4096);
+	CHECK(fs.seek(f, 0, SEEK_DATA) == 5 * 4096);
+	CHECK(fs.seek(f, 5 * 4096 + 200, SEEK_HOLE) == 7 * 4096);
 	std::string want(16 * 4096, '\0');
 	want.replace(5 * 4096 + 100, 5000, std::string(5000, 'w'));
 	CHECK(fs.read(f, 0, want.size()) == want);
 	// Preallocated past EOF, then written past EOF.
-	REQUIRE(falloc(fs, f, FALLOC_FL_KEEP_SIZE, 16 * 4096, 8 * 4096) == 0);
+	REQUIRE(fs.falloc(f, FALLOC_FL_KEEP_SIZE, 16 * 4096, 8 * 4096) == 0);
 	CHECK(f.zi->i_size == 16 * 4096);
 	REQUIRE(fs.write(f, 20 * 4096, "tail") == 0);
 	CHECK(seek_map(fs, f, 21) == ".....DD.............D");
 	// ZERO_RANGE: the whole blocks become unwritten again, the edges stay
 	// written (as on ext4).
-	REQUIRE(falloc(fs, f, FALLOC_FL_ZERO_RANGE, 5 * 4096 + 50, 4096) == 0);
+	REQUIRE(fs.falloc(f, FALLOC_FL_ZERO_RANGE, 5 * 4096 + 50, 4096) == 0);
 	CHECK(seek_map(fs, f, 21) == ".....DD.............D");
-	REQUIRE(falloc(fs, f, FALLOC_FL_ZERO_RANGE, 5 * 4096, 4096) == 0);
+	REQUIRE(fs.falloc(f, FALLOC_FL_ZERO_RANGE, 5 * 4096, 4096) == 0);
 	CHECK(seek_map(fs, f, 21) == "......D.............D");
 	clean(fs);
 	CHECK(fs.check().unwritten == 22);
 	// A clone shares unwritten blocks unwritten; a write into the shared
 	// block copies it and makes only the writer's copy data.
 	uint64_t copied;
-	REQUIRE(copy(fs, f, 0, g, 0, 16 * 4096, &copied) == 0);
+	REQUIRE(fs.copy(f, 0, g, 0, 16 * 4096, &copied) == 0);
 	CHECK(copied == 16 * 4096);
 	CHECK(seek_map(fs, g, 16) == "......D.........");
 	REQUIRE(fs.write(g, 2 * 4096, "x") == 0);
@@ -264,7 +187,7 @@ TEST_CASE("SEEK_DATA/SEEK_HOLE: fallocated blocks are holes until written",
 	CHECK(seek_map(fs, g, 16) == "..D...D.........");
 	REQUIRE(fs.setattr(f, STATX_SIZE, 3 * 4096) == 0);
 	CHECK(f.zi->i_blocks == 3 * 8);
-	CHECK(seek(fs, f, 0, SEEK_DATA) == -ENXIO);
+	CHECK(fs.seek(f, 0, SEEK_DATA) == -ENXIO);
 	clean(fs);
 	fs.evict(f);
 	fs.evict(g);
@@ -280,16 +203,16 @@ TEST_CASE("COPY copies inside the server", "[server][posix]")
 	std::string d = pattern(3 << 20, 7);
 	REQUIRE(fs.write(a, 0, d) == 0);
 	uint64_t copied;
-	REQUIRE(copy(fs, a, 100, b, 5, (3 << 20) + 1000, &copied) == 0);
+	REQUIRE(fs.copy(a, 100, b, 5, (3 << 20) + 1000, &copied) == 0);
 	CHECK(copied == (3 << 20) - 100);
 	CHECK(b.zi->i_size == (3 << 20) - 95);
 	CHECK(same(fs.read(b, 5, (3 << 20) - 100), d.substr(100)));
 	CHECK(same(fs.read(b, 0, 5), std::string(5, '\0')));
-	REQUIRE(copy(fs, a, 0, a, 4 << 20, 10, &copied) == 0); // same file
+	REQUIRE(fs.copy(a, 0, a, 4 << 20, 10, &copied) == 0); // same file
 	CHECK(same(fs.read(a, 4 << 20, 10), d.substr(0, 10)));
-	CHECK(copy(fs, a, 0, a, 5, 10, &copied) == -EINVAL); // overlap
-	CHECK(copy(fs, a, 0, fs.root, 0, 10, &copied) == -EISDIR);
-	REQUIRE(copy(fs, a, 8 << 20, b, 0, 10, &copied) == 0); // past EOF
+	CHECK(fs.copy(a, 0, a, 5, 10, &copied) == -EINVAL); // overlap
+	CHECK(fs.copy(a, 0, fs.root, 0, 10, &copied) == -EISDIR);
+	REQUIRE(fs.copy(a, 8 << 20, b, 0, 10, &copied) == 0); // past EOF
 	CHECK(copied == 0);
 	clean(fs);
 	fs.evict(a);
@@ -305,39 +228,43 @@ TEST_CASE("xattrs: create, replace, remove, ERANGE, persistence",
 	REQUIRE(fs.create(fs.root, "f", S_IFREG | 0644, &f) == 0);
 	std::string v;
 	uint32_t size;
-	CHECK(xget(fs, f, ZUFS_XF_USER, "a", 100, &v, &size) == -ENODATA);
-	REQUIRE(xset(fs, f, ZUFS_XF_USER, "a", "one") == 0);
-	CHECK(xset(fs, f, ZUFS_XF_USER, "a", "two", XATTR_CREATE) == -EEXIST);
-	CHECK(xset(fs, f, ZUFS_XF_USER, "b", "two", XATTR_REPLACE) == -ENODATA);
-	REQUIRE(xset(fs, f, ZUFS_XF_TRUSTED, "a", "", 0) == 0);
-	REQUIRE(xset(fs, f, ZUFS_XF_USER, "a", "three", XATTR_REPLACE) == 0);
-	CHECK(xget(fs, f, ZUFS_XF_USER, "a", 0, &v, &size) == 0);
-	CHECK(size == 5);
-	CHECK(xget(fs, f, ZUFS_XF_USER, "a", 4, &v, &size) == -ERANGE);
-	REQUIRE(xget(fs, f, ZUFS_XF_USER, "a", 5, &v, &size) == 0);
-	CHECK(v == "three");
-	REQUIRE(xget(fs, f, ZUFS_XF_TRUSTED, "a", 10, &v, &size) == 0);
-	CHECK(v.empty());
-	REQUIRE(xget(fs, f, 0, "", 100, &v, &size, ZUFS_OP_XATTR_LIST) == 0);
-	CHECK(v == std::string("trusted.a\0user.a\0", 17));
-	CHECK(xget(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", 10, &v, &size) ==
+	CHECK(fs.xattr_get(f, ZUFS_XF_USER, "a", 100, &v, &size) == -ENODATA);
+	REQUIRE(fs.xattr_set(f, ZUFS_XF_USER, "a", "one") == 0);
+	CHECK(fs.xattr_set(f, ZUFS_XF_USER, "a", "two", XATTR_CREATE) ==
+	      -EEXIST);
+	CHECK(fs.xattr_set(f, ZUFS_XF_USER, "b", "two", XATTR_REPLACE) ==
 	      -ENODATA);
-	CHECK(xset(fs, f, ZUFS_XF_USER, "big", std::string(65537, 'x')) ==
+	REQUIRE(fs.xattr_set(f, ZUFS_XF_TRUSTED, "a", "", 0) == 0);
+	REQUIRE(fs.xattr_set(f, ZUFS_XF_USER, "a", "three", XATTR_REPLACE) ==
+		0);
+	CHECK(fs.xattr_get(f, ZUFS_XF_USER, "a", 0, &v, &size) == 0);
+	CHECK(size == 5);
+	CHECK(fs.xattr_get(f, ZUFS_XF_USER, "a", 4, &v, &size) == -ERANGE);
+	REQUIRE(fs.xattr_get(f, ZUFS_XF_USER, "a", 5, &v, &size) == 0);
+	CHECK(v == "three");
+	REQUIRE(fs.xattr_get(f, ZUFS_XF_TRUSTED, "a", 10, &v, &size) == 0);
+	CHECK(v.empty());
+	REQUIRE(fs.xattr_get(f, 0, "", 100, &v, &size, ZUFS_OP_XATTR_LIST) ==
+		0);
+	CHECK(v == std::string("trusted.a\0user.a\0", 17));
+	CHECK(fs.xattr_get(f, ZUFS_XF_SYSTEM, "posix_acl_access", 10, &v,
+			   &size) == -ENODATA);
+	CHECK(fs.xattr_set(f, ZUFS_XF_USER, "big", std::string(65537, 'x')) ==
 	      -E2BIG);
 	// A big value moves the set out of line, into blocks.
 	std::string big = pattern(65536, 7);
-	REQUIRE(xset(fs, f, ZUFS_XF_USER, "big", big) == 0);
+	REQUIRE(fs.xattr_set(f, ZUFS_XF_USER, "big", big) == 0);
 	clean(fs);
 	REQUIRE(fs.remount("") == 0);
 	REQUIRE(fs.lookup(fs.root, "f", &f) == 0);
-	REQUIRE(xget(fs, f, ZUFS_XF_USER, "big", 65536, &v, &size) == 0);
+	REQUIRE(fs.xattr_get(f, ZUFS_XF_USER, "big", 65536, &v, &size) == 0);
 	CHECK(same(v, big));
-	REQUIRE(xset(fs, f, ZUFS_XF_USER, "a", "", ZUFS_XATTR_REMOVE) == 0);
-	CHECK(xset(fs, f, ZUFS_XF_USER, "a", "", ZUFS_XATTR_REMOVE) ==
+	REQUIRE(fs.xattr_set(f, ZUFS_XF_USER, "a", "", ZUFS_XATTR_REMOVE) == 0);
+	CHECK(fs.xattr_set(f, ZUFS_XF_USER, "a", "", ZUFS_XATTR_REMOVE) ==
 	      -ENODATA);
 	// Too much in all: ENOSPC, the old set intact.
-	CHECK(xset(fs, f, ZUFS_XF_USER, "big2", big) == -ENOSPC);
-	REQUIRE(xget(fs, f, ZUFS_XF_USER, "big", 65536, &v, &size) == 0);
+	CHECK(fs.xattr_set(f, ZUFS_XF_USER, "big2", big) == -ENOSPC);
+	REQUIRE(fs.xattr_get(f, ZUFS_XF_USER, "big", 65536, &v, &size) == 0);
 	clean(fs);
 	// Freeing the inode frees its xattr blocks.
 	struct statfs64 before, after;
@@ -371,32 +298,34 @@ TEST_CASE("POSIX ACLs: set_acl semantics, chmod, NEW_INODE, noacl",
 					     { kMask, 1, 0 },
 					     { kOther, 0, 0 } });
 	// Malformed values and a default ACL on a file.
-	CHECK(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", "acl") ==
+	CHECK(fs.xattr_set(f, ZUFS_XF_SYSTEM, "posix_acl_access", "acl") ==
 	      -EINVAL);
-	CHECK(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access",
-		   acl_blob({ { kUserObj, 7, 0 }, { kOther, 0, 0 } })) ==
-	      -EINVAL);
-	CHECK(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access",
-		   acl_blob({ { kUserObj, 7, 0 },
-			      { kUser, 4, 1 },
-			      { kGroupObj, 5, 0 },
-			      { kOther, 0, 0 } })) == -EINVAL); // no mask
-	CHECK(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_default", named) ==
+	CHECK(fs.xattr_set(f, ZUFS_XF_SYSTEM, "posix_acl_access",
+			   acl_blob({ { kUserObj, 7, 0 },
+				      { kOther, 0, 0 } })) == -EINVAL);
+	CHECK(fs.xattr_set(f, ZUFS_XF_SYSTEM, "posix_acl_access",
+			   acl_blob({ { kUserObj, 7, 0 },
+				      { kUser, 4, 1 },
+				      { kGroupObj, 5, 0 },
+				      { kOther, 0, 0 } })) ==
+	      -EINVAL); // no mask
+	CHECK(fs.xattr_set(f, ZUFS_XF_SYSTEM, "posix_acl_default", named) ==
 	      -EACCES);
-	CHECK(xset(fs, f, ZUFS_XF_SYSTEM, "other", "x") == -EOPNOTSUPP);
+	CHECK(fs.xattr_set(f, ZUFS_XF_SYSTEM, "other", "x") == -EOPNOTSUPP);
 	// An access ACL sets the mode: group bits from the mask; setgid kept
 	// unless the caller says otherwise.
-	REQUIRE(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", named) == 0);
+	REQUIRE(fs.xattr_set(f, ZUFS_XF_SYSTEM, "posix_acl_access", named) ==
+		0);
 	CHECK(f.zi->i_mode == (S_IFREG | 02710));
 	std::string v;
 	uint32_t size;
-	REQUIRE(xget(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", 100, &v,
-		     &size) == 0);
+	REQUIRE(fs.xattr_get(f, ZUFS_XF_SYSTEM, "posix_acl_access", 100, &v,
+			     &size) == 0);
 	CHECK(v == named);
 	// chmod rewrites owner, mask and other in the same step.
 	REQUIRE(fs.setattr(f, STATX_MODE, 0, 0654) == 0);
-	REQUIRE(xget(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", 100, &v,
-		     &size) == 0);
+	REQUIRE(fs.xattr_get(f, ZUFS_XF_SYSTEM, "posix_acl_access", 100, &v,
+			     &size) == 0);
 	CHECK(v == acl_blob({ { kUserObj, 6, 0 },
 			      { kUser, 4, 1234 },
 			      { kGroupObj, 5, 0 },
@@ -404,17 +333,17 @@ TEST_CASE("POSIX ACLs: set_acl semantics, chmod, NEW_INODE, noacl",
 			      { kOther, 4, 0 } }));
 	// An ACL the mode says all of is not kept; kill-sgid clears S_ISGID.
 	REQUIRE(fs.setattr(f, STATX_MODE, 0, 02654) == 0);
-	REQUIRE(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access",
-		     acl_blob({ { kUserObj, 6, 0 },
-				{ kGroupObj, 0, 0 },
-				{ kOther, 4, 0 } }),
-		     ZUFS_XATTR_ACL_KILL_SGID) == 0);
+	REQUIRE(fs.xattr_set(f, ZUFS_XF_SYSTEM, "posix_acl_access",
+			     acl_blob({ { kUserObj, 6, 0 },
+					{ kGroupObj, 0, 0 },
+					{ kOther, 4, 0 } }),
+			     ZUFS_XATTR_ACL_KILL_SGID) == 0);
 	CHECK(f.zi->i_mode == (S_IFREG | 0604));
-	CHECK(xget(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", 100, &v, &size) ==
-	      -ENODATA);
+	CHECK(fs.xattr_get(f, ZUFS_XF_SYSTEM, "posix_acl_access", 100, &v,
+			   &size) == -ENODATA);
 	// Removing an absent ACL is not an error (the kernel's set_acl(NULL)).
-	CHECK(xset(fs, f, ZUFS_XF_SYSTEM, "posix_acl_access", "",
-		   ZUFS_XATTR_REMOVE) == 0);
+	CHECK(fs.xattr_set(f, ZUFS_XF_SYSTEM, "posix_acl_access", "",
+			   ZUFS_XATTR_REMOVE) == 0);
 
 	// NEW_INODE carries the inherited ACLs; they survive a remount.
 	zufs_ioc_new_inode ni{};
@@ -437,11 +366,11 @@ TEST_CASE("POSIX ACLs: set_acl semantics, chmod, NEW_INODE, noacl",
 	clean(fs);
 	REQUIRE(fs.remount("") == 0);
 	REQUIRE(fs.lookup(fs.root, "d", &d) == 0);
-	REQUIRE(xget(fs, d, ZUFS_XF_SYSTEM, "posix_acl_default", 100, &v,
-		     &size) == 0);
+	REQUIRE(fs.xattr_get(d, ZUFS_XF_SYSTEM, "posix_acl_default", 100, &v,
+			     &size) == 0);
 	CHECK(v == named);
-	REQUIRE(xget(fs, d, ZUFS_XF_SYSTEM, "posix_acl_access", 100, &v,
-		     &size) == 0);
+	REQUIRE(fs.xattr_get(d, ZUFS_XF_SYSTEM, "posix_acl_access", 100, &v,
+			     &size) == 0);
 	CHECK(v == named);
 	// Malformed inherited ACLs are refused. (The remount made a new root:
 	// the old dir_ii is gone.)
@@ -458,9 +387,9 @@ TEST_CASE("POSIX ACLs: set_acl semantics, chmod, NEW_INODE, noacl",
 	// noacl: every system.posix_acl_* is EOPNOTSUPP, NEW_INODE's too.
 	REQUIRE(fs.remount("noacl") == 0);
 	REQUIRE(fs.lookup(fs.root, "d", &d) == 0);
-	CHECK(xget(fs, d, ZUFS_XF_SYSTEM, "posix_acl_default", 100, &v,
-		   &size) == -EOPNOTSUPP);
-	CHECK(xset(fs, d, ZUFS_XF_SYSTEM, "posix_acl_access", named) ==
+	CHECK(fs.xattr_get(d, ZUFS_XF_SYSTEM, "posix_acl_default", 100, &v,
+			   &size) == -EOPNOTSUPP);
+	CHECK(fs.xattr_set(d, ZUFS_XF_SYSTEM, "posix_acl_access", named) ==
 	      -EOPNOTSUPP);
 	memcpy(b.data(), named.data(), named.size());
 	ni.dir_ii = fs.root.ii;
@@ -493,12 +422,12 @@ TEST_CASE("freeing on a full file system: truncate and punch into shared "
 	const std::string d = pattern(8 * 4096, 31);
 	REQUIRE(fs.write(a, 0, d) == 0);
 	uint64_t copied = 0;
-	REQUIRE(copy(fs, a, 0, b, 0, d.size(), &copied) == 0); // all shared
+	REQUIRE(fs.copy(a, 0, b, 0, d.size(), &copied) == 0); // all shared
 	REQUIRE(copied == d.size());
 	const std::string x1 = pattern(3000, 32), x2 = pattern(3000, 33);
-	REQUIRE(xset(fs, c, ZUFS_XF_USER, "one", x1) ==
+	REQUIRE(fs.xattr_set(c, ZUFS_XF_USER, "one", x1) ==
 		0); // a head and a block
-	REQUIRE(xset(fs, c, ZUFS_XF_USER, "two", x2) == 0);
+	REQUIRE(fs.xattr_set(c, ZUFS_XF_USER, "two", x2) == 0);
 
 	// Full: 1 MiB writes, then 4 KiB ones, until ENOSPC.
 	uint64_t at = 0;
@@ -509,14 +438,9 @@ TEST_CASE("freeing on a full file system: truncate and punch into shared "
 	REQUIRE(fs.write(c, 0, "x") == -ENOSPC);
 
 	CHECK(fs.setattr(b, STATX_SIZE, 3 * 4096 + 100) == 0);
-	zufs_ioc_IO p{};
-	p.hdr.operation = ZUFS_OP_FALLOCATE;
-	p.zus_ii = a.ii;
-	p.filepos = 5 * 4096 + 10;
-	p.last_pos = 5 * 4096 + 30;
-	p.flags = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
-	CHECK(fs.dispatch(&p.hdr, sizeof(p)) == 0);
-	CHECK(xset(fs, c, ZUFS_XF_USER, "one", "", ZUFS_XATTR_REMOVE) == 0);
+	CHECK(fs.falloc(a, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			5 * 4096 + 10, 20) == 0);
+	CHECK(fs.xattr_set(c, ZUFS_XF_USER, "one", "", ZUFS_XATTR_REMOVE) == 0);
 
 	std::string da = d;
 	std::fill(da.begin() + 5 * 4096 + 10, da.begin() + 5 * 4096 + 30, '\0');
@@ -524,8 +448,9 @@ TEST_CASE("freeing on a full file system: truncate and punch into shared "
 	CHECK(same(fs.read(b, 0, d.size()), d.substr(0, 3 * 4096 + 100)));
 	std::string v;
 	uint32_t size = 0;
-	CHECK(xget(fs, c, ZUFS_XF_USER, "one", 4096, &v, &size) == -ENODATA);
-	REQUIRE(xget(fs, c, ZUFS_XF_USER, "two", 4096, &v, &size) == 0);
+	CHECK(fs.xattr_get(c, ZUFS_XF_USER, "one", 4096, &v, &size) ==
+	      -ENODATA);
+	REQUIRE(fs.xattr_get(c, ZUFS_XF_USER, "two", 4096, &v, &size) == 0);
 	CHECK(v == x2);
 	clean(fs);
 	for (Inode i : { a, b, c, fill })

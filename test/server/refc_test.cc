@@ -20,21 +20,6 @@ using namespace ztest;
 
 namespace {
 
-int copy(Fs &fs, Inode src, uint64_t pin, Inode dst, uint64_t pout,
-	 uint64_t len, uint64_t *copied)
-{
-	zufs_ioc_clone c{};
-	c.hdr.operation = ZUFS_OP_COPY;
-	c.src_zus_ii = src.ii;
-	c.dst_zus_ii = dst.ii;
-	c.pos_in = pin;
-	c.pos_out = pout;
-	c.len = len;
-	int err = fs.dispatch(&c.hdr, sizeof(c));
-	*copied = c.copied;
-	return err;
-}
-
 uint64_t bfree(Fs &fs)
 {
 	struct statfs64 st {};
@@ -73,7 +58,7 @@ TEST_CASE("COPY shares whole blocks; both files stay independent",
 	const uint64_t free0 = bfree(fs);
 
 	uint64_t copied;
-	REQUIRE(copy(fs, a, 0, b, 0, size, &copied) == 0);
+	REQUIRE(fs.copy(a, 0, b, 0, size, &copied) == 0);
 	CHECK(copied == size);
 	CHECK(b.zi->i_size == size);
 	CHECK(b.zi->i_blocks ==
@@ -105,13 +90,8 @@ TEST_CASE("COPY shares whole blocks; both files stay independent",
 	CHECK(same(fs.read(a, 0, size), d));
 	CHECK(same(fs.read(b, 0, db.size()), db));
 	clean(fs);
-	zufs_ioc_IO fio{};
-	fio.hdr.operation = ZUFS_OP_FALLOCATE;
-	fio.zus_ii = a.ii;
-	fio.filepos = 50 * 4096 + 100;
-	fio.last_pos = 60 * 4096 + 100;
-	fio.flags = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
-	REQUIRE(fs.dispatch(&fio.hdr, sizeof(fio)) == 0);
+	REQUIRE(fs.falloc(a, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			  50 * 4096 + 100, 10 * 4096) == 0);
 	std::fill(d.begin() + 50 * 4096 + 100, d.begin() + 60 * 4096 + 100,
 		  '\0');
 	CHECK(same(fs.read(a, 0, size), d));
@@ -156,7 +136,7 @@ TEST_CASE("COPY: misaligned ranges copy, aligned ones share around the edges",
 	std::string db = fs.read(b, 0, 80 * 4096);
 	uint64_t free0 = bfree(fs), copied;
 	// Same offset in a block (100): blocks 1..62 shared, the edges copied.
-	REQUIRE(copy(fs, a, 100, b, 4 * 4096 + 100, 63 * 4096, &copied) == 0);
+	REQUIRE(fs.copy(a, 100, b, 4 * 4096 + 100, 63 * 4096, &copied) == 0);
 	CHECK(copied == 63 * 4096);
 	db.replace(4 * 4096 + 100, 63 * 4096, d.substr(100, 63 * 4096));
 	CHECK(same(fs.read(b, 0, db.size()), db));
@@ -164,13 +144,13 @@ TEST_CASE("COPY: misaligned ranges copy, aligned ones share around the edges",
 	clean(fs);
 	// Misaligned: copied, no sharing.
 	free0 = bfree(fs);
-	REQUIRE(copy(fs, a, 0, c, 1, 64 * 4096, &copied) == 0);
+	REQUIRE(fs.copy(a, 0, c, 1, 64 * 4096, &copied) == 0);
 	CHECK(copied == 64 * 4096);
 	CHECK(free0 - bfree(fs) >= 65);
 	CHECK(same(fs.read(c, 1, 64 * 4096), d));
 	clean(fs);
 	// Copy back over the same blocks (already shared there): no change.
-	REQUIRE(copy(fs, a, 4096, b, 5 * 4096, 8 * 4096, &copied) == 0);
+	REQUIRE(fs.copy(a, 4096, b, 5 * 4096, 8 * 4096, &copied) == 0);
 	CHECK(same(fs.read(b, 0, db.size()), db));
 	clean(fs);
 	gone(fs, a, "a");
@@ -192,7 +172,7 @@ TEST_CASE("COPY: a share count saturates, then blocks are copied",
 	uint64_t copied;
 	// 300 copies of block 0 into the same file (ranges do not overlap).
 	for (uint64_t k = 1; k <= 300; ++k) {
-		REQUIRE(copy(fs, a, 0, a, k * 4096, 4096, &copied) == 0);
+		REQUIRE(fs.copy(a, 0, a, k * 4096, 4096, &copied) == 0);
 		REQUIRE(copied == 4096);
 	}
 	clean(fs);
@@ -230,19 +210,13 @@ TEST_CASE("COPY: a shared block a GET_MULTY pinned stays until its PUT",
 	std::string d = pattern(4 * 4096, 5);
 	REQUIRE(fs.write(a, 0, d) == 0);
 	uint64_t copied;
-	REQUIRE(copy(fs, a, 0, b, 0, d.size(), &copied) == 0);
+	REQUIRE(fs.copy(a, 0, b, 0, d.size(), &copied) == 0);
 
 	// a's zero-copy read pins its 4 (shared) blocks.
-	std::vector<char> msg(offsetof(zufs_ioc_IO, iom_e) + 4 * sizeof(__u64));
-	auto *io = reinterpret_cast<zufs_ioc_IO *>(msg.data());
-	io->ziom.iom_max = 4;
-	io->hdr.operation = ZUFS_OP_GET_MULTY;
-	io->zus_ii = a.ii;
-	io->filepos = 0;
-	io->hdr.len = 4 * 4096;
-	REQUIRE(fs.dispatch(&io->hdr, msg.size()) == 0);
-	REQUIRE(io->ziom.iom_n == 4);
-	const uint64_t pinned = zu_dpp_t_bn(_zufs_iom_first_val(&io->iom_e[0]));
+	Multy m(4);
+	REQUIRE(m.call(fs, ZUFS_OP_GET_MULTY, a, 0, 4 * 4096) == 0);
+	REQUIRE(m.io->ziom.iom_n == 4);
+	const uint64_t pinned = m.bn(0);
 
 	// a drops its share of every block (truncate), then b, their last
 	// owner, goes: the blocks stay out of the allocator until the PUT.
@@ -255,8 +229,7 @@ TEST_CASE("COPY: a shared block a GET_MULTY pinned stays until its PUT",
 	CHECK(same(std::string(fs.base + pinned * 4096, 4096),
 		   d.substr(0, 4096)));
 	clean(fs);
-	io->hdr.operation = ZUFS_OP_PUT_MULTY;
-	REQUIRE(fs.dispatch(&io->hdr, msg.size()) == 0);
+	REQUIRE(m.call(fs, ZUFS_OP_PUT_MULTY, a, 0, 0) == 0);
 	CHECK(bfree(fs) >= before + 4);
 	clean(fs);
 	gone(fs, a, "a");
@@ -273,7 +246,7 @@ TEST_CASE("fsck: share counts must be owners - 1; repair sets them",
 	REQUIRE(fs.create(fs.root, "b", S_IFREG | 0644, &b) == 0);
 	REQUIRE(fs.write(a, 0, pattern(3 * 4096, 2)) == 0);
 	uint64_t copied;
-	REQUIRE(copy(fs, a, 0, b, 0, 3 * 4096, &copied) == 0);
+	REQUIRE(fs.copy(a, 0, b, 0, 3 * 4096, &copied) == 0);
 	clean(fs);
 	// The image is quiescent: damage two counts, check, repair, check.
 	auto *sb = reinterpret_cast<const zus::pmfs::pmfs_super *>(fs.base);
@@ -314,7 +287,7 @@ TEST_CASE("COPY: a large write over shared blocks copies them in batches",
 	for (uint64_t at = 0; at < size; at += 1 << 20)
 		REQUIRE(fs.write(a, at, d.substr(at, 1 << 20)) == 0);
 	uint64_t copied;
-	REQUIRE(copy(fs, a, 0, b, 0, size, &copied) == 0);
+	REQUIRE(fs.copy(a, 0, b, 0, size, &copied) == 0);
 	const uint64_t free0 = bfree(fs);
 	// 2 MiB + a bit into b, from the middle of block 10: blocks 10..522 copied.
 	std::string w = pattern((2 << 20) + 100, 22);
@@ -363,9 +336,10 @@ TEST_CASE("COPY: concurrent copies, writes and truncations keep counts exact",
 			case 0:
 			case 1:
 				if (a != b)
-					err = copy(fs, f[a], blk * 4096, f[b],
-						   ((seed >> 20) % 200) * 4096,
-						   32 * 4096, &copied);
+					err = fs.copy(f[a], blk * 4096, f[b],
+						      ((seed >> 20) % 200) *
+							      4096,
+						      32 * 4096, &copied);
 				break;
 			case 2:
 				err = fs.write(f[a], blk * 4096 + 100,

@@ -68,13 +68,7 @@ struct FakeZuf final : zufs::ZufCalls {
 			err = iomap::execute_async(
 				ioc->ziom.iom_e, ioc->ziom.iom_n, env,
 				[this, sbi, iomb](int result) {
-				zufs_ioc_iomap_done d = {};
-				d.hdr.operation = ZUFS_OP_IOM_DONE;
-				d.hdr.in_len = sizeof(d);
-				d.hdr.err = result;
-				d.zus_sbi = sbi;
-				d.iomb = iomb;
-				srv->dispatch(&d.hdr, {});
+				ztest::iom_done(srv, sbi, iomb, result);
 				});
 			if (!err) // IOM_DONE may have freed ioc already
 				return 0;
@@ -195,12 +189,9 @@ TEST_CASE("tier: refused async iomaps never complete; stray IOM_DONE", "[tier]")
 	CHECK(called == 0);
 	CHECK(fs.sbi->iom_jobs->in_flight() == 0);
 
-	zufs_ioc_iomap_done d = {};
-	d.hdr.operation = ZUFS_OP_IOM_DONE;
-	d.hdr.in_len = sizeof(d);
-	d.zus_sbi = fs.sbi;
-	d.iomb = reinterpret_cast<zus_iomap_build *>(0x1234);
-	CHECK(fs.srv->dispatch(&d.hdr, {}) == -EINVAL);
+	CHECK(ztest::iom_done(fs.srv.get(), fs.sbi,
+			      reinterpret_cast<zus_iomap_build *>(0x1234),
+			      0) == -EINVAL);
 }
 
 TEST_CASE("tier: a T2 error comes back as IOM_DONE -EIO", "[tier]")
@@ -609,21 +600,10 @@ TEST_CASE("tier: fsck checks T2 leaves", "[tier]")
 TEST_CASE("tier: an unwritten block stays unwritten on T2 and back", "[tier]")
 {
 	TierFile t;
-	zufs_ioc_IO fa{};
-	fa.hdr.operation = ZUFS_OP_FALLOCATE;
-	fa.zus_ii = t.f.ii;
-	fa.filepos = 0;
-	fa.last_pos = 4 * 4096;
-	REQUIRE(t.fs.dispatch(&fa.hdr, sizeof(fa)) == 0);
+	REQUIRE(t.fs.falloc(t.f, 0, 0, 4 * 4096) == 0);
 	t.write(3 * 4096, "d");
 	auto data_at = [&](uint64_t off) {
-		zufs_ioc_seek s{};
-		s.hdr.operation = ZUFS_OP_LLSEEK;
-		s.zus_ii = t.f.ii;
-		s.offset_in = off;
-		s.whence = SEEK_DATA;
-		int err = t.fs.dispatch(&s.hdr, sizeof(s));
-		return err ? int64_t(err) : int64_t(s.offset_out);
+		return t.fs.seek(t.f, off, SEEK_DATA);
 	};
 	auto *sbi = t.fs.sbi;
 	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 1) == 0);
@@ -706,13 +686,7 @@ TEST_CASE("tier: fallocate short of T1 evicts first", "[tier]")
 		t.write(uint64_t(i) * kChunk, ztest::pattern(kChunk, 300 + i));
 	ztest::Inode g;
 	REQUIRE(t.fs.create(t.fs.root, "prealloc", S_IFREG | 0644, &g) == 0);
-	zufs_ioc_IO io{};
-	io.hdr.operation = ZUFS_OP_FALLOCATE;
-	io.zus_ii = g.ii;
-	io.filepos = 0;
-	io.last_pos = 16 * kChunk;
-	io.flags = 0;
-	CHECK(t.fs.dispatch(&io.hdr, sizeof(io)) == 0);
+	CHECK(t.fs.falloc(g, 0, 0, 16 * kChunk) == 0);
 	CHECK(zus::pmfs::tier_stats(*t.fs.sbi).t2_used > 0);
 	for (int i = 0; i < 24; i += 5)
 		REQUIRE(ztest::same(t.read(uint64_t(i) * kChunk, kChunk),
@@ -801,13 +775,8 @@ TEST_CASE("tier: blocks pinned by GET_MULTY stay on T1", "[tier]")
 	TierFile t;
 	std::string data = ztest::pattern(16 * 4096, 31);
 	t.write(0, data);
-	std::vector<uint64_t> msg((offsetof(zufs_ioc_IO, iom_e) + 16 * 8) / 8);
-	auto *io = reinterpret_cast<zufs_ioc_IO *>(msg.data());
-	io->hdr.operation = ZUFS_OP_GET_MULTY;
-	io->hdr.len = uint32_t(data.size());
-	io->zus_ii = t.f.ii;
-	io->ziom.iom_max = 16;
-	REQUIRE(t.fs.dispatch(&io->hdr, msg.size() * 8) == 0);
+	ztest::Multy m(16);
+	REQUIRE(m.call(t.fs, ZUFS_OP_GET_MULTY, t.f, 0, data.size()) == 0);
 	CHECK(zus::pmfs::tier_evict_block(t.f.ii, 3) == -EBUSY);
 	zus::pmfs::tier_set_watermarks(*t.fs.sbi, UINT64_MAX / 2,
 				       UINT64_MAX / 2);
@@ -818,8 +787,7 @@ TEST_CASE("tier: blocks pinned by GET_MULTY stay on T1", "[tier]")
 	}));
 	for (uint64_t i = 0; i < 16; ++i)
 		CHECK_FALSE(t.on_t2(i));
-	io->hdr.operation = ZUFS_OP_PUT_MULTY;
-	REQUIRE(t.fs.dispatch(&io->hdr, msg.size() * 8) == 0);
+	REQUIRE(m.call(t.fs, ZUFS_OP_PUT_MULTY, t.f, 0, 0) == 0);
 	CHECK(eventually([&] { return t.on_t2(0) && t.on_t2(15); }));
 	zus::pmfs::tier_set_watermarks(*t.fs.sbi, 0, 0);
 	REQUIRE(eventually([&] {
@@ -1196,13 +1164,8 @@ TEST_CASE("tier: a shrinking truncate or a punch on a full T1 + T2 works",
 
 	std::string want = data;
 	// A punch inside block 1 (on T2): that block comes back, zeroed there.
-	zufs_ioc_IO io{};
-	io.hdr.operation = ZUFS_OP_FALLOCATE;
-	io.zus_ii = t.f.ii;
-	io.filepos = 4096 + 10;
-	io.last_pos = 4096 + 30;
-	io.flags = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
-	CHECK(t.fs.dispatch(&io.hdr, sizeof(io)) == 0);
+	CHECK(t.fs.falloc(t.f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			  4096 + 10, 20) == 0);
 	want.replace(4096 + 10, 20, 20, '\0');
 	// A truncate inside block 2 (on T2).
 	CHECK(t.fs.setattr(t.f, STATX_SIZE, 2 * 4096 + 50) == 0);
@@ -1231,18 +1194,11 @@ TEST_CASE("tier: a block shared by COPY is never evicted", "[tier][refc]")
 	t.write(0, data);
 	ztest::Inode g;
 	REQUIRE(t.fs.create(t.fs.root, "g", S_IFREG | 0644, &g) == 0);
-	auto copy = [&](ztest::Inode src, ztest::Inode dst) {
-		zufs_ioc_clone c{};
-		c.hdr.operation = ZUFS_OP_COPY;
-		c.src_zus_ii = src.ii;
-		c.dst_zus_ii = dst.ii;
-		c.len = 8 * 4096;
-		REQUIRE(t.fs.dispatch(&c.hdr, sizeof(c)) == 0);
-		REQUIRE(c.copied == 8 * 4096);
-	};
 	// Block 7 goes to T2 first: COPY copies it instead of sharing it.
 	REQUIRE(zus::pmfs::tier_evict_block(t.f.ii, 7) == 0);
-	copy(t.f, g);
+	uint64_t copied = 0;
+	REQUIRE(t.fs.copy(t.f, 0, g, 0, 8 * 4096, &copied) == 0);
+	REQUIRE(copied == 8 * 4096);
 	CHECK(t.fs.read(g, 0, data.size()) == data);
 	CHECK(zus::pmfs::tier_evict_block(t.f.ii, 1) == -EBUSY);
 	zus::pmfs::tier_make_room(*t.fs.sbi, 1 << 20); // wants everything
