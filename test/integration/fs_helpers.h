@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: BSD-3-Clause
 //
 // fs_helpers.h - small file-system steps the integration tests share (the
-// semantics, semantics_ext, posix_errors, posix_diff, acl and unwritten
-// tests): they work on any mounted file system, zufuse, tmpfs or ext4, so
-// that one test can compare them. Header only; nothing here asserts.
+// semantics, semantics_ext, posix_errors, posix_diff, acl, unwritten,
+// killpriv and uring tests): they work on any mounted file system, zufuse,
+// tmpfs or ext4, so that one test can compare them. Header only; nothing here asserts.
 #ifndef ZUFUSE_TEST_INTEGRATION_FS_HELPERS_H
 #define ZUFUSE_TEST_INTEGRATION_FS_HELPERS_H
 
@@ -100,6 +100,35 @@ inline std::string as_nobody(const std::function<std::string()> &fn)
 	close(fds[0]);
 	int st;
 	waitpid(pid, &st, 0);
+	return r;
+}
+
+// Run f in a child, as uid and gid nobody (65534) when nobody is true:
+// 0 when f returns 0, else its errno (121 if errno is 0); 120: the child
+// could not become nobody, 122: it died.
+inline int errno_as(bool nobody, const std::function<int()> &f)
+{
+	constexpr uid_t kNobody = 65534;
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (nobody && (setresgid(kNobody, kNobody, kNobody) ||
+			       setresuid(kNobody, kNobody, kNobody)))
+			_exit(120);
+		_exit(f() ? (errno ? errno : 121) : 0);
+	}
+	int st = 0;
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 122;
+}
+
+// Write "x" at offset 0 of the existing file p: 0, or -1 with errno set.
+inline int write_one(const std::string &p)
+{
+	int fd = open(p.c_str(), O_WRONLY);
+	if (fd < 0)
+		return -1;
+	int r = pwrite(fd, "x", 1, 0) == 1 ? 0 : -1;
+	close(fd);
 	return r;
 }
 

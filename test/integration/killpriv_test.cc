@@ -16,36 +16,10 @@
 #include <sstream>
 #include <string>
 
+#include "fs_helpers.h"
 #include "integration.h"
 
 namespace {
-
-constexpr uid_t kNobody = 65534;
-
-// Run f in a child as root or as nobody; its errno (0 on success).
-int as(bool nobody, const std::function<int()> &f)
-{
-	pid_t pid = fork();
-	if (pid == 0) {
-		if (nobody && (setresgid(kNobody, kNobody, kNobody) ||
-			       setresuid(kNobody, kNobody, kNobody)))
-			_exit(120);
-		_exit(f() ? (errno ? errno : 121) : 0);
-	}
-	int st = 0;
-	waitpid(pid, &st, 0);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 122;
-}
-
-int write_one(const std::string &p)
-{
-	int fd = open(p.c_str(), O_WRONLY);
-	if (fd < 0)
-		return -1;
-	int r = pwrite(fd, "x", 1, 0) == 1 ? 0 : -1;
-	close(fd);
-	return r;
-}
 
 // A valid VFS_CAP_REVISION_2 security.capability value (cap_net_raw+ep).
 std::string cap_value()
@@ -80,18 +54,22 @@ std::string scenario(const std::string &dir)
 			int err = 0;
 			switch (how) {
 			case 0:
-				err = as(false, [&] { return write_one(f); });
+				err = zit::errno_as(false, [&] {
+					return zit::write_one(f);
+				});
 				break;
 			case 1:
-				err = as(true, [&] { return write_one(f); });
+				err = zit::errno_as(true, [&] {
+					return zit::write_one(f);
+				});
 				break;
 			case 2:
-				err = as(true, [&] {
+				err = zit::errno_as(true, [&] {
 					return truncate(f.c_str(), 7);
 				});
 				break;
 			case 3:
-				err = as(false, [&] {
+				err = zit::errno_as(false, [&] {
 					return truncate(f.c_str(), 9);
 				});
 				break;
@@ -118,7 +96,7 @@ std::string scenario(const std::string &dir)
 		int err = 0;
 		switch (how) {
 		case 0:
-			err = write_one(f) ? errno : 0;
+			err = zit::write_one(f) ? errno : 0;
 			break;
 		case 1:
 			err = truncate(f.c_str(), 3) ? errno : 0;

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "fs_helpers.h"
 #include "integration.h"
 
 namespace {
@@ -132,31 +133,6 @@ void check_no_fallback(const zit::Mount &m)
 	INFO("zufuse log:\n" << m.log());
 	CHECK(m.log().find("using /dev/fuse") == std::string::npos);
 	CHECK(m.log().find("serving over /dev/fuse") == std::string::npos);
-}
-
-// Run f in a child as nobody; its errno (0 on success).
-int as_nobody(int (*f)(const std::string &), const std::string &p)
-{
-	pid_t pid = fork();
-	if (pid == 0) {
-		if (setresgid(65534, 65534, 65534) ||
-		    setresuid(65534, 65534, 65534))
-			_exit(120);
-		_exit(f(p) ? (errno ? errno : 121) : 0);
-	}
-	int st = 0;
-	waitpid(pid, &st, 0);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 122;
-}
-
-int write_one(const std::string &p)
-{
-	int fd = open(p.c_str(), O_WRONLY);
-	if (fd < 0)
-		return -1;
-	int r = pwrite(fd, "x", 1, 0) == 1 ? 0 : -1;
-	close(fd);
-	return r;
 }
 
 } // namespace
@@ -322,7 +298,9 @@ void namespace_and_mmap(const std::vector<std::string> &transport)
 	REQUIRE(chmod(m.mnt().c_str(), 0777) == 0);
 	REQUIRE(zit::write_file(m.path("suid"), "abc"));
 	REQUIRE(chmod(m.path("suid").c_str(), 04777) == 0);
-	CHECK(as_nobody(write_one, m.path("suid")) == 0);
+	CHECK(zit::errno_as(true, [&] {
+		      return zit::write_one(m.path("suid"));
+	      }) == 0);
 	struct stat st;
 	REQUIRE(stat(m.path("suid").c_str(), &st) == 0);
 	CHECK((st.st_mode & 07777) == 0777);
