@@ -7,12 +7,17 @@
 // fallocates are accepted and forgotten; the file keeps its size.
 //
 //   nullfs_ll MOUNTPOINT [-f] [-s] [-d] [-o OPT] [--size=BYTES] [--direct-io]
+//             [--uring]
 //
 //   -s           libfuse's single-threaded loop (default: the multi-threaded
 //                loop, fuse_session_loop_mt)
 //   --size=N     the size of /f (default 1 GiB; K, M, G suffixes)
 //   --direct-io  every open gets FOPEN_DIRECT_IO (so buffered I/O is direct
 //                too); also NULLFS_DIRECT=1 in the environment
+//   --uring      serve the requests with zufuse's FUSE-over-io_uring
+//                transport (nullfs_uring.cc; the loop then serves only
+//                what the kernel still sends to /dev/fuse); it fails if the
+//                kernel cannot
 //
 // Whatever it measures is libfuse and the kernel: compare a file system
 // against it in the same run, with the same loop type.
@@ -33,6 +38,11 @@ enum { ROOT_INO = 1, FILE_INO = 2 };
 
 static uint64_t file_size = 1ULL << 30;
 static int direct_io;
+static int uring;
+
+// nullfs_uring.cc: zufuse's io_uring transport for this session.
+int nullfs_uring_start(struct fuse_session *se);
+void nullfs_uring_stop(void);
 static const char zeros[MAX_IO];
 
 static void fill_stat(fuse_ino_t ino, struct stat *st)
@@ -236,7 +246,7 @@ static int parse_size(const char *s, uint64_t *out)
 static void usage(const char *prog)
 {
 	printf("usage: %s MOUNTPOINT [-f] [-s] [-d] [-o OPT] [--size=BYTES] "
-	       "[--direct-io]\n"
+	       "[--direct-io] [--uring]\n"
 	       "A FUSE file system that does nothing: one file /f of BYTES "
 	       "(default 1G)\nof zeros; writes are acknowledged and "
 	       "dropped. -s: single-threaded loop.\n",
@@ -256,6 +266,8 @@ int main(int argc, char *argv[])
 			}
 		} else if (!strcmp(argv[i], "--direct-io")) {
 			direct_io = 1;
+		} else if (!strcmp(argv[i], "--uring")) {
+			uring = 1;
 		} else {
 			argv[n++] = argv[i];
 		}
@@ -292,6 +304,10 @@ int main(int argc, char *argv[])
 	if (fuse_session_mount(se, opts.mountpoint))
 		goto out_signals;
 	fuse_daemonize(opts.foreground);
+	if (uring && nullfs_uring_start(se)) { // its threads: after the fork
+		fuse_session_unmount(se);
+		goto out_signals;
+	}
 	if (opts.singlethread) {
 		ret = fuse_session_loop(se);
 	} else {
@@ -302,6 +318,8 @@ int main(int argc, char *argv[])
 		fuse_loop_cfg_destroy(cfg);
 	}
 	fuse_session_unmount(se);
+	if (uring)
+		nullfs_uring_stop();
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:

@@ -105,7 +105,7 @@ SxTime sx_time(const timespec &ts)
 // What an open tells the kernel about caching (as zf_open's).
 uint32_t open_flags(const FuseFs &f, int flags)
 {
-	if (f.opts.direct_io)
+	if (f.opts.direct_io || ((flags & O_DIRECT) && wire::direct_io_mmap()))
 		return FOPEN_DIRECT_IO;
 	if (!(flags & O_DIRECT) && !f.opts.strictatime)
 		return FOPEN_KEEP_CACHE; // we invalidate what changes under it

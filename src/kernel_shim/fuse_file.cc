@@ -35,7 +35,13 @@ void set_open_flags(FuseFs &f, fuse_file_info *fi)
 	// (writes are through, no writeback cache, POSIX locks are the
 	// kernel's), so the round trip per close bought nothing.
 	fi->noflush = 1;
-	if (f.opts.direct_io)
+	// An O_DIRECT open as FOPEN_DIRECT_IO: the kernel then sends each
+	// read and write as a plain request from the caller's thread rather
+	// than through its asynchronous direct-I/O path (a background request
+	// and a completion to wait for). Only where a shared mapping of such
+	// an open still works (wire::direct_io_mmap).
+	if (f.opts.direct_io ||
+	    ((fi->flags & O_DIRECT) && wire::direct_io_mmap()))
 		fi->direct_io = 1;
 	else if (!(fi->flags & O_DIRECT) && !f.opts.strictatime)
 		fi->keep_cache = 1; // we invalidate what changes under it

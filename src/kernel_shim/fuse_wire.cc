@@ -23,6 +23,8 @@ namespace {
 // FUSE_OVER_IO_URING (protocol 7.42) is bit 41 of the INIT flags, i.e. bit 9
 // of flags2; Debian's <linux/fuse.h> predates it.
 constexpr uint32_t kOverIoUringFlags2 = 1U << (41 - 32);
+// FUSE_DIRECT_IO_ALLOW_MMAP (7.39): bit 36, i.e. bit 4 of flags2.
+constexpr uint32_t kDirectIoAllowMmapFlags2 = 1U << (36 - 32);
 static_assert(offsetof(fuse_init_in, flags2) == 16);
 static_assert(offsetof(fuse_init_out, flags2) == 32);
 
@@ -34,6 +36,8 @@ thread_local ReplySink *t_sink;
 std::atomic<bool> g_installed{ false };
 std::atomic<bool> g_init_replied{ false };
 std::atomic<bool> g_uring_offered{ false };
+std::atomic<bool> g_dio_mmap_offered{ false };
+std::atomic<bool> g_dio_mmap{ false }; // the INIT reply asked for it
 std::mutex g_uring_mutex; // g_uring_started, set before the loop starts
 std::function<void()> g_uring_started;
 
@@ -65,6 +69,8 @@ void note_init(const char *p, size_t n)
 		    std::min(n - sizeof(fuse_in_header), sizeof(init)));
 	g_uring_offered = (init.flags & FUSE_INIT_EXT) &&
 			  (init.flags2 & kOverIoUringFlags2);
+	g_dio_mmap_offered = (init.flags & FUSE_INIT_EXT) &&
+			     (init.flags2 & kDirectIoAllowMmapFlags2);
 }
 
 ssize_t wire_read(int fd, void *buf, size_t len, void *)
@@ -93,10 +99,16 @@ bool patch_init_reply(struct iovec *iov, int count)
 		return false;
 	auto *init = static_cast<fuse_init_out *>(iov[1].iov_base);
 	init->flags |= FUSE_HANDLE_KILLPRIV_V2;
+	if (iov[1].iov_len < offsetof(fuse_init_out, flags2) + sizeof(uint32_t))
+		return false;
+	if (g_dio_mmap_offered) {
+		init->flags |= FUSE_INIT_EXT;
+		init->flags2 |= kDirectIoAllowMmapFlags2;
+		g_dio_mmap = true;
+	}
 
 	std::lock_guard lock(g_uring_mutex);
-	if (!g_uring_started || !g_uring_offered ||
-	    iov[1].iov_len < offsetof(fuse_init_out, flags2) + sizeof(uint32_t))
+	if (!g_uring_started || !g_uring_offered)
 		return false;
 	init->flags |= FUSE_INIT_EXT;
 	init->flags2 |= kOverIoUringFlags2;
@@ -250,6 +262,8 @@ ssize_t reply(uint64_t unique, int err, const iovec *payload, int count)
 }
 
 bool kill_suidgid() { return t_kill_suidgid; }
+
+bool direct_io_mmap() { return g_dio_mmap.load(std::memory_order_relaxed); }
 
 void note_request(const void *req, size_t n)
 {

@@ -25,6 +25,12 @@
 //     FUSE_STATX: fuse_extra.h) before libfuse sees them: libfuse would
 //     answer ENOSYS, and the kernel would never send them again. The
 //     thread that read such a request serves it and reads the next one.
+//  6. Negotiate FUSE_DIRECT_IO_ALLOW_MMAP (7.39), which libfuse 3.14 does
+//     not know either: a FOPEN_DIRECT_IO open can then be mapped shared
+//     (the kernel writes the mapping's dirty pages back before each direct
+//     I/O and drops the cached ones a direct write covers), so O_DIRECT
+//     opens can be FOPEN_DIRECT_IO (fuse_file.cc) and --direct-io mounts
+//     allow shared mmap.
 //
 // INIT itself may arrive by splice, past the read hook; its reply is the
 // first reply the session writes, which is how it is recognised. If the
@@ -51,6 +57,10 @@ int install(fuse_session *se);
 // The request this thread is handling asked the file system to kill
 // suid/sgid (WRITE or SETATTR by a caller without CAP_FSETID, or chown).
 bool kill_suidgid();
+
+// The INIT reply asked for FUSE_DIRECT_IO_ALLOW_MMAP (the kernel offered
+// it): a FOPEN_DIRECT_IO open may be mapped shared.
+bool direct_io_mmap();
 
 // A request read by other means than /dev/fuse (the io_uring transport):
 // note what the request carries (the kill flag) for the handler that

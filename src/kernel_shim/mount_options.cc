@@ -49,7 +49,7 @@ const char kUsage[] =
 	"                       T2 mounts only with its T2 again\n"
 	"    --t2-size=SIZE     the same as --t2=PATH,SIZE (-o t2_size=SIZE)\n"
 	"    --direct-io        no page cache: every open is FOPEN_DIRECT_IO\n"
-	"                       (shared mmap then fails with ENODEV)\n"
+	"                       (shared mmap: Linux 6.6+, else ENODEV)\n"
 	"    --uring            serve FUSE over io_uring (the default where\n"
 	"                       the kernel has it, 6.14+): threads on each\n"
 	"                       CPU serve the requests issued on that CPU.\n"
