@@ -460,6 +460,12 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 	const bool tracked = dsync || pos + len > old_size;
 	const uint64_t old_pages = (old_size + kBlockSize - 1) >> kBlockShift;
 	uint64_t unmap_first = UINT64_MAX, unmap_last = 0;
+	// This request marked blocks written (mark_written: they and only
+	// they follow the first one it met): their data goes with that
+	// change of the block map, never ahead of it (the file back-end would
+	// write a page only overwritten in place home before the commit that
+	// says its block holds data; fsck: an unwritten block with data).
+	bool converted = false;
 
 	PageCursor src(pages, hdr->offset);
 	uint64_t done = 0;
@@ -483,13 +489,14 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		    (err = mark_written(sbi, ii, at >> kBlockShift,
 					(pos + len - 1) >> kBlockShift)))
 			break;
+		converted = converted || unwritten;
 		if (bn) {
 			char *dst = sbi.blk(bn) + boff;
 			// A media fault: this block may hold part of the new bytes,
 			// as a disk sector that failed a write; the request stops.
 			err = guarded(Access::kWrite, dst, n, "write", [&] {
 				src.walk(n, [&](char *p, size_t k) {
-					if (tracked)
+					if (tracked || converted)
 						sbi.persist.memcpy_nodrain(
 							dst, p, k);
 					else
