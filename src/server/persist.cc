@@ -165,8 +165,7 @@ int Persist::drain_durable()
 	return file_ ? file_->commit() : 0;
 }
 
-void Persist::memcpy_data(void *dst, const void *src, size_t len,
-			  DataList *l)
+void Persist::memcpy_data(void *dst, const void *src, size_t len, DataList *l)
 {
 	if (!file_) {
 		memcpy_nodrain(dst, src, len);

@@ -671,9 +671,8 @@ int FileImage::commit_locked()
 		     c &= c - 1) {
 			const int b = __builtin_ctzll(c);
 			const uint64_t p = w * 64 + b;
-			const bool data_only =
-				!((committing_[w] | journaled_[w]) &
-				  (1ULL << b));
+			const bool data_only = !(
+				(committing_[w] | journaled_[w]) & (1ULL << b));
 			const bool fresh = p && p < alloc_bits_ &&
 					   !(committed_alloc_[p / 64] &
 					     (1ULL << (p % 64)));
@@ -870,9 +869,9 @@ int FileImage::sync_data()
 		const uint64_t d = data_committing_[w];
 		if (!d)
 			continue;
-		named = named || (d & (__atomic_load_n(&live_[w],
-							__ATOMIC_ACQUIRE) |
-					committing_[w] | journaled_[w]));
+		named = named ||
+			(d & (__atomic_load_n(&live_[w], __ATOMIC_ACQUIRE) |
+			      committing_[w] | journaled_[w]));
 		for (uint64_t c = d; c && !named; c &= c - 1)
 			data_pages_.push_back(w * 64 + __builtin_ctzll(c));
 	}

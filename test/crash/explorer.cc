@@ -507,9 +507,8 @@ Op op_write(const std::string &path, uint64_t pos, const std::string &data,
 	    bool dsync)
 {
 	Op op{ std::string(dsync ? "dsync " : "") + "write " + path + " @" +
-			 std::to_string(pos) + "+" +
-			 std::to_string(data.size()),
-		 [=](Fs &fs, Model &m) {
+		       std::to_string(pos) + "+" + std::to_string(data.size()),
+	       [=](Fs &fs, Model &m) {
 		auto names = aliases(fs, m, path);
 		Inode f = resolve(fs, path);
 		REQUIRE(fs.write(f, pos, data, 0, dsync ? ZUFS_IO_DSYNC : 0) ==
@@ -529,7 +528,7 @@ Op op_write(const std::string &path, uint64_t pos, const std::string &data,
 				else if (dsync)
 					n.unsure[i] = false;
 		}
-		} };
+	      } };
 	if (dsync) {
 		op.dsync_path = path;
 		op.dsync_pos = pos;
@@ -652,16 +651,16 @@ Op op_sync()
 Op op_datasync(const std::string &path)
 {
 	Op op{ "fdatasync " + path, [=](Fs &fs, Model &m) {
-		Inode f = resolve(fs, path);
-		zufs_ioc_sync s{};
-		s.hdr.operation = ZUFS_OP_SYNC;
-		s.zus_ii = f.ii;
-		s.flags = ZUFS_SF_DATASYNC;
-		REQUIRE(fs.dispatch(&s.hdr, sizeof(s)) == 0);
-		put(fs, f);
-		for (auto &p : aliases(fs, m, path))
-			m[p].unsure.assign(m[p].data.size(), false);
-	} };
+		      Inode f = resolve(fs, path);
+		      zufs_ioc_sync s{};
+		      s.hdr.operation = ZUFS_OP_SYNC;
+		      s.zus_ii = f.ii;
+		      s.flags = ZUFS_SF_DATASYNC;
+		      REQUIRE(fs.dispatch(&s.hdr, sizeof(s)) == 0);
+		      put(fs, f);
+		      for (auto &p : aliases(fs, m, path))
+			      m[p].unsure.assign(m[p].data.size(), false);
+	      } };
 	op.dsync_path = path;
 	op.dsync_len = UINT64_MAX;
 	return op;
@@ -1084,8 +1083,8 @@ void record_disk(zus::DiskEvent ev, int which, uint64_t off, const void *buf,
 	if (!g_disk.on)
 		return;
 	if (ev == zus::DiskEvent::COMMIT)
-		g_disk.log.push_back({ -1, false, 0, {}, true,
-				       std::this_thread::get_id() });
+		g_disk.log.push_back(
+			{ -1, false, 0, {}, true, std::this_thread::get_id() });
 	else if (ev == zus::DiskEvent::SYNC)
 		g_disk.log.push_back({ which, true, 0, {} });
 	else

@@ -344,7 +344,8 @@ TEST_CASE("crash states, file back-end: O_DSYNC overwrites, fdatasync",
 			{ "dsync-overwrite",
 			  setup,
 			  { op_write("f", 0, data(8192, 30), false),
-			    op_create("n"), op_write("n", 0, data(300, 31), false),
+			    op_create("n"),
+			    op_write("n", 0, data(300, 31), false),
 			    op_write("f", 4096, data(4096, 32), true),
 			    op_write("f", 100, data(50, 33), true),
 			    op_write("d/g", 0, data(2000, 34), false),
@@ -361,8 +362,8 @@ TEST_CASE("crash states, file back-end: O_DSYNC overwrites, fdatasync",
 			    // Grown inside its last block: that page is journaled
 			    // (it was in use at the last commit); overwritten
 			    // with O_DSYNC while the journal on disk holds it.
-			    op_write("f", 12000, data(100, 41), false), op_sync(),
-			    op_write("f", 8200, data(64, 42), true),
+			    op_write("f", 12000, data(100, 41), false),
+			    op_sync(), op_write("f", 8200, data(64, 42), true),
 			    op_datasync("f"),
 			    // Into a block fallocate left unwritten (committed):
 			    // the write marks it written, a change of the block

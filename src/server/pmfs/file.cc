@@ -454,7 +454,8 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		return err;
 	zus_inode *zi = ii->zi;
 	const bool dsync = io->flags & ZUFS_IO_DSYNC;
-	zus::Persist::DataList dsync_data; // in-place copies of an O_DSYNC write
+	zus::Persist::DataList
+		dsync_data; // in-place copies of an O_DSYNC write
 	const uint64_t old_size = zi->i_size;
 	// Copies whose durability something depends on are tracked; a plain
 	// overwrite inside the file waits for SYNC (or the kernel) in msync mode.
@@ -499,8 +500,7 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 				src.walk(n, [&](char *p, size_t k) {
 					if (dsync && !converted)
 						sbi.persist.memcpy_data(
-							dst, p, k,
-							&dsync_data);
+							dst, p, k, &dsync_data);
 					else if (tracked || converted)
 						sbi.persist.memcpy_nodrain(
 							dst, p, k);
@@ -561,9 +561,8 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 			serr = sbi.persist.sync_data(
 				&dsync_data,
 				!(io->flags & ZUFS_IO_SYNC) &&
-					sbi.persist.committed(
-						ii->meta_epoch.load(
-							std::memory_order_acquire)));
+					sbi.persist.committed(ii->meta_epoch.load(
+						std::memory_order_acquire)));
 		else if (sbi.persist.is_pmem())
 			sbi.persist.drain();
 		if (serr) { // nothing of it may be taken as durable
