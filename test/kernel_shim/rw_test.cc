@@ -130,7 +130,11 @@ TEST_CASE("rw: flag mapping", "[rw]")
 		char b[10] = {};
 		auto f = fx.open(fx.create("a"));
 		REQUIRE(fx.write(*f, b, 10, 0) == 10);
-		CHECK(fx.srv.ios.back().flags == ZUFS_IO_DSYNC);
+		CHECK(fx.srv.ios.back().flags ==
+		      (ZUFS_IO_DSYNC | ZUFS_IO_SYNC));
+		fx.vfs.set_sync(false, false); // remount,async
+		REQUIRE(fx.write(*f, b, 10, 0) == 10);
+		CHECK(fx.srv.ios.back().flags == 0);
 	}
 }
 
