@@ -789,6 +789,9 @@ enum {
 #define ZUFS_IO_DSYNC (1 << 0)
 #define ZUFS_IO_DIRECT (1 << 1)
 #define ZUFS_IO_RAND (1 << 2)
+/* zufuse: O_SYNC (or a sync mount), with ZUFS_IO_DSYNC: the inode's
+ * metadata (times) durable too, not only the data and what reaches it. */
+#define ZUFS_IO_SYNC (1 << 3)
 
 struct __zufs_ra {
 	unsigned long start;

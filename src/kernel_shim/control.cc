@@ -110,6 +110,9 @@ void fill_entry(const Line &l, MountEntry *out)
 		out->user_id = std::atol(l.super_opts.c_str() + at + 8);
 	out->read_only =
 		l.super_opts == "ro" || l.super_opts.compare(0, 3, "ro,") == 0;
+	const std::string o = "," + l.super_opts + ",";
+	out->sync = o.find(",sync,") != std::string::npos;
+	out->dirsync = o.find(",dirsync,") != std::string::npos;
 }
 
 } // namespace

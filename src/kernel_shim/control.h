@@ -79,7 +79,8 @@ dev_t fuse_mount_dev(const std::string &mountpoint);
 struct MountEntry {
 	std::string fstype, mountpoint, source;
 	long user_id = -1;
-	bool read_only = false; // the super block's "ro"
+	bool read_only = false;		    // the super block's "ro"
+	bool sync = false, dirsync = false; // its "sync", "dirsync"
 };
 bool mount_of_dev(dev_t dev, MountEntry *out);
 // The mount on @mountpoint (canonical; the topmost one). False if none.

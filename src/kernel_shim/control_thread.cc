@@ -239,8 +239,8 @@ std::string ControlThread::stats_reply(bool reset)
 	return out;
 }
 
-// The read-only state is the kernel's, as mountinfo shows it now (not
-// the client's word); the options are the server's.
+// The read-only, sync and dirsync states are the kernel's, as mountinfo
+// shows them now (not the client's word); the options are the server's.
 std::string ControlThread::remount_reply(const std::string &options)
 {
 	control::MountEntry me;
@@ -249,6 +249,9 @@ std::string ControlThread::remount_reply(const std::string &options)
 	std::string o = me.read_only ? "ro" : "rw";
 	if (!options.empty())
 		o += "," + options;
+	// The shim makes writes and inode changes durable for a sync mount
+	// (the kernel's FUSE tells the server nothing of it): from now on.
+	vfs_.set_sync(me.sync, me.dirsync);
 	std::string why;
 	int err = vfs_.remount(o, me.read_only, &why);
 	if (err == -EOPNOTSUPP) // a zus plugin without remount: not an error

@@ -30,11 +30,8 @@ struct FrontendOptions {
 	// -o strictatime: every read reaches the server (which sets atime),
 	// so an open does not keep the cached pages.
 	bool strictatime = false;
-	// -o dirsync / -o sync: a namespace change is durable at return.
-	bool dirsync = false;
-	// -o sync: every change of an inode (attributes, xattrs, space) is
-	// durable at return, as every write is.
-	bool sync = false;
+	// -o sync and -o dirsync are the Vfs's (sync_mount(), dirsync_mount():
+	// a remount changes them).
 };
 
 // What the handlers reach through fuse_req_userdata().

@@ -61,7 +61,7 @@ inline int dirsync(fuse_req_t req, int err, fuse_ino_t dir, fuse_ino_t dir2 = 0)
 	if (err)
 		return err;
 	uint32_t fl = 0, fl2 = 0;
-	if (!f.opts.dirsync &&
+	if (!f.vfs->dirsync_mount() &&
 	    (f.vfs->getflags(dir, &fl) || !(fl & FS_DIRSYNC_FL)) &&
 	    (!dir2 || f.vfs->getflags(dir2, &fl2) || !(fl2 & FS_DIRSYNC_FL)))
 		return 0;
@@ -81,7 +81,8 @@ inline int inode_sync(fuse_req_t req, int err, fuse_ino_t ino)
 	if (err)
 		return err;
 	uint32_t fl = 0;
-	if (!f.opts.sync && (f.vfs->getflags(ino, &fl) || !(fl & FS_SYNC_FL)))
+	if (!f.vfs->sync_mount() &&
+	    (f.vfs->getflags(ino, &fl) || !(fl & FS_SYNC_FL)))
 		return 0;
 	return f.vfs->fsync(ino, false);
 }

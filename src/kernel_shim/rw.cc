@@ -173,6 +173,8 @@ uint64_t write_io_flags(int oflags, bool sync_mount)
 	// O_SYNC includes the O_DSYNC bit.
 	if ((oflags & O_DSYNC) || sync_mount)
 		flags |= ZUFS_IO_DSYNC;
+	if ((oflags & O_SYNC) == O_SYNC || sync_mount)
+		flags |= ZUFS_IO_SYNC;
 	if (oflags & O_DIRECT)
 		flags |= ZUFS_IO_DIRECT;
 	return flags;

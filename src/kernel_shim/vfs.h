@@ -72,12 +72,13 @@ class SharedFlag {
 
 struct VfsOptions {
 	std::string server_options;   // "pmem=PATH,size=BYTES,mkfs,ro"
-	bool sync = false;	      // mounted sync: every write is DSYNC
+	SharedFlag sync = false;      // mounted sync: every write is SYNC
 	SharedFlag read_only = false; // changes at a remount
 	// Tier 2 (t2_exec.cc): opened at mount, its size told to the server
 	// as "t2size=BYTES"; "" = no T2 (every T2 op is refused).
 	std::string t2_path = {};
-	uint64_t t2_size = 0; // create/grow a T2 file to this (0: keep)
+	uint64_t t2_size = 0;	    // create/grow a T2 file to this (0: keep)
+	SharedFlag dirsync = false; // namespace changes durable at return
 };
 
 struct Entry {
@@ -158,6 +159,16 @@ class Vfs final : private iomap::Unmapper {
 	// *errmsg is the server's one-line reason and nothing changed.
 	int remount(const std::string &server_options, bool ro,
 		    std::string *errmsg);
+	// -o sync (every write and change of an inode durable at return) and
+	// -o dirsync (namespace changes too; sync implies it): the kernel's
+	// super block flags, which a remount changes (set_sync()).
+	bool sync_mount() const { return opts_.sync; }
+	bool dirsync_mount() const { return opts_.dirsync || opts_.sync; }
+	void set_sync(bool sync, bool dirsync)
+	{
+		opts_.sync = sync;
+		opts_.dirsync = dirsync;
+	}
 	bool mounted() const { return mounted_; }
 	// The server keeps POSIX ACLs (ZUFS_FSC_ACL_ON at mount).
 	bool acl() const { return acl_; }

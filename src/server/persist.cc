@@ -159,11 +159,61 @@ void Persist::drain()
 		t_pending.sync();
 }
 
-void Persist::drain_durable()
+int Persist::drain_durable()
 {
 	drain();
-	if (file_)
-		file_->commit();
+	return file_ ? file_->commit() : 0;
+}
+
+void Persist::memcpy_data(void *dst, const void *src, size_t len, DataList *l)
+{
+	if (!file_) {
+		memcpy_nodrain(dst, src, len);
+		return;
+	}
+	memcpy_lazy(dst, src, len);
+	char *s = static_cast<char *>(dst), *e = s + len;
+	if (l->n && s <= l->r[l->n - 1].end && e >= l->r[l->n - 1].start) {
+		l->r[l->n - 1].start = std::min(l->r[l->n - 1].start, s);
+		l->r[l->n - 1].end = std::max(l->r[l->n - 1].end, e);
+	} else if (l->n < DataList::kMax) {
+		l->r[l->n++] = { s, e };
+	} else {
+		l->overflow = true; // a commit takes them (mark_data)
+	}
+}
+
+int Persist::sync_data(DataList *l, bool data_only)
+{
+	int err;
+	if (file_ && data_only && !l->overflow && l->n) {
+		drain();
+		FileImage::Span spans[DataList::kMax];
+		for (int i = 0; i < l->n; ++i)
+			spans[i] = { l->r[i].start,
+				     size_t(l->r[i].end - l->r[i].start) };
+		err = file_->write_data(spans, l->n);
+	} else {
+		err = drain_durable();
+	}
+	l->n = 0;
+	l->overflow = false;
+	return err;
+}
+
+int Persist::sync_data_all()
+{
+	if (!file_)
+		return sync_all();
+	notify(PersistEvent::SYNC_ALL, base_, size_);
+	return file_->sync_data();
+}
+
+uint64_t Persist::epoch() const { return file_ ? file_->epoch() : 0; }
+
+bool Persist::committed(uint64_t e) const
+{
+	return !file_ || file_->committed(e);
 }
 
 void Persist::flush_lazy(const void *addr, size_t len)

@@ -84,8 +84,38 @@ class Persist {
 	void flush_lazy(const void *addr, size_t len);
 
 	// drain(), and what this thread drained is durable even on the file
-	// back-end (a commit there): for O_DSYNC writes.
-	void drain_durable();
+	// back-end (a commit there): for O_DSYNC writes. 0 or -EIO.
+	int drain_durable();
+
+	// O_DSYNC overwrites without a commit. memcpy_data() copies file data
+	// over bytes in a block its file owns (no allocation, no metadata
+	// with it): memcpy_nodrain() on pmem and in msync mode; on the file
+	// back-end a copy marked as data (memcpy_lazy()) whose range l keeps.
+	// sync_data() makes what l holds durable and empties it: with
+	// data_only (nothing the data depends on is uncommitted: committed()
+	// of the file's last metadata change) the file back-end writes just
+	// those pages home (FileImage::write_data: one fdatasync, no journal);
+	// otherwise, and elsewhere, as drain_durable(). The caller holds the
+	// file's lock from the copy to sync_data(). 0 or -EIO.
+	struct DataList {
+		static constexpr int kMax = 32;
+		struct {
+			char *start, *end;
+		} r[kMax];
+		int n = 0;
+		bool overflow = false;
+	};
+	void memcpy_data(void *dst, const void *src, size_t len, DataList *l);
+	int sync_data(DataList *l, bool data_only);
+	// fdatasync(2) of a file whose metadata is committed: every copy made
+	// with memcpy_lazy() (by any thread) is durable, without a commit
+	// where the file back-end can (FileImage::sync_data); elsewhere as
+	// sync_all(). 0 or -EIO.
+	int sync_data_all();
+	// Commit epochs (file back-end; elsewhere 0 and always true): a
+	// change made before epoch() returned e is durable once committed(e).
+	uint64_t epoch() const;
+	bool committed(uint64_t e) const;
 
 	// Everything written to the mapping, by any thread, is durable. 0 or
 	// -EIO (the file back-end's disk failed).

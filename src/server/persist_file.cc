@@ -102,6 +102,13 @@ bool disk_sync(int fd, int which)
 	return fdatasync(fd) == 0;
 }
 
+void disk_committed()
+{
+	if (DiskHook h = g_disk_hook.load(std::memory_order_relaxed))
+		[[unlikely]]
+		h(DiskEvent::COMMIT, -1, 0, nullptr, 0);
+}
+
 } // namespace file_backend
 
 void set_disk_hook(DiskHook hook) { g_disk_hook.store(hook); }
@@ -133,6 +140,7 @@ int FileImage::open(int fd, const std::string &path, size_t len, bool ro,
 	f->len_ = len;
 	f->npages_ = round_page(len) / kPage;
 	f->nwords_ = (f->npages_ + 63) / 64;
+	f->journaled_.assign(f->nwords_, 0); // open() replays and resets it
 	f->shadow_path_ = "/dev/shm/zufuse-shadow." + hex(st.st_dev) + "." +
 			  hex(st.st_ino);
 	f->journal_path_ = path + ".journal";
@@ -389,16 +397,20 @@ FileImage::~FileImage()
 		int e = commit();
 		if (!e && ckpt_unsynced_ && !failed_ && !disk_sync(fd_, 0))
 			e = -EIO;
-		if (stats_.commits)
+		if (stats_.commits || data_syncs_)
 			fprintf(stderr,
 				"zufuse: image %s: %llu commits, %llu pages journaled, %llu "
-				"written home directly; ms: lanes waited %llu, held %llu (max "
-				"%llu), writes+syncs %llu, checkpoints %llu\n",
+				"written home directly; %llu data syncs without a commit "
+				"(%llu pages), %llu that took one; ms: lanes waited %llu, "
+				"held %llu (max %llu), writes+syncs %llu, checkpoints %llu\n",
 				path_.c_str(),
 				static_cast<unsigned long long>(stats_.commits),
 				static_cast<unsigned long long>(
 					stats_.journaled),
 				static_cast<unsigned long long>(stats_.home),
+				static_cast<unsigned long long>(data_syncs_),
+				static_cast<unsigned long long>(data_written_),
+				static_cast<unsigned long long>(data_commits_),
 				static_cast<unsigned long long>(stats_.wait_ns /
 								1000000),
 				static_cast<unsigned long long>(stats_.held_ns /
@@ -542,6 +554,13 @@ void FileImage::stop_timer()
 	timer_stop_ = false;
 }
 
-FileImage::Stats FileImage::stats() const { return stats_; }
+FileImage::Stats FileImage::stats() const
+{
+	Stats st = stats_;
+	st.data_syncs = data_syncs_.load(std::memory_order_relaxed);
+	st.data_pages = data_written_.load(std::memory_order_relaxed);
+	st.data_commits = data_commits_.load(std::memory_order_relaxed);
+	return st;
+}
 
 } // namespace zus

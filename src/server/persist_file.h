@@ -37,6 +37,17 @@
 //    the stage (checkpoint) with no fdatasync of their own: the next commit's first
 //    one makes them durable before it writes the journal, and until then
 //    the journal still holds them (unmount syncs them).
+//  - Data without a commit (write_data, sync_data: O_DSYNC and fdatasync of
+//    a file whose metadata is committed): file data overwritten in place
+//    (mark_data) goes home with pwrite and one fdatasync of the image; no
+//    journal transaction, the times follow with the next commit (as ext4's
+//    fdatasync). Only pages that nothing else names: not marked by
+//    mark() (a block that changed hands or metadata), not in a commit
+//    under way, and not in the journal's transaction on disk (journaled_:
+//    a replay would put its older copy back over the newer data). Any
+//    such page: a commit instead. A commit, for the same reason, journals
+//    again a data page the journal on disk holds (it never goes home
+//    under a transaction that a replay would lay over it).
 //  - After an OS crash (no shadow): the journal's transaction, if its crc
 //    checks, is replayed home, and a new shadow is copied from the image
 //    (sparse: holes stay holes). At most the last commit interval of
@@ -50,7 +61,8 @@
 //
 // Thread safety: mark() from any thread, lock-free. commit() from any
 // thread; commits are serialized, and a commit covers every page marked
-// before it started.
+// before it started. write_data() and sync_data() from any thread (they
+// take the commit lock to write, not for their fdatasync).
 #ifndef ZUS_PERSIST_FILE_H
 #define ZUS_PERSIST_FILE_H
 
@@ -70,9 +82,10 @@
 namespace zus {
 
 // What a crash harness sees of the file back-end's disk I/O (set_disk_hook):
-// every pwrite (which: 0 the image, 1 its journal; off, bytes) and every
-// fdatasync (which).
-enum class DiskEvent { WRITE, SYNC };
+// every pwrite (which: 0 the image, 1 its journal; off, bytes), every
+// fdatasync (which), and COMMIT (which -1) from the thread of a commit
+// when it returns 0: everything marked before it started is durable.
+enum class DiskEvent { WRITE, SYNC, COMMIT };
 using DiskHook = void (*)(DiskEvent ev, int which, uint64_t off,
 			  const void *buf, size_t len);
 void set_disk_hook(DiskHook hook);
@@ -106,10 +119,36 @@ class FileImage {
 	void mark(const void *addr, size_t len);
 	// The same for file data overwritten in place in a block its file
 	// owned since the last commit (no metadata depends on it): the commit
-	// writes such a page home directly unless mark() also named it.
+	// writes such a page home directly unless mark() also named it (or
+	// the journal on disk holds it: then it is journaled again).
 	void mark_data(const void *addr, size_t len);
 	// Make every change marked so far durable. 0 or -errno (-EIO).
 	int commit();
+
+	// Commit epochs: a change made (and marked) before epoch() returned e
+	// is durable once committed(e). 0 before the first commit.
+	uint64_t epoch() const
+	{
+		return started_.load(std::memory_order_seq_cst);
+	}
+	bool committed(uint64_t e) const
+	{
+		return durable_.load(std::memory_order_acquire) > e;
+	}
+	// The pages of [addr, addr+len) of each span (file data overwritten in
+	// place, mark_data(), in blocks whose owner the caller holds still) are
+	// durable: written home and one fdatasync, or a commit when a page is
+	// named elsewhere (see above). The caller vouches that no metadata the
+	// data depends on is uncommitted. 0 or -EIO.
+	struct Span {
+		const void *addr;
+		size_t len;
+	};
+	int write_data(const Span *spans, size_t n);
+	// fdatasync for a file whose metadata is committed: every page marked
+	// only by mark_data() is durable, as write_data() makes them (or a
+	// commit). 0 or -EIO.
+	int sync_data();
 	// Called with true before a commit copies pages out (the caller then
 	// makes no change that could leave the image inconsistent), false after.
 	void set_barrier(std::function<void(bool enter)> fn);
@@ -123,6 +162,9 @@ class FileImage {
 
 	struct Stats {
 		uint64_t commits = 0, journaled = 0, home = 0; // pages
+		// write_data/sync_data: done without a commit, pages so
+		// written, and those that took a commit instead.
+		uint64_t data_syncs = 0, data_pages = 0, data_commits = 0;
 		// Nanoseconds: waiting for the lanes, holding them (the request
 		// threads' pause), the fdatasyncs of the commit, the checkpoint.
 		uint64_t wait_ns = 0, held_ns = 0, max_held_ns = 0, sync_ns = 0,
@@ -135,6 +177,8 @@ class FileImage {
 	int open_rw(std::string *err);
 	int open_ro(std::string *err);
 	int commit_locked();
+	bool named_elsewhere(uint64_t p) const;
+	void data_failed();
 	bool write_home(const uint64_t *pages, size_t n, const char *buf);
 	void checkpoint(const std::vector<uint64_t> &pages, const char *buf);
 	bool adopt_shadow();
@@ -146,7 +190,8 @@ class FileImage {
 
 	std::string path_, shadow_path_, journal_path_;
 	int fd_ = -1, jfd_ = -1;
-	bool ro_ = false, abandoned_ = false, failed_ = false;
+	bool ro_ = false, abandoned_ = false;
+	std::atomic<bool> failed_{ false };
 	dev_t dev_ = 0;
 	ino_t ino_ = 0;
 	char *base_ = nullptr; // the shadow mapping: image, trailer, bitmaps
@@ -166,10 +211,18 @@ class FileImage {
 	const uint64_t *alloc_ = nullptr; // in the shadow
 	uint64_t alloc_bits_ = 0;
 	std::vector<uint64_t> committed_alloc_; // alloc_ as last committed
+	// The pages of the journal's transaction on disk (a replay writes
+	// them); under commit_mu_.
+	std::vector<uint64_t> journaled_;
+	std::atomic<uint64_t> started_{ 0 }; // commits that took the barrier
+	std::atomic<uint64_t> durable_{ 0 }; // the last of them made durable
 	uint64_t seq_ = 0;
 	std::vector<char> stage_;    // a commit's pages (commit_locked)
 	bool ckpt_unsynced_ = false; // the last checkpoint awaits an fdatasync
 	Stats stats_;
+	std::vector<uint64_t> data_pages_; // sync_data()'s, under commit_mu_
+	std::atomic<uint64_t> data_syncs_{ 0 }, data_written_{ 0 },
+		data_commits_{ 0 };
 
 	std::atomic<uint64_t> dirty_new_{ 0 };
 	std::mutex timer_mu_;

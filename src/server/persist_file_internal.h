@@ -42,6 +42,8 @@ bool pread_all(int fd, void *buf, size_t n, uint64_t off);
 // 0 the image, 1 its journal.
 bool disk_write(int fd, int which, const void *buf, size_t n, uint64_t off);
 bool disk_sync(int fd, int which);
+// A commit is durable (the crash harness's COMMIT event).
+void disk_committed();
 
 // The journal's transaction, if whole: its page numbers (each checked to lie
 // within the image of len bytes) and seq. False when there is none or it

@@ -152,13 +152,18 @@ int FileImage::commit_locked()
 	const uint64_t t0 = now_ns();
 	if (barrier_)
 		barrier_(true);
+	// Every change made before this (and marked) is in this commit.
+	const uint64_t epoch =
+		started_.fetch_add(1, std::memory_order_seq_cst) + 1;
 	const uint64_t t1 = now_ns();
 	dirty_new_.store(0, std::memory_order_relaxed);
 	// A page only overwritten in place (mark_data) and not otherwise
 	// changed goes home too: its block had the same owner all along (any
 	// block that changes hands is initialized through mark()), so the
 	// last committed image sees its file's newer bytes, as an unsynced
-	// overwrite may.
+	// overwrite may -- unless the journal on disk holds the page: a
+	// replay of that transaction would put its older copy back, so the
+	// page is journaled again (the new transaction replaces it).
 	std::vector<uint64_t> home, journal;
 	for (uint64_t w = 0; w < nwords_; ++w) {
 		uint64_t v =
@@ -173,7 +178,8 @@ int FileImage::commit_locked()
 		     c &= c - 1) {
 			const int b = __builtin_ctzll(c);
 			const uint64_t p = w * 64 + b;
-			const bool data_only = !(committing_[w] & (1ULL << b));
+			const bool data_only = !(
+				(committing_[w] | journaled_[w]) & (1ULL << b));
 			const bool fresh = p && p < alloc_bits_ &&
 					   !(committed_alloc_[p / 64] &
 					     (1ULL << (p % 64)));
@@ -204,8 +210,11 @@ int FileImage::commit_locked()
 	stats_.wait_ns += t1 - t0;
 	stats_.held_ns += t2 - t1;
 	stats_.max_held_ns = std::max(stats_.max_held_ns, t2 - t1);
-	if (home.empty() && journal.empty())
+	if (home.empty() && journal.empty()) {
+		durable_.store(epoch, std::memory_order_release);
+		disk_committed();
 		return 0;
+	}
 
 	// Fresh pages (and the last checkpoint) on disk before the transaction
 	// that refers to them (or overwrites the journal the checkpoint came
@@ -243,6 +252,13 @@ int FileImage::commit_locked()
 		return -EIO;
 	}
 	// Durable.
+	if (!journal.empty()) { // the transaction a replay now writes
+		std::fill(journaled_.begin(), journaled_.end(), 0);
+		for (uint64_t p : journal)
+			journaled_[p / 64] |= 1ULL << (p % 64);
+	}
+	durable_.store(epoch, std::memory_order_release);
+	disk_committed();
 	committed_alloc_.swap(next_alloc);
 	memset(committing_, 0, nwords_ * 8);
 	memset(data_committing_, 0, nwords_ * 8);
@@ -254,6 +270,142 @@ int FileImage::commit_locked()
 	stats_.sync_ns += t3 - t2;
 	checkpoint(journal, jbuf);
 	stats_.ckpt_ns += now_ns() - t3;
+	return 0;
+}
+
+// A page that a write_data() must leave to a commit: marked by mark() (its
+// block changed hands, or holds metadata), taken by a commit not yet
+// durable, or in the journal's transaction on disk. Under commit_mu_.
+bool FileImage::named_elsewhere(uint64_t p) const
+{
+	if (p >= npages_)
+		return true;
+	const uint64_t bit = 1ULL << (p % 64), w = p / 64;
+	return ((__atomic_load_n(&live_[w], __ATOMIC_ACQUIRE) | committing_[w] |
+		 journaled_[w]) &
+		bit) != 0;
+}
+
+void FileImage::data_failed()
+{
+	fprintf(stderr,
+		"zufuse: image %s: a data write failed (%s): the image keeps its last commit\n",
+		path_.c_str(), strerror(errno));
+	failed_ = true;
+}
+
+// The pages go home from the working copy under the commit lock (no
+// commit's journal can change meanwhile); the fdatasync runs without it,
+// so that O_DSYNC writers of several threads share flushes and a commit
+// need not wait. Their dirty marks go only once they are durable (a
+// kill -9 before that leaves them for the next commit).
+int FileImage::write_data(const Span *spans, size_t n)
+{
+	if (ro_ || !trailer_ || !n)
+		return 0;
+	auto pages_of = [&](const Span &s, uint64_t *first, uint64_t *last) {
+		const uint64_t off = static_cast<const char *>(s.addr) - base_;
+		*first = off / kPage;
+		*last = (off + std::max<size_t>(s.len, 1) - 1) / kPage;
+		return off < len_ && s.len;
+	};
+	std::unique_lock lk(commit_mu_);
+	if (failed_)
+		return -EIO;
+	for (size_t i = 0; i < n; ++i) {
+		uint64_t first, last;
+		bool named = !pages_of(spans[i], &first, &last);
+		for (uint64_t p = first; !named && p <= last; ++p)
+			named = named_elsewhere(p);
+		if (named) {
+			data_commits_.fetch_add(1, std::memory_order_relaxed);
+			return commit_locked();
+		}
+	}
+	__atomic_store_n(&trailer_->mtime_valid, 0, __ATOMIC_RELEASE);
+	bool ok = true;
+	uint64_t written = 0;
+	for (size_t i = 0; i < n && ok; ++i) {
+		uint64_t first, last;
+		pages_of(spans[i], &first, &last);
+		const uint64_t off = first * kPage;
+		ok = disk_write(fd_, 0, base_ + off,
+				std::min<uint64_t>((last - first + 1) * kPage,
+						   len_ - off),
+				off);
+		written += last - first + 1;
+	}
+	note_image_written();
+	lk.unlock();
+	if (!ok || !disk_sync(fd_, 0)) {
+		data_failed();
+		return -EIO;
+	}
+	for (size_t i = 0; i < n; ++i) {
+		uint64_t first, last;
+		pages_of(spans[i], &first, &last);
+		for (uint64_t p = first; p <= last; ++p)
+			__atomic_fetch_and(&data_live_[p / 64],
+					   ~(1ULL << (p % 64)),
+					   __ATOMIC_RELEASE);
+	}
+	data_syncs_.fetch_add(1, std::memory_order_relaxed);
+	data_written_.fetch_add(written, std::memory_order_relaxed);
+	return 0;
+}
+
+// Under the barrier (no transaction runs, so no block changes hands while
+// its page is written home): the marks move to data_committing_ (in the
+// working copy: a kill -9 leaves them to the next commit), then, if none
+// of those pages is named elsewhere, they go home and one fdatasync.
+int FileImage::sync_data()
+{
+	if (ro_ || !trailer_)
+		return 0;
+	std::lock_guard g(commit_mu_);
+	if (failed_)
+		return -EIO;
+	if (barrier_)
+		barrier_(true);
+	bool named = false;
+	data_pages_.clear();
+	for (uint64_t w = 0; w < nwords_; ++w) {
+		if (uint64_t d = __atomic_exchange_n(&data_live_[w], 0,
+						     __ATOMIC_ACQ_REL))
+			data_committing_[w] |= d;
+		const uint64_t d = data_committing_[w];
+		if (!d)
+			continue;
+		named = named ||
+			(d & (__atomic_load_n(&live_[w], __ATOMIC_ACQUIRE) |
+			      committing_[w] | journaled_[w]));
+		for (uint64_t c = d; c && !named; c &= c - 1)
+			data_pages_.push_back(w * 64 + __builtin_ctzll(c));
+	}
+	if (named) {
+		if (barrier_)
+			barrier_(false);
+		data_commits_.fetch_add(1, std::memory_order_relaxed);
+		return commit_locked();
+	}
+	bool ok = true;
+	if (!data_pages_.empty()) {
+		__atomic_store_n(&trailer_->mtime_valid, 0, __ATOMIC_RELEASE);
+		ok = write_home(data_pages_.data(), data_pages_.size(),
+				nullptr);
+	}
+	if (barrier_)
+		barrier_(false);
+	if (data_pages_.empty())
+		return 0;
+	note_image_written();
+	if (!ok || !disk_sync(fd_, 0)) {
+		data_failed();
+		return -EIO;
+	}
+	memset(data_committing_, 0, nwords_ * 8); // no commit ran meanwhile
+	data_syncs_.fetch_add(1, std::memory_order_relaxed);
+	data_written_.fetch_add(data_pages_.size(), std::memory_order_relaxed);
 	return 0;
 }
 

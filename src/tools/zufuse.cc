@@ -242,7 +242,7 @@ int main(int argc, char **argv)
 	zuf::FuseNotifier notifier;
 	zuf::Vfs vfs(*server,
 		     { zuf::server_options(cl), cl.sync, cl.read_only, cl.t2,
-		       cl.t2_size },
+		       cl.t2_size, cl.dirsync || cl.sync },
 		     &notifier);
 	calls.attach(&vfs);
 
@@ -251,8 +251,6 @@ int main(int argc, char **argv)
 		zuf::FrontendOptions fopts;
 		fopts.direct_io = cl.direct_io;
 		fopts.strictatime = cl.strictatime;
-		fopts.dirsync = cl.dirsync || cl.sync;
-		fopts.sync = cl.sync;
 		// FUSE over io_uring wherever the kernel has it (fuse_uring.h;
 		// README, "FUSE transports"); /dev/fuse with --no-uring, and
 		// with -s unless --uring says otherwise.

@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -338,9 +339,11 @@ std::string compare(const Model &got, const Model &m,
 // What is wrong with the crash image fs names ("": nothing). Mounted
 // read-only (ro_opts: the journal rolled back, nothing finished), the
 // orphan table lists all that recovery must do; mounted (opts), fsck finds
-// it clean and its tree is one of states[first..last].
+// it clean and its tree is one of states[first..last] (and also(tree), a
+// further check of it, says "").
 std::string judge(Fs &fs, const std::string &ro_opts, const std::string &opts,
-		  const std::vector<Model> &states, size_t first, size_t last)
+		  const std::vector<Model> &states, size_t first, size_t last,
+		  const std::function<std::string(const Model &)> &also = {})
 {
 	std::string fail;
 	if (fs.mount(ro_opts)) {
@@ -375,6 +378,8 @@ std::string judge(Fs &fs, const std::string &ro_opts, const std::string &opts,
 	}
 	if (!ok)
 		fail += "oracle: " + best;
+	if (also)
+		fail += also(got);
 	return fail;
 }
 
@@ -537,10 +542,9 @@ Op op_rename(const std::string &from, const std::string &to, uint64_t flags)
 Op op_write(const std::string &path, uint64_t pos, const std::string &data,
 	    bool dsync)
 {
-	return { std::string(dsync ? "dsync " : "") + "write " + path + " @" +
-			 std::to_string(pos) + "+" +
-			 std::to_string(data.size()),
-		 [=](Fs &fs, Model &m) {
+	Op op{ std::string(dsync ? "dsync " : "") + "write " + path + " @" +
+		       std::to_string(pos) + "+" + std::to_string(data.size()),
+	       [=](Fs &fs, Model &m) {
 		auto names = aliases(fs, m, path);
 		Inode f = resolve(fs, path);
 		REQUIRE(fs.write(f, pos, data, 0, dsync ? ZUFS_IO_DSYNC : 0) ==
@@ -560,7 +564,13 @@ Op op_write(const std::string &path, uint64_t pos, const std::string &data,
 				else if (dsync)
 					n.unsure[i] = false;
 		}
-		} };
+	      } };
+	if (dsync) {
+		op.dsync_path = path;
+		op.dsync_pos = pos;
+		op.dsync_len = data.size();
+	}
+	return op;
 }
 
 Op op_truncate(const std::string &path, uint64_t size)
@@ -669,6 +679,24 @@ Op op_sync()
 			for (auto &[p, n] : m)
 				n.unsure.assign(n.data.size(), false);
 		} };
+}
+
+Op op_datasync(const std::string &path)
+{
+	Op op{ "fdatasync " + path, [=](Fs &fs, Model &m) {
+		      Inode f = resolve(fs, path);
+		      zufs_ioc_sync s{};
+		      s.hdr.operation = ZUFS_OP_SYNC;
+		      s.zus_ii = f.ii;
+		      s.flags = ZUFS_SF_DATASYNC;
+		      REQUIRE(fs.dispatch(&s.hdr, sizeof(s)) == 0);
+		      put(fs, f);
+		      for (auto &p : aliases(fs, m, path))
+			      m[p].unsure.assign(m[p].data.size(), false);
+	      } };
+	op.dsync_path = path;
+	op.dsync_len = UINT64_MAX;
+	return op;
 }
 
 Op op_fallocate(const std::string &path, uint64_t mode, uint64_t off,
@@ -989,10 +1017,12 @@ namespace zcrash {
 namespace {
 
 struct DiskEv {
-	int which; // 0 image, 1 journal
+	int which; // 0 image, 1 journal, -1 a marker or a COMMIT
 	bool sync;
 	uint64_t off;
 	std::string bytes;
+	bool commit = false; // a commit returned, on thread tid
+	std::thread::id tid{};
 };
 
 struct DiskRecorder {
@@ -1007,7 +1037,10 @@ void record_disk(zus::DiskEvent ev, int which, uint64_t off, const void *buf,
 	std::lock_guard lk(g_disk.mu);
 	if (!g_disk.on)
 		return;
-	if (ev == zus::DiskEvent::SYNC)
+	if (ev == zus::DiskEvent::COMMIT)
+		g_disk.log.push_back(
+			{ -1, false, 0, {}, true, std::this_thread::get_id() });
+	else if (ev == zus::DiskEvent::SYNC)
 		g_disk.log.push_back({ which, true, 0, {} });
 	else
 		g_disk.log.push_back(
@@ -1066,6 +1099,52 @@ void drop_shadow(const std::string &image)
 		 static_cast<unsigned long long>(st.st_dev),
 		 static_cast<unsigned long long>(st.st_ino));
 	unlink(shadow);
+}
+
+// The bytes of each O_DSYNC write that returned before crash point c
+// (end[i] <= c) must be in got, but for those that an operation after it,
+// started before c (states i+1 .. last), may have changed: "" or what is
+// missing.
+std::string dsync_lost(const Workload &w, const Model &got,
+		       const std::vector<Model> &states,
+		       const std::vector<size_t> &end, size_t c, size_t last)
+{
+	for (size_t i = 0; i < w.ops.size() && end[i] <= c; ++i) {
+		const Op &op = w.ops[i];
+		if (op.dsync_path.empty())
+			continue;
+		auto g = got.find(op.dsync_path);
+		uint64_t len = op.dsync_len;
+		if (len == UINT64_MAX) { // fdatasync: the file as it was
+			auto it = states[i + 1].find(op.dsync_path);
+			len = it == states[i + 1].end() ?
+				      0 :
+				      it->second.data.size();
+		}
+		for (uint64_t b = op.dsync_pos; b < op.dsync_pos + len; ++b) {
+			char want = 0;
+			bool fixed = true;
+			for (size_t j = i + 1; j <= last && fixed; ++j) {
+				auto it = states[j].find(op.dsync_path);
+				fixed = it != states[j].end() &&
+					b < it->second.data.size() &&
+					!(b < it->second.unsure.size() &&
+					  it->second.unsure[b]) &&
+					(j == i + 1 ||
+					 it->second.data[b] == want);
+				if (fixed)
+					want = it->second.data[b];
+			}
+			if (!fixed)
+				continue;
+			if (g == got.end() || b >= g->second.data.size() ||
+			    g->second.data[b] != want)
+				return " O_DSYNC write '" + op.name +
+				       "' (returned) lost at byte " +
+				       std::to_string(b);
+		}
+	}
+	return "";
 }
 
 } // namespace
@@ -1128,21 +1207,20 @@ Stats explore_file(const Workload &w, const Options &o,
 			w.ops[i].run(fs, model);
 			end.push_back(disk_pos());
 			states.push_back(model);
-			bool synced =
-				false; // a commit inside the op (sync, O_DSYNC)
+			// A commit inside the op (sync, O_DSYNC that needed one):
+			// its own thread's (with commits racing, a sync seen inside
+			// an operation may belong to a commit that started before
+			// it and ends after it).
+			bool synced = false;
 			{
 				std::lock_guard lk(g_disk.mu);
 				for (size_t e = start.back(); e < end.back();
 				     ++e)
-					synced |= g_disk.log[e].which >= 0 &&
-						  g_disk.log[e].sync;
+					synced |= g_disk.log[e].commit &&
+						  g_disk.log[e].tid ==
+							  std::this_thread::
+								  get_id();
 			}
-			// With commits racing, a sync seen inside an operation may
-			// belong to a commit that started before it and ends after
-			// it: only an operation that syncs itself is a commit.
-			const std::string &nm = w.ops[i].name;
-			if (timer && nm.rfind("dsync ", 0) != 0 && nm != "sync")
-				synced = false;
 			std::lock_guard g(commits_mu);
 			if (synced)
 				commits.push_back({ start.back(), end.back() });
@@ -1166,6 +1244,10 @@ Stats explore_file(const Workload &w, const Options &o,
 				 f.zi->i_nlink ? ZUFS_OP_EVICT_INODE :
 						 ZUFS_OP_FREE_INODE);
 		g_open.clear();
+		if (zus::FileImage *fi = zus::FileImage::find(fs.sbi->base)) {
+			st.data_syncs = fi->stats().data_syncs;
+			st.data_commits = fi->stats().data_commits;
+		}
 		fs.umount();
 	}
 	::unlink(rec_path.c_str());
@@ -1260,7 +1342,12 @@ Stats explore_file(const Workload &w, const Options &o,
 				::unlink(fs.path.c_str());
 				fs.path = crash_path;
 				fail = judge(fs, "ro,commit=0", "commit=0",
-					     states, first, last);
+					     states, first, last,
+					     [&](const Model &got) {
+						     return dsync_lost(
+							     w, got, states,
+							     end, c, last);
+					     });
 			}
 			::unlink(crash_path.c_str());
 			::unlink((crash_path + ".journal").c_str());

@@ -46,6 +46,12 @@ struct Op {
 	std::string name;
 	// Does the operation on fs and the same change on the model.
 	std::function<void(ztest::Fs &, Model &)> run;
+	// An O_DSYNC write (op_write with dsync): once it returned, its bytes
+	// [dsync_pos, +dsync_len) of dsync_path are on the disk, whether or
+	// not it committed anything else (explore_file checks them).
+	// (dsync_len UINT64_MAX: the whole file, an fdatasync.)
+	std::string dsync_path = {};
+	uint64_t dsync_pos = 0, dsync_len = 0;
 };
 
 struct Workload {
@@ -64,6 +70,9 @@ struct Workload {
 struct Stats {
 	uint64_t fences = 0, states = 0, failures = 0;
 	std::string first_failure;
+	// explore_file: the recording's O_DSYNC/fdatasync data syncs made
+	// without a commit, and those that took a commit instead.
+	uint64_t data_syncs = 0, data_commits = 0;
 };
 
 struct Options {
@@ -84,7 +93,11 @@ Stats explore(const Workload &w, const Options &o);
 // a new image (no working copy in /dev/shm: as after a reboot), mounted
 // read-only (the journal applied in memory), then read-write (replayed),
 // checked with fsck and against the oracle: every operation that ended
-// before a commit that returned is there; later ones all-or-nothing.
+// before a commit that returned is there; later ones all-or-nothing; the
+// bytes of every O_DSYNC write that returned (Op::dsync_path) are there,
+// unless an operation after it that may have run changes them. A commit is
+// a COMMIT disk event from the operation's own thread: an O_DSYNC write
+// that only wrote its data home (FileImage::write_data) is not one.
 // timer: instead, a thread commits over and over while the operations run
 // (commits in the middle of operations; the recording differs run to run).
 Stats explore_file(const Workload &w, const Options &o,
@@ -107,6 +120,8 @@ Op op_write(const std::string &path, uint64_t pos, const std::string &data,
 	    bool dsync);
 Op op_truncate(const std::string &path, uint64_t size);
 Op op_sync();
+// fdatasync(2) of path (ZUFS_OP_SYNC, ZUFS_SF_DATASYNC): its bytes durable.
+Op op_datasync(const std::string &path);
 // FALLOCATE with mode FALLOC_FL_* over [off, off+len).
 Op op_fallocate(const std::string &path, uint64_t mode, uint64_t off,
 		uint64_t len);

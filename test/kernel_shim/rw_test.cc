@@ -92,8 +92,10 @@ TEST_CASE("rw: flag mapping", "[rw]")
 	using zuf::Readahead;
 	CHECK(zuf::write_io_flags(0, false) == 0);
 	CHECK(zuf::write_io_flags(O_DSYNC, false) == ZUFS_IO_DSYNC);
-	CHECK(zuf::write_io_flags(O_SYNC, false) == ZUFS_IO_DSYNC);
-	CHECK(zuf::write_io_flags(0, true) == ZUFS_IO_DSYNC);
+	// O_SYNC and a sync mount: the times too (ZUFS_IO_SYNC).
+	CHECK(zuf::write_io_flags(O_SYNC, false) ==
+	      (ZUFS_IO_DSYNC | ZUFS_IO_SYNC));
+	CHECK(zuf::write_io_flags(0, true) == (ZUFS_IO_DSYNC | ZUFS_IO_SYNC));
 	CHECK(zuf::write_io_flags(O_DIRECT, false) == ZUFS_IO_DIRECT);
 	CHECK(zuf::write_io_flags(O_DIRECT | O_DSYNC, false) ==
 	      (ZUFS_IO_DIRECT | ZUFS_IO_DSYNC));
@@ -128,7 +130,11 @@ TEST_CASE("rw: flag mapping", "[rw]")
 		char b[10] = {};
 		auto f = fx.open(fx.create("a"));
 		REQUIRE(fx.write(*f, b, 10, 0) == 10);
-		CHECK(fx.srv.ios.back().flags == ZUFS_IO_DSYNC);
+		CHECK(fx.srv.ios.back().flags ==
+		      (ZUFS_IO_DSYNC | ZUFS_IO_SYNC));
+		fx.vfs.set_sync(false, false); // remount,async
+		REQUIRE(fx.write(*f, b, 10, 0) == 10);
+		CHECK(fx.srv.ios.back().flags == 0);
 	}
 }
 

@@ -454,12 +454,20 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		return err;
 	zus_inode *zi = ii->zi;
 	const bool dsync = io->flags & ZUFS_IO_DSYNC;
+	zus::Persist::DataList
+		dsync_data; // in-place copies of an O_DSYNC write
 	const uint64_t old_size = zi->i_size;
 	// Copies whose durability something depends on are tracked; a plain
 	// overwrite inside the file waits for SYNC (or the kernel) in msync mode.
 	const bool tracked = dsync || pos + len > old_size;
 	const uint64_t old_pages = (old_size + kBlockSize - 1) >> kBlockShift;
 	uint64_t unmap_first = UINT64_MAX, unmap_last = 0;
+	// This request marked blocks written (mark_written: they and only
+	// they follow the first one it met): their data goes with that
+	// change of the block map, never ahead of it (the file back-end would
+	// write a page only overwritten in place home before the commit that
+	// says its block holds data; fsck: an unwritten block with data).
+	bool converted = false;
 
 	PageCursor src(pages, hdr->offset);
 	uint64_t done = 0;
@@ -483,13 +491,17 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 		    (err = mark_written(sbi, ii, at >> kBlockShift,
 					(pos + len - 1) >> kBlockShift)))
 			break;
+		converted = converted || unwritten;
 		if (bn) {
 			char *dst = sbi.blk(bn) + boff;
 			// A media fault: this block may hold part of the new bytes,
 			// as a disk sector that failed a write; the request stops.
 			err = guarded(Access::kWrite, dst, n, "write", [&] {
 				src.walk(n, [&](char *p, size_t k) {
-					if (tracked)
+					if (dsync && !converted)
+						sbi.persist.memcpy_data(
+							dst, p, k, &dsync_data);
+					else if (tracked || converted)
 						sbi.persist.memcpy_nodrain(
 							dst, p, k);
 					else
@@ -503,7 +515,7 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 			done += n;
 			continue;
 		}
-		uint64_t bytes, first, nb;
+		uint64_t bytes = 0, first = 0, nb = 0;
 		const PageCursor src_at = src; // write_holes may have used some
 		err = write_holes(sbi, ii, src, at, len - done, &bytes, &first,
 				  &nb);
@@ -531,16 +543,32 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 			sbi.persist
 				.drain(); // data before the size that exposes it
 			zi->i_size = end;
+			// After the store: a commit that missed it comes later.
+			std::atomic_thread_fence(std::memory_order_seq_cst);
+			ii->meta_epoch.store(sbi.persist.epoch(),
+					     std::memory_order_release);
 		}
 		zi->i_mtime = zi->i_ctime = now_ns();
 		if (tracked)
 			sbi.persist.flush(zi, 64);
 		else
 			sbi.persist.flush_lazy(zi, 64);
+		// O_DSYNC: the data, and what reaches it (the size, the block
+		// map: committed, or a commit now); the times wait for the next
+		// commit, as fdatasync(2) allows. O_SYNC: everything.
+		int serr = 0;
 		if (dsync)
-			sbi.persist.drain_durable();
+			serr = sbi.persist.sync_data(
+				&dsync_data,
+				!(io->flags & ZUFS_IO_SYNC) &&
+					sbi.persist.committed(ii->meta_epoch.load(
+						std::memory_order_acquire)));
 		else if (sbi.persist.is_pmem())
 			sbi.persist.drain();
+		if (serr) { // nothing of it may be taken as durable
+			err = serr;
+			done = 0;
+		}
 	}
 	io->last_pos = pos + done;
 	if (unmap_first != UINT64_MAX) {

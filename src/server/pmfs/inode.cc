@@ -280,6 +280,7 @@ zus_inode_info *InodeCache::get(uint64_t ino)
 	ii->zi = zi;
 	ii->ino = ino;
 	ii->refs = 1;
+	ii->meta_epoch = sbi_->persist.epoch(); // changes before: unknown
 	zus_inode_info *ret = ii.get();
 	s.map.emplace(ino, std::move(ii));
 	return ret;

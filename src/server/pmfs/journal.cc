@@ -358,6 +358,11 @@ int Tx::commit(zus_inode_info *owner)
 	lane_.commits.store(lane_.commits.load(std::memory_order_relaxed) + 1,
 			    std::memory_order_relaxed); // we hold lane_.mu
 	settle_orphans(true);
+	// Read while the lane is held: the file back-end's next commit, which
+	// takes every lane first, holds this transaction.
+	if (owner)
+		owner->meta_epoch.store(sbi_.persist.epoch(),
+					std::memory_order_release);
 	for (int i = 0; i < lane_.nbits; ++i)
 		if (!lane_.bits[i].set)
 			sbi_.release_blocks(owner, lane_.bits[i].bn,

@@ -597,7 +597,14 @@ int op_sync(zufs_ioc_hdr *hdr, zufs::page_list)
 	zus_inode_info *ii = ii_cookie(zs->zus_ii, &err);
 	if (!ii)
 		return err;
-	return sync_fs(*ii->sbi);
+	// fdatasync of a file whose size and block map are committed: its
+	// data, without a commit (the times wait, as fdatasync(2) allows).
+	zus_sb_info &sbi = *ii->sbi;
+	if ((zs->flags & ZUFS_SF_DATASYNC) && S_ISREG(ii->zi->i_mode) &&
+	    sbi.persist.committed(
+		    ii->meta_epoch.load(std::memory_order_acquire)))
+		return sbi.persist.sync_data_all();
+	return sync_fs(sbi);
 }
 
 int op_evict_inode(zufs_ioc_hdr *hdr, zufs::page_list)

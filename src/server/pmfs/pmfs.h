@@ -56,6 +56,11 @@ struct zus_inode_info {
 	// the shard lock).
 	bool dying = false;
 	std::shared_mutex rw;
+	// The commit epoch (Persist::epoch()) of its last change of metadata
+	// that its data depends on (size, block map: every transaction it
+	// owns), or of its loading: an O_DSYNC overwrite or fdatasync needs no
+	// commit once Persist::committed() of it.
+	std::atomic<uint64_t> meta_epoch{ 0 };
 
 	// GET_MULTY pins (one per GET message that mapped pages, dropped by
 	// its PUT): blocks freed while pins > 0 wait in deferred and go back to
