@@ -4,8 +4,11 @@
 // kept as jbd2 keeps one: a commit, under pmfs's barrier, sends fresh pages
 // and overwritten data straight home and the rest to one checksummed
 // transaction, makes it durable, then writes its pages home (the
-// checkpoint); reading a whole transaction back and replaying it (open_rw
-// and open_ro call these). The working copy is persist_file.cc's.
+// checkpoint); data syncs without a commit (write_data, sync_data: an
+// O_DSYNC overwrite's or fdatasync's pages home and one fdatasync, unless a
+// page is one the journal holds); reading a whole transaction back and
+// replaying it (open_rw and open_ro call these). The working copy is
+// persist_file.cc's.
 #include "server/persist_file.h"
 
 #include <algorithm>
