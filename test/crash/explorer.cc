@@ -1344,10 +1344,9 @@ Stats explore_file(const Workload &w, const Options &o,
 				fail = judge(fs, "ro,commit=0", "commit=0",
 					     states, first, last,
 					     [&](const Model &got) {
-						     return dsync_lost(
-							     w, got, states,
-							     end, c, last);
-					     });
+					return dsync_lost(w, got, states, end,
+							  c, last);
+				});
 			}
 			::unlink(crash_path.c_str());
 			::unlink((crash_path + ".journal").c_str());
