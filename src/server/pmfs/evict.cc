@@ -311,7 +311,8 @@ void finish(zus_sb_info &sbi, TierState &ts, Migration &m)
 }
 
 // Start one async migration; false when there is nothing to move, no T2
-// room, or the shim refused.
+// room, or the shim refused (nothing of it is left then). The evictor
+// counts it in ts.in_flight before the call, from the pick on.
 bool issue(zus_sb_info &sbi, TierState &ts)
 {
 	if (sbi.crashed.load(std::memory_order_relaxed)) // a test crash
@@ -344,7 +345,6 @@ bool issue(zus_sb_info &sbi, TierState &ts)
 	auto job = write_job(sbi, m->moves, m->bounce);
 	{
 		std::lock_guard g(ts.ev_mu);
-		++ts.in_flight;
 		ts.in_flight_blocks += m->moves.size();
 	}
 	TierState *tsp = &ts;
@@ -357,7 +357,6 @@ bool issue(zus_sb_info &sbi, TierState &ts)
 	if (err) {
 		{
 			std::lock_guard g(ts.ev_mu);
-			--ts.in_flight;
 			ts.in_flight_blocks -= m->moves.size();
 		}
 		m->result = err;
@@ -399,12 +398,18 @@ void evictor(zus_sb_info &sbi, TierState &ts)
 		else if (avail >= ts.high)
 			active = false;
 		if (active && ts.in_flight < kMaxInFlight && ts.alloc.nfree()) {
+			// In flight from here, before its blocks are picked: a
+			// migration being picked and copied commits later, so
+			// in_flight == 0 (tier_stats) must mean idle (tests run
+			// fsck then).
+			++ts.in_flight;
 			lk.unlock();
 			bool ok = issue(sbi, ts);
 			ts.passes.fetch_add(1, std::memory_order_relaxed);
 			lk.lock();
 			if (ok)
 				continue;
+			--ts.in_flight;
 		}
 		ts.ev_cv.wait_for(lk, std::chrono::milliseconds(20));
 	}

@@ -129,6 +129,10 @@ struct TierStats {
 	// (each ended), requests that waited for another's promotion.
 	uint64_t passes = 0, promo_waits = 0;
 	uint64_t t2_used = 0;
+	// Async migrations from the evictor's pick of their blocks to their
+	// commit (or drop). 0 with the watermarks at 0: the evictor is idle
+	// and changes nothing until they rise (what a test waits for before
+	// fsck).
 	int in_flight = 0;
 };
 TierStats tier_stats(zus_sb_info &sbi);
