@@ -520,6 +520,7 @@ TierStats tier_stats(zus_sb_info &sbi)
 	s.failed_promotions = ts.failed_promotions.load();
 	s.passes = ts.passes.load();
 	s.promo_waits = ts.promo_waits.load();
+	s.room_waits = ts.room_waits.load();
 	s.t2_used = ts.alloc.used();
 	std::lock_guard g(ts.ev_mu);
 	s.in_flight = ts.in_flight;
@@ -576,6 +577,28 @@ uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want, int *t2_err)
 			break; // T2 full
 	}
 	return moved;
+}
+
+bool tier_wait_room(zus_sb_info &sbi)
+{
+	// Free blocks nobody holds (available() counts this thread's Hold).
+	auto unheld = [&] {
+		return sbi.balloc.available() > sbi.balloc.held_here();
+	};
+	std::unique_lock lk(sbi.deferred_mu);
+	const uint64_t seen = sbi.deferred_releases; // before the checks
+	if (unheld())
+		return true;
+	if (!sbi.t2_blocks ||
+	    !sbi.deferred_blocks.load(std::memory_order_relaxed))
+		return false;
+	tier_of(sbi).room_waits.fetch_add(1, std::memory_order_relaxed);
+	sbi.deferred_cv.wait_for(lk, std::chrono::seconds(1), [&] {
+		return sbi.deferred_releases != seen ||
+		       sbi.crashed.load(std::memory_order_relaxed);
+	});
+	lk.unlock();
+	return unheld();
 }
 
 int tier_evict_block(zus_inode_info *ii, uint64_t idx)
