@@ -485,7 +485,7 @@ void tier_stop(zus_sb_info &sbi)
 		fprintf(stderr,
 			"zufuse: tier: evicted %llu (sync %llu), promoted %llu "
 			"(pre-read %llu), cold reads %llu, aborted %llu, failed "
-			"promotions %llu, t2 used %llu\n",
+			"promotions %llu, t2 used %llu, room waits %llu\n",
 			(unsigned long long)st.evicted,
 			(unsigned long long)st.sync_evicted,
 			(unsigned long long)st.promoted,
@@ -493,7 +493,8 @@ void tier_stop(zus_sb_info &sbi)
 			(unsigned long long)st.cold_reads,
 			(unsigned long long)st.aborted,
 			(unsigned long long)st.failed_promotions,
-			(unsigned long long)st.t2_used);
+			(unsigned long long)st.t2_used,
+			(unsigned long long)st.room_waits);
 }
 
 void tier_set_watermarks(zus_sb_info &sbi, uint64_t low, uint64_t high)
