@@ -364,15 +364,16 @@ namespace {
 // room left, move cold blocks out (no inode lock may be held for that)
 // into the request's Hold (balloc.h), so no other writer can take them,
 // and go on; a block of [at, last] an eviction moved meanwhile comes back
-// first. The blocks moved of a file with GET_MULTY pins out go back only
-// at its last PUT_MULTY, to everyone: when the Hold got nothing, wait for
-// those (tier_wait_room). True: lk is held again and the request owns
-// more blocks than before, or free blocks are there to take (at most
-// kRoomWaits times in a row: *waits counts them), go on. False: nothing
-// could move (T2 full, T2 failing, every block pinned for good): a real
-// ENOSPC, or *err = the T2's error (EIO) when a T2 write failed. Each
-// other true adds to what the request holds, and a failed attempt gives
-// its blocks back to it, so retrying ends.
+// first. When that left the Hold no bigger (what moved belonged to files
+// with GET_MULTY pins out, whose T1 blocks come back at their last
+// PUT_MULTY, to everyone; or it came back to this range), wait for such
+// blocks (tier_wait_room), at most kRoomWaits times per request (*waits).
+// True: lk is held again and the request owns more blocks than before,
+// or free blocks are there to take, go on. False: nothing could move (T2
+// full, T2 failing, every block pinned for good): a real ENOSPC, or *err
+// = the T2's error (EIO) when a T2 write failed. So retrying ends: each
+// true adds to what the request holds (a failed attempt gives its blocks
+// back to it), or counts in *waits.
 constexpr int kRoomWaits = 8;
 
 bool make_room_unlocked(zus_inode_info *ii, zufs_ioc_IO *io,
@@ -386,22 +387,30 @@ bool make_room_unlocked(zus_inode_info *ii, zufs_ioc_IO *io,
 	int t2_err = 0;
 	lk.unlock();
 	tier_make_room(sbi, before + (bytes >> kBlockShift) + 64, &t2_err);
-	const bool wait = !t2_err && sbi.balloc.held_here() == before &&
-			  *waits < kRoomWaits;
-	const bool room = wait && tier_wait_room(sbi);
-	if (wait)
+	bool room = false; // free blocks after a wait
+	for (;;) {
+		lk.lock();
+		// Blocks of the rest that went to T2 meanwhile come back now.
+		const bool back =
+			!tier_raced(ii, io, at >> kBlockShift,
+				    last >> kBlockShift) ||
+			!tier_promote_range_locked(ii, at >> kBlockShift,
+						   last >> kBlockShift);
+		if (back && (sbi.balloc.held_here() > before || room))
+			return true;
+		if (t2_err) {
+			*err = t2_err;
+			return false;
+		}
+		if (*waits >= kRoomWaits)
+			return false;
 		++*waits;
-	lk.lock();
-	if (t2_err && sbi.balloc.held_here() == before) {
-		*err = t2_err;
-		return false;
+		lk.unlock();
+		if (!(room = tier_wait_room(sbi))) {
+			lk.lock();
+			return false;
+		}
 	}
-	// Blocks of the rest that went to T2 meanwhile come back now.
-	if (tier_raced(ii, io, at >> kBlockShift, last >> kBlockShift) &&
-	    tier_promote_range_locked(ii, at >> kBlockShift,
-				      last >> kBlockShift))
-		return false;
-	return sbi.balloc.held_here() > before || room;
 }
 
 // The unwritten blocks (bmap.h) of [first, last] that follow first, at
