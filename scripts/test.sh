@@ -46,10 +46,14 @@ echo
 if ((rc != 0)); then
 	printf 'FAILED: meson test exit %d; log: %s/meson-logs/testlog.txt\n' \
 		"$rc" "$ZUFUSE_BUILD" >&2
+	"$ZUFUSE_ROOT/scripts/failed_tests.py" \
+		"$ZUFUSE_BUILD/meson-logs/testlog.json" >&2 || true
 fi
 if ((san_rc != 0)); then
 	printf 'FAILED: sanitized meson test exit %d; log: %s/meson-logs/testlog-sanitize.txt\n' \
 		"$san_rc" "$ZUFUSE_SANITIZE_BUILD" >&2
+	"$ZUFUSE_ROOT/scripts/failed_tests.py" \
+		"$ZUFUSE_SANITIZE_BUILD/meson-logs/testlog-sanitize.json" >&2 || true
 fi
 if ((fmt_rc != 0)); then
 	printf 'FAILED: scripts/check_format.sh: files differ from .clang-format (scripts/format.sh fixes them)\n' >&2
