@@ -311,7 +311,8 @@ void finish(zus_sb_info &sbi, TierState &ts, Migration &m)
 }
 
 // Start one async migration; false when there is nothing to move, no T2
-// room, or the shim refused.
+// room, or the shim refused (nothing of it is left then). The evictor
+// counts it in ts.in_flight before the call, from the pick on.
 bool issue(zus_sb_info &sbi, TierState &ts)
 {
 	if (sbi.crashed.load(std::memory_order_relaxed)) // a test crash
@@ -344,7 +345,6 @@ bool issue(zus_sb_info &sbi, TierState &ts)
 	auto job = write_job(sbi, m->moves, m->bounce);
 	{
 		std::lock_guard g(ts.ev_mu);
-		++ts.in_flight;
 		ts.in_flight_blocks += m->moves.size();
 	}
 	TierState *tsp = &ts;
@@ -357,7 +357,6 @@ bool issue(zus_sb_info &sbi, TierState &ts)
 	if (err) {
 		{
 			std::lock_guard g(ts.ev_mu);
-			--ts.in_flight;
 			ts.in_flight_blocks -= m->moves.size();
 		}
 		m->result = err;
@@ -399,12 +398,18 @@ void evictor(zus_sb_info &sbi, TierState &ts)
 		else if (avail >= ts.high)
 			active = false;
 		if (active && ts.in_flight < kMaxInFlight && ts.alloc.nfree()) {
+			// In flight from here, before its blocks are picked: a
+			// migration being picked and copied commits later, so
+			// in_flight == 0 (tier_stats) must mean idle (tests run
+			// fsck then).
+			++ts.in_flight;
 			lk.unlock();
 			bool ok = issue(sbi, ts);
 			ts.passes.fetch_add(1, std::memory_order_relaxed);
 			lk.lock();
 			if (ok)
 				continue;
+			--ts.in_flight;
 		}
 		ts.ev_cv.wait_for(lk, std::chrono::milliseconds(20));
 	}
@@ -480,7 +485,7 @@ void tier_stop(zus_sb_info &sbi)
 		fprintf(stderr,
 			"zufuse: tier: evicted %llu (sync %llu), promoted %llu "
 			"(pre-read %llu), cold reads %llu, aborted %llu, failed "
-			"promotions %llu, t2 used %llu\n",
+			"promotions %llu, t2 used %llu, room waits %llu\n",
 			(unsigned long long)st.evicted,
 			(unsigned long long)st.sync_evicted,
 			(unsigned long long)st.promoted,
@@ -488,7 +493,8 @@ void tier_stop(zus_sb_info &sbi)
 			(unsigned long long)st.cold_reads,
 			(unsigned long long)st.aborted,
 			(unsigned long long)st.failed_promotions,
-			(unsigned long long)st.t2_used);
+			(unsigned long long)st.t2_used,
+			(unsigned long long)st.room_waits);
 }
 
 void tier_set_watermarks(zus_sb_info &sbi, uint64_t low, uint64_t high)
@@ -515,6 +521,7 @@ TierStats tier_stats(zus_sb_info &sbi)
 	s.failed_promotions = ts.failed_promotions.load();
 	s.passes = ts.passes.load();
 	s.promo_waits = ts.promo_waits.load();
+	s.room_waits = ts.room_waits.load();
 	s.t2_used = ts.alloc.used();
 	std::lock_guard g(ts.ev_mu);
 	s.in_flight = ts.in_flight;
@@ -571,6 +578,28 @@ uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want, int *t2_err)
 			break; // T2 full
 	}
 	return moved;
+}
+
+bool tier_wait_room(zus_sb_info &sbi)
+{
+	// Free blocks nobody holds (available() counts this thread's Hold).
+	auto unheld = [&] {
+		return sbi.balloc.available() > sbi.balloc.held_here();
+	};
+	std::unique_lock lk(sbi.deferred_mu);
+	const uint64_t seen = sbi.deferred_releases; // before the checks
+	if (unheld())
+		return true;
+	if (!sbi.t2_blocks ||
+	    !sbi.deferred_blocks.load(std::memory_order_relaxed))
+		return false;
+	tier_of(sbi).room_waits.fetch_add(1, std::memory_order_relaxed);
+	sbi.deferred_cv.wait_for(lk, std::chrono::seconds(1), [&] {
+		return sbi.deferred_releases != seen ||
+		       sbi.crashed.load(std::memory_order_relaxed);
+	});
+	lk.unlock();
+	return unheld();
 }
 
 int tier_evict_block(zus_inode_info *ii, uint64_t idx)

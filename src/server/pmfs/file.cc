@@ -364,14 +364,21 @@ namespace {
 // room left, move cold blocks out (no inode lock may be held for that)
 // into the request's Hold (balloc.h), so no other writer can take them,
 // and go on; a block of [at, last] an eviction moved meanwhile comes back
-// first. True: lk is held again and the request owns more blocks than
-// before, go on. False: nothing could move (T2 full, T2 failing, every
-// block pinned): a real ENOSPC, or *err = the T2's error (EIO) when a
-// T2 write failed. Each true adds to what the request holds, and a failed
-// attempt gives its blocks back to it, so retrying ends.
+// first. When that left the Hold no bigger (what moved belonged to files
+// with GET_MULTY pins out, whose T1 blocks come back at their last
+// PUT_MULTY, to everyone; or it came back to this range), wait for such
+// blocks (tier_wait_room), at most kRoomWaits times per request (*waits).
+// True: lk is held again and the request owns more blocks than before,
+// or free blocks are there to take, go on. False: nothing could move (T2
+// full, T2 failing, every block pinned for good): a real ENOSPC, or *err
+// = the T2's error (EIO) when a T2 write failed. So retrying ends: each
+// true adds to what the request holds (a failed attempt gives its blocks
+// back to it), or counts in *waits.
+constexpr int kRoomWaits = 8;
+
 bool make_room_unlocked(zus_inode_info *ii, zufs_ioc_IO *io,
 			std::unique_lock<std::shared_mutex> &lk, uint64_t at,
-			uint64_t last, uint64_t bytes, int *err)
+			uint64_t last, uint64_t bytes, int *waits, int *err)
 {
 	zus_sb_info &sbi = *ii->sbi;
 	if (!sbi.t2_blocks || !t2_free_blocks(sbi))
@@ -380,17 +387,30 @@ bool make_room_unlocked(zus_inode_info *ii, zufs_ioc_IO *io,
 	int t2_err = 0;
 	lk.unlock();
 	tier_make_room(sbi, before + (bytes >> kBlockShift) + 64, &t2_err);
-	lk.lock();
-	if (t2_err && sbi.balloc.held_here() == before) {
-		*err = t2_err;
-		return false;
+	bool room = false; // free blocks after a wait
+	for (;;) {
+		lk.lock();
+		// Blocks of the rest that went to T2 meanwhile come back now.
+		const bool back =
+			!tier_raced(ii, io, at >> kBlockShift,
+				    last >> kBlockShift) ||
+			!tier_promote_range_locked(ii, at >> kBlockShift,
+						   last >> kBlockShift);
+		if (back && (sbi.balloc.held_here() > before || room))
+			return true;
+		if (t2_err) {
+			*err = t2_err;
+			return false;
+		}
+		if (*waits >= kRoomWaits)
+			return false;
+		++*waits;
+		lk.unlock();
+		if (!(room = tier_wait_room(sbi))) {
+			lk.lock();
+			return false;
+		}
 	}
-	// Blocks of the rest that went to T2 meanwhile come back now.
-	if (tier_raced(ii, io, at >> kBlockShift, last >> kBlockShift) &&
-	    tier_promote_range_locked(ii, at >> kBlockShift,
-				      last >> kBlockShift))
-		return false;
-	return sbi.balloc.held_here() > before;
 }
 
 // The unwritten blocks (bmap.h) of [first, last] that follow first, at
@@ -471,6 +491,7 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 
 	PageCursor src(pages, hdr->offset);
 	uint64_t done = 0;
+	int room_waits = 0; // make_room_unlocked
 	while (done < len) {
 		uint64_t at = pos + done;
 		uint64_t boff = at & (kBlockSize - 1);
@@ -521,7 +542,7 @@ int op_write(zufs_ioc_hdr *hdr, zufs::page_list pages)
 				  &nb);
 		if (err == -ENOSPC &&
 		    make_room_unlocked(ii, io, lk, at, pos + len - 1,
-				       len - done, &err)) {
+				       len - done, &room_waits, &err)) {
 			err = 0;
 			src = src_at;
 			continue; // T1 taken by other writers meanwhile: room made
@@ -683,14 +704,19 @@ int op_put_multy(zufs_ioc_hdr *hdr, zufs::page_list)
 	} while (!ii->pins.compare_exchange_weak(cur, cur - 1,
 						 std::memory_order_acq_rel));
 	if (cur == 1) { // the last pin: blocks freed meanwhile may be reused
+		uint64_t released = 0;
 		{
 			std::lock_guard lk(ii->defer_mu);
 			if (ii->pins.load(std::memory_order_acquire) == 0) {
-				for (auto [bn, n] : ii->deferred)
+				for (auto [bn, n] : ii->deferred) {
 					ii->sbi->balloc.release(bn, n);
+					released += n;
+				}
 				ii->deferred.clear();
 			}
 		}
+		if (released) // a request short of T1 may wait for them
+			ii->sbi->deferred_released(released);
 		ii->sbi->unhold_blocks(ii); // shared blocks it dropped (refc.h)
 	}
 	return 0;

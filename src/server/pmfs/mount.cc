@@ -75,6 +75,16 @@ void zus_sb_info::release_blocks(zus_inode_info *owner, uint64_t bn, uint64_t n)
 	release_blocks_unheld(owner, bn, n);
 }
 
+void zus_sb_info::deferred_released(uint64_t n)
+{
+	deferred_blocks.fetch_sub(n, std::memory_order_relaxed);
+	{
+		std::lock_guard g(deferred_mu);
+		++deferred_releases;
+	}
+	deferred_cv.notify_all();
+}
+
 void zus_sb_info::hold_block(zus_inode_info *owner, uint64_t bn)
 {
 	{
@@ -126,6 +136,7 @@ void zus_sb_info::release_blocks_unheld(zus_inode_info *owner, uint64_t bn,
 		std::lock_guard lk(owner->defer_mu);
 		if (owner->pins.load(std::memory_order_acquire) > 0) {
 			owner->deferred.emplace_back(bn, n);
+			deferred_blocks.fetch_add(n, std::memory_order_relaxed);
 			return;
 		}
 	}

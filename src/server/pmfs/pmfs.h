@@ -21,6 +21,7 @@
 #define ZUS_PMFS_PMFS_H
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -132,6 +133,14 @@ struct zus_sb_info {
 	std::atomic<bool> any_held{ false };
 	std::unordered_map<uint64_t, uint32_t> held;
 	std::vector<uint64_t> held_freed;
+	// Blocks waiting in some inode's deferred list (its pins), and a
+	// signal each time a last PUT_MULTY releases some: a request short of
+	// T1 waits for them (tier_wait_room). deferred_mu is a leaf.
+	std::atomic<uint64_t> deferred_blocks{ 0 };
+	std::mutex deferred_mu;
+	std::condition_variable deferred_cv;
+	uint64_t deferred_releases = 0; // under deferred_mu
+	void deferred_released(uint64_t n);
 
 	zus_inode_info *root = nullptr; // the mount's reference on the root
 

@@ -33,6 +33,10 @@ namespace zus::pmfs {
 namespace {
 
 constexpr auto kPromoWait = std::chrono::seconds(2);
+// How often one request waits for room in a row (tier_wait_room): the
+// depth of tier_prepare's calls that follow a wait, on this thread.
+constexpr int kRoomWaits = 8;
+thread_local int t_room_waits = 0;
 constexpr uint64_t kPreRead = 256;     // blocks promoted ahead (1 MiB)
 constexpr uint64_t kPreReadBelow = 64; // ... by requests smaller than this
 
@@ -472,6 +476,8 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 		// Other requests took the T1 room seen above: make room into
 		// this request's Hold (no lock held) and prepare again, as long
 		// as that adds to what it holds (nothing was handed out yet).
+		// The room moved from files with GET_MULTY pins out comes at
+		// their PUT_MULTY: wait for it (tier_wait_room), a few times.
 		const uint64_t held = sbi.balloc.held_here();
 		if (sbi.balloc.holding() && ts.alloc.nfree()) {
 			io->ziom.iom_n = 0;
@@ -479,6 +485,13 @@ int tier_prepare(zus_inode_info *ii, zufs_ioc_IO *io, uint32_t cap,
 			tier_make_room(sbi, held + need + kEvictBatch, &t2_err);
 			if (sbi.balloc.held_here() > held)
 				return tier_prepare(ii, io, cap, first, last);
+			if (!t2_err && t_room_waits < kRoomWaits &&
+			    tier_wait_room(sbi)) {
+				++t_room_waits;
+				int e = tier_prepare(ii, io, cap, first, last);
+				--t_room_waits;
+				return e;
+			}
 		}
 		// Nothing could move: T1 and T2 full (ENOSPC), or a T2 that
 		// fails its writes (its error); the blocks stay where they are.

@@ -113,6 +113,14 @@ void tier_statfs(zus_sb_info &sbi, uint64_t *blocks, uint64_t *bfree);
 // "want" counts what it holds (a WRITE cannot lose the room it made).
 // *t2_err (if given): the T2's error when a T2 write failed.
 uint64_t tier_make_room(zus_sb_info &sbi, uint64_t want, int *t2_err = nullptr);
+// After tier_make_room left this request's Hold as it was (no lock held):
+// the T1 blocks of files with GET_MULTY pins out that it moved wait for
+// their last PUT_MULTY (zus_sb_info::release_blocks), which comes once the
+// reply that pinned them is sent. Wait for such a release (up to a
+// second) when some are waiting. True when free T1 blocks are there for
+// anyone to take now: the caller tries its allocation again (others may
+// take them first, so it bounds how often).
+bool tier_wait_room(zus_sb_info &sbi);
 // A namespace op about to need a few T1 blocks (a directory block, a
 // symlink's, an ACL's), with a BlockAlloc::Hold on this thread and no lock
 // held: when fewer than that are available and T2 has room, evict into
@@ -126,9 +134,14 @@ struct TierStats {
 	uint64_t aborted = 0;  // async migrations dropped (a write raced them)
 	uint64_t failed_promotions = 0; // blocks whose T2 read the shim failed
 	// Events tests wait for: evictor passes that looked for cold blocks
-	// (each ended), requests that waited for another's promotion.
-	uint64_t passes = 0, promo_waits = 0;
+	// (each ended), requests that waited for another's promotion, and
+	// for blocks a PUT_MULTY would release (tier_wait_room).
+	uint64_t passes = 0, promo_waits = 0, room_waits = 0;
 	uint64_t t2_used = 0;
+	// Async migrations from the evictor's pick of their blocks to their
+	// commit (or drop). 0 with the watermarks at 0: the evictor is idle
+	// and changes nothing until they rise (what a test waits for before
+	// fsck).
 	int in_flight = 0;
 };
 TierStats tier_stats(zus_sb_info &sbi);

@@ -106,7 +106,8 @@ struct TierState {
 
 	std::atomic<uint64_t> evicted{ 0 }, sync_evicted{ 0 }, promoted{ 0 },
 		cold_reads{ 0 }, aborted{ 0 }, pre_read{ 0 },
-		failed_promotions{ 0 }, passes{ 0 }, promo_waits{ 0 };
+		failed_promotions{ 0 }, passes{ 0 }, promo_waits{ 0 },
+		room_waits{ 0 };
 };
 
 // The tier state of sbi, created on first use.
