@@ -23,8 +23,8 @@ sanitize=${ZUFUSE_SANITIZE:-1}
 rc=0
 # meson prints its own summary (Ok/Fail/Timeout counts) at the end.
 # The 60-second soak (suite soak) is left out of the default run while a
-# rare short write under it is open (README, "soak"); `meson test --suite
-# soak` and scripts/soak.sh run it.
+# rare ENOSPC with T2 room under it is open (README, "soak"); `meson test
+# --suite soak` and scripts/soak.sh run it.
 if (($# == 0)); then
 	set -- --no-suite soak
 fi
