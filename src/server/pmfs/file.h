@@ -8,6 +8,7 @@
 struct zus_sb_info;
 struct zus_inode_info;
 struct zus_inode;
+struct zufs_ioc_IO;
 
 namespace zus::pmfs {
 
@@ -34,6 +35,10 @@ int unshare_range(zus_sb_info &sbi, zus_inode_info *ii, uint64_t first,
 // with "strictatime" (READDIR: never with "nodiratime"). Caller
 // holds the inode's rwlock (shared is enough).
 void touch_atime(const zus_sb_info &sbi, zus_inode *zi);
+
+// The regular file an IO message names (its zus_ii cookie), or nullptr with
+// *err: EISDIR for a directory, EINVAL for anything else not a file.
+zus_inode_info *io_ii(zufs_ioc_IO *io, int *err);
 
 inline constexpr uint64_t kTruncBatch = 256;
 inline constexpr uint64_t kWriteBatch = 256; // new blocks per transaction
