@@ -233,8 +233,26 @@ TEST_CASE("tier fill: 16 processes fill T1 + T2 to ENOSPC; fsck clean",
 			unlink(m.path("p" + std::to_string(i) + "/f" +
 				      std::to_string(k))
 				       .c_str());
-	REQUIRE(statvfs(m.mnt().c_str(), &sv) == 0);
-	CHECK(double(sv.f_bfree) * sv.f_frsize / (1 << 20) > free_mib + 100);
+	// The blocks of an unlinked file go back when the server frees its
+	// inode: at the FORGET the kernel sends once it evicts the inode, which
+	// FUSE queues and sends after unlink() has returned (zuf frees within
+	// the last iput). So wait for them, up to 10 s.
+	double after_mib = 0;
+	auto t0 = std::chrono::steady_clock::now();
+	do {
+		REQUIRE(statvfs(m.mnt().c_str(), &sv) == 0);
+		after_mib = double(sv.f_bfree) * sv.f_frsize / (1 << 20);
+		if (after_mib > free_mib + 100)
+			break;
+		usleep(20000);
+	} while (std::chrono::steady_clock::now() - t0 <
+		 std::chrono::seconds(10));
+	printf("tier fill: %.1f MiB free %.0f ms after the unlinks\n",
+	       after_mib,
+	       std::chrono::duration<double, std::milli>(
+		       std::chrono::steady_clock::now() - t0)
+		       .count());
+	CHECK(after_mib > free_mib + 100);
 	CHECK(zit::write_file(m.path("after"), zit::pattern(5, 8 << 20)));
 	CHECK(zit::read_file(m.path("after")) == zit::pattern(5, 8 << 20));
 	REQUIRE_UNMOUNT(m);
