@@ -139,22 +139,9 @@ MNT=$SCRATCH/mnt
 mkdir -p "$MNT" "$SCRATCH/tmpfs" "$SCRATCH/ptsrc"
 fs_pid=""
 
-is_mounted() { M=$1 awk '$5 == ENVIRON["M"] { f = 1 } END { exit !f }' /proc/self/mountinfo; }
-
-unmount_fs() {
-	if is_mounted "$MNT"; then
-		fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" || true
-	fi
-	if [[ -n $fs_pid ]]; then
-		for _ in $(seq 200); do
-			kill -0 "$fs_pid" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -9 "$fs_pid" 2>/dev/null || true
-		wait "$fs_pid" 2>/dev/null || true
-		fs_pid=""
-	fi
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+unmount_fs() { bench_unmount_fs 10; }
 
 DISK_IMG_DIR=""
 cleanup() {
@@ -170,7 +157,7 @@ start_fs() {
 	"$@" >"$SCRATCH/fs.log" 2>&1 &
 	fs_pid=$!
 	for _ in $(seq 400); do
-		is_mounted "$MNT" && return 0
+		bench_is_mounted "$MNT" && return 0
 		kill -0 "$fs_pid" 2>/dev/null || break
 		sleep 0.025
 	done

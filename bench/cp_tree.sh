@@ -41,17 +41,10 @@ MNT=$WORK/mnt
 mkdir -p "$MNT"
 fs_pid=""
 
-is_mounted() { M=$1 awk '$5 == ENVIRON["M"] { f = 1 } END { exit !f }' /proc/self/mountinfo; }
-
-unmount_fs() {
-	if is_mounted "$MNT"; then
-		fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" || true
-	fi
-	if [[ -n $fs_pid ]]; then
-		wait "$fs_pid" 2>/dev/null || true
-		fs_pid=""
-	fi
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+# shellcheck disable=SC2119 # no grace: wait for the last commit
+unmount_fs() { bench_unmount_fs; }
 
 cleanup() {
 	unmount_fs
@@ -66,7 +59,7 @@ mount_image() {
 		>"$WORK/fs.log" 2>&1 &
 	fs_pid=$!
 	for _ in $(seq 400); do
-		is_mounted "$MNT" && return 0
+		bench_is_mounted "$MNT" && return 0
 		kill -0 "$fs_pid" 2>/dev/null || break
 		sleep 0.025
 	done

@@ -64,21 +64,9 @@ SCRATCH=$(mktemp -d "${SCRATCH_PREFIX:-/dev/shm/zufuse-transport}.XXXXXX")
 MNT=$SCRATCH/mnt
 mkdir -p "$MNT"
 fs_pid=""
-is_mounted() { M=$1 awk '$5 == ENVIRON["M"] { f = 1 } END { exit !f }' /proc/self/mountinfo; }
-unmount_fs() {
-	if is_mounted "$MNT"; then
-		fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" || true
-	fi
-	if [[ -n $fs_pid ]]; then
-		for _ in $(seq 200); do
-			kill -0 "$fs_pid" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -9 "$fs_pid" 2>/dev/null || true
-		wait "$fs_pid" 2>/dev/null || true
-		fs_pid=""
-	fi
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+unmount_fs() { bench_unmount_fs 10; }
 cleanup() { unmount_fs; rm -rf "$SCRATCH"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -110,11 +98,11 @@ mount_target() {
 	env "${envs[@]}" "$@" >"$SCRATCH/fs.log" 2>&1 &
 	fs_pid=$!
 	for _ in $(seq 400); do
-		is_mounted "$MNT" && break
+		bench_is_mounted "$MNT" && break
 		kill -0 "$fs_pid" 2>/dev/null || break
 		sleep 0.025
 	done
-	is_mounted "$MNT" || { cat "$SCRATCH/fs.log" >&2; die "mount failed: $t"; }
+	bench_is_mounted "$MNT" || { cat "$SCRATCH/fs.log" >&2; die "mount failed: $t"; }
 	if [[ $kind == *-uring ]] && grep -q "/dev/fuse" "$SCRATCH/fs.log"; then
 		cat "$SCRATCH/fs.log" >&2
 		die "$t fell back to /dev/fuse"
